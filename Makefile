@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# A thin layer over CMake. The two commands that matter:
+#   make demo   install what is needed, build in Release, run the benchmarks' headline tables
+#   make test   install what is needed, build Debug/Release/TSan/ASan, run every test
+JOBS ?= $(shell nproc)
+export JOBS
+
+.PHONY: all deps build test demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -Wno-dev
+	cmake --build build -j$(JOBS)
+
+test:
+	@bash scripts/test.sh
+
+demo: build
+	@bash scripts/demo.sh
+
+bench: build
+	./build/bench/tsq-bench --tsq_tables
+
+clean:
+	rm -rf build build-debug build-tsan build-asan build*.configure.log
