@@ -41,11 +41,11 @@
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
  *
- *                   push/batch  drain  idle_enter/exit/wait  stats  set_init/destroy
- *     push/batch        -         -            -               -          X
- *     drain             -         X            X               -          X
- *     idle/wait         -         X            X               -          X
- *     stats             -         -            -               -          X
+ *                     push/queue/batch  drain  idle/wait  stats  set_init/destroy
+ *     push/queue/batch         -            -        -        -           X
+ *     drain                    -            X        X        -           X
+ *     idle/wait                -            X        X        -           X
+ *     stats                    -            -        -        -           X
  *   drain, idle_enter, idle_exit and wait on shard S are "owner only": one thread (S's worker)
  *   calls them. push may come from any thread, including non-shard threads (self =
  *   TSQ_DEFER_NO_SHARD), which never run an item inline.
@@ -364,7 +364,8 @@ static inline void tsq__defer_run_chain(struct tsq_llist_node *chain, enum tsq_d
  * the target is over its bound. Returns TSQ_DEFER_QUEUED or TSQ_DEFER_RAN_FALLBACK.
  */
 static inline int tsq__defer_link(struct tsq_defer_set *set, unsigned target,
-				  struct tsq_llist_node *first, struct tsq_llist_node *last, unsigned n)
+				  struct tsq_llist_node *first, struct tsq_llist_node *last, unsigned n,
+				  bool bounded)
 {
 	struct tsq_defer_shard *s = &set->shards[target];
 	/*
@@ -377,7 +378,7 @@ static inline int tsq__defer_link(struct tsq_defer_set *set, unsigned target,
 	uint64_t pos = t >= mark ? t - mark : 0;
 	bool was_empty;
 
-	if (tsq_unlikely(pos >= set->bound)) {
+	if (tsq_unlikely(pos >= set->bound && bounded)) {
 		/* Over the bound: the caller does the work (the kernel frees locally), counted. */
 		tsq_counter_add_shared(&s->shared.fallback, n);
 		tsq__defer_run_chain(tsq_llist_reverse(first), TSQ_DEFER_FALLBACK);
@@ -421,7 +422,24 @@ static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, uns
 		item->fn(item, TSQ_DEFER_INLINE);
 		return TSQ_DEFER_RAN_INLINE;
 	}
-	return tsq__defer_link(set, target, &item->node, &item->node, 1);
+	return tsq__defer_link(set, target, &item->node, &item->node, 1, true);
+}
+
+/*
+ * tsq_defer_queue - always link `item` to shard `target`: never inline, never a fallback,
+ * not limited by the bound (it still counts towards it and kicks like tsq_defer_push()).
+ * For work that must run on the owner's thread and in its loop, even when pushed by the
+ * owner itself from a context where running it would re-enter (TSQ: a flow restarted from
+ * the TX-completion poll), and whose number the caller bounds itself (one entry per flow).
+ * Context: any thread. Blocks: never (lock-free). Ordering: as tsq_defer_push().
+ * Return: TSQ_DEFER_QUEUED; -EINVAL if set or item is NULL, item->fn is NULL or target is
+ * out of range (nothing linked).
+ */
+static inline int tsq_defer_queue(struct tsq_defer_set *set, unsigned target, struct tsq_defer_item *item)
+{
+	if (tsq_unlikely(set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards))
+		return -EINVAL;
+	return tsq__defer_link(set, target, &item->node, &item->node, 1, false);
 }
 
 /*
@@ -450,7 +468,7 @@ static inline int tsq_defer_batch_flush(struct tsq_defer_set *set, struct tsq_de
 	n = b->n;
 	if (n == 0)
 		return 0;
-	tsq__defer_link(set, b->target, b->first, b->last, n);
+	tsq__defer_link(set, b->target, b->first, b->last, n, true);
 	tsq_defer_batch_init(b, b->target);
 	return (int)n;
 }

@@ -8,6 +8,9 @@
  *   tsq/atomic.h  the __atomic layer every other header uses
  *   tsq/llist.h   lock-less MPSC intrusive list
  *   tsq/defer.h   per-shard deferred-work lists (hand work to the thread that owns it)
+ *   tsq/flags.h   a flow's THROTTLED/QUEUED/DEFERRED flag word and its transitions
+ *   tsq/budget.h  TCP Small Queues' byte budget (limit, throttle + fence + re-check)
+ *   tsq/flow.h    TSQ assembled: budget + flags + restart via defer + owner deferral
  * Each header opens with its overview, a usage example and a synchronization table, and each
  * function carries its contract (Context, Blocks, Ordering, Pairs with, Return).
  */
@@ -24,5 +27,8 @@
 #include "atomic.h"
 #include "llist.h"
 #include "defer.h"
+#include "flags.h"
+#include "budget.h"
+#include "flow.h"
 
 #endif /* TSQ_TSQ_H */

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * tsq/budget.h - the small-queue limiter (TCP Small Queues' byte budget).
+ *
+ * Overview
+ *   A flow may have only so many bytes *below* it - in a TX ring, a qdisc, a device - so that
+ *   a bulk sender cannot bury everyone else's packets behind megabytes of its own. The budget
+ *   counts what the flow handed down and what came back (its in-flight cost, the kernel's
+ *   sk_wmem_alloc), and allows the next unit while
+ *
+ *       in_flight <= limit,  limit = min(max(2 * next_cost, pacing_rate >> shift), cap) << factor
+ *
+ *   i.e. about two units, or ~1 ms at the pacing rate (shift 10), never above the cap; factor
+ *   1 doubles it for retransmits. Optionally ("allow_one", the kernel's 2023 relaxation) a flow
+ *   with zero or one unit in flight may always send: on devices with slow completions a
+ *   completion round-trip per unit would otherwise throttle it.
+ *
+ *   Over the limit, the sender sets THROTTLED, issues a full fence and re-checks: the Dekker
+ *   pair with the completion (uncharge, then read THROTTLED) that guarantees a restart is
+ *   never lost (see tsq_budget_check()). A completion that finds the flow THROTTLED moves it
+ *   to QUEUED (one winner) and the caller queues the flow for its worker (tsq/flow.h does it).
+ *
+ *   Costs are caller-given (payload + overhead, like skb->truesize). Charge before the unit
+ *   can complete (before it is published to the ring), uncharge exactly once per charge.
+ *
+ * Usage
+ *     struct tsq_budget b;  struct tsq_flags fl = TSQ_FLAGS_INIT;
+ *     tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, no relaxation
+ *     tsq_budget_set_pacing_rate(&b, 125000000);       // 1 Gbit/s in bytes/s
+ *     while (have_data() && !tsq_budget_check(&b, &fl, cost, 0)) {
+ *         tsq_budget_charge(&b, cost);  hand_to_ring(unit);
+ *     }
+ *     // completion context, for each unit:
+ *     if (tsq_budget_complete(&b, &fl, cost)) queue_flow_for_its_worker();
+ *
+ * Synchronization table
+ *                     check  charge  complete  set_pacing_rate  stats
+ *     check             X      X        -           X              -
+ *     charge            X      X        -           X              -
+ *     complete          -      -        -           -              -
+ *     set_pacing_rate   X      X        -           X              -
+ *   check, charge and set_pacing_rate belong to the sender (one thread at a time: the flow's
+ *   owner, or whoever holds the flow's send lock); complete may run on any thread,
+ *   concurrently with everything.
+ *
+ * Limitations
+ *   In-flight bytes are kept in 40 bits (1 TiB) and units in 24 bits (16 M): one 64-bit word,
+ *   so a completion is one atomic read-modify-write. A single cost must be < 2^32.
+ */
+#ifndef TSQ_BUDGET_H
+#define TSQ_BUDGET_H
+
+#include <errno.h>
+
+#include "atomic.h"
+#include "flags.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Today's kernel cap (net.ipv4.tcp_limit_output_bytes, 4 MiB since 2025). */
+#define TSQ_BUDGET_CAP_DEFAULT (4ull << 20)
+/* The original 2012 TSQ default: 128 KiB. */
+#define TSQ_BUDGET_CAP_SEED (128ull << 10)
+/* limit ~ 1 ms of the pacing rate: rate >> 10 (sk_pacing_shift's default). */
+#define TSQ_BUDGET_PACING_SHIFT_DEFAULT 10u
+/* "No pacing rate yet": the pacing term then never limits (the kernel's ~0UL). */
+#define TSQ_BUDGET_RATE_UNLIMITED UINT64_MAX
+
+#define TSQ__BUDGET_UNITS_SHIFT 40
+#define TSQ__BUDGET_BYTES_MASK ((1ull << TSQ__BUDGET_UNITS_SHIFT) - 1)
+#define TSQ__BUDGET_ONE_UNIT (1ull << TSQ__BUDGET_UNITS_SHIFT)
+
+struct tsq_budget_cfg {
+	size_t size;           /* sizeof(struct tsq_budget_cfg): forward compatibility */
+	uint64_t cap;          /* bytes; 0 means TSQ_BUDGET_CAP_DEFAULT */
+	unsigned pacing_shift; /* 0 means TSQ_BUDGET_PACING_SHIFT_DEFAULT; at most 63 */
+	bool allow_one;        /* zero or one unit in flight may always go */
+};
+
+/*
+ * The limiter. Keep it next to the flow's struct tsq_flags (tsq_flow does): a completion
+ * touches both, so they should share a cache line. Fields are private: use the functions.
+ */
+struct tsq_budget {
+	uint64_t inflight;     /* (units << 40) | bytes: sender adds, completions subtract */
+	uint64_t pacing_rate;  /* bytes per second, written by the sender */
+	uint64_t cap;
+	uint32_t pacing_shift;
+	bool allow_one;
+	uint64_t throttles;    /* sender stopped (re-check confirmed): sender-written */
+	uint64_t recheck_saves; /* re-check found room after setting THROTTLED: sender-written */
+};
+
+struct tsq_budget_stats {
+	uint64_t inflight_bytes;
+	uint64_t inflight_units;
+	uint64_t throttles;
+	uint64_t recheck_saves;
+};
+
+/*
+ * tsq_budget_init - set up a budget; cfg may be NULL for today's kernel defaults.
+ * Context: before the budget is shared. Blocks: never. Ordering: none.
+ * Return: 0; -EINVAL for a NULL budget, cfg->size too small, or pacing_shift > 63.
+ */
+static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_cfg *cfg)
+{
+	uint64_t cap = TSQ_BUDGET_CAP_DEFAULT;
+	unsigned shift = TSQ_BUDGET_PACING_SHIFT_DEFAULT;
+	bool allow_one = false;
+
+	if (b == NULL || (cfg != NULL && cfg->size < sizeof(*cfg)))
+		return -EINVAL;
+	if (cfg != NULL) {
+		if (cfg->pacing_shift > 63)
+			return -EINVAL;
+		cap = cfg->cap != 0 ? cfg->cap : cap;
+		shift = cfg->pacing_shift != 0 ? cfg->pacing_shift : shift;
+		allow_one = cfg->allow_one;
+	}
+	b->inflight = 0;
+	b->pacing_rate = TSQ_BUDGET_RATE_UNLIMITED;
+	b->cap = cap;
+	b->pacing_shift = shift;
+	b->allow_one = allow_one;
+	b->throttles = 0;
+	b->recheck_saves = 0;
+	return 0;
+}
+
+/*
+ * tsq_budget_set_pacing_rate - the flow's pacing rate in bytes per second
+ * (TSQ_BUDGET_RATE_UNLIMITED: no pacing term, the cap alone limits).
+ * Context: the sender. Blocks: never. Ordering: relaxed store. Return: nothing.
+ */
+static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t bytes_per_sec)
+{
+	tsq_store(&b->pacing_rate, bytes_per_sec, TSQ_RELAXED);
+}
+
+/*
+ * tsq_budget_limit - the byte limit for a next unit of `next_cost` bytes:
+ * min(max(2 * next_cost, pacing_rate >> shift), cap) << factor.
+ * Context: any thread. Blocks: never. Ordering: relaxed reads of the configuration.
+ * Return: the limit in bytes (saturates instead of overflowing).
+ */
+static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t next_cost, unsigned factor)
+{
+	uint64_t limit = tsq_load(&b->pacing_rate, TSQ_RELAXED) >> b->pacing_shift;
+
+	if (limit < 2ull * next_cost)
+		limit = 2ull * next_cost; /* one unit in flight, one about to go */
+	if (limit > b->cap)
+		limit = b->cap;
+	if (factor >= 24 || limit > (TSQ__BUDGET_BYTES_MASK >> factor))
+		return TSQ__BUDGET_BYTES_MASK;
+	return limit << factor;
+}
+
+static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t inflight, uint64_t limit)
+{
+	if ((inflight & TSQ__BUDGET_BYTES_MASK) <= limit)
+		return false;
+	/* The 2023 relaxation: nothing or a single unit below us may always be joined by one more. */
+	return !(b->allow_one && (inflight >> TSQ__BUDGET_UNITS_SHIFT) <= 1);
+}
+
+/*
+ * tsq_budget_check - may the sender hand down a unit of `next_cost` bytes? If not, THROTTLED
+ * is set and a completion will restart the flow.
+ * Context: the sender. Blocks: never.
+ * Ordering: the lost-wake-up race (the sender reads "over", the last completion uncharges and
+ * sees THROTTLED still clear, then the sender sets THROTTLED and stops: nothing left in flight
+ * to restart it) is closed with a store-buffering (Dekker) pair:
+ *     sender:      F1 SEQ_CST RMW set THROTTLED;  B1 SEQ_CST load of in-flight (re-check)
+ *     completion:  C1 SEQ_CST RMW uncharge;        C2 SEQ_CST load of the flags
+ * With all four SEQ_CST, at least one side sees the other: the sender sees the room and goes
+ * on, or the completion sees THROTTLED and queues the flow. Acquire/release is NOT enough:
+ * it allows both loads to read the old values (each store still sitting in its CPU's store
+ * buffer), which is exactly the stall. tests/check/ proves it over every interleaving with
+ * store buffers, and shows that dropping the fence or the re-check loses the restart.
+ * Pairs with: C1/C2 in tsq_budget_complete().
+ * Return: false - go ahead (charge, then hand the unit down); true - stop, THROTTLED is set.
+ */
+static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
+				    unsigned factor)
+{
+	uint64_t limit = tsq_budget_limit(b, next_cost, factor);
+
+	if (tsq_likely(!tsq__budget_over(b, tsq_load(&b->inflight, TSQ_RELAXED), limit)))
+		return false;
+	tsq_flags_throttle(f); /* F1 */
+	if (tsq__budget_over(b, tsq_load(&b->inflight, TSQ_SEQ_CST), limit)) { /* B1, pairs with C1 */
+		tsq_counter_add_owner(&b->throttles, 1);
+		return true;
+	}
+	/* A completion made room meanwhile. We keep running, so we need no restart. */
+	tsq_flags_clear_throttled(f);
+	tsq_counter_add_owner(&b->recheck_saves, 1);
+	return false;
+}
+
+/*
+ * tsq_budget_charge - account a unit of `cost` bytes handed down.
+ * Context: the sender, before the unit is published to the layer that completes it.
+ * Blocks: never. Ordering: relaxed RMW; the publication of the unit (a release in the ring)
+ * orders it before the unit's completion. Return: nothing.
+ */
+static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
+{
+	tsq_fetch_add(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_RELAXED);
+}
+
+/*
+ * tsq_budget_complete - a unit of `cost` bytes left the lower layer: uncharge it and say
+ * whether the flow must be restarted. Fast path (not throttled): one atomic RMW and a load.
+ * Context: any thread (completion context). Blocks: never.
+ * Ordering: C1 SEQ_CST RMW uncharge, then C2 SEQ_CST flags load. Pairs with: F1/B1 in
+ * tsq_budget_check(). If the flow is THROTTLED, F2 (tsq_flags_throttled_to_queued) picks
+ * exactly one winner among concurrent completions.
+ * Return: true if this caller won THROTTLED -> QUEUED and must queue the flow on its worker
+ * (it owns the flow's list node until the worker unqueues it); false otherwise.
+ */
+static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost)
+{
+	uint32_t flags;
+
+	tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* C1, pairs with B1 */
+	flags = tsq_load(&f->word, TSQ_SEQ_CST);                            /* C2, pairs with F1 */
+	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
+		return false;
+	return tsq_flags_throttled_to_queued(f); /* F2 */
+}
+
+/*
+ * tsq_budget_inflight - bytes currently charged.
+ * Context: any thread. Blocks: never. Ordering: relaxed. Return: the byte count.
+ */
+static inline uint64_t tsq_budget_inflight(const struct tsq_budget *b)
+{
+	return tsq_load(&b->inflight, TSQ_RELAXED) & TSQ__BUDGET_BYTES_MASK;
+}
+
+/*
+ * tsq_budget_stats - counters and the current in-flight amount.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads.
+ * Return: 0; -EINVAL for NULL arguments.
+ */
+static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget_stats *out)
+{
+	uint64_t w;
+
+	if (b == NULL || out == NULL)
+		return -EINVAL;
+	w = tsq_load(&b->inflight, TSQ_RELAXED);
+	out->inflight_bytes = w & TSQ__BUDGET_BYTES_MASK;
+	out->inflight_units = w >> TSQ__BUDGET_UNITS_SHIFT;
+	out->throttles = tsq_load(&b->throttles, TSQ_RELAXED);
+	out->recheck_saves = tsq_load(&b->recheck_saves, TSQ_RELAXED);
+	return 0;
+}
+
+/*
+ * tsq_budget_size_goal_seed - the 2012 rule: cap a burst (a TSO/GSO unit) at half the limit,
+ * so two bursts fit in flight. Context: any. Blocks: never. Ordering: none.
+ * Return: min(size_goal, limit / 2), at least 1.
+ */
+static inline uint32_t tsq_budget_size_goal_seed(uint64_t limit, uint32_t size_goal)
+{
+	uint64_t half = limit / 2;
+
+	if (half == 0)
+		half = 1;
+	return size_goal < half ? size_goal : (uint32_t)half;
+}
+
+/*
+ * tsq_budget_size_goal - today's rule (the kernel's tcp_tso_autosize without the RTT bonus):
+ * about 1 ms of the pacing rate (rate >> shift), at least `min_segs` segments of `mss`, at
+ * most `max_bytes` (the GSO limit), rounded down to whole segments.
+ * Context: any. Blocks: never. Ordering: none.
+ * Return: the burst size in bytes; 0 if mss is 0.
+ */
+static inline uint32_t tsq_budget_size_goal(uint64_t pacing_rate, unsigned shift, uint32_t mss,
+					    uint32_t min_segs, uint32_t max_bytes)
+{
+	uint64_t bytes, segs;
+
+	if (mss == 0)
+		return 0;
+	bytes = shift > 63 ? 0 : pacing_rate >> shift;
+	if (bytes > max_bytes)
+		bytes = max_bytes;
+	segs = bytes / mss;
+	if (segs < min_segs)
+		segs = min_segs;
+	if (segs * mss > max_bytes && max_bytes >= mss)
+		segs = max_bytes / mss;
+	return (uint32_t)(segs * mss);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSQ_BUDGET_H */

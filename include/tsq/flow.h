@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * tsq/flow.h - TCP Small Queues, assembled: a flow's budget, its flags, its restart through
+ * the home shard's deferred-work list, and deferral to the owner's release.
+ *
+ * Overview
+ *   A stack writes one callback, send_more(), and calls four functions:
+ *     sender:      while (data && tsq_flow_may_send(f, cost, 0)) { tsq_flow_charge(f, cost); xmit; }
+ *     completion:  tsq_flow_complete(f, cost)  - any thread, once per unit handed down
+ *     worker:      tsq_defer_drain(set, home)  - in its poll loop, as for any deferred work
+ *     owner:       tsq_flow_release(f)          - at release (and backlog flush), still owner
+ *   What happens in between:
+ *     1. The sender stops over budget with THROTTLED set (full fence + re-check, budget.h).
+ *     2. The completion that brings the flow back wins THROTTLED -> QUEUED, takes a reference
+ *        (ops->hold) and links the flow to its home shard with tsq_defer_queue() - always
+ *        through the list, never inline: completions are polled in the middle of ring
+ *        processing, where sending would re-enter.
+ *     3. The home worker's drain runs the flow: clear QUEUED (after the node is unlinked, so a
+ *        completion during the handler re-queues instead of being lost), then under the flow's
+ *        short lock (ops->lock) either send_more(TSQ_FLOW_FROM_WORKER), or, if an application
+ *        thread owns the flow, mark DEFERRED (one reference, on 0 -> 1 only). Then drop the
+ *        queue reference (ops->put).
+ *     4. The owner's release takes all deferred bits in one atomic (none in the common case);
+ *        for DEFERRED it runs send_more(TSQ_FLOW_FROM_RELEASE) and drops that reference.
+ *   References: one while queued, one per deferred bit - the flow cannot be freed under a
+ *   worker that still has it on its list. send_more() runs with exclusion on the flow: under
+ *   ops->lock from the worker, as owner from the release.
+ *
+ * Usage
+ *     static void send_more(struct tsq_flow *f, enum tsq_flow_from from) {
+ *         struct conn *c = tsq_container_of(f, struct conn, tsq);
+ *         while (conn_has_data(c) && tsq_flow_may_send(f, unit_cost(c), 0)) {
+ *             tsq_flow_charge(f, unit_cost(c));  conn_xmit_one(c);
+ *         }
+ *     }
+ *     static const struct tsq_flow_ops ops = { send_more, conn_lock, conn_unlock, conn_hold, conn_put };
+ *     tsq_flow_init(&c->tsq, &set, home_worker, &ops, NULL);
+ *
+ * Synchronization table (beyond budget.h and flags.h)
+ *                  may_send/charge  complete  worker run  release
+ *     may_send/charge     X            -          X          X
+ *     complete            -            -          -          -
+ *     worker run          X            -          X          X
+ *     release             X            -          X          X
+ *   The X's are the flow's own exclusion: the owner, or ops->lock when not owned.
+ *
+ * Counters (tsq_flow_stats()): throttles and re-check saves (budget.h), queued (restarts
+ * linked by a completion), deferred (restarts handed to the owner's release).
+ */
+#ifndef TSQ_FLOW_H
+#define TSQ_FLOW_H
+
+#include "budget.h"
+#include "defer.h"
+#include "flags.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum tsq_flow_from {
+	TSQ_FLOW_FROM_WORKER = 0,  /* the home worker, under ops->lock, flow not owned */
+	TSQ_FLOW_FROM_RELEASE = 1, /* the owner's release (DEFERRED was set) */
+};
+
+struct tsq_flow;
+
+struct tsq_flow_ops {
+	/* Send what the budget allows (call tsq_flow_may_send before each unit). Required. */
+	void (*send_more)(struct tsq_flow *flow, enum tsq_flow_from from);
+	/*
+	 * Take the flow's short lock (the one the owner's release also holds while it runs
+	 * tsq_flow_release) and return whether an application thread owns the flow. Required.
+	 */
+	bool (*lock)(struct tsq_flow *flow);
+	void (*unlock)(struct tsq_flow *flow); /* required */
+	void (*hold)(struct tsq_flow *flow);   /* take a reference; NULL if flows are immortal */
+	void (*put)(struct tsq_flow *flow);    /* drop one; NULL if flows are immortal */
+};
+
+/*
+ * A flow. The budget and the flags share the first cache line: every completion touches
+ * both (the kernel moved sk_tsq_flags next to sk_wmem_alloc for the same reason). Embed it;
+ * its fields are private: use the functions below.
+ */
+struct tsq_flow {
+	struct tsq_budget budget; /* line 1: sender + completions */
+	struct tsq_flags flags;   /* line 1 */
+	unsigned home;            /* the shard whose worker restarts this flow */
+	struct tsq_defer_set *set;
+	const struct tsq_flow_ops *ops;
+	struct tsq_defer_item work TSQ_CACHELINE_ALIGNED; /* owned by whoever set QUEUED */
+	uint64_t queued;   /* completions that linked the flow (any thread: atomic add) */
+	uint64_t deferred; /* restarts handed to the owner (the worker) */
+} TSQ_CACHELINE_ALIGNED;
+
+struct tsq_flow_stats {
+	struct tsq_budget_stats budget;
+	uint64_t queued;
+	uint64_t deferred;
+	uint32_t flags;
+};
+
+static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how how);
+
+/*
+ * tsq_flow_init - set up a flow that restarts on shard `home` of `set`.
+ * cfg configures the budget (NULL: today's kernel defaults, see budget.h).
+ * Context: before the flow is shared. Blocks: never. Ordering: none.
+ * Return: 0; -EINVAL for NULL flow/set/ops, missing required ops, home out of range, or a
+ * bad cfg (see tsq_budget_init()).
+ */
+static inline int tsq_flow_init(struct tsq_flow *flow, struct tsq_defer_set *set, unsigned home,
+				const struct tsq_flow_ops *ops, const struct tsq_budget_cfg *cfg)
+{
+	int err;
+
+	if (flow == NULL || set == NULL || ops == NULL || ops->send_more == NULL || ops->lock == NULL ||
+	    ops->unlock == NULL || home >= set->nr_shards)
+		return -EINVAL;
+	err = tsq_budget_init(&flow->budget, cfg);
+	if (err != 0)
+		return err;
+	flow->flags.word = 0;
+	flow->home = home;
+	flow->set = set;
+	flow->ops = ops;
+	tsq_defer_item_init(&flow->work, tsq__flow_run);
+	flow->queued = 0;
+	flow->deferred = 0;
+	return 0;
+}
+
+/*
+ * tsq_flow_may_send - budget check for the next unit of `cost` bytes (factor 1 for
+ * retransmits). On false THROTTLED is set and a completion will restart the flow.
+ * Context: the sender (owner, or send_more under ops->lock). Blocks: never.
+ * Ordering: as tsq_budget_check() (F1/B1 Dekker pair with C1/C2).
+ * Return: true - send (charge first); false - stop sending.
+ */
+static inline bool tsq_flow_may_send(struct tsq_flow *flow, uint32_t cost, unsigned factor)
+{
+	return !tsq_budget_check(&flow->budget, &flow->flags, cost, factor);
+}
+
+/*
+ * tsq_flow_charge - account a unit about to be handed down (before it can complete).
+ * Context: the sender. Blocks: never. Ordering: as tsq_budget_charge(). Return: nothing.
+ */
+static inline void tsq_flow_charge(struct tsq_flow *flow, uint32_t cost)
+{
+	tsq_budget_charge(&flow->budget, cost);
+}
+
+/*
+ * tsq_flow_complete - a unit of `cost` bytes of this flow completed. If that restarts the
+ * flow, take a reference and queue it to its home worker.
+ * Context: any thread (completion context). Blocks: never (may call ops->hold and the set's
+ * kick hook). Ordering: C1/C2 (budget.h); the winner's link is a SEQ_CST splice (defer.h L1).
+ * Return: true if this call queued the flow, false otherwise.
+ */
+static inline bool tsq_flow_complete(struct tsq_flow *flow, uint32_t cost)
+{
+	if (tsq_likely(!tsq_budget_complete(&flow->budget, &flow->flags, cost)))
+		return false;
+	/* We won THROTTLED -> QUEUED: the node is ours until the worker unqueues it. */
+	if (flow->ops->hold != NULL)
+		flow->ops->hold(flow);
+	tsq_counter_add_shared(&flow->queued, 1);
+	tsq_defer_queue(flow->set, flow->home, &flow->work);
+	return true;
+}
+
+/* The home worker's handler for a queued flow (run by tsq_defer_drain). */
+static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how how)
+{
+	struct tsq_flow *flow = tsq_container_of(item, struct tsq_flow, work);
+	const struct tsq_flow_ops *ops = flow->ops;
+
+	(void)how; /* always TSQ_DEFER_DRAINED: flows are queued, never pushed */
+	/* The drain read item->node.next before calling us: the node is unlinked. */
+	tsq_flags_unqueue(&flow->flags); /* F3 */
+	if (!ops->lock(flow)) {
+		ops->send_more(flow, TSQ_FLOW_FROM_WORKER);
+	} else if (tsq_flags_mark_deferred(&flow->flags, TSQ_F_DEFERRED)) {
+		/* 0 -> 1: the bit carries its own reference until the release runs it. */
+		if (ops->hold != NULL)
+			ops->hold(flow);
+		tsq_counter_add_shared(&flow->deferred, 1);
+	}
+	ops->unlock(flow);
+	if (ops->put != NULL)
+		ops->put(flow); /* the queue reference taken in tsq_flow_complete() */
+}
+
+/*
+ * tsq_flow_release - the owner's release callback (the kernel's tcp_release_cb): take every
+ * deferred bit in one atomic (no atomic when none is set); for DEFERRED run
+ * send_more(TSQ_FLOW_FROM_RELEASE) and drop its reference.
+ * Context: the owner, still owning the flow, holding the flow's short lock (the same one
+ * ops->lock takes), at release and at backlog flush. Blocks: only inside send_more.
+ * Ordering: F5 acquire (pairs with F4 in the worker's mark).
+ * Return: the caller-defined bits (TSQ_F_USER(n)) that were set: the caller runs them, in its
+ * own order, and drops one reference for each (they were marked with tsq_flow_defer()).
+ */
+static inline uint32_t tsq_flow_release(struct tsq_flow *flow)
+{
+	uint32_t bits = tsq_flags_take_deferred(&flow->flags);
+
+	if (tsq_likely(bits == 0))
+		return 0;
+	if (bits & TSQ_F_DEFERRED) {
+		flow->ops->send_more(flow, TSQ_FLOW_FROM_RELEASE);
+		if (flow->ops->put != NULL)
+			flow->ops->put(flow);
+	}
+	return bits & TSQ_F_USER_ALL;
+}
+
+/*
+ * tsq_flow_defer - mark caller-defined deferred actions (TSQ_F_USER(n)) for the owner's
+ * release, taking one reference per bit that was newly set (a timer that fired while the
+ * flow was owned, a delayed ACK ...).
+ * Context: any thread, under the flow's short lock with the flow owned (otherwise run the
+ * action directly). Blocks: never (may call ops->hold).
+ * Ordering: F4 (pairs with F5 in tsq_flow_release()).
+ * Return: the bits newly set (bits outside TSQ_F_USER_ALL are ignored).
+ */
+static inline uint32_t tsq_flow_defer(struct tsq_flow *flow, uint32_t user_bits)
+{
+	uint32_t fresh = tsq_flags_mark_deferred(&flow->flags, user_bits & TSQ_F_USER_ALL);
+
+	if (flow->ops->hold != NULL)
+		for (uint32_t b = fresh; b != 0; b &= b - 1)
+			flow->ops->hold(flow);
+	return fresh;
+}
+
+/*
+ * tsq_flow_stats - read the flow's counters and state.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads.
+ * Return: 0; -EINVAL for NULL arguments.
+ */
+static inline int tsq_flow_stats(const struct tsq_flow *flow, struct tsq_flow_stats *out)
+{
+	if (flow == NULL || out == NULL)
+		return -EINVAL;
+	tsq_budget_stats(&flow->budget, &out->budget);
+	out->queued = tsq_load(&flow->queued, TSQ_RELAXED);
+	out->deferred = tsq_load(&flow->deferred, TSQ_RELAXED);
+	out->flags = tsq_load(&flow->flags.word, TSQ_RELAXED);
+	return 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSQ_FLOW_H */
