@@ -11,6 +11,7 @@
  *   tsq/flags.h   a flow's THROTTLED/QUEUED/DEFERRED flag word and its transitions
  *   tsq/budget.h  TCP Small Queues' byte budget (limit, throttle + fence + re-check)
  *   tsq/flow.h    TSQ assembled: budget + flags + restart via defer + owner deferral
+ *   tsq/owner.h   owner lock with a bounded backlog (lock_sock / release_sock / flush)
  * Each header opens with its overview, a usage example and a synchronization table, and each
  * function carries its contract (Context, Blocks, Ordering, Pairs with, Return).
  */
@@ -30,5 +31,6 @@
 #include "flags.h"
 #include "budget.h"
 #include "flow.h"
+#include "owner.h"
 
 #endif /* TSQ_TSQ_H */

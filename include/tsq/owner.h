@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * tsq/owner.h - an owner lock with a backlog: lock_sock / release_sock / sk_flush_backlog.
+ *
+ * Overview
+ *   An object (a flow, a connection) is *owned* by an application thread for the length of
+ *   an operation - a long send - while worker threads keep receiving for it. A worker must
+ *   never wait for the owner: it enters with tsq_owner_deliver(), which takes the object's
+ *   short lock and either processes the work at once (not owned) or parks it in the object's
+ *   backlog (owned), bounded in bytes of caller-given cost (-ENOBUFS beyond, the item handed
+ *   back and counted). The owner processes the backlog
+ *     - at release: drain (repeatedly, with the short lock dropped while processing, so
+ *       producers keep appending), run the release callback while still owner (deferred
+ *       actions, e.g. tsq_flow_release()), clear ownership, wake one waiter;
+ *     - in the middle of a long operation, without giving up ownership: tsq_owner_flush()
+ *       (one load when the backlog is empty), e.g. every 16 units of work as the kernel's
+ *       tcp_sendmsg does - so incoming work waits one flush interval, not the whole call.
+ *
+ *   The backlog length is reset only when a drain has emptied the backlog: during a drain
+ *   the bytes already taken still count against the limit, so a flooding producer cannot
+ *   keep the owner draining forever - it gets -ENOBUFS instead.
+ *   The kernel's TCP limit is 2 * rcvbuf + sndbuf / 2 + 64 KiB (both the backlog and the
+ *   receive queue may legitimately reach rcvbuf; 64 KiB of headroom because only the owner
+ *   can prune); tsq_owner_tcp_limit() computes it.
+ *
+ * Usage
+ *     static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx);
+ *     static void release_cb(struct tsq_owner *o) { tsq_flow_release(&conn_of(o)->tsq); }
+ *     static const struct tsq_owner_ops ops = { rx, release_cb };
+ *     tsq_owner_init(&c->own, &ops, tsq_owner_tcp_limit(rcvbuf, sndbuf));
+ *     // worker, per received frame:
+ *     if (tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)) == -ENOBUFS) drop(f);
+ *     // application thread:
+ *     tsq_owner_acquire(&c->own);
+ *     for (unsigned n = 0; have_data(); ) { copy_64k(); tsq_owner_flush_every(&c->own, &n, 16); }
+ *     tsq_owner_release(&c->own);
+ *
+ * Synchronization table
+ *                     deliver  acquire/try  release  flush  lock_fast  stats
+ *     deliver            -         -           -        -       -        -
+ *     acquire/try        -         -           -        -       -        -
+ *     release            -         -           X        X       X        -
+ *     flush              -         -           X        X       X        -
+ *   release and flush are for the current owner only (one thread). deliver runs the process
+ *   callback under the short lock (keep it short, never block in it); the owner runs it for
+ *   backlogged items without the short lock, in FIFO order.
+ *
+ * Limitations
+ *   The short lock and the waiters use a pthread mutex and condition variable (libc only).
+ *   The process callback for direct delivery runs under the short lock: it must not call
+ *   back into the same tsq_owner. acquire is not recursive.
+ */
+#ifndef TSQ_OWNER_H
+#define TSQ_OWNER_H
+
+#include <errno.h>
+#include <pthread.h>
+
+#include "atomic.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A unit of work for the backlog. Embed it; `cost` is set by tsq_owner_deliver(). */
+struct tsq_owner_work {
+	struct tsq_owner_work *next;
+	uint32_t cost;
+};
+
+enum tsq_owner_ctx {
+	TSQ_OWNER_DIRECT = 0,  /* by the producer, object not owned, short lock held */
+	TSQ_OWNER_BACKLOG = 1, /* by the owner, from the backlog, short lock not held */
+};
+
+/* What tsq_owner_deliver() did (non-negative returns). */
+enum tsq_owner_result {
+	TSQ_OWNER_PROCESSED = 0,
+	TSQ_OWNER_BACKLOGGED = 1,
+};
+
+struct tsq_owner;
+
+struct tsq_owner_ops {
+	/* Process one item (the kernel's sk_backlog_rcv). Required. */
+	void (*process)(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx);
+	/*
+	 * Deferred actions (the kernel's release_cb), run at release and after a flush that ran
+	 * work, with the short lock held and ownership still held; must not block. May be NULL.
+	 */
+	void (*release_cb)(struct tsq_owner *o);
+};
+
+struct tsq_owner_stats {
+	uint64_t backlogged;        /* items parked because the object was owned */
+	uint64_t direct;            /* items processed at once by the producer */
+	uint64_t dropped;           /* items refused with -ENOBUFS (handed back) */
+	uint64_t flushes;           /* tsq_owner_flush() calls that ran work */
+	uint64_t max_backlog_bytes; /* highest backlog length seen */
+	uint64_t backlog_bytes;     /* current backlog length (bytes counted since the last full drain) */
+};
+
+/* The object's lock state. Fields are private: use the functions below. */
+struct tsq_owner {
+	pthread_mutex_t slock; /* the short lock: owned, backlog, waiters */
+	pthread_cond_t wait;   /* waiters for ownership */
+	uint32_t owned;
+	uint32_t waiters;
+	struct tsq_owner_work *head, *tail; /* tail is read without the lock by flush (a hint) */
+	uint64_t backlog_len;
+	uint64_t limit;
+	const struct tsq_owner_ops *ops;
+	struct tsq_owner_stats st; /* written under slock, read relaxed by anyone */
+};
+
+/*
+ * tsq_owner_tcp_limit - the kernel's TCP backlog limit: 2 * rcvbuf + sndbuf / 2 + 64 KiB,
+ * clamped to UINT32_MAX. Context: any. Blocks: never. Ordering: none. Return: the limit.
+ */
+static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
+{
+	uint64_t limit = 2 * rcvbuf + sndbuf / 2 + (64u << 10);
+
+	return limit > UINT32_MAX ? UINT32_MAX : limit;
+}
+
+/*
+ * tsq_owner_init - set up an unowned object with an empty backlog limited to `limit` bytes.
+ * Context: before the object is shared. Blocks: never. Ordering: none.
+ * Return: 0; -EINVAL for NULL o/ops/ops->process or limit 0; -errno of pthread init.
+ */
+static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops *ops, uint64_t limit)
+{
+	int err;
+
+	if (o == NULL || ops == NULL || ops->process == NULL || limit == 0)
+		return -EINVAL;
+	err = pthread_mutex_init(&o->slock, NULL);
+	if (err != 0)
+		return -err;
+	err = pthread_cond_init(&o->wait, NULL);
+	if (err != 0) {
+		pthread_mutex_destroy(&o->slock);
+		return -err;
+	}
+	o->owned = 0;
+	o->waiters = 0;
+	o->head = o->tail = NULL;
+	o->backlog_len = 0;
+	o->limit = limit;
+	o->ops = ops;
+	o->st.backlogged = o->st.direct = o->st.dropped = 0;
+	o->st.flushes = o->st.max_backlog_bytes = o->st.backlog_bytes = 0;
+	return 0;
+}
+
+/*
+ * tsq_owner_destroy - free the lock resources. The object must be unowned with an empty
+ * backlog and no waiters. Context: teardown. Blocks: never.
+ * Return: 0; -EBUSY if owned or the backlog is not empty (nothing destroyed).
+ */
+static inline int tsq_owner_destroy(struct tsq_owner *o)
+{
+	if (o->owned || o->head != NULL || o->waiters)
+		return -EBUSY;
+	pthread_cond_destroy(&o->wait);
+	pthread_mutex_destroy(&o->slock);
+	return 0;
+}
+
+/* Counters change under slock; relaxed stores so lock-free readers are race-free. */
+#define tsq__owner_count(o, field, v) tsq_counter_add_owner(&(o)->st.field, (v))
+
+/*
+ * Drain the backlog (slock held on entry and exit): detach the whole chain, drop the lock,
+ * process in FIFO order, retake the lock, until empty; only then reset the length.
+ */
+static inline bool tsq__owner_drain_locked(struct tsq_owner *o)
+{
+	bool ran = false;
+
+	while (o->head != NULL) {
+		struct tsq_owner_work *w = o->head;
+
+		o->head = NULL;
+		tsq_store(&o->tail, (struct tsq_owner_work *)NULL, TSQ_RELAXED);
+		pthread_mutex_unlock(&o->slock);
+		while (w != NULL) {
+			struct tsq_owner_work *next = w->next;
+
+			o->ops->process(o, w, TSQ_OWNER_BACKLOG);
+			w = next;
+		}
+		ran = true;
+		pthread_mutex_lock(&o->slock);
+	}
+	o->backlog_len = 0;
+	tsq_store(&o->st.backlog_bytes, (uint64_t)0, TSQ_RELAXED);
+	return ran;
+}
+
+/*
+ * tsq_owner_acquire - become the owner, waiting (asleep) while another thread owns it.
+ * Context: any thread that does not own the object. Blocks: may sleep (condition variable).
+ * Ordering: the short lock: everything the previous owner did happens-before.
+ * Return: nothing.
+ */
+static inline void tsq_owner_acquire(struct tsq_owner *o)
+{
+	pthread_mutex_lock(&o->slock);
+	while (o->owned) {
+		/* Waiters register under slock; release checks them under slock: no lost wake-up. */
+		o->waiters++;
+		pthread_cond_wait(&o->wait, &o->slock);
+		o->waiters--;
+	}
+	o->owned = 1;
+	pthread_mutex_unlock(&o->slock);
+}
+
+/*
+ * tsq_owner_try_acquire - become the owner if nobody owns the object.
+ * Context: any thread that does not own it. Blocks: only on the short lock (briefly).
+ * Ordering: as acquire. Return: true if the caller now owns the object.
+ */
+static inline bool tsq_owner_try_acquire(struct tsq_owner *o)
+{
+	bool got;
+
+	pthread_mutex_lock(&o->slock);
+	got = !o->owned;
+	if (got)
+		o->owned = 1;
+	pthread_mutex_unlock(&o->slock);
+	return got;
+}
+
+/*
+ * tsq_owner_release - drain the backlog, run the release callback as owner, give up
+ * ownership and wake one waiter.
+ * Context: the owner. Blocks: on the short lock; runs process/release_cb.
+ * Ordering: the short lock publishes everything the owner did to the next owner.
+ * Return: nothing.
+ */
+static inline void tsq_owner_release(struct tsq_owner *o)
+{
+	pthread_mutex_lock(&o->slock);
+	tsq__owner_drain_locked(o);
+	if (o->ops->release_cb != NULL)
+		o->ops->release_cb(o);
+	o->owned = 0;
+	if (o->waiters)
+		pthread_cond_signal(&o->wait);
+	pthread_mutex_unlock(&o->slock);
+}
+
+/*
+ * tsq_owner_flush - process the backlog now, keeping ownership (the kernel's
+ * sk_flush_backlog); runs the release callback too when work ran, so deferred actions (an
+ * ACK, a TSQ restart) do not wait for the end of the operation.
+ * Context: the owner. Blocks: on the short lock, only when the backlog is non-empty.
+ * Ordering: one relaxed load of the backlog tail when empty (a hint: an item appended right
+ * after is processed by the next flush or the release). Otherwise the short lock.
+ * Return: true if backlogged work ran, false if the backlog was empty.
+ */
+static inline bool tsq_owner_flush(struct tsq_owner *o)
+{
+	bool ran;
+
+	if (tsq_likely(tsq_load(&o->tail, TSQ_RELAXED) == NULL))
+		return false;
+	pthread_mutex_lock(&o->slock);
+	ran = tsq__owner_drain_locked(o);
+	if (ran) {
+		tsq__owner_count(o, flushes, 1);
+		if (o->ops->release_cb != NULL)
+			o->ops->release_cb(o);
+	}
+	pthread_mutex_unlock(&o->slock);
+	return ran;
+}
+
+/*
+ * tsq_owner_flush_every - call in a long operation's loop once per unit of work: flushes on
+ * every `every`-th call (the kernel flushes before every 16th new 64 KB buffer).
+ * `*counter` is the caller's, starting at 0. Context: the owner. Blocks: as flush.
+ * Return: true if this call flushed and work ran.
+ */
+static inline bool tsq_owner_flush_every(struct tsq_owner *o, unsigned *counter, unsigned every)
+{
+	if (++*counter < every)
+		return false;
+	*counter = 0;
+	return tsq_owner_flush(o);
+}
+
+/*
+ * tsq_owner_deliver - the producer's entry (the kernel's bh_lock_sock + owned check +
+ * sk_add_backlog): process `w` now if the object is not owned, else park it in the backlog
+ * if backlog bytes + `queued` (the caller's other queued bytes, e.g. its receive queue) do
+ * not exceed the limit. The item's own cost is not counted in that test (a big item still
+ * goes in while there is room), but is added to the backlog length.
+ * Context: any thread that does not own the object. Blocks: never sleeps; takes the short
+ * lock and runs process() under it on direct delivery.
+ * Ordering: the short lock; a backlogged item is processed by the owner after it.
+ * Return: TSQ_OWNER_PROCESSED, TSQ_OWNER_BACKLOGGED; -ENOBUFS (over the limit: `w` is handed
+ * back untouched and counted in `dropped`); -EINVAL for NULL o or w.
+ */
+static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *w, uint32_t cost,
+				    uint64_t queued)
+{
+	if (o == NULL || w == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&o->slock);
+	if (!o->owned) {
+		tsq__owner_count(o, direct, 1);
+		o->ops->process(o, w, TSQ_OWNER_DIRECT);
+		pthread_mutex_unlock(&o->slock);
+		return TSQ_OWNER_PROCESSED;
+	}
+	if (o->backlog_len + queued > o->limit) {
+		tsq__owner_count(o, dropped, 1);
+		pthread_mutex_unlock(&o->slock);
+		return -ENOBUFS;
+	}
+	w->cost = cost;
+	w->next = NULL;
+	if (o->head == NULL)
+		o->head = w;
+	else
+		o->tail->next = w;
+	tsq_store(&o->tail, w, TSQ_RELAXED);
+	o->backlog_len += cost;
+	tsq__owner_count(o, backlogged, 1);
+	tsq_store(&o->st.backlog_bytes, o->backlog_len, TSQ_RELAXED);
+	if (o->backlog_len > o->st.max_backlog_bytes)
+		tsq_store(&o->st.max_backlog_bytes, o->backlog_len, TSQ_RELAXED);
+	pthread_mutex_unlock(&o->slock);
+	return TSQ_OWNER_BACKLOGGED;
+}
+
+/*
+ * tsq_owner_lock_fast - for short operations (the kernel's lock_sock_fast): if the object is
+ * not owned, return false holding only the short lock (no ownership, no backlog work); if it
+ * is owned, wait for ownership like acquire and return true.
+ * Context: any thread that does not own it. Blocks: may sleep (slow path).
+ * Return: false (fast: short lock held) or true (slow: caller owns the object).
+ * Pair it with tsq_owner_unlock_fast(o, returned value).
+ */
+static inline bool tsq_owner_lock_fast(struct tsq_owner *o)
+{
+	pthread_mutex_lock(&o->slock);
+	if (!o->owned)
+		return false;
+	while (o->owned) {
+		o->waiters++;
+		pthread_cond_wait(&o->wait, &o->slock);
+		o->waiters--;
+	}
+	o->owned = 1;
+	pthread_mutex_unlock(&o->slock);
+	return true;
+}
+
+/*
+ * tsq_owner_unlock_fast - end a tsq_owner_lock_fast() section: release if `slow`, else drop
+ * the short lock. Context: the caller of lock_fast. Blocks: as release. Return: nothing.
+ */
+static inline void tsq_owner_unlock_fast(struct tsq_owner *o, bool slow)
+{
+	if (slow)
+		tsq_owner_release(o);
+	else
+		pthread_mutex_unlock(&o->slock);
+}
+
+/*
+ * tsq_owner_lock_check - take the short lock and report whether the object is owned; for
+ * code that must decide "do it now, or defer it to the owner" (tsq_flow_ops.lock).
+ * Context: any thread that does not own it. Blocks: on the short lock.
+ * Return: true if an owner holds the object. Always follow with tsq_owner_unlock().
+ */
+static inline bool tsq_owner_lock_check(struct tsq_owner *o)
+{
+	pthread_mutex_lock(&o->slock);
+	return o->owned != 0;
+}
+
+/* tsq_owner_unlock - drop the short lock taken by tsq_owner_lock_check(). Blocks: never. */
+static inline void tsq_owner_unlock(struct tsq_owner *o)
+{
+	pthread_mutex_unlock(&o->slock);
+}
+
+/*
+ * tsq_owner_stats - read the counters.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
+ * Return: 0; -EINVAL for NULL arguments.
+ */
+static inline int tsq_owner_stats(const struct tsq_owner *o, struct tsq_owner_stats *out)
+{
+	if (o == NULL || out == NULL)
+		return -EINVAL;
+	out->backlogged = tsq_load(&o->st.backlogged, TSQ_RELAXED);
+	out->direct = tsq_load(&o->st.direct, TSQ_RELAXED);
+	out->dropped = tsq_load(&o->st.dropped, TSQ_RELAXED);
+	out->flushes = tsq_load(&o->st.flushes, TSQ_RELAXED);
+	out->max_backlog_bytes = tsq_load(&o->st.max_backlog_bytes, TSQ_RELAXED);
+	out->backlog_bytes = tsq_load(&o->st.backlog_bytes, TSQ_RELAXED);
+	return 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSQ_OWNER_H */
