@@ -8,9 +8,10 @@
  *   counts what the flow handed down and what came back (its in-flight cost, the kernel's
  *   sk_wmem_alloc), and allows the next unit while
  *
- *       in_flight <= limit,  limit = min(max(2 * next_cost, pacing_rate >> shift), cap) << factor
+ *       in_flight < limit,  limit = min(max(2 * next_cost, pacing_rate >> shift), cap) << factor
  *
- *   i.e. about two units, or ~1 ms at the pacing rate (shift 10), never above the cap; factor
+ *   (the kernel's 1 + sk_wmem_alloc <= limit), and always when nothing is in flight: about
+ *   two units, or ~1 ms at the pacing rate (shift 10), never above the cap; factor
  *   1 doubles it for retransmits. Optionally ("allow_one", the kernel's 2023 relaxation) a flow
  *   with zero or one unit in flight may always send: on devices with slow completions a
  *   completion round-trip per unit would otherwise throttle it.
@@ -154,17 +155,29 @@ static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t nex
 		limit = 2ull * next_cost; /* one unit in flight, one about to go */
 	if (limit > b->cap)
 		limit = b->cap;
-	if (factor >= 24 || limit > (TSQ__BUDGET_BYTES_MASK >> factor))
-		return TSQ__BUDGET_BYTES_MASK;
+	if (factor >= TSQ__BUDGET_UNITS_SHIFT || limit > (TSQ__BUDGET_BYTES_MASK >> factor))
+		return limit == 0 ? 0 : TSQ__BUDGET_BYTES_MASK;
 	return limit << factor;
 }
 
 static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t inflight, uint64_t limit)
 {
-	if ((inflight & TSQ__BUDGET_BYTES_MASK) <= limit)
+	uint64_t units = inflight >> TSQ__BUDGET_UNITS_SHIFT;
+
+	/*
+	 * Nothing below us: no completion could ever restart a throttled flow, so never stop
+	 * (the kernel gets the same from its "retransmit queue empty" shortcut).
+	 */
+	if (units == 0)
 		return false;
-	/* The 2023 relaxation: nothing or a single unit below us may always be joined by one more. */
-	return !(b->allow_one && (inflight >> TSQ__BUDGET_UNITS_SHIFT) <= 1);
+	/*
+	 * The kernel stops when 1 + in_flight > limit (sk_wmem_alloc carries a base reference
+	 * of 1), i.e. when in_flight >= limit: with the 2 x cost floor, two units fill it.
+	 */
+	if ((inflight & TSQ__BUDGET_BYTES_MASK) < limit)
+		return false;
+	/* The 2023 relaxation: a single unit below us may always be joined by one more. */
+	return !(b->allow_one && units <= 1);
 }
 
 /*
@@ -298,6 +311,8 @@ static inline uint32_t tsq_budget_size_goal(uint64_t pacing_rate, unsigned shift
 		segs = min_segs;
 	if (segs * mss > max_bytes && max_bytes >= mss)
 		segs = max_bytes / mss;
+	if (segs * mss > UINT32_MAX) /* min_segs of a huge mss: saturate, do not wrap */
+		segs = UINT32_MAX / mss;
 	return (uint32_t)(segs * mss);
 }
 

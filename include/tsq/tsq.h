@@ -12,6 +12,7 @@
  *   tsq/budget.h  TCP Small Queues' byte budget (limit, throttle + fence + re-check)
  *   tsq/flow.h    TSQ assembled: budget + flags + restart via defer + owner deferral
  *   tsq/owner.h   owner lock with a bounded backlog (lock_sock / release_sock / flush)
+ *   tsq/zc.h      zerocopy completion ranges: refcounted contexts, [lo, hi] notices, coalescing
  * Each header opens with its overview, a usage example and a synchronization table, and each
  * function carries its contract (Context, Blocks, Ordering, Pairs with, Return).
  */
@@ -32,5 +33,6 @@
 #include "budget.h"
 #include "flow.h"
 #include "owner.h"
+#include "zc.h"
 
 #endif /* TSQ_TSQ_H */
