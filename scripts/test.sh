@@ -5,6 +5,8 @@
 #   build/        Release, the same tests plus the benchmarks compiled (and smoke-run)
 #   build-tsan/   ThreadSanitizer, stress tests
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer, unit + stress + examples
+#   build-fuzz/   clang + libFuzzer: short bounded fuzz runs against reference models
+#                 (TSQ_FUZZ_SECONDS per target, default 20; longer on demand)
 #   then: install, and use the installed tsq from a separate project via find_package and
 #   via pkg-config.
 set -uo pipefail
@@ -54,6 +56,11 @@ asan() {
     ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
       ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|stress|example'
 }
+fuzz() {
+  CC=clang configure_build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTSQ_FUZZ=ON \
+    -DTSQ_FUZZ_SECONDS="${TSQ_FUZZ_SECONDS:-20}" -DTSQ_BUILD_BENCH=OFF -DTSQ_BUILD_EXAMPLES=OFF &&
+    ctest --test-dir build-fuzz --output-on-failure -L fuzz --no-tests=error
+}
 consumer() {
   local prefix=$top/build/_install
   rm -rf "$prefix" build/_consumer build/_consumer_pc
@@ -76,6 +83,7 @@ step "valgrind memcheck (unit tests)" memcheck
 step "release build + tests" release
 step "threadsanitizer (stress tests)" tsan
 step "address+undefined sanitizers" asan
+step "libFuzzer (owner, zc)" fuzz
 step "installed package: find_package + pkg-config" consumer
 
 echo

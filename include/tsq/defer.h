@@ -13,6 +13,7 @@
  *     1. self == target: the caller is the owner, the item runs at once    (TSQ_DEFER_RAN_INLINE)
  *     2. the target has >= bound items since its last drain: the caller    (TSQ_DEFER_RAN_FALLBACK)
  *        runs the item itself, with how == TSQ_DEFER_FALLBACK, and a counter says so
+ *        (never while the target's list is empty: then the owner has caught up)
  *     3. otherwise the item is linked with one CAS                         (TSQ_DEFER_QUEUED)
  *        and the owner is kicked once when the count crosses bound / 2, or when the list goes
  *        empty -> non-empty while the owner has said it is about to sleep.
@@ -57,8 +58,8 @@
  *
  * Limitations
  *   push is lock-free, not wait-free. The bound counts push attempts since the owner's last
- *   drain, like the kernel: a push that races with a drain may be counted in the next epoch, so
- *   the list can briefly hold a few more than `bound` items; a batch checks the bound once and
+ *   drain, like the kernel: a push that races with a drain may be counted in the epoch before
+ *   the list it lands in, so the list can briefly hold a few more than `bound` items; a batch checks the bound once and
  *   may overshoot by its size. The kick hook must be "sticky": a kick sent before the owner
  *   sleeps must make that sleep return (eventfd, a futex on a counter, a semaphore do; a bare
  *   condition-variable signal does not).
@@ -240,8 +241,8 @@ static inline void tsq__defer_close_eventfds(struct tsq_defer_set *set, unsigned
  * Context: setup, before any other call on the set. Blocks: no (eventfd creation is a syscall).
  * Ordering: none; publish the set to other threads the usual way (thread creation, a release).
  * Return: 0; -EINVAL if set or shards is NULL, nr_shards is 0, opts->size is too small or the
- * bound is 0 or above 2^31; -ENOTSUP if no kick is given and eventfd is unavailable; -errno
- * of eventfd() (e.g. -EMFILE), in which case nothing is left open.
+ * bound is above 2^31 (a bound of 0 means the default, 128); -ENOTSUP if no kick is given and
+ * eventfd is unavailable; -errno of eventfd() (e.g. -EMFILE), in which case nothing is left open.
  */
 static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer_shard *shards,
 				     unsigned nr_shards, const struct tsq_defer_opts *opts)
@@ -378,9 +379,18 @@ static inline int tsq__defer_link(struct tsq_defer_set *set, unsigned target,
 	uint64_t pos = t >= mark ? t - mark : 0;
 	bool was_empty;
 
-	if (tsq_unlikely(pos >= set->bound && bounded)) {
+	/*
+	 * Over the bound only while the list holds something. The count can read "full" with the
+	 * list already empty: a ticket taken after the drain read `tickets` but before it stored
+	 * the new mark is measured against the old mark. An empty drain never moves the mark, so
+	 * once `bound` such attempts had fallen back, every later push fell back too and nothing
+	 * was linked (or kicked) again. An empty list means the owner has caught up: link.
+	 */
+	if (tsq_unlikely(pos >= set->bound && bounded) && !tsq_llist_empty(&s->shared.list)) {
 		/* Over the bound: the caller does the work (the kernel frees locally), counted. */
 		tsq_counter_add_shared(&s->shared.fallback, n);
+		/* The chain ends at `last`: a reused item's ->next still points into an old chain. */
+		last->next = NULL;
 		tsq__defer_run_chain(tsq_llist_reverse(first), TSQ_DEFER_FALLBACK);
 		return TSQ_DEFER_RAN_FALLBACK;
 	}
@@ -522,9 +532,14 @@ static inline long tsq_defer_drain(struct tsq_defer_set *set, unsigned self)
 		return 0;
 	if (tsq_load(&s->shared.kick_pending, TSQ_RELAXED))
 		tsq_store(&s->shared.kick_pending, 0u, TSQ_RELEASE); /* K2, pairs with K1 */
-	/* New epoch: pushes from here on count against an empty list. */
-	tsq_store(&s->shared.drain_mark, tsq_load(&s->shared.tickets, TSQ_RELAXED), TSQ_RELAXED);
 	chain = tsq_llist_reverse(tsq_llist_take_all(&s->shared.list)); /* D2 */
+	/*
+	 * New epoch: pushes from here on count against an empty list. The mark moves after the
+	 * take, so a ticket taken after this load belongs to an item linked after the take and
+	 * counts against the list it lands in. Marking before the take counted items this take
+	 * removed against the new epoch (pushes fell back with the list nearly empty).
+	 */
+	tsq_store(&s->shared.drain_mark, tsq_load(&s->shared.tickets, TSQ_RELAXED), TSQ_RELAXED);
 
 	while (chain != NULL) {
 		struct tsq_llist_node *next = chain->next;
@@ -615,15 +630,24 @@ static inline int tsq_defer_wait(struct tsq_defer_set *set, unsigned self, int t
 	do
 		r = poll(&pfd, 1, timeout_ms);
 	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		r = -errno;
+		tsq_defer_idle_exit(set, self);
+		return r;
+	}
+	/*
+	 * Consume the counter before K3 re-arms the kick (in idle_exit): a kick that wins K1
+	 * after the re-arm then leaves its count in the fd for the next wait. Read after the
+	 * re-arm, such a kick's count could be swallowed here while kick_pending stayed 1; with
+	 * its item already drained, no drain would re-arm it and the next idle kick was lost.
+	 */
+	if (r > 0) {
+		ssize_t got = read(pfd.fd, &val, sizeof(val));
+
+		(void)got; /* EAGAIN: another reader took the count, harmless */
+	}
 	tsq_defer_idle_exit(set, self);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return 0;
-	/* Consume the counter; EAGAIN means another reader took it, harmless. */
-	if (read(pfd.fd, &val, sizeof(val)) < 0)
-		return 1;
-	return 1;
+	return r > 0 ? 1 : 0;
 #else
 	(void)set;
 	(void)self;

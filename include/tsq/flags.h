@@ -9,6 +9,9 @@
  *     THROTTLED  the sender stopped over its byte budget: "restart me on a completion".
  *                Set by the sender (tsq_flags_throttle); cleared by the completion that wins
  *                THROTTLED -> QUEUED, or by the sender itself when its re-check found room.
+ *                It may stay set with nothing in flight when the flow stopped while a restart
+ *                was already QUEUED and the sender then finished through the fast path: as
+ *                in the kernel, nobody waits on it, and it costs one spurious queueing later.
  *     QUEUED     the flow is linked on its home shard's work list (it owns its list node).
  *                Set only by that winning completion; cleared by the worker after unlinking.
  *     DEFERRED   the worker found the flow owned by an application thread: the owner's

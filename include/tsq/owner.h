@@ -119,8 +119,12 @@ struct tsq_owner {
  */
 static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
 {
-	uint64_t limit = 2 * rcvbuf + sndbuf / 2 + (64u << 10);
+	uint64_t limit;
 
+	/* Larger arguments clamp anyway; testing them first keeps the sum below 2^64. */
+	if (rcvbuf > UINT32_MAX || sndbuf > 2 * (uint64_t)UINT32_MAX)
+		return UINT32_MAX;
+	limit = 2 * rcvbuf + sndbuf / 2 + (64u << 10);
 	return limit > UINT32_MAX ? UINT32_MAX : limit;
 }
 
@@ -318,7 +322,8 @@ static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *
 		pthread_mutex_unlock(&o->slock);
 		return TSQ_OWNER_PROCESSED;
 	}
-	if (o->backlog_len + queued > o->limit) {
+	/* backlog_len + queued > limit, written so that a huge `queued` cannot wrap around. */
+	if (queued > o->limit || o->backlog_len > o->limit - queued) {
 		tsq__owner_count(o, dropped, 1);
 		pthread_mutex_unlock(&o->slock);
 		return -ENOBUFS;

@@ -1,0 +1,1166 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit tests for tsq/defer.h: every decision of tsq_defer_push() (inline, queued, fallback),
+ * the two kick triggers and their single flight, the batch API, the counters, the default
+ * eventfd kick and every documented error return. Single-threaded except where a second
+ * thread is the point (a wake-up from another thread); tests/stress/defer.c does the races.
+ *
+ * A few tests look at private fields (shared.idle) or call tsq__defer_kick(): they say why.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+/*
+ * The eventfd read inside tsq_defer_wait() goes through read_hook() so that one regression
+ * test can run code at that exact point (see wait_late_kick_does_not_silence_the_next_one).
+ * Every header defer.h includes is already included above, so only defer.h's own call to
+ * read() is renamed.
+ */
+static ssize_t read_hook(int fd, void *buf, size_t len);
+#define read read_hook
+#include <tsq/defer.h>
+#undef read
+
+#define NSHARDS 3
+#define NITEMS 256
+
+/* ---------------------------------------------------------------------------------------- */
+/* Fixtures                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+struct rec {
+	struct tsq_defer_item d;
+	int id;
+};
+
+/* What ran, in order: the item's id and how it ran. */
+static struct {
+	int id;
+	enum tsq_defer_how how;
+} ran[4 * NITEMS];
+static int nran;
+static struct rec recs[NITEMS];
+
+static void record(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	struct rec *r = tsq_container_of(it, struct rec, d);
+
+	cr_assert_lt(nran, 4 * NITEMS);
+	ran[nran].id = r->id;
+	ran[nran].how = how;
+	nran++;
+}
+
+/* The custom kick: counts calls and remembers its arguments. */
+static struct {
+	int calls;
+	unsigned shard;
+	void *ctx;
+} kicks;
+static int kick_ctx_cookie;
+
+static void count_kick(void *ctx, unsigned shard)
+{
+	kicks.calls++;
+	kicks.shard = shard;
+	kicks.ctx = ctx;
+}
+
+static struct tsq_defer_shard *shards;
+static struct tsq_defer_set set;
+
+static void reset_records(void)
+{
+	nran = 0;
+	kicks.calls = 0;
+	kicks.shard = ~0u;
+	kicks.ctx = NULL;
+	for (int i = 0; i < NITEMS; i++) {
+		recs[i].id = i;
+		tsq_defer_item_init(&recs[i].d, record);
+	}
+}
+
+/* A set of NSHARDS with the counting kick and the given bound (0: default). */
+static void setup_custom(uint32_t bound)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = bound, .kick = count_kick,
+				    .kick_ctx = &kick_ctx_cookie };
+
+	reset_records();
+	shards = tsq_defer_shards_alloc(NSHARDS);
+	cr_assert_not_null(shards);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+}
+
+static void setup_eventfd(void)
+{
+	reset_records();
+	shards = tsq_defer_shards_alloc(NSHARDS);
+	cr_assert_not_null(shards);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, NULL), 0);
+}
+
+static void teardown(void)
+{
+	tsq_defer_set_destroy(&set);
+	free(shards);
+	shards = NULL;
+}
+
+static void setup_bound16(void)
+{
+	setup_custom(16);
+}
+
+static void setup_default_bound(void)
+{
+	setup_custom(0);
+}
+
+static struct tsq_defer_stats stats_of(unsigned shard)
+{
+	struct tsq_defer_stats st;
+
+	cr_assert_eq(tsq_defer_stats(&set, shard, &st), 0);
+	return st;
+}
+
+static void assert_ran(int idx, int id, enum tsq_defer_how how)
+{
+	cr_assert_lt(idx, nran, "only %d items ran, wanted entry %d", nran, idx);
+	cr_assert_eq(ran[idx].id, id, "run %d: item %d, expected %d", idx, ran[idx].id, id);
+	cr_assert_eq(ran[idx].how, how, "run %d (item %d): how %d, expected %d", idx, id,
+		     (int)ran[idx].how, (int)how);
+}
+
+/* Whether the eventfd has a kick waiting, without consuming it. */
+static bool fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* read_hook: the real read, after an optional test action. */
+static void (*before_read)(void);
+
+static ssize_t read_hook(int fd, void *buf, size_t len)
+{
+	if (before_read != NULL) {
+		void (*fn)(void) = before_read;
+
+		before_read = NULL;
+		fn();
+	}
+	return read(fd, buf, len);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Setup: tsq_defer_shards_alloc, tsq_defer_set_init, tsq_defer_item_init                      */
+/* ---------------------------------------------------------------------------------------- */
+
+Test(defer_setup, shards_alloc)
+{
+	struct tsq_defer_shard *s;
+
+	cr_assert_null(tsq_defer_shards_alloc(0));
+	s = tsq_defer_shards_alloc(5);
+	cr_assert_not_null(s);
+	cr_assert_eq((uintptr_t)s % TSQ_CACHELINE_SIZE, 0, "shards are cache-line aligned");
+	free(s);
+}
+
+Test(defer_setup, item_init)
+{
+	struct rec r;
+
+	r.d.node.next = (struct tsq_llist_node *)&r;
+	r.d.fn = NULL;
+	tsq_defer_item_init(&r.d, record);
+	cr_assert_null(r.d.node.next);
+	cr_assert_eq(r.d.fn, record);
+}
+
+Test(defer_setup, init_rejects_bad_arguments)
+{
+	struct tsq_defer_shard *s = tsq_defer_shards_alloc(2);
+	struct tsq_defer_set st;
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick };
+
+	cr_assert_not_null(s);
+	cr_assert_eq(tsq_defer_set_init(NULL, s, 2, &o), -EINVAL);
+	cr_assert_eq(tsq_defer_set_init(&st, NULL, 2, &o), -EINVAL);
+	cr_assert_eq(tsq_defer_set_init(&st, s, 0, &o), -EINVAL);
+	/* NO_SHARD must stay distinguishable from every shard index. */
+	cr_assert_eq(tsq_defer_set_init(&st, s, TSQ_DEFER_NO_SHARD, &o), -EINVAL);
+
+	o.size = 0;
+	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL, "opts->size 0");
+	o.size = sizeof(o) - 1;
+	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL, "opts->size too small");
+	o.size = sizeof(o);
+
+	o.bound = (1u << 31) + 1;
+	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL, "bound above 2^31");
+	o.bound = UINT32_MAX;
+	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL, "bound UINT32_MAX");
+	/* The same with the default kick: the check must come before any eventfd is made. */
+	o.kick = NULL;
+	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL);
+	free(s);
+}
+
+Test(defer_setup, init_accepts_the_largest_bound)
+{
+	struct tsq_defer_shard *s = tsq_defer_shards_alloc(1);
+	struct tsq_defer_set st;
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 1u << 31, .kick = count_kick };
+
+	cr_assert_not_null(s);
+	cr_assert_eq(tsq_defer_set_init(&st, s, 1, &o), 0, "2^31 itself is allowed");
+	tsq_defer_set_destroy(&st);
+	free(s);
+}
+
+Test(defer_setup, init_accepts_a_larger_opts_struct)
+{
+	/* Forward compatibility: a caller built against a newer, longer opts struct. */
+	struct {
+		struct tsq_defer_opts o;
+		uint64_t future[4];
+	} big = { .o = { .size = sizeof(big), .kick = count_kick } };
+	struct tsq_defer_shard *s = tsq_defer_shards_alloc(1);
+	struct tsq_defer_set st;
+
+	cr_assert_not_null(s);
+	cr_assert_eq(tsq_defer_set_init(&st, s, 1, &big.o), 0);
+	tsq_defer_set_destroy(&st);
+	free(s);
+}
+
+/* Bound 0 in opts and opts == NULL both mean 128: the 129th push of an epoch falls back. */
+static void assert_default_bound(void)
+{
+	unsigned b = TSQ_DEFER_DEFAULT_BOUND;
+
+	cr_assert_eq(b, 128);
+	for (unsigned i = 0; i < b; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED,
+			     "push %u of %u", i + 1, b);
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[b].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(tsq_defer_drain(&set, 0), (long)b);
+}
+
+Test(defer_setup, bound_zero_means_default, .init = setup_default_bound, .fini = teardown)
+{
+	assert_default_bound();
+}
+
+Test(defer_setup, null_opts_means_default_bound, .init = setup_eventfd, .fini = teardown)
+{
+	assert_default_bound();
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tsq_defer_push: errors, inline, queued                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+TestSuite(defer_push, .init = setup_bound16, .fini = teardown);
+
+static void assert_untouched(void)
+{
+	cr_assert_eq(nran, 0, "nothing ran");
+	cr_assert_eq(kicks.calls, 0, "nobody was kicked");
+	for (unsigned sh = 0; sh < NSHARDS; sh++) {
+		struct tsq_defer_stats st = stats_of(sh);
+
+		cr_assert_not(tsq_defer_pending(&set, sh), "nothing linked on shard %u", sh);
+		cr_assert_eq(st.pushed + st.inline_runs + st.fallback + st.kicks + st.drained + st.drains, 0,
+			     "counters of shard %u unchanged", sh);
+	}
+}
+
+Test(defer_push, rejects_bad_arguments)
+{
+	struct rec nofn = { .id = 999 };
+
+	tsq_defer_item_init(&nofn.d, NULL);
+	cr_assert_eq(tsq_defer_push(NULL, 0, 1, &recs[0].d), -EINVAL, "NULL set");
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, NULL), -EINVAL, "NULL item");
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &nofn.d), -EINVAL, "item->fn NULL");
+	cr_assert_eq(tsq_defer_push(&set, 0, 0, &nofn.d), -EINVAL, "item->fn NULL, to self");
+	cr_assert_eq(tsq_defer_push(&set, NSHARDS, 0, &recs[0].d), -EINVAL, "target out of range");
+	cr_assert_eq(tsq_defer_push(&set, TSQ_DEFER_NO_SHARD, 0, &recs[0].d), -EINVAL,
+		     "NO_SHARD is not a target");
+	cr_assert_eq(tsq_defer_push(&set, 0, NSHARDS, &recs[0].d), -EINVAL, "self out of range");
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD - 1, &recs[0].d), -EINVAL,
+		     "self huge but not NO_SHARD");
+	assert_untouched();
+}
+
+Test(defer_push, to_self_runs_inline)
+{
+	struct tsq_defer_stats st;
+
+	cr_assert_eq(tsq_defer_push(&set, 1, 1, &recs[0].d), TSQ_DEFER_RAN_INLINE);
+	cr_assert_eq(nran, 1, "ran before push returned");
+	assert_ran(0, 0, TSQ_DEFER_INLINE);
+	cr_assert_not(tsq_defer_pending(&set, 1));
+	st = stats_of(1);
+	cr_assert_eq(st.inline_runs, 1);
+	cr_assert_eq(st.pushed, 0);
+	cr_assert_eq(st.fallback, 0);
+	cr_assert_eq(kicks.calls, 0);
+	cr_assert_eq(tsq_defer_drain(&set, 1), 0, "nothing was linked");
+}
+
+Test(defer_push, inline_ignores_the_bound)
+{
+	/* The owner runs its own work at once: there is no list to overflow. */
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(tsq_defer_push(&set, 2, 2, &recs[i].d), TSQ_DEFER_RAN_INLINE);
+	cr_assert_eq(stats_of(2).inline_runs, 40);
+	cr_assert_eq(stats_of(2).fallback, 0);
+	cr_assert_eq(kicks.calls, 0);
+}
+
+Test(defer_push, from_other_shard_or_no_shard_queues)
+{
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[1].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 0, 2, &recs[2].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(nran, 0, "queued items do not run on the producer");
+	cr_assert(tsq_defer_pending(&set, 0));
+	cr_assert_not(tsq_defer_pending(&set, 1));
+	cr_assert_eq(stats_of(0).pushed, 3);
+	cr_assert_eq(stats_of(0).inline_runs, 0);
+	cr_assert_eq(kicks.calls, 0, "below half the bound and not idle: no kick");
+}
+
+Test(defer_push, drain_runs_fifo_and_returns_the_count)
+{
+	struct tsq_defer_stats st;
+
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(tsq_defer_push(&set, 1, (i % 2) ? 0 : TSQ_DEFER_NO_SHARD, &recs[i].d),
+			     TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, 2), 0, "another shard's drain does not see them");
+	cr_assert_eq(tsq_defer_drain(&set, 1), 10);
+	cr_assert_eq(nran, 10);
+	for (int i = 0; i < 10; i++)
+		assert_ran(i, i, TSQ_DEFER_DRAINED);
+	cr_assert_not(tsq_defer_pending(&set, 1));
+
+	cr_assert_eq(tsq_defer_drain(&set, 1), 0, "empty drain");
+	st = stats_of(1);
+	cr_assert_eq(st.pushed, 10);
+	cr_assert_eq(st.drained, 10);
+	cr_assert_eq(st.drains, 1, "only non-empty drains are counted");
+	cr_assert_eq(st.fallback, 0);
+	cr_assert_eq(st.inline_runs, 0);
+}
+
+Test(defer_push, drain_rejects_bad_arguments)
+{
+	cr_assert_eq(tsq_defer_drain(NULL, 0), -EINVAL);
+	cr_assert_eq(tsq_defer_drain(&set, NSHARDS), -EINVAL);
+	cr_assert_eq(tsq_defer_drain(&set, TSQ_DEFER_NO_SHARD), -EINVAL);
+}
+
+/* An item that hands itself back to its shard from inside the drain. */
+static int requeues_left;
+
+static void requeue_self(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	record(it, how);
+	if (requeues_left > 0) {
+		requeues_left--;
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, it), TSQ_DEFER_QUEUED);
+	}
+}
+
+Test(defer_push, item_pushed_during_drain_waits_for_the_next_drain)
+{
+	/* drain takes one snapshot: an item that re-queues itself cannot keep it looping. */
+	tsq_defer_item_init(&recs[0].d, requeue_self);
+	requeues_left = 2;
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 0);
+	cr_assert_eq(nran, 3);
+	cr_assert_eq(stats_of(0).pushed, 3);
+	cr_assert_eq(stats_of(0).drained, 3);
+}
+
+Test(defer_push, item_pushed_to_self_during_drain_runs_inline)
+{
+	/* The owner running its own items is "self": a nested push runs at once, no recursion. */
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	cr_assert_eq(tsq_defer_push(&set, 0, 0, &recs[1].d), TSQ_DEFER_RAN_INLINE);
+	assert_ran(0, 0, TSQ_DEFER_DRAINED);
+	assert_ran(1, 1, TSQ_DEFER_INLINE);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The bound and the fallback                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+TestSuite(defer_bound, .init = setup_bound16, .fini = teardown);
+
+Test(defer_bound, push_past_the_bound_runs_on_the_caller)
+{
+	const int B = 16;
+	struct tsq_defer_stats st;
+
+	for (int i = 0; i < B; i++)
+		cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED,
+			     "push %d of %d", i + 1, B);
+	cr_assert_eq(nran, 0);
+
+	cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[B].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(nran, 1, "the fallback ran before push returned");
+	assert_ran(0, B, TSQ_DEFER_FALLBACK);
+	cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[B + 1].d), TSQ_DEFER_RAN_FALLBACK,
+		     "a shard producer falls back too");
+	assert_ran(1, B + 1, TSQ_DEFER_FALLBACK);
+
+	st = stats_of(1);
+	cr_assert_eq(st.fallback, 2);
+	cr_assert_eq(st.pushed, (uint64_t)B, "fallbacks are not counted as pushed");
+
+	/* The drain runs exactly the linked ones, oldest first. */
+	cr_assert_eq(tsq_defer_drain(&set, 1), B);
+	for (int i = 0; i < B; i++)
+		assert_ran(2 + i, i, TSQ_DEFER_DRAINED);
+
+	/* A new epoch: B more queue, the next one falls back again. */
+	for (int i = 0; i < B; i++)
+		cr_assert_eq(tsq_defer_push(&set, 1, 2, &recs[B + 2 + i].d), TSQ_DEFER_QUEUED,
+			     "after the drain, push %d queues again", i + 1);
+	cr_assert_eq(tsq_defer_push(&set, 1, 2, &recs[2 * B + 2].d), TSQ_DEFER_RAN_FALLBACK);
+	st = stats_of(1);
+	cr_assert_eq(st.fallback, 3);
+	cr_assert_eq(st.pushed, (uint64_t)(2 * B));
+	cr_assert_eq(tsq_defer_drain(&set, 1), B);
+	st = stats_of(1);
+	cr_assert_eq(st.drained, st.pushed);
+	cr_assert_eq(st.drains, 2);
+}
+
+Test(defer_bound, bound_is_per_shard)
+{
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[16].d), TSQ_DEFER_QUEUED,
+		     "shard 0 being full does not affect shard 1");
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[17].d), TSQ_DEFER_RAN_FALLBACK);
+}
+
+Test(defer_bound, bound_one)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 1, .kick = count_kick };
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1, "bound 1: half the bound is crossed by the first push");
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[1].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[2].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 2, "one kick per epoch");
+}
+
+static void run_other(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	record(it, how);
+}
+
+Test(defer_bound, repushed_item_falls_back_alone)
+{
+	/*
+	 * An item is reused without tsq_defer_item_init(): its node.next still points into the
+	 * chain of its last drain. The fallback must run that one item, not follow the stale
+	 * link into items that belong to someone else (they would run twice).
+	 */
+	const int B = 16;
+
+	tsq_defer_item_init(&recs[0].d, run_other);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[1].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 2);
+	cr_assert_not_null(recs[0].d.node.next, "precondition: the drain left a stale link");
+	nran = 0;
+
+	for (int i = 0; i < B; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[10 + i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(nran, 1, "exactly the pushed item ran");
+	assert_ran(0, 0, TSQ_DEFER_FALLBACK);
+	cr_assert_eq(stats_of(0).fallback, 1);
+	cr_assert_eq(tsq_defer_drain(&set, 0), B);
+}
+
+Test(defer_bound, an_empty_list_is_never_over_the_bound)
+{
+	/*
+	 * A push that races a drain can be measured against the old mark and see the epoch
+	 * "full" while the owner has already emptied the list. Simulated here by advancing the
+	 * private ticket count: such a count must not refuse a push to an empty list, or every
+	 * later push falls back for good (an empty drain does not start a new epoch).
+	 */
+	tsq_store(&shards[0].shared.tickets, (uint64_t)1000, TSQ_RELAXED);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED, "empty list: link");
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[1].d), TSQ_DEFER_RAN_FALLBACK,
+		     "non-empty and over the bound: fall back");
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[2 + i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[18].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 16);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tsq_defer_queue: always linked                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+TestSuite(defer_queue, .init = setup_bound16, .fini = teardown);
+
+Test(defer_queue, rejects_bad_arguments)
+{
+	struct rec nofn = { .id = 999 };
+
+	tsq_defer_item_init(&nofn.d, NULL);
+	cr_assert_eq(tsq_defer_queue(NULL, 0, &recs[0].d), -EINVAL);
+	cr_assert_eq(tsq_defer_queue(&set, 0, NULL), -EINVAL);
+	cr_assert_eq(tsq_defer_queue(&set, 0, &nofn.d), -EINVAL);
+	cr_assert_eq(tsq_defer_queue(&set, NSHARDS, &recs[0].d), -EINVAL);
+	cr_assert_eq(tsq_defer_queue(&set, TSQ_DEFER_NO_SHARD, &recs[0].d), -EINVAL);
+	assert_untouched();
+}
+
+Test(defer_queue, links_past_the_bound_and_runs_drained)
+{
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(tsq_defer_queue(&set, 1, &recs[i].d), TSQ_DEFER_QUEUED, "queue %d", i);
+	cr_assert_eq(nran, 0, "never inline, never a fallback");
+	cr_assert_eq(stats_of(1).fallback, 0);
+	cr_assert_eq(stats_of(1).pushed, 40);
+	cr_assert_eq(kicks.calls, 1, "it kicks like push: once, crossing half the bound");
+	cr_assert_eq(tsq_defer_drain(&set, 1), 40);
+	for (int i = 0; i < 40; i++)
+		assert_ran(i, i, TSQ_DEFER_DRAINED);
+}
+
+Test(defer_queue, counts_towards_the_bound)
+{
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(tsq_defer_queue(&set, 2, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[16].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(tsq_defer_queue(&set, 2, &recs[17].d), TSQ_DEFER_QUEUED, "queue still links");
+	cr_assert_eq(tsq_defer_drain(&set, 2), 17);
+	assert_ran(0, 16, TSQ_DEFER_FALLBACK);
+	assert_ran(17, 17, TSQ_DEFER_DRAINED);
+}
+
+Test(defer_queue, idle_owner_is_kicked)
+{
+	cr_assert(tsq_defer_idle_enter(&set, 0));
+	cr_assert_eq(tsq_defer_queue(&set, 0, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1);
+	cr_assert_eq(kicks.shard, 0);
+	tsq_defer_idle_exit(&set, 0);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Kicks                                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+TestSuite(defer_kick, .init = setup_bound16, .fini = teardown);
+
+Test(defer_kick, fires_once_when_crossing_half_the_bound)
+{
+	const int B = 16;
+	int n = 0;
+
+	/* Items 1..B/2 fill half the bound; the (B/2 + 1)-th push crosses it. */
+	for (; n < B / 2; n++)
+		cr_assert_eq(tsq_defer_push(&set, 2, TSQ_DEFER_NO_SHARD, &recs[n].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 0, "no kick up to half the bound");
+	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[n++].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1, "crossing half the bound kicks");
+	cr_assert_eq(kicks.shard, 2, "the hook is told which shard");
+	cr_assert_eq(kicks.ctx, &kick_ctx_cookie, "the hook gets opts->kick_ctx");
+
+	/* Not again in this epoch: neither up to the bound nor past it (fallback). */
+	for (; n < B + 4; n++)
+		tsq_defer_push(&set, 2, TSQ_DEFER_NO_SHARD, &recs[n].d);
+	cr_assert_eq(kicks.calls, 1, "one kick per epoch");
+	cr_assert_eq(stats_of(2).kicks, 1);
+	cr_assert_eq(stats_of(2).fallback, 4);
+
+	/* The next epoch kicks once again, at the same point. */
+	cr_assert_eq(tsq_defer_drain(&set, 2), B);
+	for (int i = 0; i < B / 2; i++)
+		cr_assert_eq(tsq_defer_push(&set, 2, 1, &recs[n++].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1);
+	cr_assert_eq(tsq_defer_push(&set, 2, 1, &recs[n++].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 2, "one kick in the next epoch");
+	for (int i = 0; i < B; i++)
+		tsq_defer_push(&set, 2, 1, &recs[n++].d);
+	cr_assert_eq(kicks.calls, 2);
+	cr_assert_eq(stats_of(2).kicks, 2);
+	cr_assert_eq(stats_of(0).kicks + stats_of(1).kicks, 0, "other shards untouched");
+}
+
+Test(defer_kick, idle_owner_is_kicked_once_by_a_push_to_the_empty_list)
+{
+	cr_assert(tsq_defer_idle_enter(&set, 1), "empty list: may sleep");
+	cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1, "empty -> non-empty while idle kicks");
+	cr_assert_eq(kicks.shard, 1);
+	cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[1].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1, "the second push does not kick");
+
+	/* Single flight: even crossing half the bound does not kick while one is pending. */
+	for (int i = 2; i < 12; i++)
+		cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1, "single flight until drain or idle_exit");
+	cr_assert_eq(stats_of(1).kicks, 1);
+
+	/* drain re-arms; the owner still says "idle", so the next empty -> non-empty kicks. */
+	cr_assert_eq(tsq_defer_drain(&set, 1), 12);
+	cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[12].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 2, "re-armed by the drain");
+	tsq_defer_idle_exit(&set, 1);
+	cr_assert_eq(tsq_defer_drain(&set, 1), 1);
+	cr_assert_eq(stats_of(1).kicks, 2);
+}
+
+Test(defer_kick, idle_exit_rearms)
+{
+	cr_assert(tsq_defer_idle_enter(&set, 0));
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1);
+	/* Pushes 2..8: below half the bound, and a kick is in flight anyway. */
+	for (int i = 1; i < 8; i++)
+		tsq_defer_push(&set, 0, 1, &recs[i].d);
+	cr_assert_eq(kicks.calls, 1);
+
+	/* The owner woke up: the kick did its job, the next trigger must fire again. */
+	tsq_defer_idle_exit(&set, 0);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[8].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 2, "the half-bound kick fires after idle_exit");
+
+	/* Not idle any more: a push to an empty list does not kick. */
+	cr_assert_eq(tsq_defer_drain(&set, 0), 9);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[9].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 2, "no idle kick after idle_exit");
+}
+
+Test(defer_kick, idle_enter_returns_false_when_work_is_pending)
+{
+	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 0);
+	cr_assert_not(tsq_defer_idle_enter(&set, 2), "work pending: drain instead of sleeping");
+	cr_assert_eq(tsq_defer_drain(&set, 2), 1);
+	/* The idle mark was withdrawn, so this push to the empty list must not kick. */
+	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[1].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 0, "a refused idle_enter leaves the owner awake");
+
+	cr_assert_not(tsq_defer_idle_enter(NULL, 0));
+	cr_assert_not(tsq_defer_idle_enter(&set, NSHARDS), "bad shard");
+	tsq_defer_idle_exit(NULL, 0);
+	tsq_defer_idle_exit(&set, NSHARDS);
+}
+
+Test(defer_kick, idle_on_one_shard_does_not_kick_another)
+{
+	cr_assert(tsq_defer_idle_enter(&set, 0));
+	cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 0);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[1].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1);
+	cr_assert_eq(kicks.shard, 0);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The batch API                                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+TestSuite(defer_batch, .init = setup_default_bound, .fini = teardown);
+
+Test(defer_batch, flush_of_an_empty_batch_returns_0)
+{
+	struct tsq_defer_batch b;
+
+	tsq_defer_batch_init(&b, 1);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0);
+	cr_assert_not(tsq_defer_pending(&set, 1));
+	cr_assert_eq(stats_of(1).pushed, 0);
+}
+
+Test(defer_batch, items_stay_private_until_flush_then_run_in_add_order)
+{
+	struct tsq_defer_batch b;
+
+	tsq_defer_batch_init(&b, 1);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(tsq_defer_batch_add(&set, &b, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_not(tsq_defer_pending(&set, 1), "nothing is shared before the flush");
+	cr_assert_eq(stats_of(1).pushed, 0);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 5);
+	cr_assert(tsq_defer_pending(&set, 1));
+	cr_assert_eq(stats_of(1).pushed, 5);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0, "the batch is empty after a flush");
+
+	/* A single push after the batch: arrival order across both. */
+	cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[5].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, 1), 6);
+	for (int i = 0; i < 6; i++)
+		assert_ran(i, i, TSQ_DEFER_DRAINED);
+}
+
+Test(defer_batch, splices_by_itself_at_batch_max)
+{
+	const int max = (int)TSQ_DEFER_BATCH_MAX;
+	struct tsq_defer_batch b;
+
+	tsq_defer_batch_init(&b, 0);
+	for (int i = 0; i < max - 1; i++)
+		cr_assert_eq(tsq_defer_batch_add(&set, &b, 2, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_not(tsq_defer_pending(&set, 0));
+	cr_assert_eq(tsq_defer_batch_add(&set, &b, 2, &recs[max - 1].d), TSQ_DEFER_QUEUED);
+	cr_assert(tsq_defer_pending(&set, 0), "the %d-th add spliced the chain", max);
+	cr_assert_eq(stats_of(0).pushed, (uint64_t)max);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0, "nothing left to flush");
+
+	/* The batch goes on from empty. */
+	cr_assert_eq(tsq_defer_batch_add(&set, &b, 2, &recs[max].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 1);
+	cr_assert_eq(tsq_defer_drain(&set, 0), max + 1);
+	for (int i = 0; i <= max; i++)
+		assert_ran(i, i, TSQ_DEFER_DRAINED);
+}
+
+Test(defer_batch, to_self_runs_inline)
+{
+	struct tsq_defer_batch b;
+
+	tsq_defer_batch_init(&b, 1);
+	cr_assert_eq(tsq_defer_batch_add(&set, &b, 1, &recs[0].d), TSQ_DEFER_RAN_INLINE);
+	assert_ran(0, 0, TSQ_DEFER_INLINE);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0, "an inline item is not kept");
+	cr_assert_eq(stats_of(1).inline_runs, 1);
+	cr_assert_eq(stats_of(1).pushed, 0);
+}
+
+Test(defer_batch, over_the_bound_falls_back_as_a_whole)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick };
+	struct tsq_defer_batch b;
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[i].d), TSQ_DEFER_QUEUED);
+
+	tsq_defer_batch_init(&b, 2);
+	for (int i = 16; i < 21; i++)
+		cr_assert_eq(tsq_defer_batch_add(&set, &b, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(nran, 0);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 5, "the flush reports the items handed over");
+	cr_assert_eq(nran, 5, "the whole batch ran here");
+	for (int i = 0; i < 5; i++)
+		assert_ran(i, 16 + i, TSQ_DEFER_FALLBACK);
+	cr_assert_eq(stats_of(2).fallback, 5);
+	cr_assert_eq(stats_of(2).pushed, 16);
+	cr_assert_eq(tsq_defer_drain(&set, 2), 16);
+}
+
+Test(defer_batch, under_the_bound_a_batch_may_overshoot_by_its_size)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick };
+	struct tsq_defer_batch b;
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	tsq_defer_batch_init(&b, 0);
+	for (int i = 10; i < 20; i++)
+		tsq_defer_batch_add(&set, &b, 1, &recs[i].d);
+	/* The bound is checked once, at position 10 < 16: all ten are linked (documented). */
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 10);
+	cr_assert_eq(stats_of(0).fallback, 0);
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[20].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 20);
+}
+
+Test(defer_batch, a_batch_crossing_half_the_bound_kicks_once)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick };
+	struct tsq_defer_batch b;
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	tsq_defer_batch_init(&b, 1);
+	for (int i = 0; i < 12; i++)
+		tsq_defer_batch_add(&set, &b, 0, &recs[i].d);
+	cr_assert_eq(kicks.calls, 0);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 12);
+	cr_assert_eq(kicks.calls, 1, "positions 0..11 contain half the bound once");
+	for (int i = 12; i < 16; i++)
+		tsq_defer_push(&set, 1, 0, &recs[i].d);
+	cr_assert_eq(kicks.calls, 1);
+}
+
+Test(defer_batch, rejects_bad_arguments)
+{
+	struct tsq_defer_batch b, bad;
+	struct rec nofn = { .id = 999 };
+
+	tsq_defer_item_init(&nofn.d, NULL);
+	tsq_defer_batch_init(&b, 1);
+	tsq_defer_batch_init(&bad, NSHARDS);
+	cr_assert_eq(tsq_defer_batch_add(NULL, &b, 0, &recs[0].d), -EINVAL);
+	cr_assert_eq(tsq_defer_batch_add(&set, NULL, 0, &recs[0].d), -EINVAL);
+	cr_assert_eq(tsq_defer_batch_add(&set, &b, 0, NULL), -EINVAL);
+	cr_assert_eq(tsq_defer_batch_add(&set, &b, 0, &nofn.d), -EINVAL);
+	cr_assert_eq(tsq_defer_batch_add(&set, &b, NSHARDS, &recs[0].d), -EINVAL, "bad self");
+	cr_assert_eq(tsq_defer_batch_add(&set, &bad, 0, &recs[0].d), -EINVAL, "bad target");
+	cr_assert_eq(tsq_defer_batch_flush(NULL, &b), -EINVAL);
+	cr_assert_eq(tsq_defer_batch_flush(&set, NULL), -EINVAL);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &bad), -EINVAL);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0, "the rejected adds kept nothing");
+	assert_untouched();
+}
+
+Test(defer_batch, flush_to_a_set_without_the_target_keeps_the_chain)
+{
+	struct tsq_defer_shard *small_shards = tsq_defer_shards_alloc(1);
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick };
+	struct tsq_defer_set small;
+	struct tsq_defer_batch b;
+
+	cr_assert_not_null(small_shards);
+	cr_assert_eq(tsq_defer_set_init(&small, small_shards, 1, &o), 0);
+	tsq_defer_batch_init(&b, 2);
+	for (int i = 0; i < 3; i++)
+		tsq_defer_batch_add(&set, &b, 0, &recs[i].d);
+	cr_assert_eq(tsq_defer_batch_flush(&small, &b), -EINVAL, "target 2 is not in a 1-shard set");
+	cr_assert_eq(nran, 0);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 3, "the chain was kept");
+	cr_assert_eq(tsq_defer_drain(&set, 2), 3);
+	tsq_defer_set_destroy(&small);
+	free(small_shards);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Counters                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+TestSuite(defer_stats, .init = setup_bound16, .fini = teardown);
+
+Test(defer_stats, rejects_bad_arguments_and_leaves_out_untouched)
+{
+	struct tsq_defer_stats st;
+
+	memset(&st, 0xa5, sizeof(st));
+	cr_assert_eq(tsq_defer_stats(NULL, 0, &st), -EINVAL);
+	cr_assert_eq(tsq_defer_stats(&set, 0, NULL), -EINVAL);
+	cr_assert_eq(tsq_defer_stats(&set, NSHARDS, &st), -EINVAL);
+	cr_assert_eq(st.pushed, 0xa5a5a5a5a5a5a5a5ull);
+	cr_assert_eq(st.drains, 0xa5a5a5a5a5a5a5a5ull);
+	cr_assert_not(tsq_defer_pending(NULL, 0));
+	cr_assert_not(tsq_defer_pending(&set, NSHARDS));
+}
+
+Test(defer_stats, fresh_set_is_all_zero)
+{
+	assert_untouched();
+}
+
+Test(defer_stats, account_for_every_item)
+{
+	/* 16 queued, 3 fallback, 4 inline on shard 0; everything adds up after the drain. */
+	int n = 0, inline_n = 4, fb = 3;
+	struct tsq_defer_stats st;
+
+	for (int i = 0; i < 16; i++)
+		tsq_defer_push(&set, 0, (unsigned)(i % 2 + 1), &recs[n++].d);
+	for (int i = 0; i < fb; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[n++].d), TSQ_DEFER_RAN_FALLBACK);
+	for (int i = 0; i < inline_n; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 0, &recs[n++].d), TSQ_DEFER_RAN_INLINE);
+	st = stats_of(0);
+	cr_assert_eq(st.pushed, 16);
+	cr_assert_eq(st.drained, 0);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 16);
+	st = stats_of(0);
+	cr_assert_eq(st.pushed, st.drained);
+	cr_assert_eq(st.fallback, (uint64_t)fb);
+	cr_assert_eq(st.inline_runs, (uint64_t)inline_n);
+	cr_assert_eq(st.kicks, 1);
+	cr_assert_eq(st.drains, 1);
+	cr_assert_eq(st.drained + st.fallback + st.inline_runs, (uint64_t)n);
+	cr_assert_eq(nran, n);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The default eventfd kick: tsq_defer_fd, tsq_defer_wait, tsq_defer_set_destroy               */
+/* ---------------------------------------------------------------------------------------- */
+
+TestSuite(defer_eventfd, .init = setup_eventfd, .fini = teardown, .timeout = 60);
+
+Test(defer_eventfd, fd_per_shard)
+{
+	int fds[NSHARDS];
+
+	for (unsigned i = 0; i < NSHARDS; i++) {
+		fds[i] = tsq_defer_fd(&set, i);
+		cr_assert_geq(fds[i], 0);
+		cr_assert_neq(fcntl(fds[i], F_GETFD), -1, "an open fd");
+		cr_assert(fcntl(fds[i], F_GETFD) & FD_CLOEXEC, "close-on-exec");
+		for (unsigned j = 0; j < i; j++)
+			cr_assert_neq(fds[i], fds[j]);
+	}
+	cr_assert_eq(tsq_defer_fd(&set, NSHARDS), -EINVAL);
+	cr_assert_eq(tsq_defer_fd(NULL, 0), -EINVAL);
+}
+
+Test(defer_eventfd, fd_and_wait_on_a_custom_kick_set_are_not_supported)
+{
+	struct tsq_defer_shard *s = tsq_defer_shards_alloc(2);
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick };
+	struct tsq_defer_set custom;
+
+	cr_assert_not_null(s);
+	cr_assert_eq(tsq_defer_set_init(&custom, s, 2, &o), 0);
+	cr_assert_eq(tsq_defer_fd(&custom, 0), -ENOTSUP);
+	cr_assert_eq(tsq_defer_fd(&custom, 1), -ENOTSUP);
+	cr_assert_eq(tsq_defer_wait(&custom, 0, 0), -ENOTSUP);
+	tsq_defer_set_destroy(&custom);
+	free(s);
+}
+
+Test(defer_eventfd, wait_rejects_bad_arguments)
+{
+	cr_assert_eq(tsq_defer_wait(NULL, 0, 0), -EINVAL);
+	cr_assert_eq(tsq_defer_wait(&set, NSHARDS, 0), -EINVAL);
+}
+
+Test(defer_eventfd, wait_returns_0_at_once_when_work_is_pending)
+{
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	/* No timeout: if it slept, the suite's timeout would fail the test. */
+	cr_assert_eq(tsq_defer_wait(&set, 0, -1), 0);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	/* The owner did not stay "idle": the next push to the empty list does not kick. */
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[1].d), TSQ_DEFER_QUEUED);
+	cr_assert_not(fd_readable(tsq_defer_fd(&set, 0)));
+	cr_assert_eq(stats_of(0).kicks, 0);
+}
+
+Test(defer_eventfd, wait_times_out_with_nothing_queued)
+{
+	cr_assert_eq(tsq_defer_wait(&set, 1, 10), 0);
+	cr_assert_eq(tsq_defer_wait(&set, 1, 0), 0);
+	/* Awake again after the timeout: no idle kick. */
+	cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(stats_of(1).kicks, 0);
+	cr_assert_eq(tsq_defer_drain(&set, 1), 1);
+}
+
+Test(defer_eventfd, idle_kick_makes_the_fd_readable)
+{
+	int fd = tsq_defer_fd(&set, 2);
+
+	cr_assert_not(fd_readable(fd));
+	cr_assert(tsq_defer_idle_enter(&set, 2));
+	cr_assert_eq(tsq_defer_push(&set, 2, TSQ_DEFER_NO_SHARD, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert(fd_readable(fd));
+	cr_assert_eq(stats_of(2).kicks, 1);
+	cr_assert_not(fd_readable(tsq_defer_fd(&set, 1)), "only the target's fd");
+	tsq_defer_idle_exit(&set, 2);
+	cr_assert_eq(tsq_defer_drain(&set, 2), 1);
+}
+
+Test(defer_eventfd, half_bound_kick_makes_the_fd_readable)
+{
+	int fd = tsq_defer_fd(&set, 0);
+	int n = (int)TSQ_DEFER_DEFAULT_BOUND / 2;
+
+	for (int i = 0; i < n; i++)
+		tsq_defer_push(&set, 0, 1, &recs[i].d);
+	cr_assert_not(fd_readable(fd));
+	tsq_defer_push(&set, 0, 1, &recs[n].d);
+	cr_assert(fd_readable(fd));
+	cr_assert_eq(tsq_defer_drain(&set, 0), n + 1);
+}
+
+struct waker {
+	unsigned target;
+	int rounds;
+};
+
+static void *waker_main(void *arg)
+{
+	struct waker *w = arg;
+
+	for (int r = 0; r < w->rounds; r++) {
+		/*
+		 * Push only once the owner has declared itself idle (private field, read for the
+		 * test's sake), and give it a moment to get into poll(): a push before that is the
+		 * "work pending" case tested above. The owner's loop tolerates the rare push that
+		 * still lands between its idle mark and its look at the list.
+		 */
+		while (!tsq_load(&shards[w->target].shared.idle, TSQ_ACQUIRE))
+			sched_yield();
+		usleep(1000);
+		if (tsq_defer_push(&set, w->target, TSQ_DEFER_NO_SHARD, &recs[r].d) != TSQ_DEFER_QUEUED)
+			return (void *)1;
+		/* Let the owner wake and drain before the next round. */
+		while (tsq_defer_pending(&set, w->target))
+			sched_yield();
+	}
+	return NULL;
+}
+
+Test(defer_eventfd, wait_returns_1_after_a_push_from_another_thread)
+{
+	struct waker w = { .target = 1, .rounds = 20 };
+	int woken = 0, raced = 0, got = 0;
+	pthread_t th;
+	void *ret;
+
+	cr_assert_eq(pthread_create(&th, NULL, waker_main, &w), 0);
+	while (got < w.rounds) {
+		/* No timeout: a lost wake-up hangs and the suite's timeout reports it. */
+		int r = tsq_defer_wait(&set, 1, -1);
+
+		if (r == 0) {
+			cr_assert(tsq_defer_pending(&set, 1), "wait(-1) returned 0 with nothing queued");
+			raced++;
+		} else {
+			cr_assert_eq(r, 1);
+			woken++;
+		}
+		got += (int)tsq_defer_drain(&set, 1);
+	}
+	cr_assert_eq(pthread_join(th, &ret), 0);
+	cr_assert_null(ret);
+	cr_assert_eq(got, w.rounds);
+	cr_assert_geq(woken, 1, "woken %d times, %d pushes raced the idle mark", woken, raced);
+	for (int r = 0; r < w.rounds; r++)
+		assert_ran(r, r, TSQ_DEFER_DRAINED);
+	if (raced == 0) {
+		cr_assert_eq(woken, w.rounds);
+		cr_assert_eq(stats_of(1).kicks, (uint64_t)w.rounds);
+		cr_assert_not(fd_readable(tsq_defer_fd(&set, 1)), "every kick was consumed");
+	}
+}
+
+static void late_kick(void)
+{
+	/*
+	 * A producer that linked its item (since drained) and was preempted before its kick:
+	 * the kick lands now, inside the owner's wait. tsq__defer_kick() is internal; calling it
+	 * is the only way to place it at this point deterministically.
+	 */
+	tsq__defer_kick(&set, &shards[0], 0);
+}
+
+Test(defer_eventfd, wait_late_kick_does_not_silence_the_next_one)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 2 };
+	int fd;
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	fd = tsq_defer_fd(&set, 0);
+
+	/* A half-bound kick whose item the owner then drains leaves a stale count in the fd. */
+	tsq_defer_push(&set, 0, 1, &recs[0].d);
+	tsq_defer_push(&set, 0, 1, &recs[1].d);
+	cr_assert(fd_readable(fd));
+	cr_assert_eq(tsq_defer_drain(&set, 0), 2);
+
+	/* The stale count wakes the owner at once; the late kick arrives while it reads the fd. */
+	before_read = late_kick;
+	cr_assert_eq(tsq_defer_wait(&set, 0, -1), 1);
+	cr_assert_null(before_read, "the hook ran");
+	cr_assert_eq(tsq_defer_drain(&set, 0), 0);
+
+	/* Sleeping again: a push to the empty list must reach the owner. */
+	cr_assert(tsq_defer_idle_enter(&set, 0));
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[2].d), TSQ_DEFER_QUEUED);
+	cr_assert(fd_readable(fd), "lost wake-up: item queued, owner idle, fd not readable");
+	tsq_defer_idle_exit(&set, 0);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+}
+
+Test(defer_eventfd, set_destroy_closes_the_fds)
+{
+	int fds[NSHARDS];
+
+	for (unsigned i = 0; i < NSHARDS; i++)
+		fds[i] = tsq_defer_fd(&set, i);
+	tsq_defer_set_destroy(&set);
+	for (unsigned i = 0; i < NSHARDS; i++) {
+		errno = 0;
+		cr_assert_eq(fcntl(fds[i], F_GETFD), -1, "fd %d closed", fds[i]);
+		cr_assert_eq(errno, EBADF);
+		cr_assert_eq(tsq_defer_fd(&set, i), -ENOTSUP, "no fd after destroy");
+	}
+	/* Idempotent, and NULL is ignored (the fixture's teardown destroys once more). */
+	tsq_defer_set_destroy(&set);
+	tsq_defer_set_destroy(NULL);
+}
+
+Test(defer_eventfd, init_failure_leaves_nothing_open)
+{
+	struct tsq_defer_shard *s = tsq_defer_shards_alloc(8);
+	struct rlimit old, rl;
+	struct tsq_defer_set st;
+	int lowest, again;
+
+	cr_assert_not_null(s);
+	/* The lowest free descriptor; with the limit just above it, 8 eventfds cannot all fit. */
+	lowest = open("/dev/null", O_RDONLY);
+	cr_assert_geq(lowest, 0);
+	close(lowest);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)lowest + 2;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+
+	cr_assert_eq(tsq_defer_set_init(&st, s, 8, NULL), -EMFILE);
+	/* Had the eventfds made before the failure leaked, `lowest` would still be taken. */
+	again = open("/dev/null", O_RDONLY);
+	cr_assert_eq(again, lowest, "eventfds leaked by the failed init");
+	close(again);
+
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	free(s);
+}
+
+Test(defer_eventfd, current_cpu)
+{
+	cr_assert_geq(tsq_defer_current_cpu(), 0);
+}
