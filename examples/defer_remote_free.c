@@ -85,7 +85,7 @@ static void *worker_b(void *arg)
 int main(void)
 {
 	struct tsq_defer_shard *shards = tsq_defer_shards_alloc(2);
-	struct tsq_defer_stats st;
+	struct tsq_defer_stats st = { 0, 0, 0, 0, 0, 0 };
 	pthread_t a, b;
 	int err;
 

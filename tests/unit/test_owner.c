@@ -64,7 +64,7 @@ static int slock_held_by_someone(struct tsq_owner *o)
 static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx)
 {
 	struct item *it = (struct item *)w;
-	struct tsq_owner_stats st;
+	struct tsq_owner_stats st = { 0, 0, 0, 0, 0, 0 };
 	int i = T.n++;
 
 	cr_assert_lt(i, MAXLOG);

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// bench/gbench.cc - the C API of bench/gbench.h over Google Benchmark, and tsq-bench's main().
+//
+// Everything here is glue: each C function forwards to the matching benchmark:: call. Two
+// pieces have a reason to exist beyond that:
+//   - a reporter that sits in front of Google Benchmark's own (console/json/csv, chosen by
+//     the usual flags). It drops the "/real_time" suffix Google Benchmark appends to the
+//     names of UseRealTime benchmarks, so reports carry the documented names
+//     (handoff/tsq_llist/producers:1), and it keeps a copy of every result for --tsq_tables;
+//   - main(), which takes tsq's own flags out of argv before Google Benchmark sees them.
+
+#include "gbench.h"
+
+#include <benchmark/benchmark.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+benchmark::State *S(struct gbench_state *st) { return reinterpret_cast<benchmark::State *>(st); }
+const benchmark::State *S(const struct gbench_state *st)
+{
+	return reinterpret_cast<const benchmark::State *>(st);
+}
+benchmark::internal::Benchmark *B(struct gbench_bench *b)
+{
+	return reinterpret_cast<benchmark::internal::Benchmark *>(b);
+}
+struct gbench_bench *C(benchmark::internal::Benchmark *b)
+{
+	return reinterpret_cast<struct gbench_bench *>(b);
+}
+
+// Function-local statics: constructors in the C files call in here before main(), in an
+// order the linker chooses, so nothing may rely on namespace-scope initialisation order.
+std::vector<gbench_registrar_fn *> &registrars()
+{
+	static std::vector<gbench_registrar_fn *> v;
+	return v;
+}
+std::vector<gbench_tables_fn *> &tables_printers()
+{
+	static std::vector<gbench_tables_fn *> v;
+	return v;
+}
+
+unsigned g_max_producers;
+unsigned g_nr_cpus;
+
+struct Result {
+	int64_t family;   // registration order of the benchmark
+	int64_t instance; // its argument set within the family
+	std::string name;
+	std::string error_message;
+	gbench_result c; // points into the strings above once the results are final
+	std::map<std::string, double> counters;
+};
+std::vector<Result> g_results;
+
+double to_ns(double t, benchmark::TimeUnit u)
+{
+	switch (u) {
+	case benchmark::kNanosecond:
+		return t;
+	case benchmark::kMicrosecond:
+		return t * 1e3;
+	case benchmark::kMillisecond:
+		return t * 1e6;
+	case benchmark::kSecond:
+		return t * 1e9;
+	}
+	return t;
+}
+
+// Forwards to Google Benchmark's reporter of the requested format; renames and records.
+class TsqReporter : public benchmark::BenchmarkReporter {
+public:
+	TsqReporter(benchmark::BenchmarkReporter *inner, bool record) : inner_(inner), record_(record) {}
+
+	bool ReportContext(const Context &context) override
+	{
+		// Google Benchmark points *our* streams at --benchmark_out's file before the first
+		// call; the reporter doing the printing has to follow.
+		inner_->SetOutputStream(&GetOutputStream());
+		inner_->SetErrorStream(&GetErrorStream());
+		return inner_->ReportContext(context);
+	}
+
+	void ReportRuns(const std::vector<Run> &reports) override
+	{
+		std::vector<Run> renamed(reports);
+
+		for (Run &r : renamed)
+			r.run_name.time_type.clear();
+		inner_->ReportRuns(renamed);
+		if (record_)
+			for (const Run &r : renamed)
+				Record(r);
+	}
+
+	void Finalize() override { inner_->Finalize(); }
+
+private:
+	static void Record(const Run &r)
+	{
+		const std::string name = r.run_name.str();
+		bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+
+		// Keep plain iterations (the last repetition wins) until a median arrives; other
+		// aggregates (mean, stddev, cv) are not what a side-by-side table shows.
+		if (r.run_type == Run::RT_Aggregate && !median)
+			return;
+		Result *slot = nullptr;
+		for (Result &x : g_results)
+			if (x.name == name)
+				slot = &x;
+		if (slot == nullptr) {
+			g_results.emplace_back();
+			slot = &g_results.back();
+			slot->name = name;
+			slot->family = r.family_index;
+			slot->instance = r.per_family_instance_index;
+		}
+		slot->error_message = r.error_message;
+		slot->c.error = r.error_occurred;
+		slot->c.real_time_ns = to_ns(r.GetAdjustedRealTime(), r.time_unit);
+		slot->counters.clear();
+		for (const auto &kv : r.counters)
+			slot->counters[kv.first] = kv.second.value;
+		auto it = slot->counters.find("items_per_second");
+		slot->c.items_per_second = it != slot->counters.end() ? it->second : 0.0;
+	}
+
+	benchmark::BenchmarkReporter *inner_;
+	bool record_;
+};
+
+// The reporter Google Benchmark would create for --benchmark_out_format (it does not export
+// that factory for file output, so the three formats are spelled out here).
+std::unique_ptr<benchmark::BenchmarkReporter> make_file_reporter(const std::string &format)
+{
+	if (format == "console")
+		return std::unique_ptr<benchmark::BenchmarkReporter>(
+			new benchmark::ConsoleReporter(benchmark::ConsoleReporter::OO_None));
+	if (format == "csv") {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		return std::unique_ptr<benchmark::BenchmarkReporter>(new benchmark::CSVReporter());
+#pragma GCC diagnostic pop
+	}
+	return std::unique_ptr<benchmark::BenchmarkReporter>(new benchmark::JSONReporter());
+}
+
+unsigned count_cpus()
+{
+	cpu_set_t set;
+
+	// The affinity mask, not the machine: taskset and cgroup cpusets shrink what we may use.
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1u;
+}
+
+bool parse_producers(const char *s, unsigned *out)
+{
+	char *end = nullptr;
+	long v = std::strtol(s, &end, 10);
+
+	if (end == s || *end != '\0' || v < 1 || v > 256)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+void print_help()
+{
+	benchmark::PrintDefaultHelp();
+	std::fprintf(stdout,
+		     "tsq-bench flags:\n"
+		     "  [--tsq_max_producers=<1..256>]  largest producer count (default: nproc - 1;\n"
+		     "                                  env TSQ_BENCH_MAX_PRODUCERS)\n"
+		     "  [--tsq_tables]                  print side-by-side tables after the run\n");
+}
+
+} // namespace
+
+extern "C" {
+
+bool gbench_keep_running(struct gbench_state *st) { return S(st)->KeepRunning(); }
+int64_t gbench_iterations(const struct gbench_state *st) { return (int64_t)S(st)->iterations(); }
+int64_t gbench_range(const struct gbench_state *st, unsigned i) { return S(st)->range(i); }
+void gbench_pause_timing(struct gbench_state *st) { S(st)->PauseTiming(); }
+void gbench_resume_timing(struct gbench_state *st) { S(st)->ResumeTiming(); }
+void gbench_set_items_processed(struct gbench_state *st, int64_t items)
+{
+	S(st)->SetItemsProcessed(items);
+}
+void gbench_set_label(struct gbench_state *st, const char *label) { S(st)->SetLabel(label); }
+void gbench_skip_with_error(struct gbench_state *st, const char *msg) { S(st)->SkipWithError(msg); }
+bool gbench_error_occurred(const struct gbench_state *st) { return S(st)->error_occurred(); }
+
+void gbench_counter(struct gbench_state *st, const char *name, double value, unsigned flags)
+{
+	S(st)->counters[name] = benchmark::Counter(value, (benchmark::Counter::Flags)flags);
+}
+
+struct gbench_bench *gbench_register(const char *name, gbench_fn *fn, const void *arg)
+{
+	return C(benchmark::RegisterBenchmark(name, [fn, arg](benchmark::State &st) {
+		fn(reinterpret_cast<struct gbench_state *>(&st), arg);
+	}));
+}
+struct gbench_bench *gbench_arg(struct gbench_bench *b, int64_t a) { return C(B(b)->Arg(a)); }
+struct gbench_bench *gbench_args(struct gbench_bench *b, const int64_t *a, size_t n)
+{
+	return C(B(b)->Args(std::vector<int64_t>(a, a + n)));
+}
+struct gbench_bench *gbench_use_real_time(struct gbench_bench *b) { return C(B(b)->UseRealTime()); }
+struct gbench_bench *gbench_unit(struct gbench_bench *b, enum gbench_unit u)
+{
+	static const benchmark::TimeUnit units[] = {benchmark::kNanosecond, benchmark::kMicrosecond,
+						    benchmark::kMillisecond, benchmark::kSecond};
+	return C(B(b)->Unit(units[u]));
+}
+struct gbench_bench *gbench_min_time(struct gbench_bench *b, double seconds)
+{
+	return C(B(b)->MinTime(seconds));
+}
+
+void gbench_add_registrar(gbench_registrar_fn *fn) { registrars().push_back(fn); }
+void gbench_add_tables_printer(gbench_tables_fn *fn) { tables_printers().push_back(fn); }
+
+unsigned gbench_max_producers(void) { return g_max_producers; }
+unsigned gbench_nr_cpus(void) { return g_nr_cpus; }
+
+size_t gbench_result_count(void) { return g_results.size(); }
+const struct gbench_result *gbench_result_at(size_t i)
+{
+	return i < g_results.size() ? &g_results[i].c : nullptr;
+}
+double gbench_result_counter(size_t i, const char *name, double dflt)
+{
+	if (i >= g_results.size())
+		return dflt;
+	auto it = g_results[i].counters.find(name);
+	return it != g_results[i].counters.end() ? it->second : dflt;
+}
+const struct gbench_result *gbench_result_find(const char *name, size_t *index)
+{
+	for (size_t i = 0; i < g_results.size(); i++)
+		if (g_results[i].name == name) {
+			if (index != nullptr)
+				*index = i;
+			return &g_results[i].c;
+		}
+	return nullptr;
+}
+
+} // extern "C"
+
+int main(int argc, char **argv)
+{
+	bool tables = false;
+	std::string out_file, out_format = "json";
+	int kept = 1;
+
+	g_nr_cpus = count_cpus();
+	g_max_producers = g_nr_cpus > 1 ? g_nr_cpus - 1 : 1;
+	if (const char *env = std::getenv("TSQ_BENCH_MAX_PRODUCERS")) {
+		if (!parse_producers(env, &g_max_producers)) {
+			std::fprintf(stderr, "tsq-bench: TSQ_BENCH_MAX_PRODUCERS=%s: want 1..256\n", env);
+			return 1;
+		}
+	}
+	// Take tsq's flags out; note (and keep) the two --benchmark_out ones we must mirror.
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (std::strcmp(a, "--tsq_tables") == 0 || std::strcmp(a, "--tsq_tables=true") == 0) {
+			tables = true;
+			continue;
+		}
+		if (std::strncmp(a, "--tsq_max_producers=", 20) == 0) {
+			if (!parse_producers(a + 20, &g_max_producers)) {
+				std::fprintf(stderr, "tsq-bench: %s: want 1..256\n", a);
+				return 1;
+			}
+			continue;
+		}
+		if (std::strncmp(a, "--benchmark_out=", 16) == 0)
+			out_file = a + 16;
+		else if (std::strncmp(a, "--benchmark_out_format=", 23) == 0)
+			out_format = a + 23;
+		argv[kept++] = argv[i];
+	}
+	argc = kept;
+	argv[argc] = nullptr;
+
+	benchmark::Initialize(&argc, argv, print_help);
+	if (benchmark::ReportUnrecognizedArguments(argc, argv))
+		return 1;
+	benchmark::AddCustomContext("tsq_max_producers", std::to_string(g_max_producers));
+	benchmark::AddCustomContext("tsq_cpus_usable", std::to_string(g_nr_cpus));
+
+	for (gbench_registrar_fn *fn : registrars())
+		fn();
+
+	benchmark::BenchmarkReporter *shown = benchmark::CreateDefaultDisplayReporter();
+	TsqReporter display(shown, tables);
+	std::unique_ptr<benchmark::BenchmarkReporter> file_inner;
+	std::unique_ptr<TsqReporter> file;
+	if (!out_file.empty()) {
+		file_inner = make_file_reporter(out_format);
+		file.reset(new TsqReporter(file_inner.get(), false));
+	}
+	benchmark::RunSpecifiedBenchmarks(&display, file.get());
+	// Registration order, whatever order they ran in (--benchmark_enable_random_interleaving):
+	// the tables list implementations in the order the benchmark files give them.
+	std::stable_sort(g_results.begin(), g_results.end(), [](const Result &a, const Result &b) {
+		return a.family != b.family ? a.family < b.family : a.instance < b.instance;
+	});
+	// The vector no longer moves: the C view may point into it now.
+	for (Result &r : g_results) {
+		r.c.name = r.name.c_str();
+		r.c.error_message = r.error_message.c_str();
+	}
+
+	if (tables && !g_results.empty()) {
+		// Keep --benchmark_format=json|csv on stdout parseable.
+		FILE *out = dynamic_cast<benchmark::ConsoleReporter *>(shown) != nullptr ? stdout : stderr;
+
+		std::fflush(stdout);
+		for (gbench_tables_fn *fn : tables_printers())
+			fn(out);
+		std::fflush(out);
+	}
+	benchmark::Shutdown();
+	return 0;
+}

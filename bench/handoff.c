@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bench/handoff.c - driver of the hand-off scenario (see handoff.h for its structure) and the
+ * registration of handoff/<impl>/producers:P and handoff/<impl>/window:256/producers:P.
+ */
+#include "handoff.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* gen value that tells the producers to exit. */
+#define HANDOFF_STOP UINT64_MAX
+
+struct handoff_cfg {
+	const struct handoff_ops *ops;
+	unsigned producers;
+	unsigned window;
+};
+
+static void *handoff_producer_main(void *arg)
+{
+	struct handoff_producer *p = arg;
+	struct handoff_run *run = p->run;
+	uint64_t seen_gen = 0;
+
+	/* First touch from the producer: its items start in its own cache. */
+	memset(p->items, 0, sizeof(*p->items) * HANDOFF_ITEMS_PER_PRODUCER);
+	for (;;) {
+		unsigned spins = 0;
+		uint64_t g;
+
+		/* Acquire: pairs with the owner's release of gen, which it issues only after it
+		 * touched every item of the previous iteration, so the items may be rewritten. */
+		while ((g = tsq_load(&run->gen, TSQ_ACQUIRE)) == seen_gen)
+			bench_spin(&spins);
+		if (g == HANDOFF_STOP)
+			return NULL;
+		seen_gen = g;
+		run->ops->produce(run, p);
+	}
+}
+
+static void handoff_stop_producers(struct handoff_run *run, unsigned started)
+{
+	tsq_store(&run->gen, HANDOFF_STOP, TSQ_RELEASE);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(run->prod[i].thread, NULL);
+}
+
+static void handoff_free(struct handoff_run *run)
+{
+	if (run->prod != NULL)
+		for (unsigned i = 0; i < run->producers; i++)
+			free(run->prod[i].items);
+	free(run->prod);
+	free(run->consumed);
+}
+
+static void bm_handoff(struct gbench_state *st, const void *arg)
+{
+	const struct handoff_cfg *cfg = arg;
+	const unsigned P = cfg->producers;
+	const uint64_t per_iter = (uint64_t)P * HANDOFF_ITEMS_PER_PRODUCER;
+	/* Every producer writes 1..N into its N items each iteration. */
+	const uint64_t sum_per_iter =
+		(uint64_t)P * HANDOFF_ITEMS_PER_PRODUCER * (HANDOFF_ITEMS_PER_PRODUCER + 1ull) / 2;
+	struct handoff_run run;
+	struct handoff_acc *acc;
+	uint64_t published[BENCH_MAX_THREADS] = {0};
+	uint64_t total = 0, iters = 0, drains = 0, t0;
+	const char *why = NULL;
+	unsigned started = 0;
+	int err;
+
+	if (cfg->ops->preempt_sensitive && P + 1 > gbench_nr_cpus()) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg),
+			 "%s skipped: %u threads on %u CPUs, and a preempted producer stalls every "
+			 "other producer for a time slice (not preemption-safe)",
+			 cfg->ops->name, P + 1, gbench_nr_cpus());
+		gbench_skip_with_error(st, msg);
+		return;
+	}
+	memset(&run, 0, sizeof(run));
+	run.ops = cfg->ops;
+	run.producers = P;
+	run.window = cfg->window;
+	acc = calloc(1, sizeof(*acc));
+	run.prod = bench_alloc_lines(sizeof(*run.prod) * P);
+	run.consumed = bench_alloc_lines(sizeof(*run.consumed) * P);
+	if (acc == NULL || run.prod == NULL || run.consumed == NULL) {
+		gbench_skip_with_error(st, "out of memory");
+		goto out_free;
+	}
+	for (unsigned i = 0; i < P; i++) {
+		run.prod[i].run = &run;
+		run.prod[i].id = i;
+		run.prod[i].items = bench_alloc_lines(sizeof(struct handoff_item) * HANDOFF_ITEMS_PER_PRODUCER);
+		if (run.prod[i].items == NULL) {
+			gbench_skip_with_error(st, "out of memory");
+			goto out_free;
+		}
+	}
+	err = run.ops->init(&run, &why);
+	if (err != 0) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "%s: setup failed: %s (%s)", run.ops->name,
+			 why != NULL ? why : "error", strerror(-err));
+		gbench_skip_with_error(st, msg);
+		goto out_free;
+	}
+
+	/* Producers are pinned to CPUs 1..P, the owner to CPU 0 (modulo the usable CPUs). */
+	bench_cpus_get(&run.cpus);
+	for (; started < P; started++) {
+		if (pthread_create(&run.prod[started].thread, NULL, handoff_producer_main, &run.prod[started]) != 0)
+			break;
+		bench_pin(&run.cpus, run.prod[started].thread, started + 1);
+	}
+	bench_pin(&run.cpus, pthread_self(), 0);
+	if (started < P) {
+		gbench_skip_with_error(st, "pthread_create failed");
+		goto out_stop;
+	}
+
+	t0 = bench_now_ns();
+	while (gbench_keep_running(st)) {
+		const uint64_t target = total + per_iter;
+		unsigned spins = 0;
+
+		/* Release: the items' previous iteration is over (pairs with the producers' acquire). */
+		tsq_store(&run.gen, ++iters, TSQ_RELEASE);
+		while (total < target) {
+			uint64_t got = run.ops->drain(&run, acc);
+
+			if (got == 0) {
+				bench_spin(&spins);
+				continue;
+			}
+			spins = 0;
+			total += got;
+			drains++;
+			if (run.window == 0)
+				continue;
+			/* One store per producer that made progress: the only owner->producer traffic. */
+			for (unsigned i = 0; i < P; i++)
+				if (acc->consumed[i] != published[i])
+					tsq_store(&run.consumed[i].n, published[i] = acc->consumed[i], TSQ_RELAXED);
+		}
+	}
+
+	if (acc->sum != sum_per_iter * iters || total != per_iter * iters) {
+		gbench_skip_with_error(st, "checksum mismatch: items lost or duplicated");
+	} else {
+		bench_report_items(st, total, bench_now_ns() - t0);
+		/* Items per non-empty drain: how much batching the queue gave the owner. */
+		gbench_counter(st, "items_per_drain", drains != 0 ? (double)total / (double)drains : 0.0,
+			       GBENCH_COUNTER_DEFAULT);
+		if (run.ops->report != NULL)
+			run.ops->report(&run, st);
+	}
+out_stop:
+	handoff_stop_producers(&run, started);
+	bench_cpus_restore(&run.cpus);
+	run.ops->fini(&run);
+out_free:
+	handoff_free(&run);
+	free(acc);
+}
+
+static const struct handoff_ops *const handoff_impls[] = {
+	&handoff_tsq_llist,
+	&handoff_tsq_llist_batch,
+	&handoff_tsq_defer,
+	&handoff_tsq_defer_batch,
+#ifdef TSQ_BENCH_HAVE_URCU
+	&handoff_urcu_wfcq,
+	&handoff_urcu_lfstack,
+#endif
+#ifdef TSQ_BENCH_HAVE_CK
+	&handoff_ck_stack,
+#endif
+#ifdef TSQ_BENCH_HAVE_DPDK
+	&handoff_dpdk_ring,
+	&handoff_dpdk_ring_bulk32,
+#endif
+	&handoff_mutex_list,
+};
+
+/*
+ * Grouped by mode, then producer count, then implementation: the implementations being
+ * compared run back to back, so slow drifts of the machine affect them alike.
+ */
+static void handoff_register(void)
+{
+	const unsigned maxp = gbench_max_producers();
+	const unsigned windows[] = {0, HANDOFF_WINDOW};
+	const size_t nimpl = sizeof(handoff_impls) / sizeof(handoff_impls[0]);
+
+	for (unsigned w = 0; w < 2; w++) {
+		for (unsigned P = 1; P <= maxp; P++) {
+			for (size_t i = 0; i < nimpl; i++) {
+				/* Lives as long as the program: registration keeps the pointer. */
+				struct handoff_cfg *cfg = malloc(sizeof(*cfg));
+				char name[128];
+
+				if (cfg == NULL)
+					abort();
+				cfg->ops = handoff_impls[i];
+				cfg->producers = P;
+				cfg->window = windows[w];
+				if (cfg->window != 0)
+					snprintf(name, sizeof(name), "handoff/%s/window:%u/producers:%u",
+						 cfg->ops->name, cfg->window, P);
+				else
+					snprintf(name, sizeof(name), "handoff/%s/producers:%u", cfg->ops->name, P);
+				gbench_unit(gbench_use_real_time(gbench_register(name, bm_handoff, cfg)), GBENCH_US);
+			}
+		}
+	}
+}
+GBENCH_REGISTRAR(handoff_register)
