@@ -25,6 +25,9 @@
  *                               B (shard 1) tsq_defer_push()es each buffer back to shard 0;
  *                               A's drain recycles them into its private list.
  *   tsq_defer_batch             the same with tsq_defer_batch_add(): one splice per 32.
+ *   tsq_llist_batch             the hand-written pattern below built from tsq's llist
+ *                               (tsq_llist_push_batch of 32 / tsq_llist_take_all): shows
+ *                               what the primitive costs without tsq_defer's drain model.
  *   handwritten                 the same defer-to-owner pattern without tsq, for this one
  *                               case: B links 32 buffers privately and CASes the chain onto
  *                               A's return list; A, when its private list runs dry, takes
@@ -42,6 +45,7 @@
 #include <string.h>
 
 #include <tsq/defer.h>
+#include <tsq/llist.h>
 
 #define RF_BUF_SIZE 2048u
 #define RF_PER_ITER 16384u
@@ -671,6 +675,105 @@ static const struct rf_ops rf_tsq_defer_batch = {
 	.report = defer_pool_report,
 };
 
+/* ---- tsq_llist_batch ------------------------------------------------------------------ */
+
+struct llist_pool {
+	/* B -> A: B's chains (tsq_llist_push_batch), taken whole by A (tsq_llist_take_all). */
+	_Alignas(TSQ_CACHELINE_SIZE) struct tsq_llist_head ret;
+	/* A's private free list: a chain taken from ret, used as it is. */
+	_Alignas(TSQ_CACHELINE_SIZE) struct tsq_llist_node *pool;
+	/* B's private chain. */
+	_Alignas(TSQ_CACHELINE_SIZE) struct tsq_llist_node *first, *last;
+	unsigned n;
+};
+static_assert(sizeof(struct tsq_llist_node) <= 16, "fits the buffer's link");
+
+static int llist_pool_init(struct rf_run *run, const char **why)
+{
+	struct llist_pool *lp = bench_alloc_lines(sizeof(*lp));
+
+	if (lp == NULL) {
+		*why = "allocation";
+		return -ENOMEM;
+	}
+	tsq_llist_init(&lp->ret);
+	for (unsigned i = 0; i < RF_POOL_PREALLOC; i++) {
+		struct rf_hdr *b = rf_pool_buf_new(run);
+
+		if (b == NULL)
+			break;
+		RF_LINK(b, struct tsq_llist_node)->next = lp->pool;
+		lp->pool = RF_LINK(b, struct tsq_llist_node);
+	}
+	run->impl = lp;
+	return 0;
+}
+
+static void llist_pool_free_chain(struct tsq_llist_node *n)
+{
+	struct tsq_llist_node *next;
+
+	tsq_llist_for_each_safe(n, next, n)
+		free(n); /* the node is the first member of the buffer */
+}
+
+static void llist_pool_fini(struct rf_run *run)
+{
+	struct llist_pool *lp = run->impl;
+
+	llist_pool_free_chain(lp->pool);
+	llist_pool_free_chain(tsq_llist_take_all(&lp->ret));
+	free(lp);
+}
+
+BENCH_INLINE struct rf_hdr *llist_pool_alloc(struct rf_run *run)
+{
+	struct llist_pool *lp = run->impl;
+	struct tsq_llist_node *n = lp->pool;
+
+	if (tsq_unlikely(n == NULL)) {
+		/* Order does not matter to a free list: no tsq_llist_reverse(). */
+		n = tsq_llist_take_all(&lp->ret);
+		if (n == NULL) {
+			run->grown++;
+			return rf_pool_buf_new(run);
+		}
+	}
+	lp->pool = n->next;
+	return (struct rf_hdr *)(void *)n;
+}
+
+BENCH_INLINE void llist_pool_flush(struct rf_run *run)
+{
+	struct llist_pool *lp = run->impl;
+
+	if (lp->n == 0)
+		return;
+	tsq_llist_push_batch(&lp->ret, lp->first, lp->last);
+	lp->first = lp->last = NULL;
+	lp->n = 0;
+}
+
+BENCH_INLINE void llist_pool_free(struct rf_run *run, struct rf_hdr *b)
+{
+	struct llist_pool *lp = run->impl;
+
+	tsq_llist_link_local(&lp->first, &lp->last, RF_LINK(b, struct tsq_llist_node));
+	if (++lp->n == RF_BATCH)
+		llist_pool_flush(run);
+}
+
+RF_INSTANTIATE(tsq_llist_batch, llist_pool_alloc, rf_nothing, llist_pool_free, llist_pool_flush)
+
+static const struct rf_ops rf_tsq_llist_batch = {
+	.name = "tsq_llist_batch",
+	.pool = true,
+	.init = llist_pool_init,
+	.fini = llist_pool_fini,
+	.a_iteration = tsq_llist_batch_a_iteration,
+	.b_main = tsq_llist_batch_b_main,
+};
+
 /* ---- handwritten ----------------------------------------------------------------------- */
 
 struct hw_pool {
@@ -861,6 +964,7 @@ static const struct rf_ops *const rf_impls[] = {
 	&rf_mutex_pool,
 	&rf_tsq_defer,
 	&rf_tsq_defer_batch,
+	&rf_tsq_llist_batch,
 	&rf_handwritten,
 };
 
