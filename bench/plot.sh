@@ -18,6 +18,7 @@ awk -v dir="$tmp" '
 function val(line) { sub(/^[^:]*: */, "", line); sub(/,$/, "", line); gsub(/"/, "", line); return line }
 /"num_cpus":/ { cpus = val($0) }
 /"date":/ && date == "" { date = substr(val($0), 1, 10) }
+/"family_index":/ { fam = val($0) + 0 }
 /"run_name":/ { run = val($0); type = ""; agg = ""; ips = ""; err = 0 }
 /"run_type":/ { type = val($0) }
 /"aggregate_name":/ { agg = val($0) }
@@ -28,15 +29,23 @@ function val(line) { sub(/^[^:]*: */, "", line); sub(/,$/, "", line); gsub(/"/, 
 	if (type == "aggregate" && agg == "median") median[run] = ips
 	else if (type == "iteration") { sum[run] += ips; cnt[run]++ }
 	if (!(run in seen)) { seen[run] = 1; order[n++] = run }
+	split(run, part, "/")
+	if (!(part[2] in implfam) || fam < implfam[part[2]]) implfam[part[2]] = fam
 	run = ""
 }
 END {
+	# Implementations in registration order (family_index), the same in both panels, so
+	# that each keeps its colour whatever order --benchmark_enable_random_interleaving ran.
+	ni = 0
+	for (impl in implfam) {
+		for (j = ni++; j > 0 && implfam[impls[j - 1]] > implfam[impl]; j--) impls[j] = impls[j - 1]
+		impls[j] = impl
+	}
 	for (i = 0; i < n; i++) {
 		r = order[i]; split(r, part, "/")
 		impl = part[2]; mode = (part[3] ~ /^window:/) ? "window" : "free"
 		p = r; sub(/.*producers:/, "", p); p += 0
 		v = (r in median) ? median[r] : sum[r] / cnt[r]
-		if (!((mode, impl) in hasimpl)) { hasimpl[mode, impl] = 1; impls[mode, nimpl[mode]++] = impl }
 		if (!((mode, p) in hasp)) { hasp[mode, p] = 1; ps[mode, np[mode]++] = p }
 		data[mode, impl, p] = v / 1e6
 		if (p > maxp) maxp = p
@@ -44,16 +53,21 @@ END {
 	for (m = 0; m < 2; m++) {
 		mode = m ? "window" : "free"; f = dir "/" mode ".dat"
 		line = "producers"
-		for (j = 0; j < nimpl[mode]; j++) line = line " " impls[mode, j]
+		for (j = 0; j < ni; j++) line = line " " impls[j]
 		print line > f
+		# Producer counts ascending (they may have run in any order).
+		for (a = 1; a < np[mode]; a++)
+			for (b = a; b > 0 && ps[mode, b - 1] > ps[mode, b]; b--) {
+				t = ps[mode, b]; ps[mode, b] = ps[mode, b - 1]; ps[mode, b - 1] = t
+			}
 		for (k = 0; k < np[mode]; k++) {
 			p = ps[mode, k]; line = p
-			for (j = 0; j < nimpl[mode]; j++)
-				line = line " " (((mode, impls[mode, j], p) in data) ? data[mode, impls[mode, j], p] : "?")
+			for (j = 0; j < ni; j++)
+				line = line " " (((mode, impls[j], p) in data) ? data[mode, impls[j], p] : "?")
 			print line > f
 		}
 		close(f)
-		print nimpl[mode] > (dir "/" mode ".n")
+		print ni > (dir "/" mode ".n")
 	}
 	print maxp + 0 > (dir "/maxp"); print cpus + 0 > (dir "/cpus"); print date > (dir "/date")
 }' "$json"
