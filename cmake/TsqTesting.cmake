@@ -44,3 +44,54 @@ function(tsq_add_example name)
   add_test(NAME example.${name} COMMAND ${name})
   set_tests_properties(example.${name} PROPERTIES LABELS example TIMEOUT 120)
 endfunction()
+
+# libFuzzer options, shared by every fuzz target. Configure the fuzz build without
+# TSQ_SANITIZE: the targets bring their own sanitizers.
+option(TSQ_FUZZ "Build the libFuzzer targets (Clang only; label fuzz)" OFF)
+set(TSQ_FUZZ_SECONDS 20 CACHE STRING "Seconds per libFuzzer run of ctest -L fuzz (e.g. 600)")
+
+# tsq_add_fuzz(<name> <source> <replay inputs> <memcheck inputs>): a fuzz target against a
+# reference model. Always: <name>_replay (the source with TSQ_FUZZ_REPLAY_MAIN, label unit,
+# plus a valgrind run with TSQ_VALGRIND), so gcc and the sanitizer builds run the model check
+# too. With TSQ_FUZZ and Clang: the libFuzzer target and fuzz.<short> (label fuzz).
+function(tsq_add_fuzz name source replay_n memcheck_n)
+  add_executable(${name}_replay ${source})
+  target_compile_definitions(${name}_replay PRIVATE TSQ_FUZZ_REPLAY_MAIN=1)
+  target_link_libraries(${name}_replay PRIVATE tsq::tsq Threads::Threads)
+  target_compile_options(${name}_replay PRIVATE ${TSQ_WARNINGS})
+  add_test(NAME ${name}_replay COMMAND ${name}_replay ${replay_n})
+  set_tests_properties(${name}_replay PROPERTIES LABELS unit TIMEOUT 300)
+  if(TSQ_VALGRIND)
+    find_program(VALGRIND valgrind REQUIRED)
+    add_test(NAME memcheck.${name}_replay
+             COMMAND ${VALGRIND} --tool=memcheck --error-exitcode=99 --leak-check=full
+                     --errors-for-leak-kinds=definite --track-origins=yes --quiet
+                     $<TARGET_FILE:${name}_replay> ${memcheck_n})
+    set_tests_properties(memcheck.${name}_replay PROPERTIES LABELS memcheck TIMEOUT 900)
+  endif()
+  if(NOT TSQ_FUZZ)
+    return()
+  endif()
+  if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    message(STATUS "TSQ_FUZZ: ${name} needs Clang (have ${CMAKE_C_COMPILER_ID}); "
+                   "only ${name}_replay is built")
+    return()
+  endif()
+  if(TSQ_SANITIZE)
+    message(WARNING "TSQ_FUZZ with TSQ_SANITIZE=${TSQ_SANITIZE}: configure the fuzz build "
+                    "without TSQ_SANITIZE (the fuzz targets set their own sanitizers)")
+  endif()
+  add_executable(${name} ${source})
+  target_link_libraries(${name} PRIVATE tsq::tsq Threads::Threads)
+  target_compile_options(${name} PRIVATE ${TSQ_WARNINGS} -g -fno-omit-frame-pointer
+                         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  set(corpus ${CMAKE_CURRENT_BINARY_DIR}/${name}_corpus)
+  file(MAKE_DIRECTORY ${corpus})
+  string(REGEX REPLACE "_fuzz$" "" short ${name})
+  add_test(NAME fuzz.${short}
+           COMMAND ${name} -max_total_time=${TSQ_FUZZ_SECONDS} -seed=1 -max_len=4096
+                   -print_final_stats=1 ${corpus})
+  math(EXPR timeout "${TSQ_FUZZ_SECONDS} + 120")
+  set_tests_properties(fuzz.${short} PROPERTIES LABELS fuzz TIMEOUT ${timeout})
+endfunction()

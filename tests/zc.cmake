@@ -27,43 +27,5 @@ tsq_add_stress_test(stress.zc ${CMAKE_CURRENT_LIST_DIR}/stress/zc.c
 add_test(NAME stress.zc_ignore_copied COMMAND stress.zc ${_tsq_zc_sends} 3 16 200 ignore)
 set_tests_properties(stress.zc_ignore_copied PROPERTIES LABELS stress TIMEOUT 600)
 
-# The fuzz target's replay driver (same source, TSQ_FUZZ_REPLAY_MAIN): gcc, valgrind and the
-# sanitizer builds run the reference-model check too.
-add_executable(zc_fuzz_replay ${CMAKE_CURRENT_LIST_DIR}/fuzz/zc_fuzz.c)
-target_compile_definitions(zc_fuzz_replay PRIVATE TSQ_FUZZ_REPLAY_MAIN=1)
-target_link_libraries(zc_fuzz_replay PRIVATE tsq::tsq Threads::Threads)
-target_compile_options(zc_fuzz_replay PRIVATE ${TSQ_WARNINGS})
-add_test(NAME zc_fuzz_replay COMMAND zc_fuzz_replay 20000)
-set_tests_properties(zc_fuzz_replay PROPERTIES LABELS unit TIMEOUT 300)
-if(TSQ_VALGRIND)
-  find_program(VALGRIND valgrind REQUIRED)
-  add_test(NAME memcheck.zc_fuzz_replay
-           COMMAND ${VALGRIND} --tool=memcheck --error-exitcode=99 --leak-check=full
-                   --errors-for-leak-kinds=definite --track-origins=yes --quiet
-                   $<TARGET_FILE:zc_fuzz_replay> 3000)
-  set_tests_properties(memcheck.zc_fuzz_replay PROPERTIES LABELS memcheck TIMEOUT 900)
-endif()
-
-# libFuzzer. The options may already exist (owner.cmake defines them too): define only once.
-if(NOT DEFINED TSQ_FUZZ)
-  option(TSQ_FUZZ "Build the libFuzzer targets (Clang only; label fuzz)" OFF)
-endif()
-if(NOT DEFINED TSQ_FUZZ_SECONDS)
-  set(TSQ_FUZZ_SECONDS 20 CACHE STRING "Seconds per libFuzzer run of ctest -L fuzz (e.g. 600)")
-endif()
-if(TSQ_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
-  add_executable(zc_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/zc_fuzz.c)
-  target_link_libraries(zc_fuzz PRIVATE tsq::tsq Threads::Threads)
-  target_compile_options(zc_fuzz PRIVATE ${TSQ_WARNINGS} -g -fno-omit-frame-pointer
-                         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
-  target_link_options(zc_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
-  set(_tsq_zc_corpus ${CMAKE_CURRENT_BINARY_DIR}/zc_fuzz_corpus)
-  file(MAKE_DIRECTORY ${_tsq_zc_corpus})
-  add_test(NAME fuzz.zc
-           COMMAND zc_fuzz -max_total_time=${TSQ_FUZZ_SECONDS} -seed=1 -max_len=4096
-                   -print_final_stats=1 ${_tsq_zc_corpus})
-  set_tests_properties(fuzz.zc PROPERTIES LABELS fuzz TIMEOUT 0)
-elseif(TSQ_FUZZ)
-  message(STATUS "TSQ_FUZZ: zc_fuzz needs Clang (CMAKE_C_COMPILER_ID=${CMAKE_C_COMPILER_ID}); "
-                 "only zc_fuzz_replay is built")
-endif()
+# Fuzzing against a reference model (replay driver always; libFuzzer with TSQ_FUZZ).
+tsq_add_fuzz(zc_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/zc_fuzz.c 20000 3000)

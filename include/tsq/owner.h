@@ -203,6 +203,18 @@ static inline bool tsq__owner_drain_locked(struct tsq_owner *o)
 	return ran;
 }
 
+/* Wait (asleep, slock dropped meanwhile) until unowned, then own; slock held on entry and exit. */
+static inline void tsq__owner_take_locked(struct tsq_owner *o)
+{
+	while (o->owned) {
+		/* Waiters register under slock; release checks them under slock: no lost wake-up. */
+		o->waiters++;
+		pthread_cond_wait(&o->wait, &o->slock);
+		o->waiters--;
+	}
+	o->owned = 1;
+}
+
 /*
  * tsq_owner_acquire - become the owner, waiting (asleep) while another thread owns it.
  * Context: any thread that does not own the object. Blocks: may sleep (condition variable).
@@ -212,13 +224,7 @@ static inline bool tsq__owner_drain_locked(struct tsq_owner *o)
 static inline void tsq_owner_acquire(struct tsq_owner *o)
 {
 	pthread_mutex_lock(&o->slock);
-	while (o->owned) {
-		/* Waiters register under slock; release checks them under slock: no lost wake-up. */
-		o->waiters++;
-		pthread_cond_wait(&o->wait, &o->slock);
-		o->waiters--;
-	}
-	o->owned = 1;
+	tsq__owner_take_locked(o);
 	pthread_mutex_unlock(&o->slock);
 }
 
@@ -357,12 +363,7 @@ static inline bool tsq_owner_lock_fast(struct tsq_owner *o)
 	pthread_mutex_lock(&o->slock);
 	if (!o->owned)
 		return false;
-	while (o->owned) {
-		o->waiters++;
-		pthread_cond_wait(&o->wait, &o->slock);
-		o->waiters--;
-	}
-	o->owned = 1;
+	tsq__owner_take_locked(o);
 	pthread_mutex_unlock(&o->slock);
 	return true;
 }

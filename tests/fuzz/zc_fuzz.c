@@ -606,73 +606,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef TSQ_FUZZ_REPLAY_MAIN
-/*
- * Replay driver: `zc_fuzz_replay [N]` runs N deterministic pseudo-random inputs (default
- * 20000); `zc_fuzz_replay FILE...` replays inputs saved by libFuzzer (crash-*, corpus).
- */
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t rng(void)
-{
-	/* xorshift64*: fixed seed, so every run and every machine sees the same inputs. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1du;
-}
-
-static int replay_file(const char *path)
-{
-	static uint8_t buf[1 << 20];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	if (f == NULL) {
-		perror(path);
-		return 1;
-	}
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	static uint8_t buf[1024];
-	unsigned long n = 20000;
-	char *end;
-
-	if (argc > 1) {
-		n = strtoul(argv[1], &end, 10);
-		if (*end != '\0') {
-			int err = 0;
-
-			for (int i = 1; i < argc; i++)
-				err |= replay_file(argv[i]);
-			printf("zc_fuzz_replay: %d file(s) replayed\n", argc - 1);
-			return err;
-		}
-	}
-	for (unsigned long i = 0; i < n; i++) {
-		size_t len = (size_t)(rng() % sizeof(buf));
-
-		/* Opcode-heavy inputs: most bytes small, so every case is hit often. */
-		for (size_t j = 0; j < len; j++) {
-			uint64_t x = rng();
-
-			buf[j] = (uint8_t)((x & 3) == 0 ? (x >> 8) : (x >> 8) % 24);
-		}
-		/* Every 64th input reaches the 65,534-send append cap: one big burst. */
-		if (i % 64 == 63 && len > 8) {
-			buf[0] |= 0xc0;
-			buf[len / 2] = OP_BURST;
-			buf[len / 2 + 1] = 0xff;
-			buf[len / 2 + 2] = 0xff;
-		}
-		LLVMFuzzerTestOneInput(buf, len);
-	}
-	printf("zc_fuzz_replay: %lu inputs, reference model and tsq_zc agree\n", n);
-	return 0;
-}
+#define TSQ_FUZZ_NAME "zc_fuzz_replay"
+/* Every 64th input reaches the 65,534-send append cap: one big burst. */
+#define TSQ_FUZZ_SHAPE_INPUT(buf, len, i)                  \
+	do {                                               \
+		if ((i) % 64 == 63 && (len) > 8) {         \
+			(buf)[0] |= 0xc0;                  \
+			(buf)[(len) / 2] = OP_BURST;       \
+			(buf)[(len) / 2 + 1] = 0xff;       \
+			(buf)[(len) / 2 + 2] = 0xff;       \
+		}                                          \
+	} while (0)
+#include "replay_main.h"
 #endif
