@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * engine.h - tsq's reference AF_XDP engine: how the primitives sit around the xsk rings.
+ *
+ * Threads and what each owns
+ *   worker w (one per queue, pinned when the CPU exists) - defer shard w
+ *       its xsk socket and all four rings, its UMEM's RX frames, its TX FIFO (frames handed
+ *       down but not yet in the TX ring: the "qdisc"). Nobody else touches them.
+ *   application thread of flow f - defer shard nr_workers + f's app slot
+ *       f's TX frame pool and zerocopy arena; f's write queue while it owns f.
+ *   the flow's short lock (tsq_owner) - f's write queue when no application thread owns f,
+ *       so the worker can restart the flow (TSQ) from its poll loop.
+ *
+ * xsk rings' thread-safety rules (libxdp/the kernel): each ring is single-producer /
+ * single-consumer between this process and the kernel. TX and fill are produced, RX and
+ * completion consumed, by exactly one thread: here the worker, always. Application threads
+ * never touch a ring; they hand frames to the worker through its defer list (one CAS per
+ * batch). A socket's rings must not be shared between sockets unless the UMEM is shared
+ * with XDP_SHARED_UMEM (not used: one UMEM per worker).
+ *
+ * Frame ownership: every UMEM chunk has exactly one owner at a time. A thread that is done
+ * with a frame it does not own returns it to the owner's defer list (never a shared locked
+ * pool): TX frames go back to their flow's application thread after completion, RX frames
+ * back to the worker after the application processed them.
+ *
+ * TX: the application builds frames into its flow's write queue and pushes while the flow's
+ * tsq budget allows (tsq_flow_may_send with its re-check); the worker puts handed-down frames
+ * into the TX ring, kicks (sendto: copy mode needs it every time and moves at most 32
+ * descriptors per call; EAGAIN/EBUSY/ENOBUFS mean "kick again"), reads the completion ring in
+ * batches, uncharges each frame's flow (tsq_flow_complete), drops its zerocopy reference, and
+ * returns the frame to its flow. A flow restarted by a completion is queued to its home
+ * worker's defer list; the worker's drain sends more - or, if the application owns the flow,
+ * marks it DEFERRED and the owner's release sends (tsq_flow_release in release_cb).
+ *
+ * RX: the worker reads the RX ring, finds the flow in an RCU hash table (liburcu cds_lfht;
+ * lookups lock-free, flows freed by call_rcu) and delivers the frame through the flow's owner
+ * lock: processed at once, or parked in the backlog while an application thread owns the flow
+ * (its long operations flush every 16 steps), or dropped and counted when the backlog is full.
+ */
+#ifndef TSQ_XSK_ENGINE_H
+#define TSQ_XSK_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <tsq/tsq.h>
+#include <xdp/xsk.h>
+
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+#include "xdp_prog.h"
+
+#define XENG_MAX_WORKERS 16
+#define XENG_ZC_RESERVE 256 /* zerocopy contexts per flow (the optmem budget) */
+#define XENG_UDP_PORT 7473
+
+enum xeng_bind { XENG_BIND_AUTO, XENG_BIND_COPY, XENG_BIND_ZEROCOPY };
+enum xflow_kind { XFLOW_BULK = 0, XFLOW_PROBE = 1, XFLOW_RX = 2 };
+enum xframe_kind { XFRAME_RX = 0, XFRAME_TX = 1, XFRAME_ARENA = 2 };
+
+struct xeng_cfg {
+	const char *ifname;
+	unsigned queue;     /* first queue; worker i binds queue + i */
+	unsigned nr_queues; /* workers */
+	enum xeng_bind bind;
+	enum xdp_attach_mode attach;
+	bool need_wakeup;
+	bool rx;            /* load the redirect program and receive */
+	bool pin_cpus;
+	uint32_t frame_size; /* 2048 or 4096 */
+	uint32_t ring_size;  /* entries of every ring (power of two) */
+	uint32_t rx_frames;  /* per worker */
+	bool tsq;            /* small-queue budget on/off */
+	uint64_t tsq_limit;  /* bytes in flight per flow (frames count frame_size each) */
+	uint64_t backlog_limit; /* owner backlog bytes per flow */
+	unsigned nr_app_shards; /* application threads with a defer shard */
+	/* Addresses put into TX frames (IPv6/UDP). */
+	uint8_t src_mac[6], dst_mac[6];
+	uint8_t src_ip[16], dst_ip[16];
+	uint16_t port;
+};
+
+struct xflow_spec {
+	enum xflow_kind kind;
+	uint32_t pool_frames;  /* TX frames owned by the flow */
+	uint32_t arena_frames; /* zerocopy arena (application buffers inside the UMEM) */
+	unsigned app_slot;     /* which application shard serves it */
+};
+
+struct xengine;
+struct xworker;
+struct xflow;
+
+/* A UMEM chunk's metadata (outside the UMEM, so the kernel never sees it). */
+struct xframe {
+	struct tsq_defer_item item; /* hand-off between threads */
+	struct tsq_owner_work work; /* RX backlog */
+	struct xframe *next;        /* write queue / TX FIFO */
+	struct xflow *flow;
+	struct tsq_zc_ctx *zc;
+	struct xworker *w;
+	uint64_t addr; /* chunk base in the UMEM */
+	uint64_t t_send, t_ring;
+	uint64_t seq;
+	uint32_t len, cost;
+	uint8_t kind, copied;
+};
+
+struct xworker_stats {
+	uint64_t tx_submitted, tx_completed, kicks, kick_again, kick_errors, ring_full;
+	uint64_t rx_frames, rx_invalid, rx_direct, rx_backlogged, rx_backlog_drops, fill_kicks;
+	uint64_t defer_requeued; /* fallback runs re-linked to the owner (frames never change owner) */
+	uint64_t restarts;       /* flows the worker restarted (send_more from the worker) */
+};
+
+struct xworker {
+	struct xengine *e;
+	unsigned idx, shard, queue;
+	void *area;
+	size_t area_size;
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fq, tx;
+	struct xsk_ring_cons cq, rx;
+	struct xframe *frames;
+	uint32_t nr_frames;
+	uint32_t *rx_free; /* RX chunk indices, worker-private */
+	uint32_t rx_nfree;
+	struct xframe *fifo_head, *fifo_tail; /* handed down, not yet in the TX ring */
+	uint32_t fifo_len;
+	uint32_t outstanding; /* in the TX ring or not yet completed */
+	bool tx_dirty;        /* descriptors the kernel has not consumed yet */
+	struct tsq_defer_batch *ret; /* per application shard: TX frames going home */
+	pthread_t thread;
+	bool started;
+	struct xworker_stats st; /* worker-written; read relaxed */
+	uint64_t *occ_hist;      /* outstanding after each TX submit, 0..2*ring_size */
+	uint32_t occ_max;
+	uint64_t *lat_ring, *lat_send; /* probe samples, ns */
+	size_t nlat, lat_cap;
+};
+
+struct xflow {
+	struct tsq_flow tsq;
+	struct tsq_owner own;
+	struct tsq_zc_flow zc;
+	struct tsq_zc_ctx zc_reserve[XENG_ZC_RESERVE];
+	struct xengine *e;
+	struct xworker *w;
+	uint16_t id;
+	enum xflow_kind kind;
+	unsigned shard; /* the application thread's defer shard */
+	/* Write queue: the owner's, or the short lock's when not owned. */
+	struct xframe *wq_head, *wq_tail;
+	uint32_t wq_len;
+	uint64_t next_seq;
+	/* Application-private: free TX frames and the arena. */
+	struct xframe **pool;
+	uint32_t pool_free, pool_frames;
+	uint32_t arena_first, arena_frames;
+	/* Worker-written counters (relaxed). */
+	uint64_t completed, completed_bytes, handed;
+	/* RX accounting, under the flow's exclusion (owner or short lock). */
+	uint8_t *seen;
+	uint64_t seen_cap, rx_frames, rx_dups, rx_max_seq;
+	struct cds_lfht_node hnode;
+	struct rcu_head rcu;
+};
+
+struct xengine {
+	struct xeng_cfg cfg;
+	int ifindex;
+	struct xdp_prog prog;
+	bool zerocopy; /* bound with XDP_ZEROCOPY */
+	struct tsq_defer_shard *shards;
+	struct tsq_defer_set set;
+	unsigned nr_shards;
+	struct xworker workers[XENG_MAX_WORKERS];
+	unsigned nr_workers;
+	struct xflow **flows; /* TX flows, by id */
+	unsigned nr_flows;
+	struct cds_lfht *table;
+	int stop;        /* workers leave their loop */
+	int app_stopped; /* application threads have stopped producing */
+	char err[256];
+};
+
+/* Setup and teardown (one thread). Return 0 or -errno, with e->err saying what failed. */
+int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflow_spec *flows,
+		unsigned nr_flows);
+int xeng_start(struct xengine *e);
+/* Wait until every handed-down frame completed and write queues are empty (bounded). */
+int xeng_quiesce(struct xengine *e, int timeout_ms);
+void xeng_stop(struct xengine *e);
+void xeng_destroy(struct xengine *e);
+const char *xeng_bind_name(const struct xengine *e);
+
+/* Application threads. */
+void xeng_app_enter(struct xengine *e, unsigned app_slot);
+void xeng_app_leave(void);
+long xeng_app_reclaim(struct xengine *e);          /* frames come home */
+int xeng_app_wait(struct xengine *e, int timeout_ms); /* sleep until something comes home */
+
+/* A flow's sender side. Context: the application thread that serves the flow. */
+struct xframe *xflow_frame_get(struct xflow *f);     /* NULL when the pool is empty */
+void *xframe_data(const struct xframe *fr);
+uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len); /* headers + seq */
+void xflow_lock(struct xflow *f);                    /* own the flow (tsq_owner_acquire) */
+void xflow_unlock(struct xflow *f);                  /* release: backlog, deferred sends */
+void xflow_queue(struct xflow *f, struct xframe *fr); /* owner: append to the write queue */
+void xflow_push(struct xflow *f);                    /* owner: hand down what the budget allows */
+
+/* RX flows (receiver): iterate under rcu_read_lock(). */
+struct xflow *xeng_rx_flow_find(struct xengine *e, uint16_t id);
+
+/* Frame format helpers (IPv6/UDP, payload: magic, flow, kind, seq). */
+#define XENG_MAGIC 0x54535131u /* "TSQ1" */
+#define XENG_HDR_LEN (14 + 40 + 8)
+#define XENG_MIN_LEN (XENG_HDR_LEN + 16)
+struct xeng_payload {
+	uint32_t magic;
+	uint16_t flow;
+	uint8_t kind, pad;
+	uint64_t seq;
+};
+int xeng_parse(const uint8_t *data, uint32_t len, uint16_t port, struct xeng_payload *out);
+uint64_t xeng_now_ns(void);
+
+#endif
