@@ -544,7 +544,10 @@ static void fill_refill(struct xworker *w)
 
 	if (w->rx_nfree == 0)
 		return;
-	got = xsk_ring_prod__reserve(&w->fq, w->rx_nfree, &idx);
+	got = xsk_prod_nb_free(&w->fq, w->rx_nfree); /* reserve() is all-or-nothing */
+	if (got > w->rx_nfree)
+		got = w->rx_nfree;
+	got = got ? xsk_ring_prod__reserve(&w->fq, got, &idx) : 0;
 	for (i = 0; i < got; i++)
 		*xsk_ring_prod__fill_addr(&w->fq, idx + i) = w->frames[w->rx_free[--w->rx_nfree]].addr;
 	if (got)
