@@ -92,7 +92,8 @@ static void usage(FILE *out)
 		"      --dst-mac MAC       (default 02:00:00:00:00:0b, the test bed's peer)\n"
 		"      --src-ip IP6 / --dst-ip IP6   (default fd00:7473:7100::a / ::b)\n"
 		"      --port N            UDP port (default %d)\n"
-		"      --pin               pin worker i to CPU i\n"
+		"      --no-pin            do not pin worker i to CPU i (default: pinned when\n"
+		"                          that CPU exists)\n"
 		"      --ready-file PATH   rx/rx-udp/sink: create PATH once receiving\n"
 		"      --idle-exit MS      rx/rx-udp: stop MS ms after the last frame (default 1000)\n"
 		"      --own-us N          rx: the application owns each flow for N us every ms, so\n"
@@ -140,13 +141,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
 		{"pool-frames", 1, 0, O_POOL}, {"ring-size", 1, 0, O_RING}, {"dst-mac", 1, 0, O_DMAC},
 		{"src-ip", 1, 0, O_SIP}, {"dst-ip", 1, 0, O_DIP}, {"port", 1, 0, O_PORT},
-		{"pin", 0, 0, O_PIN}, {"ready-file", 1, 0, O_READY}, {"idle-exit", 1, 0, O_IDLE},
+		{"no-pin", 0, 0, O_PIN}, {"ready-file", 1, 0, O_READY}, {"idle-exit", 1, 0, O_IDLE},
 		{"own-us", 1, 0, O_OWN}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	int c;
 
 	*o = (struct opts){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
-			   .need_wakeup = true, .tsq = true, .frame_size = 2048, .pkt_size = 80,
+			   .need_wakeup = true, .tsq = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
 			   .pool_frames = 4096, .ring_size = 2048, .tsq_limit = 131072, .duration = 3,
 			   .probe_rate = 5000, .idle_exit_ms = 1000, .own_us = 200, .port = XENG_UDP_PORT,
 			   .dst_mac = {2, 0, 0, 0, 0, 0x0b}};
@@ -204,7 +205,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_SIP: ok = inet_pton(AF_INET6, optarg, o->src_ip) == 1; break;
 		case O_DIP: ok = inet_pton(AF_INET6, optarg, o->dst_ip) == 1; break;
 		case O_PORT: o->port = (uint16_t)strtoul(optarg, NULL, 0); break;
-		case O_PIN: o->pin = true; break;
+		case O_PIN: o->pin = false; break;
 		case O_READY: o->ready_file = optarg; break;
 		case O_IDLE: o->idle_exit_ms = (unsigned)strtoul(optarg, NULL, 0); break;
 		case O_OWN: o->own_us = (unsigned)strtoul(optarg, NULL, 0); break;
