@@ -24,6 +24,8 @@
  *     merged range. tsq merges only notices with the same mark, so COPIED is exact per range;
  *     the cost is one more notice each time a stream switches between copied and zerocopy
  *     (TSQ_ZC_MERGE_IGNORE_COPIED restores the kernel's behaviour).
+ *   - Coalescing can be turned off per flow (TSQ_ZC_NO_COALESCE): one notice per completed
+ *     context, the baseline the benchmarks compare against.
  *   - Pinned memory: an account shared by flows (the kernel's per-user RLIMIT_MEMLOCK charge,
  *     pages + 2 per send), charged with a CAS loop that never overshoots its limit.
  *
@@ -81,6 +83,14 @@ extern "C" {
 
 /* tsq_zc_flow_init() flags. */
 #define TSQ_ZC_MERGE_IGNORE_COPIED 1u /* merge like the kernel: COPIED becomes a range hint */
+/*
+ * Never merge into the tail notice: one notice per completed context (with no appends, one
+ * per send - io_uring's model). The baseline that measures what coalescing saves
+ * (bench/zc.c); it costs a context per unread notice, so size the reserve for it. Overrides
+ * TSQ_ZC_MERGE_IGNORE_COPIED, which only says what a merge compares. 4u, not 2u: distinct
+ * from TSQ_ZC_APPEND_ONLY, so a send flag passed here by mistake is refused, not obeyed.
+ */
+#define TSQ_ZC_NO_COALESCE 4u
 
 /* A notice as the application reads it: ids lo..hi inclusive (u32, may wrap). */
 struct tsq_zc_notice {
@@ -111,6 +121,11 @@ struct tsq_zc_ctx {
 	uint64_t pinned;   /* bytes charged to the account */
 };
 
+/*
+ * Counters. sends, sends_appended, refused_* and aborted are written by the sender only (a
+ * relaxed load + store, no read-modify-write: the sender's own calls are serialised); the
+ * others by completions on any thread (relaxed fetch_add). Readers see each field atomically.
+ */
 struct tsq_zc_stats {
 	uint64_t notices_queued;  /* notices appended to the queue */
 	uint64_t notices_merged;  /* completions merged into the tail notice */
@@ -208,13 +223,16 @@ static inline uint64_t tsq_zc_account_pinned(const struct tsq_zc_account *a)
 /*
  * tsq_zc_flow_init - a flow with `n` contexts of reserve (caller memory, living as long as
  * the flow), charging `account` (NULL: no pinned-memory limit). ids start at 0.
+ * flags: 0 (merge adjacent notices with the same COPIED mark), TSQ_ZC_MERGE_IGNORE_COPIED
+ * (merge adjacent notices whatever their mark), TSQ_ZC_NO_COALESCE (never merge).
  * Context: setup. Blocks: never. Ordering: none.
  * Return: 0; -EINVAL for NULL flow/reserve, n == 0, or unknown flags.
  */
 static inline int tsq_zc_flow_init(struct tsq_zc_flow *f, struct tsq_zc_ctx *reserve, unsigned n,
 				   struct tsq_zc_account *account, unsigned flags)
 {
-	if (f == NULL || reserve == NULL || n == 0 || (flags & ~TSQ_ZC_MERGE_IGNORE_COPIED))
+	if (f == NULL || reserve == NULL || n == 0 ||
+	    (flags & ~(TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE)))
 		return -EINVAL;
 	f->next_id = 0;
 	f->flags = flags;
@@ -301,7 +319,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 		if (n != NULL && (uint32_t)(n->id + n->len) == f->next_id && n->len < TSQ_ZC_MAX_SENDS &&
 		    n->bytes + (uint64_t)bytes <= TSQ_ZC_MAX_BYTES && tsq__zc_get_not_zero(n)) {
 			if (f->account != NULL && tsq_zc_account_charge(f->account, pin) != 0) {
-				tsq_counter_add_shared(&f->st.refused_pin, 1);
+				tsq_counter_add_owner(&f->st.refused_pin, 1);
 				tsq_zc_put(f, n, false);
 				return -ENOBUFS;
 			}
@@ -310,8 +328,8 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 			n->len++;
 			n->bytes += bytes;
 			f->next_id++;
-			tsq_counter_add_shared(&f->st.sends, 1);
-			tsq_counter_add_shared(&f->st.sends_appended, 1);
+			tsq_counter_add_owner(&f->st.sends, 1);
+			tsq_counter_add_owner(&f->st.sends_appended, 1);
 			*out = n;
 			return 0;
 		}
@@ -320,13 +338,13 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	}
 	c = tsq__zc_alloc(f);
 	if (c == NULL) {
-		tsq_counter_add_shared(&f->st.refused_reserve, 1);
+		tsq_counter_add_owner(&f->st.refused_reserve, 1);
 		return -ENOBUFS;
 	}
 	if (f->account != NULL && tsq_zc_account_charge(f->account, pin) != 0) {
 		c->free_node.next = f->cache; /* straight back to the private cache */
 		f->cache = &c->free_node;
-		tsq_counter_add_shared(&f->st.refused_pin, 1);
+		tsq_counter_add_owner(&f->st.refused_pin, 1);
 		return -ENOBUFS;
 	}
 	c->next = NULL;
@@ -339,7 +357,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	/* Publishes the fields above to whoever drops the last reference (acq_rel there). */
 	tsq_store(&c->refcnt, 1u, TSQ_RELEASE);
 	f->newest = c;
-	tsq_counter_add_shared(&f->st.sends, 1);
+	tsq_counter_add_owner(&f->st.sends, 1);
 	*out = c;
 	return 0;
 }
@@ -404,7 +422,7 @@ static inline int tsq_zc_send_abort(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
 	c->len--;
 	if (c->len == 0)
 		f->newest = NULL;
-	tsq_counter_add_shared(&f->st.aborted, 1);
+	tsq_counter_add_owner(&f->st.aborted, 1);
 	tsq_zc_put(f, c, false);
 	return 0;
 }
@@ -413,6 +431,8 @@ static inline int tsq_zc_send_abort(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
 static inline bool tsq__zc_mergeable(const struct tsq_zc_flow *f, const struct tsq_zc_ctx *tail,
 				     uint32_t lo, uint32_t len, uint32_t zerocopy)
 {
+	if (f->flags & TSQ_ZC_NO_COALESCE) /* the one-notice-per-context baseline */
+		return false;
 	if ((uint32_t)(tail->id + (uint32_t)tail->span) != lo) /* exactly adjacent, u32 */
 		return false;
 	if (tail->span + len > UINT32_MAX) /* the merged range must fit in 32 bits */

@@ -5,7 +5,8 @@
  *   tsq_zc_notice_covers across the wrap; append (newest and alive only, the 65,534-send and
  *   512 KiB caps, stream fallback vs TSQ_ZC_APPEND_ONLY -EMSGSIZE); tail-only merge of exactly
  *   adjacent ranges, gaps on out-of-order completion, the u32 limit of a merged range; COPIED
- *   (exact by default, the tail's mark with TSQ_ZC_MERGE_IGNORE_COPIED); abort (id given back,
+ *   (exact by default, the tail's mark with TSQ_ZC_MERGE_IGNORE_COPIED); TSQ_ZC_NO_COALESCE
+ *   (one notice per context, also over IGNORE_COPIED); abort (id given back,
  *   no notice, shortened append, -EINVAL when not the newest); the reserve (-ENOBUFS, nothing
  *   changed, contexts back when notices are merged away or read); the pinned-memory account
  *   (pages + 2 per send, never past the limit, shared by flows, released at completion);
@@ -531,7 +532,73 @@ Test(zc, flow_init_rejects_unknown_flags)
 	memset(reserve, 0, sizeof(reserve));
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, 2), -EINVAL);
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, ~0u), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, 8), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_NO_COALESCE | 2), -EINVAL);
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_MERGE_IGNORE_COPIED), 0);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_NO_COALESCE), 0);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL,
+				      TSQ_ZC_NO_COALESCE | TSQ_ZC_MERGE_IGNORE_COPIED), 0);
+}
+
+/* ---- no coalescing (the one-notice-per-send baseline) ------------------------------------- */
+
+static void no_coalesce_one_notice_per_context(unsigned flags)
+{
+	struct tsq_zc_notice n[NRES];
+	struct tsq_zc_ctx *a, *b;
+
+	setup_flags(flags, NULL);
+	/* In-order completions that would all merge by default: one notice each. */
+	for (uint32_t i = 0; i < 4; i++)
+		send_now(&zf, 10, 0, i);
+	cr_expect_eq(tsq_zc_notices_pending(&zf), 4);
+	cr_assert_eq(read_all(&zf, n, NRES), 4);
+	for (uint32_t i = 0; i < 4; i++)
+		expect_notice(&n[i], i, i, false);
+	cr_expect_eq(stats(&zf).notices_queued, 4);
+	cr_expect_eq(stats(&zf).notices_merged, 0);
+	/* An appended context is still one notice for all of its sends. */
+	a = send_inflight(&zf, 10, 0, 4);
+	cr_assert_eq(start(&zf, 10, TSQ_ZC_APPEND, 5), a);
+	tsq_zc_send_done(&zf, a);
+	b = send_inflight(&zf, 10, 0, 6);
+	tsq_zc_put(&zf, a, false);
+	tsq_zc_put(&zf, b, false);
+	cr_assert_eq(read_all(&zf, n, NRES), 2);
+	expect_notice(&n[0], 4, 5, false);
+	expect_notice(&n[1], 6, 6, false);
+	cr_expect_eq(stats(&zf).notices_merged, 0);
+	cr_expect_eq(stats(&zf).sends_appended, 1);
+	/* Every context came back to the reserve: NRES sends in flight fit again. */
+	for (uint32_t i = 0; i < NRES; i++)
+		send_now(&zf, 10, 0, 7 + i);
+	cr_assert_eq(read_all(&zf, n, NRES), NRES);
+	expect_notice(&n[NRES - 1], 7 + NRES - 1, 7 + NRES - 1, false);
+}
+
+Test(zc, no_coalesce_gives_one_notice_per_context)
+{
+	no_coalesce_one_notice_per_context(TSQ_ZC_NO_COALESCE);
+}
+
+Test(zc, no_coalesce_overrides_merge_ignore_copied)
+{
+	no_coalesce_one_notice_per_context(TSQ_ZC_NO_COALESCE | TSQ_ZC_MERGE_IGNORE_COPIED);
+}
+
+Test(zc, no_coalesce_fills_the_reserve_with_unread_notices)
+{
+	struct tsq_zc_ctx *c = NULL;
+	struct tsq_zc_notice n[NRES];
+
+	setup_flags(TSQ_ZC_NO_COALESCE, NULL);
+	for (uint32_t i = 0; i < NRES; i++)
+		send_now(&zf, 10, 0, i);
+	/* By default these would be one notice holding one context; here each holds its own. */
+	cr_expect_eq(tsq_zc_send_start(&zf, 10, 0, &c), -ENOBUFS);
+	cr_expect_eq(stats(&zf).refused_reserve, 1);
+	cr_assert_eq(read_all(&zf, n, 1), 1);
+	send_now(&zf, 10, 0, NRES);
 }
 
 /* ---- abort -------------------------------------------------------------------------------- */
