@@ -72,9 +72,12 @@ check_common() {
 	missing=$(q '.missing' "$rx")
 	[[ $sent -gt 0 ]] || fail "nothing was sent"
 	[[ $dups == 0 ]] || fail "$dups duplicate frames"
-	# Exactly once: what the receiver got plus what it counted as dropped is what was sent,
-	# and every sequence number it did not get is one of those drops.
-	[[ $((received + drops)) == "$sent" ]] || fail "sent $sent != received $received + drops $drops"
+	# Exactly once: nothing arrives twice or more often than sent, and every frame that did
+	# not arrive is covered by a drop the receiver counted itself. (Its counters also count
+	# foreign frames dropped on the link - IPv6 neighbour/MLD traffic - so drops may exceed
+	# the frames lost, never the other way round.)
+	[[ $received -le $sent ]] || fail "received $received > sent $sent"
+	[[ $((sent - received)) -le $drops ]] || fail "sent $sent, received $received: $((sent - received)) lost but only $drops drops counted"
 	[[ $missing -le $drops ]] || fail "$missing sequence numbers missing but only $drops drops counted"
 	for id in $(q '.runs[0].flows[].id' "$tx"); do
 		local s r
