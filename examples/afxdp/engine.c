@@ -103,6 +103,29 @@ static void rx_home_fn(struct tsq_defer_item *it, enum tsq_defer_how how)
 	w->rx_free[w->rx_nfree++] = (uint32_t)(fr - w->frames);
 }
 
+/* On the application thread: notices are ready (the drain that runs this woke it). */
+static void zc_kick_fn(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	struct xflow *f = tsq_container_of(it, struct xflow, zc_kick);
+
+	(void)how; /* always drained: queued with tsq_defer_queue() */
+	tsq_store(&f->zc_kick_pending, 0u, TSQ_RELEASE);
+}
+
+/*
+ * Worker: a completion may have queued a notice; wake the flow's application thread once
+ * (it reads notices to reuse its buffers). The pending flag is cleared by the drain that
+ * runs the item, before the application reads the notices, so a notice queued after that
+ * read finds the flag clear and kicks again: none is left unread while the thread sleeps.
+ */
+static void zc_kick(struct xworker *w, struct xflow *f)
+{
+	if (tsq_zc_notices_pending(&f->zc) == 0 || tsq_load(&f->zc_kick_pending, TSQ_RELAXED))
+		return;
+	if (tsq_xchg(&f->zc_kick_pending, 1u, TSQ_ACQ_REL) == 0)
+		tsq_defer_queue(&w->e->set, f->shard, &f->zc_kick);
+}
+
 static void rx_frame_release(struct xframe *fr)
 {
 	fr->item.fn = rx_home_fn;
@@ -195,6 +218,7 @@ static int flow_init(struct xengine *e, struct xflow *f, uint16_t id, enum xflow
 		err = tsq_owner_init(&f->own, &flow_owner_ops, e->cfg.backlog_limit);
 	if (err == 0)
 		err = tsq_zc_flow_init(&f->zc, f->zc_reserve, XENG_ZC_RESERVE, NULL, 0);
+	tsq_defer_item_init(&f->zc_kick, zc_kick_fn);
 	cds_lfht_node_init(&f->hnode);
 	return err;
 }
@@ -524,6 +548,7 @@ static unsigned tx_complete(struct xworker *w)
 
 			fr->zc = NULL;
 			tsq_zc_put(&f->zc, c, fr->copied);
+			zc_kick(w, f);
 		}
 		if (fr->kind == XFRAME_TX) {
 			fr->item.fn = tx_home_fn;

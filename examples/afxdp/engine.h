@@ -160,6 +160,9 @@ struct xflow {
 	struct xframe **pool;
 	uint32_t pool_free, pool_frames;
 	uint32_t arena_first, arena_frames;
+	/* Notices ready: one wake-up item for the application thread, at most one in flight. */
+	struct tsq_defer_item zc_kick;
+	uint32_t zc_kick_pending;
 	/* Worker-written counters (relaxed). */
 	uint64_t completed, completed_bytes, handed;
 	/* RX accounting, under the flow's exclusion (owner or short lock). */
