@@ -40,39 +40,8 @@
 #define POISON_NEXT ((struct tsq_owner_work *)(uintptr_t)0x5eed5eedu)
 #define POISON_COST 0xfeedfaceu
 
-#define CHECK(cond, ...)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			fprintf(stderr, "owner_fuzz: divergence at op %u: ", op_no); \
-			fprintf(stderr, __VA_ARGS__);                             \
-			fputc('\n', stderr);                                      \
-			abort();                                                  \
-		}                                                                 \
-	} while (0)
-
-/* ---- input ------------------------------------------------------------------------------- */
-
-struct reader {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct reader *r)
-{
-	if (r->n == 0)
-		return 0;
-	r->n--;
-	return *r->p++;
-}
-
-static uint64_t get_bytes(struct reader *r, int nbytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < nbytes; i++)
-		v = v << 8 | get8(r);
-	return v;
-}
+#define FUZZ_NAME "owner_fuzz"
+#include "fuzz_input.h"
 
 /* ---- item descriptors: shared by the model and the real run ------------------------------ */
 

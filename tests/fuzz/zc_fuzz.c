@@ -41,39 +41,8 @@
 #define MAX_CALLS 64
 #define MAX_FRAMES 1024
 
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "zc_fuzz: divergence at op %u: ", op_no); \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fputc('\n', stderr);                                   \
-			abort();                                               \
-		}                                                              \
-	} while (0)
-
-/* ---- input ------------------------------------------------------------------------------- */
-
-struct reader {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t get8(struct reader *r)
-{
-	if (r->n == 0)
-		return 0;
-	r->n--;
-	return *r->p++;
-}
-
-static uint32_t get_bytes(struct reader *r, int nbytes)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < nbytes; i++)
-		v = v << 8 | get8(r);
-	return v;
-}
+#define FUZZ_NAME "zc_fuzz"
+#include "fuzz_input.h"
 
 /* ---- the reference model ----------------------------------------------------------------- */
 
