@@ -25,7 +25,7 @@
  * Options (define before including any tsq header)
  *   TSQ_CACHELINE_SIZE  alignment used to separate producer- and owner-written data (64).
  *   TSQ_CPU_RELAX()     the spin-wait hint; default: pause on x86, yield on AArch64.
- *   TSQ_DEBUG           enable TSQ_DEBUG_ASSERT (internal invariants, never caller input).
+ *   TSQ_DEBUG           catch misuse no return value can report (abort naming the call).
  *
  * Limitations
  *   Lock-freedom of 64-bit atomics is assumed (true on x86-64, AArch64, RISC-V 64, POWER).
@@ -104,12 +104,24 @@ static inline void tsq_cpu_relax(void)
 	TSQ_CPU_RELAX();
 }
 
-/* Internal invariants only (never caller input, which gets an error code instead). */
+/*
+ * Misuse that no return value can report (a node pushed twice, a reference dropped twice,
+ * a call on a destroyed object): under TSQ_DEBUG, print "tsq: <call>: <what>" on stderr and
+ * abort(). Without TSQ_DEBUG the check compiles to nothing, so it may cost time, never
+ * correctness. Input that has a documented error code gets that code in every build instead.
+ */
 #ifdef TSQ_DEBUG
-#include <assert.h>
-#define TSQ_DEBUG_ASSERT(x) assert(x)
+#include <stdio.h>
+#include <stdlib.h>
+#define TSQ__MISUSE_IF(cond, call, what)                                       \
+	do {                                                                   \
+		if (tsq_unlikely(cond)) {                                      \
+			fprintf(stderr, "tsq: %s: %s\n", (call), (what));      \
+			abort();                                               \
+		}                                                              \
+	} while (0)
 #else
-#define TSQ_DEBUG_ASSERT(x) ((void)0)
+#define TSQ__MISUSE_IF(cond, call, what) ((void)0)
 #endif
 
 #endif /* TSQ_ATOMIC_H */
