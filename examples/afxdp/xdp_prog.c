@@ -27,8 +27,18 @@
 static int load(struct xdp_prog *p, const char *name, const struct bpf_insn *insns, size_t n)
 {
 	char log[4096];
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .log_buf = log, .log_size = sizeof(log), .log_level = 0);
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, name, "Dual BSD/GPL", insns, n, &opts);
+	struct bpf_prog_load_opts opts;
+	int fd;
+
+	/* What LIBBPF_OPTS() does, written out: that macro is a GNU statement expression, which
+	 * clang refuses under -Wpedantic -Werror. Zeroed first, so fields unknown to this
+	 * libbpf's caller stay 0; .sz tells libbpf which version of the struct we have. */
+	memset(&opts, 0, sizeof(opts));
+	opts.sz = sizeof(opts);
+	opts.log_buf = log;
+	opts.log_size = sizeof(log);
+	opts.log_level = 0;
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, name, "Dual BSD/GPL", insns, n, &opts);
 
 	if (fd < 0)
 		return fd;
