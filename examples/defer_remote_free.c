@@ -6,7 +6,8 @@
  * A fills buffers and hands them to B; B consumes them and, instead of freeing into a shared
  * allocator, pushes each buffer back to A's shard with tsq_defer_push(). A recycles them in
  * batches when it drains, and sleeps with tsq_defer_wait() when its pool is empty - woken by
- * the eventfd kick, never by polling. This is the kernel's skb_attempt_defer_free() pattern.
+ * the eventfd kick, never by polling. This is the kernel's skb_attempt_defer_free() pattern,
+ * over the per-pair ring B -> A (opts.ring_size).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -90,10 +91,12 @@ int main(void)
 	int err;
 
 	/*
-	 * The bound is above the pool size, so B never finds A's list full; with a smaller bound
-	 * B would run recycle() itself (TSQ_DEFER_FALLBACK) and free() the buffer, counted.
+	 * B is a shard, so its returns take the B -> A ring: a slot store and a tail store per
+	 * buffer, no contended atomic. The ring holds the whole pool, so B never finds it full;
+	 * with a smaller one B would run recycle() itself (TSQ_DEFER_FALLBACK) and free() the
+	 * buffer, counted.
 	 */
-	struct tsq_defer_opts opts = { sizeof(opts), 2 * POOL, NULL, NULL };
+	struct tsq_defer_opts opts = { .size = sizeof(opts), .ring_size = POOL };
 
 	if (shards == NULL || (err = tsq_defer_set_init(&set, shards, 2, &opts)) != 0) {
 		fprintf(stderr, "defer set: %s\n", shards ? strerror(-err) : "no memory");

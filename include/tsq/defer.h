@@ -9,20 +9,32 @@
  *   poll loop. This is the userspace form of the kernel's per-CPU skb free deferral and TSQ
  *   work lists.
  *
+ *   Two paths lead to a shard, both bounded, both with the same decisions:
+ *     - the shared list: a lock-less list (llist.h) any thread may push to, with an exact
+ *       count of what it holds. Every producer that is not a shard uses it, and so does
+ *       tsq_defer_queue().
+ *     - per-pair rings (opt-in, opts.ring_size): one single-producer ring of item pointers
+ *       per (producer shard, target shard). A shard pushing to another shard writes a slot
+ *       and publishes its tail: no contended read-modify-write at all, and the owner loads
+ *       many pointers at once instead of following one dependent ->next per item (the
+ *       cache miss a list cannot overlap; Seastar's cross-core queues do the same). The
+ *       kernel keeps one list per (target CPU, producer NUMA node) for the same reason.
+ *
  *   tsq_defer_push(set, target, self, item) decides in this order:
  *     1. self == target: the caller is the owner, the item runs at once    (TSQ_DEFER_RAN_INLINE)
- *     2. the target has >= bound items since its last drain: the caller    (TSQ_DEFER_RAN_FALLBACK)
- *        runs the item itself, with how == TSQ_DEFER_FALLBACK, and a counter says so
- *        (never while the target's list is empty: then the owner has caught up)
- *     3. otherwise the item is linked with one CAS                         (TSQ_DEFER_QUEUED)
- *        and the owner is kicked once when the count crosses bound / 2, or when the list goes
- *        empty -> non-empty while the owner has said it is about to sleep.
+ *     2. the path is full - its ring has no free slot, or the list holds  (TSQ_DEFER_RAN_FALLBACK)
+ *        `bound` items: the caller runs the item itself, with how == TSQ_DEFER_FALLBACK, and
+ *        a counter says so (the kernel frees locally)
+ *     3. otherwise the item is queued                                     (TSQ_DEFER_QUEUED)
+ *        and the owner is kicked once when its path crosses half its capacity, or when work
+ *        arrives while the owner has said it is about to sleep.
  *   The item's function learns how it runs: a per-worker pool must not be touched by a
  *   foreign thread, so a fallback run has to take another route (free(), a shared pool).
  *
- *   The owner calls tsq_defer_drain() from its loop (items run oldest first), and may sleep
- *   with tsq_defer_wait() (default eventfd kick) or with its own primitive between
- *   tsq_defer_idle_enter() and tsq_defer_idle_exit().
+ *   The owner calls tsq_defer_drain() from its loop (items run oldest first per producer
+ *   path), or tsq_defer_drain_burst() to receive arrays of items (a pool refills its free
+ *   list without a call per item), and may sleep with tsq_defer_wait() (default eventfd
+ *   kick) or with its own primitive between tsq_defer_idle_enter() and tsq_defer_idle_exit().
  *
  * Usage
  *     struct buf { struct tsq_defer_item d; unsigned home; char data[2048]; };
@@ -30,45 +42,102 @@
  *         struct buf *b = tsq_container_of(it, struct buf, d);
  *         if (how == TSQ_DEFER_FALLBACK) free(b); else pool_put(b->home, b);
  *     }
+ *     struct tsq_defer_opts o = { .size = sizeof(o), .ring_size = 256 };  // or NULL: lists only
  *     struct tsq_defer_shard *shards = tsq_defer_shards_alloc(nthreads);
  *     struct tsq_defer_set set;
- *     tsq_defer_set_init(&set, shards, nthreads, NULL);       // bound 128, eventfd kicks
- *     // any thread that is done with b:
+ *     tsq_defer_set_init(&set, shards, nthreads, &o);         // bound 128, eventfd kicks
+ *     // any thread that is done with b (my_shard: its own shard, or TSQ_DEFER_NO_SHARD):
  *     tsq_defer_item_init(&b->d, recycle);
  *     tsq_defer_push(&set, b->home, my_shard, &b->d);
  *     // worker `me`, every poll-loop round:
  *     tsq_defer_drain(&set, me);
  *     if (nothing_else_to_do) tsq_defer_wait(&set, me, -1);   // sleeps without losing a kick
+ *   (tests/unit/test_defer.c compiles and runs this block as `usage_block_runs`.)
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
  *
- *                     push/queue/batch  drain  idle/wait  stats  set_init/destroy
- *     push/queue/batch         -            -        -        -           X
- *     drain                    -            X        X        -           X
- *     idle/wait                -            X        X        -           X
- *     stats                    -            -        -        -           X
- *   drain, idle_enter, idle_exit and wait on shard S are "owner only": one thread (S's worker)
- *   calls them. push may come from any thread, including non-shard threads (self =
- *   TSQ_DEFER_NO_SHARD), which never run an item inline.
+ *                       push/queue  batch_*  drain(_burst)  idle_enter/exit, wait  fd, pending, stats, current_cpu  set_init/destroy
+ *     push/queue            -          -          -                  -                       -                         X
+ *     batch_* (one b)       -          X          -                  -                       -                         X
+ *     drain(_burst)         -          -          X                  X                       -                         X
+ *     idle_enter/exit, wait -          -          X                  X                       -                         X
+ *     fd, pending, stats    -          -          -                  -                       -                         X
+ *     set_init/destroy      X          X          X                  X                       X                         X
+ *   drain, drain_burst, idle_enter, idle_exit and wait on shard S are "owner only": one
+ *   thread (S's worker) calls them. push may come from any thread; `self` must be the
+ *   caller's own shard or TSQ_DEFER_NO_SHARD: two threads must never push with the same
+ *   `self` at once (each (self, target) ring has one producer), and a non-shard thread never
+ *   runs an item inline. A struct tsq_defer_batch belongs to one producer.
  *
- * Counters (per shard, tsq_defer_stats()): pushed (linked for the owner), inline (ran at once,
- * caller was the owner), fallback (ran by the caller, target over its bound), kicks (wake-ups
- * sent), drained (items the owner ran from its list), drains (non-empty drains).
+ * Memory ordering (labels: R release, A acquire, S seq_cst or full fence, X acq_rel RMW)
+ *   S1 list push (SEQ_CST CAS)   publishes the items; pairs with A1 (take) and with S4/S5.
+ *   S2 ring publish (SEQ_CST xchg of the tail) publishes the slots; pairs with A2 and S4/S5.
+ *   S3 producer's load of `idle` after S1/S2; Dekker partner of S4.
+ *   S4 owner's store of `idle` in idle_enter; S5 its loads of the list and ring tails after.
+ *      Either the owner sees the work (and does not sleep), or the producer sees idle == 1
+ *      and kicks: with SEQ_CST on all four, both cannot miss each other.
+ *   A1 drain's take of the list (acquire exchange): sees what producers wrote before S1.
+ *   A2 drain's load of a ring tail (acquire): sees the slots and items written before S2.
+ *   R3 drain's store of a ring head (release) after reading the slots; pairs with A3, the
+ *      producer's load of the head when its cached copy says "full": only then is a slot
+ *      reused.
+ *   X4 the single-flight kick: the producer's 0 -> 1 CAS of kick_pending (acquire) pairs with
+ *      R4, the owner's re-arm (release store of 0) at the start of a non-empty drain and in
+ *      idle_enter before S4.
+ *
+ * Sleeping: which primitives are allowed
+ *   After idle_enter returns true, every push that queues work kicks (through the single
+ *   flight: idle_enter re-arms it first, so a kick left "pending" by a push that was
+ *   preempted before it kicked cannot silence the next one). The primitive must therefore
+ *   not lose a kick sent between idle_enter and the sleep itself:
+ *     - counting primitives (eventfd - tsq_defer_wait() -, a semaphore, a pipe, epoll on the
+ *       eventfd read after idle_exit or before it): nothing else to do;
+ *     - a futex on a counter that the kick increments: read the counter BEFORE calling
+ *       idle_enter and pass that value to FUTEX_WAIT (the usual futex rule: the value is
+ *       read before the condition is checked);
+ *     - a bare condition-variable signal (no state) is NOT allowed: it loses a kick sent
+ *       before the wait starts.
+ *   tests/check/defer_model.c checks this protocol exhaustively (with the negative twin of
+ *   the old re-arm order), tests/stress/defer.c runs it with a futex-on-counter owner.
+ *
+ * Bounds (what "bound" means, exactly)
+ *   - The shared list never holds more than `bound` items pushed with push or batch_*:
+ *     a producer reserves room in an exact count before it links (one atomic add), gives it
+ *     back if it lands over the bound, and the owner returns the room of what it took only
+ *     after the take. So one drain takes at most `bound` such items, whatever the
+ *     preemption. tsq_defer_queue() items are counted too (a push sees them) but are never
+ *     refused: the list may hold `bound` + the queued ones.
+ *   - A ring never holds more than ring_size items (rounded up to a power of two): per
+ *     (producer shard, target) pair, as the kernel bounds each (CPU, node) list.
+ *   - A batch that does not fit links what fits and runs the rest as fallbacks.
+ *   The kick at half: once per crossing of bound / 2 (list) or ring_size / 2 (ring) since
+ *   the owner last emptied that path.
+ *
+ * Memory
+ *   struct tsq_defer_shard: 192 bytes (three cache lines). With rings, the set allocates
+ *   nr_shards * (nr_shards - 1) rings of 128 + 8 * ring_size bytes (ring_size 256: 2176 B per
+ *   pair; 16 shards: 510 KiB; 64 shards: 8.4 MiB), freed by tsq_defer_set_destroy(); a drain
+ *   looks at nr_shards - 1 ring tails (a load each, from lines that stay cached while idle).
+ *
+ * Counters (per shard, tsq_defer_stats()): pushed (queued for the owner), inline (ran at
+ * once, caller was the owner), fallback (ran by the caller, path full), kicks (wake-ups
+ * sent), drained (items the owner ran or was handed), drains (non-empty drains).
  * pushed == drained once the producers have stopped and the owner has drained.
  *
  * Limitations
- *   push is lock-free, not wait-free. The bound counts push attempts since the owner's last
- *   drain, like the kernel: a push that races with a drain may be counted in the epoch before
- *   the list it lands in, so the list can briefly hold a few more than `bound` items; a batch checks the bound once and
- *   may overshoot by its size. The kick hook must be "sticky": a kick sent before the owner
- *   sleeps must make that sleep return (eventfd, a futex on a counter, a semaphore do; a bare
- *   condition-variable signal does not).
+ *   The list push is lock-free, not wait-free; the ring push is wait-free. A preempted
+ *   producer never stalls another producer (unlike a multi-producer ring's tail update).
+ *   FIFO holds per path (per producer shard on rings; the shared list in link order), not
+ *   across paths. The kick hook may be called from two producers at once (a stale kick and
+ *   a new one): make it thread-safe (eventfd write, futex wake and sem_post are).
+ *   TSQ_DEBUG marks items that are not queued, and aborts on a push of a queued item.
  */
 #ifndef TSQ_DEFER_H
 #define TSQ_DEFER_H
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "llist.h"
 
@@ -78,6 +147,17 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #define TSQ__DEFER_HAVE_EVENTFD 1
+#endif
+
+/*
+ * Test hook: tests define it before including this header to run code at a named point of
+ * a push or drain (tests/unit/test_defer.c replays the lost wake-up of issue #10 with it).
+ * Points: "linked" (a list push after S1, before its kick decisions), "published" (a ring
+ * push after S2, before its kick decisions), "kick" (a producer decided to kick, before the
+ * single-flight CAS), "taken" (a drain after A1, before it gives the room back).
+ */
+#ifndef TSQ__DEFER_HOOK
+#define TSQ__DEFER_HOOK(point, set, shard) ((void)0)
 #endif
 
 #ifdef __cplusplus
@@ -92,14 +172,20 @@ extern "C" {
 #define TSQ_DEFER_DEFAULT_BOUND 128u
 /* `self` for a caller that is not one of the set's shards (an application thread). */
 #define TSQ_DEFER_NO_SHARD ((unsigned)-1)
-/* Largest private chain a struct tsq_defer_batch builds before it splices by itself. */
+/* Items a struct tsq_defer_batch holds before it hands them over by itself. */
 #define TSQ_DEFER_BATCH_MAX 32u
+/* opts.ring_size: no rings (the default), every producer uses the shared list. */
+#define TSQ_DEFER_RINGS_OFF 0u
+/* Largest ring: 2^16 slots (512 KiB of pointers per pair). */
+#define TSQ_DEFER_RING_MAX 65536u
+/* Items tsq_defer_drain_burst() hands over per call of its function, at most. */
+#define TSQ_DEFER_BURST 64u
 
 /* How an item came to run; passed to its function. */
 enum tsq_defer_how {
 	TSQ_DEFER_INLINE = 0,   /* the owner pushed to itself: run at once, on the owner */
-	TSQ_DEFER_DRAINED = 1,  /* the owner took it from its list: on the owner */
-	TSQ_DEFER_FALLBACK = 2, /* the target was over its bound: on the *pushing* thread */
+	TSQ_DEFER_DRAINED = 1,  /* the owner took it from its list or ring: on the owner */
+	TSQ_DEFER_FALLBACK = 2, /* the target's path was full: on the *pushing* thread */
 };
 
 /* What tsq_defer_push() did (non-negative returns). */
@@ -111,6 +197,8 @@ enum tsq_defer_result {
 
 struct tsq_defer_item;
 typedef void tsq_defer_fn(struct tsq_defer_item *item, enum tsq_defer_how how);
+/* tsq_defer_drain_burst(): the owner is handed n (1..TSQ_DEFER_BURST) items at once. */
+typedef void tsq_defer_burst_fn(void *ctx, struct tsq_defer_item **items, unsigned n);
 
 /* A unit of work. Embed it; set fn with tsq_defer_item_init(). Use the functions below. */
 struct tsq_defer_item {
@@ -118,7 +206,7 @@ struct tsq_defer_item {
 	tsq_defer_fn *fn;
 };
 
-/* The kick hook: wake the owner of `shard`. Called from producers, at most once in flight. */
+/* The kick hook: wake the owner of `shard`. Called from producers (see "Sleeping"). */
 typedef void tsq_defer_kick_fn(void *kick_ctx, unsigned shard);
 
 /*
@@ -126,30 +214,49 @@ typedef void tsq_defer_kick_fn(void *kick_ctx, unsigned shard);
  * and treat the fields as private: use the functions below.
  */
 struct tsq_defer_shard {
-	/* Line 1, written by producers (and once per drain by the owner). */
+	/* Line 1: the shared list, written by its producers and once per drain by the owner. */
 	struct {
 		struct tsq_llist_head list;
-		uint64_t tickets;      /* push attempts ever (items), fetch_add by producers */
-		uint64_t drain_mark;   /* tickets at the last drain: written by the owner */
-		uint64_t fallback;     /* items run by producers over the bound */
-		uint64_t kicks;        /* wake-ups sent */
-		uint32_t kick_pending; /* single-flight: 1 from a kick until the owner's next drain */
-		uint32_t idle;         /* owner is about to sleep (Dekker partner of the list head) */
+		uint64_t count;    /* items linked or being linked, not yet given back by a drain */
+		uint64_t fallback; /* list pushes run by their producer (list full) */
 	} shared TSQ_CACHELINE_ALIGNED;
-	/* Line 2, written by the owner only. */
+	/* Line 2: waking the owner. idle is written by the owner, read by every producer. */
+	struct {
+		uint32_t idle;         /* owner is about to sleep (S4; Dekker partner of S1/S2) */
+		uint32_t kick_pending; /* single flight: 1 from a kick until the owner re-arms */
+		uint64_t kicks;        /* wake-ups sent */
+	} wake TSQ_CACHELINE_ALIGNED;
+	/* Line 3, written by the owner only. */
 	struct {
 		uint64_t inline_runs;
 		uint64_t drained;
 		uint64_t drains;
+		uint64_t list_drained; /* of `drained`, from the shared list */
 		int efd; /* default kick: an eventfd, -1 when a custom kick is used */
 	} owner TSQ_CACHELINE_ALIGNED;
 };
 
 struct tsq_defer_opts {
 	size_t size;              /* sizeof(struct tsq_defer_opts): forward compatibility */
-	uint32_t bound;           /* items per shard before fallback; 0 means the default (128) */
+	uint32_t bound;           /* items on a shard's shared list before fallback; 0: 128 */
 	tsq_defer_kick_fn *kick;  /* NULL: an eventfd per shard (tsq_defer_fd(), tsq_defer_wait()) */
 	void *kick_ctx;
+	/* Added in 0.2: slots per (producer shard, target) ring, rounded up to a power of two
+	 * (8..TSQ_DEFER_RING_MAX); TSQ_DEFER_RINGS_OFF (0): no rings. */
+	uint32_t ring_size;
+};
+
+/* One (producer shard -> target) ring; private. Slots follow the two lines. */
+struct tsq__defer_ring {
+	struct {
+		uint32_t tail;       /* next slot to fill; S2 publishes it */
+		uint32_t head_cache; /* the producer's last view of cons.head */
+		uint64_t pushed;     /* items queued here (producer-only counter) */
+		uint64_t fallback;   /* items run by the producer, ring full */
+	} prod TSQ_CACHELINE_ALIGNED;
+	struct {
+		uint32_t head; /* next slot to read; R3 frees the slots before it */
+	} cons TSQ_CACHELINE_ALIGNED;
 };
 
 /* The set: read-mostly after init; its fields are private. */
@@ -157,7 +264,10 @@ struct tsq_defer_set {
 	struct tsq_defer_shard *shards;
 	unsigned nr_shards;
 	uint32_t bound;
-	uint32_t kick_at; /* bound / 2: the one attempt number per epoch that kicks */
+	uint32_t kick_at; /* bound / 2: the list's count crossing it kicks */
+	uint32_t ring_size, ring_mask;
+	size_t ring_stride;  /* bytes per ring: header lines + slots */
+	unsigned char *rings; /* [target][producer] rings, NULL without rings */
 	tsq_defer_kick_fn *kick;
 	void *kick_ctx;
 };
@@ -172,31 +282,63 @@ struct tsq_defer_stats {
 	uint64_t drains;
 };
 
-/* Producer-side private chain for tsq_defer_batch_add(); one per (producer, target). */
+/* Producer-side private batch for tsq_defer_batch_add(); one per (producer, target). */
 struct tsq_defer_batch {
-	struct tsq_llist_node *first, *last; /* newest first */
+	struct tsq_defer_item *items[TSQ_DEFER_BATCH_MAX]; /* oldest first */
 	unsigned n;
 	unsigned target;
+	unsigned self; /* the producer's shard, learnt at the first add */
 };
 
 /* ---------------------------------------------------------------------------------------- */
 /* Setup                                                                                      */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Under TSQ_DEBUG, ->next of an item that is not queued (ready to be pushed). */
+#define TSQ__DEFER_NOT_QUEUED ((struct tsq_llist_node *)(uintptr_t)0x7e57d0e5u)
+
+#ifdef TSQ_DEBUG
+static inline void tsq__defer_mark_ready(struct tsq_defer_item *item)
+{
+	item->node.next = TSQ__DEFER_NOT_QUEUED;
+}
+#define tsq__defer_check_ready(item, call)                                                   \
+	TSQ__MISUSE_IF((item)->node.next != TSQ__DEFER_NOT_QUEUED, (call),                  \
+		       "item is already queued (pushed twice before the drain), or was not " \
+		       "set up with tsq_defer_item_init()")
+#else
+static inline void tsq__defer_mark_ready(struct tsq_defer_item *item)
+{
+	(void)item;
+}
+#define tsq__defer_check_ready(item, call) ((void)0)
+#endif
+
 /*
  * tsq_defer_item_init - set the function an item runs.
  * Context: the thread that owns the item (before it is pushed). Blocks: never.
- * Ordering: none; the push publishes it. Return: nothing.
+ * Ordering: none; the push publishes it. Pairs with: nothing. Return: nothing.
  */
 static inline void tsq_defer_item_init(struct tsq_defer_item *item, tsq_defer_fn *fn)
 {
-	item->node.next = NULL;
+	item->node.next = TSQ__DEFER_NOT_QUEUED;
+	item->fn = fn;
+}
+
+/*
+ * tsq_defer_item_set_fn - change the function of an item that is not queued (e.g. a frame
+ * that goes home by one route, then out by another).
+ * Context: the thread that owns the item. Blocks: never. Ordering: none; the push publishes
+ * it. Pairs with: nothing. Return: nothing.
+ */
+static inline void tsq_defer_item_set_fn(struct tsq_defer_item *item, tsq_defer_fn *fn)
+{
 	item->fn = fn;
 }
 
 /*
  * tsq_defer_shards_alloc - allocate `n` cache-line-aligned shards (uninitialised; init does it).
- * Context: setup, any thread. Blocks: may (malloc). Ordering: none.
+ * Context: setup, any thread. Blocks: may (malloc). Ordering: none. Pairs with: nothing.
  * Return: the array (free with free() after tsq_defer_set_destroy()), NULL if n == 0 or no memory.
  */
 static inline struct tsq_defer_shard *tsq_defer_shards_alloc(unsigned n)
@@ -234,55 +376,117 @@ static inline void tsq__defer_close_eventfds(struct tsq_defer_set *set, unsigned
 #endif
 }
 
+/* The ring from `producer` to `target` (producer != target). */
+static inline struct tsq__defer_ring *tsq__defer_ring(const struct tsq_defer_set *set, unsigned target,
+						      unsigned producer)
+{
+	size_t idx = (size_t)target * set->nr_shards + producer;
+
+	return (struct tsq__defer_ring *)(void *)(set->rings + idx * set->ring_stride);
+}
+
+static inline struct tsq_defer_item **tsq__defer_slots(struct tsq__defer_ring *r)
+{
+	return (struct tsq_defer_item **)(void *)(r + 1);
+}
+
+/*
+ * The options as this version reads them: a caller built against an older, smaller struct
+ * gets zeroes for the fields it does not know; a larger struct from a newer caller is
+ * accepted only if the tail this version does not know is all zero (libbpf's rule).
+ */
+static inline int tsq__defer_read_opts(const struct tsq_defer_opts *opts, struct tsq_defer_opts *out)
+{
+	const size_t v1 = offsetof(struct tsq_defer_opts, kick_ctx) + sizeof(void *);
+
+	memset(out, 0, sizeof(*out));
+	if (opts == NULL)
+		return 0;
+	if (opts->size < v1)
+		return -EINVAL;
+	memcpy(out, opts, opts->size < sizeof(*out) ? opts->size : sizeof(*out));
+	for (size_t i = sizeof(*out); i < opts->size; i++)
+		if (((const unsigned char *)opts)[i] != 0)
+			return -EINVAL;
+	out->size = sizeof(*out);
+	return 0;
+}
+
+static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t ring_size)
+{
+	uint32_t slots = 8;
+	size_t n = (size_t)set->nr_shards * set->nr_shards, bytes;
+
+	set->rings = NULL;
+	set->ring_size = set->ring_mask = 0;
+	set->ring_stride = 0;
+	if (ring_size == TSQ_DEFER_RINGS_OFF || set->nr_shards < 2)
+		return 0;
+	if (ring_size > TSQ_DEFER_RING_MAX)
+		return -EINVAL;
+	while (slots < ring_size)
+		slots <<= 1;
+	set->ring_stride = sizeof(struct tsq__defer_ring) + (size_t)slots * sizeof(void *);
+	bytes = n * set->ring_stride;
+	if (bytes / set->ring_stride != n)
+		return -ENOMEM;
+	/* The [t][t] entries are never used; keeping them makes the index a multiply-add. */
+	set->rings = (unsigned char *)aligned_alloc(TSQ_CACHELINE_SIZE, bytes);
+	if (set->rings == NULL)
+		return -ENOMEM;
+	memset(set->rings, 0, bytes);
+	set->ring_size = slots;
+	set->ring_mask = slots - 1;
+	return 0;
+}
+
 /*
  * tsq_defer_set_init - initialise a set over `nr_shards` caller-allocated shards.
- * opts may be NULL (bound 128, eventfd kicks). With opts->kick NULL, one eventfd per shard
- * is created (tsq_defer_fd() gives it for epoll; tsq_defer_wait() sleeps on it).
- * Context: setup, before any other call on the set. Blocks: no (eventfd creation is a syscall).
+ * opts may be NULL (bound 128, eventfd kicks, no rings). With opts->kick NULL, one eventfd
+ * per shard is created (tsq_defer_fd() gives it for epoll; tsq_defer_wait() sleeps on it).
+ * With opts->ring_size, the rings are allocated here (see "Memory").
+ * Context: setup, before any other call on the set. Blocks: no (malloc, eventfd: syscalls).
  * Ordering: none; publish the set to other threads the usual way (thread creation, a release).
- * Return: 0; -EINVAL if set or shards is NULL, nr_shards is 0, opts->size is too small or the
- * bound is above 2^31 (a bound of 0 means the default, 128); -ENOTSUP if no kick is given and
- * eventfd is unavailable; -errno of eventfd() (e.g. -EMFILE), in which case nothing is left open.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL if set or shards is NULL, nr_shards is 0, opts->size is smaller than
+ * the first version of the struct or larger with non-zero unknown bytes, the bound is above
+ * 2^31 (0 means the default, 128) or ring_size above TSQ_DEFER_RING_MAX; -ENOMEM if the rings
+ * cannot be allocated; -ENOTSUP if no kick is given and eventfd is unavailable; -errno of
+ * eventfd() (e.g. -EMFILE). Nothing is left allocated or open on error.
  */
 static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer_shard *shards,
 				     unsigned nr_shards, const struct tsq_defer_opts *opts)
 {
-	uint32_t bound = TSQ_DEFER_DEFAULT_BOUND;
+	struct tsq_defer_opts o;
+	int err;
 
 	if (set == NULL || shards == NULL || nr_shards == 0 || nr_shards == TSQ_DEFER_NO_SHARD)
 		return -EINVAL;
-	if (opts != NULL) {
-		if (opts->size < sizeof(struct tsq_defer_opts))
-			return -EINVAL;
-		if (opts->bound != 0)
-			bound = opts->bound;
-	}
-	/* "0 means default" above; an explicit huge bound would overflow the epoch arithmetic. */
-	if (bound > (1u << 31))
+	if (tsq__defer_read_opts(opts, &o) != 0)
+		return -EINVAL;
+	if (o.bound == 0)
+		o.bound = TSQ_DEFER_DEFAULT_BOUND;
+	/* An explicit huge bound would overflow the count arithmetic. */
+	if (o.bound > (1u << 31) || o.ring_size > TSQ_DEFER_RING_MAX)
 		return -EINVAL;
 
 	set->shards = shards;
 	set->nr_shards = nr_shards;
-	set->bound = bound;
-	set->kick_at = bound / 2;
-	set->kick = opts != NULL ? opts->kick : NULL;
-	set->kick_ctx = opts != NULL ? opts->kick_ctx : NULL;
+	set->bound = o.bound;
+	set->kick_at = o.bound / 2;
+	set->kick = o.kick;
+	set->kick_ctx = o.kick_ctx;
 
 	for (unsigned i = 0; i < nr_shards; i++) {
 		struct tsq_defer_shard *s = &shards[i];
 
+		memset(s, 0, sizeof(*s));
 		tsq_llist_init(&s->shared.list);
-		s->shared.tickets = 0;
-		s->shared.drain_mark = 0;
-		s->shared.fallback = 0;
-		s->shared.kicks = 0;
-		s->shared.kick_pending = 0;
-		s->shared.idle = 0;
-		s->owner.inline_runs = 0;
-		s->owner.drained = 0;
-		s->owner.drains = 0;
 		s->owner.efd = -1;
 	}
+	err = tsq__defer_alloc_rings(set, o.ring_size);
+	if (err != 0)
+		return err;
 	if (set->kick != NULL)
 		return 0;
 #ifdef TSQ__DEFER_HAVE_EVENTFD
@@ -290,9 +494,10 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 		if (fd < 0) {
-			int err = errno;
-
+			err = errno;
 			tsq__defer_close_eventfds(set, i);
+			free(set->rings);
+			set->rings = NULL;
 			return -err;
 		}
 		shards[i].owner.efd = fd;
@@ -301,27 +506,33 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 	set->kick_ctx = set;
 	return 0;
 #else
+	free(set->rings);
+	set->rings = NULL;
 	return -ENOTSUP;
 #endif
 }
 
 /*
- * tsq_defer_set_destroy - close the default eventfds. Items still queued are NOT run: drain
- * every shard first if they matter (tsq_defer_pending() tells).
+ * tsq_defer_set_destroy - close the default eventfds and free the rings. Items still queued
+ * are NOT run: drain every shard first if they matter (tsq_defer_pending() tells).
  * Context: teardown, when no other call on the set can happen. Blocks: never.
- * Ordering: none. Return: nothing. The shards' memory stays the caller's.
+ * Ordering: none. Pairs with: nothing. Return: nothing. The shards' memory stays the caller's.
  */
 static inline void tsq_defer_set_destroy(struct tsq_defer_set *set)
 {
 	if (set == NULL || set->shards == NULL)
 		return;
 	tsq__defer_close_eventfds(set, set->nr_shards);
+	free(set->rings);
+	set->rings = NULL;
+	set->shards = NULL;
+	set->nr_shards = 0;
 }
 
 /*
  * tsq_defer_fd - the eventfd the owner of `shard` can add to its epoll/poll set (readable
- * when kicked). Context: any thread. Blocks: never.
- * Return: the fd; -EINVAL for a bad shard; -ENOTSUP when the set uses a custom kick.
+ * when kicked). Context: any thread. Blocks: never. Ordering: none. Pairs with: nothing.
+ * Return: the fd; -EINVAL for a bad set or shard; -ENOTSUP when the set uses a custom kick.
  */
 static inline int tsq_defer_fd(const struct tsq_defer_set *set, unsigned shard)
 {
@@ -336,89 +547,137 @@ static inline int tsq_defer_fd(const struct tsq_defer_set *set, unsigned shard)
 
 static inline void tsq__defer_kick(struct tsq_defer_set *set, struct tsq_defer_shard *s, unsigned target)
 {
-	uint32_t idle = 0;
+	uint32_t armed = 0;
 
-	/*
-	 * K1: single flight. Only the producer that moves kick_pending 0 -> 1 calls the hook;
-	 * the owner re-arms it at the start of its next non-empty drain (K2) and whenever it
-	 * wakes (K3). Acquire on success orders the hook call after the owner's re-arm.
-	 */
-	if (!tsq_cmpxchg(&s->shared.kick_pending, &idle, 1u, TSQ_ACQUIRE, TSQ_RELAXED))
+	TSQ__DEFER_HOOK("kick", set, target);
+	/* Skip the CAS (a contended RMW) while a kick is already in flight. */
+	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED))
 		return;
-	tsq_counter_add_shared(&s->shared.kicks, 1);
+	/* X4: single flight; pairs with R4 (re-arm in drain and idle_enter). */
+	if (!tsq_cmpxchg(&s->wake.kick_pending, &armed, 1u, TSQ_ACQUIRE, TSQ_RELAXED))
+		return;
+	tsq_counter_add_shared(&s->wake.kicks, 1);
 	set->kick(set->kick_ctx, target);
 }
 
-static inline void tsq__defer_run_chain(struct tsq_llist_node *chain, enum tsq_defer_how how)
+/* Run items here, oldest first: the target's path was full. */
+static inline void tsq__defer_run_fallback(struct tsq_defer_item *const *items, unsigned n)
 {
-	struct tsq_llist_node *n, *next;
-
-	tsq_llist_for_each_safe(n, next, chain) {
-		struct tsq_defer_item *it = tsq_container_of(n, struct tsq_defer_item, node);
-
-		it->fn(it, how);
+	for (unsigned i = 0; i < n; i++) {
+		tsq__defer_mark_ready(items[i]);
+		items[i]->fn(items[i], TSQ_DEFER_FALLBACK);
 	}
 }
 
 /*
- * Link a chain of n items (first = newest, last = oldest) to `target`, or run it here when
- * the target is over its bound. Returns TSQ_DEFER_QUEUED or TSQ_DEFER_RAN_FALLBACK.
+ * The shared list: link items[0..n) (oldest first) to `target`, or as many as the bound
+ * lets in; the rest run here. Returns how many were linked.
  */
-static inline int tsq__defer_link(struct tsq_defer_set *set, unsigned target,
-				  struct tsq_llist_node *first, struct tsq_llist_node *last, unsigned n,
-				  bool bounded)
+static inline unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned target,
+					    struct tsq_defer_item *const *items, unsigned n, bool bounded)
 {
 	struct tsq_defer_shard *s = &set->shards[target];
 	/*
-	 * T1: take n tickets. Relaxed: the count is a heuristic bound and kick trigger; the list
-	 * CAS (L1) carries the ordering. Epoch position = tickets since the owner's last drain.
+	 * Reserve room first (relaxed: the count is the bound, not a publication; S1 below
+	 * carries the ordering). count >= what the list holds at every moment, because the
+	 * owner gives room back only after its take (see tsq_defer_drain): the bound is exact.
 	 */
-	uint64_t t = tsq_fetch_add(&s->shared.tickets, (uint64_t)n, TSQ_RELAXED);
-	uint64_t mark = tsq_load(&s->shared.drain_mark, TSQ_RELAXED);
-	/* A ticket taken before a concurrent drain moved the mark counts as position 0. */
-	uint64_t pos = t >= mark ? t - mark : 0;
+	uint64_t old = tsq_fetch_add(&s->shared.count, (uint64_t)n, TSQ_RELAXED);
+	unsigned fit = n;
 	bool was_empty;
 
-	/*
-	 * Over the bound only while the list holds something. The count can read "full" with the
-	 * list already empty: a ticket taken after the drain read `tickets` but before it stored
-	 * the new mark is measured against the old mark. An empty drain never moves the mark, so
-	 * once `bound` such attempts had fallen back, every later push fell back too and nothing
-	 * was linked (or kicked) again. An empty list means the owner has caught up: link.
-	 */
-	if (tsq_unlikely(pos >= set->bound && bounded) && !tsq_llist_empty(&s->shared.list)) {
-		/* Over the bound: the caller does the work (the kernel frees locally), counted. */
-		tsq_counter_add_shared(&s->shared.fallback, n);
-		/* The chain ends at `last`: a reused item's ->next still points into an old chain. */
-		last->next = NULL;
-		tsq__defer_run_chain(tsq_llist_reverse(first), TSQ_DEFER_FALLBACK);
-		return TSQ_DEFER_RAN_FALLBACK;
+	if (bounded && tsq_unlikely(old + n > set->bound)) {
+		fit = old >= set->bound ? 0 : (unsigned)(set->bound - old);
+		/* Give back the room of the ones that run here, and count them. */
+		tsq_fetch_sub(&s->shared.count, (uint64_t)(n - fit), TSQ_RELAXED);
+		tsq_counter_add_shared(&s->shared.fallback, n - fit);
+		tsq__defer_run_fallback(items + fit, n - fit);
+		if (fit == 0)
+			return 0;
 	}
-	/*
-	 * L1: SEQ_CST splice (a release for the items; SEQ_CST for the Dekker pair with the
-	 * owner's I1 store of `idle` and I2 load of the list: either we see idle == 1 below, or
-	 * the owner sees our items and does not sleep). Same instruction as a release CAS on x86.
-	 */
-	was_empty = tsq_llist_push_batch_sc(&s->shared.list, first, last);
+	/* Newest first on the list: items[fit-1] -> ... -> items[0]. */
+	for (unsigned i = 1; i < fit; i++)
+		items[i]->node.next = &items[i - 1]->node;
+	/* S1: SEQ_CST splice, publishes the items (pairs with A1) and is the Dekker partner of S4. */
+	was_empty = tsq_llist_push_batch_sc(&s->shared.list, &items[fit - 1]->node, &items[0]->node);
+	TSQ__DEFER_HOOK("linked", set, target);
+	/* Exactly one reservation per upward pass contains kick_at: it crossed half the bound. */
+	if (tsq_unlikely(old <= set->kick_at && set->kick_at < old + fit))
+		tsq__defer_kick(set, s, target);
+	else if (was_empty && tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with S4 */
+		tsq__defer_kick(set, s, target);
+	return fit;
+}
 
-	/* Exactly one attempt number per epoch equals kick_at: that push crosses half the bound. */
-	if (tsq_unlikely(pos <= set->kick_at && set->kick_at < pos + n))
+/*
+ * The ring from `self` to `target`: queue items[0..n) (oldest first), or as many as fit;
+ * the rest run here. Returns how many were queued.
+ */
+static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned target, unsigned self,
+					   struct tsq_defer_item *const *items, unsigned n)
+{
+	struct tsq__defer_ring *r = tsq__defer_ring(set, target, self);
+	struct tsq_defer_item **slot = tsq__defer_slots(r);
+	struct tsq_defer_shard *s = &set->shards[target];
+	/* Only this producer writes prod: relaxed loads of its own fields. */
+	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
+	uint32_t head = r->prod.head_cache;
+	uint32_t fit = n, used, i;
+
+	if (tsq_unlikely(tail - head + n > set->ring_size)) {
+		/* A3: acquire; pairs with R3: the owner has read the slots before `head`. */
+		head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
+		if (tail - head + n > set->ring_size) {
+			fit = set->ring_size - (tail - head);
+			tsq_counter_add_owner(&r->prod.fallback, n - fit);
+			tsq__defer_run_fallback(items + fit, n - fit);
+			if (fit == 0)
+				return 0;
+		}
+	}
+	for (i = 0; i < fit; i++)
+		slot[(tail + i) & set->ring_mask] = items[i];
+	/* S2: publish the slots (pairs with A2) - SEQ_CST: the Dekker partner of S4. */
+	tsq_xchg(&r->prod.tail, tail + fit, TSQ_SEQ_CST);
+	tsq_counter_add_owner(&r->prod.pushed, fit);
+	TSQ__DEFER_HOOK("published", set, target);
+	used = tail - head; /* slots in use before this put, as far as this producer knows */
+	if (tsq_unlikely(used <= set->ring_size / 2 && set->ring_size / 2 < used + fit)) {
+		/* Crossing half with a stale view of the head says little: look again. */
+		head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE); /* A3 */
+		if (tail + fit - head > set->ring_size / 2) {
+			tsq__defer_kick(set, s, target);
+			return fit;
+		}
+	}
+	if (tsq_unlikely(tsq_load(&s->wake.idle, TSQ_SEQ_CST))) /* S3, pairs with S4 */
 		tsq__defer_kick(set, s, target);
-	else if (was_empty && tsq_load(&s->shared.idle, TSQ_SEQ_CST)) /* L2, pairs with I1 */
-		tsq__defer_kick(set, s, target);
-	return TSQ_DEFER_QUEUED;
+	return fit;
+}
+
+/* Queue items[0..n) from `self` to `target` by the path `self` has; returns how many queued. */
+static inline unsigned tsq__defer_put(struct tsq_defer_set *set, unsigned target, unsigned self,
+				      struct tsq_defer_item *const *items, unsigned n)
+{
+	if (self != TSQ_DEFER_NO_SHARD && set->rings != NULL)
+		return tsq__defer_ring_put(set, target, self, items, n);
+	return tsq__defer_list_link(set, target, items, n, true);
 }
 
 /*
  * tsq_defer_push - hand `item` to shard `target`.
- * `self` is the caller's own shard, or TSQ_DEFER_NO_SHARD.
- * Context: any thread. Blocks: never itself (lock-free); runs item->fn inline when
- * self == target or the target is over its bound, and may call the kick hook.
- * Ordering: the item's contents are released to the owner (L1 pairs with D2 in drain).
- * Return: TSQ_DEFER_RAN_INLINE (ran here, self == target), TSQ_DEFER_QUEUED (linked),
- * TSQ_DEFER_RAN_FALLBACK (ran here, target over its bound; counted in `fallback`);
+ * `self` is the caller's own shard (then it takes its ring to `target` when the set has
+ * rings), or TSQ_DEFER_NO_SHARD (the shared list).
+ * Context: any thread; one thread per `self` at a time. Blocks: never itself (ring:
+ * wait-free; list: lock-free); runs item->fn inline when self == target or the path is full,
+ * and may call the kick hook.
+ * Ordering: the item's contents are released to the owner (S1 or S2).
+ * Pairs with: A1/A2 in tsq_defer_drain(); S1/S2 + S3 with S4/S5 in tsq_defer_idle_enter().
+ * Return: TSQ_DEFER_RAN_INLINE (ran here, self == target), TSQ_DEFER_QUEUED (queued),
+ * TSQ_DEFER_RAN_FALLBACK (ran here, path full; counted in `fallback`);
  * -EINVAL if set or item is NULL, item->fn is NULL, target >= nr_shards, or self is neither a
- * shard nor TSQ_DEFER_NO_SHARD. Nothing is linked or run on error.
+ * shard nor TSQ_DEFER_NO_SHARD. Nothing is queued or run on error. Under TSQ_DEBUG an item
+ * that is already queued aborts ("pushed twice").
  */
 static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, unsigned self,
 				 struct tsq_defer_item *item)
@@ -426,84 +685,103 @@ static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, uns
 	if (tsq_unlikely(set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards ||
 			 (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD)))
 		return -EINVAL;
+	tsq__defer_check_ready(item, "tsq_defer_push");
 	if (self == target) {
 		/* Already on the right thread: no deferral (the kernel's "same CPU" rule). */
 		tsq_counter_add_owner(&set->shards[self].owner.inline_runs, 1);
 		item->fn(item, TSQ_DEFER_INLINE);
 		return TSQ_DEFER_RAN_INLINE;
 	}
-	return tsq__defer_link(set, target, &item->node, &item->node, 1, true);
+	return tsq__defer_put(set, target, self, &item, 1) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
 }
 
 /*
- * tsq_defer_queue - always link `item` to shard `target`: never inline, never a fallback,
- * not limited by the bound (it still counts towards it and kicks like tsq_defer_push()).
- * For work that must run on the owner's thread and in its loop, even when pushed by the
- * owner itself from a context where running it would re-enter (TSQ: a flow restarted from
- * the TX-completion poll), and whose number the caller bounds itself (one entry per flow).
- * Context: any thread. Blocks: never (lock-free). Ordering: as tsq_defer_push().
+ * tsq_defer_queue - always link `item` to shard `target`'s shared list: never inline, never
+ * a fallback, not limited by the bound (it still counts towards it and kicks like
+ * tsq_defer_push()). For work that must run on the owner's thread and in its loop, even
+ * when pushed by the owner itself from a context where running it would re-enter (TSQ: a
+ * flow restarted from the TX-completion poll), and whose number the caller bounds itself
+ * (one entry per flow).
+ * Context: any thread. Blocks: never (lock-free). Ordering: S1, as tsq_defer_push().
+ * Pairs with: A1 in tsq_defer_drain(); S3 with S4.
  * Return: TSQ_DEFER_QUEUED; -EINVAL if set or item is NULL, item->fn is NULL or target is
- * out of range (nothing linked).
+ * out of range (nothing linked). Under TSQ_DEBUG an item already queued aborts.
  */
 static inline int tsq_defer_queue(struct tsq_defer_set *set, unsigned target, struct tsq_defer_item *item)
 {
 	if (tsq_unlikely(set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards))
 		return -EINVAL;
-	return tsq__defer_link(set, target, &item->node, &item->node, 1, false);
+	tsq__defer_check_ready(item, "tsq_defer_queue");
+	tsq__defer_list_link(set, target, &item, 1, false);
+	return TSQ_DEFER_QUEUED;
 }
 
 /*
- * tsq_defer_batch_init - start an empty private chain towards `target`.
- * Context: the producer that owns `b`. Blocks: never. Ordering: none. Return: nothing.
+ * tsq_defer_batch_init - start an empty batch towards `target`.
+ * Context: the producer that owns `b`. Blocks: never. Ordering: none. Pairs with: nothing.
+ * Return: nothing.
  */
 static inline void tsq_defer_batch_init(struct tsq_defer_batch *b, unsigned target)
 {
-	b->first = b->last = NULL;
 	b->n = 0;
 	b->target = target;
+	b->self = TSQ_DEFER_NO_SHARD;
 }
 
 /*
- * tsq_defer_batch_flush - splice the private chain with one CAS (or run it as a fallback).
- * Context: the producer that owns `b`. Blocks: never (lock-free).
- * Ordering: as tsq_defer_push(). Return: the number of items handed over (0 for an empty
- * batch); -EINVAL if set or b is NULL or b->target is out of range (the chain is kept).
+ * tsq_defer_batch_flush - hand the batch over with one publication (a ring tail store or
+ * one list CAS); items that do not fit run here as fallbacks.
+ * Context: the producer that owns `b`. Blocks: never (ring: wait-free; list: lock-free).
+ * Ordering: as tsq_defer_push(). Pairs with: as tsq_defer_push().
+ * Return: the number of items queued (0 for an empty batch); the batch's other items ran
+ * here as fallbacks (counted); -EINVAL if set or b is NULL or b->target is out of range
+ * (the batch is kept).
  */
 static inline int tsq_defer_batch_flush(struct tsq_defer_set *set, struct tsq_defer_batch *b)
 {
-	unsigned n;
+	unsigned n, queued;
 
 	if (set == NULL || b == NULL || b->target >= set->nr_shards)
 		return -EINVAL;
 	n = b->n;
 	if (n == 0)
 		return 0;
-	tsq__defer_link(set, b->target, b->first, b->last, n, true);
-	tsq_defer_batch_init(b, b->target);
-	return (int)n;
+	b->n = 0;
+	queued = tsq__defer_put(set, b->target, b->self, b->items, n);
+	return (int)queued;
 }
 
 /*
- * tsq_defer_batch_add - add an item to a private chain; splices by itself when it holds
+ * tsq_defer_batch_add - add an item to a batch; hands the batch over by itself when it holds
  * TSQ_DEFER_BATCH_MAX items. If self == b->target the item runs at once instead.
  * Always call tsq_defer_batch_flush() when the producer has nothing more to add.
- * Context: the producer that owns `b`. Blocks: never.
- * Ordering: none until the splice (then as tsq_defer_push()).
- * Return: TSQ_DEFER_RAN_INLINE, or TSQ_DEFER_QUEUED (kept privately or spliced);
- * -EINVAL for NULL arguments, item->fn NULL, a bad target, or a bad self.
+ * Context: the producer that owns `b`, always with the same `self`. Blocks: never.
+ * Ordering: none until the hand-over (then as tsq_defer_push()). Pairs with: as push.
+ * Return: TSQ_DEFER_RAN_INLINE; TSQ_DEFER_QUEUED (kept in the batch, or handed over in
+ * full); TSQ_DEFER_RAN_FALLBACK when this add handed the batch over and some of it ran here
+ * (the path was full); -EINVAL for NULL arguments, item->fn NULL, a bad target, a bad self,
+ * or a self other than the batch's earlier adds used. Under TSQ_DEBUG an item already
+ * queued aborts.
  */
 static inline int tsq_defer_batch_add(struct tsq_defer_set *set, struct tsq_defer_batch *b,
 				      unsigned self, struct tsq_defer_item *item)
 {
 	if (tsq_unlikely(set == NULL || b == NULL || item == NULL || item->fn == NULL ||
 			 b->target >= set->nr_shards ||
-			 (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD)))
+			 (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD) ||
+			 (b->n != 0 && self != b->self)))
 		return -EINVAL;
+	tsq__defer_check_ready(item, "tsq_defer_batch_add");
 	if (self == b->target)
 		return tsq_defer_push(set, b->target, self, item);
-	tsq_llist_link_local(&b->first, &b->last, &item->node);
-	if (++b->n >= TSQ_DEFER_BATCH_MAX)
-		tsq_defer_batch_flush(set, b);
+#ifdef TSQ_DEBUG
+	item->node.next = NULL; /* held by the batch: a second add is caught as "queued" */
+#endif
+	b->self = self;
+	b->items[b->n++] = item;
+	if (b->n >= TSQ_DEFER_BATCH_MAX &&
+	    tsq_defer_batch_flush(set, b) < (int)TSQ_DEFER_BATCH_MAX)
+		return TSQ_DEFER_RAN_FALLBACK;
 	return TSQ_DEFER_QUEUED;
 }
 
@@ -511,58 +789,188 @@ static inline int tsq_defer_batch_add(struct tsq_defer_set *set, struct tsq_defe
 /* The owner                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
+/* How the owner consumes what it takes: each item's fn, or arrays to one burst function. */
+struct tsq__defer_sink {
+	tsq_defer_burst_fn *burst;
+	void *ctx;
+};
+
+static inline void tsq__defer_deliver(const struct tsq__defer_sink *sink, struct tsq_defer_item **items,
+				      unsigned n)
+{
+	if (sink->burst != NULL) {
+		for (unsigned i = 0; i < n; i++)
+			tsq__defer_mark_ready(items[i]);
+		sink->burst(sink->ctx, items, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		tsq__defer_mark_ready(items[i]);
+		items[i]->fn(items[i], TSQ_DEFER_DRAINED);
+	}
+}
+
+/* Drain one ring: read pointers a burst at a time, free the slots (R3), then deliver. */
+static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
+						  const struct tsq__defer_sink *sink)
+{
+	struct tsq_defer_item **slot = tsq__defer_slots(r);
+	struct tsq_defer_item *burst[TSQ_DEFER_BURST];
+	uint32_t head = tsq_load(&r->cons.head, TSQ_RELAXED); /* only the owner writes it */
+	uint32_t tail = tsq_load(&r->prod.tail, TSQ_ACQUIRE); /* A2, pairs with S2 */
+	unsigned long total = tail - head;
+
+	while (head != tail) {
+		uint32_t n = tail - head < TSQ_DEFER_BURST ? tail - head : TSQ_DEFER_BURST;
+
+		for (uint32_t i = 0; i < n; i++) {
+			burst[i] = slot[(head + i) & set->ring_mask];
+			/* The pointers are independent loads: start every item's miss now. */
+			__builtin_prefetch(burst[i]);
+		}
+		head += n;
+		/* R3: the slots are read; the producer may refill them (pairs with A3). */
+		tsq_store(&r->cons.head, head, TSQ_RELEASE);
+		tsq__defer_deliver(sink, burst, n);
+	}
+	return total;
+}
+
+/* Drain the shared list: take it (A1), give the room back, deliver oldest first. */
+static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, unsigned self,
+						  const struct tsq__defer_sink *sink)
+{
+	struct tsq_defer_shard *s = &set->shards[self];
+	struct tsq_defer_item *burst[TSQ_DEFER_BURST];
+	struct tsq_llist_node *chain = tsq_llist_take_all(&s->shared.list); /* A1, pairs with S1 */
+	struct tsq_llist_node *fifo = NULL;
+	unsigned long n = 0;
+	unsigned k = 0;
+
+	if (chain == NULL)
+		return 0;
+	TSQ__DEFER_HOOK("taken", set, self);
+	/* Reverse into arrival order and count in the same walk. */
+	while (chain != NULL) {
+		struct tsq_llist_node *next = chain->next;
+
+		chain->next = fifo;
+		fifo = chain;
+		chain = next;
+		n++;
+	}
+	/*
+	 * Give back the room of what was taken, after the take: until here a push counts these
+	 * items as still on the list, so the list never holds more than `bound` (see Bounds).
+	 */
+	tsq_fetch_sub(&s->shared.count, (uint64_t)n, TSQ_RELAXED);
+	while (fifo != NULL) {
+		struct tsq_llist_node *next = fifo->next;
+
+		__builtin_prefetch(next);
+		burst[k++] = tsq_container_of(fifo, struct tsq_defer_item, node);
+		fifo = next;
+		if (k == TSQ_DEFER_BURST || fifo == NULL) {
+			tsq__defer_deliver(sink, burst, k);
+			k = 0;
+		}
+	}
+	tsq_counter_add_owner(&s->owner.list_drained, n);
+	return n;
+}
+
+static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self, const struct tsq__defer_sink *sink)
+{
+	struct tsq_defer_shard *s = &set->shards[self];
+	unsigned long n = 0;
+
+	/* R4: re-arm the kick before taking, so that a push landing after the take can kick. */
+	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED) &&
+	    (!tsq_llist_empty(&s->shared.list) || set->rings != NULL))
+		tsq_store(&s->wake.kick_pending, 0u, TSQ_RELEASE);
+	if (set->rings != NULL) {
+		for (unsigned p = 0; p < set->nr_shards; p++)
+			if (p != self)
+				n += tsq__defer_drain_ring(set, tsq__defer_ring(set, self, p), sink);
+	}
+	/* Empty: no stores at all, the producers' line stays where it is. */
+	if (!tsq_llist_empty(&s->shared.list))
+		n += tsq__defer_drain_list(set, self, sink);
+	if (n != 0) {
+		tsq_counter_add_owner(&s->owner.drained, (uint64_t)n);
+		tsq_counter_add_owner(&s->owner.drains, 1);
+	}
+	return (long)n;
+}
+
 /*
- * tsq_defer_drain - run every item queued for shard `self`, oldest first.
+ * tsq_defer_drain - run every item queued for shard `self` (each ring, then the shared
+ * list; oldest first within each).
  * Context: owner of `self` only. Blocks: only inside the items' functions.
- * Ordering: D2 (acquire exchange) sees everything the producers wrote before L1. K2 re-arms
- * the kick (release) before the list is taken, so a push that lands after the take can kick.
+ * Ordering: A1/A2 see everything the producers wrote before S1/S2; R3 frees ring slots
+ * after reading them; R4 re-arms the kick before the take.
+ * Pairs with: S1/S2 in the pushes; A3 in ring pushes; X4 in the kick.
  * Return: the number of items run (>= 0); -EINVAL for a bad set or shard.
  */
 static inline long tsq_defer_drain(struct tsq_defer_set *set, unsigned self)
 {
-	struct tsq_defer_shard *s;
-	struct tsq_llist_node *chain;
-	long n = 0;
+	const struct tsq__defer_sink each = { NULL, NULL };
 
 	if (tsq_unlikely(set == NULL || self >= set->nr_shards))
 		return -EINVAL;
-	s = &set->shards[self];
-	/* Empty: no stores at all, the producers' line stays where it is. */
-	if (tsq_llist_empty(&s->shared.list))
-		return 0;
-	if (tsq_load(&s->shared.kick_pending, TSQ_RELAXED))
-		tsq_store(&s->shared.kick_pending, 0u, TSQ_RELEASE); /* K2, pairs with K1 */
-	chain = tsq_llist_reverse(tsq_llist_take_all(&s->shared.list)); /* D2 */
-	/*
-	 * New epoch: pushes from here on count against an empty list. The mark moves after the
-	 * take, so a ticket taken after this load belongs to an item linked after the take and
-	 * counts against the list it lands in. Marking before the take counted items this take
-	 * removed against the new epoch (pushes fell back with the list nearly empty).
-	 */
-	tsq_store(&s->shared.drain_mark, tsq_load(&s->shared.tickets, TSQ_RELAXED), TSQ_RELAXED);
+	return tsq__defer_drain(set, self, &each);
+}
 
-	while (chain != NULL) {
-		struct tsq_llist_node *next = chain->next;
-		struct tsq_defer_item *it = tsq_container_of(chain, struct tsq_defer_item, node);
+/*
+ * tsq_defer_drain_burst - as tsq_defer_drain(), but hand the items to `fn` in arrays of up
+ * to TSQ_DEFER_BURST (each ring's and the list's in their order); the items' own functions
+ * are not called. For an owner that treats every item alike (a pool refilling its free
+ * list): one call per burst instead of one per item.
+ * Context: owner of `self` only. Blocks: only inside fn. Ordering: as tsq_defer_drain().
+ * Pairs with: as tsq_defer_drain(). The array is valid only during the call.
+ * Return: the number of items handed over (>= 0); -EINVAL for a bad set or shard or fn NULL.
+ */
+static inline long tsq_defer_drain_burst(struct tsq_defer_set *set, unsigned self, tsq_defer_burst_fn *fn,
+					 void *ctx)
+{
+	const struct tsq__defer_sink sink = { fn, ctx };
 
-		__builtin_prefetch(next);
-		it->fn(it, TSQ_DEFER_DRAINED);
-		chain = next;
-		n++;
+	if (tsq_unlikely(set == NULL || self >= set->nr_shards || fn == NULL))
+		return -EINVAL;
+	return tsq__defer_drain(set, self, &sink);
+}
+
+/* Whether shard `self` has work: the list, then each ring (S5 when `order` is SEQ_CST). */
+static inline bool tsq__defer_has_work(const struct tsq_defer_set *set, unsigned self, int order)
+{
+	const struct tsq_defer_shard *s = &set->shards[self];
+
+	if (tsq_load(&s->shared.list.first, order) != NULL)
+		return true;
+	if (set->rings == NULL)
+		return false;
+	for (unsigned p = 0; p < set->nr_shards; p++) {
+		struct tsq__defer_ring *r;
+
+		if (p == self)
+			continue;
+		r = tsq__defer_ring(set, self, p);
+		if (tsq_load(&r->prod.tail, order) != tsq_load(&r->cons.head, TSQ_RELAXED))
+			return true;
 	}
-	tsq_counter_add_owner(&s->owner.drained, (uint64_t)n);
-	tsq_counter_add_owner(&s->owner.drains, 1);
-	return n;
+	return false;
 }
 
 /*
  * tsq_defer_idle_enter - the owner declares it is about to sleep. If it returns true the
- * owner may sleep on its kick primitive: any later push to an empty list kicks it. If it
- * returns false there is work: drain instead (the idle mark has been withdrawn).
+ * owner may sleep on its kick primitive: every later push that queues work kicks it (see
+ * "Sleeping" for what the primitive must do). If it returns false there is work: drain
+ * instead (the idle mark has been withdrawn).
  * Context: owner only. Blocks: never.
- * Ordering: I1 (SEQ_CST store of idle) then I2 (SEQ_CST load of the list): a Dekker pair
- * with L1/L2 in push. Acquire/release would allow both sides to miss each other.
- * Return: true (list empty, may sleep), false (work pending); false also for a bad shard.
+ * Ordering: R4 re-arms the kick; S4 (SEQ_CST store of idle) then S5 (SEQ_CST loads of the
+ * list head and the ring tails). Acquire/release would let both sides miss each other.
+ * Pairs with: S1/S2 + S3 in the pushes; X4.
+ * Return: true (nothing queued, may sleep), false (work pending, or a bad set or shard).
  */
 static inline bool tsq_defer_idle_enter(struct tsq_defer_set *set, unsigned self)
 {
@@ -571,10 +979,17 @@ static inline bool tsq_defer_idle_enter(struct tsq_defer_set *set, unsigned self
 	if (set == NULL || self >= set->nr_shards)
 		return false;
 	s = &set->shards[self];
-	tsq_store(&s->shared.idle, 1u, TSQ_SEQ_CST); /* I1, pairs with L2 */
-	if (tsq_load(&s->shared.list.first, TSQ_SEQ_CST) == NULL) /* I2, pairs with L1 */
+	/*
+	 * R4: re-arm first. A kick still "pending" here was sent for work this owner has
+	 * already taken (a producer preempted between its link and its kick): left armed-off,
+	 * it would silence the kick of the next push while the owner sleeps (issue #10).
+	 */
+	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED))
+		tsq_store(&s->wake.kick_pending, 0u, TSQ_RELEASE);
+	tsq_store(&s->wake.idle, 1u, TSQ_SEQ_CST); /* S4, pairs with S3 */
+	if (!tsq__defer_has_work(set, self, TSQ_SEQ_CST)) /* S5, pairs with S1/S2 */
 		return true;
-	tsq_store(&s->shared.idle, 0u, TSQ_RELAXED);
+	tsq_store(&s->wake.idle, 0u, TSQ_RELAXED);
 	return false;
 }
 
@@ -582,34 +997,29 @@ static inline bool tsq_defer_idle_enter(struct tsq_defer_set *set, unsigned self
  * tsq_defer_idle_exit - the owner is awake again (after sleeping, or after giving up on
  * sleeping); it must drain next.
  * Context: owner only. Blocks: never.
- * Ordering: idle is cleared relaxed (a late clear only costs one extra kick). K3 re-arms the
- * kick (release, pairs with K1): once the owner is awake every kick sent so far has done its
- * job, and a kick left "pending" with an empty list would otherwise silence the next one.
- * Return: nothing.
+ * Ordering: idle is cleared relaxed (a late clear only costs one extra kick).
+ * Pairs with: nothing (the next idle_enter re-arms the kick). Return: nothing.
  */
 static inline void tsq_defer_idle_exit(struct tsq_defer_set *set, unsigned self)
 {
-	struct tsq_defer_shard *s;
-
 	if (set == NULL || self >= set->nr_shards)
 		return;
-	s = &set->shards[self];
-	tsq_store(&s->shared.idle, 0u, TSQ_RELAXED);
-	if (tsq_load(&s->shared.kick_pending, TSQ_RELAXED))
-		tsq_store(&s->shared.kick_pending, 0u, TSQ_RELEASE); /* K3, pairs with K1 */
+	tsq_store(&set->shards[self].wake.idle, 0u, TSQ_RELAXED);
 }
 
 /*
  * tsq_defer_wait - sleep until kicked or `timeout_ms` passes (-1: no timeout), unless work is
  * already queued. Uses the default eventfd kick. Drain after it returns.
  * Context: owner only. Blocks: may sleep (poll on the shard's eventfd).
- * Ordering: as tsq_defer_idle_enter(). Lost wake-up argument: the owner publishes idle (I1)
- * before it looks at the list (I2); a producer publishes its item (L1) before it looks at
- * idle (L2). With all four SEQ_CST one of them sees the other: either the owner sees the
- * item and does not sleep, or the producer sees idle and writes the eventfd, whose counter
+ * Ordering: as tsq_defer_idle_enter(). Lost wake-up argument: the owner publishes idle (S4)
+ * before it looks for work (S5); a producer publishes its work (S1/S2) before it looks at
+ * idle (S3). With all four SEQ_CST one of them sees the other: either the owner sees the
+ * work and does not sleep, or the producer sees idle and writes the eventfd, whose counter
  * keeps the wake-up until the owner's poll() reads it - even if it was written first.
+ * Pairs with: S1/S2 + S3; X4.
  * Return: 1 if woken by a kick, 0 on timeout or when work was already pending, -EINVAL for a
- * bad shard, -ENOTSUP for a set with a custom kick, -errno from poll() (not -EINTR: retried).
+ * bad set or shard, -ENOTSUP for a set with a custom kick, -errno from poll() (not -EINTR:
+ * retried).
  */
 static inline int tsq_defer_wait(struct tsq_defer_set *set, unsigned self, int timeout_ms)
 {
@@ -635,12 +1045,6 @@ static inline int tsq_defer_wait(struct tsq_defer_set *set, unsigned self, int t
 		tsq_defer_idle_exit(set, self);
 		return r;
 	}
-	/*
-	 * Consume the counter before K3 re-arms the kick (in idle_exit): a kick that wins K1
-	 * after the re-arm then leaves its count in the fd for the next wait. Read after the
-	 * re-arm, such a kick's count could be swallowed here while kick_pending stayed 1; with
-	 * its item already drained, no drain would re-arm it and the next idle kick was lost.
-	 */
 	if (r > 0) {
 		ssize_t got = read(pfd.fd, &val, sizeof(val));
 
@@ -658,36 +1062,50 @@ static inline int tsq_defer_wait(struct tsq_defer_set *set, unsigned self, int t
 
 /*
  * tsq_defer_pending - whether shard `shard` has queued items (a hint, stale at once).
- * Context: any thread. Blocks: never. Ordering: relaxed. Return: true if non-empty.
+ * Context: any thread. Blocks: never. Ordering: relaxed. Pairs with: nothing.
+ * Return: true if its list or one of its rings is non-empty; false also for a bad set/shard.
  */
 static inline bool tsq_defer_pending(const struct tsq_defer_set *set, unsigned shard)
 {
 	if (set == NULL || shard >= set->nr_shards)
 		return false;
-	return !tsq_llist_empty(&set->shards[shard].shared.list);
+	return tsq__defer_has_work(set, shard, TSQ_RELAXED);
 }
 
 /*
- * tsq_defer_stats - read shard `shard`'s counters.
+ * tsq_defer_stats - read shard `shard`'s counters (its list and the rings that lead to it).
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
+ * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments or a bad shard (out untouched).
  */
 static inline int tsq_defer_stats(const struct tsq_defer_set *set, unsigned shard,
 				  struct tsq_defer_stats *out)
 {
 	const struct tsq_defer_shard *s;
-	uint64_t tickets, fallback;
+	uint64_t on_list, pushed, fallback;
 
 	if (set == NULL || out == NULL || shard >= set->nr_shards)
 		return -EINVAL;
 	s = &set->shards[shard];
+	/* The list's pushes: what the owner took from it plus what it holds now. */
+	on_list = tsq_load(&s->shared.count, TSQ_RELAXED);
+	pushed = tsq_load(&s->owner.list_drained, TSQ_RELAXED) + on_list;
 	fallback = tsq_load(&s->shared.fallback, TSQ_RELAXED);
-	tickets = tsq_load(&s->shared.tickets, TSQ_RELAXED);
-	/* tickets count every attempt; the ones that fell back were never linked. */
-	out->pushed = tickets >= fallback ? tickets - fallback : 0;
+	if (set->rings != NULL) {
+		for (unsigned p = 0; p < set->nr_shards; p++) {
+			struct tsq__defer_ring *r;
+
+			if (p == shard)
+				continue;
+			r = tsq__defer_ring(set, shard, p);
+			pushed += tsq_load(&r->prod.pushed, TSQ_RELAXED);
+			fallback += tsq_load(&r->prod.fallback, TSQ_RELAXED);
+		}
+	}
+	out->pushed = pushed;
 	out->inline_runs = tsq_load(&s->owner.inline_runs, TSQ_RELAXED);
 	out->fallback = fallback;
-	out->kicks = tsq_load(&s->shared.kicks, TSQ_RELAXED);
+	out->kicks = tsq_load(&s->wake.kicks, TSQ_RELAXED);
 	out->drained = tsq_load(&s->owner.drained, TSQ_RELAXED);
 	out->drains = tsq_load(&s->owner.drains, TSQ_RELAXED);
 	return 0;
@@ -708,8 +1126,9 @@ extern int sched_getcpu(void);
  * Safe as a *shard id* only if each shard's owner is pinned to its CPU and the caller is
  * that owner, or if a wrong answer is merely slower: a thread may migrate right after the
  * call, so an unpinned thread must never pass the result as `self` (it would run items
- * "inline" on a foreign shard). Passing it as a *target* is always safe.
- * Context: any thread. Blocks: never. Ordering: none.
+ * "inline" on a foreign shard, or share a ring with another producer). Passing it as a
+ * *target* is always safe.
+ * Context: any thread. Blocks: never. Ordering: none. Pairs with: nothing.
  * Return: the CPU number (>= 0); -ENOTSUP where unavailable.
  */
 static inline int tsq_defer_current_cpu(void)
