@@ -34,5 +34,6 @@
 #include "flow.h"
 #include "owner.h"
 #include "zc.h"
+#include "dql.h"
 
 #endif /* TSQ_TSQ_H */
