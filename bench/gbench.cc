@@ -8,7 +8,13 @@
 //     the usual flags). It drops the "/real_time" suffix Google Benchmark appends to the
 //     names of UseRealTime benchmarks, so reports carry the documented names
 //     (handoff/tsq_llist/producers:1), and it keeps a copy of every result for --tsq_tables;
-//   - main(), which takes tsq's own flags out of argv before Google Benchmark sees them.
+//   - main(), which takes tsq's own flags out of argv before Google Benchmark sees them, and
+//     runs --tsq_rounds=N rounds: every selected benchmark once per round, in order, so that
+//     the tables can compare implementations within a round (this machine's speed swings by
+//     several times from one round to the next; a ratio taken within one round does not).
+//     With rounds, Google Benchmark is called once per round, so the --benchmark_out file is
+//     written here (one report for all rounds), not by Google Benchmark (which would truncate
+//     it each round).
 
 #include "gbench.h"
 
@@ -19,7 +25,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,6 +65,11 @@ std::vector<gbench_tables_fn *> &tables_printers()
 
 unsigned g_max_producers;
 unsigned g_nr_cpus;
+unsigned g_rounds = 1; // --tsq_rounds
+unsigned g_round;      // the round now running
+// gbench_fail() calls: the run exits non-zero and names them at the end.
+std::vector<std::string> g_failures;
+std::string g_current; // name of the benchmark function running now (the main thread's)
 
 struct Result {
 	int64_t family;   // registration order of the benchmark
@@ -64,6 +78,7 @@ struct Result {
 	std::string error_message;
 	gbench_result c; // points into the strings above once the results are final
 	std::map<std::string, double> counters;
+	std::vector<double> round_ips; // items/s per round; NAN: failed or not run that round
 };
 std::vector<Result> g_results;
 
@@ -82,17 +97,25 @@ double to_ns(double t, benchmark::TimeUnit u)
 	return t;
 }
 
-// Forwards to Google Benchmark's reporter of the requested format; renames and records.
+// Forwards to Google Benchmark's reporter of the requested format (and to the file reporter
+// of --benchmark_out, if any); renames and records. Over several rounds, the context is
+// reported once and Finalize() waits for the last round (finish()).
 class TsqReporter : public benchmark::BenchmarkReporter {
 public:
-	TsqReporter(benchmark::BenchmarkReporter *inner, bool record) : inner_(inner), record_(record) {}
+	TsqReporter(benchmark::BenchmarkReporter *inner, benchmark::BenchmarkReporter *file, bool record)
+		: inner_(inner), file_(file), record_(record)
+	{
+	}
 
 	bool ReportContext(const Context &context) override
 	{
-		// Google Benchmark points *our* streams at --benchmark_out's file before the first
-		// call; the reporter doing the printing has to follow.
+		if (context_done_)
+			return true;
+		context_done_ = true;
 		inner_->SetOutputStream(&GetOutputStream());
 		inner_->SetErrorStream(&GetErrorStream());
+		if (file_ != nullptr)
+			file_->ReportContext(context);
 		return inner_->ReportContext(context);
 	}
 
@@ -103,12 +126,21 @@ public:
 		for (Run &r : renamed)
 			r.run_name.time_type.clear();
 		inner_->ReportRuns(renamed);
+		if (file_ != nullptr)
+			file_->ReportRuns(renamed);
 		if (record_)
 			for (const Run &r : renamed)
 				Record(r);
 	}
 
-	void Finalize() override { inner_->Finalize(); }
+	void Finalize() override {}
+
+	void finish()
+	{
+		inner_->Finalize();
+		if (file_ != nullptr)
+			file_->Finalize();
+	}
 
 private:
 	static void Record(const Run &r)
@@ -131,19 +163,38 @@ private:
 			slot->family = r.family_index;
 			slot->instance = r.per_family_instance_index;
 		}
-		slot->error_message = r.error_message;
-		slot->c.error = r.error_occurred;
+		// An error in any round marks the result (the first message is kept).
+		if (r.error_occurred && !slot->c.error) {
+			slot->error_message = r.error_message;
+			slot->c.error = true;
+		}
 		slot->c.real_time_ns = to_ns(r.GetAdjustedRealTime(), r.time_unit);
 		slot->counters.clear();
 		for (const auto &kv : r.counters)
 			slot->counters[kv.first] = kv.second.value;
 		auto it = slot->counters.find("items_per_second");
-		slot->c.items_per_second = it != slot->counters.end() ? it->second : 0.0;
+		double ips = it != slot->counters.end() ? it->second : 0.0;
+		if (slot->round_ips.size() < g_round + 1)
+			slot->round_ips.resize(g_round + 1, NAN);
+		slot->round_ips[g_round] = r.error_occurred ? NAN : ips;
 	}
 
 	benchmark::BenchmarkReporter *inner_;
+	benchmark::BenchmarkReporter *file_;
 	bool record_;
+	bool context_done_ = false;
 };
+
+// Median of the finite values (0 when there are none).
+double median_of(std::vector<double> v)
+{
+	v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
+	if (v.empty())
+		return 0.0;
+	std::sort(v.begin(), v.end());
+	size_t n = v.size();
+	return n % 2 != 0 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 // The reporter Google Benchmark would create for --benchmark_out_format (it does not export
 // that factory for file output, so the three formats are spelled out here).
@@ -172,16 +223,18 @@ unsigned count_cpus()
 	return n > 0 ? (unsigned)n : 1u;
 }
 
-bool parse_producers(const char *s, unsigned *out)
+bool parse_uint(const char *s, unsigned *out, long max)
 {
 	char *end = nullptr;
 	long v = std::strtol(s, &end, 10);
 
-	if (end == s || *end != '\0' || v < 1 || v > 256)
+	if (end == s || *end != '\0' || v < 1 || v > max)
 		return false;
 	*out = (unsigned)v;
 	return true;
 }
+
+bool parse_producers(const char *s, unsigned *out) { return parse_uint(s, out, 256); }
 
 // Reports drop "/real_time" (TsqReporter), but --benchmark_filter still matches Google
 // Benchmark's own names, which end in it: an end anchor would never match. Let "$" mean the
@@ -210,7 +263,10 @@ void print_help()
 		     "tsq-bench flags:\n"
 		     "  [--tsq_max_producers=<1..256>]  largest producer count (default: nproc - 1;\n"
 		     "                                  env TSQ_BENCH_MAX_PRODUCERS)\n"
-		     "  [--tsq_tables]                  print side-by-side tables after the run\n");
+		     "  [--tsq_tables]                  print side-by-side tables after the run\n"
+		     "  [--tsq_rounds=<1..1000>]        run every selected benchmark once per round,\n"
+		     "                                  N rounds; tables give same-round ratios\n"
+		     "                                  (median [min..max] over the rounds)\n");
 }
 
 } // namespace
@@ -228,6 +284,13 @@ void gbench_set_items_processed(struct gbench_state *st, int64_t items)
 }
 void gbench_set_label(struct gbench_state *st, const char *label) { S(st)->SetLabel(label); }
 void gbench_skip_with_error(struct gbench_state *st, const char *msg) { S(st)->SkipWithError(msg); }
+void gbench_fail(struct gbench_state *st, const char *msg)
+{
+	std::string m = std::string("FAILED: ") + msg;
+
+	g_failures.push_back(g_current + ": " + msg);
+	S(st)->SkipWithError(m.c_str());
+}
 bool gbench_error_occurred(const struct gbench_state *st) { return S(st)->error_occurred(); }
 
 void gbench_counter(struct gbench_state *st, const char *name, double value, unsigned flags)
@@ -237,7 +300,10 @@ void gbench_counter(struct gbench_state *st, const char *name, double value, uns
 
 struct gbench_bench *gbench_register(const char *name, gbench_fn *fn, const void *arg)
 {
-	return C(benchmark::RegisterBenchmark(name, [fn, arg](benchmark::State &st) {
+	std::string copy(name);
+
+	return C(benchmark::RegisterBenchmark(name, [fn, arg, copy](benchmark::State &st) {
+		g_current = copy;
 		fn(reinterpret_cast<struct gbench_state *>(&st), arg);
 	}));
 }
@@ -263,6 +329,7 @@ void gbench_add_tables_printer(gbench_tables_fn *fn) { tables_printers().push_ba
 
 unsigned gbench_max_producers(void) { return g_max_producers; }
 unsigned gbench_nr_cpus(void) { return g_nr_cpus; }
+unsigned gbench_rounds(void) { return g_rounds; }
 
 size_t gbench_result_count(void) { return g_results.size(); }
 const struct gbench_result *gbench_result_at(size_t i)
@@ -275,6 +342,12 @@ double gbench_result_counter(size_t i, const char *name, double dflt)
 		return dflt;
 	auto it = g_results[i].counters.find(name);
 	return it != g_results[i].counters.end() ? it->second : dflt;
+}
+double gbench_result_round_ips(size_t i, unsigned round)
+{
+	if (i >= g_results.size() || round >= g_results[i].round_ips.size())
+		return NAN;
+	return g_results[i].round_ips[round];
 }
 const struct gbench_result *gbench_result_find(const char *name, size_t *index)
 {
@@ -303,12 +376,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	// Take tsq's flags out; note (and keep) the two --benchmark_out ones we must mirror.
+	// Take tsq's flags out, and the two --benchmark_out ones: that file is written here.
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
 		if (std::strcmp(a, "--tsq_tables") == 0 || std::strcmp(a, "--tsq_tables=true") == 0) {
 			tables = true;
+			continue;
+		}
+		if (std::strncmp(a, "--tsq_rounds=", 13) == 0) {
+			if (!parse_uint(a + 13, &g_rounds, 1000)) {
+				std::fprintf(stderr, "tsq-bench: %s: want 1..1000\n", a);
+				return 1;
+			}
 			continue;
 		}
 		if (std::strncmp(a, "--tsq_max_producers=", 20) == 0) {
@@ -318,10 +398,18 @@ int main(int argc, char **argv)
 			}
 			continue;
 		}
-		if (std::strncmp(a, "--benchmark_out=", 16) == 0)
+		if (std::strncmp(a, "--benchmark_out=", 16) == 0) {
 			out_file = a + 16;
-		else if (std::strncmp(a, "--benchmark_out_format=", 23) == 0)
+			continue;
+		}
+		if (std::strncmp(a, "--benchmark_out_format=", 23) == 0) {
 			out_format = a + 23;
+			if (out_format != "json" && out_format != "csv" && out_format != "console") {
+				std::fprintf(stderr, "tsq-bench: %s: want json, csv or console\n", a);
+				return 1;
+			}
+			continue;
+		}
 		argv[kept++] = argv[i];
 	}
 	argc = kept;
@@ -337,15 +425,33 @@ int main(int argc, char **argv)
 	for (gbench_registrar_fn *fn : registrars())
 		fn();
 
+	benchmark::AddCustomContext("tsq_rounds", std::to_string(g_rounds));
+
 	benchmark::BenchmarkReporter *shown = benchmark::CreateDefaultDisplayReporter();
-	TsqReporter display(shown, tables);
 	std::unique_ptr<benchmark::BenchmarkReporter> file_inner;
-	std::unique_ptr<TsqReporter> file;
+	std::ofstream out_stream;
 	if (!out_file.empty()) {
+		out_stream.open(out_file);
+		if (!out_stream.good()) {
+			std::fprintf(stderr, "tsq-bench: cannot open %s for writing\n", out_file.c_str());
+			return 1;
+		}
 		file_inner = make_file_reporter(out_format);
-		file.reset(new TsqReporter(file_inner.get(), false));
+		file_inner->SetOutputStream(&out_stream);
+		file_inner->SetErrorStream(&std::cerr);
 	}
-	benchmark::RunSpecifiedBenchmarks(&display, file.get());
+	TsqReporter display(shown, file_inner.get(), true);
+	for (g_round = 0; g_round < g_rounds; g_round++)
+		if (benchmark::RunSpecifiedBenchmarks(&display) == 0)
+			break;
+	display.finish();
+	out_stream.close();
+	// A benchmark that ran in some rounds only has NAN in the others.
+	for (Result &r : g_results) {
+		r.round_ips.resize(g_rounds, NAN);
+		if (g_rounds > 1)
+			r.c.items_per_second = median_of(r.round_ips);
+	}
 	// Registration order, whatever order they ran in (--benchmark_enable_random_interleaving):
 	// the tables list implementations in the order the benchmark files give them.
 	std::stable_sort(g_results.begin(), g_results.end(), [](const Result &a, const Result &b) {
@@ -367,5 +473,11 @@ int main(int argc, char **argv)
 		std::fflush(out);
 	}
 	benchmark::Shutdown();
+	if (!g_failures.empty()) {
+		std::fprintf(stderr, "tsq-bench: %zu check(s) FAILED:\n", g_failures.size());
+		for (const std::string &f : g_failures)
+			std::fprintf(stderr, "  %s\n", f.c_str());
+		return 1;
+	}
 	return 0;
 }

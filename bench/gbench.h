@@ -10,6 +10,10 @@
  *     --tsq_max_producers=N   largest producer count registered (default: nproc - 1, at
  *                             least 1; the environment variable TSQ_BENCH_MAX_PRODUCERS
  *                             does the same, the flag wins)
+ *     --tsq_rounds=N          run every selected benchmark once per round, N rounds
+ *                             (the --benchmark_out file gets every round); the tables
+ *                             then compare implementations within each round and print
+ *                             the median and [min..max] of those same-round ratios
  *     --tsq_tables            after the normal report, print side-by-side tables (the
  *                             printers the benchmark files installed with
  *                             GBENCH_TABLES_PRINTER); they go to stdout with the
@@ -69,6 +73,12 @@ void gbench_set_items_processed(struct gbench_state *st, int64_t items);
 void gbench_set_label(struct gbench_state *st, const char *label);
 /* Mark the run as failed; the loop then ends at once and the report shows msg. */
 void gbench_skip_with_error(struct gbench_state *st, const char *msg);
+/*
+ * A failed check (a miscount, a checksum): as gbench_skip_with_error(), and tsq-bench then
+ * exits with status 1, naming every failure on stderr. Skips (a peer that cannot run) are
+ * not failures.
+ */
+void gbench_fail(struct gbench_state *st, const char *msg);
 bool gbench_error_occurred(const struct gbench_state *st);
 
 /* Counter flags: the values of benchmark::Counter::Flags (macros: 1 << 31 is no C enum). */
@@ -104,12 +114,16 @@ void gbench_add_registrar(gbench_registrar_fn *fn);
 unsigned gbench_max_producers(void);
 /* Online CPUs, as the benchmarks use for thread placement. */
 unsigned gbench_nr_cpus(void);
+/* --tsq_rounds (1 without it). */
+unsigned gbench_rounds(void);
 
 /* ---- results, for --tsq_tables --------------------------------------------------------- */
 
 /*
  * One line of the report. With --benchmark_repetitions the median aggregate replaces the
  * individual repetitions (the name stays the benchmark's own name, without "_median").
+ * With --tsq_rounds, items_per_second is the median over the rounds and error is set if
+ * any round failed (error_message: the first).
  */
 struct gbench_result {
 	const char *name;
@@ -122,6 +136,8 @@ size_t gbench_result_count(void);
 const struct gbench_result *gbench_result_at(size_t i);
 /* A user counter of result i; `dflt` when it has none of that name. */
 double gbench_result_counter(size_t i, const char *name, double dflt);
+/* items/s of result i in round r (0 .. gbench_rounds() - 1); NAN if it failed or did not run. */
+double gbench_result_round_ips(size_t i, unsigned round);
 /* The first result with exactly this name, or NULL. */
 const struct gbench_result *gbench_result_find(const char *name, size_t *index);
 

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bench/handoff.c - driver of the hand-off scenario (see handoff.h for its structure) and the
- * registration of handoff/<impl>/producers:P and handoff/<impl>/window:256/producers:P.
+ * registration of
+ *     handoff/<impl>/window:256/producers:P              steady state, shuffled item order
+ *     handoff/<impl>/producers:P                         free-running, shuffled
+ *     handoff/<impl>/sequential/window:256/producers:P   the same two in address order
+ *     handoff/<impl>/sequential/producers:P
  */
 #include "handoff.h"
+
+#include <tsq/defer.h> /* TSQ_DEFER_RINGS_OFF: whether tsq_defer_burst exists */
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +22,7 @@ struct handoff_cfg {
 	const struct handoff_ops *ops;
 	unsigned producers;
 	unsigned window;
+	bool sequential; /* items in address order instead of the shuffled default */
 };
 
 static void *handoff_producer_main(void *arg)
@@ -25,7 +32,7 @@ static void *handoff_producer_main(void *arg)
 	uint64_t seen_gen = 0;
 
 	/* First touch from the producer: its items start in its own cache. */
-	memset(p->items, 0, sizeof(*p->items) * HANDOFF_ITEMS_PER_PRODUCER);
+	memset(p->items, 0, sizeof(*p->items) * run->items);
 	for (;;) {
 		unsigned spins = 0;
 		uint64_t g;
@@ -51,8 +58,10 @@ static void handoff_stop_producers(struct handoff_run *run, unsigned started)
 static void handoff_free(struct handoff_run *run)
 {
 	if (run->prod != NULL)
-		for (unsigned i = 0; i < run->producers; i++)
+		for (unsigned i = 0; i < run->producers; i++) {
 			free(run->prod[i].items);
+			free(run->prod[i].order);
+		}
 	free(run->prod);
 	free(run->consumed);
 }
@@ -61,16 +70,17 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 {
 	const struct handoff_cfg *cfg = arg;
 	const unsigned P = cfg->producers;
-	const uint64_t per_iter = (uint64_t)P * HANDOFF_ITEMS_PER_PRODUCER;
+	const uint32_t N = HANDOFF_ITEMS_PER_PRODUCER;
+	const uint64_t per_iter = (uint64_t)P * N;
 	/* Every producer writes 1..N into its N items each iteration. */
-	const uint64_t sum_per_iter =
-		(uint64_t)P * HANDOFF_ITEMS_PER_PRODUCER * (HANDOFF_ITEMS_PER_PRODUCER + 1ull) / 2;
+	const uint64_t sum_per_iter = (uint64_t)P * N * (N + 1ull) / 2;
 	struct handoff_run run;
 	struct handoff_acc *acc;
 	uint64_t published[BENCH_MAX_THREADS] = {0};
 	uint64_t total = 0, iters = 0, drains = 0, t0;
 	const char *why = NULL;
 	unsigned started = 0;
+	bool miscount;
 	int err;
 
 	if (cfg->ops->preempt_sensitive && P + 1 > gbench_nr_cpus()) {
@@ -87,6 +97,7 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 	run.ops = cfg->ops;
 	run.producers = P;
 	run.window = cfg->window;
+	run.items = N;
 	acc = calloc(1, sizeof(*acc));
 	run.prod = bench_alloc_lines(sizeof(*run.prod) * P);
 	run.consumed = bench_alloc_lines(sizeof(*run.consumed) * P);
@@ -97,11 +108,13 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 	for (unsigned i = 0; i < P; i++) {
 		run.prod[i].run = &run;
 		run.prod[i].id = i;
-		run.prod[i].items = bench_alloc_lines(sizeof(struct handoff_item) * HANDOFF_ITEMS_PER_PRODUCER);
-		if (run.prod[i].items == NULL) {
+		run.prod[i].items = bench_alloc_lines(sizeof(struct handoff_item) * N);
+		run.prod[i].order = bench_alloc_lines(sizeof(struct handoff_item *) * N);
+		if (run.prod[i].items == NULL || run.prod[i].order == NULL) {
 			gbench_skip_with_error(st, "out of memory");
 			goto out_free;
 		}
+		handoff_order_init(&run.prod[i], N, !cfg->sequential);
 	}
 	err = run.ops->init(&run, &why);
 	if (err != 0) {
@@ -152,8 +165,17 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 		}
 	}
 
-	if (acc->sum != sum_per_iter * iters || total != per_iter * iters) {
-		gbench_skip_with_error(st, "checksum mismatch: items lost or duplicated");
+	/* Exact counts, per producer and in total, and the payload sum. */
+	miscount = acc->sum != sum_per_iter * iters || total != per_iter * iters;
+
+	for (unsigned i = 0; i < P; i++)
+		miscount |= acc->consumed[i] != (uint64_t)N * iters;
+	if (miscount) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg), "%s: checksum mismatch: %llu items touched, %llu pushed (items lost or duplicated)",
+			 run.ops->name, (unsigned long long)total, (unsigned long long)(per_iter * iters));
+		gbench_fail(st, msg);
 	} else {
 		bench_report_items(st, total, bench_now_ns() - t0);
 		/* Items per non-empty drain: how much batching the queue gave the owner. */
@@ -171,11 +193,18 @@ out_free:
 	free(acc);
 }
 
-static const struct handoff_ops *const handoff_impls[] = {
+/* Table order: tsq's, the hand-written baseline, then the peers; the reference ring last but one. */
+const struct handoff_ops *const handoff_impls[] = {
 	&handoff_tsq_llist,
 	&handoff_tsq_llist_batch,
 	&handoff_tsq_defer,
 	&handoff_tsq_defer_batch,
+	&handoff_tsq_defer_shard,
+	&handoff_tsq_defer_shard_batch,
+#ifdef TSQ_DEFER_RINGS_OFF
+	&handoff_tsq_defer_burst,
+#endif
+	&handoff_handwritten_llist,
 #ifdef TSQ_BENCH_HAVE_URCU
 	&handoff_urcu_wfcq,
 	&handoff_urcu_lfstack,
@@ -184,40 +213,44 @@ static const struct handoff_ops *const handoff_impls[] = {
 	&handoff_ck_stack,
 #endif
 #ifdef TSQ_BENCH_HAVE_DPDK
-	&handoff_dpdk_ring,
-	&handoff_dpdk_ring_bulk32,
+	&handoff_dpdk_ring_mpsc,
+	&handoff_dpdk_ring_mpsc_bulk32,
+	&handoff_dpdk_ring_spsc_bulk32,
 #endif
 	&handoff_mutex_list,
 };
+const size_t handoff_nimpls = sizeof(handoff_impls) / sizeof(handoff_impls[0]);
 
 /*
- * Grouped by mode, then producer count, then implementation: the implementations being
- * compared run back to back, so slow drifts of the machine affect them alike.
+ * Grouped by order, then mode, then producer count, then implementation: the implementations
+ * being compared run back to back in every round, so drifts of the machine affect them alike.
+ * The shuffled order (the headline) comes first.
  */
 static void handoff_register(void)
 {
 	const unsigned maxp = gbench_max_producers();
-	const unsigned windows[] = {0, HANDOFF_WINDOW};
-	const size_t nimpl = sizeof(handoff_impls) / sizeof(handoff_impls[0]);
+	const unsigned windows[] = {HANDOFF_WINDOW, 0};
 
-	for (unsigned w = 0; w < 2; w++) {
-		for (unsigned P = 1; P <= maxp; P++) {
-			for (size_t i = 0; i < nimpl; i++) {
-				/* Lives as long as the program: registration keeps the pointer. */
-				struct handoff_cfg *cfg = malloc(sizeof(*cfg));
-				char name[128];
+	for (unsigned seq = 0; seq < 2; seq++) {
+		for (unsigned w = 0; w < 2; w++) {
+			for (unsigned P = 1; P <= maxp; P++) {
+				for (size_t i = 0; i < handoff_nimpls; i++) {
+					/* Lives as long as the program: registration keeps the pointer. */
+					struct handoff_cfg *cfg = malloc(sizeof(*cfg));
+					char name[160], mode[32] = "";
 
-				if (cfg == NULL)
-					abort();
-				cfg->ops = handoff_impls[i];
-				cfg->producers = P;
-				cfg->window = windows[w];
-				if (cfg->window != 0)
-					snprintf(name, sizeof(name), "handoff/%s/window:%u/producers:%u",
-						 cfg->ops->name, cfg->window, P);
-				else
-					snprintf(name, sizeof(name), "handoff/%s/producers:%u", cfg->ops->name, P);
-				gbench_unit(gbench_use_real_time(gbench_register(name, bm_handoff, cfg)), GBENCH_US);
+					if (cfg == NULL)
+						abort();
+					cfg->ops = handoff_impls[i];
+					cfg->producers = P;
+					cfg->window = windows[w];
+					cfg->sequential = seq != 0;
+					if (cfg->window != 0)
+						snprintf(mode, sizeof(mode), "window:%u/", cfg->window);
+					snprintf(name, sizeof(name), "handoff/%s/%s%sproducers:%u", cfg->ops->name,
+						 seq ? "sequential/" : "", mode, P);
+					gbench_unit(gbench_use_real_time(gbench_register(name, bm_handoff, cfg)), GBENCH_US);
+				}
 			}
 		}
 	}

@@ -11,7 +11,16 @@
  *     (UseRealTime); items_per_second = P * items per producer * iterations / time.
  *   - Every implementation moves the same 64-byte item (struct handoff_item); its link
  *     field holds the implementation's node type, and the ring implementations pass pointers.
- *     The producer writes the item's payload before the push, the owner reads it after.
+ *     The producer writes the item's payload before the push, the owner reads it after
+ *     (handoff_touch(): every implementation dereferences every item, rings included).
+ *   - Item order. By default each producer pushes its items in a random order: a
+ *     permutation per producer, from a fixed seed that depends only on the producer's id, so
+ *     every implementation gets exactly the same order. In address order ("sequential", a
+ *     named variant) the owner's walk down a linked list goes through memory in a straight
+ *     line, and the hardware prefetcher fetches the next items before the walk asks for
+ *     them: the lists then do not pay the dependent cache miss per item that a real owner
+ *     pays (its items were allocated and freed in no particular order). A ring owner holds an
+ *     array of pointers and can have many of those misses in flight at once either way.
  *   - The owner's drain looks at the queue with a plain load first and only takes it when
  *     non-empty (tsq and DPDK do so internally; the others get the same peek here), so no
  *     implementation pays for exchanges on an empty queue.
@@ -21,11 +30,17 @@
  *     real pipeline, where the queue stays short and both sides keep their lines hot. The
  *     owner publishes per-producer counts once per drain; batching producers flush their
  *     partial batch before they wait, or the owner would never see it.
- *   - A checksum over the touched items is verified at the end; a mismatch fails the run.
+ *   - Equal capacity: a ring has room for exactly what the lists can hold in the same mode
+ *     (handoff_ring_capacity(): P * 256 in window mode, one whole iteration free-running),
+ *     rounded up to the power of two a ring needs, so a ring never makes a producer wait
+ *     where a list would not, and its slots are not spread over more memory than needed.
+ *   - A checksum over the touched items is verified at the end; a mismatch fails the run
+ *     (gbench_fail(): tsq-bench exits non-zero).
  *
  * An implementation is a struct handoff_ops: setup/teardown, the per-iteration producer body
  * (built from handoff_produce() with inline push/flush functions, so the per-item path has
- * no indirect call), and the owner's drain.
+ * no indirect call), and the owner's drain. The single-thread scenario (single_thread.c)
+ * runs the same ops with the owner as its own producer.
  */
 #ifndef TSQ_BENCH_HANDOFF_H
 #define TSQ_BENCH_HANDOFF_H
@@ -44,8 +59,13 @@
 #define HANDOFF_BATCH 32u
 /* Run-ahead limit of the window mode. */
 #define HANDOFF_WINDOW 256u
-/* Pointers a ring owner dequeues per call. */
-#define HANDOFF_BURST 256u
+/*
+ * Pointers a ring owner dequeues per call: DPDK's customary burst, and the producers' bulk.
+ * The driver calls drain again at once while items are outstanding, and a list owner's
+ * take-all has no such limit; 32 versus 256 made no difference beyond the noise (see
+ * handoff_dpdk.c).
+ */
+#define HANDOFF_BURST 32u
 /* Per-producer scratch an implementation may use (a private chain, a bulk buffer). */
 #define HANDOFF_PRODUCER_SCRATCH 320u
 
@@ -77,7 +97,8 @@ struct handoff_producer {
 	struct handoff_run *run;
 	pthread_t thread;
 	unsigned id;
-	struct handoff_item *items; /* HANDOFF_ITEMS_PER_PRODUCER, reused every iteration */
+	struct handoff_item *items; /* run->items of them, reused every iteration */
+	struct handoff_item **order; /* the same items in push order (shuffled or address order) */
 	uint64_t sent;              /* items pushed (or batched) so far, all iterations */
 	uint64_t seen;              /* last value of consumed[id] read (window mode) */
 	_Alignas(TSQ_CACHELINE_SIZE) unsigned char scratch[HANDOFF_PRODUCER_SCRATCH];
@@ -113,6 +134,7 @@ struct handoff_run {
 	const struct handoff_ops *ops;
 	unsigned producers;
 	unsigned window; /* 0: free-running */
+	uint32_t items;  /* per producer per iteration (HANDOFF_ITEMS_PER_PRODUCER; 32 single-thread) */
 	void *impl;      /* the implementation's queue */
 	struct handoff_producer *prod;
 	struct handoff_consumed *consumed;
@@ -139,9 +161,10 @@ BENCH_INLINE void handoff_produce(struct handoff_run *run, struct handoff_produc
 				  handoff_push_fn *push, handoff_flush_fn *flush)
 {
 	const uint64_t w = run->window;
+	const uint32_t n = run->items;
 
-	for (uint32_t i = 0; i < HANDOFF_ITEMS_PER_PRODUCER; i++) {
-		struct handoff_item *it = &p->items[i];
+	for (uint32_t i = 0; i < n; i++) {
+		struct handoff_item *it = p->order[i];
 
 		if (w != 0 && p->sent - p->seen >= w) {
 			unsigned spins = 0;
@@ -166,9 +189,59 @@ BENCH_INLINE void handoff_no_flush(struct handoff_run *run, struct handoff_produ
 	(void)p;
 }
 
-/* The implementations, each in its own file (NULL-free list built by handoff.c). */
+/*
+ * Most items a ring must hold so that it never makes a producer wait where a list would not:
+ * what the window lets every producer have in flight, or a whole iteration free-running.
+ */
+static inline uint32_t handoff_ring_capacity(const struct handoff_run *run)
+{
+	return run->producers * (run->window != 0 ? run->window : run->items);
+}
+
+/* The smallest power of two >= n (n <= 2^31). */
+static inline uint32_t handoff_pow2(uint32_t n)
+{
+	uint32_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/*
+ * Fill p->order with p->items[0 .. n) in address order, or shuffled (Fisher-Yates driven by
+ * splitmix64 from a seed that depends only on the producer's id: every implementation, every
+ * run, gets the same permutation).
+ */
+static inline void handoff_order_init(struct handoff_producer *p, uint32_t n, bool shuffled)
+{
+	uint64_t x = 0x747371u * 1000003u + p->id; /* "tsq", per producer */
+
+	for (uint32_t i = 0; i < n; i++)
+		p->order[i] = &p->items[i];
+	if (!shuffled)
+		return;
+	for (uint32_t i = n - 1; i > 0; i--) {
+		uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+		uint32_t j;
+		struct handoff_item *t;
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		z ^= z >> 31;
+		j = (uint32_t)(z % (i + 1));
+		t = p->order[i];
+		p->order[i] = p->order[j];
+		p->order[j] = t;
+	}
+}
+
+/* The implementations, each in its own file; handoff_impls lists those built, in table order. */
 extern const struct handoff_ops handoff_tsq_llist, handoff_tsq_llist_batch, handoff_tsq_defer,
-	handoff_tsq_defer_batch, handoff_mutex_list;
+	handoff_tsq_defer_batch, handoff_tsq_defer_shard, handoff_tsq_defer_shard_batch,
+	handoff_handwritten_llist, handoff_mutex_list;
+/* Built only once tsq/defer.h has its producer rings (it then defines TSQ_DEFER_RINGS_OFF). */
+extern const struct handoff_ops handoff_tsq_defer_burst;
 #ifdef TSQ_BENCH_HAVE_URCU
 extern const struct handoff_ops handoff_urcu_wfcq, handoff_urcu_lfstack;
 #endif
@@ -176,7 +249,10 @@ extern const struct handoff_ops handoff_urcu_wfcq, handoff_urcu_lfstack;
 extern const struct handoff_ops handoff_ck_stack;
 #endif
 #ifdef TSQ_BENCH_HAVE_DPDK
-extern const struct handoff_ops handoff_dpdk_ring, handoff_dpdk_ring_bulk32;
+extern const struct handoff_ops handoff_dpdk_ring_mpsc, handoff_dpdk_ring_mpsc_bulk32,
+	handoff_dpdk_ring_spsc_bulk32;
 #endif
+extern const struct handoff_ops *const handoff_impls[];
+extern const size_t handoff_nimpls;
 
 #endif /* TSQ_BENCH_HANDOFF_H */

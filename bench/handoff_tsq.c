@@ -3,9 +3,17 @@
  * bench/handoff_tsq.c - tsq's implementations of the hand-off scenario:
  *   tsq_llist         tsq_llist_push() per item; the owner tsq_llist_take_all()s
  *   tsq_llist_batch   a private chain of HANDOFF_BATCH items spliced with one CAS
- *   tsq_defer         tsq_defer_push() from a non-shard producer to the owner's shard 0;
- *                     the owner tsq_defer_drain()s (items run oldest first)
- *   tsq_defer_batch   tsq_defer_batch_add() / tsq_defer_batch_flush()
+ *   tsq_defer               tsq_defer_push() from a non-shard producer (TSQ_DEFER_NO_SHARD)
+ *                           to the owner's shard 0: the shared list; the owner
+ *                           tsq_defer_drain()s (items run oldest first, one call each)
+ *   tsq_defer_batch         tsq_defer_batch_add() / tsq_defer_batch_flush(), non-shard
+ *   tsq_defer_shard         tsq_defer_push() from a producer that is itself a shard (producer
+ *                           i is shard i + 1): once tsq/defer.h has per-producer rings, this
+ *                           is the ring path; before, the same list as tsq_defer
+ *   tsq_defer_shard_batch   the same with tsq_defer_batch_add()
+ *   tsq_defer_burst         (with rings only) tsq_defer_shard_batch's producer, and an owner
+ *                           that tsq_defer_drain_burst()s: arrays of items, no call per item
+ * Each defer variant is one DEFER_VARIANT() line: a push, a flush and a drain.
  *
  * The llist owner walks the chain newest first, as take_all returns it: the scenario only
  * needs every item touched, and the stack-like peers (lfstack, ck_stack) are walked the
@@ -14,6 +22,7 @@
 #include "handoff.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 #include <tsq/defer.h>
 #include <tsq/llist.h>
@@ -122,7 +131,7 @@ const struct handoff_ops handoff_tsq_llist_batch = {
 	.drain = llist_drain,
 };
 
-/* ---- tsq_defer, tsq_defer_batch ------------------------------------------------------- */
+/* ---- tsq_defer and its variants ------------------------------------------------------ */
 
 /*
  * Far above anything in flight (P * HANDOFF_ITEMS_PER_PRODUCER at most), so no push falls back; the
@@ -130,6 +139,8 @@ const struct handoff_ops handoff_tsq_llist_batch = {
  * memory cap for the kernel's per-CPU lists, not a flow control for a benchmark.)
  */
 #define DEFER_BOUND (1u << 30)
+/* The owner's shard; producer i, where it is a shard, is shard i + 1. */
+#define DEFER_OWNER 0u
 
 struct defer_q {
 	struct tsq_defer_set set;
@@ -141,23 +152,49 @@ static struct handoff_acc *defer_acc;
 
 static void defer_touch(struct tsq_defer_item *item, enum tsq_defer_how how)
 {
-	(void)how;
+	/*
+	 * A fallback runs on the producer, which must not touch the owner's tally, and the owner
+	 * would then wait forever for the item: the bound and the rings are sized so that it
+	 * cannot happen, and if it does the run stops loudly instead of hanging.
+	 */
+	if (how == TSQ_DEFER_FALLBACK) {
+		fprintf(stderr, "tsq-bench: handoff: a tsq_defer push fell back (bound or ring too small)\n");
+		abort();
+	}
 	handoff_touch(defer_acc, HANDOFF_ITEM(item));
+}
+
+/*
+ * The owner busy-polls and never sleeps, so it needs no wake-up: a real poll loop would pass
+ * such a hook, and the peers have none. (The default eventfd kick costs the producer a
+ * write() each time a path crosses half its capacity; the counter still counts kicks.)
+ */
+static void defer_no_kick(void *ctx, unsigned shard)
+{
+	(void)ctx;
+	(void)shard;
 }
 
 static int defer_init(struct handoff_run *run, const char **why)
 {
-	struct tsq_defer_opts opts = {.size = sizeof(opts), .bound = DEFER_BOUND};
+	struct tsq_defer_opts opts = {.size = sizeof(opts), .bound = DEFER_BOUND, .kick = defer_no_kick};
 	struct defer_q *q = bench_alloc_lines(sizeof(*q));
 	int err;
 
-	if (q == NULL || (q->shards = tsq_defer_shards_alloc(1)) == NULL) {
+#ifdef TSQ_DEFER_RINGS_OFF
+	/*
+	 * Equal capacity with the DPDK ring (handoff_ring_capacity()): each producer's ring holds
+	 * what the window lets it have in flight (a whole iteration free-running).
+	 */
+	opts.ring_size = handoff_pow2(handoff_ring_capacity(run) / run->producers);
+#endif
+	if (q == NULL || (q->shards = tsq_defer_shards_alloc(run->producers + 1)) == NULL) {
 		free(q);
 		*why = "allocation";
 		return -ENOMEM;
 	}
-	/* One shard: the owner's. Producers are application threads (TSQ_DEFER_NO_SHARD). */
-	err = tsq_defer_set_init(&q->set, q->shards, 1, &opts);
+	/* The owner's shard, and one per producer (used by the _shard variants only). */
+	err = tsq_defer_set_init(&q->set, q->shards, run->producers + 1, &opts);
 	if (err != 0) {
 		free(q->shards);
 		free(q);
@@ -165,7 +202,7 @@ static int defer_init(struct handoff_run *run, const char **why)
 		return err;
 	}
 	for (unsigned i = 0; i < run->producers; i++)
-		tsq_defer_batch_init((struct tsq_defer_batch *)(void *)run->prod[i].scratch, 0);
+		tsq_defer_batch_init((struct tsq_defer_batch *)(void *)run->prod[i].scratch, DEFER_OWNER);
 	run->impl = q;
 	return 0;
 }
@@ -179,22 +216,32 @@ static void defer_fini(struct handoff_run *run)
 	free(q);
 }
 
-BENCH_INLINE void defer_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+/* The producer's `self`: a shard of its own, or none. */
+BENCH_INLINE unsigned defer_self_none(const struct handoff_producer *p)
+{
+	(void)p;
+	return TSQ_DEFER_NO_SHARD;
+}
+
+BENCH_INLINE unsigned defer_self_shard(const struct handoff_producer *p)
+{
+	return p->id + 1;
+}
+
+typedef unsigned defer_self_fn(const struct handoff_producer *p);
+
+BENCH_INLINE void defer_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it,
+			     defer_self_fn *self)
 {
 	struct defer_q *q = run->impl;
 	struct tsq_defer_item *d = HANDOFF_LINK(it, struct tsq_defer_item);
 
-	(void)p;
 	tsq_defer_item_init(d, defer_touch);
-	tsq_defer_push(&q->set, 0, TSQ_DEFER_NO_SHARD, d);
-}
-
-static void defer_produce(struct handoff_run *run, struct handoff_producer *p)
-{
-	handoff_produce(run, p, defer_push, handoff_no_flush);
+	tsq_defer_push(&q->set, DEFER_OWNER, self(p), d);
 }
 
 static_assert(sizeof(struct tsq_defer_batch) <= HANDOFF_PRODUCER_SCRATCH, "scratch");
+static_assert(TSQ_DEFER_BATCH_MAX == HANDOFF_BATCH, "tsq_defer_batch uses the same batch size");
 
 BENCH_INLINE void defer_batch_flush(struct handoff_run *run, struct handoff_producer *p)
 {
@@ -203,19 +250,37 @@ BENCH_INLINE void defer_batch_flush(struct handoff_run *run, struct handoff_prod
 	tsq_defer_batch_flush(&q->set, (struct tsq_defer_batch *)(void *)p->scratch);
 }
 
-BENCH_INLINE void defer_batch_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void defer_batch_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it,
+				   defer_self_fn *self)
 {
 	struct defer_q *q = run->impl;
 	struct tsq_defer_item *d = HANDOFF_LINK(it, struct tsq_defer_item);
 
 	tsq_defer_item_init(d, defer_touch);
 	/* Splices by itself every TSQ_DEFER_BATCH_MAX (= HANDOFF_BATCH) items. */
-	tsq_defer_batch_add(&q->set, (struct tsq_defer_batch *)(void *)p->scratch, TSQ_DEFER_NO_SHARD, d);
+	tsq_defer_batch_add(&q->set, (struct tsq_defer_batch *)(void *)p->scratch, self(p), d);
 }
 
-static void defer_batch_produce(struct handoff_run *run, struct handoff_producer *p)
+BENCH_INLINE void defer_push_none(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
 {
-	handoff_produce(run, p, defer_batch_push, defer_batch_flush);
+	defer_push(run, p, it, defer_self_none);
+}
+
+BENCH_INLINE void defer_push_shard(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+{
+	defer_push(run, p, it, defer_self_shard);
+}
+
+BENCH_INLINE void defer_batch_push_none(struct handoff_run *run, struct handoff_producer *p,
+					struct handoff_item *it)
+{
+	defer_batch_push(run, p, it, defer_self_none);
+}
+
+BENCH_INLINE void defer_batch_push_shard(struct handoff_run *run, struct handoff_producer *p,
+					 struct handoff_item *it)
+{
+	defer_batch_push(run, p, it, defer_self_shard);
 }
 
 static uint64_t defer_drain(struct handoff_run *run, struct handoff_acc *acc)
@@ -224,37 +289,59 @@ static uint64_t defer_drain(struct handoff_run *run, struct handoff_acc *acc)
 	long n;
 
 	defer_acc = acc;
-	n = tsq_defer_drain(&q->set, 0);
+	n = tsq_defer_drain(&q->set, DEFER_OWNER);
 	return n > 0 ? (uint64_t)n : 0;
 }
+
+#ifdef TSQ_DEFER_RINGS_OFF
+/* The owner gets arrays of items: it touches them as a ring owner does, no call per item. */
+static void defer_burst_touch(void *ctx, struct tsq_defer_item **items, unsigned n)
+{
+	struct handoff_acc *acc = ctx;
+
+	for (unsigned i = 0; i < n; i++)
+		handoff_touch(acc, HANDOFF_ITEM(items[i]));
+}
+
+static uint64_t defer_burst_drain(struct handoff_run *run, struct handoff_acc *acc)
+{
+	struct defer_q *q = run->impl;
+	long n = tsq_defer_drain_burst(&q->set, DEFER_OWNER, defer_burst_touch, acc);
+
+	return n > 0 ? (uint64_t)n : 0;
+}
+#endif
 
 static void defer_report(struct handoff_run *run, struct gbench_state *st)
 {
 	struct defer_q *q = run->impl;
 	struct tsq_defer_stats s;
 
-	if (tsq_defer_stats(&q->set, 0, &s) == 0) {
+	if (tsq_defer_stats(&q->set, DEFER_OWNER, &s) == 0) {
 		gbench_counter(st, "fallback", (double)s.fallback, GBENCH_COUNTER_DEFAULT);
 		gbench_counter(st, "kicks", (double)s.kicks, GBENCH_COUNTER_DEFAULT);
 	}
 }
 
-const struct handoff_ops handoff_tsq_defer = {
-	.name = "tsq_defer",
-	.init = defer_init,
-	.fini = defer_fini,
-	.produce = defer_produce,
-	.drain = defer_drain,
-	.report = defer_report,
-};
+/* One tsq_defer variant: its producer loop (push and flush inlined) and its ops. */
+#define DEFER_VARIANT(var, push_fn, flush_fn, drain_fn)                                 \
+	static void var##_produce(struct handoff_run *run, struct handoff_producer *p)  \
+	{                                                                               \
+		handoff_produce(run, p, push_fn, flush_fn);                             \
+	}                                                                               \
+	const struct handoff_ops handoff_##var = {                                      \
+		.name = #var,                                                           \
+		.init = defer_init,                                                     \
+		.fini = defer_fini,                                                     \
+		.produce = var##_produce,                                               \
+		.drain = drain_fn,                                                      \
+		.report = defer_report,                                                 \
+	};
 
-static_assert(TSQ_DEFER_BATCH_MAX == HANDOFF_BATCH, "tsq_defer_batch uses the same batch size");
-
-const struct handoff_ops handoff_tsq_defer_batch = {
-	.name = "tsq_defer_batch",
-	.init = defer_init,
-	.fini = defer_fini,
-	.produce = defer_batch_produce,
-	.drain = defer_drain,
-	.report = defer_report,
-};
+DEFER_VARIANT(tsq_defer, defer_push_none, handoff_no_flush, defer_drain)
+DEFER_VARIANT(tsq_defer_batch, defer_batch_push_none, defer_batch_flush, defer_drain)
+DEFER_VARIANT(tsq_defer_shard, defer_push_shard, handoff_no_flush, defer_drain)
+DEFER_VARIANT(tsq_defer_shard_batch, defer_batch_push_shard, defer_batch_flush, defer_drain)
+#ifdef TSQ_DEFER_RINGS_OFF
+DEFER_VARIANT(tsq_defer_burst, defer_batch_push_shard, defer_batch_flush, defer_burst_drain)
+#endif

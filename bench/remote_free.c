@@ -22,9 +22,15 @@
  *                               would replace glibc's malloc in the whole binary.
  *   mutex_pool                  one free list under a pthread mutex; A pops, B pushes.
  *   tsq_defer                   A owns shard 0 of a tsq_defer set and a private free list;
- *                               B (shard 1) tsq_defer_push()es each buffer back to shard 0;
- *                               A's drain recycles them into its private list.
+ *                               B, as a non-shard thread, tsq_defer_push()es each buffer back
+ *                               to shard 0 (the shared list); A's drain recycles them into
+ *                               its private list.
  *   tsq_defer_batch             the same with tsq_defer_batch_add(): one splice per 32.
+ *   tsq_defer_shard(_batch)     the same two with B as shard 1: once tsq/defer.h has
+ *                               per-producer rings, B's pushes go through its ring to A.
+ *   tsq_defer_burst             (with rings only) tsq_defer_shard_batch's B, and A refills its
+ *                               free list with tsq_defer_drain_burst() (arrays of buffers, no
+ *                               call per buffer).
  *   tsq_llist_batch             the hand-written pattern below built from tsq's llist
  *                               (tsq_llist_push_batch of 32 / tsq_llist_take_all): shows
  *                               what the primitive costs without tsq_defer's drain model.
@@ -35,6 +41,24 @@
  *                               new free list as is (no walk, no per-buffer callback).
  * The pool-based implementations start with RF_POOL_PREALLOC buffers and malloc() more only
  * when a pool is empty ("grown" counter: 0 in a steady state).
+ *
+ * Drain policy, the same for every implementation with a return path (tsq_defer*,
+ * tsq_llist_batch, handwritten): A takes its returns when its private free list is empty,
+ * and only then - as a poll loop refills its cache when it runs dry. (An earlier version
+ * drained tsq_defer every 32 allocations and while A waited, and the others only when dry:
+ * tsq_defer then paid a drain per 32 buffers that the others did not.)
+ *
+ * What still differs from the hand-written return list, by design of each API:
+ *   - handwritten and tsq_llist_batch take the returned chain and use it as the free list
+ *     as it is: A never walks it; each buffer is read once, when it is allocated again.
+ *   - tsq_defer_drain() walks the chain (reverse into arrival order) and calls each item's
+ *     function, which links the buffer into A's list: every returned buffer's line is read
+ *     and written by A at drain time, in a dependent chain, besides at its next allocation.
+ *   - tsq_defer_drain_burst() (rings) hands A arrays of pointers: the lines are written
+ *     (linking) but not chased, so their misses overlap.
+ *   - per push, tsq_defer keeps an exact count (one more atomic per push or per batch) and
+ *     checks whether to kick; A's drain gives the count back. With rings, B writes a slot
+ *     and a tail instead of CASing a shared head.
  */
 #include "harness.h"
 
@@ -495,7 +519,7 @@ static const struct rf_ops rf_mutex_pool = {
 	.b_main = mutex_pool_b_main,
 };
 
-/* ---- tsq_defer, tsq_defer_batch -------------------------------------------------------- */
+/* ---- tsq_defer and its variants ------------------------------------------------------- */
 
 enum { RF_SHARD_A = 0, RF_SHARD_B = 1 };
 
@@ -505,8 +529,6 @@ struct defer_pool {
 	struct tsq_defer_shard *shards;
 	/* B's private chain (tsq_defer_batch). */
 	_Alignas(TSQ_CACHELINE_SIZE) struct tsq_defer_batch batch;
-	/* A: allocations since its last drain. */
-	_Alignas(TSQ_CACHELINE_SIZE) uint64_t since_drain;
 };
 
 /*
@@ -517,16 +539,12 @@ struct defer_pool {
 static struct rf_hdr *defer_a_pool;
 
 /*
- * A drains its shard like a poll loop would: once per RF_BATCH allocations, whenever its
- * private list is empty, and while it waits. The bound is sized to what can be in flight
- * (the ring, B's burst and batch) rather than left at tsq's default of 128: a push over
- * the bound falls back to running the item on B, which here means free() into glibc and a
- * malloc() on A later - a different benchmark. A descheduled A can still let returns pile
- * up past it; the "fallback" counter says whether that happened.
+ * The list's bound and the ring's size cover every buffer there is (the preallocation, with
+ * room to grow), rather than tsq's default bound of 128: a push over it falls back to running
+ * the item on B, which here means free() into glibc and a malloc() on A later - a different
+ * benchmark. The "fallback" counter says whether that happened.
  */
-#define RF_DRAIN_EVERY RF_BATCH
-#define RF_DEFER_BOUND 1024u
-static_assert(RF_DEFER_BOUND >= RF_RING_SLOTS + RF_BURST + RF_BATCH, "bound covers what is in flight");
+#define RF_DEFER_BOUND (2 * RF_POOL_PREALLOC)
 
 static void defer_recycle(struct tsq_defer_item *it, enum tsq_defer_how how)
 {
@@ -541,18 +559,27 @@ static void defer_recycle(struct tsq_defer_item *it, enum tsq_defer_how how)
 	defer_a_pool = b;
 }
 
+/* A busy-polls and never sleeps: no wake-up needed (kicks are still counted). */
+static void defer_no_kick(void *ctx, unsigned shard)
+{
+	(void)ctx;
+	(void)shard;
+}
+
 static int defer_pool_init(struct rf_run *run, const char **why)
 {
-	struct tsq_defer_opts opts = {.size = sizeof(opts), .bound = RF_DEFER_BOUND};
+	struct tsq_defer_opts opts = {.size = sizeof(opts), .bound = RF_DEFER_BOUND, .kick = defer_no_kick};
 	struct defer_pool *dp = bench_alloc_lines(sizeof(*dp));
 	int err;
 
+#ifdef TSQ_DEFER_RINGS_OFF
+	opts.ring_size = RF_DEFER_BOUND; /* used by the _shard variants (B is shard 1) */
+#endif
 	if (dp == NULL || (dp->shards = tsq_defer_shards_alloc(2)) == NULL) {
 		free(dp);
 		*why = "allocation";
 		return -ENOMEM;
 	}
-	/* Default kick (an eventfd A never sleeps on: a kick is a wasted write(), counted). */
 	err = tsq_defer_set_init(&dp->set, dp->shards, 2, &opts);
 	if (err != 0) {
 		free(dp->shards);
@@ -591,49 +618,106 @@ static void defer_pool_fini(struct rf_run *run)
 	free(dp);
 }
 
-BENCH_INLINE void defer_pool_a_wait(struct rf_run *run)
-{
-	struct defer_pool *dp = run->impl;
+typedef void defer_refill_fn(struct defer_pool *dp);
 
+/* A's refill: run every queued item's function (defer_recycle links it into A's list). */
+BENCH_INLINE void defer_refill_drain(struct defer_pool *dp)
+{
 	tsq_defer_drain(&dp->set, RF_SHARD_A);
 }
 
-BENCH_INLINE struct rf_hdr *defer_pool_alloc(struct rf_run *run)
+#ifdef TSQ_DEFER_RINGS_OFF
+/* A's refill from arrays: link each buffer into A's list; no call per buffer. */
+static void defer_burst_refill(void *ctx, struct tsq_defer_item **items, unsigned n)
+{
+	struct rf_hdr *pool = defer_a_pool;
+
+	(void)ctx;
+	for (unsigned i = 0; i < n; i++) {
+		struct rf_hdr *b = (struct rf_hdr *)(void *)items[i];
+
+		RF_LINK(b, struct rf_next)->next = pool;
+		pool = b;
+	}
+	defer_a_pool = pool;
+}
+
+BENCH_INLINE void defer_refill_burst(struct defer_pool *dp)
+{
+	tsq_defer_drain_burst(&dp->set, RF_SHARD_A, defer_burst_refill, NULL);
+}
+#endif
+
+/* A allocates from its private list and refills it only when it is empty (see the top). */
+BENCH_INLINE struct rf_hdr *defer_pool_alloc(struct rf_run *run, defer_refill_fn *refill)
 {
 	struct defer_pool *dp = run->impl;
-	struct rf_hdr *b;
+	struct rf_hdr *b = defer_a_pool;
 
-	if (defer_a_pool == NULL || ++dp->since_drain >= RF_DRAIN_EVERY) {
-		dp->since_drain = 0;
-		tsq_defer_drain(&dp->set, RF_SHARD_A);
-	}
-	b = defer_a_pool;
 	if (tsq_unlikely(b == NULL)) {
-		run->grown++;
-		return rf_pool_buf_new(run);
+		refill(dp);
+		b = defer_a_pool;
+		if (b == NULL) {
+			run->grown++;
+			return rf_pool_buf_new(run);
+		}
 	}
 	defer_a_pool = RF_LINK(b, struct rf_next)->next;
 	return b;
 }
 
-BENCH_INLINE void defer_pool_free(struct rf_run *run, struct rf_hdr *b)
+BENCH_INLINE struct rf_hdr *defer_alloc_drain(struct rf_run *run)
+{
+	return defer_pool_alloc(run, defer_refill_drain);
+}
+
+#ifdef TSQ_DEFER_RINGS_OFF
+BENCH_INLINE struct rf_hdr *defer_alloc_burst(struct rf_run *run)
+{
+	return defer_pool_alloc(run, defer_refill_burst);
+}
+#endif
+
+/* B: `self` is TSQ_DEFER_NO_SHARD (the shared list) or RF_SHARD_B (its ring, with rings). */
+BENCH_INLINE void defer_pool_push(struct rf_run *run, struct rf_hdr *b, unsigned self)
 {
 	struct defer_pool *dp = run->impl;
 	struct tsq_defer_item *it = RF_LINK(b, struct tsq_defer_item);
 
 	tsq_defer_item_init(it, defer_recycle);
-	tsq_defer_push(&dp->set, RF_SHARD_A, RF_SHARD_B, it);
+	tsq_defer_push(&dp->set, RF_SHARD_A, self, it);
 }
 
-BENCH_INLINE void defer_pool_batch_free(struct rf_run *run, struct rf_hdr *b)
+BENCH_INLINE void defer_pool_batch_add(struct rf_run *run, struct rf_hdr *b, unsigned self)
 {
 	struct defer_pool *dp = run->impl;
 	struct tsq_defer_item *it = RF_LINK(b, struct tsq_defer_item);
 
 	tsq_defer_item_init(it, defer_recycle);
-	tsq_defer_batch_add(&dp->set, &dp->batch, RF_SHARD_B, it);
+	tsq_defer_batch_add(&dp->set, &dp->batch, self, it);
 }
 
+BENCH_INLINE void defer_free_any(struct rf_run *run, struct rf_hdr *b)
+{
+	defer_pool_push(run, b, TSQ_DEFER_NO_SHARD);
+}
+
+BENCH_INLINE void defer_free_shard(struct rf_run *run, struct rf_hdr *b)
+{
+	defer_pool_push(run, b, RF_SHARD_B);
+}
+
+BENCH_INLINE void defer_batch_free_any(struct rf_run *run, struct rf_hdr *b)
+{
+	defer_pool_batch_add(run, b, TSQ_DEFER_NO_SHARD);
+}
+
+BENCH_INLINE void defer_batch_free_shard(struct rf_run *run, struct rf_hdr *b)
+{
+	defer_pool_batch_add(run, b, RF_SHARD_B);
+}
+
+/* B, with nothing to do: hand back what its batch holds, so A is not left waiting. */
 BENCH_INLINE void defer_pool_b_idle(struct rf_run *run)
 {
 	struct defer_pool *dp = run->impl;
@@ -652,28 +736,26 @@ static void defer_pool_report(struct rf_run *run, struct gbench_state *st)
 	}
 }
 
-RF_INSTANTIATE(tsq_defer, defer_pool_alloc, defer_pool_a_wait, defer_pool_free, rf_nothing)
-RF_INSTANTIATE(tsq_defer_batch, defer_pool_alloc, defer_pool_a_wait, defer_pool_batch_free, defer_pool_b_idle)
+/* One tsq_defer variant: A's allocation (its refill), B's free, B's idle flush. */
+#define RF_DEFER_VARIANT(var, alloc, free_fn, b_idle)                                   \
+	RF_INSTANTIATE(var, alloc, rf_nothing, free_fn, b_idle)                         \
+	static const struct rf_ops rf_##var = {                                         \
+		.name = #var,                                                           \
+		.pool = true,                                                           \
+		.init = defer_pool_init,                                                \
+		.fini = defer_pool_fini,                                                \
+		.a_iteration = var##_a_iteration,                                       \
+		.b_main = var##_b_main,                                                 \
+		.report = defer_pool_report,                                            \
+	};
 
-static const struct rf_ops rf_tsq_defer = {
-	.name = "tsq_defer",
-	.pool = true,
-	.init = defer_pool_init,
-	.fini = defer_pool_fini,
-	.a_iteration = tsq_defer_a_iteration,
-	.b_main = tsq_defer_b_main,
-	.report = defer_pool_report,
-};
-
-static const struct rf_ops rf_tsq_defer_batch = {
-	.name = "tsq_defer_batch",
-	.pool = true,
-	.init = defer_pool_init,
-	.fini = defer_pool_fini,
-	.a_iteration = tsq_defer_batch_a_iteration,
-	.b_main = tsq_defer_batch_b_main,
-	.report = defer_pool_report,
-};
+RF_DEFER_VARIANT(tsq_defer, defer_alloc_drain, defer_free_any, rf_nothing)
+RF_DEFER_VARIANT(tsq_defer_batch, defer_alloc_drain, defer_batch_free_any, defer_pool_b_idle)
+RF_DEFER_VARIANT(tsq_defer_shard, defer_alloc_drain, defer_free_shard, rf_nothing)
+RF_DEFER_VARIANT(tsq_defer_shard_batch, defer_alloc_drain, defer_batch_free_shard, defer_pool_b_idle)
+#ifdef TSQ_DEFER_RINGS_OFF
+RF_DEFER_VARIANT(tsq_defer_burst, defer_alloc_burst, defer_batch_free_shard, defer_pool_b_idle)
+#endif
 
 /* ---- tsq_llist_batch ------------------------------------------------------------------ */
 
@@ -938,8 +1020,12 @@ static void bm_remote_free(struct gbench_state *st, const void *arg)
 		const uint64_t total = iters * RF_PER_ITER;
 		const uint64_t want = 5 * (total * (total + 1) / 2) + total * RF_BUF_SIZE;
 
-		if (run.b_sum != want) {
-			gbench_skip_with_error(st, "checksum mismatch: buffers lost or duplicated");
+		if (run.b_sum != want || tsq_load(&run.b_done, TSQ_RELAXED) != total) {
+			char msg[200];
+
+			snprintf(msg, sizeof(msg), "remote_free/%s: checksum mismatch: buffers lost or duplicated",
+				 ops->name);
+			gbench_fail(st, msg);
 		} else {
 			bench_report_items(st, total, elapsed);
 			if (ops->pool) /* buffers malloc()ed because the pool ran dry */
@@ -964,6 +1050,11 @@ static const struct rf_ops *const rf_impls[] = {
 	&rf_mutex_pool,
 	&rf_tsq_defer,
 	&rf_tsq_defer_batch,
+	&rf_tsq_defer_shard,
+	&rf_tsq_defer_shard_batch,
+#ifdef TSQ_DEFER_RINGS_OFF
+	&rf_tsq_defer_burst,
+#endif
 	&rf_tsq_llist_batch,
 	&rf_handwritten,
 };

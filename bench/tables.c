@@ -1,41 +1,148 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bench/tables.c - the side-by-side tables of --tsq_tables, printed after the normal report
- * from the results the wrapper recorded (medians when --benchmark_repetitions is used):
- *   - hand-off: items/s, one table per mode, rows = producer count, columns = implementations,
- *     plus the goal column "best tsq / best peer";
- *   - remote free: buffers/s per implementation, with the ratio to the best allocator
- *     (glibc, mimalloc, jemalloc) and to the hand-written defer-to-owner version.
+ * from the results the wrapper recorded:
+ *   - hand-off (one block per order x mode x producer count), single-thread: items/s and
+ *     ns per item per implementation, and each one's ratio to the reference - DPDK's MPSC
+ *     bulk ring (dpdk_ring_mpsc_bulk32; the hand-written llist where DPDK is not built);
+ *   - remote free: buffers/s per implementation, the ratio to the best allocator of the same
+ *     round and to the hand-written return list.
+ * Ratios are throughput ratios (> 1: faster than the reference) taken *within a round*
+ * (--tsq_rounds=N: every benchmark runs once per round, back to back with the others of its
+ * block), then summarised as median [min..max] over the rounds. This machine's speed swings
+ * by 3-10x between rounds (calibrate/cacheline_pingpong: ~14, ~33 or ~165 ns), and a ratio
+ * of two medians taken in different regimes says nothing; a same-round ratio does.
+ * Rates and ns/item are medians over the rounds, with [min..max] of ns/item.
  * Only what ran is shown: a filter that selects nothing of a scenario prints nothing for it.
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gbench.h"
 
-#define T_MAX_COLS 24
-#define T_MAX_ROWS 1024
+#define T_MAX_ROWS 64
+#define T_MAX_ROUNDS 1000
 #define T_NAME 96
 
-struct table {
-	char cols[T_MAX_COLS][T_NAME];
-	char rows[T_MAX_ROWS][T_NAME];
-	size_t ncols, nrows;
-	/* value[row][col]: items/s; NAN = not run, -1 = failed */
-	double value[T_MAX_ROWS][T_MAX_COLS];
+/* Median, min and max of the finite values of v[0..n); false if there are none. */
+struct t_stat {
+	double med, min, max;
 };
 
-static size_t t_index(char names[][T_NAME], size_t *n, size_t max, const char *name, size_t len)
+static int t_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (strlen(names[i]) == len && strncmp(names[i], name, len) == 0)
-			return i;
-	if (*n == max || len >= T_NAME)
-		return max;
-	memcpy(names[*n], name, len);
-	names[*n][len] = '\0';
-	return (*n)++;
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool t_summary(const double *v, size_t n, struct t_stat *s)
+{
+	static double tmp[T_MAX_ROUNDS];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && i < T_MAX_ROUNDS; i++)
+		if (isfinite(v[i]))
+			tmp[k++] = v[i];
+	if (k == 0)
+		return false;
+	qsort(tmp, k, sizeof(tmp[0]), t_cmp);
+	s->med = k % 2 != 0 ? tmp[k / 2] : (tmp[k / 2 - 1] + tmp[k / 2]) / 2;
+	s->min = tmp[0];
+	s->max = tmp[k - 1];
+	return true;
+}
+
+/* "0.87x [0.77..0.89]"; the range only when there is more than one round. */
+static void fmt_ratio(char *buf, size_t n, const struct t_stat *s, bool ok, unsigned rounds)
+{
+	if (!ok)
+		snprintf(buf, n, "-");
+	else if (rounds > 1)
+		snprintf(buf, n, "%.2fx [%.2f..%.2f]", s->med, s->min, s->max);
+	else
+		snprintf(buf, n, "%.2fx", s->med);
+}
+
+/* One block: the results named <scenario>/<impl>/<key> (or <scenario>/<impl> for key ""). */
+struct block {
+	size_t idx[T_MAX_ROWS]; /* result index per row */
+	const char *impl[T_MAX_ROWS];
+	size_t n;
+};
+
+/* The implementation part of a name "<prefix><impl>[/<key>]", if the key matches. */
+static bool t_match(const char *name, const char *prefix, const char *key, char *impl, size_t impl_len)
+{
+	size_t pl = strlen(prefix), il;
+	const char *rest, *slash;
+
+	if (strncmp(name, prefix, pl) != 0)
+		return false;
+	rest = name + pl;
+	slash = strchr(rest, '/');
+	if (key[0] == '\0' ? slash != NULL : slash == NULL || strcmp(slash + 1, key) != 0)
+		return false;
+	il = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+	if (il >= impl_len)
+		return false;
+	memcpy(impl, rest, il);
+	impl[il] = '\0';
+	return true;
+}
+
+static void t_collect(struct block *b, const char *prefix, const char *key)
+{
+	static char names[T_MAX_ROWS][T_NAME];
+	const size_t n = gbench_result_count();
+
+	b->n = 0;
+	for (size_t i = 0; i < n && b->n < T_MAX_ROWS; i++) {
+		if (!t_match(gbench_result_at(i)->name, prefix, key, names[b->n], T_NAME))
+			continue;
+		b->idx[b->n] = i;
+		b->impl[b->n] = names[b->n];
+		b->n++;
+	}
+}
+
+/* Row of `impl` in b, or -1. */
+static int t_find(const struct block *b, const char *impl)
+{
+	for (size_t r = 0; r < b->n; r++)
+		if (strcmp(b->impl[r], impl) == 0)
+			return (int)r;
+	return -1;
+}
+
+/* ns per item over the rounds, and the ratio to the reference row (-1: none) per round. */
+static void t_row_stats(const struct block *b, size_t r, int ref, struct t_stat *ns, bool *ns_ok,
+			struct t_stat *ratio, bool *ratio_ok)
+{
+	static double v[T_MAX_ROUNDS], q[T_MAX_ROUNDS];
+	const unsigned rounds = gbench_rounds() < T_MAX_ROUNDS ? gbench_rounds() : T_MAX_ROUNDS;
+
+	for (unsigned k = 0; k < rounds; k++) {
+		double x = gbench_result_round_ips(b->idx[r], k);
+		double y = ref >= 0 ? gbench_result_round_ips(b->idx[ref], k) : NAN;
+
+		v[k] = x > 0 ? 1e9 / x : NAN;
+		q[k] = x > 0 && y > 0 ? x / y : NAN;
+	}
+	*ns_ok = t_summary(v, rounds, ns);
+	*ratio_ok = t_summary(q, rounds, ratio);
+}
+
+static void fmt_ns(char *buf, size_t n, const struct t_stat *s, bool ok, unsigned rounds)
+{
+	if (!ok)
+		snprintf(buf, n, "-");
+	else if (rounds > 1)
+		snprintf(buf, n, "%.1f [%.1f..%.1f]", s->med, s->min, s->max);
+	else
+		snprintf(buf, n, "%.1f", s->med);
 }
 
 static bool is_tsq(const char *impl)
@@ -43,102 +150,123 @@ static bool is_tsq(const char *impl)
 	return strncmp(impl, "tsq_", 4) == 0;
 }
 
-/* "12.3M"-style cell; "skip" for a failed run, "-" for one that did not run. */
-static void fmt_rate(char *buf, size_t n, double v)
+/* The reference of the hand-off and single-thread blocks: first one present. */
+static int t_ref(const struct block *b, const char **name)
 {
-	if (isnan(v))
-		snprintf(buf, n, "-");
-	else if (v < 0)
-		snprintf(buf, n, "skip");
-	else
-		snprintf(buf, n, "%.2fM", v / 1e6);
+	static const char *const refs[] = {"dpdk_ring_mpsc_bulk32", "handwritten_llist"};
+
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		int r = t_find(b, refs[i]);
+
+		if (r >= 0 && !gbench_result_at(b->idx[r])->error) {
+			*name = refs[i];
+			return r;
+		}
+	}
+	*name = "-";
+	return -1;
 }
 
-/* Rows of one hand-off mode: "producers:P" (free-running) or "window:W/producers:P". */
-static void print_handoff_mode(FILE *out, struct table *t, bool window)
+/* Per round: best of tsq's rows / best of the others'. */
+static bool t_best_ratio(const struct block *b, struct t_stat *s)
 {
-	size_t width = 12, shown = 0, behind = 0, compared = 0;
-	char cell[32];
+	static double q[T_MAX_ROUNDS];
+	const unsigned rounds = gbench_rounds() < T_MAX_ROUNDS ? gbench_rounds() : T_MAX_ROUNDS;
 
-	for (size_t c = 0; c < t->ncols; c++)
-		if (strlen(t->cols[c]) + 2 > width)
-			width = strlen(t->cols[c]) + 2;
-	for (size_t r = 0; r < t->nrows; r++)
-		if ((strncmp(t->rows[r], "window:", 7) == 0) == window)
-			shown++;
-	if (shown == 0)
-		return;
-
-	fprintf(out, "\nhand-off, %s: items/s (M = 10^6)\n",
-		window ? "steady state, each producer at most 256 items ahead (window:256)"
-		       : "free-running");
-	fprintf(out, "%-24s", window ? "window:256/producers" : "producers");
-	for (size_t c = 0; c < t->ncols; c++)
-		fprintf(out, "%*s", (int)width, t->cols[c]);
-	fprintf(out, "%*s\n", 22, "best tsq / best peer");
-	for (size_t r = 0; r < t->nrows; r++) {
-		const char *row = t->rows[r];
-		const char *p = strstr(row, "producers:");
+	for (unsigned k = 0; k < rounds; k++) {
 		double best_tsq = 0, best_peer = 0;
 
-		if ((strncmp(row, "window:", 7) == 0) != window)
-			continue;
-		fprintf(out, "%-24s", p != NULL ? p + 10 : row);
-		for (size_t c = 0; c < t->ncols; c++) {
-			double v = t->value[r][c];
+		for (size_t r = 0; r < b->n; r++) {
+			double x = gbench_result_round_ips(b->idx[r], k);
 
-			fmt_rate(cell, sizeof(cell), v);
-			fprintf(out, "%*s", (int)width, cell);
-			if (isnan(v) || v < 0)
+			if (!(x > 0))
 				continue;
-			if (is_tsq(t->cols[c]))
-				best_tsq = v > best_tsq ? v : best_tsq;
+			if (is_tsq(b->impl[r]))
+				best_tsq = x > best_tsq ? x : best_tsq;
 			else
-				best_peer = v > best_peer ? v : best_peer;
+				best_peer = x > best_peer ? x : best_peer;
 		}
-		if (best_tsq > 0 && best_peer > 0) {
-			fprintf(out, "%*.2fx\n", 21, best_tsq / best_peer);
-			compared++;
-			behind += best_tsq < best_peer;
-		} else {
-			fprintf(out, "%*s\n", 22, "-");
-		}
+		q[k] = best_tsq > 0 && best_peer > 0 ? best_tsq / best_peer : NAN;
 	}
-	if (compared != 0)
-		fprintf(out, "goal (best tsq >= best peer at every producer count): %s (%zu of %zu rows behind)\n",
-			behind == 0 ? "met" : "NOT met", behind, compared);
+	return t_summary(q, rounds, s);
 }
 
+/* A hand-off or single-thread block: one row per implementation. */
+static void print_items_block(FILE *out, const char *title, const struct block *b)
+{
+	const unsigned rounds = gbench_rounds();
+	const char *ref_name;
+	int ref = t_ref(b, &ref_name);
+	char head[64], ns_cell[64], ratio_cell[64];
+	struct t_stat st;
+
+	if (b->n == 0)
+		return;
+	fprintf(out, "\n%s\n", title);
+	snprintf(head, sizeof(head), "x %s", ref_name);
+	fprintf(out, "%-24s%10s  %-24s  %-24s\n", "impl", "items/s", "ns/item", head);
+	for (size_t r = 0; r < b->n; r++) {
+		const struct gbench_result *res = gbench_result_at(b->idx[r]);
+		struct t_stat ns, ratio;
+		bool ns_ok, ratio_ok;
+
+		if (res->error) {
+			fprintf(out, "%-24s%10s  %s\n", b->impl[r], "skip", res->error_message);
+			continue;
+		}
+		t_row_stats(b, r, ref, &ns, &ns_ok, &ratio, &ratio_ok);
+		fmt_ns(ns_cell, sizeof(ns_cell), &ns, ns_ok, rounds);
+		fmt_ratio(ratio_cell, sizeof(ratio_cell), &ratio, ratio_ok, rounds);
+		fprintf(out, "%-24s%9.1fM  %-24s  %-24s\n", b->impl[r], res->items_per_second / 1e6, ns_cell,
+			ratio_cell);
+	}
+	if (t_best_ratio(b, &st)) {
+		fmt_ratio(ratio_cell, sizeof(ratio_cell), &st, true, rounds);
+		fprintf(out, "best tsq / best peer, same round: %s (goal >= 1.00x: %s at the median)\n", ratio_cell,
+			st.med >= 1.0 ? "met" : "NOT met");
+	}
+}
+
+/* Keys of the hand-off blocks, in the order they were registered. */
 static void print_handoff(FILE *out)
 {
-	static struct table t; /* large: keep it off the stack */
+	static char keys[T_MAX_ROWS][T_NAME];
 	const size_t n = gbench_result_count();
+	size_t nkeys = 0;
 
-	memset(&t, 0, sizeof(t));
-	for (size_t r = 0; r < T_MAX_ROWS; r++)
-		for (size_t c = 0; c < T_MAX_COLS; c++)
-			t.value[r][c] = NAN;
 	for (size_t i = 0; i < n; i++) {
-		const struct gbench_result *res = gbench_result_at(i);
-		const char *impl, *rest;
-		size_t c, r;
+		const char *name = gbench_result_at(i)->name, *rest;
+		size_t k;
 
-		if (strncmp(res->name, "handoff/", 8) != 0)
+		if (strncmp(name, "handoff/", 8) != 0 || (rest = strchr(name + 8, '/')) == NULL)
 			continue;
-		impl = res->name + 8;
-		rest = strchr(impl, '/');
-		if (rest == NULL)
-			continue;
-		c = t_index(t.cols, &t.ncols, T_MAX_COLS, impl, (size_t)(rest - impl));
-		r = t_index(t.rows, &t.nrows, T_MAX_ROWS, rest + 1, strlen(rest + 1));
-		if (c == T_MAX_COLS || r == T_MAX_ROWS)
-			continue;
-		t.value[r][c] = res->error ? -1.0 : res->items_per_second;
+		rest++;
+		for (k = 0; k < nkeys; k++)
+			if (strcmp(keys[k], rest) == 0)
+				break;
+		if (k == nkeys && nkeys < T_MAX_ROWS && strlen(rest) < T_NAME)
+			snprintf(keys[nkeys++], T_NAME, "%s", rest);
 	}
-	if (t.nrows == 0)
-		return;
-	print_handoff_mode(out, &t, false);
-	print_handoff_mode(out, &t, true);
+	for (size_t k = 0; k < nkeys; k++) {
+		static struct block b;
+		char title[256];
+		bool seq = strncmp(keys[k], "sequential/", 11) == 0;
+		bool win = strstr(keys[k], "window:") != NULL;
+
+		t_collect(&b, "handoff/", keys[k]);
+		snprintf(title, sizeof(title), "hand-off %.95s: %s, %s (M = 10^6)", keys[k],
+			 win ? "steady state, each producer at most 256 items ahead" : "free-running",
+			 seq ? "items pushed in address order (prefetcher-friendly)" : "items pushed in shuffled order");
+		print_items_block(out, title, &b);
+	}
+}
+
+static void print_single(FILE *out)
+{
+	static struct block b;
+
+	t_collect(&b, "single/", "");
+	print_items_block(out, "single thread: push 32 items, then drain them (the instruction path; M = 10^6)", &b);
 }
 
 static const char *const allocators[] = {"glibc", "mimalloc", "jemalloc"};
@@ -153,92 +281,120 @@ static bool is_allocator(const char *impl)
 
 static void print_remote_free(FILE *out)
 {
-	const size_t n = gbench_result_count();
-	double best_alloc = 0, hand = 0, best_defer = 0;
-	const char *best_alloc_name = "-", *best_defer_name = "-";
-	size_t shown = 0;
+	static struct block b;
+	static double best_alloc[T_MAX_ROUNDS], qa[T_MAX_ROUNDS], qh[T_MAX_ROUNDS];
+	const unsigned rounds = gbench_rounds() < T_MAX_ROUNDS ? gbench_rounds() : T_MAX_ROUNDS;
+	int hand;
+	char ns_cell[64], ra[64], rh[64];
+	struct t_stat s_a, s_h, ns, unused;
+	bool ok_a, ok_h, ns_ok, unused_ok;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct gbench_result *res = gbench_result_at(i);
-		const char *impl = res->name + 12;
-
-		if (strncmp(res->name, "remote_free/", 12) != 0 || res->error)
-			continue;
-		shown++;
-		if (is_allocator(impl) && res->items_per_second > best_alloc) {
-			best_alloc = res->items_per_second;
-			best_alloc_name = impl;
-		}
-		if (strcmp(impl, "handwritten") == 0)
-			hand = res->items_per_second;
-		/* The goal is about the tsq_defer API (tsq_llist_batch is the bare primitive). */
-		if (strncmp(impl, "tsq_defer", 9) == 0 && res->items_per_second > best_defer) {
-			best_defer = res->items_per_second;
-			best_defer_name = impl;
-		}
-	}
-	if (shown == 0)
+	t_collect(&b, "remote_free/", "");
+	if (b.n == 0)
 		return;
+	hand = t_find(&b, "handwritten");
+	for (unsigned k = 0; k < rounds; k++) {
+		best_alloc[k] = 0;
+		for (size_t r = 0; r < b.n; r++) {
+			double x = gbench_result_round_ips(b.idx[r], k);
 
-	fprintf(out, "\nremote free: 2 KiB buffers allocated on A, freed on B (buffers/s, M = 10^6)\n");
-	fprintf(out, "%-18s%12s%12s%16s%16s  %s\n", "impl", "buffers/s", "ns/buffer", "x best alloc",
-		"x handwritten", "notes");
-	for (size_t i = 0; i < n; i++) {
-		const struct gbench_result *res = gbench_result_at(i);
-		const char *impl = res->name + 12;
-		double v = res->items_per_second;
-		char rate[32], ratio_a[32], ratio_h[32], notes[128] = "";
-
-		if (strncmp(res->name, "remote_free/", 12) != 0)
-			continue;
-		if (res->error) {
-			fprintf(out, "%-18s%12s  %s\n", impl, "skip", res->error_message);
-			continue;
+			if (is_allocator(b.impl[r]) && x > best_alloc[k])
+				best_alloc[k] = x;
 		}
-		fmt_rate(rate, sizeof(rate), v);
-		snprintf(ratio_a, sizeof(ratio_a), "-");
-		snprintf(ratio_h, sizeof(ratio_h), "-");
-		if (best_alloc > 0)
-			snprintf(ratio_a, sizeof(ratio_a), "%.2fx", v / best_alloc);
-		if (hand > 0)
-			snprintf(ratio_h, sizeof(ratio_h), "%.2fx", v / hand);
-		{
-			double grown = gbench_result_counter(i, "grown", NAN);
-			double fb = gbench_result_counter(i, "fallback", NAN);
-			int len = 0;
-
-			if (!isnan(grown))
-				len += snprintf(notes + len, sizeof(notes) - (size_t)len, "grown=%.0f ", grown);
-			if (!isnan(fb))
-				snprintf(notes + len, sizeof(notes) - (size_t)len, "fallback=%.0f", fb);
-		}
-		fprintf(out, "%-18s%12s%12.1f%16s%16s  %s\n", impl, rate, v > 0 ? 1e9 / v : 0.0, ratio_a,
-			ratio_h, notes);
 	}
-	fprintf(out, "best allocator: %s\n", best_alloc_name);
-	if (best_alloc > 0 && hand > 0 && best_defer > 0)
+
+	fprintf(out, "\nremote free: 2 KiB buffers allocated on A, freed on B (M = 10^6 buffers/s; "
+		     "x: same-round ratio, median [min..max])\n");
+	fprintf(out, "%-22s%10s  %-24s  %-24s  %-24s  %s\n", "impl", "buffers/s", "ns/buffer", "x best allocator",
+		"x handwritten", "notes");
+	for (size_t r = 0; r < b.n; r++) {
+		const struct gbench_result *res = gbench_result_at(b.idx[r]);
+		char notes[128] = "";
+		int len = 0;
+
+		if (res->error) {
+			fprintf(out, "%-22s%10s  %s\n", b.impl[r], "skip", res->error_message);
+			continue;
+		}
+		for (unsigned k = 0; k < rounds; k++) {
+			double x = gbench_result_round_ips(b.idx[r], k);
+			double h = hand >= 0 ? gbench_result_round_ips(b.idx[hand], k) : NAN;
+
+			qa[k] = x > 0 && best_alloc[k] > 0 ? x / best_alloc[k] : NAN;
+			qh[k] = x > 0 && h > 0 ? x / h : NAN;
+		}
+		ok_a = t_summary(qa, rounds, &s_a);
+		ok_h = t_summary(qh, rounds, &s_h);
+		t_row_stats(&b, r, -1, &ns, &ns_ok, &unused, &unused_ok);
+		fmt_ns(ns_cell, sizeof(ns_cell), &ns, ns_ok, gbench_rounds());
+		fmt_ratio(ra, sizeof(ra), &s_a, ok_a, gbench_rounds());
+		fmt_ratio(rh, sizeof(rh), &s_h, ok_h, gbench_rounds());
+		{
+			static const char *const counters[] = {"grown", "fallback", "kicks"};
+
+			for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+				double v = gbench_result_counter(b.idx[r], counters[c], NAN);
+
+				if (!isnan(v))
+					len += snprintf(notes + len, sizeof(notes) - (size_t)len, "%s=%.0f ", counters[c], v);
+			}
+		}
+		fprintf(out, "%-22s%9.2fM  %-24s  %-24s  %-24s  %s\n", b.impl[r], res->items_per_second / 1e6, ns_cell, ra,
+			rh, notes);
+	}
+	/* The goals, for the best tsq_defer variant of each round. */
+	for (unsigned k = 0; k < rounds; k++) {
+		double best = 0, h = hand >= 0 ? gbench_result_round_ips(b.idx[hand], k) : NAN;
+
+		for (size_t r = 0; r < b.n; r++) {
+			double x = gbench_result_round_ips(b.idx[r], k);
+
+			if (strncmp(b.impl[r], "tsq_defer", 9) == 0 && x > best)
+				best = x;
+		}
+		qa[k] = best > 0 && best_alloc[k] > 0 ? best / best_alloc[k] : NAN;
+		qh[k] = best > 0 && h > 0 ? best / h : NAN;
+	}
+	ok_a = t_summary(qa, rounds, &s_a);
+	ok_h = t_summary(qh, rounds, &s_h);
+	if (ok_a && ok_h) {
+		fmt_ratio(ra, sizeof(ra), &s_a, true, gbench_rounds());
+		fmt_ratio(rh, sizeof(rh), &s_h, true, gbench_rounds());
 		fprintf(out,
-			"goals for tsq's defer-to-owner (best: %s): %.2fx best allocator (goal >= 10x: %s), "
-			"%.2fx handwritten (goal >= 0.90x: %s)\n",
-			best_defer_name, best_defer / best_alloc, best_defer >= 10 * best_alloc ? "met" : "NOT met",
-			best_defer / hand, best_defer >= 0.9 * hand ? "met" : "NOT met");
+			"goals for tsq's defer-to-owner (best tsq_defer* of each round): %s best allocator "
+			"(goal >= 10x: %s), %s handwritten (goal >= 0.90x: %s)\n",
+			ra, s_a.med >= 10 ? "met" : "NOT met", rh, s_h.med >= 0.9 ? "met" : "NOT met");
+	}
 }
 
 static void print_calibration(FILE *out)
 {
-	const struct gbench_result *r = gbench_result_find("calibrate/cacheline_pingpong", NULL);
+	static double v[T_MAX_ROUNDS];
+	const unsigned rounds = gbench_rounds() < T_MAX_ROUNDS ? gbench_rounds() : T_MAX_ROUNDS;
+	struct t_stat s;
+	char cell[64];
 	size_t i;
 
-	if (r == NULL || r->error || gbench_result_find("calibrate/cacheline_pingpong", &i) == NULL)
+	if (gbench_result_find("calibrate/cacheline_pingpong", &i) == NULL || gbench_result_at(i)->error)
 		return;
-	fprintf(out, "\ncache-line hand-off between the owner's and a producer's CPU: %.1f ns one way "
-		     "(calibrate/cacheline_pingpong)\n",
-		gbench_result_counter(i, "ns_per_item", 0.0));
+	/* items/s there are one-way hand-offs per second. */
+	for (unsigned k = 0; k < rounds; k++) {
+		double x = gbench_result_round_ips(i, k);
+
+		v[k] = x > 0 ? 1e9 / x : NAN;
+	}
+	if (!t_summary(v, rounds, &s))
+		return;
+	fmt_ns(cell, sizeof(cell), &s, true, gbench_rounds());
+	fprintf(out, "\ncache-line hand-off between the owner's and a producer's CPU: %s ns one way "
+		     "(calibrate/cacheline_pingpong%s)\n",
+		cell, gbench_rounds() > 1 ? ", median [min..max] over the rounds" : "");
 }
 
 static void print_tables(FILE *out)
 {
 	print_calibration(out);
+	print_single(out);
 	print_handoff(out);
 	print_remote_free(out);
 }
