@@ -19,9 +19,19 @@
  *
  * Each round starts a fresh set and fresh threads (so start-up and shutdown repeat too).
  *
+ * With a ring size, owners push to each other through the per-pair rings (non-shard
+ * producers still take the list). The exact bound is checked at every drain: the items an
+ * owner takes from its shared list in one drain (not counting tsq_defer_queue() ones) never
+ * exceed `bound`. Producers pause now and then (bursts), so owners run dry and sleep.
+ * Sleep primitive: "eventfd" (tsq_defer_wait) or "futex" - a custom kick that increments a
+ * per-shard counter and FUTEX_WAKEs it; the owner reads the counter before idle_enter and
+ * FUTEX_WAITs on that value (the contract's rule). A futex wait that times out with work
+ * queued is a lost wake-up, as for eventfd.
+ *
  * Usage: stress_defer [single|batch] [items_per_thread [rounds [bound [shards [producers
- *                     [wait_ms]]]]]]
- *   defaults: single 50000 1 16 3 3 5000. "batch" pushes through tsq_defer_batch_add/flush.
+ *                     [wait_ms [ring_size [eventfd|futex]]]]]]]]
+ *   defaults: single 50000 1 16 3 3 5000 0 eventfd. "batch" pushes through
+ *   tsq_defer_batch_add/flush.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -31,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <tsq/defer.h>
@@ -60,6 +72,12 @@ static unsigned nshards = 3, nprod = 3;
 static uint32_t per = 50000, bound = 16;
 static int wait_ms = 5000;
 static int batch_mode;
+static uint32_t ring_size;
+static int futex_mode;
+/* futex mode: the kick's counter per shard (what the owner sleeps on). */
+static uint32_t futex_word[MAX_SHARDS];
+/* Items taken from the shared list (push/batch, not queue) in the owner's current drain. */
+static _Thread_local uint32_t tl_list_items;
 
 static uint32_t stop_flag[MAX_SHARDS]; /* set by the stop item; atomic */
 static uint32_t pushers_done;	      /* threads that pushed all their items; atomic */
@@ -121,6 +139,8 @@ static void item_fn(struct tsq_defer_item *d, enum tsq_defer_how how)
 	default:
 		fail("unknown how (id, how)", it->id, how);
 	}
+	if (how == TSQ_DEFER_DRAINED && !it->queued && (ring_size == 0 || it->pusher >= nshards))
+		tl_list_items++;
 	if (it->queued && how != TSQ_DEFER_DRAINED)
 		fail("tsq_defer_queue() item not run by a drain (id, how)", it->id, how);
 	it->how = (uint8_t)how;
@@ -165,7 +185,8 @@ static void push_all(uint64_t base, uint64_t *rng, uint32_t *done, uint32_t chun
 				fail("push returned (result, target)", (uint64_t)(int64_t)r, target);
 		} else {
 			r = tsq_defer_batch_add(&set, &b[target], tl_shard, &it->d);
-			if (r != (target == tl_shard ? TSQ_DEFER_RAN_INLINE : TSQ_DEFER_QUEUED))
+			if (r != (target == tl_shard ? TSQ_DEFER_RAN_INLINE : TSQ_DEFER_QUEUED) &&
+			    !(r == TSQ_DEFER_RAN_FALLBACK && target != tl_shard))
 				fail("batch_add returned (result, target)", (uint64_t)(int64_t)r, target);
 			if (until_flush == 0 || --until_flush == 0) {
 				for (unsigned s = 0; s < nshards; s++)
@@ -177,6 +198,8 @@ static void push_all(uint64_t base, uint64_t *rng, uint32_t *done, uint32_t chun
 		/* Pace now and then, so owners run dry, sleep and need waking. */
 		if ((xorshift(rng) & 255) == 0)
 			sched_yield();
+		if ((xorshift(rng) & 4095) == 0)
+			usleep(200); /* a gap between bursts: owners go to sleep */
 	}
 	if (batch_mode && *done == per)
 		for (unsigned s = 0; s < nshards; s++)
@@ -197,6 +220,33 @@ static void *producer_main(void *arg)
 	return NULL;
 }
 
+/* futex mode's kick: count, then wake (thread-safe: two producers may kick at once). */
+static void futex_kick(void *ctx, unsigned shard)
+{
+	(void)ctx;
+	tsq_fetch_add(&futex_word[shard], 1u, TSQ_SEQ_CST);
+	syscall(SYS_futex, &futex_word[shard], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* futex mode's wait, with tsq_defer_wait()'s return values: 1 woken, 0 not slept/timeout. */
+static int futex_sleep(unsigned me)
+{
+	/* The counter is read BEFORE idle_enter: a kick after this read changes it. */
+	uint32_t snap = tsq_load(&futex_word[me], TSQ_SEQ_CST);
+	struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
+	long r;
+
+	if (!tsq_defer_idle_enter(&set, me))
+		return 0;
+	r = syscall(SYS_futex, &futex_word[me], FUTEX_WAIT_PRIVATE, snap, &ts, NULL, 0);
+	tsq_defer_idle_exit(&set, me);
+	if (r == 0 || errno == EAGAIN || errno == EINTR)
+		return 1; /* woken, or the counter moved before we slept */
+	if (errno != ETIMEDOUT)
+		fail("futex wait (shard, errno)", me, (uint64_t)errno);
+	return 0;
+}
+
 static void *owner_main(void *arg)
 {
 	unsigned me = (unsigned)(uintptr_t)arg;
@@ -213,9 +263,13 @@ static void *owner_main(void *arg)
 			if (done == per)
 				tsq_fetch_add(&pushers_done, 1u, TSQ_RELEASE);
 		}
+		tl_list_items = 0;
 		n = tsq_defer_drain(&set, me);
 		if (n < 0)
 			fail("drain failed (shard, error)", me, (uint64_t)-n);
+		if (tl_list_items > bound)
+			fail("one drain took more than the bound from the list (items, bound)", tl_list_items,
+			     bound);
 		st->drains_nonempty += n > 0;
 		if (tsq_load(&stop_flag[me], TSQ_ACQUIRE)) {
 			/* Everyone has stopped pushing before the stop item was sent. */
@@ -225,7 +279,7 @@ static void *owner_main(void *arg)
 		}
 		if (n == 0 && done == per) {
 			double t0 = now_ms();
-			int r = tsq_defer_wait(&set, me, wait_ms);
+			int r = futex_mode ? futex_sleep(me) : tsq_defer_wait(&set, me, wait_ms);
 			double slept = now_ms() - t0;
 
 			st->waits++;
@@ -250,7 +304,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [single|batch] [items_per_thread [rounds [bound [shards [producers "
-		"[wait_ms]]]]]]\n",
+		"[wait_ms [ring_size [eventfd|futex]]]]]]]]\n",
 		argv0);
 	exit(2);
 }
@@ -260,7 +314,8 @@ static uint64_t sum_how[3], sum_kicks, sum_drains, sum_waits, sum_woken, sum_tim
 
 static void run_round(void)
 {
-	struct tsq_defer_opts opts = { .size = sizeof(opts), .bound = bound };
+	struct tsq_defer_opts opts = { .size = sizeof(opts), .bound = bound, .ring_size = ring_size,
+				       .kick = futex_mode ? futex_kick : NULL };
 	pthread_t owners[MAX_SHARDS], prods[MAX_PRODUCERS];
 	unsigned nthreads = nshards + nprod;
 	uint64_t work = (uint64_t)nthreads * per;
@@ -270,6 +325,7 @@ static void run_round(void)
 	memset(items, 0, total * sizeof(*items));
 	memset(ostats, 0, sizeof(ostats));
 	memset(stop_flag, 0, sizeof(stop_flag));
+	memset(futex_word, 0, sizeof(futex_word));
 	pushers_done = 0;
 	for (uint64_t i = 0; i < total; i++) {
 		items[i].id = (uint32_t)i;
@@ -386,7 +442,11 @@ int main(int argc, char **argv)
 		nprod = (unsigned)strtoul(argv[a++], NULL, 10);
 	if (a < argc)
 		wait_ms = atoi(argv[a++]);
-	if (a < argc || per == 0 || per > 10000000 || rounds == 0 || rounds > 100000 || bound == 0 ||
+	if (a < argc)
+		ring_size = (uint32_t)strtoul(argv[a++], NULL, 10);
+	if (a < argc && (strcmp(argv[a], "eventfd") == 0 || strcmp(argv[a], "futex") == 0))
+		futex_mode = strcmp(argv[a++], "futex") == 0;
+	if (a < argc || ring_size > TSQ_DEFER_RING_MAX || per == 0 || per > 10000000 || rounds == 0 || rounds > 100000 || bound == 0 ||
 	    nshards < 2 || nshards > MAX_SHARDS || nprod > MAX_PRODUCERS || wait_ms <= 0)
 		usage(argv[0]);
 
@@ -397,11 +457,13 @@ int main(int argc, char **argv)
 	for (unsigned long r = 0; r < rounds; r++)
 		run_round();
 
-	printf("stress_defer: %s shards=%u producers=%u bound=%" PRIu32 " rounds=%lu items=%" PRIu64
+	printf("stress_defer: %s %s ring=%" PRIu32 " shards=%u producers=%u bound=%" PRIu32
+	       " rounds=%lu items=%" PRIu64
 	       " inline=%" PRIu64 " drained=%" PRIu64 " fallback=%" PRIu64 " kicks=%" PRIu64
 	       " drains=%" PRIu64 " waits=%" PRIu64 " woken=%" PRIu64 " idle_timeouts=%" PRIu64
 	       " %.2fs OK\n",
-	       batch_mode ? "batch" : "single", nshards, nprod, bound, rounds,
+	       batch_mode ? "batch" : "single", futex_mode ? "futex" : "eventfd", ring_size, nshards,
+	       nprod, bound, rounds,
 	       sum_how[0] + sum_how[1] + sum_how[2], sum_how[TSQ_DEFER_INLINE],
 	       sum_how[TSQ_DEFER_DRAINED], sum_how[TSQ_DEFER_FALLBACK], sum_kicks, sum_drains,
 	       sum_waits, sum_woken, sum_timeouts, (now_ms() - t0) / 1e3);
