@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # A thin layer over CMake. The two commands that matter:
 #   make demo   install what is needed, build in Release, run the benchmarks' headline tables
-#   make test   install what is needed, build Debug/Release/TSan/ASan, run every test
+#   make test   install what is needed, build Debug/Release/clang/TSan/ASan/fuzz, run every test
+#   make clean  remove every build directory the scripts create (build/, build-*/)
 JOBS ?= $(shell nproc)
 export JOBS
 
@@ -25,5 +26,7 @@ demo: build
 bench: build
 	./build/bench/tsq-bench --tsq_tables
 
+# build/, and build-<name>/ for every other build: debug, clang, tsan, asan, fuzz (scripts/test.sh,
+# TSQ_BUILD_DIR=build-x makes build-x and build-x-*), and their configure logs.
 clean:
-	rm -rf build build-debug build-tsan build-asan build*.configure.log
+	rm -rf build build-*/ build*.configure.log

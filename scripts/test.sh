@@ -3,21 +3,34 @@
 # `make test`: every build and every test tsq has, in the build directories the docs name.
 #   build-debug/  Debug, unit + stress + examples + standalone headers, then valgrind memcheck
 #   build/        Release, the same tests plus the benchmarks compiled (and smoke-run)
+#   build-clang/  clang (CC=clang CXX=clang++), RelWithDebInfo: everything built, unit +
+#                 stress + examples + standalone headers run (gcc builds everything else)
 #   build-tsan/   ThreadSanitizer, stress tests
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer, unit + stress + examples
 #   build-fuzz/   clang + libFuzzer: short bounded fuzz runs against reference models
 #                 (TSQ_FUZZ_SECONDS per target, default 20; longer on demand)
-#   then: install, and use the installed tsq from a separate project via find_package and
-#   via pkg-config.
+#   build/_packaging/  the installed package (tests/packaging/run.sh): tsq.pc and the CMake
+#                 package in several install layouts, used from separate projects through
+#                 pkg-config and find_package (versions 0.0/0.2 refused), FetchContent, and
+#                 the version agreeing in tsq.h, the packages and CHANGELOG.md
+#   and first: REUSE licensing information of every file (tests/packaging/check-reuse.py).
+# Environment:
+#   TSQ_TEST_STEPS="clang packaging"  run only these steps (ids: reuse debug memcheck
+#                 release clang tsan asan fuzz packaging); default all
+#   TSQ_BUILD_DIR=build-x  name the build directories build-x, build-x-debug, ... instead
+#   JOBS, TSQ_FUZZ_SECONDS
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 jobs=${JOBS:-$(nproc)}
+B=${TSQ_BUILD_DIR:-build}
+steps=${TSQ_TEST_STEPS:-}
 passed=0 failed=0 failures=()
 start=$(date +%s)
 
-step() {
-  local name=$1; shift
+step() { # id, name, command...
+  local id=$1 name=$2; shift 2
+  [ -z "$steps" ] || [[ " $steps " == *" $id "* ]] || return 0
   local t0=$(date +%s)
   echo
   echo "=== $name"
@@ -35,59 +48,52 @@ configure_build() { # dir, cmake args...
   cmake --build "$dir" -j"$jobs"
 }
 
+reuse() { python3 tests/packaging/check-reuse.py; }
 debug() {
-  configure_build build-debug -DCMAKE_BUILD_TYPE=Debug -DTSQ_BUILD_BENCH=OFF -DTSQ_VALGRIND=ON &&
-    ctest --test-dir build-debug --output-on-failure -j"$jobs" -LE memcheck
+  configure_build "$B-debug" -DCMAKE_BUILD_TYPE=Debug -DTSQ_BUILD_BENCH=OFF -DTSQ_VALGRIND=ON &&
+    ctest --test-dir "$B-debug" --output-on-failure -j"$jobs" -LE memcheck
 }
-memcheck() { ctest --test-dir build-debug --output-on-failure -j"$jobs" -L memcheck; }
+memcheck() { ctest --test-dir "$B-debug" --output-on-failure -j"$jobs" -L memcheck; }
 release() {
-  configure_build build -DCMAKE_BUILD_TYPE=Release &&
-    ctest --test-dir build --output-on-failure -j"$jobs"
+  configure_build "$B" -DCMAKE_BUILD_TYPE=Release &&
+    ctest --test-dir "$B" --output-on-failure -j"$jobs"
+}
+clang_build() {
+  CC=clang CXX=clang++ configure_build "$B-clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+    ctest --test-dir "$B-clang" --output-on-failure -j"$jobs" -L 'unit|stress|example|build'
 }
 tsan() {
-  configure_build build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTSQ_SANITIZE=thread \
+  configure_build "$B-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTSQ_SANITIZE=thread \
     -DTSQ_BUILD_BENCH=OFF -DTSQ_BUILD_EXAMPLES=OFF &&
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-      ctest --test-dir build-tsan --output-on-failure -L stress
+      ctest --test-dir "$B-tsan" --output-on-failure -L stress
 }
 asan() {
-  configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DTSQ_SANITIZE=address,undefined \
+  configure_build "$B-asan" -DCMAKE_BUILD_TYPE=Debug -DTSQ_SANITIZE=address,undefined \
     -DTSQ_BUILD_BENCH=OFF &&
     ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
-      ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|stress|example'
+      ctest --test-dir "$B-asan" --output-on-failure -j"$jobs" -L 'unit|stress|example'
 }
 fuzz() {
-  CC=clang configure_build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTSQ_FUZZ=ON \
+  CC=clang configure_build "$B-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTSQ_FUZZ=ON \
     -DTSQ_FUZZ_SECONDS="${TSQ_FUZZ_SECONDS:-20}" -DTSQ_BUILD_BENCH=OFF -DTSQ_BUILD_EXAMPLES=OFF &&
-    ctest --test-dir build-fuzz --output-on-failure -L fuzz --no-tests=error
+    ctest --test-dir "$B-fuzz" --output-on-failure -L fuzz --no-tests=error
 }
-consumer() {
-  local prefix=$top/build/_install
-  rm -rf "$prefix" build/_consumer build/_consumer_pc
-  cmake --install build --prefix "$prefix" >/dev/null || return 1
-  # 1. CMake: find_package(tsq 0.1 REQUIRED) + tsq::tsq
-  cmake -S tests/consumer -B build/_consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
-    cmake --build build/_consumer >/dev/null && ./build/_consumer/tsq-consumer || return 1
-  # 2. pkg-config --cflags tsq
-  mkdir -p build/_consumer_pc
-  local cflags
-  cflags=$(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags tsq) || return 1
-  echo "pkg-config --cflags tsq: $cflags"
-  cc -std=c11 -Wall -Wextra -Wpedantic -Werror $cflags tests/consumer/main.c -pthread \
-    -o build/_consumer_pc/tsq-consumer && ./build/_consumer_pc/tsq-consumer
-}
+packaging() { bash tests/packaging/run.sh "$B/_packaging"; }
 
 bash scripts/install-deps.sh || { echo "make test: dependencies missing (see above)"; exit 1; }
-step "debug build + tests" debug
-step "valgrind memcheck (unit tests)" memcheck
-step "release build + tests" release
-step "threadsanitizer (stress tests)" tsan
-step "address+undefined sanitizers" asan
-step "libFuzzer (owner, zc)" fuzz
-step "installed package: find_package + pkg-config" consumer
+step reuse "REUSE licensing information" reuse
+step debug "debug build + tests" debug
+step memcheck "valgrind memcheck (unit tests)" memcheck
+step release "release build + tests" release
+step clang "clang build + tests" clang_build
+step tsan "threadsanitizer (stress tests)" tsan
+step asan "address+undefined sanitizers" asan
+step fuzz "libFuzzer (owner, zc)" fuzz
+step packaging "installed package: pkg-config, find_package, FetchContent, version" packaging
 
 echo
 echo "make test finished in $(( $(date +%s) - start )) s"
 [ $failed -eq 0 ] || printf 'failed step: %s\n' "${failures[@]}"
 echo "steps: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+[ $failed -eq 0 ] && [ $passed -gt 0 ]

@@ -17,7 +17,14 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
+
+try:
+    import tomllib  # Python 3.11 (Debian 12)
+except ImportError:
+    try:
+        import tomli as tomllib  # python3-tomli, for Python 3.10 (Ubuntu 22.04)
+    except ImportError:
+        sys.exit("reuse: FAIL: reading REUSE.toml needs Python >= 3.11 or python3-tomli")
 
 root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                        os.path.join(os.path.dirname(__file__), "..", ".."))
