@@ -24,6 +24,15 @@
  *   Costs are caller-given (payload + overhead, like skb->truesize). Charge before the unit
  *   can complete (before it is published to the ring), uncharge exactly once per charge.
  *
+ *   Misuse and bad input (tests/README.md has the table)
+ *     - No overflow at any cost or cap: the check stops at TSQ_BUDGET_MAX_INFLIGHT bytes
+ *       (1 TiB - 4 GiB: a limit saturates there) or TSQ_BUDGET_MAX_UNITS units in flight,
+ *       whatever the limit, so one charge after a "go" always fits the packed fields.
+ *       Charging past a "stop" (or without checking) until the fields overflow is caught
+ *       under TSQ_DEBUG.
+ *     - A completion without a charge, or a second one: caught under TSQ_DEBUG; otherwise
+ *       in-flight is clamped at zero (units and bytes) and counted (unmatched_completions).
+ *
  * Usage
  *     struct tsq_budget b;  struct tsq_flags fl = TSQ_FLAGS_INIT;
  *     tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, no relaxation
@@ -46,7 +55,11 @@
  *
  * Limitations
  *   In-flight bytes are kept in 40 bits (1 TiB) and units in 24 bits (16 M): one 64-bit word,
- *   so a completion is one atomic read-modify-write. A single cost must be < 2^32.
+ *   so a completion is one atomic read-modify-write. A single cost must be < 2^32 (the type
+ *   says so). The check therefore never lets more than TSQ_BUDGET_MAX_INFLIGHT bytes or
+ *   TSQ_BUDGET_MAX_UNITS units be in flight, whatever the cap. The clamp of an unmatched
+ *   completion is exact when no other completion of the flow runs at the same moment (the
+ *   misuse itself is the caller's bug; TSQ_DEBUG stops at it).
  */
 #ifndef TSQ_BUDGET_H
 #define TSQ_BUDGET_H
@@ -72,6 +85,12 @@ extern "C" {
 #define TSQ__BUDGET_UNITS_SHIFT 40
 #define TSQ__BUDGET_BYTES_MASK ((1ull << TSQ__BUDGET_UNITS_SHIFT) - 1)
 #define TSQ__BUDGET_ONE_UNIT (1ull << TSQ__BUDGET_UNITS_SHIFT)
+/*
+ * The most the check lets be in flight, whatever the limit: bytes below which one more unit
+ * of any cost (< 2^32) still fits the 40-bit field, and the largest 24-bit unit count.
+ */
+#define TSQ_BUDGET_MAX_INFLIGHT (TSQ__BUDGET_BYTES_MASK - UINT32_MAX) /* 2^40 - 2^32 */
+#define TSQ_BUDGET_MAX_UNITS ((1u << (64 - TSQ__BUDGET_UNITS_SHIFT)) - 1) /* 2^24 - 1 */
 
 struct tsq_budget_cfg {
 	size_t size;           /* sizeof(struct tsq_budget_cfg): forward compatibility */
@@ -92,6 +111,7 @@ struct tsq_budget {
 	bool allow_one;
 	uint64_t throttles;    /* sender stopped (re-check confirmed): sender-written */
 	uint64_t recheck_saves; /* re-check found room after setting THROTTLED: sender-written */
+	uint64_t unmatched;     /* completions clamped at zero: any thread, atomic add */
 };
 
 struct tsq_budget_stats {
@@ -99,6 +119,12 @@ struct tsq_budget_stats {
 	uint64_t inflight_units;
 	uint64_t throttles;
 	uint64_t recheck_saves;
+	/*
+	 * Completions that found fewer units or bytes in flight than they uncharged (a completion
+	 * without a charge, or twice): clamped at zero instead of wrapping. Only without TSQ_DEBUG
+	 * (with it, such a completion aborts).
+	 */
+	uint64_t unmatched_completions;
 };
 
 /*
@@ -128,6 +154,7 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
 	b->allow_one = allow_one;
 	b->throttles = 0;
 	b->recheck_saves = 0;
+	b->unmatched = 0;
 	return 0;
 }
 
@@ -145,7 +172,8 @@ static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t byt
  * tsq_budget_limit - the byte limit for a next unit of `next_cost` bytes:
  * min(max(2 * next_cost, pacing_rate >> shift), cap) << factor.
  * Context: any thread. Blocks: never. Ordering: relaxed reads of the configuration.
- * Return: the limit in bytes (saturates instead of overflowing).
+ * Return: the limit in bytes; saturates at TSQ_BUDGET_MAX_INFLIGHT (any cap, any factor)
+ * instead of overflowing.
  */
 static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t next_cost, unsigned factor)
 {
@@ -155,8 +183,9 @@ static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t nex
 		limit = 2ull * next_cost; /* one unit in flight, one about to go */
 	if (limit > b->cap)
 		limit = b->cap;
-	if (factor >= TSQ__BUDGET_UNITS_SHIFT || limit > (TSQ__BUDGET_BYTES_MASK >> factor))
-		return limit == 0 ? 0 : TSQ__BUDGET_BYTES_MASK;
+	/* Saturate below the field's top: a "go" at in_flight < limit leaves room for any cost. */
+	if (factor >= TSQ__BUDGET_UNITS_SHIFT || limit > (TSQ_BUDGET_MAX_INFLIGHT >> factor))
+		return limit == 0 ? 0 : TSQ_BUDGET_MAX_INFLIGHT;
 	return limit << factor;
 }
 
@@ -170,6 +199,9 @@ static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t infligh
 	 */
 	if (units == 0)
 		return false;
+	/* One more unit would wrap the 24-bit count (zero-cost units never reach a byte limit). */
+	if (tsq_unlikely(units >= TSQ_BUDGET_MAX_UNITS))
+		return true;
 	/*
 	 * The kernel stops when 1 + in_flight > limit (sk_wmem_alloc carries a base reference
 	 * of 1), i.e. when in_flight >= limit: with the 2 x cost floor, two units fill it.
@@ -195,7 +227,9 @@ static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t infligh
  * buffer), which is exactly the stall. tests/check/ proves it over every interleaving with
  * store buffers, and shows that dropping the fence or the re-check loses the restart.
  * Pairs with: C1/C2 in tsq_budget_complete().
- * Return: false - go ahead (charge, then hand the unit down); true - stop, THROTTLED is set.
+ * Return: false - go ahead (charge, then hand the unit down); true - stop, THROTTLED is set:
+ * over the limit, or TSQ_BUDGET_MAX_INFLIGHT bytes / TSQ_BUDGET_MAX_UNITS units in flight
+ * (never with nothing in flight).
  */
 static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
 				    unsigned factor)
@@ -216,14 +250,42 @@ static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, u
 }
 
 /*
- * tsq_budget_charge - account a unit of `cost` bytes handed down.
+ * tsq_budget_charge - account a unit of `cost` bytes handed down. Charge one unit per "go"
+ * of tsq_budget_check(): that keeps in-flight within the packed fields. Charging on after a
+ * "stop" until 2^24 units or 2^40 bytes are in flight is misuse: TSQ_DEBUG aborts
+ * ("tsq: tsq_budget_charge: ..."); without it the fields wrap.
  * Context: the sender, before the unit is published to the layer that completes it.
  * Blocks: never. Ordering: relaxed RMW; the publication of the unit (a release in the ring)
  * orders it before the unit's completion. Return: nothing.
  */
 static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 {
-	tsq_fetch_add(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_RELAXED);
+	uint64_t old = tsq_fetch_add(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_RELAXED);
+
+	/* Completions only subtract, so the value before our add bounds what we added to. */
+	TSQ__MISUSE_IF((old >> TSQ__BUDGET_UNITS_SHIFT) >= TSQ_BUDGET_MAX_UNITS ||
+			       (old & TSQ__BUDGET_BYTES_MASK) > TSQ__BUDGET_BYTES_MASK - cost,
+		       "tsq_budget_charge", "in-flight units or bytes overflow (charged past a stop)");
+	(void)old;
+}
+
+/*
+ * The slow path of an unmatched completion (C1 took a unit or bytes that were not in flight):
+ * give back what C1 took beyond zero, as seen in the value C1 replaced, so the net effect is
+ * "uncharge at most what was there". C1b is a SEQ_CST RMW between C1 and C2: a B1 that read
+ * the wrapped value in between (and stopped) is ordered before C1b and so before C2, which
+ * then sees THROTTLED - the Dekker argument of tsq_budget_check() still holds.
+ */
+static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uint32_t cost)
+{
+	uint64_t bytes = old & TSQ__BUDGET_BYTES_MASK;
+	uint64_t took = ((old >> TSQ__BUDGET_UNITS_SHIFT) != 0 ? TSQ__BUDGET_ONE_UNIT : 0) +
+			(bytes < cost ? bytes : cost);
+
+	TSQ__MISUSE_IF(true, "tsq_budget_complete",
+		       "more completed than charged (a completion without a charge, or twice)");
+	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST); /* C1b */
+	tsq_counter_add_shared(&b->unmatched, 1);
 }
 
 /*
@@ -233,14 +295,22 @@ static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
  * Ordering: C1 SEQ_CST RMW uncharge, then C2 SEQ_CST flags load. Pairs with: F1/B1 in
  * tsq_budget_check(). If the flow is THROTTLED, F2 (tsq_flags_throttled_to_queued) picks
  * exactly one winner among concurrent completions.
+ * A completion with nothing (or less than `cost`) in flight - one without a charge, or the
+ * second of one unit - is misuse: TSQ_DEBUG aborts ("tsq: tsq_budget_complete: ..."); without
+ * it in-flight is clamped at zero (units and bytes separately) and counted in
+ * unmatched_completions, instead of wrapping to 2^24 units / 1 TiB (a flow throttled forever).
  * Return: true if this caller won THROTTLED -> QUEUED and must queue the flow on its worker
  * (it owns the flow's list node until the worker unqueues it); false otherwise.
  */
 static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost)
 {
 	uint32_t flags;
+	uint64_t old;
 
-	tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* C1, pairs with B1 */
+	old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* C1, pairs with B1 */
+	/* A plain test of the value C1 returned: no unit, or fewer bytes than this one's cost. */
+	if (tsq_unlikely((old >> TSQ__BUDGET_UNITS_SHIFT) == 0 || (old & TSQ__BUDGET_BYTES_MASK) < cost))
+		tsq__budget_unmatched(b, old, cost);
 	flags = tsq_load(&f->word, TSQ_SEQ_CST);                            /* C2, pairs with F1 */
 	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
 		return false;
@@ -272,6 +342,7 @@ static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget
 	out->inflight_units = w >> TSQ__BUDGET_UNITS_SHIFT;
 	out->throttles = tsq_load(&b->throttles, TSQ_RELAXED);
 	out->recheck_saves = tsq_load(&b->recheck_saves, TSQ_RELAXED);
+	out->unmatched_completions = tsq_load(&b->unmatched, TSQ_RELAXED);
 	return 0;
 }
 

@@ -18,6 +18,8 @@
  *                release must send (the kernel's TSQ_DEFERRED, originally TSQ_OWNED).
  *     USER(n)    caller-defined deferred actions, n = 0..23 (the kernel has write-timer,
  *                delayed-ACK, MTU-reduced and ACK deferred); handled like DEFERRED.
+ *                TSQ_F_USER(24) or any other constant out of range does not compile;
+ *                tsq_flags_user(n) gives 0 for a run-time n out of range.
  *
  *   Lifecycle of a restart:
  *     sender:     over budget -> throttle -> full fence -> re-check -> stop
@@ -53,8 +55,16 @@ extern "C" {
 #define TSQ_F_DEFERRED (1u << 2)
 #define TSQ_F_USER_SHIFT 8u
 #define TSQ_F_USER_MAX 24u
-/* Caller-defined deferred bit n (0 <= n < 24). */
-#define TSQ_F_USER(n) (1u << (TSQ_F_USER_SHIFT + (n)))
+/*
+ * Caller-defined deferred bit n, for an integer constant n, 0 <= n < 24. Any other constant
+ * is a compile-time error (a negative array size; C11 and C++17 alike), not a shift past the
+ * word that would alias TSQ_F_THROTTLED. The result is still an integer constant expression
+ * (case labels, enumerators, static initializers). For an n known only at run time use
+ * tsq_flags_user().
+ */
+#define TSQ_F_USER(n)                                                                      \
+	(1u << (TSQ_F_USER_SHIFT + (n) +                                                   \
+		0 * sizeof(char[(unsigned long long)(n) < TSQ_F_USER_MAX ? 1 : -1])))
 #define TSQ_F_USER_ALL (~0u << TSQ_F_USER_SHIFT)
 /* Everything the owner's release runs: DEFERRED and all user bits (not THROTTLED/QUEUED). */
 #define TSQ_F_DEFERRED_ALL (TSQ_F_DEFERRED | TSQ_F_USER_ALL)
@@ -62,6 +72,16 @@ extern "C" {
 struct tsq_flags {
 	uint32_t word; /* use the functions below */
 };
+
+/*
+ * tsq_flags_user - TSQ_F_USER(n) for an n known only at run time.
+ * Context: any. Blocks: never. Ordering: none.
+ * Return: the bit; 0 (no bit) for n >= TSQ_F_USER_MAX.
+ */
+static inline uint32_t tsq_flags_user(unsigned n)
+{
+	return n < TSQ_F_USER_MAX ? 1u << (TSQ_F_USER_SHIFT + n) : 0u;
+}
 
 #define TSQ_FLAGS_INIT { 0 }
 

@@ -45,6 +45,17 @@
  *   callback under the short lock (keep it short, never block in it); the owner runs it for
  *   backlogged items without the short lock, in FIFO order.
  *
+ * Misuse and bad input (tests/README.md has the table)
+ *   - An item whose cost alone exceeds the limit can never fit: -E2BIG (handed back, counted
+ *     in `dropped`), not parked - whenever it would be parked (owned object).
+ *   - NULL object or item: -EINVAL, in every call that returns int.
+ *   - A work item delivered again while it is still parked (or in a drain not yet processed):
+ *     its link would loop the drain forever or lose the items behind it. Caught under
+ *     TSQ_DEBUG (deliver marks a parked item; the drain clears the mark before process()).
+ *   - Any call on a destroyed object (other than tsq_owner_init) is undefined; TSQ_DEBUG
+ *     aborts in deliver, acquire, try_acquire, lock_fast and lock_check. destroy itself
+ *     returns -EINVAL for an object it already destroyed, while its memory is still there.
+ *
  * Limitations
  *   The short lock and the waiters use a pthread mutex and condition variable (libc only).
  *   The process callback for direct delivery runs under the short lock: it must not call
@@ -62,11 +73,20 @@
 extern "C" {
 #endif
 
-/* A unit of work for the backlog. Embed it; `cost` is set by tsq_owner_deliver(). */
+/*
+ * A unit of work for the backlog. Embed it; `cost` is set by tsq_owner_deliver(). `mark` is
+ * private: TSQ_DEBUG's "parked" mark (it takes the padding after cost on 64-bit targets, and
+ * is never touched without TSQ_DEBUG). With TSQ_DEBUG, zero new items (calloc, = { 0 }):
+ * deliver reads the mark, and a memory checker flags a read of never-written memory.
+ */
 struct tsq_owner_work {
 	struct tsq_owner_work *next;
 	uint32_t cost;
+	uint32_t mark;
 };
+
+/* The value of tsq_owner_work.mark while the item is parked (TSQ_DEBUG only). */
+#define TSQ__OWNER_PARKED 0x7b5c1a9du
 
 enum tsq_owner_ctx {
 	TSQ_OWNER_DIRECT = 0,  /* by the producer, object not owned, short lock held */
@@ -94,7 +114,7 @@ struct tsq_owner_ops {
 struct tsq_owner_stats {
 	uint64_t backlogged;        /* items parked because the object was owned */
 	uint64_t direct;            /* items processed at once by the producer */
-	uint64_t dropped;           /* items refused with -ENOBUFS (handed back) */
+	uint64_t dropped;           /* items refused with -ENOBUFS or -E2BIG (handed back) */
 	uint64_t flushes;           /* tsq_owner_flush() calls that ran work */
 	uint64_t max_backlog_bytes; /* highest backlog length seen */
 	uint64_t backlog_bytes;     /* current backlog length (bytes counted since the last full drain) */
@@ -160,17 +180,28 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
 
 /*
  * tsq_owner_destroy - free the lock resources. The object must be unowned with an empty
- * backlog and no waiters. Context: teardown. Blocks: never.
- * Return: 0; -EBUSY if owned or the backlog is not empty (nothing destroyed).
+ * backlog and no waiters. Afterwards no call but tsq_owner_init() may use it: TSQ_DEBUG
+ * catches deliver/acquire/try_acquire/lock_fast/lock_check on it (destroy clears `ops`).
+ * Context: teardown. Blocks: never.
+ * Return: 0; -EBUSY if owned, waited for, or the backlog is not empty (nothing destroyed);
+ * -EINVAL for NULL, or an object destroyed already (or never initialised: `ops` NULL).
  */
 static inline int tsq_owner_destroy(struct tsq_owner *o)
 {
+	if (o == NULL || o->ops == NULL)
+		return -EINVAL;
 	if (o->owned || o->head != NULL || o->waiters)
 		return -EBUSY;
 	pthread_cond_destroy(&o->wait);
 	pthread_mutex_destroy(&o->slock);
+	o->ops = NULL; /* "destroyed": checked by destroy, and by the others under TSQ_DEBUG */
 	return 0;
 }
+
+/* TSQ_DEBUG: a call on a destroyed object (its lock is gone). Read without the lock: any
+ * caller racing destroy is already wrong. */
+#define tsq__owner_check_alive(o, call) \
+	TSQ__MISUSE_IF((o)->ops == NULL, (call), "object destroyed (or never initialised)")
 
 /* Counters change under slock; relaxed stores so lock-free readers are race-free. */
 #define tsq__owner_count(o, field, v) tsq_counter_add_owner(&(o)->st.field, (v))
@@ -192,6 +223,9 @@ static inline bool tsq__owner_drain_locked(struct tsq_owner *o)
 		while (w != NULL) {
 			struct tsq_owner_work *next = w->next;
 
+#ifdef TSQ_DEBUG
+			w->mark = 0; /* no longer parked: process() may deliver it again */
+#endif
 			o->ops->process(o, w, TSQ_OWNER_BACKLOG);
 			w = next;
 		}
@@ -223,6 +257,7 @@ static inline void tsq__owner_take_locked(struct tsq_owner *o)
  */
 static inline void tsq_owner_acquire(struct tsq_owner *o)
 {
+	tsq__owner_check_alive(o, "tsq_owner_acquire");
 	pthread_mutex_lock(&o->slock);
 	tsq__owner_take_locked(o);
 	pthread_mutex_unlock(&o->slock);
@@ -237,6 +272,7 @@ static inline bool tsq_owner_try_acquire(struct tsq_owner *o)
 {
 	bool got;
 
+	tsq__owner_check_alive(o, "tsq_owner_try_acquire");
 	pthread_mutex_lock(&o->slock);
 	got = !o->owned;
 	if (got)
@@ -309,18 +345,26 @@ static inline bool tsq_owner_flush_every(struct tsq_owner *o, unsigned *counter,
  * sk_add_backlog): process `w` now if the object is not owned, else park it in the backlog
  * if backlog bytes + `queued` (the caller's other queued bytes, e.g. its receive queue) do
  * not exceed the limit. The item's own cost is not counted in that test (a big item still
- * goes in while there is room), but is added to the backlog length.
+ * goes in while there is room), but is added to the backlog length - unless the cost alone
+ * exceeds the limit: such an item could never fit, and is refused with -E2BIG (the kernel's
+ * limits are far above any one skb's truesize, so it never meets this case).
+ * Direct delivery (not owned) parks nothing and ignores the limit and the cost.
+ * `w` must not be parked already (here or in another object): TSQ_DEBUG aborts
+ * ("tsq: tsq_owner_deliver: work delivered again while parked"). Not after destroy (TSQ_DEBUG
+ * aborts).
  * Context: any thread that does not own the object. Blocks: never sleeps; takes the short
  * lock and runs process() under it on direct delivery.
  * Ordering: the short lock; a backlogged item is processed by the owner after it.
  * Return: TSQ_OWNER_PROCESSED, TSQ_OWNER_BACKLOGGED; -ENOBUFS (over the limit: `w` is handed
- * back untouched and counted in `dropped`); -EINVAL for NULL o or w.
+ * back untouched and counted in `dropped`); -E2BIG (owned, and `cost` > the limit: handed back
+ * untouched, counted in `dropped`); -EINVAL for NULL o or w (not counted).
  */
 static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *w, uint32_t cost,
 				    uint64_t queued)
 {
 	if (o == NULL || w == NULL)
 		return -EINVAL;
+	tsq__owner_check_alive(o, "tsq_owner_deliver");
 	pthread_mutex_lock(&o->slock);
 	if (!o->owned) {
 		tsq__owner_count(o, direct, 1);
@@ -328,12 +372,24 @@ static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *
 		pthread_mutex_unlock(&o->slock);
 		return TSQ_OWNER_PROCESSED;
 	}
+	/* Set below, cleared by the drain just before process(): set means "parked right now". */
+	TSQ__MISUSE_IF(w->mark == TSQ__OWNER_PARKED, "tsq_owner_deliver",
+		       "work delivered again while parked");
+	/* Could never fit: refuse it now rather than let one item fill the backlog many times over. */
+	if (tsq_unlikely(cost > o->limit)) {
+		tsq__owner_count(o, dropped, 1);
+		pthread_mutex_unlock(&o->slock);
+		return -E2BIG;
+	}
 	/* backlog_len + queued > limit, written so that a huge `queued` cannot wrap around. */
 	if (queued > o->limit || o->backlog_len > o->limit - queued) {
 		tsq__owner_count(o, dropped, 1);
 		pthread_mutex_unlock(&o->slock);
 		return -ENOBUFS;
 	}
+#ifdef TSQ_DEBUG
+	w->mark = TSQ__OWNER_PARKED;
+#endif
 	w->cost = cost;
 	w->next = NULL;
 	if (o->head == NULL)
@@ -360,6 +416,7 @@ static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *
  */
 static inline bool tsq_owner_lock_fast(struct tsq_owner *o)
 {
+	tsq__owner_check_alive(o, "tsq_owner_lock_fast");
 	pthread_mutex_lock(&o->slock);
 	if (!o->owned)
 		return false;
@@ -388,6 +445,7 @@ static inline void tsq_owner_unlock_fast(struct tsq_owner *o, bool slow)
  */
 static inline bool tsq_owner_lock_check(struct tsq_owner *o)
 {
+	tsq__owner_check_alive(o, "tsq_owner_lock_check");
 	pthread_mutex_lock(&o->slock);
 	return o->owned != 0;
 }

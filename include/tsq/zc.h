@@ -28,6 +28,20 @@
  *     context, the baseline the benchmarks compare against.
  *   - Pinned memory: an account shared by flows (the kernel's per-user RLIMIT_MEMLOCK charge,
  *     pages + 2 per send), charged with a CAS loop that never overshoots its limit.
+ *   - A 0-byte send is not a zerocopy send (the kernel tests `MSG_ZEROCOPY && size`): it
+ *     takes no id, no context and no charge, and no notice will ever cover it;
+ *     tsq_zc_send_start() says so with TSQ_ZC_NO_ZEROCOPY.
+ *
+ * Misuse and bad input (tests/README.md has the table)
+ *   - NULL flow or context: -EINVAL from every call that returns int.
+ *   - send_done twice on one send, or send_abort after send_done: -EINVAL, nothing changed
+ *     (each context counts the send calls it has open, a sender-only field). A put on a
+ *     context with no reference left: -EINVAL, nothing changed (the value its decrement
+ *     returned is checked). Neither can tell a context that a later send took from the
+ *     reserve again: keep references exact.
+ *   - Uncharging more than an account holds: refused (-EINVAL, nothing uncharged), counted in
+ *     the account's uncharge_refused, instead of wrapping to ~2^64 (every send refused).
+ *   - tsq_zc_get on a context with no reference left: TSQ_DEBUG aborts.
  *
  * Usage
  *     struct tsq_zc_ctx reserve[64];
@@ -35,9 +49,13 @@
  *     tsq_zc_flow_init(&zf, reserve, 64, &acct, 0);
  *     // sender (flow owner), per send call:
  *     struct tsq_zc_ctx *c;
- *     if (tsq_zc_send_start(&zf, len, TSQ_ZC_APPEND, &c) < 0) copy_instead();
- *     for each frame carrying the data: tsq_zc_get(c); ... at its completion: tsq_zc_put(&zf, c, copied);
- *     tsq_zc_send_done(&zf, c);            // or tsq_zc_send_abort(&zf, c) if nothing was sent
+ *     int rc = tsq_zc_send_start(&zf, len, TSQ_ZC_APPEND, &c);
+ *     if (rc < 0) copy_instead();          // -ENOBUFS ...
+ *     else if (rc == TSQ_ZC_NO_ZEROCOPY) send_normally(); // len 0: no id, no notice, no c
+ *     else {
+ *         for each frame carrying the data: tsq_zc_get(c); ... at its completion: tsq_zc_put(&zf, c, copied);
+ *         tsq_zc_send_done(&zf, c);        // or tsq_zc_send_abort(&zf, c) if nothing was sent
+ *     }
  *     // application:
  *     struct tsq_zc_notice n[16];
  *     int k = tsq_zc_read(&zf, n, 16);      // [lo, hi] ranges; buffers with those ids are free
@@ -77,6 +95,9 @@ extern "C" {
 #define TSQ_ZC_PAGE_SIZE 4096u
 #define TSQ_ZC_UNLIMITED UINT64_MAX
 
+/* tsq_zc_send_start()'s positive return: a 0-byte send, not zerocopy (no id, no notice). */
+#define TSQ_ZC_NO_ZEROCOPY 1
+
 /* tsq_zc_send_start() flags. */
 #define TSQ_ZC_APPEND 1u      /* extend the newest context if possible, else start a new one */
 #define TSQ_ZC_APPEND_ONLY 2u /* datagram cork: extend the newest context or fail (-EMSGSIZE) */
@@ -103,6 +124,13 @@ struct tsq_zc_notice {
 struct tsq_zc_account {
 	uint64_t pinned; /* bytes, in whole pages */
 	uint64_t limit;
+	uint64_t uncharge_refused; /* any thread, atomic add */
+};
+
+struct tsq_zc_account_stats {
+	uint64_t pinned;           /* bytes charged now */
+	uint64_t limit;            /* as given to tsq_zc_account_init() */
+	uint64_t uncharge_refused; /* uncharges of more than was charged, refused (-EINVAL) */
 };
 
 struct tsq_zc_flow;
@@ -117,12 +145,13 @@ struct tsq_zc_ctx {
 	uint32_t bytes;    /* bytes covered */
 	uint32_t refcnt;   /* atomic */
 	uint32_t zerocopy; /* 1 until a completion reports a copy (atomic AND) */
+	uint32_t calls;    /* send calls started and not yet done/aborted (sender only) */
 	uint64_t span;     /* ids covered by this notice after merges */
 	uint64_t pinned;   /* bytes charged to the account */
 };
 
 /*
- * Counters. sends, sends_appended, refused_* and aborted are written by the sender only (a
+ * Counters. sends, sends_appended, refused_*, aborted and sends_empty are written by the sender only (a
  * relaxed load + store, no read-modify-write: the sender's own calls are serialised); the
  * others by completions on any thread (relaxed fetch_add). Readers see each field atomically.
  */
@@ -135,6 +164,7 @@ struct tsq_zc_stats {
 	uint64_t refused_reserve; /* -ENOBUFS: reserve empty */
 	uint64_t refused_pin;     /* -ENOBUFS: pinned-memory limit */
 	uint64_t aborted;         /* sends given back with tsq_zc_send_abort() */
+	uint64_t sends_empty;     /* 0-byte sends: TSQ_ZC_NO_ZEROCOPY, no id (not in sends) */
 };
 
 /* A flow's zerocopy state. Fields are private: use the functions below. */
@@ -182,6 +212,7 @@ static inline int tsq_zc_account_init(struct tsq_zc_account *a, uint64_t limit_b
 		return -EINVAL;
 	a->pinned = 0;
 	a->limit = limit_bytes;
+	a->uncharge_refused = 0;
 	return 0;
 }
 
@@ -208,16 +239,47 @@ static inline int tsq_zc_account_charge(struct tsq_zc_account *a, uint64_t bytes
 	return 0;
 }
 
-/* tsq_zc_account_uncharge - give back what a charge took. Any thread; never blocks. */
-static inline void tsq_zc_account_uncharge(struct tsq_zc_account *a, uint64_t bytes)
+/*
+ * tsq_zc_account_uncharge - give back what a charge took.
+ * Context: any thread. Blocks: never (lock-free CAS loop).
+ * Ordering: relaxed CAS, as the charge.
+ * Return: 0; -EINVAL for NULL, or for more than the account holds (nothing uncharged,
+ * counted in uncharge_refused: a wrap would refuse every later send with -ENOBUFS).
+ */
+static inline int tsq_zc_account_uncharge(struct tsq_zc_account *a, uint64_t bytes)
 {
-	tsq_fetch_sub(&a->pinned, bytes, TSQ_RELAXED);
+	uint64_t old;
+
+	if (a == NULL)
+		return -EINVAL;
+	old = tsq_load(&a->pinned, TSQ_RELAXED);
+	do {
+		if (tsq_unlikely(bytes > old)) {
+			tsq_counter_add_shared(&a->uncharge_refused, 1);
+			return -EINVAL;
+		}
+	} while (!tsq_cmpxchg_weak(&a->pinned, &old, old - bytes, TSQ_RELAXED, TSQ_RELAXED));
+	return 0;
 }
 
 /* tsq_zc_account_pinned - bytes currently charged (relaxed). */
 static inline uint64_t tsq_zc_account_pinned(const struct tsq_zc_account *a)
 {
 	return tsq_load(&a->pinned, TSQ_RELAXED);
+}
+
+/*
+ * tsq_zc_account_stats - read the account.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads. Return: 0; -EINVAL for NULL.
+ */
+static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct tsq_zc_account_stats *out)
+{
+	if (a == NULL || out == NULL)
+		return -EINVAL;
+	out->pinned = tsq_load(&a->pinned, TSQ_RELAXED);
+	out->limit = a->limit;
+	out->uncharge_refused = tsq_load(&a->uncharge_refused, TSQ_RELAXED);
+	return 0;
 }
 
 /*
@@ -245,9 +307,11 @@ static inline int tsq_zc_flow_init(struct tsq_zc_flow *f, struct tsq_zc_ctx *res
 	f->pending = 0;
 	f->st.notices_queued = f->st.notices_merged = f->st.sends = f->st.sends_appended = 0;
 	f->st.copied = f->st.refused_reserve = f->st.refused_pin = f->st.aborted = 0;
+	f->st.sends_empty = 0;
 	for (unsigned i = 0; i < n; i++) {
 		reserve[i].flow = f;
 		reserve[i].refcnt = 0;
+		reserve[i].calls = 0;
 		reserve[i].next = NULL;
 		reserve[i].free_node.next = f->cache;
 		f->cache = &reserve[i].free_node;
@@ -287,7 +351,7 @@ static inline bool tsq__zc_get_not_zero(struct tsq_zc_ctx *c)
 }
 
 static inline void tsq__zc_complete(struct tsq_zc_flow *f, struct tsq_zc_ctx *c);
-static inline void tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool copied);
+static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool copied);
 
 /*
  * tsq_zc_send_start - give a zerocopy send of `bytes` its id and a context.
@@ -299,9 +363,11 @@ static inline void tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool 
  * Context: the flow's sender. Blocks: never.
  * Ordering: an append takes its reference with an acquire CAS that succeeds only on a live
  * context (pairs with the release in tsq_zc_put), so no completion can finish it meanwhile.
- * Return: 0; -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed, counted);
- * -EMSGSIZE (TSQ_ZC_APPEND_ONLY and the newest context cannot take it); -EINVAL for NULL
- * arguments, unknown flags, or bytes > TSQ_ZC_MAX_BYTES.
+ * Return: 0; TSQ_ZC_NO_ZEROCOPY (bytes == 0, whatever the append flags: no zerocopy, as in the
+ * kernel - no id taken, no context, no charge, no notice; *out is set to NULL; counted in
+ * sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed,
+ * counted); -EMSGSIZE (TSQ_ZC_APPEND_ONLY and the newest context cannot take it); -EINVAL for
+ * NULL arguments, unknown flags, or bytes > TSQ_ZC_MAX_BYTES.
  */
 static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsigned flags,
 				    struct tsq_zc_ctx **out)
@@ -312,6 +378,11 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	if (f == NULL || out == NULL || (flags & ~(TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY)) ||
 	    bytes > TSQ_ZC_MAX_BYTES)
 		return -EINVAL;
+	if (tsq_unlikely(bytes == 0)) { /* the kernel's `(flags & MSG_ZEROCOPY) && size` */
+		*out = NULL;
+		tsq_counter_add_owner(&f->st.sends_empty, 1);
+		return TSQ_ZC_NO_ZEROCOPY;
+	}
 	if (flags & (TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY)) {
 		struct tsq_zc_ctx *n = f->newest;
 
@@ -325,6 +396,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 			}
 			if (f->account != NULL)
 				n->pinned += pin;
+			n->calls++;
 			n->len++;
 			n->bytes += bytes;
 			f->next_id++;
@@ -352,6 +424,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	c->len = 1;
 	c->bytes = bytes;
 	c->zerocopy = 1;
+	c->calls = 1;
 	c->span = 0;
 	c->pinned = f->account != NULL ? pin : 0;
 	/* Publishes the fields above to whoever drops the last reference (acq_rel there). */
@@ -371,12 +444,16 @@ static inline uint32_t tsq_zc_send_id(const struct tsq_zc_ctx *c)
 /*
  * tsq_zc_get - one more reference for a buffer that carries the context's data (a frame, a
  * clone, a split, a retransmit copy).
- * Context: a thread that holds a reference. Blocks: never. Ordering: relaxed (the caller's
- * own reference keeps the context alive). Return: nothing.
+ * Context: a thread that holds a reference (TSQ_DEBUG aborts on a context with none left).
+ * Blocks: never. Ordering: relaxed (the caller's own reference keeps the context alive).
+ * Return: nothing.
  */
 static inline void tsq_zc_get(struct tsq_zc_ctx *c)
 {
-	tsq_fetch_add(&c->refcnt, 1u, TSQ_RELAXED);
+	uint32_t old = tsq_fetch_add(&c->refcnt, 1u, TSQ_RELAXED);
+
+	TSQ__MISUSE_IF(old == 0, "tsq_zc_get", "context has no reference left (completed)");
+	(void)old;
 }
 
 /*
@@ -387,23 +464,47 @@ static inline void tsq_zc_get(struct tsq_zc_ctx *c)
  * queue's short spin lock for a few instructions.
  * Ordering: release on the decrement, acquire for the last one (Z1): everything the sender
  * and other holders wrote (len, bytes, copied) is seen by the thread that completes.
- * Return: nothing.
+ * Return: 0; -EINVAL for NULL arguments, or a context with no reference left (a put too many:
+ * nothing changed - the decrement that found 0 is undone before anyone can act on it, and the
+ * copied mark is not touched). A put too many on a context that a later send already took
+ * from the reserve again cannot be told apart from a good one.
  */
-static inline void tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool copied)
+static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool copied)
 {
-	if (copied)
+	uint32_t old;
+
+	if (f == NULL || c == NULL)
+		return -EINVAL;
+	if (copied) {
+		/* The mark first (the holder's last write before the decrement), but not on a dead one. */
+		if (tsq_unlikely(tsq_load(&c->refcnt, TSQ_RELAXED) == 0))
+			return -EINVAL;
 		tsq_fetch_and(&c->zerocopy, 0u, TSQ_RELAXED);
-	if (tsq_fetch_sub(&c->refcnt, 1u, TSQ_ACQ_REL) == 1) /* Z1 */
-		tsq__zc_complete(f, c);
+	}
+	old = tsq_fetch_sub(&c->refcnt, 1u, TSQ_ACQ_REL); /* Z1 */
+	if (tsq_likely(old > 1))
+		return 0;
+	if (tsq_unlikely(old == 0)) {
+		/* No reference was left: undo (the wrapped count is seen by nobody that holds one). */
+		tsq_fetch_add(&c->refcnt, 1u, TSQ_RELAXED);
+		return -EINVAL;
+	}
+	tsq__zc_complete(f, c);
+	return 0;
 }
 
 /*
  * tsq_zc_send_done - the send call returns: drop its reference.
- * Context: the sender. Blocks: as tsq_zc_put. Return: nothing.
+ * Context: the sender. Blocks: as tsq_zc_put.
+ * Return: 0; -EINVAL for NULL arguments, or a context with no send call open (send_done or
+ * send_abort already ended it): nothing changed.
  */
-static inline void tsq_zc_send_done(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
+static inline int tsq_zc_send_done(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
 {
-	tsq_zc_put(f, c, false);
+	if (f == NULL || c == NULL || tsq_unlikely(c->calls == 0))
+		return -EINVAL;
+	c->calls--;
+	return tsq_zc_put(f, c, false);
 }
 
 /*
@@ -411,15 +512,18 @@ static inline void tsq_zc_send_done(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
  * and drop its reference. A context left covering no send produces no notice.
  * Only valid while no buffer references were taken for this send, and before another send
  * started on the flow.
- * Context: the sender. Blocks: as tsq_zc_put. Return: 0; -EINVAL if the send is no longer
- * the flow's newest (nothing changed).
+ * Context: the sender. Blocks: as tsq_zc_put. Return: 0; -EINVAL (nothing changed) for NULL
+ * arguments, if the send is no longer the flow's newest, or if its call has ended already
+ * (send_done or send_abort ran: its id may already be in a notice, or taken by a later send).
  */
 static inline int tsq_zc_send_abort(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
 {
-	if (f->newest != c || (uint32_t)(c->id + c->len) != f->next_id || c->len == 0)
+	if (f == NULL || c == NULL || f->newest != c || (uint32_t)(c->id + c->len) != f->next_id ||
+	    c->len == 0 || c->calls == 0)
 		return -EINVAL;
 	f->next_id--;
 	c->len--;
+	c->calls--;
 	if (c->len == 0)
 		f->newest = NULL;
 	tsq_counter_add_owner(&f->st.aborted, 1);
@@ -559,6 +663,7 @@ static inline int tsq_zc_stats(const struct tsq_zc_flow *f, struct tsq_zc_stats 
 	out->refused_reserve = tsq_load(&f->st.refused_reserve, TSQ_RELAXED);
 	out->refused_pin = tsq_load(&f->st.refused_pin, TSQ_RELAXED);
 	out->aborted = tsq_load(&f->st.aborted, TSQ_RELAXED);
+	out->sends_empty = tsq_load(&f->st.sends_empty, TSQ_RELAXED);
 	return 0;
 }
 

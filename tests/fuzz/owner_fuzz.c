@@ -10,9 +10,9 @@
  *   - the events, in order: each item processed (id, DIRECT/BACKLOG), each return code of a
  *     delivery, each release callback;
  *   - the return codes of every call; the -ENOBUFS decisions (computed by the model without
- *     overflow, in 128 bits);
+ *     overflow, in 128 bits) and the -E2BIG ones (an owned object, cost alone > limit);
  *   - all counters after every operation; ownership; the cost written into parked items;
- *   - items handed back with -ENOBUFS: untouched (their poisoned fields intact);
+ *   - items handed back with -ENOBUFS or -E2BIG: untouched (their poisoned fields intact);
  * and every item is freed exactly once (processed items are freed inside process(), as a
  * receive handler frees a packet: ASan and valgrind see a double processing or a leak).
  * Any divergence abort()s with a line on stderr.
@@ -143,6 +143,11 @@ static int m_deliver(uint32_t id)
 		ev_add(&want, EV_PROCESS, id, TSQ_OWNER_DIRECT);
 		return TSQ_OWNER_PROCESSED;
 	}
+	/* An item that alone exceeds the limit could never fit: -E2BIG, counted as a drop. */
+	if (d->cost > m.limit) {
+		m.st.dropped++;
+		return -E2BIG;
+	}
 	/* The contract in plain arithmetic: refuse iff backlog + queued > limit. */
 	if ((m_u128)m.len + d->queued > m.limit) {
 		m.st.dropped++;
@@ -218,6 +223,7 @@ static struct ritem *r_new(uint32_t id)
 
 	if (it == NULL)
 		abort();
+	memset(it, 0, sizeof(*it)); /* TSQ_DEBUG reads the item's private mark: no garbage there */
 	it->work.next = POISON_NEXT;
 	it->work.cost = POISON_COST;
 	it->id = id;
@@ -238,7 +244,7 @@ static int r_deliver(struct tsq_owner *o, uint32_t id)
 	struct ritem *it = r_new(id);
 	int rc = tsq_owner_deliver(o, &it->work, descs[id].cost, descs[id].queued);
 
-	if (rc == -ENOBUFS) {
+	if (rc == -ENOBUFS || rc == -E2BIG) {
 		CHECK(it->work.next == POISON_NEXT && it->work.cost == POISON_COST && it->id == id &&
 			      it->magic == RITEM_MAGIC,
 		      "item %u handed back modified", id);
@@ -530,7 +536,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case OP_EINVAL: {
-			struct tsq_owner_work w = { POISON_NEXT, POISON_COST };
+			struct tsq_owner_work w = { POISON_NEXT, POISON_COST, 0 };
 			struct tsq_owner_stats st;
 
 			CHECK(tsq_owner_deliver(NULL, &w, 1, 0) == -EINVAL, "deliver(NULL o)");
@@ -539,6 +545,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(tsq_owner_stats(NULL, &st) == -EINVAL, "stats(NULL o)");
 			CHECK(tsq_owner_stats(&obj, NULL) == -EINVAL, "stats(NULL out)");
 			CHECK(tsq_owner_init(NULL, &ops_cb, 1) == -EINVAL, "init(NULL o)");
+			CHECK(tsq_owner_destroy(NULL) == -EINVAL, "destroy(NULL o)");
 			break;
 		}
 		}

@@ -5,7 +5,10 @@
  * flags, sizes around the page and 512 KiB edges), tsq_zc_get from an open call or a frame,
  * tsq_zc_put (copied or not), send_done, send_abort (valid, or -EINVAL for a send that is not
  * the newest), tsq_zc_read with small batches, bursts of appended sends (up to the 65,534
- * cap), the -EINVAL paths - after a configuration (reserve of 1-8 contexts, merge policy, no
+ * cap), the -EINVAL paths, misuse (send_done / send_abort on a context with no open call, a
+ * put on a context with no reference left, an uncharge of more than the account holds: each
+ * -EINVAL with nothing changed), 0-byte sends (TSQ_ZC_NO_ZEROCOPY: no id, no context) -
+ * after a configuration (reserve of 1-8 contexts, merge policy, no
  * account / unlimited / a small pinned-memory limit, ids starting just below 2^32).
  * Each operation runs on a reference model first (per reserve slot: free / live / queued, its
  * ids, references, mark and pin; the notice queue with the model's own merge rule: tail only,
@@ -66,6 +69,7 @@ static struct model {
 	int queue[NSLOT];
 	unsigned nq;
 	struct tsq_zc_stats st;
+	uint64_t uncharge_refused;
 } m;
 
 /* Open send calls (each holds its call reference) and frames (one reference each). */
@@ -152,6 +156,10 @@ static int m_start(uint32_t bytes, unsigned flags, int *slot)
 	*slot = -1;
 	if ((flags & ~(TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY)) || bytes > TSQ_ZC_MAX_BYTES)
 		return -EINVAL;
+	if (bytes == 0) { /* the kernel: MSG_ZEROCOPY && size - nothing zerocopy about it */
+		m.st.sends_empty++;
+		return TSQ_ZC_NO_ZEROCOPY;
+	}
 	if (flags & (TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY)) {
 		int w = m.newest;
 
@@ -220,11 +228,20 @@ static void check_state(void)
 	CMP(refused_reserve);
 	CMP(refused_pin);
 	CMP(aborted);
+	CMP(sends_empty);
 #undef CMP
-	if (m.has_acct)
+	if (m.has_acct) {
+		struct tsq_zc_account_stats as;
+
 		CHECK(tsq_zc_account_pinned(&acct) == m.pinned && m.pinned <= m.limit,
 		      "pinned %" PRIu64 ", model %" PRIu64 " (limit %" PRIu64 ")",
 		      tsq_zc_account_pinned(&acct), m.pinned, m.limit);
+		CHECK(tsq_zc_account_stats(&acct, &as) == 0 && as.pinned == m.pinned &&
+			      as.limit == m.limit && as.uncharge_refused == m.uncharge_refused,
+		      "account stats %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", model %" PRIu64 "/%" PRIu64
+		      "/%" PRIu64,
+		      as.pinned, as.limit, as.uncharge_refused, m.pinned, m.limit, m.uncharge_refused);
+	}
 	CHECK(tsq_zc_notices_pending(&zf) == m.nq, "pending %" PRIu64 ", model %u",
 	      tsq_zc_notices_pending(&zf), m.nq);
 	CHECK(zf.next_id == m.next_id, "next id %u, model %u", zf.next_id, m.next_id);
@@ -281,6 +298,10 @@ static int do_start(uint32_t bytes, unsigned flags, bool track)
 	int rc = tsq_zc_send_start(&zf, bytes, flags, &c);
 
 	CHECK(rc == want, "send_start(%u, %#x) = %d, model %d", bytes, flags, rc, want);
+	if (rc == TSQ_ZC_NO_ZEROCOPY) {
+		CHECK(c == NULL, "TSQ_ZC_NO_ZEROCOPY left *out %p", (void *)c);
+		return rc;
+	}
 	if (rc != 0) {
 		CHECK(c == (struct tsq_zc_ctx *)(uintptr_t)0x5eed, "send_start %d wrote *out", rc);
 		return rc;
@@ -308,7 +329,7 @@ static void do_done(unsigned k)
 	int slot = calls[k].slot;
 
 	m_put(slot, false);
-	tsq_zc_send_done(&zf, &reserve[slot]);
+	CHECK(tsq_zc_send_done(&zf, &reserve[slot]) == 0, "send_done of an open call refused");
 	calls[k] = calls[--ncalls];
 }
 
@@ -317,7 +338,7 @@ static void do_put(unsigned k, bool copied)
 	int slot = frames[k];
 
 	m_put(slot, copied);
-	tsq_zc_put(&zf, &reserve[slot], copied);
+	CHECK(tsq_zc_put(&zf, &reserve[slot], copied) == 0, "put of a held reference refused");
 	frames[k] = frames[--nframes];
 }
 
@@ -357,8 +378,19 @@ enum {
 	OP_READ,
 	OP_BURST,
 	OP_EINVAL,
+	OP_MISUSE,
 	NOPS
 };
+
+/* Open calls on slot i (each holds one reference and one `calls` count). */
+static unsigned open_calls(int i)
+{
+	unsigned k = 0;
+
+	for (unsigned j = 0; j < ncalls; j++)
+		k += calls[j].slot == i;
+	return k;
+}
 
 static void setup(struct reader *r, bool *big_bursts)
 {
@@ -508,7 +540,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (nframes == MAX_FRAMES || ncalls == MAX_CALLS)
 				break;
 			for (uint32_t i = 0; i < k; i++) {
-				if (do_start(0, TSQ_ZC_APPEND, true) != 0)
+				if (do_start(1, TSQ_ZC_APPEND, true) != 0)
 					break;
 				if (i == 0) {
 					int slot = calls[ncalls - 1].slot;
@@ -543,6 +575,46 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(tsq_zc_flow_init(&other, reserve, 0, NULL, 0) == -EINVAL, "flow_init(n 0)");
 			CHECK(tsq_zc_flow_init(&other, reserve, 1, NULL, 2) == -EINVAL, "flow_init(flags)");
 			CHECK(tsq_zc_account_init(NULL, 0) == -EINVAL, "account_init(NULL)");
+			CHECK(tsq_zc_send_abort(&zf, NULL) == -EINVAL, "send_abort(NULL ctx)");
+			CHECK(tsq_zc_send_abort(NULL, reserve) == -EINVAL, "send_abort(NULL flow)");
+			CHECK(tsq_zc_send_done(&zf, NULL) == -EINVAL, "send_done(NULL ctx)");
+			CHECK(tsq_zc_send_done(NULL, reserve) == -EINVAL, "send_done(NULL flow)");
+			CHECK(tsq_zc_put(&zf, NULL, true) == -EINVAL, "put(NULL ctx)");
+			CHECK(tsq_zc_put(NULL, reserve, false) == -EINVAL, "put(NULL flow)");
+			CHECK(tsq_zc_account_uncharge(NULL, 1) == -EINVAL, "account_uncharge(NULL)");
+			CHECK(tsq_zc_account_stats(NULL, NULL) == -EINVAL, "account_stats(NULL)");
+			break;
+		}
+		case OP_MISUSE: {
+			/* Misuse table rows: each refused with -EINVAL, nothing changed (check_state). */
+			uint8_t b = get8(&r);
+			int slot = (int)((b >> 2) % m.n);
+			int rc;
+
+			switch (b & 3) {
+			case 0: /* send_done / send_abort on a context with no open call */
+				if (open_calls(slot) != 0)
+					break;
+				rc = tsq_zc_send_done(&zf, &reserve[slot]);
+				CHECK(rc == -EINVAL, "send_done without an open call = %d", rc);
+				rc = tsq_zc_send_abort(&zf, &reserve[slot]);
+				CHECK(rc == -EINVAL, "send_abort without an open call = %d", rc);
+				break;
+			case 1: /* a put on a context with no reference left (free or a notice) */
+			case 2:
+				if (m.s[slot].state == S_LIVE)
+					break;
+				rc = tsq_zc_put(&zf, &reserve[slot], b & 1);
+				CHECK(rc == -EINVAL, "put on a dead context = %d", rc);
+				break;
+			default: /* uncharge more than the account holds */
+				if (!m.has_acct)
+					break;
+				rc = tsq_zc_account_uncharge(&acct, m.pinned + 1 + (b >> 2));
+				CHECK(rc == -EINVAL, "uncharge past the pinned amount = %d", rc);
+				m.uncharge_refused++;
+				break;
+			}
 			break;
 		}
 		}
@@ -563,10 +635,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m.has_acct) {
 		CHECK(tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED) == 0, "account_init");
 		m.limit = TSQ_ZC_UNLIMITED;
+		m.uncharge_refused = 0;
 	}
 	for (unsigned i = 0; i < m.n; i++)
-		CHECK(do_start(0, 0, true) == 0, "context %u of %u not back in the reserve", i, m.n);
-	CHECK(do_start(0, 0, true) == -ENOBUFS, "a context beyond the reserve");
+		CHECK(do_start(1, 0, true) == 0, "context %u of %u not back in the reserve", i, m.n);
+	CHECK(do_start(1, 0, true) == -ENOBUFS, "a context beyond the reserve");
 	while (ncalls > 0)
 		do_done(0);
 	do_read(NSLOT);

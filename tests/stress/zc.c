@@ -6,6 +6,10 @@
  *     the completion threads' queues (a tsq_llist each); it ends each call with
  *     tsq_zc_send_done, or tsq_zc_send_abort when the call "sent nothing" (no frame). On
  *     -ENOBUFS (reserve empty or the pinned-memory limit) it retries: nothing changed.
+ *     A 0-byte send is TSQ_ZC_NO_ZEROCOPY: no id, no context (counted in sends_empty).
+ *     Every 16th send the sender also misuses its context right after send_done, while the
+ *     completion threads may be finishing it: a second send_done and a send_abort must both
+ *     be -EINVAL and change nothing (the exact accounting below would see any change).
  *   - Completion threads hold frames back and put them in random order; some frames are
  *     cloned or split first (another tsq_zc_get, pushed to a random completion thread).
  *   - The reader calls tsq_zc_read concurrently, in random batch sizes.
@@ -81,6 +85,7 @@ static size_t nnotices, notices_cap;
 
 /* Sender results. */
 static uint64_t ok_sends, appended, aborted, enobufs, emsgsize, fresh_ok, fresh_aborted;
+static uint64_t empty_sends, misuses;
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -130,7 +135,7 @@ static void *sender(void *arg)
 		r >>= 3;
 		for (;;) {
 			rc = tsq_zc_send_start(&zf, bytes, flags, &c);
-			if (rc == 0)
+			if (rc == 0 || rc == TSQ_ZC_NO_ZEROCOPY)
 				break;
 			if (rc == -EMSGSIZE && flags == TSQ_ZC_APPEND_ONLY) {
 				emsgsize++;
@@ -141,6 +146,14 @@ static void *sender(void *arg)
 				FAIL("send_start(%u, %u) = %d", bytes, flags, rc);
 			enobufs++;
 			sched_yield();
+		}
+		if (rc == TSQ_ZC_NO_ZEROCOPY) {
+			/* The kernel's rule: a 0-byte send is not zerocopy. No id taken. */
+			if (bytes != 0 || c != NULL || zf.next_id != (uint32_t)(base + ok_sends))
+				FAIL("TSQ_ZC_NO_ZEROCOPY for %u bytes, ctx %p, next id %u", bytes,
+				     (void *)c, zf.next_id);
+			empty_sends++;
+			continue;
 		}
 		uint32_t id = tsq_zc_send_id(c);
 		uint32_t idx = id - base;
@@ -166,7 +179,16 @@ static void *sender(void *arg)
 			tsq_zc_get(c);
 			push_frame(c, ctx_key[idx], (rnd(&seed) % 8) == 0, &seed);
 		}
-		tsq_zc_send_done(&zf, c);
+		if (tsq_zc_send_done(&zf, c) != 0)
+			FAIL("send_done of send %" PRIu64 " refused", ok_sends);
+		if ((ok_sends & 15) == 0) {
+			/* Misuse table: send_done twice, abort after done - refused, nothing changed. */
+			if ((rc = tsq_zc_send_done(&zf, c)) != -EINVAL)
+				FAIL("second send_done = %d", rc);
+			if ((rc = tsq_zc_send_abort(&zf, c)) != -EINVAL)
+				FAIL("send_abort after send_done = %d", rc);
+			misuses++;
+		}
 		ok_sends++;
 		appended += !fresh;
 		fresh_ok += fresh;
@@ -187,7 +209,8 @@ static void put_frame(struct completer *me, struct frame *f)
 	}
 	if (f->copied)
 		tsq_store(&key_copied[f->key], 1, TSQ_RELAXED);
-	tsq_zc_put(&zf, f->ctx, f->copied);
+	if (tsq_zc_put(&zf, f->ctx, f->copied) != 0)
+		FAIL("a put of a held reference was refused");
 	me->puts++;
 	free(f);
 	tsq_fetch_sub(&outstanding, 1, TSQ_RELEASE);
@@ -390,6 +413,8 @@ int main(int argc, char **argv)
 		FAIL("stats: sends %" PRIu64 " aborted %" PRIu64 " appended %" PRIu64
 		     ", want %" PRIu64 " %" PRIu64 " %" PRIu64,
 		     st.sends, st.aborted, st.sends_appended, ok_sends + aborted, aborted, appended);
+	if (st.sends_empty != empty_sends)
+		FAIL("stats: sends_empty %" PRIu64 ", sender saw %" PRIu64, st.sends_empty, empty_sends);
 	if (st.refused_reserve + st.refused_pin != enobufs)
 		FAIL("stats: refused %" PRIu64 " + %" PRIu64 ", sender saw %" PRIu64 " -ENOBUFS",
 		     st.refused_reserve, st.refused_pin, enobufs);
@@ -415,9 +440,9 @@ int main(int argc, char **argv)
 		if (first != (uint32_t)(base + ok_sends))
 			FAIL("next id %u, want %u", first, (uint32_t)(base + ok_sends));
 		for (unsigned i = 0; i < nres; i++)
-			if (tsq_zc_send_start(&zf, 0, 0, &c[i]) != 0)
+			if (tsq_zc_send_start(&zf, 1, 0, &c[i]) != 0)
 				FAIL("context %u of %u not back in the reserve", i, nres);
-		if (tsq_zc_send_start(&zf, 0, 0, &x) != -ENOBUFS)
+		if (tsq_zc_send_start(&zf, 1, 0, &x) != -ENOBUFS)
 			FAIL("reserve of %u gave one more context", nres);
 		for (unsigned i = 0; i < nres; i++)
 			tsq_zc_send_done(&zf, c[i]);
@@ -431,13 +456,14 @@ int main(int argc, char **argv)
 
 	printf("stress.zc: %s policy, %u completion threads, reserve %u, pin limit %lu pages\n"
 	       "  sends %" PRIu64 " (ids %u..%u), appended %" PRIu64 ", aborted %" PRIu64
-	       ", -EMSGSIZE %" PRIu64 "\n"
+	       ", -EMSGSIZE %" PRIu64 ", 0-byte %" PRIu64 ", refused misuses %" PRIu64 "\n"
 	       "  frames put %" PRIu64 " (clones %" PRIu64 "), -ENOBUFS %" PRIu64
 	       " (reserve %" PRIu64 ", pin %" PRIu64 ")\n"
 	       "  notices %zu (copied %" PRIu64 ", gaps %" PRIu64 "), merged %" PRIu64
 	       ", copied contexts %" PRIu64 ": every id exactly once, sum of ranges = sends\n",
 	       ignore_copied ? "ignore-copied" : "exact", ncomp, nres, pin_pages, ok_sends, base,
-	       (uint32_t)(base + ok_sends - 1), appended, aborted, emsgsize, puts, clones, enobufs,
+	       (uint32_t)(base + ok_sends - 1), appended, aborted, emsgsize, empty_sends, misuses,
+	       puts, clones, enobufs,
 	       st.refused_reserve, st.refused_pin, nnotices, copied_notices, gaps, st.notices_merged,
 	       copied_ctx);
 	free(seen);

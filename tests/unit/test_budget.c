@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include <criterion/criterion.h>
@@ -176,10 +177,11 @@ Test(budget, limit_cap)
 	cr_assert_eq(tsq_budget_limit(&b, 6000, 0), 8000u, "the cap also bounds the 2 x cost floor");
 	tsq_budget_set_pacing_rate(&b, 4000 << 10);
 	cr_assert_eq(tsq_budget_limit(&b, 100, 0), 4000u, "below the cap the pacing term wins");
-	/* A cap above the 40-bit field saturates. */
+	/* A cap above the 40-bit field saturates, one maximal unit below its top. */
 	c = cfg_of(UINT64_MAX, 0, false);
 	tsq_budget_init(&b, &c);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 0), BYTES_MAX);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 0), TSQ_BUDGET_MAX_INFLIGHT);
+	cr_assert_eq(tsq_budget_limit(&b, UINT32_MAX, 0), TSQ_BUDGET_MAX_INFLIGHT);
 }
 
 Test(budget, limit_factor_doubles_after_the_cap)
@@ -213,17 +215,17 @@ Test(budget, limit_saturates_for_huge_factor)
 	struct tsq_budget b;
 
 	tsq_budget_init(&b, NULL);
-	/* 4 MiB << 18 = 2^40: one past the field. */
+	/* 4 MiB << 18 = 2^40: past TSQ_BUDGET_MAX_INFLIGHT (2^40 - 2^32). */
 	cr_assert_eq(tsq_budget_limit(&b, 1, 17), 4 * MiB << 17);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 18), BYTES_MAX);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 39), BYTES_MAX);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 40), BYTES_MAX);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 63), BYTES_MAX);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 64), BYTES_MAX, "no undefined shift");
-	cr_assert_eq(tsq_budget_limit(&b, 1, 1000), BYTES_MAX);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 18), TSQ_BUDGET_MAX_INFLIGHT);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 39), TSQ_BUDGET_MAX_INFLIGHT);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 40), TSQ_BUDGET_MAX_INFLIGHT);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 63), TSQ_BUDGET_MAX_INFLIGHT);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 64), TSQ_BUDGET_MAX_INFLIGHT, "no undefined shift");
+	cr_assert_eq(tsq_budget_limit(&b, 1, 1000), TSQ_BUDGET_MAX_INFLIGHT);
 	tsq_budget_set_pacing_rate(&b, 0);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 40), BYTES_MAX, "2 << 40 overflows the field");
-	cr_assert_eq(tsq_budget_limit(&b, 1, UINT32_MAX), BYTES_MAX);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 40), TSQ_BUDGET_MAX_INFLIGHT, "2 << 40 overflows the field");
+	cr_assert_eq(tsq_budget_limit(&b, 1, UINT32_MAX), TSQ_BUDGET_MAX_INFLIGHT);
 }
 
 Test(budget, set_pacing_rate_changes_the_limit)
@@ -647,6 +649,233 @@ Test(budget, size_goal_mss_zero)
 	cr_assert_eq(tsq_budget_size_goal(0, 10, 0, 0, 0), 0u);
 }
 
+/* ---- misuse and bad input (tests/README.md) ------------------------------------------- */
+
+Test(budget, max_constants_leave_room_for_one_more_unit)
+{
+	cr_assert_eq(TSQ_BUDGET_MAX_INFLIGHT, (1ull << 40) - (1ull << 32));
+	cr_assert_eq(TSQ_BUDGET_MAX_INFLIGHT + UINT32_MAX, BYTES_MAX, "one maximal unit still fits");
+	cr_assert_eq(TSQ_BUDGET_MAX_UNITS, (1u << 24) - 1);
+}
+
+/*
+ * Misuse table: cap UINT64_MAX and 4 GiB charges. The byte field used to overflow at charge
+ * 257 (256 x (2^32 - 1) = 2^40 - 256 < 2^40 - 1), and the flow was never throttled again.
+ */
+Test(budget, max_cost_charges_stop_before_the_byte_field_overflows)
+{
+	for (unsigned factor = 0; factor < 2; factor++) {
+		struct tsq_budget b;
+		struct tsq_budget_cfg c = cfg_of(UINT64_MAX, 0, false);
+		struct tsq_flags f = TSQ_FLAGS_INIT;
+		struct tsq_budget_stats s;
+		unsigned n = 0;
+
+		tsq_budget_init(&b, &c);
+		while (!tsq_budget_check(&b, &f, UINT32_MAX, factor) && n < 1000) {
+			tsq_budget_charge(&b, UINT32_MAX);
+			n++;
+		}
+		cr_assert_eq(n, 256u, "factor %u: %u charges of 4 GiB - 1 went", factor, n);
+		s = stats_of(&b);
+		cr_assert_eq(s.inflight_units, 256u);
+		cr_assert_eq(s.inflight_bytes, 256ull * UINT32_MAX, "no wrap: 2^40 - 256");
+		cr_assert_leq(s.inflight_bytes, BYTES_MAX);
+		cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED, "stopped, restart armed");
+		cr_assert(tsq_budget_check(&b, &f, 1, factor), "a small unit stops too");
+		/* Completions bring it back, and the first one restarts the flow. */
+		cr_assert(tsq_budget_complete(&b, &f, UINT32_MAX));
+		cr_assert_not(tsq_budget_check(&b, &f, UINT32_MAX, factor), "room for exactly one more");
+		for (unsigned i = 1; i < 256; i++)
+			tsq_budget_complete(&b, &f, UINT32_MAX);
+		s = stats_of(&b);
+		cr_assert_eq(s.inflight_units, 0u);
+		cr_assert_eq(s.inflight_bytes, 0u);
+		cr_assert_eq(s.unmatched_completions, 0u);
+	}
+}
+
+/*
+ * Misuse table: 2^24 units in flight. Zero-cost units never reach a byte limit; the 24-bit
+ * unit count used to wrap to 0 ("nothing in flight": go), so the sender went on without limit.
+ */
+Test(budget, the_unit_count_stops_before_it_wraps, .timeout = 120)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+	struct tsq_budget_stats s;
+	uint64_t n = 0;
+
+	tsq_budget_init(&b, NULL); /* 4 MiB cap */
+	while (!tsq_budget_check(&b, &f, 0, 0) && n < (1ull << 25)) {
+		tsq_budget_charge(&b, 0);
+		n++;
+	}
+	cr_assert_eq(n, (uint64_t)TSQ_BUDGET_MAX_UNITS, "%llu zero-cost units went",
+		     (unsigned long long)n);
+	s = stats_of(&b);
+	cr_assert_eq(s.inflight_units, TSQ_BUDGET_MAX_UNITS);
+	cr_assert_eq(s.inflight_bytes, 0u);
+	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED);
+	cr_assert(tsq_budget_check(&b, &f, 1000, 5), "any cost, any factor: stop");
+	/* allow_one does not lift it (that is for zero or one unit). */
+	b.allow_one = true;
+	cr_assert(tsq_budget_check(&b, &f, 0, 0));
+	cr_assert(tsq_budget_complete(&b, &f, 0), "the first completion restarts the flow");
+	cr_assert_not(tsq_budget_check(&b, &f, 0, 0));
+	s = stats_of(&b);
+	cr_assert_eq(s.inflight_units, TSQ_BUDGET_MAX_UNITS - 1);
+	cr_assert_eq(s.unmatched_completions, 0u);
+}
+
+#ifdef TSQ_DEBUG
+/* Charging on past a stop until the fields overflow (the fields are set up directly). */
+Test(budget, debug_charge_that_would_wrap_the_units_aborts, .signal = SIGABRT)
+{
+	struct tsq_budget b;
+
+	tsq_budget_init(&b, NULL);
+	b.inflight = (uint64_t)TSQ_BUDGET_MAX_UNITS << 40;
+	tsq_budget_charge(&b, 0);
+	cr_assert_fail("charge past 2^24 - 1 units returned");
+}
+
+Test(budget, debug_charge_that_would_wrap_the_bytes_aborts, .signal = SIGABRT)
+{
+	struct tsq_budget b;
+
+	tsq_budget_init(&b, NULL);
+	b.inflight = (1ull << 40) | (BYTES_MAX - 10);
+	tsq_budget_charge(&b, 10); /* exactly full: fine */
+	tsq_budget_complete(&b, &(struct tsq_flags)TSQ_FLAGS_INIT, 10);
+	tsq_budget_charge(&b, 11);
+	cr_assert_fail("charge past the 40-bit byte field returned");
+}
+
+/* Misuse table: a completion without a charge, or a second one. */
+Test(budget, debug_complete_without_a_charge_aborts, .signal = SIGABRT)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+
+	tsq_budget_init(&b, NULL);
+	tsq_budget_complete(&b, &f, 100);
+	cr_assert_fail("completion without a charge returned");
+}
+
+Test(budget, debug_complete_twice_aborts, .signal = SIGABRT)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+
+	tsq_budget_init(&b, NULL);
+	tsq_budget_charge(&b, 100);
+	tsq_budget_complete(&b, &f, 100);
+	tsq_budget_complete(&b, &f, 100);
+	cr_assert_fail("second completion returned");
+}
+
+Test(budget, debug_complete_of_more_bytes_than_in_flight_aborts, .signal = SIGABRT)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+
+	tsq_budget_init(&b, NULL);
+	tsq_budget_charge(&b, 100);
+	tsq_budget_charge(&b, 100);
+	tsq_budget_complete(&b, &f, 300);
+	cr_assert_fail("completion of 300 with 200 in flight returned");
+}
+#else
+/* Misuse table, release builds: clamp at zero and count, never "1 TiB in flight". */
+Test(budget, complete_without_a_charge_clamps_at_zero_and_counts)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+	struct tsq_budget_stats s;
+
+	tsq_budget_init(&b, NULL);
+	tsq_budget_set_pacing_rate(&b, 0);
+	cr_assert_not(tsq_budget_complete(&b, &f, 100));
+	s = stats_of(&b);
+	cr_assert_eq(s.inflight_units, 0u);
+	cr_assert_eq(s.inflight_bytes, 0u);
+	cr_assert_eq(s.unmatched_completions, 1u);
+	/* The flow still works: two units fill 2 x 100, completions bring it back. */
+	cr_assert_not(tsq_budget_check(&b, &f, 100, 0));
+	tsq_budget_charge(&b, 100);
+	cr_assert_not(tsq_budget_check(&b, &f, 100, 0));
+	tsq_budget_charge(&b, 100);
+	cr_assert(tsq_budget_check(&b, &f, 100, 0));
+	cr_assert(tsq_budget_complete(&b, &f, 100));
+	cr_assert_not(tsq_budget_complete(&b, &f, 100));
+	s = stats_of(&b);
+	cr_assert_eq(s.inflight_units, 0u);
+	cr_assert_eq(s.inflight_bytes, 0u);
+	cr_assert_eq(s.unmatched_completions, 1u);
+}
+
+Test(budget, complete_twice_clamps_at_zero_and_counts)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+	struct tsq_budget_stats s;
+
+	tsq_budget_init(&b, NULL);
+	tsq_budget_set_pacing_rate(&b, 0);
+	tsq_budget_charge(&b, 100);
+	tsq_budget_charge(&b, 100);
+	cr_assert(tsq_budget_check(&b, &f, 100, 0), "200 >= 200");
+	cr_assert(tsq_budget_complete(&b, &f, 100));
+	cr_assert_not(tsq_budget_complete(&b, &f, 100));
+	cr_assert_not(tsq_budget_complete(&b, &f, 100), "one completion too many");
+	s = stats_of(&b);
+	cr_assert_eq(s.inflight_units, 0u);
+	cr_assert_eq(s.inflight_bytes, 0u);
+	cr_assert_eq(s.unmatched_completions, 1u);
+	cr_assert_not(tsq_budget_check(&b, &f, UINT32_MAX, 0), "not throttled forever");
+}
+
+Test(budget, complete_of_more_bytes_than_in_flight_clamps_the_bytes)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+	struct tsq_budget_stats s;
+
+	tsq_budget_init(&b, NULL);
+	tsq_budget_charge(&b, 100);
+	tsq_budget_charge(&b, 100);
+	tsq_budget_complete(&b, &f, 300); /* one unit, but more bytes than the two together */
+	s = stats_of(&b);
+	cr_assert_eq(s.inflight_units, 1u, "the unit was there: taken");
+	cr_assert_eq(s.inflight_bytes, 0u, "the bytes clamp at zero, no borrow from the units");
+	cr_assert_eq(s.unmatched_completions, 1u);
+	/* A wrong unit count with bytes left (units 0, bytes 0 afterwards): clamped per field. */
+	tsq_budget_complete(&b, &f, 0);
+	tsq_budget_complete(&b, &f, 0);
+	s = stats_of(&b);
+	cr_assert_eq(s.inflight_units, 0u);
+	cr_assert_eq(s.inflight_bytes, 0u);
+	cr_assert_eq(s.unmatched_completions, 2u);
+}
+
+/* A THROTTLED flow that meets an unmatched completion is still restarted exactly once. */
+Test(budget, an_unmatched_completion_still_restarts_a_throttled_flow)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+
+	tsq_budget_init(&b, NULL);
+	tsq_budget_set_pacing_rate(&b, 0);
+	tsq_budget_charge(&b, 100);
+	tsq_budget_charge(&b, 100);
+	cr_assert(tsq_budget_check(&b, &f, 100, 0));
+	cr_assert(tsq_budget_complete(&b, &f, 500), "a winner, even though it was clamped");
+	cr_assert_eq(tsq_flags_load(&f), TSQ_F_QUEUED);
+	cr_assert_eq(stats_of(&b).unmatched_completions, 1u);
+}
+#endif
+
 /* ---- stats --------------------------------------------------------------------------- */
 
 Test(budget, stats_errors)
@@ -677,6 +906,7 @@ Test(budget, stats_counts)
 	cr_assert_eq(s.inflight_units, 2u);
 	cr_assert_eq(s.throttles, 3u);
 	cr_assert_eq(s.recheck_saves, 0u);
+	cr_assert_eq(s.unmatched_completions, 0u);
 	/* Re-init clears everything. */
 	tsq_budget_init(&b, NULL);
 	s = stats_of(&b);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -203,6 +204,77 @@ Test(owner, destroy_is_busy_while_owned_or_backlogged)
 	/* teardown: destroy now returns 0 */
 }
 
+Test(owner, destroy_rejects_null_and_a_destroyed_object)
+{
+	struct tsq_owner o;
+
+	cr_assert_eq(tsq_owner_destroy(NULL), -EINVAL);
+	cr_assert_eq(tsq_owner_init(&o, &ops, 100), 0);
+	cr_assert_eq(tsq_owner_destroy(&o), 0);
+	cr_assert_eq(tsq_owner_destroy(&o), -EINVAL, "destroyed already");
+	/* init brings it back. */
+	cr_assert_eq(tsq_owner_init(&o, &ops, 100), 0);
+	cr_assert_eq(tsq_owner_deliver(&o, &items[0].work, 1, 0), TSQ_OWNER_PROCESSED);
+	cr_assert_eq(tsq_owner_destroy(&o), 0);
+}
+
+Test(owner, an_item_processed_from_the_backlog_may_be_delivered_again)
+{
+	/* The parked mark is cleared before process(): re-delivering a processed item is legal. */
+	own();
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 10, 0), TSQ_OWNER_BACKLOGGED);
+	cr_assert(tsq_owner_flush(&T.o));
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 10, 0), TSQ_OWNER_BACKLOGGED);
+	unown();
+	cr_assert_eq(T.n, 2);
+	own();
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 10, 0), TSQ_OWNER_BACKLOGGED);
+	unown();
+	cr_assert_eq(T.n, 3);
+}
+
+#ifdef TSQ_DEBUG
+/* Misuse table: the same work delivered twice while parked (release would loop forever). */
+Test(owner, debug_deliver_of_the_parked_tail_again_aborts, .signal = SIGABRT)
+{
+	own();
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 10, 0), TSQ_OWNER_BACKLOGGED);
+	tsq_owner_deliver(&T.o, &items[0].work, 10, 0); /* would link the tail to itself */
+	cr_assert_fail("deliver of a parked item returned");
+}
+
+Test(owner, debug_deliver_of_a_parked_item_inside_the_backlog_aborts, .signal = SIGABRT)
+{
+	own();
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 10, 0), TSQ_OWNER_BACKLOGGED);
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 10, 0), TSQ_OWNER_BACKLOGGED);
+	tsq_owner_deliver(&T.o, &items[0].work, 10, 0); /* would cut item 1 off the backlog */
+	cr_assert_fail("deliver of a parked item returned");
+}
+
+/* Misuse table: deliver (and the other entries) after destroy. */
+Test(owner, debug_deliver_after_destroy_aborts, .signal = SIGABRT)
+{
+	cr_assert_eq(tsq_owner_destroy(&T.o), 0);
+	tsq_owner_deliver(&T.o, &items[0].work, 10, 0);
+	cr_assert_fail("deliver after destroy returned");
+}
+
+Test(owner, debug_acquire_after_destroy_aborts, .signal = SIGABRT)
+{
+	cr_assert_eq(tsq_owner_destroy(&T.o), 0);
+	tsq_owner_acquire(&T.o);
+	cr_assert_fail("acquire after destroy returned");
+}
+
+Test(owner, debug_lock_check_after_destroy_aborts, .signal = SIGABRT)
+{
+	cr_assert_eq(tsq_owner_destroy(&T.o), 0);
+	(void)tsq_owner_lock_check(&T.o);
+	cr_assert_fail("lock_check after destroy returned");
+}
+#endif
+
 Test(owner, destroy_is_busy_with_a_backlog_even_if_unowned)
 {
 	/* Not reachable through the API (release drains first); forced through the private fields
@@ -322,16 +394,45 @@ Test(owner, a_big_item_is_admitted_while_under_the_limit)
 	struct tsq_owner_stats st;
 
 	own();
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 999, 0), TSQ_OWNER_BACKLOGGED);
 	/* Its own cost is not counted in the test (sk_add_backlog lets one big packet in). */
-	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 1000000, 0), TSQ_OWNER_BACKLOGGED);
-	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 1, 0), -ENOBUFS);
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 1000, 0), TSQ_OWNER_BACKLOGGED);
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[2].work, 1, 0), -ENOBUFS);
 	st = stats();
-	cr_assert_eq(st.backlog_bytes, 1000000);
-	cr_assert_eq(st.max_backlog_bytes, 1000000);
-	cr_assert_eq(items[0].work.cost, 1000000);
+	cr_assert_eq(st.backlog_bytes, 1999);
+	cr_assert_eq(st.max_backlog_bytes, 1999);
+	cr_assert_eq(items[1].work.cost, 1000);
 	unown();
-	cr_assert_eq(T.n, 1);
-	cr_assert_eq(T.ids[0], 0);
+	cr_assert_eq(T.n, 2);
+	cr_assert_eq(T.ids[1], 1);
+}
+
+/* Misuse table (tests/README.md): cost UINT32_MAX with limit 1000. */
+Test(owner, an_item_whose_cost_alone_exceeds_the_limit_is_e2big)
+{
+	static const int ids[] = { 1, 2 }, ctx[] = { TSQ_OWNER_BACKLOG, TSQ_OWNER_DIRECT };
+	struct tsq_owner_stats st;
+
+	own();
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, UINT32_MAX, 0), -E2BIG,
+		     "4 GiB can never fit a 1000-byte backlog");
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 1001, 0), -E2BIG, "limit + 1");
+	cr_assert_eq(items[0].work.next, (struct tsq_owner_work *)(uintptr_t)0xdeadbeef,
+		     "refused item's next untouched");
+	cr_assert_eq(items[0].work.cost, 0xabcdef, "refused item's cost untouched");
+	/* The boundary: cost == limit fits an empty backlog. */
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 1000, 0), TSQ_OWNER_BACKLOGGED);
+	/* -E2BIG is decided before the room test: a full backlog still says "never". */
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[3].work, 5000, 0), -E2BIG);
+	st = stats();
+	cr_assert_eq(st.dropped, 3, "-E2BIG counts as a drop");
+	cr_assert_eq(st.backlogged, 1);
+	cr_assert_eq(st.backlog_bytes, 1000);
+	cr_assert_eq(st.max_backlog_bytes, 1000);
+	unown();
+	/* Not owned: direct delivery parks nothing, so no limit applies. */
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[2].work, UINT32_MAX, 0), TSQ_OWNER_PROCESSED);
+	assert_log(ids, ctx, 2);
 }
 
 Test(owner, length_resets_only_after_a_full_drain)

@@ -263,18 +263,18 @@ Test(zc, append_after_set_next_id_starts_a_new_context, .init = setup)
 Test(zc, append_cap_65534_sends_then_a_new_context, .init = setup)
 {
 	struct tsq_zc_notice n[4];
-	struct tsq_zc_ctx *a = send_inflight(&zf, 0, 0, 0);
+	struct tsq_zc_ctx *a = send_inflight(&zf, 1, 0, 0);
 	struct tsq_zc_ctx *c = NULL;
 	uint32_t id;
 
 	for (id = 1; id < TSQ_ZC_MAX_SENDS; id++)
-		tsq_zc_send_done(&zf, start(&zf, 0, TSQ_ZC_APPEND, id));
+		tsq_zc_send_done(&zf, start(&zf, 1, TSQ_ZC_APPEND, id));
 	cr_assert_eq(id, 65534u);
 	cr_expect_eq(stats(&zf).sends_appended, TSQ_ZC_MAX_SENDS - 1);
 	/* Full (the kernel's USHRT_MAX - 1): a datagram cork fails, nothing changes... */
-	cr_expect_eq(tsq_zc_send_start(&zf, 0, TSQ_ZC_APPEND_ONLY, &c), -EMSGSIZE);
+	cr_expect_eq(tsq_zc_send_start(&zf, 1, TSQ_ZC_APPEND_ONLY, &c), -EMSGSIZE);
 	/* ...and a stream falls back to a new context with the next id. */
-	c = start(&zf, 0, TSQ_ZC_APPEND, 65534);
+	c = start(&zf, 1, TSQ_ZC_APPEND, 65534);
 	cr_assert_neq(c, a);
 	tsq_zc_send_done(&zf, c);
 	cr_expect_eq(stats(&zf).sends_appended, TSQ_ZC_MAX_SENDS - 1);
@@ -672,7 +672,7 @@ Test(zc, abort_returns_the_context_and_the_pin)
 	}
 	/* All contexts are still in the reserve. */
 	for (uint32_t i = 0; i < NRES; i++)
-		c[i] = start(&zf, 0, 0, i);
+		c[i] = start(&zf, 1, 0, i);
 	for (int i = 0; i < NRES; i++)
 		tsq_zc_send_done(&zf, c[i]);
 }
@@ -826,11 +826,11 @@ Test(zc, the_pin_limit_refuses_with_enobufs_and_changes_nothing)
 	cr_expect_eq(stats(&zf).sends_appended, 0);
 	cr_expect_eq(tsq_zc_account_pinned(&acct), 5 * 4096);
 	/* Exactly up to the limit is fine, as an append with the next id. */
-	b = start(&zf, 0, TSQ_ZC_APPEND, 1);
+	b = start(&zf, 1, TSQ_ZC_APPEND, 1);
 	cr_assert_eq(b, a);
 	tsq_zc_send_done(&zf, b);
 	cr_expect_eq(tsq_zc_account_pinned(&acct), 7 * 4096);
-	cr_expect_eq(tsq_zc_send_start(&zf, 0, 0, &x), -ENOBUFS);
+	cr_expect_eq(tsq_zc_send_start(&zf, 1, 0, &x), -ENOBUFS);
 	tsq_zc_put(&zf, a, false);
 	cr_expect_eq(tsq_zc_account_pinned(&acct), 0);
 	cr_assert_eq(read_all(&zf, n, 4), 1);
@@ -839,7 +839,7 @@ Test(zc, the_pin_limit_refuses_with_enobufs_and_changes_nothing)
 	struct tsq_zc_ctx *c[NRES];
 	tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED);
 	for (uint32_t i = 0; i < NRES; i++)
-		c[i] = start(&zf, 0, 0, 2 + i);
+		c[i] = start(&zf, 1, 0, 2 + i);
 	for (int i = 0; i < NRES; i++)
 		tsq_zc_send_done(&zf, c[i]);
 }
@@ -851,8 +851,8 @@ Test(zc, a_refused_append_does_not_complete_a_live_context_early)
 
 	tsq_zc_account_init(&acct, 2 * 4096);
 	setup_flags(0, &acct);
-	a = send_inflight(&zf, 0, 0, 0);
-	cr_expect_eq(tsq_zc_send_start(&zf, 0, TSQ_ZC_APPEND, &x), -ENOBUFS);
+	a = send_inflight(&zf, 1, 0, 0);
+	cr_expect_eq(tsq_zc_send_start(&zf, 1, TSQ_ZC_APPEND, &x), -ENOBUFS);
 	cr_expect_eq(tsq_zc_notices_pending(&zf), 0, "the refused append dropped a reference too many");
 	tsq_zc_put(&zf, a, false);
 	cr_expect_eq(tsq_zc_notices_pending(&zf), 1);
@@ -872,8 +872,8 @@ Test(zc, two_flows_share_one_account)
 	a = send_inflight(&zf, 4096, 0, 0); /* 3 pages */
 	b = send_inflight(&f2, 4096, 0, 0); /* 3 pages: the account is full */
 	cr_expect_eq(tsq_zc_account_pinned(&acct), 6 * 4096);
-	cr_expect_eq(tsq_zc_send_start(&zf, 0, 0, &x), -ENOBUFS);
-	cr_expect_eq(tsq_zc_send_start(&f2, 0, 0, &x), -ENOBUFS);
+	cr_expect_eq(tsq_zc_send_start(&zf, 1, 0, &x), -ENOBUFS);
+	cr_expect_eq(tsq_zc_send_start(&f2, 1, 0, &x), -ENOBUFS);
 	cr_expect_eq(stats(&zf).refused_pin, 1);
 	cr_expect_eq(stats(&f2).refused_pin, 1);
 	/* Flow 1's completion makes room for flow 2. */
@@ -944,17 +944,17 @@ Test(zc, stats_start_at_zero_and_count_each_event)
 	cr_expect_eq(st.notices_queued + st.notices_merged + st.sends + st.sends_appended + st.copied +
 			     st.refused_reserve + st.refused_pin + st.aborted,
 		     0);
-	/* Each send pins 2 pages (0 bytes); the limit is 7 pages. */
-	a = send_inflight(&zf, 0, 0, 0);                   /* sends 1; 2 pages */
-	cr_assert_eq(start(&zf, 0, TSQ_ZC_APPEND, 1), a);  /* sends 2, appended 1; 4 pages */
+	/* Each send pins 2 pages (1 byte); the limit is 7 pages. */
+	a = send_inflight(&zf, 1, 0, 0);                   /* sends 1; 2 pages */
+	cr_assert_eq(start(&zf, 1, TSQ_ZC_APPEND, 1), a);  /* sends 2, appended 1; 4 pages */
 	tsq_zc_send_done(&zf, a);
-	b = start(&zf, 0, 0, 2);                           /* sends 3; 6 pages */
+	b = start(&zf, 1, 0, 2);                           /* sends 3; 6 pages */
 	cr_assert_eq(tsq_zc_send_abort(&zf, b), 0);        /* aborted 1; 4 pages */
-	b = send_inflight(&zf, 0, 0, 2);                   /* sends 4; 6 pages */
-	cr_expect_eq(tsq_zc_send_start(&zf, 0, 0, &x), -ENOBUFS); /* refused_pin 1 (8 > 7) */
+	b = send_inflight(&zf, 1, 0, 2);                   /* sends 4; 6 pages */
+	cr_expect_eq(tsq_zc_send_start(&zf, 1, 0, &x), -ENOBUFS); /* refused_pin 1 (8 > 7) */
 	tsq_zc_put(&zf, b, true);                          /* copied 1, queued 1: [2] */
 	tsq_zc_put(&zf, a, false);                         /* queued 2: [2] [0,1] */
-	x = start(&zf, 0, 0, 3);                           /* sends 5 */
+	x = start(&zf, 1, 0, 3);                           /* sends 5 */
 	tsq_zc_send_done(&zf, x);                          /* queued 3: 3 does not follow [0,1] */
 	st = stats(&zf);
 	cr_expect_eq(st.sends, 5);
