@@ -85,6 +85,15 @@
 
 #include "atomic.h"
 
+/*
+ * Test hook: tests define it before including this header to run code at a named point.
+ * Point "stop-set": in tsq_dql_tx_sent() after S1, before the re-check S2 (the unit tests
+ * run a completion there to drive the re-check save deterministically).
+ */
+#ifndef TSQ__DQL_HOOK
+#define TSQ__DQL_HOOK(point, d) ((void)0)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -511,6 +520,7 @@ static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t no
 	if (tsq_likely(tsq_dql_avail(d) >= 0))
 		return 0;
 	tsq_fetch_or(&d->snd.stopped, TSQ__DQL_F_STOPPED, TSQ_SEQ_CST); /* S1, pairs with C2 */
+	TSQ__DQL_HOOK("stop-set", d);
 	if (tsq__dql_avail_of(tsq_load(&d->snd.num_queued, TSQ_RELAXED),
 			      tsq_load(&d->snd.snap, TSQ_SEQ_CST)) < 0) { /* S2, pairs with C1 */
 		tsq_counter_add_owner(&d->snd.stops, 1);
