@@ -587,7 +587,9 @@ static inline unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned 
 	bool was_empty;
 
 	if (bounded && tsq_unlikely(old + n > set->bound)) {
+		/* fit < n here; written as a min so the compiler sees that too (-Warray-bounds). */
 		fit = old >= set->bound ? 0 : (unsigned)(set->bound - old);
+		fit = fit < n ? fit : n;
 		/* Give back the room of the ones that run here, and count them. */
 		tsq_fetch_sub(&s->shared.count, (uint64_t)(n - fit), TSQ_RELAXED);
 		tsq_counter_add_shared(&s->shared.fallback, n - fit);
