@@ -241,8 +241,8 @@ struct tsq_defer_opts {
 	uint32_t bound;           /* items on a shard's shared list before fallback; 0: 128 */
 	tsq_defer_kick_fn *kick;  /* NULL: an eventfd per shard (tsq_defer_fd(), tsq_defer_wait()) */
 	void *kick_ctx;
-	/* Added in 0.2: slots per (producer shard, target) ring, rounded up to a power of two
-	 * (8..TSQ_DEFER_RING_MAX); TSQ_DEFER_RINGS_OFF (0): no rings. */
+	/* Since the second version of the struct: slots per (producer shard, target) ring,
+	 * rounded up to a power of two (8..TSQ_DEFER_RING_MAX); TSQ_DEFER_RINGS_OFF (0): none. */
 	uint32_t ring_size;
 };
 

@@ -34,7 +34,7 @@
  *   (b) exact bound: the list never holds more than `bound` items (checked in every state).
  *
  * Negative twins (must FAIL; their first trace is printed)
- *   (1) the 0.1 re-arm order: idle_enter does not re-arm, idle_exit does. A producer
+ *   (1) the old re-arm order: idle_enter does not re-arm, idle_exit does. A producer
  *       preempted between its link and its kick kicks after the owner drained its item;
  *       kick_pending stays 1 and silences the next push's kick: lost wake-up (issue #10).
  *   (2) no fence: S4 is a plain store that sits in the store buffer; the owner reads the
@@ -350,7 +350,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		*what = "idle_exit: idle = 0";
 		wr_buffered(n, t, V_IDLE, 0);
 		if (m->old_rearm && rd(s, t, V_KP))
-			wr_buffered(n, t, V_KP, 0); /* twin 1: the 0.1 re-arm (K3) */
+			wr_buffered(n, t, V_KP, 0); /* twin 1: the old re-arm (K3) */
 		nt->pc = O_DRAIN;
 		return 1;
 	case O_STOP:
@@ -527,7 +527,7 @@ int main(int argc, char **argv)
 		  { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0 },
 		{ "ring producer x4 (4 slots)", 2, { R_OWNER, R_RING },
 		  { 0, 4 }, 2, 4, 0, 0, 0, 0, 0 },
-		{ "twin 1: 0.1 re-arm order (idle_exit, not idle_enter)", 3, { R_OWNER, R_LIST, R_LIST },
+		{ "twin 1: old re-arm order (idle_exit, not idle_enter)", 3, { R_OWNER, R_LIST, R_LIST },
 		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1 },
 		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1 },
 		{ "twin 2: S4 without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1 },

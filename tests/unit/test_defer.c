@@ -303,7 +303,7 @@ Test(defer_setup, init_accepts_a_larger_opts_struct)
 
 Test(defer_setup, init_accepts_an_older_smaller_opts_struct)
 {
-	/* A caller built against 0.1's struct (no ring_size): its size ends after kick_ctx. */
+	/* A caller built against the first version of the struct (no ring_size): its size ends after kick_ctx. */
 	struct tsq_defer_opts o = { .kick = count_kick, .ring_size = 1234 /* not read */ };
 	struct tsq_defer_shard *s = tsq_defer_shards_alloc(2);
 	struct tsq_defer_set st;
@@ -587,7 +587,7 @@ Test(defer_bound, a_drain_never_takes_more_than_the_bound)
 	 * The owner is preempted between taking the list and giving its room back (the hook
 	 * runs at that point): the producers keep pushing meanwhile. The taken items still
 	 * count, so every such push falls back, and the next drain takes at most the bound.
-	 * (Before 0.2 the bound counted attempts per epoch and one drain could take up to
+	 * (Before the fix of issue #10 the bound counted attempts per epoch and one drain could take up to
 	 * 2 x bound - 1 items.)
 	 */
 	const int B = 16;
@@ -763,7 +763,7 @@ Test(defer_kick, idle_enter_rearms)
  *   3. the producer resumes and kicks: kick_pending = 1 with an empty list;
  *   4. the owner snapshots its futex word and calls idle_enter (true): it would sleep;
  *   5. the next push finds the list empty: it must kick, or the owner sleeps with an item
- *      queued. Before 0.2 kick_pending was still 1 here and no kick was sent.
+ *      queued. Before the fix kick_pending was still 1 here and no kick was sent.
  * The kick is a futex-style counter: the owner sleeps only while the counter equals the
  * value it read before idle_enter.
  */
