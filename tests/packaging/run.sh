@@ -47,6 +47,7 @@ install_layout() {
 check_pkgconfig() {
   local name=$1 pcdir=$2 want=$3 cflags libs inc
   [ -f "$pcdir/tsq.pc" ] || fail "$name: no tsq.pc in $pcdir"
+  PKG_CONFIG_PATH="$pcdir" pkg-config --validate tsq || fail "$name: pkg-config --validate tsq"
   cflags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags tsq) || fail "$name: pkg-config --cflags"
   libs=$(PKG_CONFIG_PATH="$pcdir" pkg-config --libs tsq) || fail "$name: pkg-config --libs"
   echo "packaging: $name: pkg-config --cflags: $cflags   --libs: $libs"
