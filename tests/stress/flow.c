@@ -365,7 +365,7 @@ static void *completer_main(void *arg)
 					uint32_t fresh;
 
 					tl_timer = true;
-					fresh = tsq_flow_defer(&tf->flow, TSQ_F_USER((r >> 8) % 3));
+					fresh = tsq_flow_defer(&tf->flow, tsq_flags_user((unsigned)((r >> 8) % 3)));
 					tl_timer = false;
 					ADD(&tf->user_marked, (uint64_t)__builtin_popcount(fresh));
 				}

@@ -6,6 +6,11 @@
  * interleaving with store buffers, by tests/check/.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -47,7 +52,7 @@ Test(flags, user_bits)
 	cr_assert_eq(TSQ_F_USER(0), 1u << 8);
 	cr_assert_eq(TSQ_F_USER(TSQ_F_USER_MAX - 1), 1u << 31);
 	for (unsigned n = 0; n < TSQ_F_USER_MAX; n++) {
-		uint32_t b = TSQ_F_USER(n);
+		uint32_t b = tsq_flags_user(n); /* a run-time n: the function */
 
 		cr_assert_eq(b & (b - 1), 0u, "USER(%u) is one bit", n);
 		cr_assert_eq(all & b, 0u, "USER(%u) is distinct from the lower user bits", n);
@@ -213,4 +218,76 @@ Test(flags, take_deferred_all_bits)
 	/* Marked again after the take: new bits, new references. */
 	cr_assert_eq(tsq_flags_mark_deferred(&f, TSQ_F_DEFERRED), TSQ_F_DEFERRED);
 	cr_assert_eq(tsq_flags_take_deferred(&f), TSQ_F_DEFERRED);
+}
+
+/* ---- misuse and bad input (tests/README.md) ------------------------------------------- */
+
+/* Still integer constant expressions: usable where C and C++ need one. */
+enum { USER_22 = TSQ_F_USER(22) };
+static const uint32_t user_static = TSQ_F_USER(23);
+
+Test(flags, user_bits_are_constant_expressions_and_the_function_agrees)
+{
+	switch (user_static) {
+	case TSQ_F_USER(23):
+		break;
+	default:
+		cr_assert_fail("TSQ_F_USER(23) as a case label");
+	}
+	cr_assert_eq((uint32_t)USER_22, 1u << 30);
+	for (unsigned n = 0; n < TSQ_F_USER_MAX; n++)
+		cr_assert_eq(tsq_flags_user(n), 1u << (8 + n));
+	/* A run-time n out of range is no bit at all, never THROTTLED. */
+	cr_assert_eq(tsq_flags_user(TSQ_F_USER_MAX), 0u);
+	cr_assert_eq(tsq_flags_user(32), 0u);
+	cr_assert_eq(tsq_flags_user(~0u), 0u);
+}
+
+/*
+ * Compile `TSQ_F_USER(<n>)` as C11 and as C++17 with the project's warning flags; returns the
+ * compiler's exit status (0: compiled). The include directory is found from this file's path.
+ */
+static int compile_user_bit(const char *compiler, const char *lang, const char *n)
+{
+	char inc[4096], cmd[8192], src[] = "/tmp/tsq_flags_userXXXXXX";
+	const char *slash = strrchr(__FILE__, '/');
+	int fd = mkstemp(src), status;
+	FILE *f;
+
+	cr_assert_neq(fd, -1);
+	cr_assert_not_null(slash);
+	snprintf(inc, sizeof(inc), "%.*s/../../include", (int)(slash - __FILE__), __FILE__);
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#include <tsq/flags.h>\nunsigned bit(void);\nunsigned bit(void) { return TSQ_F_USER(%s); }\n", n);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "%s -x %s -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I'%s' %s 2>/dev/null", compiler,
+		 lang, inc, src);
+	status = system(cmd);
+	unlink(src);
+	cr_assert_neq(status, -1);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Misuse table: TSQ_F_USER(24) - a shift past the word that equals TSQ_F_THROTTLED. */
+Test(flags, user_bit_24_or_negative_does_not_compile_in_c11_or_cxx17)
+{
+	static const struct {
+		const char *cc, *lang;
+	} tc[] = { { "cc -std=c11", "c" }, { "c++ -std=c++17", "c++" } };
+
+	if (system("command -v cc >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1") != 0)
+		cr_skip_test("no cc/c++ on PATH");
+	for (unsigned i = 0; i < 2; i++) {
+		/* The control: in range compiles, so a failure below is the check's doing. */
+		cr_assert_eq(compile_user_bit(tc[i].cc, tc[i].lang, "23"), 0, "%s: USER(23)", tc[i].cc);
+		cr_assert_eq(compile_user_bit(tc[i].cc, tc[i].lang, "TSQ_F_USER_MAX - 1"), 0);
+		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "24"), 0, "%s: USER(24) compiled",
+			      tc[i].cc);
+		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "TSQ_F_USER_MAX"), 0);
+		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "31"), 0);
+		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "-1"), 0, "%s: USER(-1) compiled",
+			      tc[i].cc);
+	}
 }

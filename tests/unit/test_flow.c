@@ -11,6 +11,7 @@
  * The concurrent behaviour is covered by tests/stress/flow.c and tests/check/.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,35 @@ Test(flow, init_state)
 	cr_assert_eq(tsq_flow_stats(NULL, &s), -EINVAL);
 	cr_assert_eq(tsq_flow_stats(&C.flow, NULL), -EINVAL);
 }
+
+/* Misuse table: a completion twice, seen through the flow (budget.h does the work). */
+#ifdef TSQ_DEBUG
+Test(flow, debug_complete_twice_aborts, .signal = SIGABRT)
+{
+	C.data = 1;
+	cr_assert_eq(send_until_throttled(&C), 1u);
+	cr_assert_not(tsq_flow_complete(&C.flow, COST));
+	tsq_flow_complete(&C.flow, COST);
+	cr_assert_fail("a second completion of one unit returned");
+}
+#else
+Test(flow, complete_twice_is_clamped_and_shows_in_the_stats)
+{
+	struct tsq_flow_stats s;
+
+	C.data = 1;
+	cr_assert_eq(send_until_throttled(&C), 1u);
+	cr_assert_not(tsq_flow_complete(&C.flow, COST));
+	cr_assert_not(tsq_flow_complete(&C.flow, COST), "nothing to restart");
+	s = fstats();
+	cr_assert_eq(s.budget.inflight_units, 0u);
+	cr_assert_eq(s.budget.inflight_bytes, 0u);
+	cr_assert_eq(s.budget.unmatched_completions, 1u);
+	C.charged = 0;
+	C.data = 10;
+	cr_assert_eq(send_until_throttled(&C), 2u, "the flow still sends: not throttled forever");
+}
+#endif
 
 Test(flow, may_send_factor)
 {

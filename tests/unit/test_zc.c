@@ -16,6 +16,7 @@
  * context alive after tsq_zc_send_done(), as an skb in flight does.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -929,6 +930,171 @@ Test(zc, einval_for_null_and_bad_arguments, .init = setup)
 	send_now(&zf, 1, 0, 0);
 }
 
+/* ---- misuse and bad input (tests/README.md) ---------------------------------------------- */
+
+/* Misuse table: send_done twice on one send (the refcount used to wrap; id 1 was never notified). */
+Test(zc, send_done_twice_is_einval_and_changes_nothing, .init = setup)
+{
+	struct tsq_zc_notice n[4];
+	struct tsq_zc_stats before;
+	struct tsq_zc_ctx *a = start(&zf, 10, 0, 0);
+
+	cr_assert_eq(tsq_zc_send_done(&zf, a), 0);
+	before = stats(&zf);
+	cr_assert_eq(tsq_zc_send_done(&zf, a), -EINVAL, "the call ended already");
+	cr_expect_eq(a->refcnt, 0u, "no wrap");
+	cr_expect_eq(stats(&zf).notices_queued, before.notices_queued);
+	cr_expect_eq(stats(&zf).sends, before.sends);
+	/* The next id is notified as usual (merged with 0: adjacent, both zerocopy). */
+	send_now(&zf, 10, 0, 1);
+	cr_assert_eq(read_all(&zf, n, 4), 1);
+	expect_notice(&n[0], 0, 1, false);
+}
+
+Test(zc, send_done_twice_with_a_frame_in_flight_is_einval, .init = setup)
+{
+	struct tsq_zc_notice n[4];
+	struct tsq_zc_ctx *a = send_inflight(&zf, 10, 0, 0); /* one frame holds a reference */
+
+	cr_assert_eq(tsq_zc_send_done(&zf, a), -EINVAL, "would have stolen the frame's reference");
+	cr_expect_eq(a->refcnt, 1u);
+	cr_expect_eq(tsq_zc_notices_pending(&zf), 0, "not completed early");
+	cr_assert_eq(tsq_zc_put(&zf, a, false), 0);
+	cr_assert_eq(read_all(&zf, n, 4), 1);
+	expect_notice(&n[0], 0, 0, false);
+}
+
+Test(zc, a_put_with_no_reference_left_is_einval_and_changes_nothing, .init = setup)
+{
+	struct tsq_zc_notice n[4];
+	struct tsq_zc_ctx *a = start(&zf, 10, 0, 0);
+
+	cr_assert_eq(tsq_zc_send_done(&zf, a), 0); /* completed: a notice [0] */
+	cr_assert_eq(tsq_zc_put(&zf, a, false), -EINVAL);
+	cr_assert_eq(tsq_zc_put(&zf, a, true), -EINVAL, "and the notice's mark is left alone");
+	cr_expect_eq(a->refcnt, 0u);
+	cr_expect_eq(stats(&zf).copied, 0);
+	cr_expect_eq(stats(&zf).notices_queued, 1);
+	cr_assert_eq(read_all(&zf, n, 4), 1);
+	expect_notice(&n[0], 0, 0, false);
+	/* A put on a context back in the reserve is refused the same way. */
+	cr_assert_eq(tsq_zc_put(&zf, a, false), -EINVAL);
+	send_now(&zf, 10, 0, 1);
+}
+
+/* Misuse table: abort after send_done (the id was given back: two sends carried it). */
+Test(zc, abort_after_send_done_is_einval, .init = setup)
+{
+	struct tsq_zc_notice n[4];
+	struct tsq_zc_ctx *a = start(&zf, 10, 0, 0), *b;
+
+	cr_assert_eq(tsq_zc_send_done(&zf, a), 0);
+	cr_assert_eq(tsq_zc_send_abort(&zf, a), -EINVAL);
+	cr_expect_eq(zf.next_id, 1u, "id 0 is not given back");
+	cr_expect_eq(stats(&zf).aborted, 0);
+	/* With a frame still holding the context (alive, still the newest): refused too. */
+	b = send_inflight(&zf, 10, TSQ_ZC_APPEND, 1);
+	cr_assert_eq(tsq_zc_send_abort(&zf, b), -EINVAL);
+	cr_expect_eq(zf.next_id, 2u);
+	cr_assert_eq(tsq_zc_put(&zf, b, false), 0);
+	cr_assert_eq(read_all(&zf, n, 4), 1);
+	expect_notice(&n[0], 0, 1, false); /* each id once */
+	send_now(&zf, 10, 0, 2);
+}
+
+Test(zc, null_context_or_flow_is_einval, .init = setup)
+{
+	struct tsq_zc_ctx *a = start(&zf, 10, 0, 0);
+
+	cr_expect_eq(tsq_zc_send_abort(&zf, NULL), -EINVAL);
+	cr_expect_eq(tsq_zc_send_abort(NULL, a), -EINVAL);
+	cr_expect_eq(tsq_zc_send_done(&zf, NULL), -EINVAL);
+	cr_expect_eq(tsq_zc_send_done(NULL, a), -EINVAL);
+	cr_expect_eq(tsq_zc_put(&zf, NULL, false), -EINVAL);
+	cr_expect_eq(tsq_zc_put(NULL, a, true), -EINVAL);
+	cr_expect_eq(a->refcnt, 1u, "nothing changed");
+	cr_expect_eq(a->zerocopy, 1u);
+	cr_assert_eq(tsq_zc_send_done(&zf, a), 0);
+}
+
+/* Misuse table: a 0-byte send - the kernel's rule: no zerocopy, no charge, no notice. */
+Test(zc, a_zero_byte_send_takes_no_id_no_context_and_no_pin)
+{
+	struct tsq_zc_account acct;
+	struct tsq_zc_notice n[4];
+	struct tsq_zc_ctx *c[NRES], *x;
+	static const unsigned fl[] = { 0, TSQ_ZC_APPEND, TSQ_ZC_APPEND_ONLY };
+
+	tsq_zc_account_init(&acct, 4 * 4096);
+	setup_flags(0, &acct);
+	c[0] = start(&zf, 10, 0, 0); /* a live newest context to (not) append to */
+	for (unsigned i = 0; i < 3; i++) {
+		x = (struct tsq_zc_ctx *)0x1;
+		cr_assert_eq(tsq_zc_send_start(&zf, 0, fl[i], &x), TSQ_ZC_NO_ZEROCOPY);
+		cr_expect_null(x, "*out is NULL: there is no context to hold or end");
+	}
+	cr_expect_eq(zf.next_id, 1u, "no id taken");
+	cr_expect_eq(c[0]->len, 1u, "nothing appended");
+	cr_expect_eq(tsq_zc_account_pinned(&acct), 2 * 4096u, "only send 0 pins");
+	cr_expect_eq(stats(&zf).sends, 1);
+	cr_expect_eq(stats(&zf).sends_appended, 0);
+	cr_expect_eq(stats(&zf).sends_empty, 3);
+	cr_assert_eq(tsq_zc_send_done(&zf, c[0]), 0);
+	cr_assert_eq(read_all(&zf, n, 4), 1);
+	expect_notice(&n[0], 0, 0, false);
+	cr_expect_eq(read_all(&zf, n, 4), 0, "no notice for the empty sends");
+	/* Even with the reserve and the pin limit used up, a 0-byte send is fine. */
+	tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED);
+	setup_flags(0, &acct);
+	for (uint32_t i = 0; i < NRES; i++)
+		c[i] = start(&zf, 1, 0, i);
+	cr_expect_eq(tsq_zc_send_start(&zf, 0, 0, &x), TSQ_ZC_NO_ZEROCOPY);
+	cr_expect_eq(stats(&zf).refused_reserve, 0);
+	for (int i = 0; i < NRES; i++)
+		cr_assert_eq(tsq_zc_send_done(&zf, c[i]), 0);
+}
+
+/* Misuse table: uncharge of more than was charged (pinned used to wrap to 2^64 - 4096). */
+Test(zc, uncharge_of_more_than_charged_is_refused_and_counted)
+{
+	struct tsq_zc_account acct;
+	struct tsq_zc_account_stats as;
+	struct tsq_zc_ctx *c;
+
+	tsq_zc_account_init(&acct, 16 * 4096);
+	setup_flags(0, &acct);
+	cr_assert_eq(tsq_zc_account_charge(&acct, 4096), 0);
+	cr_assert_eq(tsq_zc_account_uncharge(&acct, 8192), -EINVAL);
+	cr_expect_eq(tsq_zc_account_pinned(&acct), 4096u, "nothing uncharged");
+	cr_assert_eq(tsq_zc_account_uncharge(&acct, 4096), 0);
+	cr_assert_eq(tsq_zc_account_uncharge(&acct, 4096), -EINVAL, "a second uncharge");
+	cr_assert_eq(tsq_zc_account_uncharge(&acct, UINT64_MAX), -EINVAL);
+	cr_assert_eq(tsq_zc_account_uncharge(&acct, 0), 0, "0 is never too much");
+	cr_assert_eq(tsq_zc_account_stats(&acct, &as), 0);
+	cr_expect_eq(as.pinned, 0u);
+	cr_expect_eq(as.limit, 16 * 4096u);
+	cr_expect_eq(as.uncharge_refused, 3u);
+	/* Sends still work: no wrapped "2^64 pinned" refusing everything. */
+	c = start(&zf, 4096, 0, 0);
+	cr_expect_eq(tsq_zc_account_pinned(&acct), 3 * 4096u);
+	cr_assert_eq(tsq_zc_send_done(&zf, c), 0);
+	cr_expect_eq(tsq_zc_account_pinned(&acct), 0u);
+	cr_expect_eq(tsq_zc_account_uncharge(NULL, 1), -EINVAL);
+	cr_expect_eq(tsq_zc_account_stats(NULL, &as), -EINVAL);
+	cr_expect_eq(tsq_zc_account_stats(&acct, NULL), -EINVAL);
+}
+
+#ifdef TSQ_DEBUG
+Test(zc, debug_get_on_a_completed_context_aborts, .init = setup, .signal = SIGABRT)
+{
+	struct tsq_zc_ctx *a = start(&zf, 10, 0, 0);
+
+	cr_assert_eq(tsq_zc_send_done(&zf, a), 0);
+	tsq_zc_get(a);
+	cr_assert_fail("get on a completed context returned");
+}
+#endif
+
 /* ---- stats -------------------------------------------------------------------------------- */
 
 Test(zc, stats_start_at_zero_and_count_each_event)
@@ -942,7 +1108,7 @@ Test(zc, stats_start_at_zero_and_count_each_event)
 	setup_flags(0, &acct);
 	st = stats(&zf);
 	cr_expect_eq(st.notices_queued + st.notices_merged + st.sends + st.sends_appended + st.copied +
-			     st.refused_reserve + st.refused_pin + st.aborted,
+			     st.refused_reserve + st.refused_pin + st.aborted + st.sends_empty,
 		     0);
 	/* Each send pins 2 pages (1 byte); the limit is 7 pages. */
 	a = send_inflight(&zf, 1, 0, 0);                   /* sends 1; 2 pages */
