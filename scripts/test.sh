@@ -20,7 +20,7 @@
 #   TSQ_BUILD_DIR=build-x  name the build directories build-x, build-x-debug, ... instead
 #   JOBS, TSQ_FUZZ_SECONDS
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
 jobs=${JOBS:-$(nproc)}
 B=${TSQ_BUILD_DIR:-build}
@@ -31,7 +31,8 @@ start=$(date +%s)
 step() { # id, name, command...
   local id=$1 name=$2; shift 2
   [ -z "$steps" ] || [[ " $steps " == *" $id "* ]] || return 0
-  local t0=$(date +%s)
+  local t0
+  t0=$(date +%s)
   echo
   echo "=== $name"
   if "$@"; then

@@ -54,7 +54,7 @@ check_pkgconfig() {
   [[ " $cflags " == *" -pthread "* ]] || fail "$name: --cflags lacks -pthread"
   [[ " $libs " == *" -pthread "* ]] || fail "$name: --libs lacks -pthread"
   inc=$(sed -n 's/^-I\([^ ]*\).*/\1/p' <<<"$cflags")
-  [ -n "$inc" ] && [ -f "$inc/tsq/tsq.h" ] || fail "$name: -I${inc} holds no tsq/tsq.h"
+  { [ -n "$inc" ] && [ -f "$inc/tsq/tsq.h" ]; } || fail "$name: -I${inc} holds no tsq/tsq.h"
   [ "$(realpath "$inc")" = "$(realpath "$want")" ] ||
     fail "$name: -I$inc is not the include dir $want"
   mkdir -p "$w/$name/pc"
