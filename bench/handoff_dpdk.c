@@ -12,8 +12,9 @@
  *                           rte_ring_sp_enqueue_bulk() of HANDOFF_BATCH: no CAS, only a
  *                           store of the tail. Correct with one producer only, so it runs
  *                           with P = 1 (and the single-thread scenario) and is skipped above.
- * The owner rte_ring_sc_dequeue_burst()s up to HANDOFF_BURST (32) pointers per call and
- * dereferences every item (handoff_touch(), as the list owners do).
+ * The owner rte_ring_sc_dequeue_burst()s up to HANDOFF_BURST (256) pointers per call and
+ * dereferences every item (handoff_touch(), as the list owners do), from the array: the
+ * loads of different items do not depend on each other, so their misses overlap.
  *
  * Ring size: handoff_pow2(handoff_ring_capacity() + 1) slots (a ring of 2^k slots holds
  * 2^k - 1), i.e. 512 slots at window:256 with one producer, and 16384 free-running: the

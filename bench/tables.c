@@ -150,6 +150,12 @@ static bool is_tsq(const char *impl)
 	return strncmp(impl, "tsq_", 4) == 0;
 }
 
+/* The hand-written baselines are neither tsq nor a peer library. */
+static bool is_handwritten(const char *impl)
+{
+	return strncmp(impl, "handwritten", 11) == 0;
+}
+
 /* The reference of the hand-off and single-thread blocks: first one present. */
 static int t_ref(const struct block *b, const char **name)
 {
@@ -167,7 +173,7 @@ static int t_ref(const struct block *b, const char **name)
 	return -1;
 }
 
-/* Per round: best of tsq's rows / best of the others'. */
+/* Per round: best of tsq's rows / best of the peer libraries' (hand-written ones left out). */
 static bool t_best_ratio(const struct block *b, struct t_stat *s)
 {
 	static double q[T_MAX_ROUNDS];
@@ -179,7 +185,7 @@ static bool t_best_ratio(const struct block *b, struct t_stat *s)
 		for (size_t r = 0; r < b->n; r++) {
 			double x = gbench_result_round_ips(b->idx[r], k);
 
-			if (!(x > 0))
+			if (!(x > 0) || is_handwritten(b->impl[r]))
 				continue;
 			if (is_tsq(b->impl[r]))
 				best_tsq = x > best_tsq ? x : best_tsq;
