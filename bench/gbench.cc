@@ -305,6 +305,9 @@ struct gbench_bench *gbench_register(const char *name, gbench_fn *fn, const void
 	return C(benchmark::RegisterBenchmark(name, [fn, arg, copy](benchmark::State &st) {
 		g_current = copy;
 		fn(reinterpret_cast<struct gbench_state *>(&st), arg);
+		// Which round this run belongs to, in every report (the JSON has one entry per round).
+		if (g_rounds > 1)
+			st.counters["tsq_round"] = benchmark::Counter((double)g_round);
 	}));
 }
 struct gbench_bench *gbench_arg(struct gbench_bench *b, int64_t a) { return C(B(b)->Arg(a)); }
