@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bench/handoff_tsq.c - tsq's implementations of the hand-off scenario:
- *   tsq_llist         tsq_llist_push() per item; the owner tsq_llist_take_all()s
- *   tsq_llist_batch   a private chain of HANDOFF_BATCH items spliced with one CAS
+ *   tsq_llist               tsq_llist_push() per item; the owner tsq_llist_take_all()s
+ *   tsq_llist_batch         a private chain of HANDOFF_BATCH items spliced with one CAS
  *   tsq_defer               tsq_defer_push() from a non-shard producer (TSQ_DEFER_NO_SHARD)
  *                           to the owner's shard 0: the shared list; the owner
  *                           tsq_defer_drain()s (items run oldest first, one call each)
  *   tsq_defer_batch         tsq_defer_batch_add() / tsq_defer_batch_flush(), non-shard
  *   tsq_defer_shard         tsq_defer_push() from a producer that is itself a shard (producer
- *                           i is shard i + 1): once tsq/defer.h has per-producer rings, this
- *                           is the ring path; before, the same list as tsq_defer
+ *                           i is shard i + 1) and so takes its per-pair ring (opts.ring_size
+ *                           = what the window lets it have in flight, as the DPDK ring); built
+ *                           against a defer.h without rings, the same list as tsq_defer
  *   tsq_defer_shard_batch   the same with tsq_defer_batch_add()
  *   tsq_defer_burst         (with rings only) tsq_defer_shard_batch's producer, and an owner
  *                           that tsq_defer_drain_burst()s: arrays of items, no call per item

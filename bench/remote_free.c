@@ -26,8 +26,9 @@
  *                               to shard 0 (the shared list); A's drain recycles them into
  *                               its private list.
  *   tsq_defer_batch             the same with tsq_defer_batch_add(): one splice per 32.
- *   tsq_defer_shard(_batch)     the same two with B as shard 1: once tsq/defer.h has
- *                               per-producer rings, B's pushes go through its ring to A.
+ *   tsq_defer_shard(_batch)     the same two with B as shard 1: B's pushes go through its
+ *                               ring to A (opts.ring_size = RF_DEFER_BOUND); built against
+ *                               a defer.h without rings, the same list as tsq_defer.
  *   tsq_defer_burst             (with rings only) tsq_defer_shard_batch's B, and A refills its
  *                               free list with tsq_defer_drain_burst() (arrays of buffers, no
  *                               call per buffer).
