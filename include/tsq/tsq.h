@@ -13,6 +13,7 @@
  *   tsq/flow.h    TSQ assembled: budget + flags + restart via defer + owner deferral
  *   tsq/owner.h   owner lock with a bounded backlog (lock_sock / release_sock / flush)
  *   tsq/zc.h      zerocopy completion ranges: refcounted contexts, [lo, hi] notices, coalescing
+ *   tsq/dql.h     dynamic queue limits (BQL) for a device TX ring: limit, stop/restart, stalls
  * Each header opens with its overview, a usage example and a synchronization table, and each
  * function carries its contract (Context, Blocks, Ordering, Pairs with, Return).
  */
