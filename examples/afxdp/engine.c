@@ -128,7 +128,7 @@ static void zc_kick(struct xworker *w, struct xflow *f)
 
 static void rx_frame_release(struct xframe *fr)
 {
-	fr->item.fn = rx_home_fn;
+	tsq_defer_item_set_fn(&fr->item, rx_home_fn);
 	/* Inline when the worker itself processed it (direct delivery), else linked. */
 	tsq_defer_push(&fr->w->e->set, fr->w->shard, tls_shard, &fr->item);
 }
@@ -142,24 +142,26 @@ static void flow_send_more(struct tsq_flow *t, enum tsq_flow_from from)
 	struct xflow *f = tsq_container_of(t, struct xflow, tsq);
 
 	if (from == TSQ_FLOW_FROM_WORKER)
-		f->w->st.restarts++;
+		tsq_counter_add_owner(&f->w->st.restarts, 1);
 	xflow_push(f);
 }
 
-static bool flow_lock(struct tsq_flow *t)
+/* tsq_flow's lock/unlock ops are the short lock: take it, and say whether the flow is owned. */
+static bool flow_short_lock(struct tsq_flow *t)
 {
 	return tsq_owner_lock_check(&tsq_container_of(t, struct xflow, tsq)->own);
 }
 
-static void flow_unlock(struct tsq_flow *t)
+static void flow_short_unlock(struct tsq_flow *t)
 {
 	tsq_owner_unlock(&tsq_container_of(t, struct xflow, tsq)->own);
 }
 
 /* Flows live until xeng_destroy (after every thread stopped): no hold/put needed. */
-static const struct tsq_flow_ops flow_tsq_ops = {flow_send_more, flow_lock, flow_unlock, NULL, NULL};
+static const struct tsq_flow_ops flow_tsq_ops = {flow_send_more, flow_short_lock,
+						  flow_short_unlock, NULL, NULL};
 
-/* A received frame, processed under the flow's exclusion (short lock or owner). */
+/* A received frame: processed by the flow's owner, or under the short lock while nobody owns it. */
 static void flow_rx_process(struct tsq_owner *o, struct tsq_owner_work *wk, enum tsq_owner_ctx ctx)
 {
 	struct xflow *f = tsq_container_of(o, struct xflow, own);
@@ -365,12 +367,12 @@ struct xframe *xflow_frame_get(struct xflow *f)
 	return f->pool[--f->pool_free];
 }
 
-void xflow_lock(struct xflow *f)
+void xflow_acquire(struct xflow *f)
 {
 	tsq_owner_acquire(&f->own);
 }
 
-void xflow_unlock(struct xflow *f)
+void xflow_release(struct xflow *f)
 {
 	tsq_owner_release(&f->own);
 }
@@ -410,7 +412,7 @@ void xflow_push(struct xflow *f)
 		if (f->wq_head == NULL)
 			f->wq_tail = NULL;
 		f->wq_len--;
-		fr->item.fn = xmit_fn;
+		tsq_defer_item_set_fn(&fr->item, xmit_fn);
 		tsq_defer_batch_add(&e->set, &b, tls_shard, &fr->item);
 		handed++;
 	}
@@ -471,7 +473,7 @@ static unsigned tx_fill(struct xworker *w)
 		n = w->fifo_len;
 	got = n ? xsk_ring_prod__reserve(&w->tx, n, &idx) : 0;
 	if (got == 0) {
-		w->st.ring_full++;
+		tsq_counter_add_owner(&w->st.ring_full, 1);
 		return 0;
 	}
 	for (i = 0; i < got; i++) {
@@ -489,11 +491,35 @@ static unsigned tx_fill(struct xworker *w)
 		w->fifo_tail = NULL;
 	w->fifo_len -= got;
 	xsk_ring_prod__submit(&w->tx, got);
-	w->outstanding += got;
-	w->st.tx_submitted += got;
+	tsq_store(&w->outstanding, w->outstanding + got, TSQ_RELAXED);
+	tsq_counter_add_owner(&w->st.tx_submitted, got);
 	w->tx_dirty = true;
 	occ_sample(w);
 	return got;
+}
+
+/*
+ * The link is gone under the socket: the interface is down (ENETDOWN) or the socket lost its
+ * device (ENXIO). Kicking again at once would spin millions of failing sendto() calls a
+ * second, so the worker backs off (50 us doubling to 20 ms) and records since when; the
+ * application reads that with xeng_link_error() and decides when to give up.
+ */
+static void tx_kick_link_up(struct xworker *w)
+{
+	if (w->link_down_since != 0)
+		tsq_store(&w->link_down_since, 0, TSQ_RELAXED);
+	w->link_backoff_us = 0;
+}
+
+static void tx_kick_link_down(struct xworker *w, int err)
+{
+	tsq_counter_add_owner(&w->st.kick_link_down, 1);
+	tsq_store(&w->link_errno, err, TSQ_RELAXED);
+	if (w->link_down_since == 0)
+		tsq_store(&w->link_down_since, xeng_now_ns(), TSQ_RELAXED);
+	w->link_backoff_us = w->link_backoff_us ? w->link_backoff_us * 2 : 50;
+	if (w->link_backoff_us > 20000)
+		w->link_backoff_us = 20000;
 }
 
 /* Tell the kernel there is TX work: every time in copy mode, when asked in zero-copy mode. */
@@ -503,18 +529,24 @@ static void tx_kick(struct xworker *w)
 		return;
 	if (w->e->zerocopy && w->e->cfg.need_wakeup && !xsk_ring_prod__needs_wakeup(&w->tx)) {
 		w->tx_dirty = false;
+		tx_kick_link_up(w);
 		return;
 	}
-	w->st.kicks++;
+	tsq_counter_add_owner(&w->st.kicks, 1);
 	if (sendto(xsk_socket__fd(w->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
 		/* Copy mode moves at most 32 descriptors per call: clean only when all consumed. */
 		w->tx_dirty = *w->tx.consumer != w->tx.cached_prod;
+		tx_kick_link_up(w);
 		return;
 	}
-	if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS || errno == EINTR)
-		w->st.kick_again++; /* more to move, or the driver is busy: kick again next round */
-	else
-		w->st.kick_errors++;
+	if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS || errno == EINTR) {
+		/* More to move, or the driver is busy: kick again next round. */
+		tsq_counter_add_owner(&w->st.kick_again, 1);
+		return;
+	}
+	tsq_counter_add_owner(&w->st.kick_errors, 1);
+	if (errno == ENETDOWN || errno == ENXIO)
+		tx_kick_link_down(w, errno);
 }
 
 /* Completion ring: uncharge, drop zerocopy references, send frames home. */
@@ -539,8 +571,8 @@ static unsigned tx_complete(struct xworker *w)
 			w->lat_send[w->nlat] = now - fr->t_send;
 			w->nlat++;
 		}
-		tsq_store(&f->completed, f->completed + 1, TSQ_RELAXED);
-		tsq_store(&f->completed_bytes, f->completed_bytes + fr->len, TSQ_RELAXED);
+		tsq_counter_add_owner(&f->completed, 1);
+		tsq_counter_add_owner(&f->completed_bytes, fr->len);
 		/* May restart the flow: queued to its home shard (this worker), run by the next drain. */
 		tsq_flow_complete(&f->tsq, fr->cost);
 		if (fr->zc != NULL) {
@@ -551,13 +583,13 @@ static unsigned tx_complete(struct xworker *w)
 			zc_kick(w, f);
 		}
 		if (fr->kind == XFRAME_TX) {
-			fr->item.fn = tx_home_fn;
+			tsq_defer_item_set_fn(&fr->item, tx_home_fn);
 			tsq_defer_batch_add(&e->set, &w->ret[f->shard - e->nr_workers], w->shard, &fr->item);
 		}
 	}
 	xsk_ring_cons__release(&w->cq, n);
-	w->outstanding -= n;
-	w->st.tx_completed += n;
+	tsq_store(&w->outstanding, w->outstanding - n, TSQ_RELAXED);
+	tsq_counter_add_owner(&w->st.tx_completed, n);
 	for (i = 0; i < e->cfg.nr_app_shards; i++)
 		tsq_defer_batch_flush(&e->set, &w->ret[i]);
 	return n;
@@ -578,7 +610,7 @@ static void fill_refill(struct xworker *w)
 	if (got)
 		xsk_ring_prod__submit(&w->fq, got);
 	if (got && xsk_ring_prod__needs_wakeup(&w->fq)) {
-		w->st.fill_kicks++;
+		tsq_counter_add_owner(&w->st.fill_kicks, 1);
 		recvfrom(xsk_socket__fd(w->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	}
 }
@@ -600,11 +632,11 @@ static unsigned rx_poll(struct xworker *w)
 		struct xflow *f;
 		int r;
 
-		w->st.rx_frames++;
+		tsq_counter_add_owner(&w->st.rx_frames, 1);
 		if (xeng_parse((uint8_t *)w->area + xsk_umem__add_offset_to_addr(d->addr), d->len,
 			       e->cfg.port, &pl) != 0 ||
 		    (f = rx_flow_get(w, pl.flow)) == NULL) {
-			w->st.rx_invalid++;
+			tsq_counter_add_owner(&w->st.rx_invalid, 1);
 			w->rx_free[w->rx_nfree++] = (uint32_t)(fr - w->frames);
 			continue;
 		}
@@ -612,11 +644,11 @@ static unsigned rx_poll(struct xworker *w)
 		fr->len = d->len;
 		r = tsq_owner_deliver(&f->own, &fr->work, fr->len, 0);
 		if (r == TSQ_OWNER_PROCESSED) {
-			w->st.rx_direct++;
+			tsq_counter_add_owner(&w->st.rx_direct, 1);
 		} else if (r == TSQ_OWNER_BACKLOGGED) {
-			w->st.rx_backlogged++;
+			tsq_counter_add_owner(&w->st.rx_backlogged, 1);
 		} else { /* -ENOBUFS: the backlog is full; the frame is ours again */
-			w->st.rx_backlog_drops++;
+			tsq_counter_add_owner(&w->st.rx_backlog_drops, 1);
 			w->rx_free[w->rx_nfree++] = (uint32_t)(fr - w->frames);
 		}
 	}
@@ -678,6 +710,10 @@ static void *worker_main(void *arg)
 			work += rx_poll(w);
 			fill_refill(w);
 		}
+		if (w->link_backoff_us != 0) { /* the link is down: do not spin on failing kicks */
+			usleep(w->link_backoff_us);
+			continue;
+		}
 		if (work != 0 || w->tx_dirty) {
 			idle = 0;
 			continue;
@@ -697,22 +733,23 @@ static void *worker_main(void *arg)
 /* Setup                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
-static int worker_setup(struct xengine *e, struct xworker *w, const struct xflow_spec *specs,
-			unsigned nr_specs)
+/* The frames of worker w: its RX frames, then the pool and arena of each flow homed on it. */
+static uint32_t worker_nframes(const struct xengine *e, const struct xworker *w,
+			       const struct xflow_spec *specs, unsigned nr_specs)
+{
+	uint32_t n = e->cfg.rx_frames;
+
+	for (unsigned i = 0; i < nr_specs; i++)
+		if (i % e->nr_workers == w->idx)
+			n += specs[i].pool_frames + specs[i].arena_frames;
+	return n;
+}
+
+/* Step 1: the UMEM area and the worker's private arrays. */
+static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 {
 	const struct xeng_cfg *c = &e->cfg;
-	struct xsk_umem_config ucfg = {
-		.fill_size = c->ring_size, .comp_size = c->ring_size,
-		.frame_size = c->frame_size, .frame_headroom = 0, .flags = 0};
-	struct xsk_socket_config scfg = {
-		.rx_size = c->ring_size, .tx_size = c->ring_size,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, .xdp_flags = 0, .bind_flags = 0};
-	uint32_t nframes = c->rx_frames, i, next;
-	int err = 0;
 
-	for (i = 0; i < nr_specs; i++)
-		if (i % e->nr_workers == w->idx)
-			nframes += specs[i].pool_frames + specs[i].arena_frames;
 	w->nr_frames = nframes;
 	w->area_size = (size_t)nframes * c->frame_size;
 	w->area = mmap(NULL, w->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -729,9 +766,20 @@ static int worker_setup(struct xengine *e, struct xworker *w, const struct xflow
 	w->lat_send = calloc(w->lat_cap, sizeof(uint64_t));
 	if (!w->frames || !w->rx_free || !w->ret || !w->occ_hist || !w->lat_ring || !w->lat_send)
 		return fail(e, -ENOMEM, "out of memory");
-	for (i = 0; i < c->nr_app_shards; i++)
+	for (unsigned i = 0; i < c->nr_app_shards; i++)
 		tsq_defer_batch_init(&w->ret[i], e->nr_workers + i);
-	for (i = 0; i < nframes; i++) {
+	return 0;
+}
+
+/* Step 2: give every chunk its owner - the worker's RX frames first, then each flow homed
+ * here gets its TX pool and its zerocopy arena. */
+static int worker_frames_assign(struct xengine *e, struct xworker *w,
+				const struct xflow_spec *specs, unsigned nr_specs)
+{
+	const struct xeng_cfg *c = &e->cfg;
+	uint32_t i, next = c->rx_frames;
+
+	for (i = 0; i < w->nr_frames; i++) {
 		w->frames[i].w = w;
 		w->frames[i].addr = (uint64_t)i * c->frame_size;
 		tsq_defer_item_init(&w->frames[i].item, rx_home_fn);
@@ -740,14 +788,11 @@ static int worker_setup(struct xengine *e, struct xworker *w, const struct xflow
 		w->frames[i].kind = XFRAME_RX;
 		w->rx_free[w->rx_nfree++] = i;
 	}
-	/* Flows homed here: their pools and arenas follow the RX frames. */
-	next = c->rx_frames;
 	for (i = 0; i < nr_specs; i++) {
-		struct xflow *f;
+		struct xflow *f = e->flows[i];
 
 		if (i % e->nr_workers != w->idx)
 			continue;
-		f = e->flows[i];
 		f->pool = calloc(specs[i].pool_frames ? specs[i].pool_frames : 1, sizeof(*f->pool));
 		if (f->pool == NULL)
 			return fail(e, -ENOMEM, "out of memory");
@@ -764,49 +809,97 @@ static int worker_setup(struct xengine *e, struct xworker *w, const struct xflow
 			w->frames[next++].flow = f;
 		}
 	}
+	return 0;
+}
 
-	err = xsk_umem__create(&w->umem, w->area, w->area_size, &w->fq, &w->cq, &ucfg);
+/* Step 3: register the area as the worker's UMEM (with its fill and completion rings). */
+static int worker_umem_create(struct xengine *e, struct xworker *w)
+{
+	const struct xeng_cfg *c = &e->cfg;
+	struct xsk_umem_config ucfg = {
+		.fill_size = c->ring_size, .comp_size = c->ring_size,
+		.frame_size = c->frame_size, .frame_headroom = 0, .flags = 0};
+	int err = xsk_umem__create(&w->umem, w->area, w->area_size, &w->fq, &w->cq, &ucfg);
+
 	if (err)
 		return fail(e, err,
 			    "registering %zu bytes of UMEM failed (%s): the memory is locked against "
 			    "RLIMIT_MEMLOCK (ulimit -l) unless the process has CAP_IPC_LOCK; raise the "
 			    "limit or run with that capability",
 			    w->area_size, strerror(-err));
-	/* Bind: zero-copy when asked or possible, else copy. Retry EBUSY: a socket that just
-	 * closed on this queue may still hold it for a moment. */
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool zc;
+	return 0;
+}
 
-		if (attempt == 0 && c->bind == XENG_BIND_COPY)
-			continue;
-		if (attempt == 1 && c->bind == XENG_BIND_ZEROCOPY)
-			break;
-		zc = attempt == 0;
-		scfg.bind_flags = (uint16_t)((zc ? XDP_ZEROCOPY : XDP_COPY) |
-					     (c->need_wakeup ? XDP_USE_NEED_WAKEUP : 0));
-		for (int tries = 0; tries < 50; tries++) {
-			err = xsk_socket__create(&w->xsk, c->ifname, w->queue, w->umem,
-						 c->rx ? &w->rx : NULL, &w->tx, &scfg);
-			if (err != -EBUSY)
-				break;
+/* One bind attempt; EBUSY is retried for up to a second: a socket that just closed on this
+ * queue may still hold it for a moment. */
+static int worker_bind_try(struct xengine *e, struct xworker *w, bool zc)
+{
+	const struct xeng_cfg *c = &e->cfg;
+	struct xsk_socket_config scfg = {
+		.rx_size = c->ring_size, .tx_size = c->ring_size,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, .xdp_flags = 0,
+		.bind_flags = (uint16_t)((zc ? XDP_ZEROCOPY : XDP_COPY) |
+					 (c->need_wakeup ? XDP_USE_NEED_WAKEUP : 0))};
+	int err = -EBUSY;
+
+	for (int tries = 0; tries < 50 && err == -EBUSY; tries++) {
+		if (tries)
 			usleep(20000);
-		}
-		if (err == 0) {
-			e->zerocopy = zc;
-			break;
-		}
+		err = xsk_socket__create(&w->xsk, c->ifname, w->queue, w->umem, c->rx ? &w->rx : NULL,
+					 &w->tx, &scfg);
+	}
+	return err;
+}
+
+/* Step 4: the socket on the worker's queue - zero-copy when asked or possible, else copy. */
+static int worker_bind(struct xengine *e, struct xworker *w)
+{
+	const struct xeng_cfg *c = &e->cfg;
+	int err = -EINVAL;
+
+	if (c->bind != XENG_BIND_COPY) {
+		err = worker_bind_try(e, w, true);
+		if (err == 0)
+			e->zerocopy = true;
+	}
+	if (err != 0 && c->bind != XENG_BIND_ZEROCOPY) {
+		err = worker_bind_try(e, w, false);
+		if (err == 0)
+			e->zerocopy = false;
 	}
 	if (err)
 		return fail(e, err, "binding an AF_XDP socket to %s queue %u failed (%s)%s", c->ifname,
 			    w->queue, strerror(-err),
-			    c->bind == XENG_BIND_ZEROCOPY ? ": the driver may not support XDP_ZEROCOPY" : "");
-	if (c->rx) {
-		err = xdp_prog_set_xsk(&e->prog, w->queue, xsk_socket__fd(w->xsk));
-		if (err)
-			return fail(e, err, "XSKMAP update failed (%s)", strerror(-err));
-		fill_refill(w);
-	}
+			    c->bind == XENG_BIND_ZEROCOPY ? ": the driver may not support XDP_ZEROCOPY" :
+			    err == -EINVAL ? ": does the interface have that queue? (ethtool -l)" : "");
 	return 0;
+}
+
+/* Step 5 (receivers): the socket into the XSKMAP slot of its queue, the fill ring full. */
+static int worker_rx_start(struct xengine *e, struct xworker *w)
+{
+	int err = xdp_prog_set_xsk(&e->prog, w->queue, xsk_socket__fd(w->xsk));
+
+	if (err)
+		return fail(e, err, "XSKMAP update failed (%s)", strerror(-err));
+	fill_refill(w);
+	return 0;
+}
+
+static int worker_setup(struct xengine *e, struct xworker *w, const struct xflow_spec *specs,
+			unsigned nr_specs)
+{
+	int err = worker_alloc(e, w, worker_nframes(e, w, specs, nr_specs));
+
+	if (err == 0)
+		err = worker_frames_assign(e, w, specs, nr_specs);
+	if (err == 0)
+		err = worker_umem_create(e, w);
+	if (err == 0)
+		err = worker_bind(e, w);
+	if (err == 0 && e->cfg.rx)
+		err = worker_rx_start(e, w);
+	return err;
 }
 
 int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflow_spec *specs,
@@ -830,8 +923,12 @@ int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflo
 	e->ifindex = (int)if_nametoindex(cfg->ifname);
 	if (e->ifindex == 0)
 		return fail(e, -ENODEV, "no interface '%s' in this network namespace", cfg->ifname);
-	/* Try to lift the memlock limit; carry on if we may not (CAP_IPC_LOCK may do). */
-	setrlimit(RLIMIT_MEMLOCK, &rl);
+	/* Lift the memlock limit (CAP_SYS_RESOURCE), else the soft limit to the hard one; carry
+	 * on either way: with CAP_IPC_LOCK the UMEM is not charged against it. */
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0 && getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_MEMLOCK, &rl);
+	}
 
 	e->nr_workers = cfg->nr_queues;
 	e->nr_shards = e->nr_workers + (cfg->nr_app_shards ? cfg->nr_app_shards : 1);
@@ -981,6 +1078,24 @@ void xeng_destroy(struct xengine *e)
 		free(e->shards);
 		e->shards = NULL;
 	}
+}
+
+int xeng_link_error(const struct xengine *e, uint64_t *since_ns)
+{
+	uint64_t oldest = 0;
+	int err = 0;
+
+	for (unsigned i = 0; i < e->nr_workers; i++) {
+		uint64_t t = tsq_load(&e->workers[i].link_down_since, TSQ_RELAXED);
+
+		if (t != 0 && (oldest == 0 || t < oldest)) {
+			oldest = t;
+			err = tsq_load(&e->workers[i].link_errno, TSQ_RELAXED);
+		}
+	}
+	if (since_ns != NULL)
+		*since_ns = oldest;
+	return err;
 }
 
 const char *xeng_bind_name(const struct xengine *e)

@@ -7,9 +7,15 @@
  *       its xsk socket and all four rings, its UMEM's RX frames, its TX FIFO (frames handed
  *       down but not yet in the TX ring: the "qdisc"). Nobody else touches them.
  *   application thread of flow f - defer shard nr_workers + f's app slot
- *       f's TX frame pool and zerocopy arena; f's write queue while it owns f.
- *   the flow's short lock (tsq_owner) - f's write queue when no application thread owns f,
- *       so the worker can restart the flow (TSQ) from its poll loop.
+ *       f's TX frame pool and zerocopy arena; f's write queue while it owns f
+ *       (xflow_acquire .. xflow_release: tsq_owner ownership, held for a whole long send).
+ *   the flow's short lock (tsq_owner's internal mutex, held for a few instructions) -
+ *       f's write queue while no application thread owns f, so the worker can restart
+ *       the flow (TSQ) from its poll loop.
+ *
+ * Two words, as in tsq/owner.h: to *own* a flow is to hold it for an operation (others
+ * park their work in its backlog meanwhile); the *short lock* is the mutex that decides
+ * "owned or not" and guards the write queue when nobody owns the flow.
  *
  * xsk rings' thread-safety rules (libxdp/the kernel): each ring is single-producer /
  * single-consumer between this process and the kernel. TX and fill are produced, RX and
@@ -33,9 +39,13 @@
  * marks it DEFERRED and the owner's release sends (tsq_flow_release in release_cb).
  *
  * RX: the worker reads the RX ring, finds the flow in an RCU hash table (liburcu cds_lfht;
- * lookups lock-free, flows freed by call_rcu) and delivers the frame through the flow's owner
- * lock: processed at once, or parked in the backlog while an application thread owns the flow
- * (its long operations flush every 16 steps), or dropped and counted when the backlog is full.
+ * lookups lock-free, flows freed by call_rcu) and delivers the frame through the flow's
+ * tsq_owner: processed at once under the short lock while nobody owns the flow, or parked in
+ * the backlog while an application thread owns it (its long operations flush every 16
+ * steps), or dropped and counted when the backlog is full.
+ *
+ * Counters: each is written by one thread (tsq_counter_add_owner) and may be read by any
+ * (tsq_load, relaxed): the main thread watches them while the workers run.
  */
 #ifndef TSQ_XSK_ENGINE_H
 #define TSQ_XSK_ENGINE_H
@@ -108,8 +118,11 @@ struct xframe {
 	uint8_t kind, copied;
 };
 
+/* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
+ * read by anyone with tsq_load(.., TSQ_RELAXED). */
 struct xworker_stats {
 	uint64_t tx_submitted, tx_completed, kicks, kick_again, kick_errors, ring_full;
+	uint64_t kick_link_down; /* of kick_errors: ENETDOWN/ENXIO, the link is gone */
 	uint64_t rx_frames, rx_invalid, rx_direct, rx_backlogged, rx_backlog_drops, fill_kicks;
 	uint64_t defer_requeued; /* fallback runs re-linked to the owner (frames never change owner) */
 	uint64_t restarts;       /* flows the worker restarted (send_more from the worker) */
@@ -130,12 +143,17 @@ struct xworker {
 	uint32_t rx_nfree;
 	struct xframe *fifo_head, *fifo_tail; /* handed down, not yet in the TX ring */
 	uint32_t fifo_len;
-	uint32_t outstanding; /* in the TX ring or not yet completed */
+	uint32_t outstanding; /* in the TX ring or not yet completed; worker-written, read relaxed */
 	bool tx_dirty;        /* descriptors the kernel has not consumed yet */
+	/* Kicks failing with ENETDOWN/ENXIO: since when (ns, 0: the last kick worked) and the
+	 * errno, worker-written and read relaxed (xeng_link_error); the worker's back-off. */
+	uint64_t link_down_since;
+	int link_errno;
+	unsigned link_backoff_us;
 	struct tsq_defer_batch *ret; /* per application shard: TX frames going home */
 	pthread_t thread;
 	bool started;
-	struct xworker_stats st; /* worker-written; read relaxed */
+	struct xworker_stats st;
 	uint64_t *occ_hist;      /* outstanding after each TX submit, 0..2*ring_size */
 	uint32_t occ_max;
 	uint64_t *lat_ring, *lat_send; /* probe samples, ns */
@@ -152,7 +170,7 @@ struct xflow {
 	uint16_t id;
 	enum xflow_kind kind;
 	unsigned shard; /* the application thread's defer shard */
-	/* Write queue: the owner's, or the short lock's when not owned. */
+	/* Write queue: the owning thread's, or under the short lock while nobody owns the flow. */
 	struct xframe *wq_head, *wq_tail;
 	uint32_t wq_len;
 	uint64_t next_seq;
@@ -163,9 +181,11 @@ struct xflow {
 	/* Notices ready: one wake-up item for the application thread, at most one in flight. */
 	struct tsq_defer_item zc_kick;
 	uint32_t zc_kick_pending;
-	/* Worker-written counters (relaxed). */
+	/* Counters: completed* written by the worker (tsq_counter_add_owner), handed by whoever
+	 * pushes (owner or worker: an atomic add); read relaxed by anyone. */
 	uint64_t completed, completed_bytes, handed;
-	/* RX accounting, under the flow's exclusion (owner or short lock). */
+	/* RX accounting: by whoever processes the flow's frames (its owner, or the worker under
+	 * the short lock). */
 	uint8_t *seen;
 	uint64_t seen_cap, rx_frames, rx_dups, rx_max_seq;
 	struct cds_lfht_node hnode;
@@ -199,6 +219,10 @@ int xeng_quiesce(struct xengine *e, int timeout_ms);
 void xeng_stop(struct xengine *e);
 void xeng_destroy(struct xengine *e);
 const char *xeng_bind_name(const struct xengine *e);
+/* Any thread: the errno (ENETDOWN, ENXIO) of the oldest run of failing kicks that is still
+ * going on, with its start in *since_ns (xeng_now_ns() clock); 0 when every worker's last
+ * kick worked. The application decides how long "down" may last. */
+int xeng_link_error(const struct xengine *e, uint64_t *since_ns);
 
 /* Application threads. */
 void xeng_app_enter(struct xengine *e, unsigned app_slot);
@@ -210,8 +234,8 @@ int xeng_app_wait(struct xengine *e, int timeout_ms); /* sleep until something c
 struct xframe *xflow_frame_get(struct xflow *f);     /* NULL when the pool is empty */
 void *xframe_data(const struct xframe *fr);
 uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len); /* headers + seq */
-void xflow_lock(struct xflow *f);                    /* own the flow (tsq_owner_acquire) */
-void xflow_unlock(struct xflow *f);                  /* release: backlog, deferred sends */
+void xflow_acquire(struct xflow *f);                 /* own the flow (tsq_owner_acquire) */
+void xflow_release(struct xflow *f);                 /* give it up: backlog, deferred sends */
 void xflow_queue(struct xflow *f, struct xframe *fr); /* owner: append to the write queue */
 void xflow_push(struct xflow *f);                    /* owner: hand down what the budget allows */
 

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * cli.c - tsq-xsk's options. Every value is checked here, before anything touches the
+ * system: a bad one exits 2 with one line that names the option (as -s/--long or --long)
+ * and the range it takes - also without privileges, and for the values the engine would
+ * refuse later (frame size, ring size, queues).
+ */
+#include "xsk.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DURATION_S 1000000.0 /* ~11.6 days; keeps duration * 1e9 inside a u64 */
+#define MAX_PROBE_RATE 10000000.0 /* 10 Mpps: a probe period of 100 ns */
+#define MAX_COUNT (1ull << 48)
+
+enum {
+	O_QUEUES = 256, O_ATTACH, O_NOWAKE, O_LIMIT, O_COPYEVERY, O_FIRSTID, O_POOL, O_RING, O_DMAC,
+	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION
+};
+
+static const struct option long_opts[] = {
+	{"iface", 1, 0, 'i'}, {"queue", 1, 0, 'q'}, {"queues", 1, 0, O_QUEUES},
+	{"mode", 1, 0, 'm'}, {"attach", 1, 0, O_ATTACH}, {"no-need-wakeup", 0, 0, O_NOWAKE},
+	{"frame-size", 1, 0, 'f'}, {"pkt-size", 1, 0, 's'}, {"flows", 1, 0, 'F'},
+	{"probe-rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"count", 1, 0, 'n'},
+	{"tsq", 1, 0, 't'}, {"tsq-limit", 1, 0, O_LIMIT}, {"zerocopy", 1, 0, 'z'},
+	{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
+	{"pool-frames", 1, 0, O_POOL}, {"ring-size", 1, 0, O_RING}, {"dst-mac", 1, 0, O_DMAC},
+	{"src-ip", 1, 0, O_SIP}, {"dst-ip", 1, 0, O_DIP}, {"port", 1, 0, O_PORT},
+	{"no-pin", 0, 0, O_PIN}, {"ready-file", 1, 0, O_READY}, {"idle-exit", 1, 0, O_IDLE},
+	{"own-us", 1, 0, O_OWN}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
+	{"version", 0, 0, O_VERSION}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+
+/* Leading ':': a missing value comes back as ':' (our message), not as getopt's own. */
+static const char short_opts[] = ":i:q:m:f:s:F:r:d:n:t:z:h";
+
+static const struct {
+	const char *name;
+	enum xsk_cmd cmd;
+} commands[] = {{"tx", CMD_TX}, {"compare", CMD_COMPARE}, {"rx", CMD_RX},
+		{"rx-udp", CMD_RX_UDP}, {"sink", CMD_SINK}};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: tsq-xsk tx|compare|rx|rx-udp|sink [options]\n"
+		"       tsq-xsk --help | --version\n"
+		"\n"
+		"  tx       bulk flow(s) plus a probe flow over AF_XDP; prints a table (--json: JSON)\n"
+		"  compare  tx twice, TSQ off then on, side by side; --json prints {\"runs\":[...]}\n"
+		"  rx       AF_XDP receiver: per-flow exactly-once accounting\n"
+		"  rx-udp   kernel UDP socket receiver on --port (the independent peer)\n"
+		"  sink     counting XDP_DROP program on the interface for --duration seconds\n"
+		"\n"
+		"  -i, --iface IF          interface (required except rx-udp)\n"
+		"  -q, --queue Q           first queue, 0..65535 (default 0)\n"
+		"      --queues N          queues, one worker each, 1..%d (default 1)\n"
+		"  -m, --mode M            auto|copy|zerocopy: XDP bind mode (default auto: zero-copy\n"
+		"                          where the driver supports it, else copy; veth is copy)\n"
+		"      --attach A          auto|native|generic XDP attach for rx/sink (default auto)\n"
+		"      --no-need-wakeup    do not bind with XDP_USE_NEED_WAKEUP (default: on)\n"
+		"  -f, --frame-size N      UMEM frame size, 2048 or 4096 (default 2048)\n"
+		"  -s, --pkt-size N        frame length on the wire, %d..frame size (default 80)\n"
+		"  -F, --flows N           bulk flows, 1..%d (default 1)\n"
+		"  -r, --probe-rate PPS    probe frames per second, 0..%.0f (default 5000; 0: no probe)\n"
+		"  -d, --duration S        seconds of traffic, > 0 (default 3)\n"
+		"  -n, --count N           frames per bulk flow, then stop (default 0: until duration)\n"
+		"  -t, --tsq on|off        TCP Small Queues budget (default on)\n"
+		"      --tsq-limit BYTES   bytes in flight per flow; frames count their frame size\n"
+		"                          (default 131072: 64 frames of 2 KB, the seed's 128 KB)\n"
+		"  -z, --zerocopy on|off   bulk flow sends application buffers from the UMEM with\n"
+		"                          tsq zerocopy ids and notices (default off)\n"
+		"      --copy-every N      with -z on: every Nth message comes from outside the UMEM\n"
+		"                          and is copied; its notice says COPIED (default 0: never)\n"
+		"      --zc-first-id ID    first zerocopy id, 0..4294967295 (test the 2^32 wrap:\n"
+		"                          4294967200)\n"
+		"      --pool-frames N     TX frames per bulk flow, 64..1048576 (default 4096)\n"
+		"      --ring-size N       entries of each xsk ring, a power of two 64..65536\n"
+		"                          (default 2048)\n"
+		"      --dst-mac MAC       (default 02:00:00:00:00:0b, the test bed's peer)\n"
+		"      --src-ip IP6 / --dst-ip IP6   (default fd00:7473:7100::a / ::b)\n"
+		"      --port N            UDP port, 1..65535 (default %d)\n"
+		"      --no-pin            do not pin worker i to CPU i (default: pinned when\n"
+		"                          that CPU exists)\n"
+		"      --ready-file PATH   rx/rx-udp/sink: create PATH once receiving\n"
+		"      --idle-exit MS      rx/rx-udp: stop MS ms after the last frame (default 1000)\n"
+		"      --own-us N          rx: the application owns each flow for N us every ms,\n"
+		"                          0..1000, so frames go through the owner backlog (default 200)\n"
+		"      --json              JSON on stdout instead of the table\n"
+		"      --quiet             no progress lines\n"
+		"  -h, --help              this text\n"
+		"      --version           tsq-xsk and tsq's version\n"
+		"\n"
+		"Exit: 0 ok, 1 failure, 2 usage, 77 not possible here (missing capabilities:\n"
+		"CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF or CAP_SYS_ADMIN, CAP_IPC_LOCK; no AF_XDP).\n"
+		"man tsq-xsk (examples/afxdp/tsq-xsk.1) has the details.\n",
+		XENG_MAX_WORKERS, XENG_MIN_LEN, XSK_MAX_FLOWS, MAX_PROBE_RATE, XENG_UDP_PORT);
+}
+
+static void version(void)
+{
+#ifdef TSQ_VERSION_STRING
+	printf("tsq-xsk %s\n", TSQ_VERSION_STRING);
+#else
+	printf("tsq-xsk %d.%d.%d\n", TSQ_VERSION_MAJOR, TSQ_VERSION_MINOR, TSQ_VERSION_PATCH);
+#endif
+}
+
+/* "-q/--queue" or "--queues": how the user may have spelt option `c`. */
+static const char *opt_name(int c)
+{
+	static char buf[48];
+
+	for (const struct option *lo = long_opts; lo->name != NULL; lo++) {
+		if (lo->val != c)
+			continue;
+		if (c < 256)
+			snprintf(buf, sizeof(buf), "-%c/--%s", c, lo->name);
+		else
+			snprintf(buf, sizeof(buf), "--%s", lo->name);
+		return buf;
+	}
+	snprintf(buf, sizeof(buf), "-%c", c);
+	return buf;
+}
+
+static int bad(int c, const char *fmt, const char *val, const char *range)
+{
+	fprintf(stderr, "tsq-xsk: %s: ", opt_name(c));
+	fprintf(stderr, fmt, val, range);
+	fprintf(stderr, "\n");
+	return EXIT_USAGE;
+}
+
+/*
+ * An unsigned integer in [min, max]: decimal, or hex with 0x. No sign, no blanks, no
+ * suffix, no octal ("010" is ten). Return: 0, or EXIT_USAGE with the message printed.
+ */
+static int parse_u64(int c, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char range[64], *end;
+	unsigned long long v;
+	int base = 10;
+
+	snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)min, (unsigned long long)max);
+	if (s[0] == '-' && s[1] >= '0' && s[1] <= '9')
+		return bad(c, "'%s' is out of range (%s)", s, range);
+	if (s[0] < '0' || s[0] > '9')
+		return bad(c, "'%s' is not a number (%s)", s, range);
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		base = 16;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (*end != '\0' || end == s + (base == 16 ? 2 : 0))
+		return bad(c, "'%s' is not a number (%s)", s, range);
+	if (errno == ERANGE || v < min || v > max)
+		return bad(c, "'%s' is out of range (%s)", s, range);
+	*out = v;
+	return 0;
+}
+
+static int parse_u32(int c, const char *s, uint64_t min, uint64_t max, uint32_t *out)
+{
+	uint64_t v;
+	int rc = parse_u64(c, s, min, max, &v);
+
+	if (rc == 0)
+		*out = (uint32_t)v; /* max <= UINT32_MAX at every call */
+	return rc;
+}
+
+static int parse_unsigned(int c, const char *s, uint64_t min, uint64_t max, unsigned *out)
+{
+	uint64_t v;
+	int rc = parse_u64(c, s, min, max, &v);
+
+	if (rc == 0)
+		*out = (unsigned)v;
+	return rc;
+}
+
+/* A finite number in [min, max], or (min, max] when min_open; `range` says so in words. */
+static int parse_double(int c, const char *s, double min, double max, bool min_open,
+			const char *range, double *out)
+{
+	char *end;
+	double v;
+
+	if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '.' || s[0] == '-' || s[0] == '+'))
+		return bad(c, "'%s' is not a number (%s)", s, range);
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end != '\0' || !isfinite(v))
+		return bad(c, "'%s' is not a number (%s)", s, range);
+	if (v < min || (min_open && v <= min) || v > max)
+		return bad(c, "'%s' is out of range (%s)", s, range);
+	*out = v;
+	return 0;
+}
+
+static int parse_onoff(int c, const char *s, bool *out)
+{
+	if (!strcmp(s, "on") || !strcmp(s, "1") || !strcmp(s, "yes"))
+		*out = true;
+	else if (!strcmp(s, "off") || !strcmp(s, "0") || !strcmp(s, "no"))
+		*out = false;
+	else
+		return bad(c, "'%s' is not %s", s, "on or off");
+	return 0;
+}
+
+/* Exactly six fields of one or two hex digits, colon-separated. */
+static int parse_mac(int c, const char *s, uint8_t mac[6])
+{
+	const char *p = s;
+
+	for (int i = 0; i < 6; i++) {
+		char *end;
+		unsigned long v;
+
+		if (!((p[0] >= '0' && p[0] <= '9') || (p[0] >= 'a' && p[0] <= 'f') ||
+		      (p[0] >= 'A' && p[0] <= 'F')))
+			break;
+		v = strtoul(p, &end, 16);
+		if (end - p > 2 || *end != (i == 5 ? '\0' : ':'))
+			break;
+		mac[i] = (uint8_t)v;
+		if (i == 5)
+			return 0;
+		p = end + 1;
+	}
+	return bad(c, "'%s' is not a MAC address (%s)", s, "six hex bytes, 02:00:00:00:00:0b");
+}
+
+static int parse_enum(int c, const char *s, const char *const *names, unsigned n, int *out)
+{
+	char list[64] = "";
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (int)i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+	}
+	return bad(c, "'%s' is not one of %s", s, list);
+}
+
+static int parse_ip6(int c, const char *s, uint8_t ip[16])
+{
+	if (inet_pton(AF_INET6, s, ip) == 1)
+		return 0;
+	return bad(c, "'%s' is not an IPv6 address (%s)", s, "e.g. fd00:7473:7100::a");
+}
+
+/* One option and its value. Return: 0, 1 (--help, --version: done) or EXIT_USAGE. */
+static int parse_one(int c, const char *v, struct opts *o)
+{
+	static const char *const modes[] = {"auto", "copy", "zerocopy"};
+	static const char *const attaches[] = {"auto", "native", "generic"};
+	int e = 0;
+
+	switch (c) {
+	case 'i': o->ifname = v; return 0;
+	case 'q': return parse_unsigned(c, v, 0, 65535, &o->queue);
+	case O_QUEUES: return parse_unsigned(c, v, 1, XENG_MAX_WORKERS, &o->queues);
+	case 'm':
+		if (parse_enum(c, v, modes, 3, &e) != 0)
+			return EXIT_USAGE;
+		o->bind = e == 0 ? XENG_BIND_AUTO : e == 1 ? XENG_BIND_COPY : XENG_BIND_ZEROCOPY;
+		return 0;
+	case O_ATTACH:
+		if (parse_enum(c, v, attaches, 3, &e) != 0)
+			return EXIT_USAGE;
+		o->attach = e == 0 ? XDP_ATTACH_AUTO : e == 1 ? XDP_ATTACH_NATIVE : XDP_ATTACH_GENERIC;
+		return 0;
+	case O_NOWAKE: o->need_wakeup = false; return 0;
+	case 'f':
+		if (parse_u32(c, v, 0, UINT32_MAX, &o->frame_size) != 0)
+			return EXIT_USAGE;
+		if (o->frame_size != 2048 && o->frame_size != 4096)
+			return bad(c, "%s must be %s", v, "2048 or 4096");
+		return 0;
+	case 's': return parse_u32(c, v, XENG_MIN_LEN, 4096, &o->pkt_size); /* then <= -f */
+	case 'F': return parse_unsigned(c, v, 1, XSK_MAX_FLOWS, &o->flows);
+	case 'r': return parse_double(c, v, 0, MAX_PROBE_RATE, false, "0..10000000", &o->probe_rate);
+	case 'd':
+		return parse_double(c, v, 0, MAX_DURATION_S, true, "> 0, at most 1000000", &o->duration);
+	case 'n': return parse_u64(c, v, 0, MAX_COUNT, &o->count);
+	case 't': return parse_onoff(c, v, &o->tsq);
+	case O_LIMIT: return parse_u64(c, v, 1, TSQ_BUDGET_MAX_INFLIGHT, &o->tsq_limit);
+	case 'z': return parse_onoff(c, v, &o->zerocopy);
+	case O_COPYEVERY: return parse_unsigned(c, v, 0, 1000000000, &o->copy_every);
+	case O_FIRSTID: return parse_u32(c, v, 0, UINT32_MAX, &o->zc_first_id);
+	case O_POOL: return parse_u32(c, v, 64, 1u << 20, &o->pool_frames);
+	case O_RING:
+		if (parse_u32(c, v, 64, 65536, &o->ring_size) != 0)
+			return EXIT_USAGE;
+		return (o->ring_size & (o->ring_size - 1)) == 0 ? 0 :
+		       bad(c, "%s is not %s", v, "a power of two (64, 128, ... 65536)");
+	case O_DMAC: return parse_mac(c, v, o->dst_mac);
+	case O_SIP: return parse_ip6(c, v, o->src_ip);
+	case O_DIP: return parse_ip6(c, v, o->dst_ip);
+	case O_PORT: {
+		unsigned port;
+
+		if (parse_unsigned(c, v, 1, 65535, &port) != 0)
+			return EXIT_USAGE;
+		o->port = (uint16_t)port;
+		return 0;
+	}
+	case O_PIN: o->pin = false; return 0;
+	case O_READY: o->ready_file = v; return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
+	case O_IDLE: return parse_unsigned(c, v, 1, 86400000, &o->idle_exit_ms);
+	case O_OWN: return parse_unsigned(c, v, 0, 1000, &o->own_us);
+	case O_JSON: o->json = true; return 0;
+	case O_QUIET: o->quiet = true; return 0;
+	case O_VERSION: version(); return 1;
+	case 'h': usage(stdout); return 1;
+	default: return EXIT_USAGE;
+	}
+}
+
+/* What only the whole command line can say. */
+static int check_combinations(struct opts *o)
+{
+	if (o->cmd != CMD_RX_UDP && o->ifname == NULL) {
+		fprintf(stderr, "tsq-xsk: %s needs -i/--iface\n", o->cmd_name);
+		return EXIT_USAGE;
+	}
+	if (o->ifname != NULL && (o->ifname[0] == '\0' || strlen(o->ifname) >= IFNAMSIZ))
+		return bad('i', "'%s' is not an interface name (%s)", o->ifname, "1 to 15 characters");
+	if (o->pkt_size > o->frame_size) {
+		fprintf(stderr, "tsq-xsk: -s/--pkt-size: %u does not fit a frame of %u (-f/--frame-size)\n",
+			o->pkt_size, o->frame_size);
+		return EXIT_USAGE;
+	}
+	if ((uint64_t)o->queue + o->queues > 65536) {
+		fprintf(stderr, "tsq-xsk: -q/--queue: %u plus --queues %u goes past queue 65535\n",
+			o->queue, o->queues);
+		return EXIT_USAGE;
+	}
+	if (o->copy_every && !o->zerocopy) {
+		fprintf(stderr, "tsq-xsk: --copy-every: needs -z/--zerocopy on\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void defaults(struct opts *o)
+{
+	*o = (struct opts){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
+			   .need_wakeup = true, .tsq = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
+			   .pool_frames = 4096, .ring_size = 2048, .tsq_limit = 131072, .duration = 3,
+			   .probe_rate = 5000, .idle_exit_ms = 1000, .own_us = 200, .port = XENG_UDP_PORT,
+			   .dst_mac = {2, 0, 0, 0, 0, 0x0b}};
+	inet_pton(AF_INET6, "fd00:7473:7100::a", o->src_ip);
+	inet_pton(AF_INET6, "fd00:7473:7100::b", o->dst_ip);
+}
+
+/* The command: argv[1]. Return: 0, 1 (--help, --version) or EXIT_USAGE. */
+static int parse_command(int argc, char **argv, struct opts *o)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 1;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		version();
+		return 1;
+	}
+	for (unsigned i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			o->cmd = commands[i].cmd;
+			o->cmd_name = commands[i].name;
+			return 0;
+		}
+	}
+	fprintf(stderr, "tsq-xsk: unknown command '%s' (tx, compare, rx, rx-udp, sink; try --help)\n",
+		argv[1]);
+	return EXIT_USAGE;
+}
+
+int cli_parse(int argc, char **argv, struct opts *o)
+{
+	int c, rc;
+
+	defaults(o);
+	rc = parse_command(argc, argv, o);
+	if (rc != 0)
+		return rc;
+	optind = 2;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (c == ':') {
+			fprintf(stderr, "tsq-xsk: %s needs a value\n", opt_name(optopt));
+			return EXIT_USAGE;
+		}
+		if (c == '?') {
+			if (optopt != 0)
+				fprintf(stderr, "tsq-xsk: unknown option '-%c' (try --help)\n", optopt);
+			else
+				fprintf(stderr, "tsq-xsk: unknown option '%s' (try --help)\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		rc = parse_one(c, optarg, o);
+		if (rc != 0)
+			return rc;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tsq-xsk: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return check_combinations(o);
+}

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* report.c - percentiles, the JSON writer, and tx's table and JSON (see xsk.h). */
+#include "xsk.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Percentiles                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank of sorted samples. No sample: NAN, never a made-up 0. */
+double pct_sorted(const uint64_t *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return NAN;
+	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return (double)v[i < n ? i : n - 1];
+}
+
+/* The bucket index (the value) at percentile p of a histogram. No sample: NAN. */
+double pct_hist(const uint64_t *h, size_t buckets, double p)
+{
+	uint64_t total = 0, seen = 0, want;
+
+	for (size_t i = 0; i < buckets; i++)
+		total += h[i];
+	if (total == 0)
+		return NAN;
+	want = (uint64_t)(p / 100.0 * (double)total);
+	for (size_t i = 0; i < buckets; i++) {
+		seen += h[i];
+		if (seen > want)
+			return (double)i;
+	}
+	return (double)(buckets - 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON                                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+static void jw_key(struct jw *j, const char *key)
+{
+	if (j->more[j->depth])
+		fputc(',', j->f);
+	j->more[j->depth] = true;
+	if (key != NULL)
+		fprintf(j->f, "\"%s\":", key);
+}
+
+static void jw_open(struct jw *j, const char *key, char c)
+{
+	jw_key(j, key);
+	fputc(c, j->f);
+	if (j->depth + 1 < sizeof(j->more) / sizeof(j->more[0]))
+		j->depth++;
+	j->more[j->depth] = false;
+}
+
+static void jw_close(struct jw *j, char c)
+{
+	fputc(c, j->f);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void jw_doc_begin(struct jw *j, FILE *f)
+{
+	j->f = f;
+	j->depth = 0;
+	j->more[0] = false;
+	jw_open(j, NULL, '{');
+	jw_u64(j, "schema", XSK_JSON_SCHEMA);
+}
+
+void jw_doc_end(struct jw *j)
+{
+	jw_close(j, '}');
+	fputc('\n', j->f);
+	fflush(j->f);
+}
+
+void jw_obj_begin(struct jw *j, const char *key)
+{
+	jw_open(j, key, '{');
+}
+
+void jw_obj_end(struct jw *j)
+{
+	jw_close(j, '}');
+}
+
+void jw_arr_begin(struct jw *j, const char *key)
+{
+	jw_open(j, key, '[');
+}
+
+void jw_arr_end(struct jw *j)
+{
+	jw_close(j, ']');
+}
+
+void jw_u64(struct jw *j, const char *key, uint64_t v)
+{
+	jw_key(j, key);
+	fprintf(j->f, "%llu", (unsigned long long)v);
+}
+
+void jw_num(struct jw *j, const char *key, double v, int decimals)
+{
+	jw_key(j, key);
+	if (isnan(v) || isinf(v))
+		fputs("null", j->f);
+	else
+		fprintf(j->f, "%.*f", decimals, v);
+}
+
+void jw_str(struct jw *j, const char *key, const char *s)
+{
+	jw_key(j, key);
+	fputc('"', j->f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(j->f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(j->f, "\\u%04x", c);
+		else
+			fputc(c, j->f);
+	}
+	fputc('"', j->f);
+}
+
+void jw_bool(struct jw *j, const char *key, bool v)
+{
+	jw_key(j, key);
+	fputs(v ? "true" : "false", j->f);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* tx and compare                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+static void report_run_json(struct jw *j, const struct run_result *r)
+{
+	jw_obj_begin(j, NULL);
+	jw_bool(j, "tsq", r->tsq);
+	jw_str(j, "bind", r->bind);
+	jw_num(j, "seconds", r->secs, 3);
+	jw_num(j, "bulk_pps", r->bulk_pps, 0);
+	jw_num(j, "bulk_gbps", r->bulk_gbps, 4);
+	jw_num(j, "txring_occupancy_p50", r->occ_p50, 0);
+	jw_num(j, "txring_occupancy_p99", r->occ_p99, 0);
+	jw_num(j, "txring_occupancy_max", r->occ_max, 0);
+	jw_num(j, "probe_latency_us_p50", r->lat_ring_p50, 1);
+	jw_num(j, "probe_latency_us_p99", r->lat_ring_p99, 1);
+	jw_num(j, "probe_send_latency_us_p50", r->lat_send_p50, 1);
+	jw_num(j, "probe_send_latency_us_p99", r->lat_send_p99, 1);
+	jw_u64(j, "probe_samples", r->probe_samples);
+	jw_num(j, "zc_notices_per_send", r->zc_notices_per_send, 4);
+	jw_obj_begin(j, "zc");
+	jw_u64(j, "sends", r->zc_sends);
+	jw_u64(j, "notices", r->zc_notices);
+	jw_u64(j, "ids_notified", r->zc_notified);
+	jw_u64(j, "ids_duplicate", r->zc_dups);
+	jw_u64(j, "ids_missing", r->zc_missing);
+	jw_u64(j, "copied_sends", r->zc_copied_sends);
+	jw_u64(j, "copied_ids", r->zc_copied_ids);
+	jw_obj_end(j);
+	jw_u64(j, "tsq_throttles", r->throttles);
+	jw_u64(j, "tsq_recheck_saves", r->recheck_saves);
+	jw_u64(j, "tsq_restarts_queued", r->queued);
+	jw_u64(j, "tsq_restarts_deferred", r->deferred);
+	jw_u64(j, "backlog_flushes", r->backlog_flushes);
+	jw_obj_begin(j, "worker");
+	jw_u64(j, "tx_submitted", r->ws.tx_submitted);
+	jw_u64(j, "tx_completed", r->ws.tx_completed);
+	jw_u64(j, "kicks", r->ws.kicks);
+	jw_u64(j, "kick_again", r->ws.kick_again);
+	jw_u64(j, "kick_errors", r->ws.kick_errors);
+	jw_u64(j, "kick_link_down", r->ws.kick_link_down);
+	jw_u64(j, "ring_full", r->ws.ring_full);
+	jw_u64(j, "restarts", r->ws.restarts);
+	jw_u64(j, "defer_requeued", r->ws.defer_requeued);
+	jw_obj_end(j);
+	jw_bool(j, "quiesced", r->quiesced);
+	jw_u64(j, "umem_frames_leaked", r->leaked);
+	jw_u64(j, "throttled_idle_flows", r->throttled_idle);
+	jw_arr_begin(j, "flows");
+	for (unsigned i = 0; i < r->nflows; i++) {
+		jw_obj_begin(j, NULL);
+		jw_u64(j, "id", i);
+		jw_str(j, "kind", r->flow[i].kind == XFLOW_PROBE ? "probe" : "bulk");
+		jw_u64(j, "sent", r->flow[i].sent);
+		jw_u64(j, "bytes", r->flow[i].bytes);
+		jw_obj_end(j);
+	}
+	jw_arr_end(j);
+	jw_obj_end(j);
+}
+
+void report_runs_json(const struct run_result *r, unsigned n)
+{
+	struct jw j;
+
+	jw_doc_begin(&j, stdout);
+	jw_arr_begin(&j, "runs");
+	for (unsigned k = 0; k < n; k++)
+		report_run_json(&j, &r[k]);
+	jw_arr_end(&j);
+	jw_doc_end(&j);
+}
+
+/* One cell: "-" where there is no sample. */
+static const char *cell(char *buf, size_t size, const char *fmt, double v)
+{
+	if (isnan(v))
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, fmt, v);
+	return buf;
+}
+
+void report_runs_table(const struct run_result *r, unsigned n)
+{
+	const char *rows[] = {"bulk Mpps", "bulk Gbit/s", "TX outstanding p50", "TX outstanding p99",
+			      "probe ring->completion p50 us", "probe ring->completion p99 us",
+			      "probe send->completion p50 us", "probe send->completion p99 us",
+			      "zc notices per send", "tsq throttles", "restarts queued / deferred"};
+
+	printf("%-32s", "");
+	for (unsigned k = 0; k < n; k++)
+		printf(" %14s", r[k].tsq ? "TSQ on" : "TSQ off");
+	printf("\n");
+	for (unsigned row = 0; row < sizeof(rows) / sizeof(rows[0]); row++) {
+		printf("%-32s", rows[row]);
+		for (unsigned k = 0; k < n; k++) {
+			const struct run_result *x = &r[k];
+			char buf[64];
+
+			switch (row) {
+			case 0: cell(buf, sizeof(buf), "%.3f", x->bulk_pps / 1e6); break;
+			case 1: cell(buf, sizeof(buf), "%.3f", x->bulk_gbps); break;
+			case 2: cell(buf, sizeof(buf), "%.0f", x->occ_p50); break;
+			case 3: cell(buf, sizeof(buf), "%.0f", x->occ_p99); break;
+			case 4: cell(buf, sizeof(buf), "%.1f", x->lat_ring_p50); break;
+			case 5: cell(buf, sizeof(buf), "%.1f", x->lat_ring_p99); break;
+			case 6: cell(buf, sizeof(buf), "%.1f", x->lat_send_p50); break;
+			case 7: cell(buf, sizeof(buf), "%.1f", x->lat_send_p99); break;
+			case 8: cell(buf, sizeof(buf), "%.4f", x->zc_notices_per_send); break;
+			case 9: snprintf(buf, sizeof(buf), "%llu", (unsigned long long)x->throttles); break;
+			default:
+				snprintf(buf, sizeof(buf), "%llu / %llu", (unsigned long long)x->queued,
+					 (unsigned long long)x->deferred);
+			}
+			printf(" %14s", buf);
+		}
+		printf("\n");
+	}
+	if (n == 2 && r[1].lat_ring_p99 > 0) /* false for NAN too */
+		printf("probe p99 ratio off/on: %.1fx; bulk throughput on/off: %.1f%%\n",
+		       r[0].lat_ring_p99 / r[1].lat_ring_p99, 100.0 * r[1].bulk_pps / r[0].bulk_pps);
+	printf("bind: %s; frames leaked: %llu; flows throttled with nothing in flight: %llu\n", r[0].bind,
+	       (unsigned long long)(r[0].leaked + (n > 1 ? r[1].leaked : 0)),
+	       (unsigned long long)(r[0].throttled_idle + (n > 1 ? r[1].throttled_idle : 0)));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shared by the commands                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+int setup_error(const struct xengine *e, int err)
+{
+	fprintf(stderr, "tsq-xsk: %s\n", e->err);
+	if (err == -EPERM || err == -EACCES || err == -EAFNOSUPPORT || err == -EPROTONOSUPPORT)
+		return EXIT_SKIP;
+	return 1;
+}
+
+void touch(const char *path)
+{
+	FILE *f;
+
+	if (path != NULL && (f = fopen(path, "w")) != NULL)
+		fclose(f);
+}

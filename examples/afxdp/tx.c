@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * tx.c - tx and compare: one run of the engine (set up, start the application threads,
+ * watch progress and the link, stop, collect the figures), once or TSQ off then on.
+ */
+#include "xsk.h"
+
+#include <errno.h>
+#include <math.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* How long the link may be down in the middle of a run before tx gives up. */
+#define LINK_DOWN_LIMIT_NS 1000000000ull
+
+/* A tx run: the engine, the application threads, and why the run stopped. */
+struct run {
+	const struct opts *o;
+	bool tsq;
+	struct xengine e;
+	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
+	struct app apps[XSK_MAX_FLOWS + 1];
+	unsigned nflows;
+	int done;
+	uint64_t t0, t1, c0;
+	char link_down[160]; /* set when the run stopped because the link went away */
+};
+
+unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs)
+{
+	unsigned nflows = o->flows + (o->probe_rate > 0);
+
+	for (unsigned i = 0; i < nflows; i++) {
+		bool probe = i == o->flows;
+
+		specs[i] = (struct xflow_spec){
+			.kind = probe ? XFLOW_PROBE : XFLOW_BULK,
+			.pool_frames = probe ? 256 : o->pool_frames,
+			.arena_frames = (!probe && o->zerocopy) ? 128 * MSG_FRAMES : 0, .app_slot = i};
+	}
+	return nflows;
+}
+
+uint64_t tx_umem_bytes(const struct opts *o)
+{
+	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
+	unsigned n = tx_flow_specs(o, specs);
+	uint64_t frames = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		frames += specs[i].pool_frames + specs[i].arena_frames;
+	return frames * o->frame_size;
+}
+
+static void read_src_mac(const char *ifname, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+
+	memset(mac, 0, 6);
+	mac[0] = 2;
+	if (fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0)
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	close(fd);
+}
+
+static uint64_t bulk_completed(const struct xengine *e)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < e->nr_flows; i++)
+		if (e->flows[i]->kind == XFLOW_BULK)
+			n += tsq_load(&e->flows[i]->completed, TSQ_RELAXED);
+	return n;
+}
+
+/* Step 1: the engine, with one flow per bulk sender and one for the probe. */
+static int run_create(struct run *rn)
+{
+	const struct opts *o = rn->o;
+	struct xeng_cfg cfg = {
+		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
+		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = false, .pin_cpus = o->pin,
+		.frame_size = o->frame_size, .ring_size = o->ring_size, .rx_frames = 0, .tsq = rn->tsq,
+		.tsq_limit = o->tsq_limit, .backlog_limit = 1 << 20, .port = o->port};
+	int err;
+
+	read_src_mac(o->ifname, cfg.src_mac);
+	memcpy(cfg.dst_mac, o->dst_mac, 6);
+	memcpy(cfg.src_ip, o->src_ip, 16);
+	memcpy(cfg.dst_ip, o->dst_ip, 16);
+	rn->nflows = tx_flow_specs(o, rn->specs);
+	cfg.nr_app_shards = rn->nflows;
+	err = xeng_create(&rn->e, &cfg, rn->specs, rn->nflows);
+	if (err) {
+		int rc = setup_error(&rn->e, err);
+
+		xeng_destroy(&rn->e);
+		return rc;
+	}
+	return 0;
+}
+
+/* Step 2: one application per flow, its zerocopy bookkeeping sized to its arena. */
+static void run_apps_init(struct run *rn)
+{
+	const struct opts *o = rn->o;
+
+	memset(rn->apps, 0, sizeof(rn->apps));
+	for (unsigned i = 0; i < rn->nflows; i++) {
+		struct app *a = &rn->apps[i];
+
+		a->e = &rn->e;
+		a->f = rn->e.flows[i];
+		a->o = o;
+		a->slot = i;
+		a->done = &rn->done;
+		a->zc.first_id = o->zc_first_id;
+		tsq_zc_flow_set_next_id(&a->f->zc, o->zc_first_id);
+		if (rn->specs[i].arena_frames) {
+			a->zc.nslots = rn->specs[i].arena_frames / MSG_FRAMES;
+			a->zc.slots = calloc(a->zc.nslots, sizeof(*a->zc.slots));
+			a->heap_msg = malloc((size_t)MSG_FRAMES * o->pkt_size);
+		}
+	}
+}
+
+/*
+ * Is the link still there? Two signs: the kernel refuses the kicks (ENETDOWN/ENXIO, which
+ * the workers back off from), or the interface lost IFF_UP or its carrier (in copy mode
+ * frames then "complete" without being sent). Either for LINK_DOWN_LIMIT_NS ends the run.
+ */
+static bool run_link_lost(struct run *rn, uint64_t now, uint64_t *down_since)
+{
+	char why[128];
+	uint64_t since;
+	int err = xeng_link_error(&rn->e, &since);
+
+	if (err != 0 && now - since >= LINK_DOWN_LIMIT_NS) {
+		snprintf(rn->link_down, sizeof(rn->link_down),
+			 "the kernel refuses to send (%s) for %.1f s", strerror(err),
+			 (double)(now - since) / 1e9);
+		return true;
+	}
+	if (link_state(rn->o->ifname, why, sizeof(why)) == 0) {
+		*down_since = 0;
+		return false;
+	}
+	if (*down_since == 0)
+		*down_since = now;
+	if (now - *down_since < LINK_DOWN_LIMIT_NS)
+		return false;
+	snprintf(rn->link_down, sizeof(rn->link_down), "%s for %.1f s", why,
+		 (double)(now - *down_since) / 1e9);
+	return true;
+}
+
+/* Step 3: run until the duration, the count, a signal or a lost link; progress once a
+ * second (rewritten in place on a terminal, plain lines otherwise). */
+static void run_watch(struct run *rn)
+{
+	const struct opts *o = rn->o;
+	bool tty = isatty(STDERR_FILENO);
+	uint64_t last = rn->c0, lastt = rn->t0, link_since = 0;
+
+	for (;;) {
+		uint64_t now = xeng_now_ns(), c;
+		bool counted_out = o->count && bulk_completed(&rn->e) >= o->count * o->flows;
+
+		if (xsk_interrupted || counted_out || now - rn->t0 >= (uint64_t)(o->duration * 1e9))
+			break;
+		if (run_link_lost(rn, now, &link_since))
+			break;
+		usleep(10000);
+		if (now - lastt >= 1000000000ull && !o->quiet) {
+			c = bulk_completed(&rn->e);
+			fprintf(stderr, "%s[tsq %s] t=%.0fs bulk %.3f Mpps  outstanding %u%s",
+				tty ? "\r" : "", rn->tsq ? "on " : "off", (double)(now - rn->t0) / 1e9,
+				(double)(c - last) / ((double)(now - lastt) / 1e3),
+				tsq_load(&rn->e.workers[0].outstanding, TSQ_RELAXED), tty ? "   " : "\n");
+			last = c;
+			lastt = now;
+		}
+	}
+	if (!o->quiet && tty)
+		fprintf(stderr, "\n");
+}
+
+/* Step 4: wait for what is in flight (not long when the link is gone), then stop the
+ * application threads and the workers. Return: whether everything completed. */
+static bool run_stop(struct run *rn)
+{
+	bool quiesced = xeng_quiesce(&rn->e, rn->link_down[0] ? 100 : 5000) == 0;
+
+	tsq_store(&rn->done, 1, TSQ_RELEASE);
+	for (unsigned i = 0; i < rn->nflows; i++)
+		pthread_join(rn->apps[i].thread, NULL);
+	xeng_stop(&rn->e);
+	for (unsigned i = 0; i < rn->e.nr_workers; i++) {
+		pthread_join(rn->e.workers[i].thread, NULL);
+		rn->e.workers[i].started = false;
+	}
+	return quiesced;
+}
+
+/* Step 5a: throughput, TX ring occupancy and probe latency (worker 0's samples). */
+static void run_figures_worker(struct run *rn, struct run_result *r)
+{
+	const struct opts *o = rn->o;
+	struct xworker *w = &rn->e.workers[0];
+	uint64_t bytes = 0;
+
+	for (unsigned i = 0; i < rn->nflows; i++)
+		if (rn->e.flows[i]->kind == XFLOW_BULK)
+			bytes += rn->e.flows[i]->completed_bytes;
+	r->bulk_pps = (double)r->bulk_frames / r->secs;
+	r->bulk_gbps = (double)bytes * 8 / r->secs / 1e9;
+	r->occ_p50 = pct_hist(w->occ_hist, 2 * o->ring_size + 1, 50);
+	r->occ_p99 = pct_hist(w->occ_hist, 2 * o->ring_size + 1, 99);
+	r->occ_max = isnan(r->occ_p50) ? NAN : w->occ_max;
+	qsort(w->lat_ring, w->nlat, sizeof(uint64_t), cmp_u64);
+	qsort(w->lat_send, w->nlat, sizeof(uint64_t), cmp_u64);
+	r->probe_samples = w->nlat;
+	r->lat_ring_p50 = pct_sorted(w->lat_ring, w->nlat, 50) / 1e3;
+	r->lat_ring_p99 = pct_sorted(w->lat_ring, w->nlat, 99) / 1e3;
+	r->lat_send_p50 = pct_sorted(w->lat_send, w->nlat, 50) / 1e3;
+	r->lat_send_p99 = pct_sorted(w->lat_send, w->nlat, 99) / 1e3;
+	r->ws = w->st;
+}
+
+/* Step 5b: per flow - what was sent, TSQ's counters, leaks, zerocopy exactness. */
+static void run_figures_flows(struct run *rn, struct run_result *r)
+{
+	r->nflows = rn->nflows;
+	for (unsigned i = 0; i < rn->nflows; i++) {
+		struct xflow *f = rn->e.flows[i];
+		struct tsq_flow_stats fs = {0};
+		struct tsq_owner_stats os = {0};
+		struct app *a = &rn->apps[i];
+
+		tsq_flow_stats(&f->tsq, &fs);
+		tsq_owner_stats(&f->own, &os);
+		r->flow[i].sent = f->completed;
+		r->flow[i].bytes = f->completed_bytes;
+		r->flow[i].kind = f->kind;
+		r->throttles += fs.budget.throttles;
+		r->recheck_saves += fs.budget.recheck_saves;
+		r->queued += fs.queued;
+		r->deferred += fs.deferred;
+		r->backlog_flushes += os.flushes;
+		/* Every TX frame home, every arena slot free. */
+		r->leaked += f->pool_frames - f->pool_free;
+		for (unsigned s = 0; s < a->zc.nslots; s++)
+			r->leaked += a->zc.slots[s].busy ? MSG_FRAMES : 0;
+		if ((fs.flags & TSQ_F_THROTTLED) && tsq_budget_inflight(&f->tsq.budget) == 0)
+			r->throttled_idle++;
+		if (rn->o->zerocopy && f->kind == XFLOW_BULK) {
+			r->zc_sends += a->zc.sends;
+			r->zc_notices += a->zc.notices;
+			r->zc_notified += a->zc.notified;
+			r->zc_dups += a->zc.dups;
+			r->zc_copied_sends += a->zc.copied_sends;
+			r->zc_copied_ids += a->zc.copied_ids;
+			for (uint64_t k = 0; k < a->zc.sends; k++)
+				if (k >= a->zc.cap || !a->zc.seen[k])
+					r->zc_missing++;
+		}
+	}
+	r->zc_notices_per_send = r->zc_sends ? (double)r->zc_notices / (double)r->zc_sends : NAN;
+}
+
+static void run_free(struct run *rn)
+{
+	for (unsigned i = 0; i < rn->nflows; i++) {
+		free(rn->apps[i].zc.slots);
+		free(rn->apps[i].zc.seen);
+		free(rn->apps[i].heap_msg);
+	}
+	xeng_destroy(&rn->e);
+}
+
+static int run_tx(const struct opts *o, bool tsq, struct run_result *r)
+{
+	struct run *rn = calloc(1, sizeof(*rn));
+	char why[128];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->tsq = tsq;
+	if (rn == NULL) {
+		fprintf(stderr, "tsq-xsk: out of memory\n");
+		return 1;
+	}
+	rn->o = o;
+	rn->tsq = tsq;
+	if (link_state(o->ifname, why, sizeof(why)) != 0) { /* again: compare's second run comes later */
+		fprintf(stderr, "tsq-xsk: link down on %s: %s\n", o->ifname, why);
+		free(rn);
+		return 1;
+	}
+	rc = run_create(rn);
+	if (rc != 0) {
+		free(rn);
+		return rc;
+	}
+	r->bind = xeng_bind_name(&rn->e);
+	run_apps_init(rn);
+	if (xeng_start(&rn->e) != 0) {
+		fprintf(stderr, "tsq-xsk: %s\n", rn->e.err);
+		run_free(rn);
+		free(rn);
+		return 1;
+	}
+	rn->t0 = xeng_now_ns();
+	rn->c0 = bulk_completed(&rn->e);
+	for (unsigned i = 0; i < rn->nflows; i++)
+		pthread_create(&rn->apps[i].thread, NULL,
+			       rn->specs[i].kind == XFLOW_PROBE ? probe_main : bulk_main, &rn->apps[i]);
+	run_watch(rn);
+	rn->t1 = xeng_now_ns();
+	r->bulk_frames = bulk_completed(&rn->e) - rn->c0;
+	r->secs = (double)(rn->t1 - rn->t0) / 1e9;
+	r->quiesced = run_stop(rn);
+	run_figures_worker(rn, r);
+	run_figures_flows(rn, r);
+	rc = 0;
+	if (rn->link_down[0]) {
+		fprintf(stderr, "tsq-xsk: link down on %s: %s; %llu bulk frames completed before "
+			"(check `ip link show %s` and the peer)\n", o->ifname, rn->link_down,
+			(unsigned long long)r->bulk_frames, o->ifname);
+		rc = 1;
+	}
+	run_free(rn);
+	free(rn);
+	return rc;
+}
+
+int cmd_tx(const struct opts *o, bool compare)
+{
+	struct run_result r[2];
+	unsigned n = 0;
+	int rc;
+
+	if (compare) {
+		rc = run_tx(o, false, &r[n++]);
+		if (rc == 0)
+			rc = run_tx(o, true, &r[n++]);
+	} else {
+		rc = run_tx(o, o->tsq, &r[n++]);
+	}
+	if (rc != 0)
+		return rc;
+	if (o->json)
+		report_runs_json(r, n);
+	else
+		report_runs_table(r, n);
+	for (unsigned k = 0; k < n; k++)
+		if (!r[k].quiesced || r[k].leaked || r[k].throttled_idle || r[k].zc_dups || r[k].zc_missing) {
+			fprintf(stderr, "tsq-xsk: run %u (TSQ %s) failed its checks: %s\n", k + 1,
+				r[k].tsq ? "on" : "off",
+				!r[k].quiesced ? "frames still in flight after 5 s" :
+				r[k].leaked ? "UMEM frames leaked" :
+				r[k].throttled_idle ? "a flow was left throttled with nothing in flight" :
+				"zerocopy ids notified twice or never");
+			return 1;
+		}
+	return 0;
+}

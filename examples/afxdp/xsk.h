@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * xsk.h - tsq-xsk's internal header: the options, the exit codes, and what each file of the
+ * command line gives the others. (The engine has its own header, engine.h.)
+ *
+ *   tsq_xsk.c   main: parse, check the system, run one command
+ *   cli.c       the options: usage, parsing, validation (every bad value: exit 2), --version
+ *   preflight.c before anything runs: the interface, its link, the capabilities
+ *   tx.c        tx and compare: one run of the engine, its figures
+ *   tx_app.c    the application threads of a run: the bulk sender(s) and the probe
+ *   rx.c        rx: the AF_XDP receiver and its owning application thread
+ *   peers.c     rx-udp (a kernel UDP socket) and sink (a counting XDP_DROP program)
+ *   report.c    percentiles, the JSON writer, tx's table and JSON
+ */
+#ifndef TSQ_XSK_H
+#define TSQ_XSK_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "engine.h"
+
+#define EXIT_USAGE 2
+#define EXIT_SKIP 77 /* not possible here (privileges, AF_XDP): test harnesses say "skipped" */
+#define MSG_FRAMES 16 /* frames per zerocopy message (a "64 KB send" of MTU-sized frames) */
+#define XSK_JSON_SCHEMA 1 /* "schema" of every JSON document; bump when a key changes meaning */
+#define XSK_MAX_FLOWS 64
+
+enum xsk_cmd { CMD_TX, CMD_COMPARE, CMD_RX, CMD_RX_UDP, CMD_SINK };
+
+struct opts {
+	enum xsk_cmd cmd;
+	const char *cmd_name, *ifname, *ready_file;
+	unsigned queue, queues, flows;
+	enum xeng_bind bind;
+	enum xdp_attach_mode attach;
+	bool need_wakeup, tsq, zerocopy, json, quiet, pin;
+	uint32_t frame_size, pkt_size, pool_frames, ring_size;
+	uint64_t tsq_limit, count;
+	double duration, probe_rate;
+	unsigned copy_every, idle_exit_ms, own_us;
+	uint32_t zc_first_id;
+	uint8_t dst_mac[6];
+	uint8_t src_ip[16], dst_ip[16];
+	uint16_t port;
+};
+
+/* Set by SIGINT/SIGTERM: every loop of every command stops at its next check. */
+extern volatile sig_atomic_t xsk_interrupted;
+
+/* cli.c. Return: 0 run o->cmd; 1 done (--help, --version: exit 0); EXIT_USAGE (message
+ * printed, naming the option). */
+int cli_parse(int argc, char **argv, struct opts *o);
+
+/* preflight.c. Return: 0 go on; 1 the interface is missing or (tx, compare) its link is
+ * down; EXIT_SKIP the capabilities are missing. One line on stderr says which. */
+int preflight(const struct opts *o);
+/* The link of `ifname`: 0 up; -ENETDOWN administratively down; -ENOLINK up without carrier;
+ * another -errno when it cannot be read (-ENODEV: gone). `why` gets a phrase for a message. */
+int link_state(const char *ifname, char *why, size_t size);
+
+/* tx.c */
+int cmd_tx(const struct opts *o, bool compare);
+/* The flows of a tx run (bulk flows, then the probe) and what their UMEM will lock. */
+unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs);
+uint64_t tx_umem_bytes(const struct opts *o);
+
+/* tx_app.c: one application thread per flow of a tx run. */
+struct zc_track {
+	uint32_t first_id;
+	uint64_t sends, copied_sends, notices, notified, dups, copied_ids, copied_notices;
+	uint8_t *seen; /* by id - first_id */
+	uint64_t cap;
+	struct { uint32_t id; bool busy; } *slots; /* arena slots, MSG_FRAMES frames each */
+	unsigned nslots;
+};
+
+struct app {
+	struct xengine *e;
+	struct xflow *f;
+	const struct opts *o;
+	unsigned slot;
+	pthread_t thread;
+	int *done; /* the main thread says: quiesced, reclaim and leave */
+	struct zc_track zc;
+	uint8_t *heap_msg; /* a buffer outside the UMEM, for --copy-every */
+	uint64_t built;
+	bool last_copy; /* the last message was copied */
+};
+void *bulk_main(void *arg);
+void *probe_main(void *arg);
+
+/* rx.c, peers.c */
+int cmd_rx(const struct opts *o);
+uint64_t rx_umem_bytes(const struct opts *o);
+int cmd_rx_udp(const struct opts *o);
+int cmd_sink(const struct opts *o);
+
+/* report.c: percentiles; NAN when there is no sample (JSON null, "-" in tables). */
+int cmp_u64(const void *a, const void *b);
+double pct_sorted(const uint64_t *v, size_t n, double p);
+double pct_hist(const uint64_t *h, size_t buckets, double p);
+
+/*
+ * A JSON writer just big enough for tsq-xsk: keys are plain ASCII, strings are escaped,
+ * numbers that are NaN or infinite come out as null. Every document opens with
+ * "schema": XSK_JSON_SCHEMA. Pass key NULL inside arrays.
+ */
+struct jw {
+	FILE *f;
+	unsigned depth;
+	bool more[8]; /* a value was written at this depth: the next one needs a comma */
+};
+void jw_doc_begin(struct jw *j, FILE *f);
+void jw_doc_end(struct jw *j);
+void jw_obj_begin(struct jw *j, const char *key);
+void jw_obj_end(struct jw *j);
+void jw_arr_begin(struct jw *j, const char *key);
+void jw_arr_end(struct jw *j);
+void jw_u64(struct jw *j, const char *key, uint64_t v);
+void jw_num(struct jw *j, const char *key, double v, int decimals);
+void jw_str(struct jw *j, const char *key, const char *s);
+void jw_bool(struct jw *j, const char *key, bool v);
+
+/* One tx run's figures (tx.c fills it, report.c prints it). NAN: no sample. */
+struct run_result {
+	bool tsq;
+	double secs, bulk_pps, bulk_gbps, occ_p50, occ_p99, occ_max;
+	double lat_ring_p50, lat_ring_p99, lat_send_p50, lat_send_p99;
+	uint64_t probe_samples;
+	double zc_notices_per_send;
+	uint64_t zc_sends, zc_notices, zc_notified, zc_dups, zc_missing, zc_copied_sends, zc_copied_ids;
+	uint64_t bulk_frames, leaked, throttled_idle;
+	struct xworker_stats ws;
+	uint64_t throttles, recheck_saves, queued, deferred, backlog_flushes;
+	const char *bind;
+	bool quiesced;
+	struct { uint64_t sent, bytes; int kind; } flow[XSK_MAX_FLOWS + 1];
+	unsigned nflows;
+};
+/* {"schema":1,"runs":[...]} */
+void report_runs_json(const struct run_result *r, unsigned n);
+void report_runs_table(const struct run_result *r, unsigned n);
+
+/* A one-line reason; EXIT_SKIP where AF_XDP or the privileges are missing, else 1. */
+int setup_error(const struct xengine *e, int err);
+/* Create `path` (the --ready-file handshake); NULL: nothing. */
+void touch(const char *path);
+
+#endif
