@@ -78,7 +78,7 @@
  *      and kicks: with SEQ_CST on all four, both cannot miss each other.
  *   A1 drain's take of the list (acquire exchange): sees what producers wrote before S1.
  *   A2 drain's load of a ring tail (acquire): sees the slots and items written before S2.
- *   R3 drain's store of a ring head (release) after reading the slots; pairs with A3, the
+ *   R3 drain's store of a ring head (release) after delivering the slots; pairs with A3, the
  *      producer's load of the head when its cached copy says "full": only then is a slot
  *      reused.
  *   X4 the single-flight kick: the producer's 0 -> 1 CAS of kick_pending (acquire) pairs with
@@ -570,6 +570,23 @@ static inline void tsq__defer_run_fallback(struct tsq_defer_item *const *items, 
 }
 
 /*
+ * The list's count says items[0..n) do not all fit (old = the count before the reservation):
+ * give back the room of those that run here, run them, count them. Returns how many fit.
+ */
+static inline unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct tsq_defer_shard *s, uint64_t old,
+					    struct tsq_defer_item *const *items, unsigned n)
+{
+	unsigned fit = old >= set->bound ? 0 : (unsigned)(set->bound - old);
+
+	/* fit < n here; written as a min so the compiler sees that too (-Warray-bounds). */
+	fit = fit < n ? fit : n;
+	tsq_fetch_sub(&s->shared.count, (uint64_t)(n - fit), TSQ_RELAXED);
+	tsq_counter_add_shared(&s->shared.fallback, n - fit);
+	tsq__defer_run_fallback(items + fit, n - fit);
+	return fit;
+}
+
+/*
  * The shared list: link items[0..n) (oldest first) to `target`, or as many as the bound
  * lets in; the rest run here. Returns how many were linked.
  */
@@ -587,13 +604,7 @@ static inline unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned 
 	bool was_empty;
 
 	if (bounded && tsq_unlikely(old + n > set->bound)) {
-		/* fit < n here; written as a min so the compiler sees that too (-Warray-bounds). */
-		fit = old >= set->bound ? 0 : (unsigned)(set->bound - old);
-		fit = fit < n ? fit : n;
-		/* Give back the room of the ones that run here, and count them. */
-		tsq_fetch_sub(&s->shared.count, (uint64_t)(n - fit), TSQ_RELAXED);
-		tsq_counter_add_shared(&s->shared.fallback, n - fit);
-		tsq__defer_run_fallback(items + fit, n - fit);
+		fit = tsq__defer_list_over(set, s, old, items, n);
 		if (fit == 0)
 			return 0;
 	}
@@ -612,48 +623,84 @@ static inline unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned 
 }
 
 /*
+ * The ring looked full to the producer's cached head: look at the real one (A3), run what
+ * does not fit here (counted). Returns how many of the n fit; updates the cached head.
+ */
+static inline uint32_t tsq__defer_ring_room(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
+					    uint32_t tail, struct tsq_defer_item *const *items, uint32_t n)
+{
+	/* A3: acquire; pairs with R3: the owner is done with the slots before `head`. */
+	uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
+	uint32_t fit = n;
+
+	if (tail - head + n > set->ring_size) {
+		fit = set->ring_size - (tail - head);
+		tsq_counter_add_owner(&r->prod.fallback, n - fit);
+		tsq__defer_run_fallback(items + fit, n - fit);
+	}
+	return fit;
+}
+
+/*
+ * After a publish that crossed half the ring (by the producer's cached head) or found the
+ * owner idle: kick if the ring is really over half, or if the owner is idle (S3).
+ */
+static inline void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq__defer_ring *r, unsigned target,
+					uint32_t tail, bool crossed)
+{
+	struct tsq_defer_shard *s = &set->shards[target];
+
+	if (crossed) {
+		/* Crossing half with a stale view of the head says little: look again (A3). */
+		uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
+
+		if (tail - head > set->ring_size / 2) {
+			tsq__defer_kick(set, s, target);
+			return;
+		}
+	}
+	if (tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with S4 */
+		tsq__defer_kick(set, s, target);
+}
+
+/*
  * The ring from `self` to `target`: queue items[0..n) (oldest first), or as many as fit;
- * the rest run here. Returns how many were queued.
+ * the rest run here. Returns how many were queued. The common case - room, owner awake, no
+ * half crossing - is a slot store, the publishing exchange and one load of `idle`.
  */
 static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned target, unsigned self,
 					   struct tsq_defer_item *const *items, unsigned n)
 {
 	struct tsq__defer_ring *r = tsq__defer_ring(set, target, self);
 	struct tsq_defer_item **slot = tsq__defer_slots(r);
-	struct tsq_defer_shard *s = &set->shards[target];
 	/* Only this producer writes prod: relaxed loads of its own fields. */
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
-	uint32_t head = r->prod.head_cache;
-	uint32_t fit = n, used, i;
+	uint32_t used = tail - r->prod.head_cache; /* in use, as far as this producer knows */
+	uint32_t fit = n, half = set->ring_size / 2, i;
+	bool crossed;
 
-	if (tsq_unlikely(tail - head + n > set->ring_size)) {
-		/* A3: acquire; pairs with R3: the owner has read the slots before `head`. */
-		head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
-		if (tail - head + n > set->ring_size) {
-			fit = set->ring_size - (tail - head);
-			tsq_counter_add_owner(&r->prod.fallback, n - fit);
-			tsq__defer_run_fallback(items + fit, n - fit);
-			if (fit == 0)
-				return 0;
-		}
+	if (tsq_unlikely(used + n > set->ring_size)) {
+		fit = tsq__defer_ring_room(set, r, tail, items, n);
+		if (fit == 0)
+			return 0;
+		used = tail - r->prod.head_cache;
 	}
-	for (i = 0; i < fit; i++)
-		slot[(tail + i) & set->ring_mask] = items[i];
+	if (fit == 1) {
+		slot[tail & set->ring_mask] = items[0];
+	} else {
+		/* Two contiguous copies (before and after the wrap): no index mask per item. */
+		i = set->ring_size - (tail & set->ring_mask);
+		i = i < fit ? i : fit;
+		memcpy(&slot[tail & set->ring_mask], items, i * sizeof(*items));
+		memcpy(&slot[0], items + i, (fit - i) * sizeof(*items));
+	}
 	/* S2: publish the slots (pairs with A2) - SEQ_CST: the Dekker partner of S4. */
 	tsq_xchg(&r->prod.tail, tail + fit, TSQ_SEQ_CST);
 	tsq_counter_add_owner(&r->prod.pushed, fit);
 	TSQ__DEFER_HOOK("published", set, target);
-	used = tail - head; /* slots in use before this put, as far as this producer knows */
-	if (tsq_unlikely(used <= set->ring_size / 2 && set->ring_size / 2 < used + fit)) {
-		/* Crossing half with a stale view of the head says little: look again. */
-		head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE); /* A3 */
-		if (tail + fit - head > set->ring_size / 2) {
-			tsq__defer_kick(set, s, target);
-			return fit;
-		}
-	}
-	if (tsq_unlikely(tsq_load(&s->wake.idle, TSQ_SEQ_CST))) /* S3, pairs with S4 */
-		tsq__defer_kick(set, s, target);
+	crossed = used <= half && half < used + fit;
+	if (tsq_unlikely(crossed) || tsq_unlikely(tsq_load(&set->shards[target].wake.idle, TSQ_SEQ_CST)))
+		tsq__defer_ring_wake(set, r, target, tail + fit, crossed); /* S3 above, pairs with S4 */
 	return fit;
 }
 
@@ -694,7 +741,9 @@ static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, uns
 		item->fn(item, TSQ_DEFER_INLINE);
 		return TSQ_DEFER_RAN_INLINE;
 	}
-	return tsq__defer_put(set, target, self, &item, 1) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
+	if (self != TSQ_DEFER_NO_SHARD && set->rings != NULL)
+		return tsq__defer_ring_put(set, target, self, &item, 1) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
+	return tsq__defer_list_link(set, target, &item, 1, true) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
 }
 
 /*
@@ -768,6 +817,22 @@ static inline int tsq_defer_batch_flush(struct tsq_defer_set *set, struct tsq_de
 static inline int tsq_defer_batch_add(struct tsq_defer_set *set, struct tsq_defer_batch *b,
 				      unsigned self, struct tsq_defer_item *item)
 {
+	/*
+	 * Fast path: the batch already holds items, so set, target and self were checked by the
+	 * first add (a batch belongs to one set); only the item is new.
+	 */
+	if (tsq_likely(b != NULL && b->n != 0 && self == b->self && set != NULL && item != NULL &&
+		       item->fn != NULL)) {
+		tsq__defer_check_ready(item, "tsq_defer_batch_add");
+#ifdef TSQ_DEBUG
+		item->node.next = NULL;
+#endif
+		b->items[b->n++] = item;
+		if (b->n < TSQ_DEFER_BATCH_MAX)
+			return TSQ_DEFER_QUEUED;
+		return tsq_defer_batch_flush(set, b) < (int)TSQ_DEFER_BATCH_MAX ? TSQ_DEFER_RAN_FALLBACK
+										: TSQ_DEFER_QUEUED;
+	}
 	if (tsq_unlikely(set == NULL || b == NULL || item == NULL || item->fn == NULL ||
 			 b->target >= set->nr_shards ||
 			 (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD) ||
@@ -812,28 +877,31 @@ static inline void tsq__defer_deliver(const struct tsq__defer_sink *sink, struct
 	}
 }
 
-/* Drain one ring: read pointers a burst at a time, free the slots (R3), then deliver. */
+/*
+ * Drain one ring: deliver the slots in place, a contiguous run of up to TSQ_DEFER_BURST at
+ * a time, then free them (R3).
+ */
 static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
 						  const struct tsq__defer_sink *sink)
 {
 	struct tsq_defer_item **slot = tsq__defer_slots(r);
-	struct tsq_defer_item *burst[TSQ_DEFER_BURST];
 	uint32_t head = tsq_load(&r->cons.head, TSQ_RELAXED); /* only the owner writes it */
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_ACQUIRE); /* A2, pairs with S2 */
 	unsigned long total = tail - head;
 
 	while (head != tail) {
-		uint32_t n = tail - head < TSQ_DEFER_BURST ? tail - head : TSQ_DEFER_BURST;
+		uint32_t at = head & set->ring_mask, n = tail - head;
+		struct tsq_defer_item **run = &slot[at];
 
-		for (uint32_t i = 0; i < n; i++) {
-			burst[i] = slot[(head + i) & set->ring_mask];
-			/* The pointers are independent loads: start every item's miss now. */
-			__builtin_prefetch(burst[i]);
-		}
+		n = n < set->ring_size - at ? n : set->ring_size - at;
+		n = n < TSQ_DEFER_BURST ? n : TSQ_DEFER_BURST;
+		/* The pointers are independent loads: start every item's miss now, not one by one. */
+		for (uint32_t i = 0; i < n; i++)
+			__builtin_prefetch(run[i]);
+		tsq__defer_deliver(sink, run, n);
 		head += n;
-		/* R3: the slots are read; the producer may refill them (pairs with A3). */
+		/* R3: the slots are consumed; the producer may refill them (pairs with A3). */
 		tsq_store(&r->cons.head, head, TSQ_RELEASE);
-		tsq__defer_deliver(sink, burst, n);
 	}
 	return total;
 }
@@ -866,6 +934,16 @@ static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, uns
 	 * items as still on the list, so the list never holds more than `bound` (see Bounds).
 	 */
 	tsq_fetch_sub(&s->shared.count, (uint64_t)n, TSQ_RELAXED);
+	while (sink->burst == NULL && fifo != NULL) {
+		/* One call per item: read the link first, the function may free or re-push it. */
+		struct tsq_llist_node *next = fifo->next;
+		struct tsq_defer_item *it = tsq_container_of(fifo, struct tsq_defer_item, node);
+
+		__builtin_prefetch(next);
+		tsq__defer_mark_ready(it);
+		it->fn(it, TSQ_DEFER_DRAINED);
+		fifo = next;
+	}
 	while (fifo != NULL) {
 		struct tsq_llist_node *next = fifo->next;
 
@@ -929,7 +1007,8 @@ static inline long tsq_defer_drain(struct tsq_defer_set *set, unsigned self)
  * are not called. For an owner that treats every item alike (a pool refilling its free
  * list): one call per burst instead of one per item.
  * Context: owner of `self` only. Blocks: only inside fn. Ordering: as tsq_defer_drain().
- * Pairs with: as tsq_defer_drain(). The array is valid only during the call.
+ * Pairs with: as tsq_defer_drain(). The array is valid only during the call (it may be the
+ * ring's own slots, handed over in place).
  * Return: the number of items handed over (>= 0); -EINVAL for a bad set or shard or fn NULL.
  */
 static inline long tsq_defer_drain_burst(struct tsq_defer_set *set, unsigned self, tsq_defer_burst_fn *fn,
