@@ -241,10 +241,13 @@ static inline int tsq_zc_account_charge(struct tsq_zc_account *a, uint64_t bytes
 
 /*
  * tsq_zc_account_uncharge - give back what a charge took.
- * Context: any thread. Blocks: never (lock-free CAS loop).
- * Ordering: relaxed CAS, as the charge.
- * Return: 0; -EINVAL for NULL, or for more than the account holds (nothing uncharged,
- * counted in uncharge_refused: a wrap would refuse every later send with -ENOBUFS).
+ * Context: any thread. Blocks: never (one atomic subtraction; a second one when refused).
+ * Ordering: relaxed RMW: the account is a counter.
+ * Return: 0; -EINVAL for NULL, or for more than the account holds (nothing uncharged in the
+ * end, counted in uncharge_refused: a wrap would refuse every later send with -ENOBUFS).
+ * The test is on the value the subtraction returned (no extra RMW on the completion path);
+ * a refused uncharge is undone at once, and a charge that runs in that instant may see the
+ * wrapped value and be refused with -ENOBUFS (only ever next to this misuse).
  */
 static inline int tsq_zc_account_uncharge(struct tsq_zc_account *a, uint64_t bytes)
 {
@@ -252,13 +255,12 @@ static inline int tsq_zc_account_uncharge(struct tsq_zc_account *a, uint64_t byt
 
 	if (a == NULL)
 		return -EINVAL;
-	old = tsq_load(&a->pinned, TSQ_RELAXED);
-	do {
-		if (tsq_unlikely(bytes > old)) {
-			tsq_counter_add_shared(&a->uncharge_refused, 1);
-			return -EINVAL;
-		}
-	} while (!tsq_cmpxchg_weak(&a->pinned, &old, old - bytes, TSQ_RELAXED, TSQ_RELAXED));
+	old = tsq_fetch_sub(&a->pinned, bytes, TSQ_RELAXED);
+	if (tsq_unlikely(bytes > old)) {
+		tsq_fetch_add(&a->pinned, bytes, TSQ_RELAXED); /* undo: add and sub commute */
+		tsq_counter_add_shared(&a->uncharge_refused, 1);
+		return -EINVAL;
+	}
 	return 0;
 }
 
