@@ -44,8 +44,13 @@
  *     release             X            -          X          X
  *   The X's are the flow's own exclusion: the owner, or ops->lock when not owned.
  *
- * Counters (tsq_flow_stats()): throttles and re-check saves (budget.h), queued (restarts
- * linked by a completion), deferred (restarts handed to the owner's release).
+ * Counters (tsq_flow_stats()): throttles, re-check saves and unmatched completions
+ * (budget.h), queued (restarts linked by a completion), deferred (restarts handed to the
+ * owner's release).
+ *
+ * Misuse and bad input: as budget.h (no overflow at any cost or cap; a unit completed twice
+ * or never charged aborts under TSQ_DEBUG, else is clamped and counted) and flags.h
+ * (TSQ_F_USER(n) out of range does not compile). tests/README.md has the table.
  */
 #ifndef TSQ_FLOW_H
 #define TSQ_FLOW_H
@@ -157,6 +162,8 @@ static inline void tsq_flow_charge(struct tsq_flow *flow, uint32_t cost)
  * flow, take a reference and queue it to its home worker.
  * Context: any thread (completion context). Blocks: never (may call ops->hold and the set's
  * kick hook). Ordering: C1/C2 (budget.h); the winner's link is a SEQ_CST splice (defer.h L1).
+ * Once per charged unit: a completion without a charge, or a second one, aborts under
+ * TSQ_DEBUG; otherwise it is clamped at zero and counted (tsq_budget_complete()).
  * Return: true if this call queued the flow, false otherwise.
  */
 static inline bool tsq_flow_complete(struct tsq_flow *flow, uint32_t cost)
