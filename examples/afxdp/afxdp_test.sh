@@ -6,6 +6,10 @@
 #   tsq_xsk_zc_wrap  zerocopy ids crossing 2^32, every 7th message copied (COPIED exact)
 #   tsq_udp_peer     a kernel UDP socket on the ULA address as the independent receiver
 #   tsq_off_xsk_rx   TSQ off (ring kept full), AF_XDP receiver
+#   tsq_json         "schema": 1 in every document; percentiles without samples are null
+#   tsq_link_down    a link down before the run, and one lost during it: exit 1, "link down
+#                    on <if>" on stderr, within seconds; a receiver only warns
+#   tsq_caps         root without CAP_NET_RAW / CAP_BPF: exit 77 naming the capability
 # Checks: every sequence number of every flow arrives exactly once or is counted as a drop
 # by the receiver's own statistics; every zerocopy id is notified exactly once; no UMEM frame
 # leaks; no flow is left throttled with nothing in flight. Exit 77 (skipped) without root,
@@ -23,6 +27,7 @@ skip() { echo "SKIPPED: $*"; exit 77; }
 fail() { echo "FAIL: $*"; [[ -f $TMP/tx.json ]] && cat "$TMP/tx.json"; [[ -f $TMP/rx.json ]] && cat "$TMP/rx.json"; exit 1; }
 cleanup() {
 	[[ -n ${RX_PID:-} ]] && kill "$RX_PID" 2>/dev/null && wait "$RX_PID" 2>/dev/null
+	[[ -n ${TX_PID:-} ]] && kill "$TX_PID" 2>/dev/null && wait "$TX_PID" 2>/dev/null
 	"$BED" down >/dev/null 2>&1
 	rm -rf "$TMP"
 }
@@ -58,9 +63,13 @@ run_tx() {
 }
 
 q() { jq -r "$1" "$2"; }
+# jq -e: the expression must hold.
+want() { jq -e "$1" "$2" >/dev/null || fail "$2: $1 does not hold"; }
 
 check_common() {
 	local tx=$TMP/tx.json rx=$TMP/rx.json sent received drops dups missing
+	want '.schema == 1' "$tx"
+	want '.schema == 1' "$rx"
 	[[ $(q '.runs[0].quiesced' "$tx") == true ]] || fail "sender did not quiesce (frames stuck)"
 	[[ $(q '.runs[0].umem_frames_leaked' "$tx") == 0 ]] || fail "UMEM frames leaked"
 	[[ $(q '.runs[0].throttled_idle_flows' "$tx") == 0 ]] || fail "a flow was left throttled with nothing in flight"
@@ -106,6 +115,7 @@ tsq_xsk_rx)
 	start_rx rx
 	run_tx --tsq on -z on -n 300000 -d 20 -r 2000
 	check_common; check_zc
+	want '.runs[0].probe_samples > 0 and (.runs[0].probe_latency_us_p99 | type) == "number"' "$TMP/tx.json"
 	[[ $(q '.backlogged' "$TMP/rx.json") -gt 0 ]] || echo "note: no frame went through the owner backlog this run"
 	;;
 tsq_xsk_zc_wrap)
@@ -122,6 +132,76 @@ tsq_off_xsk_rx)
 	start_rx rx
 	run_tx --tsq off -n 200000 -d 20 -r 1000
 	check_common
+	;;
+tsq_json)
+	# No probe (-r 0), no zerocopy: no latency sample, no notice - null, never 0.
+	A timeout 30 "$XSK" tx -i "$TSQ_IF_A" --quiet --json -r 0 -d 0.5 >"$TMP/tx.json" 2>"$TMP/tx.err"
+	rc=$?
+	[[ $rc -eq 77 ]] && skip "sender: $(tail -1 "$TMP/tx.err")"
+	[[ $rc -eq 0 ]] || fail "tx exited $rc: $(cat "$TMP/tx.err")"
+	want 'keys_unsorted[0] == "schema" and .schema == 1' "$TMP/tx.json"
+	want '.runs[0] | .probe_samples == 0 and .probe_latency_us_p50 == null and
+		.probe_latency_us_p99 == null and .probe_send_latency_us_p50 == null and
+		.probe_send_latency_us_p99 == null and .zc_notices_per_send == null' "$TMP/tx.json"
+	want '.runs[0] | (.txring_occupancy_p99 | type) == "number" and .bulk_pps > 0' "$TMP/tx.json"
+	A timeout 30 "$XSK" compare -i "$TSQ_IF_A" --quiet --json -r 0 -d 0.3 >"$TMP/tx.json" 2>"$TMP/tx.err" ||
+		fail "compare exited $?: $(cat "$TMP/tx.err")"
+	want '.schema == 1 and (.runs | length) == 2 and .runs[0].tsq == false and .runs[1].tsq == true' "$TMP/tx.json"
+	B timeout 30 "$XSK" sink -i "$TSQ_IF_B" -d 0.3 --json >"$TMP/rx.json" 2>"$TMP/rx.err" ||
+		fail "sink exited $?: $(cat "$TMP/rx.err")"
+	want '.schema == 1 and .role == "sink"' "$TMP/rx.json"
+	start_rx rx
+	run_tx --tsq on -n 1000 -d 10 -r 0
+	check_common
+	echo "schema 1 in tx, compare, sink, rx; no-sample figures are null"
+	;;
+tsq_link_down)
+	# 1. The peer is down (no carrier): refused before the run.
+	ip -n "$TSQ_NS_B" link set "$TSQ_IF_B" down
+	A timeout 30 "$XSK" tx -i "$TSQ_IF_A" --quiet -d 2 >/dev/null 2>"$TMP/tx.err"
+	rc=$?
+	[[ $rc -eq 1 ]] || fail "no carrier: tx exited $rc, want 1: $(cat "$TMP/tx.err")"
+	grep -q "link down on $TSQ_IF_A" "$TMP/tx.err" || fail "no carrier: stderr says: $(cat "$TMP/tx.err")"
+	# 2. A receiver on a down link warns and runs.
+	B timeout 30 "$XSK" rx -i "$TSQ_IF_B" -d 0.3 --json >"$TMP/rx.json" 2>"$TMP/rx.err"
+	rc=$?
+	[[ $rc -eq 77 ]] && skip "receiver: $(tail -1 "$TMP/rx.err")"
+	[[ $rc -eq 0 ]] || fail "rx on a down link exited $rc: $(cat "$TMP/rx.err")"
+	grep -q "warning: link down on $TSQ_IF_B" "$TMP/rx.err" || fail "rx on a down link: no warning"
+	ip -n "$TSQ_NS_B" link set "$TSQ_IF_B" up
+	# 3. The sender's own interface goes down mid-run: the kicks fail with ENETDOWN; the
+	# worker backs off and tx gives up after a second, saying why.
+	for _ in $(seq 50); do ip -n "$TSQ_NS_A" link show "$TSQ_IF_A" | grep -q LOWER_UP && break; sleep 0.1; done
+	start=$(date +%s)
+	A timeout 60 "$XSK" tx -i "$TSQ_IF_A" --quiet -d 30 >/dev/null 2>"$TMP/tx.err" &
+	TX_PID=$!
+	sleep 1
+	ip -n "$TSQ_NS_A" link set "$TSQ_IF_A" down
+	wait "$TX_PID"
+	rc=$?
+	TX_PID=
+	elapsed=$(($(date +%s) - start))
+	[[ $rc -eq 1 ]] || fail "link lost mid-run: tx exited $rc, want 1: $(cat "$TMP/tx.err")"
+	grep -q "link down on $TSQ_IF_A" "$TMP/tx.err" || fail "link lost mid-run: stderr says: $(cat "$TMP/tx.err")"
+	[[ $elapsed -le 10 ]] || fail "link lost mid-run: tx took ${elapsed}s to give up"
+	echo "link down: refused before the run; lost mid-run: $(cat "$TMP/tx.err") (${elapsed}s)"
+	;;
+tsq_caps)
+	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+	# Root, but without the capability: what counts is the capability, not the user id.
+	A setpriv --bounding-set=-net_raw "$XSK" tx -i "$TSQ_IF_A" -d 0.2 >/dev/null 2>"$TMP/tx.err"
+	rc=$?
+	[[ $rc -eq 77 ]] || fail "tx without CAP_NET_RAW exited $rc, want 77: $(cat "$TMP/tx.err")"
+	grep -q "CAP_NET_RAW" "$TMP/tx.err" || fail "tx without CAP_NET_RAW: $(cat "$TMP/tx.err")"
+	B setpriv --bounding-set=-bpf,-sys_admin "$XSK" rx -i "$TSQ_IF_B" -d 0.2 >/dev/null 2>"$TMP/rx.err"
+	rc=$?
+	[[ $rc -eq 77 ]] || fail "rx without CAP_BPF exited $rc, want 77: $(cat "$TMP/rx.err")"
+	grep -q "CAP_BPF" "$TMP/rx.err" || fail "rx without CAP_BPF: $(cat "$TMP/rx.err")"
+	# And only with the capabilities it names (no CAP_SYS_ADMIN), tx runs.
+	A setpriv --bounding-set=-all,+net_raw,+ipc_lock "$XSK" tx -i "$TSQ_IF_A" -d 0.3 --quiet --json \
+		>"$TMP/tx.json" 2>"$TMP/tx.err" || fail "tx with CAP_NET_RAW and CAP_IPC_LOCK only exited $?: $(cat "$TMP/tx.err")"
+	want '.schema == 1 and .runs[0].bulk_pps > 0' "$TMP/tx.json"
+	echo "capabilities: $(cat "$TMP/rx.err")"
 	;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -123,8 +123,8 @@ static int check_capabilities(const struct opts *o)
 	}
 	if (missing[0] == '\0')
 		return 0;
-	fprintf(stderr, "tsq-xsk: %s needs %s, missing from this process's effective capabilities "
-		"(run as root, or grant them with setcap): skipped\n", o->cmd_name, missing);
+	fprintf(stderr, "tsq-xsk: %s needs %s, which this process lacks (run as root, or grant "
+		"them with setcap): skipped\n", o->cmd_name, missing);
 	return EXIT_SKIP;
 }
 
