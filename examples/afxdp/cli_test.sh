@@ -109,6 +109,13 @@ cli() {
 			fail "tsq-xsk $args prints '$(cat "$TMP/out")', the project is $VERSION"
 	done
 
+	# The manual documents every option --help lists.
+	local man
+	man=$(dirname "$0")/tsq-xsk.1
+	for o in $("$XSK" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+		grep -qF -- "${o//-/\\-}" "$man" || fail "tsq-xsk.1 does not document $o"
+	done
+
 	# Past the options: a missing interface is a runtime error (1), named, before privileges.
 	expect nopriv 1 "no interface 'nosuch0'" tx -i nosuch0
 	# Without privileges: 77, one line naming the missing capabilities.
