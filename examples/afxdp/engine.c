@@ -902,6 +902,47 @@ static int worker_setup(struct xengine *e, struct xworker *w, const struct xflow
 	return err;
 }
 
+/* The TX flows: flow i is homed on worker i % workers, served by its application shard. */
+static int flows_create(struct xengine *e, const struct xflow_spec *specs, unsigned nr_flows)
+{
+	e->nr_flows = nr_flows;
+	e->flows = calloc(nr_flows ? nr_flows : 1, sizeof(*e->flows));
+	if (e->flows == NULL)
+		return fail(e, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < nr_flows; i++) {
+		struct xflow *f = calloc(1, sizeof(*f));
+		int err;
+
+		if (f == NULL)
+			return fail(e, -ENOMEM, "out of memory");
+		e->flows[i] = f;
+		if (specs[i].app_slot >= e->cfg.nr_app_shards)
+			return fail(e, -EINVAL, "flow %u: no application shard %u", i, specs[i].app_slot);
+		err = flow_init(e, f, (uint16_t)i, specs[i].kind, &e->workers[i % e->nr_workers],
+				e->nr_workers + specs[i].app_slot);
+		if (err)
+			return fail(e, err, "flow %u: %s", i, strerror(-err));
+		rcu_read_lock();
+		cds_lfht_add(e->table, flow_hash(f->id), &f->hnode);
+		rcu_read_unlock();
+	}
+	return 0;
+}
+
+/* Receivers: the redirect program, one XSKMAP slot per queue up to the last one we bind. */
+static int xdp_redirect_setup(struct xengine *e)
+{
+	const struct xeng_cfg *c = &e->cfg;
+	int err = xdp_prog_load_redirect(&e->prog, c->queue + c->nr_queues);
+
+	if (err)
+		return fail(e, err, "loading the XDP redirect program failed (%s)", strerror(-err));
+	err = xdp_prog_attach(&e->prog, e->ifindex, c->attach);
+	if (err)
+		return fail(e, err, "attaching XDP to %s failed (%s)", c->ifname, strerror(-err));
+	return 0;
+}
+
 int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflow_spec *specs,
 		unsigned nr_flows)
 {
@@ -948,40 +989,17 @@ int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflo
 	if (e->table == NULL)
 		return fail(e, -ENOMEM, "out of memory (flow table)");
 
-	e->nr_flows = nr_flows;
-	e->flows = calloc(nr_flows ? nr_flows : 1, sizeof(*e->flows));
-	if (e->flows == NULL)
-		return fail(e, -ENOMEM, "out of memory");
 	for (i = 0; i < e->nr_workers; i++) {
 		e->workers[i].e = e;
 		e->workers[i].idx = i;
 		e->workers[i].shard = i;
 		e->workers[i].queue = cfg->queue + i;
 	}
-	for (i = 0; i < nr_flows; i++) {
-		struct xflow *f = calloc(1, sizeof(*f));
-
-		if (f == NULL)
-			return fail(e, -ENOMEM, "out of memory");
-		e->flows[i] = f;
-		if (specs[i].app_slot >= e->cfg.nr_app_shards)
-			return fail(e, -EINVAL, "flow %u: no application shard %u", i, specs[i].app_slot);
-		err = flow_init(e, f, (uint16_t)i, specs[i].kind, &e->workers[i % e->nr_workers],
-				e->nr_workers + specs[i].app_slot);
-		if (err)
-			return fail(e, err, "flow %u: %s", i, strerror(-err));
-		rcu_read_lock();
-		cds_lfht_add(e->table, flow_hash(f->id), &f->hnode);
-		rcu_read_unlock();
-	}
-	if (cfg->rx) {
-		err = xdp_prog_load_redirect(&e->prog, cfg->queue + cfg->nr_queues);
-		if (err)
-			return fail(e, err, "loading the XDP redirect program failed (%s)", strerror(-err));
-		err = xdp_prog_attach(&e->prog, e->ifindex, cfg->attach);
-		if (err)
-			return fail(e, err, "attaching XDP to %s failed (%s)", cfg->ifname, strerror(-err));
-	}
+	err = flows_create(e, specs, nr_flows);
+	if (err == 0 && cfg->rx)
+		err = xdp_redirect_setup(e);
+	if (err)
+		return err;
 	for (i = 0; i < e->nr_workers; i++) {
 		err = worker_setup(e, &e->workers[i], specs, nr_flows);
 		if (err)
