@@ -70,12 +70,14 @@
  *   runs an item inline. A struct tsq_defer_batch belongs to one producer.
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or full fence, X acq_rel RMW)
- *   S1 list push (SEQ_CST CAS)   publishes the items; pairs with A1 (take) and with S4/S5.
- *   S2 ring publish (SEQ_CST xchg of the tail) publishes the slots; pairs with A2 and S4/S5.
- *   S3 producer's load of `idle` after S1/S2; Dekker partner of S4.
- *   S4 owner's store of `idle` in idle_enter; S5 its loads of the list and ring tails after.
- *      Either the owner sees the work (and does not sleep), or the producer sees idle == 1
- *      and kicks: with SEQ_CST on all four, both cannot miss each other.
+ *   S1 list push: SEQ_CST CAS of the head; publishes the items. Pairs with A1 (the drain's
+ *      take) and with S1 in idle_enter (the owner's SEQ_CST look at the head).
+ *   S2 ring publish: SEQ_CST exchange of the tail; publishes the slots. Pairs with A2 (the
+ *      drain's tail load) and with S2 in idle_enter (the owner's SEQ_CST look at the tails).
+ *   S3 `idle`: the owner's SEQ_CST store in idle_enter, before its S1/S2 looks; the
+ *      producer's SEQ_CST load after its S1/S2. A Dekker pair: either the owner sees the
+ *      work (and does not sleep), or the producer sees idle == 1 and kicks; with SEQ_CST on
+ *      all four accesses both cannot miss each other (acquire/release would let them).
  *   A1 drain's take of the list (acquire exchange): sees what producers wrote before S1.
  *   A2 drain's load of a ring tail (acquire): sees the slots and items written before S2.
  *   R3 drain's store of a ring head (release) after delivering the slots; pairs with A3, the
@@ -83,7 +85,7 @@
  *      reused.
  *   X4 the single-flight kick: the producer's 0 -> 1 CAS of kick_pending (acquire) pairs with
  *      R4, the owner's re-arm (release store of 0) at the start of a non-empty drain and in
- *      idle_enter before S4.
+ *      idle_enter before S3.
  *
  * Sleeping: which primitives are allowed
  *   After idle_enter returns true, every push that queues work kicks (through the single
@@ -222,7 +224,7 @@ struct tsq_defer_shard {
 	} shared TSQ_CACHELINE_ALIGNED;
 	/* Line 2: waking the owner. idle is written by the owner, read by every producer. */
 	struct {
-		uint32_t idle;         /* owner is about to sleep (S4; Dekker partner of S1/S2) */
+		uint32_t idle;         /* owner is about to sleep (S3, the Dekker pair's flag) */
 		uint32_t kick_pending; /* single flight: 1 from a kick until the owner re-arms */
 		uint64_t kicks;        /* wake-ups sent */
 	} wake TSQ_CACHELINE_ALIGNED;
@@ -270,7 +272,10 @@ struct tsq_defer_set {
 	unsigned char *rings; /* [target][producer] rings, NULL without rings */
 	tsq_defer_kick_fn *kick;
 	void *kick_ctx;
+	uint32_t live; /* TSQ__DEFER_LIVE from init to destroy (TSQ_DEBUG's double-init check) */
 };
+
+#define TSQ__DEFER_LIVE 0x74737164u /* "tsqd" */
 
 /* Counter snapshot of one shard; each field is read atomically, the set is not a snapshot. */
 struct tsq_defer_stats {
@@ -302,10 +307,14 @@ static inline void tsq__defer_mark_ready(struct tsq_defer_item *item)
 {
 	item->node.next = TSQ__DEFER_NOT_QUEUED;
 }
+/* Check an item about to be queued, and mark it queued (the list's link overwrites it too). */
 #define tsq__defer_check_ready(item, call)                                                   \
-	TSQ__MISUSE_IF((item)->node.next != TSQ__DEFER_NOT_QUEUED, (call),                  \
-		       "item is already queued (pushed twice before the drain), or was not " \
-		       "set up with tsq_defer_item_init()")
+	do {                                                                                 \
+		TSQ__MISUSE_IF((item)->node.next != TSQ__DEFER_NOT_QUEUED, (call),          \
+			       "item is already queued (pushed twice before the drain), or " \
+			       "was not set up with tsq_defer_item_init()");                \
+		(item)->node.next = NULL;                                                    \
+	} while (0)
 #else
 static inline void tsq__defer_mark_ready(struct tsq_defer_item *item)
 {
@@ -452,7 +461,8 @@ static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t rin
  * the first version of the struct or larger with non-zero unknown bytes, the bound is above
  * 2^31 (0 means the default, 128) or ring_size above TSQ_DEFER_RING_MAX; -ENOMEM if the rings
  * cannot be allocated; -ENOTSUP if no kick is given and eventfd is unavailable; -errno of
- * eventfd() (e.g. -EMFILE). Nothing is left allocated or open on error.
+ * eventfd() (e.g. -EMFILE). Nothing is left allocated or open on error. Under TSQ_DEBUG, an
+ * init of a set that is live (initialised, not destroyed) aborts: it would leak.
  */
 static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer_shard *shards,
 				     unsigned nr_shards, const struct tsq_defer_opts *opts)
@@ -464,6 +474,9 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 		return -EINVAL;
 	if (tsq__defer_read_opts(opts, &o) != 0)
 		return -EINVAL;
+	TSQ__MISUSE_IF(set->live == TSQ__DEFER_LIVE && set->shards != NULL, "tsq_defer_set_init",
+		       "set initialised twice without tsq_defer_set_destroy() (its eventfds and rings "
+		       "would leak); zero a fresh set before the first init");
 	if (o.bound == 0)
 		o.bound = TSQ_DEFER_DEFAULT_BOUND;
 	/* An explicit huge bound would overflow the count arithmetic. */
@@ -487,6 +500,7 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 	err = tsq__defer_alloc_rings(set, o.ring_size);
 	if (err != 0)
 		return err;
+	set->live = TSQ__DEFER_LIVE;
 	if (set->kick != NULL)
 		return 0;
 #ifdef TSQ__DEFER_HAVE_EVENTFD
@@ -498,6 +512,7 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 			tsq__defer_close_eventfds(set, i);
 			free(set->rings);
 			set->rings = NULL;
+			set->live = 0;
 			return -err;
 		}
 		shards[i].owner.efd = fd;
@@ -508,13 +523,16 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 #else
 	free(set->rings);
 	set->rings = NULL;
+	set->live = 0;
 	return -ENOTSUP;
 #endif
 }
 
 /*
  * tsq_defer_set_destroy - close the default eventfds and free the rings. Items still queued
- * are NOT run: drain every shard first if they matter (tsq_defer_pending() tells).
+ * are NOT run: drain every shard first if they matter (tsq_defer_pending() tells). The set
+ * is left with no shards: every later call on it returns -EINVAL (false for the booleans)
+ * until the next tsq_defer_set_init(); a second destroy does nothing.
  * Context: teardown, when no other call on the set can happen. Blocks: never.
  * Ordering: none. Pairs with: nothing. Return: nothing. The shards' memory stays the caller's.
  */
@@ -527,6 +545,7 @@ static inline void tsq_defer_set_destroy(struct tsq_defer_set *set)
 	set->rings = NULL;
 	set->shards = NULL;
 	set->nr_shards = 0;
+	set->live = 0;
 }
 
 /*
@@ -539,6 +558,16 @@ static inline int tsq_defer_fd(const struct tsq_defer_set *set, unsigned shard)
 	if (set == NULL || shard >= set->nr_shards)
 		return -EINVAL;
 	return set->shards[shard].owner.efd >= 0 ? set->shards[shard].owner.efd : -ENOTSUP;
+}
+
+/*
+ * tsq_defer_nr_shards - how many shards the set has (0 after tsq_defer_set_destroy()).
+ * Context: any thread. Blocks: never. Ordering: none (read-mostly after init).
+ * Pairs with: nothing. Return: the number of shards; 0 for NULL.
+ */
+static inline unsigned tsq_defer_nr_shards(const struct tsq_defer_set *set)
+{
+	return set != NULL ? set->nr_shards : 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -558,6 +587,14 @@ static inline void tsq__defer_kick(struct tsq_defer_set *set, struct tsq_defer_s
 		return;
 	tsq_counter_add_shared(&s->wake.kicks, 1);
 	set->kick(set->kick_ctx, target);
+}
+
+/* The arguments every push-like call checks: -EINVAL cases shared by push and batch_add. */
+static inline bool tsq__defer_bad_push(const struct tsq_defer_set *set, unsigned target, unsigned self,
+				       const struct tsq_defer_item *item)
+{
+	return set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards ||
+	       (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD);
 }
 
 /* Run items here, oldest first: the target's path was full. */
@@ -611,13 +648,13 @@ static inline unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned 
 	/* Newest first on the list: items[fit-1] -> ... -> items[0]. */
 	for (unsigned i = 1; i < fit; i++)
 		items[i]->node.next = &items[i - 1]->node;
-	/* S1: SEQ_CST splice, publishes the items (pairs with A1) and is the Dekker partner of S4. */
-	was_empty = tsq_llist_push_batch_sc(&s->shared.list, &items[fit - 1]->node, &items[0]->node);
+	/* S1: SEQ_CST splice; publishes the items (pairs with A1) and is seen by idle_enter's S1. */
+	was_empty = tsq_llist_push_batch_seqcst(&s->shared.list, &items[fit - 1]->node, &items[0]->node);
 	TSQ__DEFER_HOOK("linked", set, target);
 	/* Exactly one reservation per upward pass contains kick_at: it crossed half the bound. */
 	if (tsq_unlikely(old <= set->kick_at && set->kick_at < old + fit))
 		tsq__defer_kick(set, s, target);
-	else if (was_empty && tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with S4 */
+	else if (was_empty && tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with idle_enter's S3 */
 		tsq__defer_kick(set, s, target);
 	return fit;
 }
@@ -659,7 +696,7 @@ static inline void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq__d
 			return;
 		}
 	}
-	if (tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with S4 */
+	if (tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with idle_enter's S3 */
 		tsq__defer_kick(set, s, target);
 }
 
@@ -694,13 +731,13 @@ static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned t
 		memcpy(&slot[tail & set->ring_mask], items, i * sizeof(*items));
 		memcpy(&slot[0], items + i, (fit - i) * sizeof(*items));
 	}
-	/* S2: publish the slots (pairs with A2) - SEQ_CST: the Dekker partner of S4. */
+	/* S2: publish the slots (pairs with A2); SEQ_CST: seen by idle_enter's S2 (Dekker, S3). */
 	tsq_xchg(&r->prod.tail, tail + fit, TSQ_SEQ_CST);
 	tsq_counter_add_owner(&r->prod.pushed, fit);
 	TSQ__DEFER_HOOK("published", set, target);
 	crossed = used <= half && half < used + fit;
 	if (tsq_unlikely(crossed) || tsq_unlikely(tsq_load(&set->shards[target].wake.idle, TSQ_SEQ_CST)))
-		tsq__defer_ring_wake(set, r, target, tail + fit, crossed); /* S3 above, pairs with S4 */
+		tsq__defer_ring_wake(set, r, target, tail + fit, crossed); /* S3 above: idle_enter's S3 */
 	return fit;
 }
 
@@ -721,7 +758,7 @@ static inline unsigned tsq__defer_put(struct tsq_defer_set *set, unsigned target
  * wait-free; list: lock-free); runs item->fn inline when self == target or the path is full,
  * and may call the kick hook.
  * Ordering: the item's contents are released to the owner (S1 or S2).
- * Pairs with: A1/A2 in tsq_defer_drain(); S1/S2 + S3 with S4/S5 in tsq_defer_idle_enter().
+ * Pairs with: A1/A2 in tsq_defer_drain(); S1/S2 and S3 in tsq_defer_idle_enter().
  * Return: TSQ_DEFER_RAN_INLINE (ran here, self == target), TSQ_DEFER_QUEUED (queued),
  * TSQ_DEFER_RAN_FALLBACK (ran here, path full; counted in `fallback`);
  * -EINVAL if set or item is NULL, item->fn is NULL, target >= nr_shards, or self is neither a
@@ -731,13 +768,13 @@ static inline unsigned tsq__defer_put(struct tsq_defer_set *set, unsigned target
 static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, unsigned self,
 				 struct tsq_defer_item *item)
 {
-	if (tsq_unlikely(set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards ||
-			 (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD)))
+	if (tsq_unlikely(tsq__defer_bad_push(set, target, self, item)))
 		return -EINVAL;
 	tsq__defer_check_ready(item, "tsq_defer_push");
 	if (self == target) {
 		/* Already on the right thread: no deferral (the kernel's "same CPU" rule). */
 		tsq_counter_add_owner(&set->shards[self].owner.inline_runs, 1);
+		tsq__defer_mark_ready(item);
 		item->fn(item, TSQ_DEFER_INLINE);
 		return TSQ_DEFER_RAN_INLINE;
 	}
@@ -754,13 +791,13 @@ static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, uns
  * flow restarted from the TX-completion poll), and whose number the caller bounds itself
  * (one entry per flow).
  * Context: any thread. Blocks: never (lock-free). Ordering: S1, as tsq_defer_push().
- * Pairs with: A1 in tsq_defer_drain(); S3 with S4.
+ * Pairs with: A1 in tsq_defer_drain(); S1 and S3 in tsq_defer_idle_enter().
  * Return: TSQ_DEFER_QUEUED; -EINVAL if set or item is NULL, item->fn is NULL or target is
  * out of range (nothing linked). Under TSQ_DEBUG an item already queued aborts.
  */
 static inline int tsq_defer_queue(struct tsq_defer_set *set, unsigned target, struct tsq_defer_item *item)
 {
-	if (tsq_unlikely(set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards))
+	if (tsq_unlikely(tsq__defer_bad_push(set, target, TSQ_DEFER_NO_SHARD, item)))
 		return -EINVAL;
 	tsq__defer_check_ready(item, "tsq_defer_queue");
 	tsq__defer_list_link(set, target, &item, 1, false);
@@ -824,26 +861,20 @@ static inline int tsq_defer_batch_add(struct tsq_defer_set *set, struct tsq_defe
 	if (tsq_likely(b != NULL && b->n != 0 && self == b->self && set != NULL && item != NULL &&
 		       item->fn != NULL)) {
 		tsq__defer_check_ready(item, "tsq_defer_batch_add");
-#ifdef TSQ_DEBUG
-		item->node.next = NULL;
-#endif
 		b->items[b->n++] = item;
 		if (b->n < TSQ_DEFER_BATCH_MAX)
 			return TSQ_DEFER_QUEUED;
 		return tsq_defer_batch_flush(set, b) < (int)TSQ_DEFER_BATCH_MAX ? TSQ_DEFER_RAN_FALLBACK
 										: TSQ_DEFER_QUEUED;
 	}
-	if (tsq_unlikely(set == NULL || b == NULL || item == NULL || item->fn == NULL ||
-			 b->target >= set->nr_shards ||
-			 (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD) ||
+	if (tsq_unlikely(b == NULL || tsq__defer_bad_push(set, b->target, self, item) ||
 			 (b->n != 0 && self != b->self)))
 		return -EINVAL;
 	tsq__defer_check_ready(item, "tsq_defer_batch_add");
-	if (self == b->target)
+	if (self == b->target) {
+		tsq__defer_mark_ready(item);
 		return tsq_defer_push(set, b->target, self, item);
-#ifdef TSQ_DEBUG
-	item->node.next = NULL; /* held by the batch: a second add is caught as "queued" */
-#endif
+	}
 	b->self = self;
 	b->items[b->n++] = item;
 	if (b->n >= TSQ_DEFER_BATCH_MAX &&
@@ -1021,7 +1052,7 @@ static inline long tsq_defer_drain_burst(struct tsq_defer_set *set, unsigned sel
 	return tsq__defer_drain(set, self, &sink);
 }
 
-/* Whether shard `self` has work: the list, then each ring (S5 when `order` is SEQ_CST). */
+/* Whether shard `self` has work: the list, then each ring (S1/S2 when `order` is SEQ_CST). */
 static inline bool tsq__defer_has_work(const struct tsq_defer_set *set, unsigned self, int order)
 {
 	const struct tsq_defer_shard *s = &set->shards[self];
@@ -1048,9 +1079,9 @@ static inline bool tsq__defer_has_work(const struct tsq_defer_set *set, unsigned
  * "Sleeping" for what the primitive must do). If it returns false there is work: drain
  * instead (the idle mark has been withdrawn).
  * Context: owner only. Blocks: never.
- * Ordering: R4 re-arms the kick; S4 (SEQ_CST store of idle) then S5 (SEQ_CST loads of the
+ * Ordering: R4 re-arms the kick; S3 (SEQ_CST store of idle) then S1/S2 (SEQ_CST loads of the
  * list head and the ring tails). Acquire/release would let both sides miss each other.
- * Pairs with: S1/S2 + S3 in the pushes; X4.
+ * Pairs with: S1/S2 and S3 in the pushes; X4.
  * Return: true (nothing queued, may sleep), false (work pending, or a bad set or shard).
  */
 static inline bool tsq_defer_idle_enter(struct tsq_defer_set *set, unsigned self)
@@ -1067,8 +1098,8 @@ static inline bool tsq_defer_idle_enter(struct tsq_defer_set *set, unsigned self
 	 */
 	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED))
 		tsq_store(&s->wake.kick_pending, 0u, TSQ_RELEASE);
-	tsq_store(&s->wake.idle, 1u, TSQ_SEQ_CST); /* S4, pairs with S3 */
-	if (!tsq__defer_has_work(set, self, TSQ_SEQ_CST)) /* S5, pairs with S1/S2 */
+	tsq_store(&s->wake.idle, 1u, TSQ_SEQ_CST); /* S3, pairs with the producers' S3 */
+	if (!tsq__defer_has_work(set, self, TSQ_SEQ_CST)) /* S1/S2, pairs with the pushes' S1/S2 */
 		return true;
 	tsq_store(&s->wake.idle, 0u, TSQ_RELAXED);
 	return false;
@@ -1092,12 +1123,12 @@ static inline void tsq_defer_idle_exit(struct tsq_defer_set *set, unsigned self)
  * tsq_defer_wait - sleep until kicked or `timeout_ms` passes (-1: no timeout), unless work is
  * already queued. Uses the default eventfd kick. Drain after it returns.
  * Context: owner only. Blocks: may sleep (poll on the shard's eventfd).
- * Ordering: as tsq_defer_idle_enter(). Lost wake-up argument: the owner publishes idle (S4)
- * before it looks for work (S5); a producer publishes its work (S1/S2) before it looks at
+ * Ordering: as tsq_defer_idle_enter(). Lost wake-up argument: the owner publishes idle (S3)
+ * before it looks for work (S1/S2); a producer publishes its work (S1/S2) before it looks at
  * idle (S3). With all four SEQ_CST one of them sees the other: either the owner sees the
  * work and does not sleep, or the producer sees idle and writes the eventfd, whose counter
  * keeps the wake-up until the owner's poll() reads it - even if it was written first.
- * Pairs with: S1/S2 + S3; X4.
+ * Pairs with: S1/S2 and S3 in the pushes; X4.
  * Return: 1 if woken by a kick, 0 on timeout or when work was already pending, -EINVAL for a
  * bad set or shard, -ENOTSUP for a set with a custom kick, -errno from poll() (not -EINTR:
  * retried).

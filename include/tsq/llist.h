@@ -30,24 +30,29 @@
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
  *
- *                    push   push_batch   take_all   empty   reverse/for_each (detached)
- *     push            -        -            -         -        -
- *     push_batch      -        -            -         -        -
- *     take_all        -        -            -         -        -
- *     empty           -        -            -         -        -
+ *                           push  push_batch(_seqcst)  take_all  empty  init
+ *     push                    -           -               -        -     X
+ *     push_batch(_seqcst)     -           -               -        -     X
+ *     take_all                -           -               -        -     X
+ *     empty                   -           -               -        -     X
+ *     init                    X           X               X        X     X
+ *   reverse, link_local and for_each work on a detached or private chain: only its owner
+ *   calls them, and they touch no list head.
  *   A node belongs to the list from its push until a take_all returns it; it must not be
  *   pushed again, read or freed by the producer in between. A detached chain belongs to the
  *   thread that took it. Several consumers may call take_all concurrently (each gets a
  *   disjoint chain), but FIFO order then only holds within each chain.
  *
  * Memory ordering
- *   A1 (push, push_batch): the successful CAS is a release: the node's contents and its next
- *   pointer are visible to whoever takes the list. Pairs with A2.
- *   A2 (take_all): the exchange is an acquire. Pairs with A1.
+ *   R1 (push, push_batch): the successful CAS is a release: the node's contents and its next
+ *   pointer are visible to whoever takes the list. Pairs with A1.
+ *   A1 (take_all): the exchange is an acquire. Pairs with R1.
+ *   S1 (push_batch_seqcst): R1 made SEQ_CST, for Dekker callers (below). Pairs with A1 and
+ *   with the caller's own SEQ_CST accesses.
  *   empty() is a relaxed hint: true or false may already be stale when it returns.
  *   Callers that pair a push with a read of some other flag (a Dekker pattern, e.g. "list
  *   non-empty" vs "consumer is going to sleep") need sequential consistency on both sides:
- *   use tsq_llist_push_batch_sc(), whose CAS is SEQ_CST (the same instruction on x86).
+ *   use tsq_llist_push_batch_seqcst(), whose CAS is SEQ_CST (the same instruction on x86).
  */
 #ifndef TSQ_LLIST_H
 #define TSQ_LLIST_H
@@ -97,6 +102,13 @@ static inline bool tsq__llist_push_batch(struct tsq_llist_head *head, struct tsq
 	struct tsq_llist_node *old = tsq_load(&head->first, TSQ_RELAXED);
 
 	do {
+		/*
+		 * TSQ_DEBUG: the commonest double push - the node is the list's newest already -
+		 * would make a cycle that every later walk loops on. (A node deeper in the list
+		 * cannot be found without a walk, which a concurrent take makes unsafe.)
+		 */
+		TSQ__MISUSE_IF(old == first || old == last, "tsq_llist_push",
+			       "node pushed twice: it is already the list's newest node");
 		/* Plain store: nobody reads last->next until the CAS below publishes it. */
 		last->next = old;
 	} while (!tsq_cmpxchg_weak(&head->first, &old, first, success_order, TSQ_RELAXED));
@@ -107,45 +119,59 @@ static inline bool tsq__llist_push_batch(struct tsq_llist_head *head, struct tsq
  * tsq_llist_push_batch - splice a chain first -> ... -> last (linked by the caller through
  * ->next; last->next is overwritten) onto the list with one CAS.
  * Context: any thread. Blocks: never (lock-free; retries only when another push wins).
- * Ordering: A1, release on success: the chain's contents are published to take_all.
- * Pairs with: A2 in tsq_llist_take_all().
+ * Ordering: R1, release on success: the chain's contents are published to take_all.
+ * Pairs with: A1 in tsq_llist_take_all().
  * Return: true if the list was empty just before the splice, false otherwise.
  */
 static inline bool tsq_llist_push_batch(struct tsq_llist_head *head, struct tsq_llist_node *first,
 					struct tsq_llist_node *last)
 {
-	return tsq__llist_push_batch(head, first, last, TSQ_RELEASE); /* A1 */
+	return tsq__llist_push_batch(head, first, last, TSQ_RELEASE); /* R1 */
 }
 
 /*
- * tsq_llist_push_batch_sc - as tsq_llist_push_batch(), but the CAS is sequentially consistent,
- * for callers that then read a flag the consumer wrote before checking the list (Dekker).
- * Context: any thread. Blocks: never. Ordering: SEQ_CST RMW (includes A1).
- * Pairs with: A2, and with the caller's own SEQ_CST flag store/list load on the consumer side.
+ * tsq_llist_push_batch_seqcst - as tsq_llist_push_batch(), but the CAS is sequentially
+ * consistent, for callers that then read a flag the consumer wrote before checking the list
+ * (a Dekker pair: tsq/defer.h's idle protocol).
+ * Context: any thread. Blocks: never (lock-free).
+ * Ordering: S1, a SEQ_CST RMW (includes R1's release).
+ * Pairs with: A1 in tsq_llist_take_all(), and the caller's own SEQ_CST flag store and list
+ * load on the consumer side.
  * Return: true if the list was empty just before the splice.
+ */
+static inline bool tsq_llist_push_batch_seqcst(struct tsq_llist_head *head, struct tsq_llist_node *first,
+					       struct tsq_llist_node *last)
+{
+	return tsq__llist_push_batch(head, first, last, TSQ_SEQ_CST); /* S1 */
+}
+
+/*
+ * tsq_llist_push_batch_sc - the former name of tsq_llist_push_batch_seqcst() ("_sc" reads as
+ * "single consumer" to DPDK users). Kept so that code written against it still builds.
+ * Context, Blocks, Ordering, Pairs with, Return: as tsq_llist_push_batch_seqcst().
  */
 static inline bool tsq_llist_push_batch_sc(struct tsq_llist_head *head, struct tsq_llist_node *first,
 					   struct tsq_llist_node *last)
 {
-	return tsq__llist_push_batch(head, first, last, TSQ_SEQ_CST);
+	return tsq_llist_push_batch_seqcst(head, first, last);
 }
 
 /*
  * tsq_llist_push - push one node.
  * Context: any thread. Blocks: never (lock-free).
- * Ordering: A1, release on success. Pairs with: A2 in tsq_llist_take_all().
+ * Ordering: R1, release on success. Pairs with: A1 in tsq_llist_take_all().
  * Return: true if the list was empty just before the push (the caller's cue for a wake-up).
  */
 static inline bool tsq_llist_push(struct tsq_llist_head *head, struct tsq_llist_node *node)
 {
-	return tsq__llist_push_batch(head, node, node, TSQ_RELEASE); /* A1 */
+	return tsq__llist_push_batch(head, node, node, TSQ_RELEASE); /* R1 */
 }
 
 /*
  * tsq_llist_take_all - detach the whole list.
  * Context: the consumer (any thread, see the table). Blocks: never (one exchange).
- * Ordering: A2, acquire: every node returned, and what its producer wrote before pushing it,
- * is visible. Pairs with: A1 in the push functions.
+ * Ordering: A1, acquire: every node returned, and what its producer wrote before pushing it,
+ * is visible. Pairs with: R1/S1 in the push functions.
  * Return: the chain, newest node first, NULL-terminated; NULL if the list was empty.
  */
 static inline struct tsq_llist_node *tsq_llist_take_all(struct tsq_llist_head *head)
@@ -153,7 +179,7 @@ static inline struct tsq_llist_node *tsq_llist_take_all(struct tsq_llist_head *h
 	/* Skip the exchange (and the cache-line ownership it takes) when there is nothing. */
 	if (tsq_load(&head->first, TSQ_RELAXED) == NULL)
 		return NULL;
-	return tsq_xchg(&head->first, (struct tsq_llist_node *)NULL, TSQ_ACQUIRE); /* A2 */
+	return tsq_xchg(&head->first, (struct tsq_llist_node *)NULL, TSQ_ACQUIRE); /* A1 */
 }
 
 /*

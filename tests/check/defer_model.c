@@ -18,8 +18,8 @@
  *                    futex word (a locked add: it is the kick a futex-on-counter owner gets)
  *     owner          loop: drain (R4 re-arm if kick_pending and work; A1 take the list and
  *                    give its room back; A2 read the ring tail, R3 store the head);
- *                    read the futex word (the snapshot); idle_enter (R4 re-arm, S4 SEQ_CST
- *                    store idle = 1, S5 load the list and the ring tail: work -> idle = 0,
+ *                    read the futex word (the snapshot); idle_enter (R4 re-arm, S3 SEQ_CST
+ *                    store idle = 1, S1/S2 look at the list and the ring tail: work -> idle = 0,
  *                    loop); sleep until the word differs from the snapshot; idle_exit
  *                    (idle = 0); loop. It stops once every producer is done and it found
  *                    nothing to do, or sleeps for ever.
@@ -37,7 +37,7 @@
  *   (1) the old re-arm order: idle_enter does not re-arm, idle_exit does. A producer
  *       preempted between its link and its kick kicks after the owner drained its item;
  *       kick_pending stays 1 and silences the next push's kick: lost wake-up (issue #10).
- *   (2) no fence: S4 is a plain store that sits in the store buffer; the owner reads the
+ *   (2) no fence: S3 is a plain store that sits in the store buffer; the owner reads the
  *       list before its idle mark is visible, the producer reads idle == 0: lost wake-up.
  *   (3) snapshot after idle_enter: a kick that lands between idle_enter and the read of the
  *       futex word is taken as "already seen": lost wake-up (the contract's futex rule).
@@ -119,7 +119,7 @@ enum {
 	P_START, P_LINK, P_DECIDE, P_IDLE, P_KICK, P_KICK_CAS, P_KICK_HOOK, P_DONE,
 	P_RING_FULL, P_RING_PUB, P_RING_HALF,
 	/* owner */
-	O_DRAIN, O_TAKE, O_GIVEBACK, O_RING, O_SNAP, O_REARM, O_S4, O_S5, O_SLEEP, O_EXIT, O_STOP
+	O_DRAIN, O_TAKE, O_GIVEBACK, O_RING, O_SNAP, O_REARM, O_IDLE_STORE, O_LOOK, O_SLEEP, O_EXIT, O_STOP
 };
 
 static int total_items(const struct model *m)
@@ -315,10 +315,10 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		*what = "idle_enter: R4 re-arm";
 		if (!m->old_rearm && rd(s, t, V_KP))
 			wr_buffered(n, t, V_KP, 0);
-		nt->pc = O_S4;
+		nt->pc = O_IDLE_STORE;
 		return 1;
-	case O_S4:
-		*what = m->no_fence ? "S4 idle = 1 (plain store: twin 2)" : "S4 idle = 1 (SEQ_CST)";
+	case O_IDLE_STORE:
+		*what = m->no_fence ? "S3 idle = 1 (plain store: twin 2)" : "S3 idle = 1 (SEQ_CST)";
 		if (m->no_fence) {
 			wr_buffered(n, t, V_IDLE, 1);
 		} else {
@@ -326,10 +326,10 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 				return 0;
 			n->mem[V_IDLE] = 1;
 		}
-		nt->pc = O_S5;
+		nt->pc = O_LOOK;
 		return 1;
-	case O_S5:
-		*what = "S5 look for work (list, ring tail)";
+	case O_LOOK:
+		*what = "S1/S2 look for work (list, ring tail)";
 		if (rd(s, t, V_LIST) || (m->ring && rd(s, t, V_TAIL) != rd(s, t, V_HEAD))) {
 			wr_buffered(n, t, V_IDLE, 0);
 			nt->pc = O_DRAIN;
@@ -530,7 +530,7 @@ int main(int argc, char **argv)
 		{ "twin 1: old re-arm order (idle_exit, not idle_enter)", 3, { R_OWNER, R_LIST, R_LIST },
 		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1 },
 		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1 },
-		{ "twin 2: S4 without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1 },
+		{ "twin 2: S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1 },
 		{ "twin 2 on the ring path", 2, { R_OWNER, R_RING }, { 0, 2 }, 2, 4, 0, 1, 0, 0, 1 },
 		{ "twin 3: futex word read after idle_enter", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 0,
 		  1, 0, 1 },

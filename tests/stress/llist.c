@@ -80,7 +80,7 @@ static void *producer(void *arg)
 			for (uint32_t k = 0; k < n && i < per; k++, i++)
 				tsq_llist_link_local(&first, &last, &mine[i].link);
 			if (p % 2)
-				empties += tsq_llist_push_batch_sc(&list, first, last);
+				empties += tsq_llist_push_batch_seqcst(&list, first, last);
 			else
 				empties += tsq_llist_push_batch(&list, first, last);
 			/* A producer also does other work: spread the splices over the consumer's run. */

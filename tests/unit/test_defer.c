@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -104,6 +105,18 @@ static void defer_hook(const char *point, struct tsq_defer_set *s, unsigned shar
 	hook_point = NULL;
 	hook_runs++;
 	hook_action(shard);
+}
+
+/* drain_burst's function: records each item as DRAINED, counts the calls. */
+static int burst_calls;
+
+static void record_burst(void *ctx, struct tsq_defer_item **items, unsigned n)
+{
+	(void)ctx;
+	burst_calls++;
+	cr_assert_leq(n, TSQ_DEFER_BURST);
+	for (unsigned i = 0; i < n; i++)
+		record(items[i], TSQ_DEFER_DRAINED);
 }
 
 /* Hook action: a non-shard producer pushes recs[hook_first .. +hook_n) to `shard`. */
@@ -1336,3 +1349,223 @@ Test(defer_eventfd, current_cpu)
 {
 	cr_assert_geq(tsq_defer_current_cpu(), 0);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* The header's Usage block, compiled and run; misuse and teardown                             */
+/* ---------------------------------------------------------------------------------------- */
+
+struct buf {
+	struct tsq_defer_item d;
+	unsigned home;
+	char data[2048];
+};
+
+/* A per-worker pool, as the Usage block assumes: only its worker touches it. */
+static struct buf *usage_pool[2][8];
+static unsigned usage_pool_len[2];
+
+static void pool_put(unsigned home, struct buf *b)
+{
+	usage_pool[home][usage_pool_len[home]++] = b;
+}
+
+static void usage_recycle(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	struct buf *b = tsq_container_of(it, struct buf, d);
+
+	if (how == TSQ_DEFER_FALLBACK)
+		free(b);
+	else
+		pool_put(b->home, b);
+}
+
+Test(defer_usage, usage_block_runs)
+{
+	/* The Usage block of defer.h, with nthreads = 2, my_shard = 1, me = 0. */
+	const unsigned nthreads = 2, my_shard = 1, me = 0;
+	struct buf *b = malloc(sizeof(*b));
+	struct tsq_defer_opts o = { .size = sizeof(o), .ring_size = 256 };
+	struct tsq_defer_shard *shards = tsq_defer_shards_alloc(nthreads);
+	struct tsq_defer_set set;
+	bool nothing_else_to_do = false;
+
+	cr_assert_not_null(b);
+	b->home = 0;
+	usage_pool_len[0] = 0;
+	memset(&set, 0, sizeof(set));
+	cr_assert_eq(tsq_defer_set_init(&set, shards, nthreads, &o), 0);
+	tsq_defer_item_init(&b->d, usage_recycle);
+	cr_assert_eq(tsq_defer_push(&set, b->home, my_shard, &b->d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, me), 1);
+	if (nothing_else_to_do)
+		tsq_defer_wait(&set, me, -1);
+	cr_assert_eq(usage_pool_len[0], 1, "the buffer went home");
+	cr_assert_eq(usage_pool[0][0], b);
+	tsq_defer_set_destroy(&set);
+	free(shards);
+	free(b);
+}
+
+Test(defer_usage, calls_after_destroy_are_einval)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 8 };
+	struct tsq_defer_shard *sh = tsq_defer_shards_alloc(2);
+	struct tsq_defer_set st;
+	struct tsq_defer_batch b;
+	struct tsq_defer_stats stats;
+
+	reset_records();
+	memset(&st, 0, sizeof(st));
+	cr_assert_eq(tsq_defer_set_init(&st, sh, 2, &o), 0);
+	cr_assert_eq(tsq_defer_nr_shards(&st), 2);
+	tsq_defer_set_destroy(&st);
+	cr_assert_eq(tsq_defer_nr_shards(&st), 0);
+	cr_assert_eq(tsq_defer_nr_shards(NULL), 0);
+	cr_assert_eq(tsq_defer_push(&st, 0, 1, &recs[0].d), -EINVAL, "push after destroy");
+	cr_assert_eq(tsq_defer_queue(&st, 0, &recs[0].d), -EINVAL);
+	tsq_defer_batch_init(&b, 0);
+	cr_assert_eq(tsq_defer_batch_add(&st, &b, 1, &recs[0].d), -EINVAL);
+	cr_assert_eq(tsq_defer_drain(&st, 0), -EINVAL);
+	cr_assert_eq(tsq_defer_stats(&st, 0, &stats), -EINVAL);
+	cr_assert_not(tsq_defer_idle_enter(&st, 0));
+	cr_assert_eq(nran, 0, "nothing ran");
+	tsq_defer_set_destroy(&st); /* a second destroy does nothing */
+	/* and the set can be initialised again */
+	cr_assert_eq(tsq_defer_set_init(&st, sh, 2, &o), 0);
+	tsq_defer_set_destroy(&st);
+	free(sh);
+}
+
+Test(defer_usage, drain_burst_hands_arrays_in_order, .init = setup_bound16, .fini = teardown)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 64, .kick = count_kick, .ring_size = 16 };
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	/* 12 through the ring from shard 1 (wrapping it once), 3 through the list. */
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 10);
+	nran = 0;
+	for (int i = 10; i < 22; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	for (int i = 22; i < 25; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	burst_calls = 0;
+	cr_assert_eq(tsq_defer_drain_burst(&set, 0, record_burst, &kick_ctx_cookie), 15);
+	cr_assert_eq(nran, 15);
+	for (int i = 0; i < 15; i++)
+		assert_ran(i, 10 + i, TSQ_DEFER_DRAINED);
+	cr_assert_geq(burst_calls, 2, "the ring's wrap splits its run; the list comes apart");
+	cr_assert_eq(tsq_defer_drain_burst(&set, 0, record_burst, NULL), 0);
+	cr_assert_eq(tsq_defer_drain_burst(&set, 0, NULL, NULL), -EINVAL);
+	cr_assert_eq(tsq_defer_drain_burst(NULL, 0, record_burst, NULL), -EINVAL);
+	cr_assert_eq(tsq_defer_drain_burst(&set, NSHARDS, record_burst, NULL), -EINVAL);
+	cr_assert_eq(stats_of(0).drained, 25);
+	cr_assert_eq(stats_of(0).pushed, 25);
+}
+
+Test(defer_ring, fifo_fallback_when_full_and_stats, .init = setup_bound16, .fini = teardown)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 4, .kick = count_kick, .ring_size = 8 };
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	/* The ring (8 slots) is the bound of the pair, not opts.bound (the list's). */
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[i].d), TSQ_DEFER_QUEUED, "push %d", i);
+	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[8].d), TSQ_DEFER_RAN_FALLBACK, "ring full");
+	assert_ran(0, 8, TSQ_DEFER_FALLBACK);
+	/* Another producer shard has a ring of its own. */
+	cr_assert_eq(tsq_defer_push(&set, 2, 1, &recs[9].d), TSQ_DEFER_QUEUED);
+	cr_assert(tsq_defer_pending(&set, 2));
+	cr_assert_eq(stats_of(2).pushed, 9);
+	cr_assert_eq(stats_of(2).fallback, 1);
+	cr_assert_eq(tsq_defer_drain(&set, 2), 9);
+	for (int i = 0; i < 8; i++)
+		assert_ran(1 + i, i, TSQ_DEFER_DRAINED);
+	assert_ran(9, 9, TSQ_DEFER_DRAINED);
+	cr_assert_not(tsq_defer_pending(&set, 2));
+	cr_assert_eq(kicks.calls, 1, "crossing half the ring kicked once");
+	cr_assert_eq(stats_of(2).drained, stats_of(2).pushed);
+}
+
+Test(defer_ring, batch_through_the_ring_links_what_fits, .init = setup_bound16, .fini = teardown)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 16 };
+	struct tsq_defer_batch b;
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	tsq_defer_batch_init(&b, 0);
+	for (int i = 10; i < 20; i++)
+		cr_assert_eq(tsq_defer_batch_add(&set, &b, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 6, "16 slots, 10 used: 6 fit");
+	cr_assert_eq(nran, 4);
+	for (int i = 0; i < 4; i++)
+		assert_ran(i, 16 + i, TSQ_DEFER_FALLBACK);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 16);
+	for (int i = 0; i < 16; i++)
+		assert_ran(4 + i, i, TSQ_DEFER_DRAINED);
+}
+
+Test(defer_ring, idle_owner_is_kicked_by_a_ring_push, .init = setup_bound16, .fini = teardown)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 64 };
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	cr_assert(tsq_defer_idle_enter(&set, 0));
+	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1);
+	cr_assert_eq(tsq_defer_push(&set, 0, 2, &recs[1].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(kicks.calls, 1, "single flight");
+	cr_assert_not(tsq_defer_idle_enter(&set, 0), "work in a ring: do not sleep");
+	tsq_defer_idle_exit(&set, 0);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 2);
+}
+
+#ifdef TSQ_DEBUG
+Test(defer_debug, item_pushed_twice_aborts_list, .init = setup_bound16, .fini = teardown,
+     .signal = SIGABRT)
+{
+	tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[0].d);
+	tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[0].d);
+}
+
+Test(defer_debug, item_pushed_twice_aborts_ring, .init = setup_bound16, .fini = teardown,
+     .signal = SIGABRT)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 8 };
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	tsq_defer_push(&set, 0, 1, &recs[0].d);
+	tsq_defer_push(&set, 0, 2, &recs[0].d);
+}
+
+Test(defer_debug, item_added_twice_to_a_batch_aborts, .init = setup_bound16, .fini = teardown,
+     .signal = SIGABRT)
+{
+	struct tsq_defer_batch b;
+
+	tsq_defer_batch_init(&b, 0);
+	tsq_defer_batch_add(&set, &b, 1, &recs[0].d);
+	tsq_defer_batch_add(&set, &b, 1, &recs[0].d);
+}
+
+Test(defer_debug, item_repushed_after_its_drain_is_fine, .init = setup_bound16, .fini = teardown)
+{
+	tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[0].d);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[0].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+}
+
+Test(defer_debug, set_init_twice_aborts, .init = setup_bound16, .fini = teardown, .signal = SIGABRT)
+{
+	tsq_defer_set_init(&set, shards, NSHARDS, NULL);
+}
+#endif

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <signal.h>
+
 #include <criterion/criterion.h>
 
 #include <tsq/llist.h>
@@ -179,7 +181,26 @@ Test(llist, push_batch_of_one_node_is_a_push)
 	assert_chain(tsq_llist_take_all(&h), want, 2);
 }
 
-Test(llist, push_batch_sc_behaves_the_same)
+Test(llist, push_batch_sc_is_the_former_name_of_push_batch_seqcst)
+{
+	struct tsq_llist_head h = TSQ_LLIST_INIT;
+
+	cr_assert(tsq_llist_push_batch_sc(&h, &items[0].node, &items[0].node));
+	cr_assert_not(tsq_llist_push_batch_sc(&h, &items[1].node, &items[1].node));
+	cr_assert_eq(tsq_llist_take_all(&h), &items[1].node);
+}
+
+#ifdef TSQ_DEBUG
+Test(llist, debug_push_of_the_newest_node_again_aborts, .signal = SIGABRT)
+{
+	struct tsq_llist_head h = TSQ_LLIST_INIT;
+
+	tsq_llist_push(&h, &items[0].node);
+	tsq_llist_push(&h, &items[0].node); /* would make a cycle */
+}
+#endif
+
+Test(llist, push_batch_seqcst_behaves_the_same)
 {
 	static const int want[] = { 4, 3, 2, 1, 0 };
 	struct tsq_llist_head h = TSQ_LLIST_INIT;
@@ -187,12 +208,12 @@ Test(llist, push_batch_sc_behaves_the_same)
 
 	for (int i = 0; i < 3; i++)
 		tsq_llist_link_local(&first, &last, &items[i].node);
-	cr_assert(tsq_llist_push_batch_sc(&h, first, last));
-	cr_assert_not(tsq_llist_push_batch_sc(&h, &items[3].node, &items[3].node));
+	cr_assert(tsq_llist_push_batch_seqcst(&h, first, last));
+	cr_assert_not(tsq_llist_push_batch_seqcst(&h, &items[3].node, &items[3].node));
 	cr_assert_not(tsq_llist_push(&h, &items[4].node), "sc and plain pushes mix");
 	assert_chain(tsq_llist_take_all(&h), want, 5);
 	cr_assert_null(tsq_llist_take_all(&h));
-	cr_assert(tsq_llist_push_batch_sc(&h, &items[5].node, &items[5].node), "empty again");
+	cr_assert(tsq_llist_push_batch_seqcst(&h, &items[5].node, &items[5].node), "empty again");
 }
 
 Test(llist, for_each_visits_every_node_in_chain_order)
