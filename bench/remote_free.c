@@ -69,15 +69,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/*
- * GCC 12 at -O3 warns (-Warray-bounds, an error under TSQ_WARNINGS) inside defer.h's list
- * link loop once tsq_defer_push() is inlined with its one-item array: the loop body cannot
- * run for one item, but GCC does not see that fit <= n. Silenced for the header only.
- */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
 #include <tsq/defer.h>
-#pragma GCC diagnostic pop
 #include <tsq/llist.h>
 
 #define RF_BUF_SIZE 2048u
