@@ -7,6 +7,7 @@ JOBS ?= $(shell nproc)
 export JOBS
 
 .PHONY: all deps build test demo bench clean
+.PHONY: docs
 
 all: build
 
@@ -30,3 +31,13 @@ bench: build
 # TSQ_BUILD_DIR=build-x makes build-x and build-x-*), and their configure logs.
 clean:
 	rm -rf build build-*/ build*.configure.log
+
+# docs: the API reference (Doxygen, docs/Doxyfile, headers through docs/doxy-filter.py) in
+# build/docs/html, every Doxygen warning an error; then the drift check of the prose docs
+# (docs/check-names.py). Writes only under build/docs/. Needs doxygen (scripts/deps-debian.txt).
+docs:
+	@command -v doxygen >/dev/null || { echo "make docs: doxygen missing (apt-get install doxygen)"; exit 1; }
+	rm -rf build/docs && mkdir -p build/docs
+	doxygen docs/Doxyfile || { cat build/docs/warnings.log; exit 1; }
+	python3 docs/check-names.py
+	@echo "docs: build/docs/html/index.html"

@@ -81,6 +81,7 @@ fuzz() {
     ctest --test-dir "$B-fuzz" --output-on-failure -L fuzz --no-tests=error
 }
 packaging() { bash tests/packaging/run.sh "$B/_packaging"; }
+docs() { make -s docs; }
 
 bash scripts/install-deps.sh || { echo "make test: dependencies missing (see above)"; exit 1; }
 step reuse "REUSE licensing information" reuse
@@ -92,6 +93,7 @@ step tsan "threadsanitizer (stress tests)" tsan
 step asan "address+undefined sanitizers" asan
 step fuzz "libFuzzer (owner, zc)" fuzz
 step packaging "installed package: pkg-config, find_package, FetchContent, version" packaging
+step docs "API reference (doxygen, warnings are errors) + docs name check" docs
 
 echo
 echo "make test finished in $(( $(date +%s) - start )) s"
