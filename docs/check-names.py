@@ -39,7 +39,8 @@ options = set(re.findall(r"\bTSQ_[A-Z0-9_]+\b", build))
 problems = []
 
 IDENT = re.compile(r"(?<![\w/.-])((?:tsq|TSQ)_[A-Za-z0-9_]*[A-Za-z0-9])(?![\w-]|\.(?:c|h|cmake|sh|md|json|py)\b)")
-PATH = re.compile(r"(?<![\w/.-])((?:include|tests|examples|bench|scripts|docs|cmake)/[\w./-]*[\w/])")
+PATH = re.compile(r"(?<![\w/.-])((?:include/(?!linux/|net/|uapi/)|tests/|examples/|bench/|scripts/|docs/|cmake/)"
+                  r"[\w./-]*[\w/])")  # include/linux/..., include/net/...: the kernel's tree
 
 docs = sorted(glob.glob(os.path.join(root, "docs", "*.md"))) + [os.path.join(root, "README.md")]
 for path in docs:
