@@ -11,7 +11,9 @@ scripts/test.sh):
    with tsq_ (tsq_xsk.c, tsq_model.c, tsq_small_queues.cmake) are not identifiers.
 2. Every repository path named in docs/*.md (include/..., tests/..., examples/..., bench/...,
    scripts/..., docs/..., cmake/...) exists, so a moved test or a split example is noticed.
-3. Every key of docs/doxy-filter.py's SUPPLEMENT names something include/tsq/ still has.
+3. Every barrier label (R1, A2, S3, X4, C1, Z1 ...) a page names appears in the headers the
+   page is about (PAGES below), so a relabel that forgets the page fails too.
+4. Every key of docs/doxy-filter.py's SUPPLEMENT names something include/tsq/ still has.
 Prints one line per problem; exit 1 if any.
 """
 import glob
@@ -42,6 +44,27 @@ IDENT = re.compile(r"(?<![\w/.-])((?:tsq|TSQ)_[A-Za-z0-9_]*[A-Za-z0-9])(?![\w-]|
 PATH = re.compile(r"(?<![\w/.-])((?:include/(?!linux/|net/|uapi/)|tests/|examples/|bench/|scripts/|docs/|cmake/)"
                   r"[\w./-]*[\w/])")  # include/linux/..., include/net/...: the kernel's tree
 
+# page -> the headers whose labels it may name
+PAGES = {
+    "llist.md": ["llist.h"],
+    "defer.md": ["defer.h", "llist.h"],
+    "tsq.md": ["flags.h", "budget.h", "flow.h", "defer.h"],
+    "owner.md": ["owner.h"],
+    "zc.md": ["zc.h"],
+    "dql.md": ["dql.h"],
+    "porting.md": ["defer.h", "flags.h", "budget.h", "flow.h", "owner.h", "zc.h", "dql.h"],
+}
+LABEL = re.compile(r"(?<![\w/.-])([RASXFBCZ][0-9])(?![\w/-])")
+
+
+def header_words(names):
+    text = ""
+    for n in names:
+        with open(os.path.join(root, "include", "tsq", n), encoding="utf-8") as f:
+            text += f.read()
+    return set(re.findall(r"\b[A-Z][0-9]\b", text))
+
+
 docs = sorted(glob.glob(os.path.join(root, "docs", "*.md"))) + [os.path.join(root, "README.md")]
 for path in docs:
     rel = os.path.relpath(path, root)
@@ -53,6 +76,13 @@ for path in docs:
                     problems.append(f"{rel}:{n}: {name} is not in include/tsq/")
             if rel == "README.md":
                 continue  # not ours to keep: identifiers only
+            page = os.path.basename(rel)
+            if page in PAGES:
+                known = header_words(PAGES[page])
+                for m in LABEL.finditer(line):
+                    if m.group(1) not in known:
+                        problems.append(f"{rel}:{n}: label {m.group(1)} is not in "
+                                        f"{', '.join(PAGES[page])}")
             for m in PATH.finditer(line):
                 p = m.group(1).rstrip(".")
                 if "*" in p or "<" in p:
