@@ -21,13 +21,16 @@
 
 enum {
 	O_QUEUES = 256, O_ATTACH, O_NOWAKE, O_LIMIT, O_COPYEVERY, O_FIRSTID, O_POOL, O_RING, O_DMAC,
-	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION
+	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION, O_BQL,
+	O_ROUNDS, O_RETHOLD
 };
 
 static const struct option long_opts[] = {
 	{"iface", 1, 0, 'i'}, {"queue", 1, 0, 'q'}, {"queues", 1, 0, O_QUEUES},
 	{"mode", 1, 0, 'm'}, {"attach", 1, 0, O_ATTACH}, {"no-need-wakeup", 0, 0, O_NOWAKE},
 	{"frame-size", 1, 0, 'f'}, {"pkt-size", 1, 0, 's'}, {"flows", 1, 0, 'F'},
+	{"bulk-flows", 1, 0, 'F'}, {"bql", 1, 0, O_BQL}, {"rounds", 1, 0, O_ROUNDS},
+	{"ret-hold-us", 1, 0, O_RETHOLD},
 	{"probe-rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"count", 1, 0, 'n'},
 	{"tsq", 1, 0, 't'}, {"tsq-limit", 1, 0, O_LIMIT}, {"zerocopy", 1, 0, 'z'},
 	{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
@@ -43,17 +46,21 @@ static const char short_opts[] = ":i:q:m:f:s:F:r:d:n:t:z:h";
 static const struct {
 	const char *name;
 	enum xsk_cmd cmd;
-} commands[] = {{"tx", CMD_TX}, {"compare", CMD_COMPARE}, {"rx", CMD_RX},
+} commands[] = {{"tx", CMD_TX}, {"compare", CMD_COMPARE}, {"matrix", CMD_MATRIX},
+		{"bare", CMD_BARE}, {"rx", CMD_RX},
 		{"rx-udp", CMD_RX_UDP}, {"sink", CMD_SINK}};
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: tsq-xsk tx|compare|rx|rx-udp|sink [options]\n"
+		"usage: tsq-xsk tx|compare|matrix|bare|rx|rx-udp|sink [options]\n"
 		"       tsq-xsk --help | --version\n"
 		"\n"
 		"  tx       bulk flow(s) plus a probe flow over AF_XDP; prints a table (--json: JSON)\n"
 		"  compare  tx twice, TSQ off then on, side by side; --json prints {\"runs\":[...]}\n"
+		"  matrix   per round: bare, TSQ off, TSQ, BQL, TSQ+BQL (--rounds); min..max of\n"
+		"           the same-round ratios\n"
+		"  bare     the bare sender: one socket, one loop, no engine (xdpsock TX-only)\n"
 		"  rx       AF_XDP receiver: per-flow exactly-once accounting\n"
 		"  rx-udp   kernel UDP socket receiver on --port (the independent peer)\n"
 		"  sink     counting XDP_DROP program on the interface for --duration seconds\n"
@@ -67,11 +74,15 @@ static void usage(FILE *out)
 		"      --no-need-wakeup    do not bind with XDP_USE_NEED_WAKEUP (default: on)\n"
 		"  -f, --frame-size N      UMEM frame size, 2048 or 4096 (default 2048)\n"
 		"  -s, --pkt-size N        frame length on the wire, %d..frame size (default 80)\n"
-		"  -F, --flows N           bulk flows, 1..%d (default 1)\n"
+		"  -F, --flows N           bulk flows, 1..%d (default 1); also --bulk-flows N\n"
 		"  -r, --probe-rate PPS    probe frames per second, 0..%.0f (default 5000; 0: no probe)\n"
 		"  -d, --duration S        seconds of traffic, > 0 (default 3)\n"
 		"  -n, --count N           frames per bulk flow, then stop (default 0: until duration)\n"
 		"  -t, --tsq on|off        TCP Small Queues budget (default on)\n"
+		"      --bql on|off        byte queue limits on each worker's TX ring (default on)\n"
+		"      --rounds N          matrix: rounds, 1..100 (default 3)\n"
+		"      --ret-hold-us N     completed TX frames wait up to N us for a fuller batch\n"
+		"                          home, 0..10000 (default 50; 0: one hand-over per round)\n"
 		"      --tsq-limit BYTES   bytes in flight per flow; frames count their frame size\n"
 		"                          (default 131072: 64 frames of 2 KB, the seed's 128 KB)\n"
 		"  -z, --zerocopy on|off   bulk flow sends application buffers from the UMEM with\n"
@@ -294,6 +305,16 @@ static int parse_one(int c, const char *v, struct opts *o)
 		return parse_double(c, v, 0, MAX_DURATION_S, true, "> 0, at most 1000000", &o->duration);
 	case 'n': return parse_u64(c, v, 0, MAX_COUNT, &o->count);
 	case 't': return parse_onoff(c, v, &o->tsq);
+	case O_BQL: return parse_onoff(c, v, &o->bql);
+	case O_ROUNDS: return parse_unsigned(c, v, 1, 100, &o->rounds);
+	case O_RETHOLD: {
+		uint64_t us;
+
+		if (parse_u64(c, v, 0, 10000, &us) != 0)
+			return EXIT_USAGE;
+		o->ret_hold_ns = us * 1000;
+		return 0;
+	}
 	case O_LIMIT: return parse_u64(c, v, 1, TSQ_BUDGET_MAX_INFLIGHT, &o->tsq_limit);
 	case 'z': return parse_onoff(c, v, &o->zerocopy);
 	case O_COPYEVERY: return parse_unsigned(c, v, 0, 1000000000, &o->copy_every);
@@ -356,9 +377,10 @@ static int check_combinations(struct opts *o)
 static void defaults(struct opts *o)
 {
 	*o = (struct opts){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
-			   .need_wakeup = true, .tsq = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
+			   .need_wakeup = true, .tsq = true, .bql = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
 			   .pool_frames = 4096, .ring_size = 2048, .tsq_limit = 131072, .duration = 3,
-			   .probe_rate = 5000, .idle_exit_ms = 1000, .own_us = 200, .port = XENG_UDP_PORT,
+			   .probe_rate = 5000, .idle_exit_ms = 1000, .rounds = 3,
+			   .ret_hold_ns = XENG_RET_HOLD_NS_DEFAULT, .own_us = 200, .port = XENG_UDP_PORT,
 			   .dst_mac = {2, 0, 0, 0, 0, 0x0b}};
 	inet_pton(AF_INET6, "fd00:7473:7100::a", o->src_ip);
 	inet_pton(AF_INET6, "fd00:7473:7100::b", o->dst_ip);
@@ -386,7 +408,8 @@ static int parse_command(int argc, char **argv, struct opts *o)
 			return 0;
 		}
 	}
-	fprintf(stderr, "tsq-xsk: unknown command '%s' (tx, compare, rx, rx-udp, sink; try --help)\n",
+	fprintf(stderr, "tsq-xsk: unknown command '%s' (tx, compare, matrix, bare, rx, rx-udp, sink; "
+		"try --help)\n",
 		argv[1]);
 	return EXIT_USAGE;
 }

@@ -298,12 +298,12 @@ static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t n)
 	return sum;
 }
 
-uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len)
+void xeng_frame_build(const struct xeng_cfg *c, uint8_t *p, uint32_t len, uint16_t flow,
+		      uint8_t kind, uint64_t seq)
 {
-	const struct xeng_cfg *c = &f->e->cfg;
-	uint8_t *p = xframe_data(fr), *ip6 = p + 14, *udp = ip6 + 40;
+	uint8_t *ip6 = p + 14, *udp = ip6 + 40;
 	uint32_t ulen = len - 14 - 40;
-	struct xeng_payload pl = {XENG_MAGIC, f->id, (uint8_t)f->kind, 0, f->next_seq};
+	struct xeng_payload pl = {XENG_MAGIC, flow, kind, 0, seq};
 	uint64_t sum;
 	uint16_t ck;
 
@@ -337,6 +337,13 @@ uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len)
 		ck = 0xffff;
 	udp[6] = (uint8_t)(ck >> 8);
 	udp[7] = (uint8_t)ck;
+}
+
+uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len)
+{
+	const struct xeng_cfg *c = &f->e->cfg;
+
+	xeng_frame_build(c, xframe_data(fr), len, f->id, (uint8_t)f->kind, f->next_seq);
 	fr->len = len;
 	fr->seq = f->next_seq++;
 	fr->flow = f;
@@ -460,17 +467,43 @@ static void occ_sample(struct xworker *w)
 		w->occ_max = o;
 }
 
-/* FIFO -> TX ring, as far as the ring has room. */
+/*
+ * With BQL: how many FIFO frames may go into the ring - up to and including the one that
+ * takes the queue over its limit (the kernel sends the skb that crosses it, then stops).
+ * Exact: the worker is the queue's only sender and its only completion context.
+ */
+static uint32_t bql_room(const struct xworker *w, uint32_t n)
+{
+	int64_t avail = tsq_dql_avail(w->dql);
+	const struct xframe *fr = w->fifo_head;
+	uint32_t i;
+
+	for (i = 0; i < n && avail >= 0; i++, fr = fr->next)
+		avail -= fr->len;
+	return i;
+}
+
+/* FIFO -> TX ring, as far as the ring has room (and, with BQL, the queue's limit). */
 static unsigned tx_fill(struct xworker *w)
 {
 	uint32_t idx, n = w->fifo_len, got, i;
+	uint64_t now = 0;
 
 	if (n == 0)
 		return 0;
+	if (w->dql != NULL) {
+		if (tsq_dql_stopped(w->dql)) { /* a completion restarts it (tx_complete) */
+			tsq_counter_add_owner(&w->st.bql_blocked, 1);
+			return 0;
+		}
+		now = xeng_now_ns();
+	}
 	/* reserve() is all-or-nothing: ask for what the ring has room for. */
 	n = xsk_prod_nb_free(&w->tx, n);
 	if (n > w->fifo_len)
 		n = w->fifo_len;
+	if (w->dql != NULL)
+		n = bql_room(w, n);
 	got = n ? xsk_ring_prod__reserve(&w->tx, n, &idx) : 0;
 	if (got == 0) {
 		tsq_counter_add_owner(&w->st.ring_full, 1);
@@ -485,7 +518,11 @@ static unsigned tx_fill(struct xworker *w)
 		d->len = fr->len;
 		d->options = 0;
 		if (fr->flow->kind == XFLOW_PROBE)
-			fr->t_ring = xeng_now_ns();
+			fr->t_ring = now ? now : xeng_now_ns();
+		/* Before the submit: the kernel cannot complete what BQL has not counted. The
+		 * last frame of bql_room()'s count is the one that stops the queue. */
+		if (w->dql != NULL)
+			tsq_dql_tx_sent(w->dql, fr->len, now);
 	}
 	if (w->fifo_head == NULL)
 		w->fifo_tail = NULL;
@@ -549,28 +586,49 @@ static void tx_kick(struct xworker *w)
 		tx_kick_link_down(w, errno);
 }
 
-/* Completion ring: uncharge, drop zerocopy references, send frames home. */
+/* Hand the returned TX frames over to their application threads (one hand-over each). */
+static void tx_home_flush(struct xworker *w)
+{
+	struct xengine *e = w->e;
+
+	if (w->ret_since == 0)
+		return;
+	for (unsigned i = 0; i < e->cfg.nr_app_shards; i++)
+		if (tsq_defer_batch_flush(&e->set, &w->ret[i]) > 0)
+			tsq_counter_add_owner(&w->st.ret_flushes, 1);
+	w->ret_since = 0;
+}
+
+/*
+ * Completion ring: uncharge (TSQ per flow, BQL for the queue), drop zerocopy references,
+ * send frames home. Up to the whole ring per round: BQL's completion runs once per round,
+ * as the kernel's once per NAPI poll.
+ */
 static unsigned tx_complete(struct xworker *w)
 {
 	struct xengine *e = w->e;
-	uint32_t idx, n, i;
+	uint32_t idx, n, i, bytes = 0;
 	uint64_t now = 0;
 
-	n = xsk_ring_cons__peek(&w->cq, BATCH, &idx);
-	if (n == 0)
+	n = xsk_ring_cons__peek(&w->cq, e->cfg.ring_size, &idx);
+	if (n == 0) {
+		if (w->ret_since != 0 && xeng_now_ns() - w->ret_since >= e->cfg.ret_hold_ns)
+			tx_home_flush(w);
 		return 0;
+	}
+	now = xeng_now_ns();
+	tsq_counter_add_owner(&w->st.complete_rounds, 1);
 	for (i = 0; i < n; i++) {
 		uint64_t addr = *xsk_ring_cons__comp_addr(&w->cq, idx + i);
 		struct xframe *fr = &w->frames[addr / e->cfg.frame_size];
 		struct xflow *f = fr->flow;
 
 		if (f->kind == XFLOW_PROBE && w->nlat < w->lat_cap) {
-			if (now == 0)
-				now = xeng_now_ns();
 			w->lat_ring[w->nlat] = now - fr->t_ring;
 			w->lat_send[w->nlat] = now - fr->t_send;
 			w->nlat++;
 		}
+		bytes += fr->len;
 		tsq_counter_add_owner(&f->completed, 1);
 		tsq_counter_add_owner(&f->completed_bytes, fr->len);
 		/* May restart the flow: queued to its home shard (this worker), run by the next drain. */
@@ -583,15 +641,25 @@ static unsigned tx_complete(struct xworker *w)
 			zc_kick(w, f);
 		}
 		if (fr->kind == XFRAME_TX) {
+			struct tsq_defer_batch *b = &w->ret[f->shard - e->nr_workers];
+
 			tsq_defer_item_set_fn(&fr->item, tx_home_fn);
-			tsq_defer_batch_add(&e->set, &w->ret[f->shard - e->nr_workers], w->shard, &fr->item);
+			/* A full batch goes home by itself (TSQ_DEFER_BATCH_MAX items). */
+			if (tsq_defer_batch_add(&e->set, b, w->shard, &fr->item) == TSQ_DEFER_QUEUED &&
+			    b->n == 0)
+				tsq_counter_add_owner(&w->st.ret_flushes, 1);
+			if (w->ret_since == 0)
+				w->ret_since = now;
 		}
 	}
 	xsk_ring_cons__release(&w->cq, n);
 	tsq_store(&w->outstanding, w->outstanding - n, TSQ_RELAXED);
 	tsq_counter_add_owner(&w->st.tx_completed, n);
-	for (i = 0; i < e->cfg.nr_app_shards; i++)
-		tsq_defer_batch_flush(&e->set, &w->ret[i]);
+	/* The restart itself is the next tx_fill: the loop goes round again (work != 0). */
+	if (w->dql != NULL)
+		tsq_dql_tx_completed(w->dql, bytes, now);
+	if (now - w->ret_since >= e->cfg.ret_hold_ns)
+		tx_home_flush(w);
 	return n;
 }
 
@@ -718,6 +786,7 @@ static void *worker_main(void *arg)
 			idle = 0;
 			continue;
 		}
+		tx_home_flush(w); /* nothing else to do: the frames held for a fuller batch go home */
 		/* Nothing moved: spin a little (completions may be on their way), then sleep. */
 		if (++idle < 64 || (w->outstanding != 0 && idle < 4096)) {
 			sched_yield();
@@ -766,6 +835,17 @@ static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 	w->lat_send = calloc(w->lat_cap, sizeof(uint64_t));
 	if (!w->frames || !w->rx_free || !w->ret || !w->occ_hist || !w->lat_ring || !w->lat_send)
 		return fail(e, -ENOMEM, "out of memory");
+	if (c->bql) {
+		struct tsq_dql_cfg qcfg = {.size = sizeof(qcfg), .max_limit = c->bql_limit_max};
+		int err;
+
+		w->dql = aligned_alloc(TSQ_CACHELINE_SIZE, sizeof(*w->dql));
+		if (w->dql == NULL)
+			return fail(e, -ENOMEM, "out of memory");
+		err = tsq_dql_init(w->dql, &qcfg, xeng_now_ns());
+		if (err)
+			return fail(e, err, "BQL: %s", strerror(-err));
+	}
 	for (unsigned i = 0; i < c->nr_app_shards; i++)
 		tsq_defer_batch_init(&w->ret[i], e->nr_workers + i);
 	return 0;
@@ -1075,6 +1155,7 @@ void xeng_destroy(struct xengine *e)
 		free(w->occ_hist);
 		free(w->lat_ring);
 		free(w->lat_send);
+		free(w->dql);
 		memset(w, 0, sizeof(*w));
 	}
 	xdp_prog_destroy(&e->prog);

@@ -38,6 +38,21 @@
  * worker's defer list; the worker's drain sends more - or, if the application owns the flow,
  * marks it DEFERRED and the owner's release sends (tsq_flow_release in release_cb).
  *
+ * BQL (cfg.bql, the kernel's byte queue limits on a driver's TX queue): TSQ bounds what one
+ * flow keeps below it, not what many flows keep together - eight bulk flows of 64 frames put
+ * 512 descriptors in front of every probe. The worker accounts each descriptor it puts into
+ * the TX ring (tsq_dql_tx_sent, wire bytes) and stops filling when the queue goes over its
+ * learned limit; the completion poll accounts what came back (tsq_dql_tx_completed, once per
+ * completion round) and restarts the filling. Frames wait in the FIFO meanwhile (the qdisc,
+ * where the kernel's frames wait too). The worker is both sides, so the restart can never be
+ * lost; the Dekker pair in dql.h is what a split driver (completions on another thread)
+ * would rely on.
+ *
+ * Returning TX frames: completed frames go home in one hand-over per application thread of
+ * up to TSQ_DEFER_BATCH_MAX frames - not one per completion round, which in copy mode is a
+ * wake-up of a sleeping application for every 32 frames. A partial batch is handed over when
+ * it is cfg.ret_hold_ns old (XENG_RET_HOLD_NS_DEFAULT), or when the worker has nothing else to do.
+ *
  * RX: the worker reads the RX ring, finds the flow in an RCU hash table (liburcu cds_lfht;
  * lookups lock-free, flows freed by call_rcu) and delivers the frame through the flow's
  * tsq_owner: processed at once under the short lock while nobody owns the flow, or parked in
@@ -65,6 +80,8 @@
 #define XENG_MAX_WORKERS 16
 #define XENG_ZC_RESERVE 256 /* zerocopy contexts per flow (the optmem budget) */
 #define XENG_UDP_PORT 7473
+/* How long a partial batch of completed TX frames may wait before it goes home (ns). */
+#define XENG_RET_HOLD_NS_DEFAULT 50000ull
 
 enum xeng_bind { XENG_BIND_AUTO, XENG_BIND_COPY, XENG_BIND_ZEROCOPY };
 enum xflow_kind { XFLOW_BULK = 0, XFLOW_PROBE = 1, XFLOW_RX = 2 };
@@ -83,6 +100,9 @@ struct xeng_cfg {
 	uint32_t ring_size;  /* entries of every ring (power of two) */
 	uint32_t rx_frames;  /* per worker */
 	bool tsq;            /* small-queue budget on/off */
+	bool bql;            /* byte queue limits on the worker's TX ring on/off */
+	uint32_t bql_limit_max; /* BQL's largest limit in bytes; 0: TSQ_DQL_MAX_LIMIT */
+	uint64_t ret_hold_ns; /* completed TX frames wait this long for a fuller batch home (0: never) */
 	uint64_t tsq_limit;  /* bytes in flight per flow (frames count frame_size each) */
 	uint64_t backlog_limit; /* owner backlog bytes per flow */
 	unsigned nr_app_shards; /* application threads with a defer shard */
@@ -126,6 +146,9 @@ struct xworker_stats {
 	uint64_t rx_frames, rx_invalid, rx_direct, rx_backlogged, rx_backlog_drops, fill_kicks;
 	uint64_t defer_requeued; /* fallback runs re-linked to the owner (frames never change owner) */
 	uint64_t restarts;       /* flows the worker restarted (send_more from the worker) */
+	uint64_t bql_blocked;    /* fill rounds that found the queue stopped by BQL */
+	uint64_t complete_rounds; /* completion rounds (peeks that found something) */
+	uint64_t ret_flushes;    /* hand-overs of returned TX frames to application threads */
 };
 
 struct xworker {
@@ -151,6 +174,10 @@ struct xworker {
 	int link_errno;
 	unsigned link_backoff_us;
 	struct tsq_defer_batch *ret; /* per application shard: TX frames going home */
+	uint64_t ret_since;          /* xeng_now_ns() of the oldest frame held in ret, 0: none */
+	/* BQL (cfg.bql): the TX ring's byte queue limit. The worker is both its sender
+	 * (tx_fill) and its completion context (tx_complete); aligned_alloc'ed (two lines). */
+	struct tsq_dql *dql;
 	pthread_t thread;
 	bool started;
 	struct xworker_stats st;
@@ -234,6 +261,9 @@ int xeng_app_wait(struct xengine *e, int timeout_ms); /* sleep until something c
 struct xframe *xflow_frame_get(struct xflow *f);     /* NULL when the pool is empty */
 void *xframe_data(const struct xframe *fr);
 uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len); /* headers + seq */
+/* The same frame format anywhere (the bare sender): IPv6/UDP headers, payload, checksum. */
+void xeng_frame_build(const struct xeng_cfg *c, uint8_t *p, uint32_t len, uint16_t flow,
+		      uint8_t kind, uint64_t seq);
 void xflow_acquire(struct xflow *f);                 /* own the flow (tsq_owner_acquire) */
 void xflow_release(struct xflow *f);                 /* give it up: backlog, deferred sends */
 void xflow_queue(struct xflow *f, struct xframe *fr); /* owner: append to the write queue */

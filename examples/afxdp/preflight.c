@@ -140,7 +140,8 @@ int preflight(const struct opts *o)
 		return 1;
 	}
 	if (link_state(o->ifname, why, sizeof(why)) != 0) {
-		if (o->cmd == CMD_TX || o->cmd == CMD_COMPARE) {
+		if (o->cmd == CMD_TX || o->cmd == CMD_COMPARE || o->cmd == CMD_MATRIX ||
+		    o->cmd == CMD_BARE) {
 			fprintf(stderr, "tsq-xsk: link down on %s: %s\n", o->ifname, why);
 			return 1;
 		}

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* Percentiles                                                                                 */
@@ -157,6 +158,12 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 {
 	jw_obj_begin(j, NULL);
 	jw_bool(j, "tsq", r->tsq);
+	jw_bool(j, "bql", r->bql);
+	jw_bool(j, "bare", r->bare);
+	jw_str(j, "config", run_label(r));
+	jw_u64(j, "bulk_flows", r->bulk_flows);
+	jw_u64(j, "queues", r->queues);
+	jw_u64(j, "round", r->round);
 	jw_str(j, "bind", r->bind);
 	jw_num(j, "seconds", r->secs, 3);
 	jw_num(j, "bulk_pps", r->bulk_pps, 0);
@@ -184,6 +191,17 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_u64(j, "tsq_restarts_queued", r->queued);
 	jw_u64(j, "tsq_restarts_deferred", r->deferred);
 	jw_u64(j, "backlog_flushes", r->backlog_flushes);
+	jw_u64(j, "app_wakes", r->app_wakes);
+	/* Summed over the queues; limit: the largest queue's at the end of the run. */
+	jw_obj_begin(j, "bql_stats");
+	jw_u64(j, "limit", r->bql_limit);
+	jw_u64(j, "stops", r->bql_stops);
+	jw_u64(j, "restarts", r->bql_restarts);
+	jw_u64(j, "recheck_saves", r->bql_recheck_saves);
+	jw_u64(j, "grows", r->bql_grows);
+	jw_u64(j, "shrinks", r->bql_shrinks);
+	jw_u64(j, "blocked_fills", r->ws.bql_blocked);
+	jw_obj_end(j);
 	jw_obj_begin(j, "worker");
 	jw_u64(j, "tx_submitted", r->ws.tx_submitted);
 	jw_u64(j, "tx_completed", r->ws.tx_completed);
@@ -194,7 +212,24 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_u64(j, "ring_full", r->ws.ring_full);
 	jw_u64(j, "restarts", r->ws.restarts);
 	jw_u64(j, "defer_requeued", r->ws.defer_requeued);
+	jw_u64(j, "complete_rounds", r->ws.complete_rounds);
+	jw_u64(j, "ret_flushes", r->ws.ret_flushes);
 	jw_obj_end(j);
+	jw_arr_begin(j, "workers");
+	for (unsigned k = 0; k < r->nworkers; k++) {
+		const struct worker_result *w = &r->w[k];
+
+		jw_obj_begin(j, NULL);
+		jw_u64(j, "queue", w->queue);
+		jw_u64(j, "tx_submitted", w->ws.tx_submitted);
+		jw_u64(j, "tx_completed", w->ws.tx_completed);
+		jw_u64(j, "kicks", w->ws.kicks);
+		jw_u64(j, "bql_limit", w->bql.limit);
+		jw_u64(j, "bql_stops", w->bql.stops);
+		jw_u64(j, "bql_restarts", w->bql.restarts);
+		jw_obj_end(j);
+	}
+	jw_arr_end(j);
 	jw_bool(j, "quiesced", r->quiesced);
 	jw_u64(j, "umem_frames_leaked", r->leaked);
 	jw_u64(j, "throttled_idle_flows", r->throttled_idle);
@@ -242,7 +277,8 @@ void report_runs_table(const struct run_result *r, unsigned n)
 
 	printf("%-32s", "");
 	for (unsigned k = 0; k < n; k++)
-		printf(" %14s", r[k].tsq ? "TSQ on" : "TSQ off");
+		printf(" %14s", r[k].tsq ? (r[k].bql ? "TSQ on (BQL)" : "TSQ on") :
+				     (r[k].bql ? "TSQ off (BQL)" : "TSQ off"));
 	printf("\n");
 	for (unsigned row = 0; row < sizeof(rows) / sizeof(rows[0]); row++) {
 		printf("%-32s", rows[row]);
@@ -275,6 +311,111 @@ void report_runs_table(const struct run_result *r, unsigned n)
 	printf("bind: %s; frames leaked: %llu; flows throttled with nothing in flight: %llu\n", r[0].bind,
 	       (unsigned long long)(r[0].leaked + (n > 1 ? r[1].leaked : 0)),
 	       (unsigned long long)(r[0].throttled_idle + (n > 1 ? r[1].throttled_idle : 0)));
+}
+
+const char *run_label(const struct run_result *r)
+{
+	if (r->bare)
+		return "bare";
+	if (r->tsq)
+		return r->bql ? "TSQ+BQL" : "TSQ";
+	return r->bql ? "BQL" : "TSQ off";
+}
+
+/* The run of `label` in round `round`, NULL if there is none. */
+static const struct run_result *find_run(const struct run_result *r, unsigned n, unsigned round,
+					 const char *label)
+{
+	for (unsigned k = 0; k < n; k++)
+		if (r[k].round == round && !strcmp(run_label(&r[k]), label))
+			return &r[k];
+	return NULL;
+}
+
+struct span {
+	double lo, hi;
+	unsigned n;
+};
+
+static void span_add(struct span *s, double v)
+{
+	if (isnan(v))
+		return;
+	if (s->n == 0 || v < s->lo)
+		s->lo = v;
+	if (s->n == 0 || v > s->hi)
+		s->hi = v;
+	s->n++;
+}
+
+static void span_print(const char *what, const struct span *s, const char *fmt_unit)
+{
+	if (s->n == 0)
+		printf("  %-44s -\n", what);
+	else
+		printf("  %-44s %.2f .. %.2f%s\n", what, s->lo, s->hi, fmt_unit);
+}
+
+void report_matrix_table(const struct run_result *r, unsigned n)
+{
+	static const char *const labels[] = {"bare", "TSQ off", "TSQ", "BQL", "TSQ+BQL"};
+	struct span pps[5] = {{0}}, p99[5] = {{0}}, lat_gain = {0}, vs_bare = {0}, vs_tsq = {0};
+	unsigned rounds = 0;
+	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+
+	printf("%-5s %-8s %8s %7s %10s %10s %10s %10s %8s %6s\n", "round", "config", "Mpps",
+	       "vs bare", "TX occ p99", "ring p99", "ring p50", "send p99", "BQL lim", "stops");
+	for (unsigned k = 0; k < n; k++) {
+		const struct run_result *x = &r[k], *bare = find_run(r, n, x->round, "bare");
+
+		printf("%-5u %-8s %8.3f %7s %10s %10s %10s %10s %8s %6llu\n", x->round + 1, run_label(x),
+		       x->bulk_pps / 1e6,
+		       cell(b1, sizeof(b1), "%.3f", bare && !x->bare ? x->bulk_pps / bare->bulk_pps : NAN),
+		       cell(b2, sizeof(b2), "%.0f", x->occ_p99),
+		       cell(b3, sizeof(b3), "%.1f", x->lat_ring_p99),
+		       cell(b4, sizeof(b4), "%.1f", x->lat_ring_p50),
+		       cell(b5, sizeof(b5), "%.1f", x->lat_send_p99),
+		       x->bql ? (snprintf(b6, sizeof(b6), "%u", x->bql_limit), b6) : "-",
+		       (unsigned long long)x->bql_stops);
+		rounds = x->round + 1 > rounds ? x->round + 1 : rounds;
+	}
+	for (unsigned round = 0; round < rounds; round++) {
+		const struct run_result *bare = find_run(r, n, round, "bare");
+		const struct run_result *tsq = find_run(r, n, round, "TSQ");
+		const struct run_result *both = find_run(r, n, round, "TSQ+BQL");
+
+		for (unsigned c = 0; c < 5; c++) {
+			const struct run_result *x = find_run(r, n, round, labels[c]);
+
+			if (x != NULL) {
+				span_add(&pps[c], x->bulk_pps / 1e6);
+				span_add(&p99[c], x->lat_ring_p99);
+			}
+		}
+		if (tsq && both && both->lat_ring_p99 > 0)
+			span_add(&lat_gain, tsq->lat_ring_p99 / both->lat_ring_p99);
+		if (bare && both && bare->bulk_pps > 0)
+			span_add(&vs_bare, both->bulk_pps / bare->bulk_pps);
+		if (tsq && both && tsq->bulk_pps > 0)
+			span_add(&vs_tsq, both->bulk_pps / tsq->bulk_pps);
+	}
+	printf("over %u round(s), min .. max:\n", rounds);
+	for (unsigned c = 0; c < 5; c++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s Mpps", labels[c]);
+		span_print(what, &pps[c], "");
+		if (c != 0) {
+			snprintf(what, sizeof(what), "%s probe ring->completion p99 (us)", labels[c]);
+			span_print(what, &p99[c], "");
+		}
+	}
+	span_print("probe p99 TSQ / TSQ+BQL (same round)", &lat_gain, "x");
+	span_print("Mpps TSQ+BQL / bare (same round)", &vs_bare, "");
+	span_print("Mpps TSQ+BQL / TSQ (same round)", &vs_tsq, "");
+	if (n > 0)
+		printf("bind: %s; %u bulk flow(s), %u queue(s)\n", r[n - 1].bind, r[n - 1].bulk_flows,
+		       r[n - 1].queues);
 }
 
 /* ------------------------------------------------------------------------------------------ */

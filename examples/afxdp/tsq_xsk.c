@@ -5,6 +5,8 @@
  *
  *   tsq-xsk tx      send a bulk flow (or several) and a probe flow, measure, report
  *   tsq-xsk compare the same, TSQ off then on, side by side: {"schema":1,"runs":[...]}
+ *   tsq-xsk matrix  the bare sender and TSQ x BQL off/on, interleaved over --rounds rounds
+ *   tsq-xsk bare    the bare sender: one socket, one loop, no engine (the throughput anchor)
  *   tsq-xsk rx      receive with AF_XDP: per-flow exactly-once accounting
  *   tsq-xsk rx-udp  receive with a kernel UDP socket (the independent peer)
  *   tsq-xsk sink    a counting XDP_DROP program on an interface (the cheapest peer)
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
 	switch (o.cmd) {
 	case CMD_TX: rc = cmd_tx(&o, false); break;
 	case CMD_COMPARE: rc = cmd_tx(&o, true); break;
+	case CMD_MATRIX: rc = cmd_matrix(&o); break;
+	case CMD_BARE: rc = cmd_bare(&o); break;
 	case CMD_RX: rc = cmd_rx(&o); break;
 	case CMD_RX_UDP: rc = cmd_rx_udp(&o); break;
 	case CMD_SINK: rc = cmd_sink(&o); break;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * tx.c - tx and compare: one run of the engine (set up, start the application threads,
- * watch progress and the link, stop, collect the figures), once or TSQ off then on.
+ * tx.c - tx, compare and matrix: one run of the engine (set up, start the application
+ * threads, watch progress and the link, stop, collect the figures), once (tx), TSQ off then
+ * on (compare), or the bare sender and the four TSQ x BQL runs, interleaved over several
+ * rounds (matrix: on a shared machine only same-round ratios say something).
  */
 #include "xsk.h"
 
@@ -20,7 +22,7 @@
 /* A tx run: the engine, the application threads, and why the run stopped. */
 struct run {
 	const struct opts *o;
-	bool tsq;
+	bool tsq, bql;
 	struct xengine e;
 	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
 	struct app apps[XSK_MAX_FLOWS + 1];
@@ -56,7 +58,7 @@ uint64_t tx_umem_bytes(const struct opts *o)
 	return frames * o->frame_size;
 }
 
-static void read_src_mac(const char *ifname, uint8_t mac[6])
+void read_src_mac(const char *ifname, uint8_t mac[6])
 {
 	struct ifreq ifr;
 	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
@@ -90,6 +92,7 @@ static int run_create(struct run *rn)
 		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
 		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = false, .pin_cpus = o->pin,
 		.frame_size = o->frame_size, .ring_size = o->ring_size, .rx_frames = 0, .tsq = rn->tsq,
+		.bql = rn->bql, .bql_limit_max = o->bql_limit_max, .ret_hold_ns = o->ret_hold_ns,
 		.tsq_limit = o->tsq_limit, .backlog_limit = 1 << 20, .port = o->port};
 	int err;
 
@@ -182,8 +185,9 @@ static void run_watch(struct run *rn)
 		usleep(10000);
 		if (now - lastt >= 1000000000ull && !o->quiet) {
 			c = bulk_completed(&rn->e);
-			fprintf(stderr, "%s[tsq %s] t=%.0fs bulk %.3f Mpps  outstanding %u%s",
-				tty ? "\r" : "", rn->tsq ? "on " : "off", (double)(now - rn->t0) / 1e9,
+			fprintf(stderr, "%s[tsq %s bql %s] t=%.0fs bulk %.3f Mpps  outstanding %u%s",
+				tty ? "\r" : "", rn->tsq ? "on " : "off", rn->bql ? "on " : "off",
+				(double)(now - rn->t0) / 1e9,
 				(double)(c - last) / ((double)(now - lastt) / 1e3),
 				tsq_load(&rn->e.workers[0].outstanding, TSQ_RELAXED), tty ? "   " : "\n");
 			last = c;
@@ -211,29 +215,71 @@ static bool run_stop(struct run *rn)
 	return quiesced;
 }
 
-/* Step 5a: throughput, TX ring occupancy and probe latency (worker 0's samples). */
+/* Step 5a: throughput, TX ring occupancy, probe latency and counters, over all workers
+ * (the probe's samples are on its home worker; occupancy is sampled per worker). */
 static void run_figures_worker(struct run *rn, struct run_result *r)
 {
 	const struct opts *o = rn->o;
-	struct xworker *w = &rn->e.workers[0];
-	uint64_t bytes = 0;
+	size_t buckets = 2 * o->ring_size + 1, nlat = 0;
+	uint64_t bytes = 0, *hist = calloc(buckets, sizeof(uint64_t)), *lr, *ls;
+	uint32_t occ_max = 0;
 
 	for (unsigned i = 0; i < rn->nflows; i++)
 		if (rn->e.flows[i]->kind == XFLOW_BULK)
 			bytes += rn->e.flows[i]->completed_bytes;
 	r->bulk_pps = (double)r->bulk_frames / r->secs;
 	r->bulk_gbps = (double)bytes * 8 / r->secs / 1e9;
-	r->occ_p50 = pct_hist(w->occ_hist, 2 * o->ring_size + 1, 50);
-	r->occ_p99 = pct_hist(w->occ_hist, 2 * o->ring_size + 1, 99);
-	r->occ_max = isnan(r->occ_p50) ? NAN : w->occ_max;
-	qsort(w->lat_ring, w->nlat, sizeof(uint64_t), cmp_u64);
-	qsort(w->lat_send, w->nlat, sizeof(uint64_t), cmp_u64);
-	r->probe_samples = w->nlat;
-	r->lat_ring_p50 = pct_sorted(w->lat_ring, w->nlat, 50) / 1e3;
-	r->lat_ring_p99 = pct_sorted(w->lat_ring, w->nlat, 99) / 1e3;
-	r->lat_send_p50 = pct_sorted(w->lat_send, w->nlat, 50) / 1e3;
-	r->lat_send_p99 = pct_sorted(w->lat_send, w->nlat, 99) / 1e3;
-	r->ws = w->st;
+	for (unsigned k = 0; k < rn->e.nr_workers; k++)
+		nlat += rn->e.workers[k].nlat;
+	lr = calloc(nlat ? nlat : 1, sizeof(uint64_t));
+	ls = calloc(nlat ? nlat : 1, sizeof(uint64_t));
+	nlat = 0;
+	r->nworkers = rn->e.nr_workers;
+	for (unsigned k = 0; k < rn->e.nr_workers; k++) {
+		struct xworker *w = &rn->e.workers[k];
+		struct worker_result *wr = &r->w[k];
+		uint64_t *dst = &r->ws.tx_submitted, *src = &w->st.tx_submitted;
+
+		for (size_t b = 0; hist != NULL && b < buckets; b++)
+			hist[b] += w->occ_hist[b];
+		occ_max = w->occ_max > occ_max ? w->occ_max : occ_max;
+		if (lr != NULL && ls != NULL) {
+			memcpy(lr + nlat, w->lat_ring, w->nlat * sizeof(uint64_t));
+			memcpy(ls + nlat, w->lat_send, w->nlat * sizeof(uint64_t));
+			nlat += w->nlat;
+		}
+		/* xworker_stats is all u64 counters: sum them field by field. */
+		for (size_t f = 0; f < sizeof(w->st) / sizeof(uint64_t); f++)
+			dst[f] += src[f];
+		wr->queue = w->queue;
+		wr->ws = w->st;
+		if (w->dql != NULL) {
+			tsq_dql_stats(w->dql, &wr->bql);
+			r->bql_stops += wr->bql.stops;
+			r->bql_restarts += wr->bql.restarts;
+			r->bql_recheck_saves += wr->bql.recheck_saves;
+			r->bql_grows += wr->bql.grows;
+			r->bql_shrinks += wr->bql.shrinks;
+			r->bql_limit = wr->bql.limit > r->bql_limit ? wr->bql.limit : r->bql_limit;
+		}
+	}
+	r->occ_p50 = hist ? pct_hist(hist, buckets, 50) : NAN;
+	r->occ_p99 = hist ? pct_hist(hist, buckets, 99) : NAN;
+	r->occ_max = isnan(r->occ_p50) ? NAN : occ_max;
+	if (lr != NULL && ls != NULL) {
+		qsort(lr, nlat, sizeof(uint64_t), cmp_u64);
+		qsort(ls, nlat, sizeof(uint64_t), cmp_u64);
+	} else {
+		nlat = 0;
+	}
+	r->probe_samples = nlat;
+	r->lat_ring_p50 = pct_sorted(lr, nlat, 50) / 1e3;
+	r->lat_ring_p99 = pct_sorted(lr, nlat, 99) / 1e3;
+	r->lat_send_p50 = pct_sorted(ls, nlat, 50) / 1e3;
+	r->lat_send_p99 = pct_sorted(ls, nlat, 99) / 1e3;
+	free(hist);
+	free(lr);
+	free(ls);
 }
 
 /* Step 5b: per flow - what was sent, TSQ's counters, leaks, zerocopy exactness. */
@@ -256,6 +302,7 @@ static void run_figures_flows(struct run *rn, struct run_result *r)
 		r->queued += fs.queued;
 		r->deferred += fs.deferred;
 		r->backlog_flushes += os.flushes;
+		r->app_wakes += a->waits;
 		/* Every TX frame home, every arena slot free. */
 		r->leaked += f->pool_frames - f->pool_free;
 		for (unsigned s = 0; s < a->zc.nslots; s++)
@@ -287,7 +334,7 @@ static void run_free(struct run *rn)
 	xeng_destroy(&rn->e);
 }
 
-static int run_tx(const struct opts *o, bool tsq, struct run_result *r)
+static int run_tx(const struct opts *o, bool tsq, bool bql, struct run_result *r)
 {
 	struct run *rn = calloc(1, sizeof(*rn));
 	char why[128];
@@ -295,12 +342,16 @@ static int run_tx(const struct opts *o, bool tsq, struct run_result *r)
 
 	memset(r, 0, sizeof(*r));
 	r->tsq = tsq;
+	r->bql = bql;
+	r->bulk_flows = o->flows;
+	r->queues = o->queues;
 	if (rn == NULL) {
 		fprintf(stderr, "tsq-xsk: out of memory\n");
 		return 1;
 	}
 	rn->o = o;
 	rn->tsq = tsq;
+	rn->bql = bql;
 	if (link_state(o->ifname, why, sizeof(why)) != 0) { /* again: compare's second run comes later */
 		fprintf(stderr, "tsq-xsk: link down on %s: %s\n", o->ifname, why);
 		free(rn);
@@ -343,6 +394,39 @@ static int run_tx(const struct opts *o, bool tsq, struct run_result *r)
 	return rc;
 }
 
+const char *run_check(const struct run_result *r)
+{
+	if (!r->quiesced)
+		return "frames still in flight after 5 s";
+	if (r->leaked)
+		return "UMEM frames leaked";
+	if (r->throttled_idle)
+		return "a flow was left throttled with nothing in flight";
+	if (r->zc_dups || r->zc_missing)
+		return "zerocopy ids notified twice or never";
+	return NULL;
+}
+
+static int runs_report(const struct opts *o, const struct run_result *r, unsigned n)
+{
+	if (o->json)
+		report_runs_json(r, n);
+	else if (o->cmd == CMD_MATRIX)
+		report_matrix_table(r, n);
+	else
+		report_runs_table(r, n);
+	for (unsigned k = 0; k < n; k++) {
+		const char *why = run_check(&r[k]);
+
+		if (why != NULL) {
+			fprintf(stderr, "tsq-xsk: run %u (%s) failed its checks: %s\n", k + 1,
+				run_label(&r[k]), why);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int cmd_tx(const struct opts *o, bool compare)
 {
 	struct run_result r[2];
@@ -350,27 +434,45 @@ int cmd_tx(const struct opts *o, bool compare)
 	int rc;
 
 	if (compare) {
-		rc = run_tx(o, false, &r[n++]);
+		rc = run_tx(o, false, o->bql, &r[n++]);
 		if (rc == 0)
-			rc = run_tx(o, true, &r[n++]);
+			rc = run_tx(o, true, o->bql, &r[n++]);
 	} else {
-		rc = run_tx(o, o->tsq, &r[n++]);
+		rc = run_tx(o, o->tsq, o->bql, &r[n++]);
 	}
 	if (rc != 0)
 		return rc;
-	if (o->json)
-		report_runs_json(r, n);
-	else
-		report_runs_table(r, n);
-	for (unsigned k = 0; k < n; k++)
-		if (!r[k].quiesced || r[k].leaked || r[k].throttled_idle || r[k].zc_dups || r[k].zc_missing) {
-			fprintf(stderr, "tsq-xsk: run %u (TSQ %s) failed its checks: %s\n", k + 1,
-				r[k].tsq ? "on" : "off",
-				!r[k].quiesced ? "frames still in flight after 5 s" :
-				r[k].leaked ? "UMEM frames leaked" :
-				r[k].throttled_idle ? "a flow was left throttled with nothing in flight" :
-				"zerocopy ids notified twice or never");
-			return 1;
+	return runs_report(o, r, n);
+}
+
+/*
+ * Each round: the bare sender, then TSQ off, TSQ, BQL, TSQ+BQL - the same order every round,
+ * so that every configuration sees the machine's drift in each round, and ratios are taken
+ * within a round.
+ */
+int cmd_matrix(const struct opts *o)
+{
+	static const bool cfgs[4][2] = {{false, false}, {true, false}, {false, true}, {true, true}};
+	unsigned n = 0, max = o->rounds * 5;
+	struct run_result *r = calloc(max, sizeof(*r));
+	int rc = 0;
+
+	if (r == NULL) {
+		fprintf(stderr, "tsq-xsk: out of memory\n");
+		return 1;
+	}
+	for (unsigned round = 0; round < o->rounds && rc == 0 && !xsk_interrupted; round++) {
+		rc = run_bare(o, &r[n]);
+		r[n++].round = round;
+		for (unsigned c = 0; c < 4 && rc == 0 && !xsk_interrupted; c++) {
+			rc = run_tx(o, cfgs[c][0], cfgs[c][1], &r[n]);
+			r[n++].round = round;
 		}
-	return 0;
+		if (!o->quiet && rc == 0)
+			fprintf(stderr, "tsq-xsk: matrix round %u of %u done\n", round + 1, o->rounds);
+	}
+	if (rc == 0)
+		rc = runs_report(o, r, n);
+	free(r);
+	return rc;
 }

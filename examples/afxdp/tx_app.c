@@ -187,8 +187,10 @@ void *bulk_main(void *arg)
 		if (bulk_wants_more(a))
 			built = bulk_send(a, &flush_ctr);
 		a->built += built;
-		if (built == 0)
+		if (built == 0) {
 			xeng_app_wait(a->e, 5);
+			a->waits++;
+		}
 	}
 	xeng_app_reclaim(a->e);
 	if (a->o->zerocopy)

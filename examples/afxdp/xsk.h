@@ -6,7 +6,8 @@
  *   tsq_xsk.c   main: parse, check the system, run one command
  *   cli.c       the options: usage, parsing, validation (every bad value: exit 2), --version
  *   preflight.c before anything runs: the interface, its link, the capabilities
- *   tx.c        tx and compare: one run of the engine, its figures
+ *   tx.c        tx, compare and matrix: runs of the engine (and the bare sender), figures
+ *   bare.c      bare: one socket, one loop, no engine (the xdpsock TX-only pattern)
  *   tx_app.c    the application threads of a run: the bulk sender(s) and the probe
  *   rx.c        rx: the AF_XDP receiver and its owning application thread
  *   peers.c     rx-udp (a kernel UDP socket) and sink (a counting XDP_DROP program)
@@ -26,7 +27,7 @@
 #define XSK_JSON_SCHEMA 1 /* "schema" of every JSON document; bump when a key changes meaning */
 #define XSK_MAX_FLOWS 64
 
-enum xsk_cmd { CMD_TX, CMD_COMPARE, CMD_RX, CMD_RX_UDP, CMD_SINK };
+enum xsk_cmd { CMD_TX, CMD_COMPARE, CMD_MATRIX, CMD_BARE, CMD_RX, CMD_RX_UDP, CMD_SINK };
 
 struct opts {
 	enum xsk_cmd cmd;
@@ -34,7 +35,10 @@ struct opts {
 	unsigned queue, queues, flows;
 	enum xeng_bind bind;
 	enum xdp_attach_mode attach;
-	bool need_wakeup, tsq, zerocopy, json, quiet, pin;
+	bool need_wakeup, tsq, bql, zerocopy, json, quiet, pin;
+	unsigned rounds;       /* matrix: rounds of the five runs */
+	uint32_t bql_limit_max;
+	uint64_t ret_hold_ns;
 	uint32_t frame_size, pkt_size, pool_frames, ring_size;
 	uint64_t tsq_limit, count;
 	double duration, probe_rate;
@@ -61,9 +65,13 @@ int link_state(const char *ifname, char *why, size_t size);
 
 /* tx.c */
 int cmd_tx(const struct opts *o, bool compare);
+/* matrix: bare, then TSQ x BQL off/on, --rounds times, interleaved. */
+int cmd_matrix(const struct opts *o);
 /* The flows of a tx run (bulk flows, then the probe) and what their UMEM will lock. */
 unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs);
 uint64_t tx_umem_bytes(const struct opts *o);
+/* The interface's MAC (02:00:00:00:00:00 when it cannot be read). */
+void read_src_mac(const char *ifname, uint8_t mac[6]);
 
 /* tx_app.c: one application thread per flow of a tx run. */
 struct zc_track {
@@ -84,7 +92,7 @@ struct app {
 	int *done; /* the main thread says: quiesced, reclaim and leave */
 	struct zc_track zc;
 	uint8_t *heap_msg; /* a buffer outside the UMEM, for --copy-every */
-	uint64_t built;
+	uint64_t built, waits; /* waits: sleeps for frames to come home */
 	bool last_copy; /* the last message was copied */
 };
 void *bulk_main(void *arg);
@@ -122,9 +130,17 @@ void jw_num(struct jw *j, const char *key, double v, int decimals);
 void jw_str(struct jw *j, const char *key, const char *s);
 void jw_bool(struct jw *j, const char *key, bool v);
 
-/* One tx run's figures (tx.c fills it, report.c prints it). NAN: no sample. */
+/* Per worker (TX queue) figures of a run. */
+struct worker_result {
+	unsigned queue;
+	struct xworker_stats ws;
+	struct tsq_dql_stats bql; /* zero without BQL */
+};
+
+/* One tx run's figures (tx.c, bare.c fill it, report.c prints it). NAN: no sample. */
 struct run_result {
-	bool tsq;
+	bool tsq, bql, bare;
+	unsigned bulk_flows, queues, round;
 	double secs, bulk_pps, bulk_gbps, occ_p50, occ_p99, occ_max;
 	double lat_ring_p50, lat_ring_p99, lat_send_p50, lat_send_p99;
 	uint64_t probe_samples;
@@ -137,10 +153,27 @@ struct run_result {
 	bool quiesced;
 	struct { uint64_t sent, bytes; int kind; } flow[XSK_MAX_FLOWS + 1];
 	unsigned nflows;
+	/* BQL, summed over the queues (limit: the largest); per queue in w[]. */
+	uint64_t bql_stops, bql_restarts, bql_recheck_saves, bql_grows, bql_shrinks;
+	uint32_t bql_limit;
+	uint64_t app_wakes; /* application threads' sleeps that ended with frames home */
+	struct worker_result w[XENG_MAX_WORKERS];
+	unsigned nworkers;
 };
+
+/* bare.c: the bare sender, one run (-d/-n, first queue only). Return: 0, 1 or EXIT_SKIP. */
+int run_bare(const struct opts *o, struct run_result *r);
+int cmd_bare(const struct opts *o);
+/* A run's own checks; NULL when they hold, else the reason. */
+const char *run_check(const struct run_result *r);
+/* "TSQ+BQL", "bare", ... */
+const char *run_label(const struct run_result *r);
 /* {"schema":1,"runs":[...]} */
 void report_runs_json(const struct run_result *r, unsigned n);
 void report_runs_table(const struct run_result *r, unsigned n);
+/* matrix: one row per run, then per round the ratios to TSQ alone and to the bare sender,
+ * and their min..max over the rounds. */
+void report_matrix_table(const struct run_result *r, unsigned n);
 
 /* A one-line reason; EXIT_SKIP where AF_XDP or the privileges are missing, else 1. */
 int setup_error(const struct xengine *e, int err);
