@@ -297,11 +297,28 @@ def filter_source(src):
             nxt = next_code_line(lines, j + 1)
             nxt_line = lines[nxt] if nxt < len(lines) else ""
             adjacent = nxt == j + 1
-            opt = re.match(r"^\s*#ifndef\s+((?:TSQ|tsq)_\w+)\s*$", nxt_line)
-            if adjacent and opt and not opt.group(1).endswith("_H") and not internal("#define " + opt.group(1)):
-                # an overridable option: the comment documents each #define of it below
-                option_doc[opt.group(1)] = (["/**"] + prose_or_verbatim("\n".join(text).strip("\n")) +
-                                            [" */"], j + 16)
+            opt = re.match(r"^\s*#if(?:n?def)?\b", nxt_line)
+            guard = re.match(r"^\s*#ifndef\s+TSQ_\w+_H\s*$", nxt_line)
+            if adjacent and opt and not guard:
+                # an option (#ifndef NAME / #if defined(...)): the comment documents each public
+                # #define in the conditional blocks that follow it back to back
+                doc = ["/**"] + prose_or_verbatim("\n".join(text).strip("\n")) + [" */"]
+                k, depth_if = nxt, 0
+                while k < len(lines):
+                    t = lines[k].strip()
+                    if t.startswith("#if"):
+                        depth_if += 1
+                    elif t.startswith("#endif"):
+                        depth_if -= 1
+                    else:
+                        d = DEFINE.match(lines[k])
+                        if d and depth_if > 0 and not internal(lines[k]):
+                            option_doc.setdefault(d.group(1), (doc, k))
+                    if depth_if == 0 and not (k + 1 < len(lines) and lines[k + 1].strip().startswith("#if")):
+                        break
+                    k += 1
+                for name, (d, last) in list(option_doc.items()):
+                    option_doc[name] = (d, max(last, k))
                 out += block
             elif FILE_HEAD.match(head):
                 out += file_comment(head, text, n)
