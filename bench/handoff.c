@@ -203,6 +203,7 @@ const struct handoff_ops *const handoff_impls[] = {
 	&handoff_tsq_defer_shard_batch,
 #ifdef TSQ_DEFER_RINGS_OFF
 	&handoff_tsq_defer_burst,
+	&handoff_tsq_defer_bulk,
 #endif
 	&handoff_handwritten_llist,
 #ifdef TSQ_BENCH_HAVE_URCU

@@ -241,7 +241,7 @@ extern const struct handoff_ops handoff_tsq_llist, handoff_tsq_llist_batch, hand
 	handoff_tsq_defer_batch, handoff_tsq_defer_shard, handoff_tsq_defer_shard_batch,
 	handoff_handwritten_llist, handoff_mutex_list;
 /* Built only once tsq/defer.h has its producer rings (it then defines TSQ_DEFER_RINGS_OFF). */
-extern const struct handoff_ops handoff_tsq_defer_burst;
+extern const struct handoff_ops handoff_tsq_defer_burst, handoff_tsq_defer_bulk;
 #ifdef TSQ_BENCH_HAVE_URCU
 extern const struct handoff_ops handoff_urcu_wfcq, handoff_urcu_lfstack;
 #endif

@@ -202,8 +202,10 @@ static int defer_init(struct handoff_run *run, const char **why)
 		*why = "tsq_defer_set_init";
 		return err;
 	}
-	for (unsigned i = 0; i < run->producers; i++)
+	for (unsigned i = 0; i < run->producers; i++) {
+		memset(run->prod[i].scratch, 0, sizeof(run->prod[i].scratch));
 		tsq_defer_batch_init((struct tsq_defer_batch *)(void *)run->prod[i].scratch, DEFER_OWNER);
+	}
 	run->impl = q;
 	return 0;
 }
@@ -345,4 +347,39 @@ DEFER_VARIANT(tsq_defer_shard, defer_push_shard, handoff_no_flush, defer_drain)
 DEFER_VARIANT(tsq_defer_shard_batch, defer_batch_push_shard, defer_batch_flush, defer_drain)
 #ifdef TSQ_DEFER_RINGS_OFF
 DEFER_VARIANT(tsq_defer_burst, defer_batch_push_shard, defer_batch_flush, defer_burst_drain)
+
+/*
+ * tsq_defer_bulk: the producer keeps its own array of HANDOFF_BATCH items and hands it over
+ * with tsq_defer_push_bulk(), as the DPDK bulk variant does with rte_ring_mp_enqueue_bulk();
+ * the owner drain_burst()s. The same scratch as the batch variants (never both at once).
+ */
+struct defer_bulk {
+	struct tsq_defer_item *objs[HANDOFF_BATCH];
+	unsigned n;
+};
+static_assert(sizeof(struct defer_bulk) <= HANDOFF_PRODUCER_SCRATCH, "scratch");
+
+BENCH_INLINE void defer_bulk_flush(struct handoff_run *run, struct handoff_producer *p)
+{
+	struct defer_q *q = run->impl;
+	struct defer_bulk *b = (struct defer_bulk *)(void *)p->scratch;
+
+	if (b->n == 0)
+		return;
+	tsq_defer_push_bulk(&q->set, DEFER_OWNER, defer_self_shard(p), b->objs, b->n);
+	b->n = 0;
+}
+
+BENCH_INLINE void defer_bulk_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+{
+	struct defer_bulk *b = (struct defer_bulk *)(void *)p->scratch;
+	struct tsq_defer_item *d = HANDOFF_LINK(it, struct tsq_defer_item);
+
+	tsq_defer_item_init(d, defer_touch);
+	b->objs[b->n++] = d;
+	if (b->n == HANDOFF_BATCH)
+		defer_bulk_flush(run, p);
+}
+
+DEFER_VARIANT(tsq_defer_bulk, defer_bulk_push, defer_bulk_flush, defer_burst_drain)
 #endif

@@ -784,6 +784,44 @@ static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, uns
 }
 
 /*
+ * tsq_defer_push_bulk - hand n items, items[0] oldest, to shard `target` with one
+ * publication (a ring tail store or one list CAS), like rte_ring_enqueue_burst() takes the
+ * caller's array; what does not fit runs here as fallbacks (counted). For producers that
+ * already hold their work in an array; tsq_defer_batch_add() builds one for you.
+ * Context: any thread; one thread per `self` at a time. Blocks: never itself (ring:
+ * wait-free; list: lock-free); runs items inline when self == target or the path is full.
+ * Ordering: as tsq_defer_push(). Pairs with: as tsq_defer_push().
+ * Return: the number of items queued (0..n); the others ran here (inline when self ==
+ * target, counted in `inline`; fallbacks otherwise, counted in `fallback`); -EINVAL if set
+ * or items is NULL (with n > 0), target or self is bad, or any items[i] or its fn is NULL -
+ * checked before anything is queued or run. Under TSQ_DEBUG an item already queued aborts.
+ * The array is not kept: it may be reused at once.
+ */
+static inline int tsq_defer_push_bulk(struct tsq_defer_set *set, unsigned target, unsigned self,
+				      struct tsq_defer_item *const *items, unsigned n)
+{
+	if (tsq_unlikely(set == NULL || (items == NULL && n != 0) || n > (unsigned)INT32_MAX ||
+			 target >= set->nr_shards || (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD)))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		if (tsq_unlikely(items[i] == NULL || items[i]->fn == NULL))
+			return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		tsq__defer_check_ready(items[i], "tsq_defer_push_bulk");
+	if (n == 0)
+		return 0;
+	if (self == target) {
+		tsq_counter_add_owner(&set->shards[self].owner.inline_runs, n);
+		for (unsigned i = 0; i < n; i++) {
+			tsq__defer_mark_ready(items[i]);
+			items[i]->fn(items[i], TSQ_DEFER_INLINE);
+		}
+		return 0;
+	}
+	return (int)tsq__defer_put(set, target, self, items, n);
+}
+
+/*
  * tsq_defer_queue - always link `item` to shard `target`'s shared list: never inline, never
  * a fallback, not limited by the bound (it still counts towards it and kicks like
  * tsq_defer_push()). For work that must run on the owner's thread and in its loop, even
@@ -858,8 +896,8 @@ static inline int tsq_defer_batch_add(struct tsq_defer_set *set, struct tsq_defe
 	 * Fast path: the batch already holds items, so set, target and self were checked by the
 	 * first add (a batch belongs to one set); only the item is new.
 	 */
-	if (tsq_likely(b != NULL && b->n != 0 && self == b->self && set != NULL && item != NULL &&
-		       item->fn != NULL)) {
+	if (tsq_likely(b != NULL && b->n - 1u < TSQ_DEFER_BATCH_MAX - 1u && self == b->self && set != NULL &&
+		       item != NULL && item->fn != NULL)) {
 		tsq__defer_check_ready(item, "tsq_defer_batch_add");
 		b->items[b->n++] = item;
 		if (b->n < TSQ_DEFER_BATCH_MAX)

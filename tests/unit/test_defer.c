@@ -1569,3 +1569,58 @@ Test(defer_debug, set_init_twice_aborts, .init = setup_bound16, .fini = teardown
 	tsq_defer_set_init(&set, shards, NSHARDS, NULL);
 }
 #endif
+
+Test(defer_bulk, push_bulk_checks_everything_first_then_queues_in_order, .init = setup_bound16,
+     .fini = teardown)
+{
+	struct tsq_defer_item *v[20];
+	struct rec nofn = { .id = 999 };
+
+	for (int i = 0; i < 20; i++)
+		v[i] = &recs[i].d;
+	cr_assert_eq(tsq_defer_push_bulk(NULL, 0, 1, v, 20), -EINVAL);
+	cr_assert_eq(tsq_defer_push_bulk(&set, NSHARDS, 1, v, 20), -EINVAL);
+	cr_assert_eq(tsq_defer_push_bulk(&set, 0, NSHARDS, v, 20), -EINVAL);
+	cr_assert_eq(tsq_defer_push_bulk(&set, 0, 1, NULL, 3), -EINVAL);
+	cr_assert_eq(tsq_defer_push_bulk(&set, 0, 1, NULL, 0), 0, "nothing to do");
+	v[7] = NULL;
+	cr_assert_eq(tsq_defer_push_bulk(&set, 0, 1, v, 20), -EINVAL, "a NULL item");
+	v[7] = &nofn.d;
+	cr_assert_eq(tsq_defer_push_bulk(&set, 0, 1, v, 20), -EINVAL, "an item without fn");
+	v[7] = &recs[7].d;
+	cr_assert_eq(nran, 0);
+	cr_assert_eq(stats_of(0).pushed, 0, "nothing queued on error");
+
+	/* Bound 16 on the list: 16 queued, 4 fall back (the newest). */
+	cr_assert_eq(tsq_defer_push_bulk(&set, 0, TSQ_DEFER_NO_SHARD, v, 20), 16);
+	for (int i = 0; i < 4; i++)
+		assert_ran(i, 16 + i, TSQ_DEFER_FALLBACK);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 16);
+	for (int i = 0; i < 16; i++)
+		assert_ran(4 + i, i, TSQ_DEFER_DRAINED);
+
+	/* To self: all inline, none queued. */
+	nran = 0;
+	cr_assert_eq(tsq_defer_push_bulk(&set, 1, 1, v, 3), 0);
+	cr_assert_eq(nran, 3);
+	assert_ran(2, 2, TSQ_DEFER_INLINE);
+	cr_assert_eq(stats_of(1).inline_runs, 3);
+}
+
+Test(defer_bulk, push_bulk_through_a_ring, .init = setup_bound16, .fini = teardown)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 8 };
+	struct tsq_defer_item *v[12];
+
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	for (int i = 0; i < 12; i++)
+		v[i] = &recs[i].d;
+	cr_assert_eq(tsq_defer_push_bulk(&set, 2, 0, v, 12), 8, "8 slots");
+	cr_assert_eq(nran, 4);
+	cr_assert_eq(stats_of(2).fallback, 4);
+	cr_assert_eq(kicks.calls, 1, "crossed half the ring once");
+	cr_assert_eq(tsq_defer_drain(&set, 2), 8);
+	for (int i = 0; i < 8; i++)
+		assert_ran(4 + i, i, TSQ_DEFER_DRAINED);
+}
