@@ -99,7 +99,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx)
+static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
 {
 	struct bitem *it = (struct bitem *)w;
 	uint64_t t = now_ns(), i = tsq_fetch_add(&B.nsamples[B.mode], 1, TSQ_RELAXED);
@@ -293,7 +293,7 @@ static int run_segment(enum flush_mode mode, double seconds, double *best_ns_per
 	tsq_store(&B.stop_owner, 1, TSQ_RELAXED);
 	pthread_join(po, NULL); /* its last release drains what is left */
 	tsq_owner_stats(&B.o, &st);
-	B.direct[mode] += st.direct;
+	B.direct[mode] += st.inline_runs;
 	B.backlogged[mode] += st.backlogged;
 	return tsq_owner_destroy(&B.o) == 0 ? 0 : -1;
 }

@@ -56,7 +56,7 @@ static void bm_check(struct gbench_state *st, const void *arg)
 	tsq_budget_set_pacing_rate(&b, 125000000); /* 1 Gbit/s: limit ~122 KB */
 	tsq_budget_charge(&b, 1500);
 	while (gbench_keep_running(st)) {
-		if (tsq_budget_check(&b, &f, 1500, 0))
+		if (!tsq_budget_may_send(&b, &f, 1500, 0))
 			gbench_skip_with_error(st, "under-limit check throttled");
 		n++;
 	}

@@ -17,12 +17,12 @@
  *   - The sender is limited by one of three rules:
  *       none   no TSQ: the sender writes while the bytes it has below it are < 4 MiB, its
  *              socket send buffer (see NO_TSQ_BYTES for why this is the bound).
- *       seed   tsq_budget with the seed's cap (TSQ_BUDGET_CAP_SEED, 128 KiB), no pacing
- *              term, units sized by the seed rule (half the limit: tsq_budget_size_goal_seed).
+ *       seed   tsq_budget with the seed's cap (TSQ_BUDGET_CAP_2012, 128 KiB), no pacing
+ *              term, units sized by the seed rule (half the limit: tsq_budget_size_goal_half_limit).
  *       today  tsq_budget with today's defaults (cap 4 MiB, pacing shift 10) and the pacing
  *              rate set to the link rate, so the limit is ~1 ms of data; units sized by
  *              tsq_budget_size_goal (~1 ms, at least two segments).
- *     With TSQ the sender loops tsq_budget_check() / tsq_budget_charge(); when the check
+ *     With TSQ the sender loops tsq_budget_may_send() / tsq_budget_charge(); when the check
  *     says stop it sits THROTTLED, and only a completion for which tsq_budget_complete()
  *     returns true (it won THROTTLED -> QUEUED) restarts it, through a "worker" that runs
  *     --restart-us later and clears QUEUED (tsq_flags_unqueue) before sending: the seed's
@@ -291,7 +291,7 @@ static void sender_run(struct sim *s)
 				break;
 			s->below_none += r->unit_cost;
 		} else {
-			if (tsq_budget_check(&s->b, &s->fl, r->unit_cost, 0))
+			if (!tsq_budget_may_send(&s->b, &s->fl, r->unit_cost, 0))
 				break;
 			tsq_budget_charge(&s->b, r->unit_cost); /* before the unit can complete */
 		}
@@ -300,7 +300,7 @@ static void sender_run(struct sim *s)
 	}
 	if (r->rule != RULE_NONE) {
 		if (!(tsq_flags_load(&s->fl) & TSQ_F_THROTTLED))
-			die("tsq_budget_check() said stop without setting THROTTLED");
+			die("tsq_budget_may_send() said stop without setting THROTTLED");
 		s->stopped = true;
 	}
 	below = bytes_below(s);
@@ -432,12 +432,12 @@ static double pct_ms(const uint64_t *v, size_t n, double q)
 static void setup_rule(struct sim *s)
 {
 	struct result *r = s->r;
-	struct tsq_budget_cfg cfg;
+	struct tsq_budget_opts cfg;
 	uint32_t goal = GSO_SIZE_GOAL;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.size = sizeof(cfg);
-	cfg.cap = r->rule == RULE_SEED ? TSQ_BUDGET_CAP_SEED : TSQ_BUDGET_CAP_DEFAULT;
+	cfg.cap = r->rule == RULE_SEED ? TSQ_BUDGET_CAP_2012 : TSQ_BUDGET_CAP_DEFAULT;
 	cfg.pacing_shift = TSQ_BUDGET_PACING_SHIFT_DEFAULT;
 	if (tsq_budget_init(&s->b, &cfg) != 0)
 		die("tsq_budget_init() failed");
@@ -448,7 +448,7 @@ static void setup_rule(struct sim *s)
 					    MIN_TSO_SEGS, GSO_SIZE_GOAL);
 	} else if (r->rule == RULE_SEED) {
 		/* 2012: no pacing rate, so the limit is the cap, and a burst is half of it. */
-		goal = tsq_budget_size_goal_seed(tsq_budget_limit(&s->b, 0, 0), GSO_SIZE_GOAL);
+		goal = tsq_budget_size_goal_half_limit(tsq_budget_limit(&s->b, 0, 0), GSO_SIZE_GOAL);
 	}
 	goal -= goal % MSS; /* whole segments, as tcp_xmit_size_goal() rounds */
 	r->unit_payload = goal;

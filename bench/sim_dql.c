@@ -145,7 +145,7 @@ static void simulate(enum scheme sch, struct result *res)
 	uint32_t last_limit = UINT32_MAX;
 	bool stopped = false;
 	size_t p = 0;
-	struct tsq_dql_cfg cfg;
+	struct tsq_dql_opts cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.size = sizeof(cfg);

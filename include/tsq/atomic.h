@@ -18,14 +18,24 @@
  *                  when each thread writes one variable and then reads the other's.
  *
  * Usage
- *     uint64_t n = 0;
- *     tsq_fetch_add(&n, 1, TSQ_RELAXED);
- *     if (tsq_load(&n, TSQ_ACQUIRE) == 1) { ... }
+ *     static uint64_t events;                      // written by several threads
+ *     static uint32_t ready;                       // R/A: a flag that publishes `data`
+ *     static int data;
+ *     tsq_counter_add_shared(&events, 1);          // a relaxed count, no ordering
+ *     data = 42;
+ *     tsq_store(&ready, 1u, TSQ_RELEASE);          // publisher: data first, then the flag
+ *     if (tsq_load(&ready, TSQ_ACQUIRE) == 1)      // reader: the flag, then data
+ *         use(data);
+ *   (tests/unit/test_flags.c compiles and runs this block as `atomic_usage/usage_block_runs`.)
  *
- * Options (define before including any tsq header)
- *   TSQ_CACHELINE_SIZE  alignment used to separate producer- and owner-written data (64).
- *   TSQ_CPU_RELAX()     the spin-wait hint; default: pause on x86, yield on AArch64.
- *   TSQ_DEBUG           catch misuse no return value can report (abort naming the call).
+ * Options: every build option of tsq, in one place (define before including any tsq header)
+ *   TSQ_CFG_CACHELINE_SIZE  alignment that separates producer- and owner-written data (64).
+ *                           The value in use is TSQ_CACHELINE_SIZE (and TSQ_CACHELINE_ALIGNED).
+ *   TSQ_CFG_CPU_RELAX()     the spin-wait hint; default: pause on x86, yield on AArch64.
+ *   TSQ_CFG_NO_EVENTFD      defer.h: no eventfd default kick (sets need opts.kick; -ENOTSUP).
+ *   TSQ_DEBUG               catch misuse no return value can report (abort naming the call).
+ *   Former names, still honoured for one release (0.2) and then removed: TSQ_CACHELINE_SIZE
+ *   for TSQ_CFG_CACHELINE_SIZE, TSQ_CPU_RELAX() for TSQ_CFG_CPU_RELAX().
  *
  * Limitations
  *   Lock-freedom of 64-bit atomics is assumed (true on x86-64, AArch64, RISC-V 64, POWER).
@@ -83,25 +93,52 @@
 #define tsq_likely(x) __builtin_expect(!!(x), 1)
 #define tsq_unlikely(x) __builtin_expect(!!(x), 0)
 
+/* TSQ_CFG_CACHELINE_SIZE, or its former name TSQ_CACHELINE_SIZE (honoured until 0.2). */
+#if defined(TSQ_CACHELINE_SIZE) && !defined(TSQ_CFG_CACHELINE_SIZE)
+#define TSQ_CFG_CACHELINE_SIZE TSQ_CACHELINE_SIZE
+#endif
+#ifndef TSQ_CFG_CACHELINE_SIZE
+#define TSQ_CFG_CACHELINE_SIZE 64
+#endif
+/* The cache-line size in use (code sizes and aligns with this name). */
 #ifndef TSQ_CACHELINE_SIZE
-#define TSQ_CACHELINE_SIZE 64
+#define TSQ_CACHELINE_SIZE TSQ_CFG_CACHELINE_SIZE
+#elif TSQ_CACHELINE_SIZE != TSQ_CFG_CACHELINE_SIZE
+#error "TSQ_CACHELINE_SIZE (the former name) and TSQ_CFG_CACHELINE_SIZE disagree: define only TSQ_CFG_CACHELINE_SIZE"
 #endif
 /* Puts a struct or member on its own cache line (and pads the struct to a multiple of it). */
 #define TSQ_CACHELINE_ALIGNED __attribute__((aligned(TSQ_CACHELINE_SIZE)))
 
-/* The spin-wait hint; override TSQ_CPU_RELAX to change it (e.g. to nothing under a simulator). */
-#ifndef TSQ_CPU_RELAX
+/*
+ * The spin-wait hint: TSQ_CFG_CPU_RELAX() (e.g. empty under a simulator), or its former name
+ * TSQ_CPU_RELAX() (honoured until 0.2); both names work for calling it.
+ */
+#if defined(TSQ_CPU_RELAX) && !defined(TSQ_CFG_CPU_RELAX)
+#define TSQ_CFG_CPU_RELAX() TSQ_CPU_RELAX()
+#endif
+#ifndef TSQ_CFG_CPU_RELAX
 #if defined(__x86_64__) || defined(__i386__)
-#define TSQ_CPU_RELAX() __builtin_ia32_pause()
+#define TSQ_CFG_CPU_RELAX() __builtin_ia32_pause()
 #elif defined(__aarch64__)
-#define TSQ_CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
+#define TSQ_CFG_CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
 #else
-#define TSQ_CPU_RELAX() tsq_compiler_barrier()
+#define TSQ_CFG_CPU_RELAX() tsq_compiler_barrier()
 #endif
 #endif
+#ifndef TSQ_CPU_RELAX
+#define TSQ_CPU_RELAX() TSQ_CFG_CPU_RELAX()
+#endif
+
+/*
+ * tsq_cpu_relax - the spin-wait hint (TSQ_CFG_CPU_RELAX()) as a function, for spin loops.
+ * Context: any thread. Blocks: never (a pause of a few cycles).
+ * Ordering: none (not a barrier; re-load what is being waited for after it).
+ * Pairs with: nothing.
+ * Return: nothing.
+ */
 static inline void tsq_cpu_relax(void)
 {
-	TSQ_CPU_RELAX();
+	TSQ_CFG_CPU_RELAX();
 }
 
 /*
@@ -123,5 +160,47 @@ static inline void tsq_cpu_relax(void)
 #else
 #define TSQ__MISUSE_IF(cond, call, what) ((void)0)
 #endif
+
+/*
+ * Private helpers the other headers share (not part of the API).
+ *
+ * tsq__counters_read - copy `n` uint64_t counters, each read atomically (relaxed), from a
+ * struct whose fields are all uint64_t (owner.h's and zc.h's stats) into its public twin.
+ * Each field is exact when read; the copy is not a snapshot of all of them at one moment.
+ */
+static inline void tsq__counters_read(uint64_t *out, const uint64_t *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = tsq_load(&in[i], TSQ_RELAXED);
+}
+
+/*
+ * tsq__opts_read - read a caller's option struct (one that starts with `size_t size`, set by
+ * the caller to the sizeof it was built with) as this version knows it, libbpf's rule: NULL
+ * reads as all zero (the defaults); an older, smaller struct - at least `first_size`, the
+ * size of the struct's first version - gets zeroes for the fields it does not know; a newer,
+ * larger one is accepted only if the tail this version does not know is all zero. `out` is
+ * this version's struct (`out_size` bytes), its size field set to out_size.
+ * Return: true if accepted; false (out all zero) if the size is too small or the unknown
+ * tail is not zero.
+ */
+static inline bool tsq__opts_read(const void *opts, size_t first_size, void *out, size_t out_size)
+{
+	const unsigned char *in = (const unsigned char *)opts;
+	size_t size;
+
+	__builtin_memset(out, 0, out_size);
+	if (opts == NULL)
+		return true;
+	__builtin_memcpy(&size, opts, sizeof(size));
+	if (size < first_size)
+		return false;
+	for (size_t i = out_size; i < size; i++)
+		if (in[i] != 0)
+			return false;
+	__builtin_memcpy(out, opts, size < out_size ? size : out_size);
+	__builtin_memcpy(out, &out_size, sizeof(out_size));
+	return true;
+}
 
 #endif /* TSQ_ATOMIC_H */

@@ -18,7 +18,7 @@
  *
  *   Over the limit, the sender sets THROTTLED, issues a full fence and re-checks: the Dekker
  *   pair with the completion (uncharge, then read THROTTLED) that guarantees a restart is
- *   never lost (see tsq_budget_check()). A completion that finds the flow THROTTLED moves it
+ *   never lost (see tsq_budget_may_send()). A completion that finds the flow THROTTLED moves it
  *   to QUEUED (one winner) and the caller queues the flow for its worker (tsq/flow.h does it).
  *
  *   Costs are caller-given (payload + overhead, like skb->truesize). Charge before the unit
@@ -37,21 +37,37 @@
  *     struct tsq_budget b;  struct tsq_flags fl = TSQ_FLAGS_INIT;
  *     tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, no relaxation
  *     tsq_budget_set_pacing_rate(&b, 125000000);       // 1 Gbit/s in bytes/s
- *     while (have_data() && !tsq_budget_check(&b, &fl, cost, 0)) {
- *         tsq_budget_charge(&b, cost);  hand_to_ring(unit);
+ *     while (have_data() && tsq_budget_may_send(&b, &fl, cost, 0)) {
+ *         tsq_budget_charge(&b, cost);  hand_to_ring(cost);
  *     }
  *     // completion context, for each unit:
  *     if (tsq_budget_complete(&b, &fl, cost)) queue_flow_for_its_worker();
+ *   (tests/unit/test_budget.c compiles and runs this block as `usage_block_runs`.)
  *
- * Synchronization table
- *                     check  charge  complete  set_pacing_rate  stats
- *     check             X      X        -           X              -
- *     charge            X      X        -           X              -
- *     complete          -      -        -           -              -
- *     set_pacing_rate   X      X        -           X              -
- *   check, charge and set_pacing_rate belong to the sender (one thread at a time: the flow's
- *   owner, or whoever holds the flow's send lock); complete may run on any thread,
- *   concurrently with everything.
+ * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
+ *                          may_send  charge  complete  set_pacing_rate  limit, inflight, stats  init
+ *     may_send                X        X        -            X                   -               X
+ *     charge                  X        X        -            X                   -               X
+ *     complete                -        -        -            -                   -               X
+ *     set_pacing_rate         X        X        -            X                   -               X
+ *     limit, inflight, stats  -        -        -            -                   -               X
+ *     init                    X        X        X            X                   X               X
+ *   may_send, charge and set_pacing_rate belong to the sender (one thread at a time: the
+ *   flow's owner, or whoever holds the flow's send lock); complete may run on any thread,
+ *   concurrently with everything; limit, inflight and stats are relaxed reads for anyone.
+ *   size_goal and size_goal_half_limit are pure functions of their arguments (no budget).
+ *
+ * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; S1 and
+ * X3 are flags.h's, the other halves of the same protocol)
+ *   S2 in-flight: the completion's SEQ_CST RMW uncharge (and its fix-up of an unmatched
+ *      completion) in complete; the sender's SEQ_CST re-check load in may_send.
+ *   S1 THROTTLED (flags.h): the sender's SEQ_CST RMW (tsq_flags_throttle) in may_send; the
+ *      completion's SEQ_CST load (tsq_flags_load_seqcst) in complete, after its S2.
+ *      S1 and S2 form a store-buffering (Dekker) pair: with all four accesses SEQ_CST either
+ *      the sender's re-check sees the room or the completion sees THROTTLED.
+ *   X3 (flags.h): tsq_flags_throttled_to_queued picks one winner among the completions.
+ *   charge, set_pacing_rate and the counters are relaxed: numbers, not publications (the
+ *   unit's own publication to the lower layer orders its charge before its completion).
  *
  * Limitations
  *   In-flight bytes are kept in 40 bits (1 TiB) and units in 24 bits (16 M): one 64-bit word,
@@ -75,8 +91,8 @@ extern "C" {
 
 /* Today's kernel cap (net.ipv4.tcp_limit_output_bytes, 4 MiB since 2025). */
 #define TSQ_BUDGET_CAP_DEFAULT (4ull << 20)
-/* The original 2012 TSQ default: 128 KiB. */
-#define TSQ_BUDGET_CAP_SEED (128ull << 10)
+/* The fixed limit of TSQ as it was merged in 2012 (no pacing term yet): 128 KiB. */
+#define TSQ_BUDGET_CAP_2012 (128ull << 10)
 /* limit ~ 1 ms of the pacing rate: rate >> 10 (sk_pacing_shift's default). */
 #define TSQ_BUDGET_PACING_SHIFT_DEFAULT 10u
 /* "No pacing rate yet": the pacing term then never limits (the kernel's ~0UL). */
@@ -92,8 +108,13 @@ extern "C" {
 #define TSQ_BUDGET_MAX_INFLIGHT (TSQ__BUDGET_BYTES_MASK - UINT32_MAX) /* 2^40 - 2^32 */
 #define TSQ_BUDGET_MAX_UNITS ((1u << (64 - TSQ__BUDGET_UNITS_SHIFT)) - 1) /* 2^24 - 1 */
 
-struct tsq_budget_cfg {
-	size_t size;           /* sizeof(struct tsq_budget_cfg): forward compatibility */
+/*
+ * Options of tsq_budget_init() and tsq_flow_init() (NULL: today's kernel defaults). Set size
+ * to sizeof(struct tsq_budget_opts): an older, smaller struct reads the fields it lacks as
+ * zero; a newer, larger one is refused (-EINVAL) if its unknown tail is not zero.
+ */
+struct tsq_budget_opts {
+	size_t size;           /* sizeof(struct tsq_budget_opts): forward compatibility */
 	uint64_t cap;          /* bytes; 0 means TSQ_BUDGET_CAP_DEFAULT */
 	unsigned pacing_shift; /* 0 means TSQ_BUDGET_PACING_SHIFT_DEFAULT; at most 63 */
 	bool allow_one;        /* zero or one unit in flight may always go */
@@ -128,30 +149,25 @@ struct tsq_budget_stats {
 };
 
 /*
- * tsq_budget_init - set up a budget; cfg may be NULL for today's kernel defaults.
- * Context: before the budget is shared. Blocks: never. Ordering: none.
- * Return: 0; -EINVAL for a NULL budget, cfg->size too small, or pacing_shift > 63.
+ * tsq_budget_init - set up a budget; opts may be NULL for today's kernel defaults.
+ * Context: before the budget is shared. Blocks: never.
+ * Ordering: none (plain stores); publish the budget the usual way.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for a NULL budget, opts->size smaller than the first version of the
+ * struct or larger with non-zero unknown bytes, or pacing_shift > 63 (nothing changed).
  */
-static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_cfg *cfg)
+static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_opts *opts)
 {
-	uint64_t cap = TSQ_BUDGET_CAP_DEFAULT;
-	unsigned shift = TSQ_BUDGET_PACING_SHIFT_DEFAULT;
-	bool allow_one = false;
+	const size_t v1 = offsetof(struct tsq_budget_opts, allow_one) + sizeof(bool);
+	struct tsq_budget_opts o;
 
-	if (b == NULL || (cfg != NULL && cfg->size < sizeof(*cfg)))
+	if (b == NULL || !tsq__opts_read(opts, v1, &o, sizeof(o)) || o.pacing_shift > 63)
 		return -EINVAL;
-	if (cfg != NULL) {
-		if (cfg->pacing_shift > 63)
-			return -EINVAL;
-		cap = cfg->cap != 0 ? cfg->cap : cap;
-		shift = cfg->pacing_shift != 0 ? cfg->pacing_shift : shift;
-		allow_one = cfg->allow_one;
-	}
 	b->inflight = 0;
 	b->pacing_rate = TSQ_BUDGET_RATE_UNLIMITED;
-	b->cap = cap;
-	b->pacing_shift = shift;
-	b->allow_one = allow_one;
+	b->cap = o.cap != 0 ? o.cap : TSQ_BUDGET_CAP_DEFAULT;
+	b->pacing_shift = o.pacing_shift != 0 ? o.pacing_shift : TSQ_BUDGET_PACING_SHIFT_DEFAULT;
+	b->allow_one = o.allow_one;
 	b->throttles = 0;
 	b->recheck_saves = 0;
 	b->unmatched = 0;
@@ -161,7 +177,8 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
 /*
  * tsq_budget_set_pacing_rate - the flow's pacing rate in bytes per second
  * (TSQ_BUDGET_RATE_UNLIMITED: no pacing term, the cap alone limits).
- * Context: the sender. Blocks: never. Ordering: relaxed store. Return: nothing.
+ * Context: the sender. Blocks: never. Ordering: a relaxed store (a number, not a
+ * publication). Pairs with: nothing. Return: nothing.
  */
 static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t bytes_per_sec)
 {
@@ -172,6 +189,7 @@ static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t byt
  * tsq_budget_limit - the byte limit for a next unit of `next_cost` bytes:
  * min(max(2 * next_cost, pacing_rate >> shift), cap) << factor.
  * Context: any thread. Blocks: never. Ordering: relaxed reads of the configuration.
+ * Pairs with: nothing.
  * Return: the limit in bytes; saturates at TSQ_BUDGET_MAX_INFLIGHT (any cap, any factor)
  * instead of overflowing.
  */
@@ -213,50 +231,69 @@ static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t infligh
 }
 
 /*
- * tsq_budget_check - may the sender hand down a unit of `next_cost` bytes? If not, THROTTLED
- * is set and a completion will restart the flow.
+ * tsq_budget_may_send - may the sender hand down a unit of `next_cost` bytes (factor 1 for
+ * retransmits)? If not, THROTTLED is set and a completion will restart the flow.
  * Context: the sender. Blocks: never.
  * Ordering: the lost-wake-up race (the sender reads "over", the last completion uncharges and
  * sees THROTTLED still clear, then the sender sets THROTTLED and stops: nothing left in flight
  * to restart it) is closed with a store-buffering (Dekker) pair:
- *     sender:      F1 SEQ_CST RMW set THROTTLED;  B1 SEQ_CST load of in-flight (re-check)
- *     completion:  C1 SEQ_CST RMW uncharge;        C2 SEQ_CST load of the flags
+ *     sender:      S1 SEQ_CST RMW set THROTTLED;  S2 SEQ_CST load of in-flight (re-check)
+ *     completion:  S2 SEQ_CST RMW uncharge;        S1 SEQ_CST load of the flags
  * With all four SEQ_CST, at least one side sees the other: the sender sees the room and goes
  * on, or the completion sees THROTTLED and queues the flow. Acquire/release is NOT enough:
  * it allows both loads to read the old values (each store still sitting in its CPU's store
  * buffer), which is exactly the stall. tests/check/ proves it over every interleaving with
  * store buffers, and shows that dropping the fence or the re-check loses the restart.
- * Pairs with: C1/C2 in tsq_budget_complete().
- * Return: false - go ahead (charge, then hand the unit down); true - stop, THROTTLED is set:
+ * The fast path (under the limit) is one relaxed load.
+ * Pairs with: S2 and S1 (tsq_flags_load_seqcst()) in tsq_budget_complete().
+ * Return: true - go ahead (charge, then hand the unit down); false - stop, THROTTLED is set:
  * over the limit, or TSQ_BUDGET_MAX_INFLIGHT bytes / TSQ_BUDGET_MAX_UNITS units in flight
  * (never with nothing in flight).
  */
-static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
-				    unsigned factor)
+static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
+				       unsigned factor)
 {
 	uint64_t limit = tsq_budget_limit(b, next_cost, factor);
 
 	if (tsq_likely(!tsq__budget_over(b, tsq_load(&b->inflight, TSQ_RELAXED), limit)))
-		return false;
-	tsq_flags_throttle(f); /* F1 */
-	if (tsq__budget_over(b, tsq_load(&b->inflight, TSQ_SEQ_CST), limit)) { /* B1, pairs with C1 */
-		tsq_counter_add_owner(&b->throttles, 1);
 		return true;
+	tsq_flags_throttle(f); /* S1, pairs with S1 in tsq_flags_load_seqcst() */
+	/* S2, pairs with S2 in tsq_budget_complete() */
+	if (tsq__budget_over(b, tsq_load(&b->inflight, TSQ_SEQ_CST), limit)) {
+		tsq_counter_add_owner(&b->throttles, 1);
+		return false;
 	}
 	/* A completion made room meanwhile. We keep running, so we need no restart. */
 	tsq_flags_clear_throttled(f);
 	tsq_counter_add_owner(&b->recheck_saves, 1);
-	return false;
+	return true;
+}
+
+/*
+ * tsq_budget_check - the former name of tsq_budget_may_send(), with the opposite polarity
+ * (true meant "stop"). Kept for one release (0.2) so that code written against it still
+ * builds and behaves the same; new code uses tsq_budget_may_send().
+ * Context: the sender. Blocks: never. Ordering: as tsq_budget_may_send() (S1, S2).
+ * Pairs with: as tsq_budget_may_send().
+ * Return: !tsq_budget_may_send(): true - stop (THROTTLED is set); false - go ahead.
+ */
+static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
+				    unsigned factor)
+{
+	return !tsq_budget_may_send(b, f, next_cost, factor);
 }
 
 /*
  * tsq_budget_charge - account a unit of `cost` bytes handed down. Charge one unit per "go"
- * of tsq_budget_check(): that keeps in-flight within the packed fields. Charging on after a
+ * of tsq_budget_may_send(): that keeps in-flight within the packed fields. Charging on after a
  * "stop" until 2^24 units or 2^40 bytes are in flight is misuse: TSQ_DEBUG aborts
  * ("tsq: tsq_budget_charge: ..."); without it the fields wrap.
  * Context: the sender, before the unit is published to the layer that completes it.
- * Blocks: never. Ordering: relaxed RMW; the publication of the unit (a release in the ring)
- * orders it before the unit's completion. Return: nothing.
+ * Blocks: never.
+ * Ordering: a relaxed RMW; the publication of the unit (a release in the ring) orders it
+ * before the unit's completion (and so before its S2 uncharge).
+ * Pairs with: nothing itself (the ring's release/acquire carries it).
+ * Return: nothing.
  */
 static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 {
@@ -270,11 +307,12 @@ static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 }
 
 /*
- * The slow path of an unmatched completion (C1 took a unit or bytes that were not in flight):
- * give back what C1 took beyond zero, as seen in the value C1 replaced, so the net effect is
- * "uncharge at most what was there". C1b is a SEQ_CST RMW between C1 and C2: a B1 that read
- * the wrapped value in between (and stopped) is ordered before C1b and so before C2, which
- * then sees THROTTLED - the Dekker argument of tsq_budget_check() still holds.
+ * The slow path of an unmatched completion (the S2 uncharge took a unit or bytes that were
+ * not in flight): give back what it took beyond zero, as seen in the value it replaced, so
+ * the net effect is "uncharge at most what was there". The fix-up is S2 too, a SEQ_CST RMW between the
+ * uncharge and the S1 load: a re-check (S2) that read the wrapped value in between (and
+ * stopped) is ordered before it and so before the S1 load, which then sees THROTTLED - the
+ * Dekker argument of tsq_budget_may_send() still holds.
  */
 static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uint32_t cost)
 {
@@ -284,7 +322,7 @@ static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uin
 
 	TSQ__MISUSE_IF(true, "tsq_budget_complete",
 		       "more completed than charged (a completion without a charge, or twice)");
-	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST); /* C1b */
+	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST); /* S2 (fix-up) */
 	tsq_counter_add_shared(&b->unmatched, 1);
 }
 
@@ -292,9 +330,10 @@ static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uin
  * tsq_budget_complete - a unit of `cost` bytes left the lower layer: uncharge it and say
  * whether the flow must be restarted. Fast path (not throttled): one atomic RMW and a load.
  * Context: any thread (completion context). Blocks: never.
- * Ordering: C1 SEQ_CST RMW uncharge, then C2 SEQ_CST flags load. Pairs with: F1/B1 in
- * tsq_budget_check(). If the flow is THROTTLED, F2 (tsq_flags_throttled_to_queued) picks
- * exactly one winner among concurrent completions.
+ * Ordering: S2, a SEQ_CST RMW uncharge, then S1, a SEQ_CST flags load
+ * (tsq_flags_load_seqcst). If the flow is THROTTLED, X3 (tsq_flags_throttled_to_queued)
+ * picks exactly one winner among concurrent completions.
+ * Pairs with: S1/S2 in tsq_budget_may_send(); X3 with S3 in tsq_flags_unqueue().
  * A completion with nothing (or less than `cost`) in flight - one without a charge, or the
  * second of one unit - is misuse: TSQ_DEBUG aborts ("tsq: tsq_budget_complete: ..."); without
  * it in-flight is clamped at zero (units and bytes separately) and counted in
@@ -307,19 +346,21 @@ static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f
 	uint32_t flags;
 	uint64_t old;
 
-	old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* C1, pairs with B1 */
-	/* A plain test of the value C1 returned: no unit, or fewer bytes than this one's cost. */
+	old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* S2, pairs with S2 in may_send */
+	/* A plain test of the value S2 returned: no unit, or fewer bytes than this one's cost. */
 	if (tsq_unlikely((old >> TSQ__BUDGET_UNITS_SHIFT) == 0 || (old & TSQ__BUDGET_BYTES_MASK) < cost))
 		tsq__budget_unmatched(b, old, cost);
-	flags = tsq_load(&f->word, TSQ_SEQ_CST);                            /* C2, pairs with F1 */
+	flags = tsq_flags_load_seqcst(f); /* S1, pairs with S1 in tsq_flags_throttle() */
 	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
 		return false;
-	return tsq_flags_throttled_to_queued(f); /* F2 */
+	return tsq_flags_throttled_to_queued(f); /* X3 */
 }
 
 /*
  * tsq_budget_inflight - bytes currently charged.
- * Context: any thread. Blocks: never. Ordering: relaxed. Return: the byte count.
+ * Context: any thread. Blocks: never. Ordering: a relaxed load (a hint off the sender).
+ * Pairs with: nothing.
+ * Return: the byte count.
  */
 static inline uint64_t tsq_budget_inflight(const struct tsq_budget *b)
 {
@@ -328,8 +369,9 @@ static inline uint64_t tsq_budget_inflight(const struct tsq_budget *b)
 
 /*
  * tsq_budget_stats - counters and the current in-flight amount.
- * Context: any thread. Blocks: never. Ordering: relaxed loads.
- * Return: 0; -EINVAL for NULL arguments.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget_stats *out)
 {
@@ -347,11 +389,14 @@ static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget
 }
 
 /*
- * tsq_budget_size_goal_seed - the 2012 rule: cap a burst (a TSO/GSO unit) at half the limit,
- * so two bursts fit in flight. Context: any. Blocks: never. Ordering: none.
+ * tsq_budget_size_goal_half_limit - the 2012 rule, for the fixed limit of the time
+ * (TSQ_BUDGET_CAP_2012): cap a burst (a TSO/GSO unit) at half the limit, so two bursts fit
+ * in flight.
+ * Context: any thread. Blocks: never. Ordering: none (no shared memory).
+ * Pairs with: nothing.
  * Return: min(size_goal, limit / 2), at least 1.
  */
-static inline uint32_t tsq_budget_size_goal_seed(uint64_t limit, uint32_t size_goal)
+static inline uint32_t tsq_budget_size_goal_half_limit(uint64_t limit, uint32_t size_goal)
 {
 	uint64_t half = limit / 2;
 
@@ -361,10 +406,11 @@ static inline uint32_t tsq_budget_size_goal_seed(uint64_t limit, uint32_t size_g
 }
 
 /*
- * tsq_budget_size_goal - today's rule (the kernel's tcp_tso_autosize without the RTT bonus):
- * about 1 ms of the pacing rate (rate >> shift), at least `min_segs` segments of `mss`, at
- * most `max_bytes` (the GSO limit), rounded down to whole segments.
- * Context: any. Blocks: never. Ordering: none.
+ * tsq_budget_size_goal - today's pacing rule (the kernel's tcp_tso_autosize without the RTT
+ * bonus): about 1 ms of the pacing rate (rate >> shift), at least `min_segs` segments of
+ * `mss`, at most `max_bytes` (the GSO limit), rounded down to whole segments.
+ * Context: any thread. Blocks: never. Ordering: none (no shared memory).
+ * Pairs with: nothing.
  * Return: the burst size in bytes; 0 if mss is 0.
  */
 static inline uint32_t tsq_budget_size_goal(uint64_t pacing_rate, unsigned shift, uint32_t mss,

@@ -7,8 +7,9 @@
  *   completion rounds, and no more: every byte beyond that is queueing delay for whatever is
  *   sent next. The right amount depends on the line rate and on how the device batches its
  *   completions, so it is learned, not configured (the kernel's lib/dynamic_queue_limits.c).
- *   The sender accounts each object it hands to the ring (tsq_dql_queued); the completion
- *   path accounts what came back (tsq_dql_completed) and moves the limit:
+ *   The sender charges each object it hands to the ring (tsq_dql_charge, the kernel's
+ *   dql_queued); the completion path accounts what came back (tsq_dql_complete, the kernel's
+ *   dql_completed) and moves the limit:
  *     - starved: the queue was over its limit and the device drained it (or could have,
  *       before the next enqueue): the limit grows by what was completed beyond the previous
  *       round's queue plus the previous over-limit amount;
@@ -41,25 +42,33 @@
  *     // completion context, once per completion round:
  *     if (tsq_dql_tx_completed(&q, bytes_done, now_ns()) == TSQ_DQL_RESTART)
  *         restart_feeding_the_ring();
+ *   (tests/unit/test_dql.c compiles and runs this block as `usage_block_runs`.)
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
- *                   queued/   completed/   avail/stopped/   set_limits/      init/reset/
- *                   tx_sent   tx_completed inflight/stats   set_hold_time    set_stall_thrs
- *     queued/tx_sent    X          -             -                -                X
- *     completed/tx_c.   -          X             -                -                X
- *     avail/.../stats   -          -             -                -                X
- *     set_limits/hold   -          -             -                -                X
- *     init/reset/stall  X          X             X                X                X
+ *                                 charge/    complete/     avail, stopped, limit,  set_limits/     init/reset/
+ *                                 tx_sent    tx_completed  inflight, stats         set_hold_time   set_stall_thrs
+ *     charge/tx_sent                 X           -                 -                     -               X
+ *     complete/tx_completed          -           X                 -                     -               X
+ *     avail, stopped, limit,
+ *       inflight, stats              -           -                 -                     -               X
+ *     set_limits/set_hold_time       -           -                 -                     -               X
+ *     init/reset/set_stall_thrs      X           X                 X                     X               X
  *   One sender at a time (the ring's producer, or whoever holds its TX lock) and one
  *   completion context at a time; the two run concurrently with each other. Readers and the
  *   limit/hold setters may run anywhere. Under TSQ_DEBUG two senders (or two completions) at
  *   once abort, naming the call.
  *
- * Memory ordering
- *   S1/C2 and S2/C1: the stop/restart Dekker pair (see tsq_dql_tx_sent()). All four are
- *   SEQ_CST: acquire/release would let each side read the other's old value.
- *   R1/A1, R2/A2: the stall history is a small seqlock written by the sender (release stores)
- *   and read by the completion (acquire loads, then a re-read of the sequence).
+ * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW)
+ *   S1 STOPPED: the sender's SEQ_CST RMW that sets it in tx_sent; the completion's SEQ_CST
+ *      load in tx_completed.
+ *   S2 the snapshot (limit, completed): the completion's SEQ_CST store in complete; the
+ *      sender's SEQ_CST re-check load in tx_sent. S1 and S2 form the stop/restart Dekker
+ *      pair (see tsq_dql_tx_sent()): acquire/release would let each side read the other's
+ *      old value.
+ *   X1 the completion's ACQ_REL RMW that clears STOPPED (one winner); pairs with S1.
+ *   R3/A3, R4/A4: the stall history is a small seqlock written by the sender (R3: release
+ *      stores of the sequence; R4: of the history words and head) and read by the
+ *      completion (A3/A4: acquire loads, then a re-read of the sequence).
  *   Everything else is a relaxed atomic: counts and limits are numbers, not publications.
  *
  * Counters (tsq_dql_stats()): stops (the sender stopped, re-check confirmed), recheck_saves
@@ -70,7 +79,7 @@
  *   Counters are u32 and wrap (wrap-safe arithmetic throughout). An object is at most
  *   TSQ_DQL_MAX_OBJECT bytes and at most TSQ_DQL_MAX_INFLIGHT bytes may be in flight
  *   (= TSQ_DQL_MAX_LIMIT + one maximal object, what a sender that stops at avail < 0 can
- *   reach): beyond that tsq_dql_queued() refuses with -EOVERFLOW. The stall detector sees a
+ *   reach): beyond that tsq_dql_charge() refuses with -EOVERFLOW. The stall detector sees a
  *   stall only when the late completion arrives (like the kernel's: a watchdog for a device
  *   that never completes is the caller's); its history has 256 ticks of stall_thrs_ns/32 to
  *   stall_thrs_ns/64 each, so stall_max_ns is rounded up to a tick, a queue older than the
@@ -87,7 +96,7 @@
 
 /*
  * Test hook: tests define it before including this header to run code at a named point.
- * Point "stop-set": in tsq_dql_tx_sent() after S1, before the re-check S2 (the unit tests
+ * Point "stop-set": in tsq_dql_tx_sent() after S1, before the S2 re-check (the unit tests
  * run a completion there to drive the re-check save deterministically).
  */
 #ifndef TSQ__DQL_HOOK
@@ -98,7 +107,7 @@
 extern "C" {
 #endif
 
-/* Largest object (one tsq_dql_queued() call): UINT32_MAX / 16, as the kernel's. */
+/* Largest object (one tsq_dql_charge() call): UINT32_MAX / 16, as the kernel's. */
 #define TSQ_DQL_MAX_OBJECT 268435455u
 /* Largest limit: UINT32_MAX / 2 - TSQ_DQL_MAX_OBJECT. */
 #define TSQ_DQL_MAX_LIMIT 1879048192u
@@ -118,8 +127,13 @@ extern "C" {
 #define TSQ__DQL_HIST_TICKS 256u
 #define TSQ__DQL_STALL_RETRIES 4
 
-struct tsq_dql_cfg {
-	size_t size;            /* sizeof(struct tsq_dql_cfg): forward compatibility */
+/*
+ * Options of tsq_dql_init() (NULL: the kernel's defaults). Set size to
+ * sizeof(struct tsq_dql_opts): an older, smaller struct reads the fields it lacks as zero; a
+ * newer, larger one is refused (-EINVAL) if its unknown tail is not zero.
+ */
+struct tsq_dql_opts {
+	size_t size;            /* sizeof(struct tsq_dql_opts): forward compatibility */
 	uint32_t min_limit;     /* bytes; 0 by default */
 	uint32_t max_limit;     /* bytes; 0 means TSQ_DQL_MAX_LIMIT */
 	uint64_t hold_ns;       /* 0 means TSQ_DQL_HOLD_NS_DEFAULT (tsq_dql_set_hold_time takes 0) */
@@ -264,16 +278,16 @@ static inline void tsq__dql_hist_note(struct tsq_dql *d, uint64_t thrs, uint64_t
 			tsq_store(&d->snd.hist_seq, seq + 1, TSQ_RELAXED);
 			if (ahead > TSQ__DQL_HIST_WORDS)
 				ahead = TSQ__DQL_HIST_WORDS;
-			for (uint64_t i = 1; i <= ahead; i++) /* R2, pairs with A2 */
+			for (uint64_t i = 1; i <= ahead; i++) /* R4, pairs with A4 */
 				tsq_store(&d->snd.hist[(head + i) % TSQ__DQL_HIST_WORDS], 0, TSQ_RELEASE);
-			tsq_store(&d->snd.hist_head, word, TSQ_RELEASE);     /* R2, pairs with A2 */
-			tsq_store(&d->snd.hist_seq, seq + 2, TSQ_RELEASE);   /* R1, pairs with A1 */
+			tsq_store(&d->snd.hist_head, word, TSQ_RELEASE);     /* R4, pairs with A4 */
+			tsq_store(&d->snd.hist_seq, seq + 2, TSQ_RELEASE);   /* R3, pairs with A3 */
 		}
 	}
 	w = &d->snd.hist[word % TSQ__DQL_HIST_WORDS];
 	old = tsq_load(w, TSQ_RELAXED);
 	if (!(old & bit))
-		tsq_store(w, old | bit, TSQ_RELEASE); /* R2, pairs with A2 */
+		tsq_store(w, old | bit, TSQ_RELEASE); /* R4, pairs with A4 */
 }
 
 /*
@@ -290,13 +304,13 @@ static inline void tsq__dql_check_stall(struct tsq_dql *d, uint64_t thrs, uint64
 		goto out;
 	shift = tsq__dql_tick_shift(thrs);
 	for (int tries = 0; tries < TSQ__DQL_STALL_RETRIES; tries++) {
-		uint64_t seq = tsq_load(&d->snd.hist_seq, TSQ_ACQUIRE); /* A1, pairs with R1 */
+		uint64_t seq = tsq_load(&d->snd.hist_seq, TSQ_ACQUIRE); /* A3, pairs with R3 */
 		uint64_t head, start, end, last, n, t = 0;
 		bool found = false;
 
 		if (seq & 1)
 			continue;
-		head = tsq_load(&d->snd.hist_head, TSQ_ACQUIRE); /* A2, pairs with R2 */
+		head = tsq_load(&d->snd.hist_head, TSQ_ACQUIRE); /* A4, pairs with R4 */
 		end = head * 64 + 63;                            /* newest tick held */
 		start = end - (TSQ__DQL_HIST_TICKS - 1);         /* oldest tick held */
 		if ((reap >> shift) + 1 - start <= (uint64_t)INT64_MAX)
@@ -310,7 +324,7 @@ static inline void tsq__dql_check_stall(struct tsq_dql *d, uint64_t thrs, uint64
 		n = n + 1 < TSQ__DQL_HIST_TICKS ? n + 1 : TSQ__DQL_HIST_TICKS;
 		for (uint64_t i = 0; i < n && !found; i++) {
 			t = start + i;
-			found = (tsq_load(&d->snd.hist[(t / 64) % TSQ__DQL_HIST_WORDS], TSQ_ACQUIRE) /* A2 */
+			found = (tsq_load(&d->snd.hist[(t / 64) % TSQ__DQL_HIST_WORDS], TSQ_ACQUIRE) /* A4 */
 				 >> (t % 64)) & 1;
 		}
 		/* The acquire loads above keep this re-read after them (a seqlock without fences). */
@@ -337,7 +351,7 @@ out:
  * and the statistics counters are kept (the kernel's dql_reset / netdev_tx_reset_queue).
  * Context: no sender or completion may run (e.g. the ring is down). Blocks: never.
  * Ordering: relaxed stores; publish the queue to other threads afterwards (thread start, a
- * lock, a release store). Pairs with: none.
+ * lock, a release store). Pairs with: nothing.
  * Return: nothing.
  */
 static inline void tsq_dql_reset(struct tsq_dql *d, uint64_t now_ns)
@@ -359,36 +373,33 @@ static inline void tsq_dql_reset(struct tsq_dql *d, uint64_t now_ns)
 }
 
 /*
- * tsq_dql_init - set up a queue; cfg may be NULL for the kernel's defaults (limits 0 and
+ * tsq_dql_init - set up a queue; opts may be NULL for the kernel's defaults (limits 0 and
  * TSQ_DQL_MAX_LIMIT, hold 1 s, stall detection off). now_ns starts the clock.
  * Context: before the queue is shared. Blocks: never. Ordering: none (as tsq_dql_reset).
- * Pairs with: none.
- * Return: 0; -EINVAL for a NULL queue, cfg->size too small, max_limit > TSQ_DQL_MAX_LIMIT
- * or min_limit > max_limit (after 0 became the default).
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for a NULL queue, opts->size smaller than the first version of the
+ * struct or larger with non-zero unknown bytes, max_limit > TSQ_DQL_MAX_LIMIT or
+ * min_limit > max_limit (after 0 became the default); nothing changed.
  */
-static inline int tsq_dql_init(struct tsq_dql *d, const struct tsq_dql_cfg *cfg, uint64_t now_ns)
+static inline int tsq_dql_init(struct tsq_dql *d, const struct tsq_dql_opts *opts, uint64_t now_ns)
 {
-	uint32_t min = 0, max = TSQ_DQL_MAX_LIMIT;
-	uint64_t hold = TSQ_DQL_HOLD_NS_DEFAULT, thrs = 0;
+	const size_t v1 = offsetof(struct tsq_dql_opts, stall_thrs_ns) + sizeof(uint64_t);
+	struct tsq_dql_opts o;
+	uint32_t max;
 
-	if (d == NULL || (cfg != NULL && cfg->size < sizeof(*cfg)))
+	if (d == NULL || !tsq__opts_read(opts, v1, &o, sizeof(o)))
 		return -EINVAL;
-	if (cfg != NULL) {
-		min = cfg->min_limit;
-		max = cfg->max_limit != 0 ? cfg->max_limit : max;
-		hold = cfg->hold_ns != 0 ? cfg->hold_ns : hold;
-		thrs = cfg->stall_thrs_ns;
-		if (max > TSQ_DQL_MAX_LIMIT || min > max)
-			return -EINVAL;
-	}
+	max = o.max_limit != 0 ? o.max_limit : TSQ_DQL_MAX_LIMIT;
+	if (max > TSQ_DQL_MAX_LIMIT || o.min_limit > max)
+		return -EINVAL;
 	d->snd.magic = TSQ__DQL_MAGIC;
 	d->snd.busy = 0;
-	d->snd.stall_thrs_ns = thrs;
+	d->snd.stall_thrs_ns = o.stall_thrs_ns;
 	d->snd.stops = 0;
 	d->snd.recheck_saves = 0;
-	d->cmp.min_limit = min;
+	d->cmp.min_limit = o.min_limit;
 	d->cmp.max_limit = max;
-	d->cmp.hold_ns = hold;
+	d->cmp.hold_ns = o.hold_ns != 0 ? o.hold_ns : TSQ_DQL_HOLD_NS_DEFAULT;
 	d->cmp.busy = 0;
 	d->cmp.restarts = 0;
 	d->cmp.grows = 0;
@@ -404,7 +415,7 @@ static inline int tsq_dql_init(struct tsq_dql *d, const struct tsq_dql_cfg *cfg,
  * sysfs limit_min / limit_max).
  * Context: any thread. Blocks: never. Ordering: two relaxed stores; a completion that runs
  * meanwhile may clamp with one old and one new bound once (never above either max).
- * Pairs with: none.
+ * Pairs with: nothing.
  * Return: 0; -EINVAL if min > max or max > TSQ_DQL_MAX_LIMIT (nothing changed).
  */
 static inline int tsq_dql_set_limits(struct tsq_dql *d, uint32_t min, uint32_t max)
@@ -419,7 +430,7 @@ static inline int tsq_dql_set_limits(struct tsq_dql *d, uint32_t min, uint32_t m
 /*
  * tsq_dql_set_hold_time - how long the slack must stay before the limit shrinks (0: shrink
  * at the first busy round). Any value is accepted.
- * Context: any thread. Blocks: never. Ordering: relaxed store. Pairs with: none.
+ * Context: any thread. Blocks: never. Ordering: relaxed store. Pairs with: nothing.
  * Return: nothing.
  */
 static inline void tsq_dql_set_hold_time(struct tsq_dql *d, uint64_t hold_ns)
@@ -431,7 +442,7 @@ static inline void tsq_dql_set_hold_time(struct tsq_dql *d, uint64_t hold_ns)
  * tsq_dql_set_stall_thrs - switch the stall detector on (thrs_ns > 0) or off (0) and restart
  * its history at now_ns (the history's tick depends on the threshold).
  * Context: no sender or completion may run (as tsq_dql_reset). Blocks: never.
- * Ordering: relaxed stores. Pairs with: none.
+ * Ordering: relaxed stores. Pairs with: nothing.
  * Return: nothing.
  */
 static inline void tsq_dql_set_stall_thrs(struct tsq_dql *d, uint64_t thrs_ns, uint64_t now_ns)
@@ -447,7 +458,7 @@ static inline void tsq_dql_set_stall_thrs(struct tsq_dql *d, uint64_t thrs_ns, u
  * >= 0 there is room, < 0 the queue is over its limit.
  * Context: any thread; exact for the sender (it wrote num_queued) and the completion (it
  * wrote the snapshot); elsewhere a hint. Blocks: never.
- * Ordering: relaxed loads (tsq_dql_tx_sent()'s re-check uses S2 instead). Pairs with: none.
+ * Ordering: relaxed loads (tsq_dql_tx_sent()'s re-check uses S2 instead). Pairs with: nothing.
  * Return: the room in bytes, in [-TSQ_DQL_MAX_INFLIGHT, TSQ_DQL_MAX_LIMIT].
  */
 static inline int64_t tsq_dql_avail(const struct tsq_dql *d)
@@ -457,24 +468,24 @@ static inline int64_t tsq_dql_avail(const struct tsq_dql *d)
 }
 
 /*
- * tsq_dql_queued - account an object of `count` bytes handed to the ring (dql_queued), and
+ * tsq_dql_charge - account an object of `count` bytes handed to the ring (dql_queued), and
  * note the time for the stall detector when it is on. Does not look at the limit: the
  * caller reads tsq_dql_avail(), or uses tsq_dql_tx_sent().
  * Context: the sender, before the object can complete (before the ring's producer index
  * shows it to the device). Blocks: never.
  * Ordering: relaxed stores of the sender's counters; the ring's own publication orders them
- * before the completion of the object. History stores R1/R2 (pairs with A1/A2 in
- * tsq_dql_completed()'s stall check). Pairs with: see Ordering.
+ * before the completion of the object. History stores R3/R4 when the stall detector is on.
+ * Pairs with: A3/A4 in tsq_dql_complete()'s stall check.
  * Return: 0; -EINVAL if count > TSQ_DQL_MAX_OBJECT; -EOVERFLOW if more than
  * TSQ_DQL_MAX_INFLIGHT bytes would be in flight. On an error nothing is accounted: do not
  * complete those bytes.
  */
-static inline int tsq_dql_queued(struct tsq_dql *d, uint32_t count, uint64_t now_ns)
+static inline int tsq_dql_charge(struct tsq_dql *d, uint32_t count, uint64_t now_ns)
 {
 	uint32_t nq = tsq_load(&d->snd.num_queued, TSQ_RELAXED);
 	uint64_t thrs, snap = tsq_load(&d->snd.snap, TSQ_RELAXED);
 
-	tsq__dql_check_init(d, "tsq_dql_queued");
+	tsq__dql_check_init(d, "tsq_dql_charge");
 	if (count > TSQ_DQL_MAX_OBJECT)
 		return -EINVAL;
 	/*
@@ -483,7 +494,7 @@ static inline int tsq_dql_queued(struct tsq_dql *d, uint32_t count, uint64_t now
 	 */
 	if ((uint64_t)(uint32_t)(nq - (uint32_t)(snap >> 32)) + count > TSQ_DQL_MAX_INFLIGHT)
 		return -EOVERFLOW;
-	tsq__dql_enter(&d->snd.busy, "tsq_dql_queued", "two senders at once (serialise them)");
+	tsq__dql_enter(&d->snd.busy, "tsq_dql_charge", "two senders at once (serialise them)");
 	tsq_store(&d->snd.last_obj, count, TSQ_RELAXED);
 	tsq_store(&d->snd.num_queued, nq + count, TSQ_RELAXED);
 	thrs = tsq_load(&d->snd.stall_thrs_ns, TSQ_RELAXED);
@@ -494,35 +505,35 @@ static inline int tsq_dql_queued(struct tsq_dql *d, uint32_t count, uint64_t now
 }
 
 /*
- * tsq_dql_tx_sent - tsq_dql_queued(), then stop the queue if it went over its limit
+ * tsq_dql_tx_sent - tsq_dql_charge(), then stop the queue if it went over its limit
  * (netdev_tx_sent_queue).
- * Context: the sender, as tsq_dql_queued(). Blocks: never.
+ * Context: the sender, as tsq_dql_charge(). Blocks: never.
  * Ordering: over the limit, the sender sets STOPPED and re-checks. The race it closes: the
  * last completion publishes room and reads STOPPED still clear just before the sender sets
  * it; the sender, which read the old snapshot, then stops with nothing left to restart it.
  * Closed with a store-buffering (Dekker) pair:
  *     sender:      S1 SEQ_CST RMW set STOPPED;        S2 SEQ_CST load of the snapshot
- *     completion:  C1 SEQ_CST store of the snapshot;  C2 SEQ_CST load of STOPPED
+ *     completion:  S2 SEQ_CST store of the snapshot;  S1 SEQ_CST load of STOPPED
  * At least one side sees the other: the sender sees the room and withdraws its stop, or the
  * completion sees STOPPED and restarts the queue. Acquire/release is NOT enough (both loads
  * may read old values while the stores sit in store buffers): tests/check/dql_model.c.
- * Pairs with: C1/C2 in tsq_dql_tx_completed().
+ * Pairs with: S2 in tsq_dql_complete(), S1 and X1 in tsq_dql_tx_completed().
  * Return: 0 - go on; TSQ_DQL_STOPPED - stopped: feed nothing more until a completion
  * returns TSQ_DQL_RESTART (a restart may also come while running: harmless); a negative
- * errno of tsq_dql_queued() (nothing accounted, nothing stopped).
+ * errno of tsq_dql_charge() (nothing accounted, nothing stopped).
  */
 static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t now_ns)
 {
-	int rc = tsq_dql_queued(d, bytes, now_ns);
+	int rc = tsq_dql_charge(d, bytes, now_ns);
 
 	if (rc < 0)
 		return rc;
 	if (tsq_likely(tsq_dql_avail(d) >= 0))
 		return 0;
-	tsq_fetch_or(&d->snd.stopped, TSQ__DQL_F_STOPPED, TSQ_SEQ_CST); /* S1, pairs with C2 */
+	tsq_fetch_or(&d->snd.stopped, TSQ__DQL_F_STOPPED, TSQ_SEQ_CST); /* S1, pairs with S1/X1 in tx_completed */
 	TSQ__DQL_HOOK("stop-set", d);
 	if (tsq__dql_avail_of(tsq_load(&d->snd.num_queued, TSQ_RELAXED),
-			      tsq_load(&d->snd.snap, TSQ_SEQ_CST)) < 0) { /* S2, pairs with C1 */
+			      tsq_load(&d->snd.snap, TSQ_SEQ_CST)) < 0) { /* S2, pairs with S2 in complete */
 		tsq_counter_add_owner(&d->snd.stops, 1);
 		return TSQ_DQL_STOPPED;
 	}
@@ -535,9 +546,9 @@ static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t no
 /*
  * tsq_dql_stopped - is the queue stopped (tsq_dql_tx_sent returned TSQ_DQL_STOPPED and no
  * restart has cleared it)? A sender batching doorbells (the kernel's xmit_more) rings at
- * once when it finds the queue stopped after a tsq_dql_queued(): nothing else will.
+ * once when it finds the queue stopped after a tsq_dql_charge(): nothing else will.
  * Context: any thread; a hint off the sender's thread. Blocks: never.
- * Ordering: relaxed load. Pairs with: none.
+ * Ordering: relaxed load. Pairs with: nothing.
  * Return: true if STOPPED is set.
  */
 static inline bool tsq_dql_stopped(const struct tsq_dql *d)
@@ -548,17 +559,17 @@ static inline bool tsq_dql_stopped(const struct tsq_dql *d)
 /* ---- the completion ------------------------------------------------------------------------------ */
 
 /*
- * tsq_dql_completed - account `count` bytes completed and move the limit (dql_completed):
+ * tsq_dql_complete - account `count` bytes completed and move the limit (dql_completed):
  * grow when the queue starved, shrink by the lowest slack once hold_ns has passed, clamp
  * to [min_limit, max_limit]; then the stall check, and publish the new limit.
  * Context: the completion context (one at a time), once per completion round. count may be
  * 0 (the algorithm still runs). Blocks: never.
- * Ordering: C1, the SEQ_CST store of the snapshot (limit, completed): the store half of the
- * completion's Dekker pair. Stall check: A1/A2 (pairs with R1/R2 in tsq_dql_queued()).
- * Pairs with: S2 in tsq_dql_tx_sent().
+ * Ordering: S2, the SEQ_CST store of the snapshot (limit, completed): the store half of the
+ * completion's Dekker pair. Stall check: A3/A4.
+ * Pairs with: S2 in tsq_dql_tx_sent(); A3/A4 with R3/R4 in tsq_dql_charge().
  * Return: 0; -EINVAL if count is more than the bytes in flight (nothing changed).
  */
-static inline int tsq_dql_completed(struct tsq_dql *d, uint32_t count, uint64_t now_ns)
+static inline int tsq_dql_complete(struct tsq_dql *d, uint32_t count, uint64_t now_ns)
 {
 	uint32_t nq = tsq_load(&d->snd.num_queued, TSQ_RELAXED);
 	uint32_t nc = d->cmp.num_completed, limit = d->cmp.limit;
@@ -567,11 +578,11 @@ static inline int tsq_dql_completed(struct tsq_dql *d, uint32_t count, uint64_t 
 	uint64_t next = limit;
 	bool all_prev_done;
 
-	tsq__dql_check_init(d, "tsq_dql_completed");
+	tsq__dql_check_init(d, "tsq_dql_complete");
 	inflight = nq - nc;
 	if (count > inflight)
 		return -EINVAL;
-	tsq__dql_enter(&d->cmp.busy, "tsq_dql_completed", "two completions at once (serialise them)");
+	tsq__dql_enter(&d->cmp.busy, "tsq_dql_complete", "two completions at once (serialise them)");
 	completed = nc + count;
 	ovlimit = tsq__dql_posdiff(inflight, limit);
 	inprogress = nq - completed;
@@ -625,23 +636,23 @@ static inline int tsq_dql_completed(struct tsq_dql *d, uint32_t count, uint64_t 
 	d->cmp.prev_num_queued = nq;
 	tsq_store(&d->cmp.num_completed, completed, TSQ_RELAXED);
 	tsq__dql_check_stall(d, tsq_load(&d->snd.stall_thrs_ns, TSQ_RELAXED), now_ns);
-	tsq_store(&d->snd.snap, ((uint64_t)completed << 32) | limit, TSQ_SEQ_CST); /* C1, pairs with S2 */
+	tsq_store(&d->snd.snap, ((uint64_t)completed << 32) | limit, TSQ_SEQ_CST); /* S2, pairs with S2 in tx_sent */
 	tsq__dql_leave(&d->cmp.busy);
 	return 0;
 }
 
 /*
- * tsq_dql_tx_completed - tsq_dql_completed(), then restart the queue if it is stopped and
+ * tsq_dql_tx_completed - tsq_dql_complete(), then restart the queue if it is stopped and
  * now has room (netdev_tx_completed_queue). bytes == 0 does nothing at all.
  * Context: the completion context (one at a time), once per completion round.
  * Blocks: never.
- * Ordering: C1 (in tsq_dql_completed), then C2 SEQ_CST load of STOPPED: the load half of
- * the Dekker pair. When C2 reads the sender's S1 it also synchronises with it, so the
+ * Ordering: S2 (in tsq_dql_complete), then S1, a SEQ_CST load of STOPPED: the load half of
+ * the Dekker pair. When it reads the sender's S1 it also synchronises with it, so the
  * num_queued read for avail afterwards is the sender's latest. Exactly one caller wins
- * STOPPED -> clear (X3, an RMW; the sender's own withdrawal is the other contender).
+ * STOPPED -> clear (X1, an ACQ_REL RMW; the sender's own withdrawal is the other contender).
  * Pairs with: S1/S2 in tsq_dql_tx_sent().
  * Return: 0 - nothing to do; TSQ_DQL_RESTART - this caller cleared STOPPED and must restart
- * the queue (wake the sender); -EINVAL as tsq_dql_completed() (nothing changed).
+ * the queue (wake the sender); -EINVAL as tsq_dql_complete() (nothing changed).
  */
 static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64_t now_ns)
 {
@@ -649,14 +660,14 @@ static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64
 
 	if (bytes == 0)
 		return 0;
-	rc = tsq_dql_completed(d, bytes, now_ns);
+	rc = tsq_dql_complete(d, bytes, now_ns);
 	if (rc < 0)
 		return rc;
-	if (tsq_likely(!(tsq_load(&d->snd.stopped, TSQ_SEQ_CST) & TSQ__DQL_F_STOPPED))) /* C2 */
+	if (tsq_likely(!(tsq_load(&d->snd.stopped, TSQ_SEQ_CST) & TSQ__DQL_F_STOPPED))) /* S1 */
 		return 0;
 	if (tsq_dql_avail(d) < 0)
 		return 0; /* still over: a later completion (bytes are in flight) restarts it */
-	if (!(tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_ACQ_REL) & /* X3 */
+	if (!(tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_ACQ_REL) & /* X1 */
 	      TSQ__DQL_F_STOPPED))
 		return 0;
 	tsq_counter_add_owner(&d->cmp.restarts, 1);
@@ -667,7 +678,7 @@ static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64
 
 /*
  * tsq_dql_limit - the current limit in bytes.
- * Context: any thread. Blocks: never. Ordering: relaxed load. Pairs with: none.
+ * Context: any thread. Blocks: never. Ordering: relaxed load. Pairs with: nothing.
  * Return: the limit.
  */
 static inline uint32_t tsq_dql_limit(const struct tsq_dql *d)
@@ -678,7 +689,7 @@ static inline uint32_t tsq_dql_limit(const struct tsq_dql *d)
 /*
  * tsq_dql_inflight - bytes queued and not yet completed (the sysfs inflight).
  * Context: any thread; exact for the sender and the completion, a hint elsewhere.
- * Blocks: never. Ordering: relaxed loads. Pairs with: none.
+ * Blocks: never. Ordering: relaxed loads. Pairs with: nothing.
  * Return: the byte count (0 if a stale pair of loads would make it negative).
  */
 static inline uint32_t tsq_dql_inflight(const struct tsq_dql *d)
@@ -692,7 +703,7 @@ static inline uint32_t tsq_dql_inflight(const struct tsq_dql *d)
 /*
  * tsq_dql_stats - configuration, state and counters in one struct.
  * Context: any thread (each field exact when the queue is quiet). Blocks: never.
- * Ordering: relaxed loads. Pairs with: none.
+ * Ordering: relaxed loads. Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments.
  */
 static inline int tsq_dql_stats(const struct tsq_dql *d, struct tsq_dql_stats *out)

@@ -32,14 +32,41 @@
  *     if (tsq_flags_mark_deferred(&fl, TSQ_F_DEFERRED)) hold(flow);   // 0 -> 1: one reference
  *     uint32_t todo = tsq_flags_take_deferred(&fl);                   // at release
  *     if (todo & TSQ_F_DEFERRED) { send_more(flow); put(flow); }
+ *   (tests/unit/test_flags.c compiles and runs this block as `usage_block_runs`.)
  *
  * Synchronization table: every transition is a single atomic on the word, so all may run
- * concurrently ('-') with each other; *who* may call each is the protocol:
+ * concurrently ('-') with each other, but init ('X': before the word is shared):
+ *
+ *                      throttle/clear  to_queued  unqueue  mark/take_deferred  load(_seqcst)  init
+ *     throttle/clear         -             -         -             -                 -          X
+ *     to_queued              -             -         -             -                 -          X
+ *     unqueue                -             -         -             -                 -          X
+ *     mark/take_deferred     -             -         -             -                 -          X
+ *     load(_seqcst), user    -             -         -             -                 -          X
+ *     init                   X             X         X             X                 X          X
+ *   *Who* may call each is the protocol:
  *     throttle, clear_throttled: the sender (the thread that owns sending on the flow)
  *     throttled_to_queued:       any completion context
  *     unqueue:                   the worker that took the flow off its list
  *     mark_deferred:             any thread (in tsq, the worker, under the flow's short lock)
  *     take_deferred:             the owner at release/flush (under the flow's short lock)
+ *     load, load_seqcst, user:   any thread
+ *
+ * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; shared
+ * with budget.h, whose S2 is the other half of S1's Dekker pair)
+ *   S1 THROTTLED: the sender's SEQ_CST RMW in throttle; the completion's SEQ_CST load in
+ *      load_seqcst (tsq_budget_complete). With S2 (budget.h: the completion's SEQ_CST
+ *      uncharge, the sender's SEQ_CST re-check of in-flight) a store-buffering pair: either
+ *      the sender sees the room or the completion sees THROTTLED.
+ *   X3 THROTTLED -> QUEUED: the completion's ACQ_REL CAS in throttled_to_queued (and A3, the
+ *      acquire load before it) pairs with S3, the worker's SEQ_CST RMW in unqueue: a new
+ *      winner writes the flow's list node only after the previous worker is done with it.
+ *   X4 deferred bits: the marker's ACQ_REL RMW in mark_deferred pairs with X4, the owner's
+ *      ACQ_REL CAS in take_deferred (and A4, the acquire load before it): what the marker
+ *      wrote before marking is visible to the owner that takes the bits.
+ *   A5 load: an acquire load; sees what was written before any transition it reads (the
+ *      release half of S1, X3, S3, X4).
+ *   clear_throttled is relaxed: a stale THROTTLED only costs one spurious queueing.
  */
 #ifndef TSQ_FLAGS_H
 #define TSQ_FLAGS_H
@@ -70,12 +97,13 @@ extern "C" {
 #define TSQ_F_DEFERRED_ALL (TSQ_F_DEFERRED | TSQ_F_USER_ALL)
 
 struct tsq_flags {
-	uint32_t word; /* use the functions below */
+	uint32_t word; /* private: use the functions below (other headers too) */
 };
 
 /*
  * tsq_flags_user - TSQ_F_USER(n) for an n known only at run time.
- * Context: any. Blocks: never. Ordering: none.
+ * Context: any thread. Blocks: never. Ordering: none (no shared memory).
+ * Pairs with: nothing.
  * Return: the bit; 0 (no bit) for n >= TSQ_F_USER_MAX.
  */
 static inline uint32_t tsq_flags_user(unsigned n)
@@ -86,33 +114,67 @@ static inline uint32_t tsq_flags_user(unsigned n)
 #define TSQ_FLAGS_INIT { 0 }
 
 /*
+ * tsq_flags_init - clear every bit (as TSQ_FLAGS_INIT does statically).
+ * Context: before the word is shared. Blocks: never.
+ * Ordering: none (a relaxed store); publish the flow the usual way.
+ * Pairs with: nothing.
+ * Return: nothing.
+ */
+static inline void tsq_flags_init(struct tsq_flags *f)
+{
+	tsq_store(&f->word, 0u, TSQ_RELAXED);
+}
+
+/*
  * tsq_flags_load - read the word.
- * Context: any thread. Blocks: never. Ordering: acquire (pairs with the RMWs below).
+ * Context: any thread. Blocks: never.
+ * Ordering: A5, acquire: what was written before a transition it sees is visible.
+ * Pairs with: the release half of S1, X3, S3 and X4 (the transitions below).
  * Return: the current bits.
  */
 static inline uint32_t tsq_flags_load(const struct tsq_flags *f)
 {
-	return tsq_load(&f->word, TSQ_ACQUIRE);
+	return tsq_load(&f->word, TSQ_ACQUIRE); /* A5 */
+}
+
+/*
+ * tsq_flags_load_seqcst - read the word as the load half of S1: the completion's look at
+ * THROTTLED after its SEQ_CST uncharge (S2 in tsq_budget_complete()).
+ * Context: any thread (in tsq, completion context). Blocks: never.
+ * Ordering: S1, a SEQ_CST load (a plain load on x86): in the single total order with the
+ * sender's S1 RMW and both S2 accesses, so either it sees THROTTLED or the sender's re-check
+ * sees the room.
+ * Pairs with: S1 in tsq_flags_throttle().
+ * Return: the current bits.
+ */
+static inline uint32_t tsq_flags_load_seqcst(const struct tsq_flags *f)
+{
+	return tsq_load(&f->word, TSQ_SEQ_CST); /* S1, pairs with S1 in tsq_flags_throttle() */
 }
 
 /*
  * tsq_flags_throttle - set THROTTLED: "I stop; restart me on a completion".
  * Context: the sender. Blocks: never.
- * Ordering: F1, SEQ_CST RMW. This is the store half of the sender's Dekker pair: the sender
- * must re-read its in-flight counter with a SEQ_CST load *after* it (tsq_budget does). Pairs
- * with: C1/C2 in tsq_budget_complete() (SEQ_CST fetch_sub of in-flight, SEQ_CST flags load).
- * Return: true if THROTTLED was already set.
+ * Ordering: S1, a SEQ_CST RMW: the store half of the sender's Dekker pair; the sender must
+ * re-read its in-flight count with a SEQ_CST load *after* it (S2, as tsq_budget_may_send()
+ * does).
+ * Pairs with: S1 in tsq_flags_load_seqcst() and S2 in tsq_budget_complete() (the
+ * completion's SEQ_CST uncharge, then its SEQ_CST look at the flags).
+ * Return: true if THROTTLED was already set, false if this call set it.
  */
 static inline bool tsq_flags_throttle(struct tsq_flags *f)
 {
-	return (tsq_fetch_or(&f->word, TSQ_F_THROTTLED, TSQ_SEQ_CST) & TSQ_F_THROTTLED) != 0; /* F1 */
+	/* S1, pairs with S1 in tsq_flags_load_seqcst() */
+	return (tsq_fetch_or(&f->word, TSQ_F_THROTTLED, TSQ_SEQ_CST) & TSQ_F_THROTTLED) != 0;
 }
 
 /*
  * tsq_flags_clear_throttled - withdraw THROTTLED after the re-check found room: the sender
  * keeps running, so it needs no restart. Harmless if a completion has already queued it.
- * Context: the sender. Blocks: never. Ordering: relaxed RMW (a stale THROTTLED only costs
- * one spurious queueing). Return: nothing.
+ * Context: the sender. Blocks: never.
+ * Ordering: a relaxed RMW (a stale THROTTLED only costs one spurious queueing).
+ * Pairs with: nothing.
+ * Return: nothing.
  */
 static inline void tsq_flags_clear_throttled(struct tsq_flags *f)
 {
@@ -123,19 +185,21 @@ static inline void tsq_flags_clear_throttled(struct tsq_flags *f)
  * tsq_flags_throttled_to_queued - the completion's transition: THROTTLED -> QUEUED in one CAS.
  * Exactly one caller wins per throttle; losers saw THROTTLED clear or QUEUED already set.
  * Context: any completion context. Blocks: never (lock-free CAS loop).
- * Ordering: F2, acquire-release CAS: the winner's list link (which writes the flow's node)
- * happens after the previous worker's unqueue (F3, release) that finished reading it.
- * Return: true if the caller won and must link the flow (it now owns the flow's node).
+ * Ordering: A3 (acquire load) then X3 (ACQ_REL CAS): the winner's list link, which writes
+ * the flow's node, happens after the previous worker's unqueue (S3) that finished reading it.
+ * Pairs with: S3 in tsq_flags_unqueue().
+ * Return: true if the caller won and must link the flow (it now owns the flow's node);
+ * false otherwise.
  */
 static inline bool tsq_flags_throttled_to_queued(struct tsq_flags *f)
 {
-	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE);
+	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE); /* A3, pairs with S3 */
 
 	do {
 		if (!(old & TSQ_F_THROTTLED) || (old & TSQ_F_QUEUED))
 			return false;
 	} while (!tsq_cmpxchg_weak(&f->word, &old, (old & ~TSQ_F_THROTTLED) | TSQ_F_QUEUED, TSQ_ACQ_REL,
-				   TSQ_ACQUIRE)); /* F2 */
+				   TSQ_ACQUIRE)); /* X3, pairs with S3 in tsq_flags_unqueue() */
 	return true;
 }
 
@@ -145,47 +209,52 @@ static inline bool tsq_flags_throttled_to_queued(struct tsq_flags *f)
  * *before* running the flow's handler: a completion during the handler re-queues the flow
  * instead of being lost.
  * Context: the worker that unlinked the flow. Blocks: never.
- * Ordering: F3, SEQ_CST RMW (the kernel's full barrier + clear_bit): the unlink and every
- * read of the node happen before a new winner of F2 writes it. Release would suffice for the
+ * Ordering: S3, a SEQ_CST RMW (the kernel's full barrier + clear_bit): the unlink and every
+ * read of the node happen before a new winner of X3 writes it. Release would suffice for the
  * node; SEQ_CST also orders it before the handler's own budget check (its Dekker pair).
+ * Pairs with: X3/A3 in tsq_flags_throttled_to_queued().
  * Return: nothing.
  */
 static inline void tsq_flags_unqueue(struct tsq_flags *f)
 {
-	tsq_fetch_and(&f->word, ~TSQ_F_QUEUED, TSQ_SEQ_CST); /* F3, pairs with F2 */
+	tsq_fetch_and(&f->word, ~TSQ_F_QUEUED, TSQ_SEQ_CST); /* S3, pairs with X3 */
 }
 
 /*
  * tsq_flags_mark_deferred - set deferred bits (TSQ_F_DEFERRED and/or TSQ_F_USER(n)) for the
- * owner's release.
+ * owner's release. Other bits in `bits` are ignored.
  * Context: any thread; in tsq, the worker holding the flow's short lock. Blocks: never.
- * Ordering: F4, acquire-release RMW: what the caller wrote before is visible to the owner that
- * takes the bits (F5). Pairs with: F5 in tsq_flags_take_deferred().
+ * Ordering: X4, an ACQ_REL RMW: what the caller wrote before is visible to the owner that
+ * takes the bits.
+ * Pairs with: X4/A4 in tsq_flags_take_deferred().
  * Return: the bits that went 0 -> 1: take one flow reference for each (they are released by
- * whoever runs the bits). 0 if all were already set.
+ * whoever runs the bits); 0 if all were already set.
  */
 static inline uint32_t tsq_flags_mark_deferred(struct tsq_flags *f, uint32_t bits)
 {
 	bits &= TSQ_F_DEFERRED_ALL;
-	return bits & ~tsq_fetch_or(&f->word, bits, TSQ_ACQ_REL); /* F4 */
+	return bits & ~tsq_fetch_or(&f->word, bits, TSQ_ACQ_REL); /* X4, pairs with X4 in take */
 }
 
 /*
  * tsq_flags_take_deferred - take and clear every deferred bit at once (THROTTLED and QUEUED
  * stay). No atomic RMW at all when none is set: release paths are hot.
- * Context: the owner, at release or flush. Blocks: never.
- * Ordering: F5, acquire (load, and the CAS on success). Pairs with: F4.
- * Return: the deferred bits that were set (each carries the reference its marker took).
+ * Context: the owner, at release or flush. Blocks: never (lock-free CAS loop).
+ * Ordering: A4, an acquire load, then X4, an ACQ_REL CAS (acquire on failure): the bits'
+ * markers' writes are visible to the caller.
+ * Pairs with: X4 in tsq_flags_mark_deferred().
+ * Return: the deferred bits that were set (each carries the reference its marker took); 0
+ * if none was.
  */
 static inline uint32_t tsq_flags_take_deferred(struct tsq_flags *f)
 {
-	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE);
+	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE); /* A4, pairs with X4 in mark */
 
 	do {
 		if (!(old & TSQ_F_DEFERRED_ALL))
 			return 0;
 	} while (!tsq_cmpxchg_weak(&f->word, &old, old & ~TSQ_F_DEFERRED_ALL, TSQ_ACQ_REL,
-				   TSQ_ACQUIRE)); /* F5 */
+				   TSQ_ACQUIRE)); /* X4, pairs with X4 in tsq_flags_mark_deferred() */
 	return old & TSQ_F_DEFERRED_ALL;
 }
 

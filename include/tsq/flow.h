@@ -17,17 +17,20 @@
  *        processing, where sending would re-enter.
  *     3. The home worker's drain runs the flow: clear QUEUED (after the node is unlinked, so a
  *        completion during the handler re-queues instead of being lost), then under the flow's
- *        short lock (ops->lock) either send_more(TSQ_FLOW_FROM_WORKER), or, if an application
+ *        short lock (ops->lock) either send_more(TSQ_FLOW_DRAINED), or, if an application
  *        thread owns the flow, mark DEFERRED (one reference, on 0 -> 1 only). Then drop the
  *        queue reference (ops->put).
  *     4. The owner's release takes all deferred bits in one atomic (none in the common case);
- *        for DEFERRED it runs send_more(TSQ_FLOW_FROM_RELEASE) and drops that reference.
+ *        for DEFERRED it runs send_more(TSQ_FLOW_DEFERRED) and drops that reference.
+ *   send_more() learns how it runs (enum tsq_flow_how, the words of defer.h's
+ *   enum tsq_defer_how): DRAINED - the home worker took the flow off its list; DEFERRED - the
+ *   owner's release runs what the worker deferred to it.
  *   References: one while queued, one per deferred bit - the flow cannot be freed under a
  *   worker that still has it on its list. send_more() runs with exclusion on the flow: under
  *   ops->lock from the worker, as owner from the release.
  *
  * Usage
- *     static void send_more(struct tsq_flow *f, enum tsq_flow_from from) {
+ *     static void send_more(struct tsq_flow *f, enum tsq_flow_how how) {
  *         struct conn *c = tsq_container_of(f, struct conn, tsq);
  *         while (conn_has_data(c) && tsq_flow_may_send(f, unit_cost(c), 0)) {
  *             tsq_flow_charge(f, unit_cost(c));  conn_xmit_one(c);
@@ -35,14 +38,26 @@
  *     }
  *     static const struct tsq_flow_ops ops = { send_more, conn_lock, conn_unlock, conn_hold, conn_put };
  *     tsq_flow_init(&c->tsq, &set, home_worker, &ops, NULL);
+ *   (tests/unit/test_flow.c compiles and runs this block as `usage_block_runs`.)
  *
- * Synchronization table (beyond budget.h and flags.h)
- *                  may_send/charge  complete  worker run  release
- *     may_send/charge     X            -          X          X
- *     complete            -            -          -          -
- *     worker run          X            -          X          X
- *     release             X            -          X          X
- *   The X's are the flow's own exclusion: the owner, or ops->lock when not owned.
+ * Synchronization table ('-': safe concurrently, 'X': the caller must serialise; beyond
+ * budget.h and flags.h)
+ *                     may_send/charge  complete  worker run  release/defer  stats  init
+ *     may_send/charge        X            -          X            X           -      X
+ *     complete               -            -          -            -           -      X
+ *     worker run             X            -          X            X           -      X
+ *     release/defer          X            -          X            X           -      X
+ *     stats                  -            -          -            -           -      X
+ *     init                   X            X          X            X           X      X
+ *   The X's between the first and fourth rows are the flow's own exclusion: the owner, or
+ *   ops->lock when not owned. "worker run" is the flow's item in its home shard's drain
+ *   (tsq_defer_drain()), not a function of this header.
+ *
+ * Memory ordering (labels of budget.h, flags.h and defer.h; this header adds none)
+ *   may_send: S1/S2, the sender's half of budget.h's Dekker pair. complete: S2/S1, the
+ *   completion's half, then X3 (one winner) and defer.h's S1 (the SEQ_CST list push that
+ *   publishes the flow to its worker). Worker run: defer.h's A1 (the drain's take), then
+ *   S3 (unqueue), then X4 when it defers. release: A4/X4 (take the deferred bits).
  *
  * Counters (tsq_flow_stats()): throttles, re-check saves and unmatched completions
  * (budget.h), queued (restarts linked by a completion), deferred (restarts handed to the
@@ -63,16 +78,17 @@
 extern "C" {
 #endif
 
-enum tsq_flow_from {
-	TSQ_FLOW_FROM_WORKER = 0,  /* the home worker, under ops->lock, flow not owned */
-	TSQ_FLOW_FROM_RELEASE = 1, /* the owner's release (DEFERRED was set) */
+/* How send_more() came to run (the words of enum tsq_defer_how). */
+enum tsq_flow_how {
+	TSQ_FLOW_DRAINED = 0,  /* the home worker drained the restart: ops->lock held, not owned */
+	TSQ_FLOW_DEFERRED = 1, /* the owner's release runs what the worker deferred (DEFERRED) */
 };
 
 struct tsq_flow;
 
 struct tsq_flow_ops {
 	/* Send what the budget allows (call tsq_flow_may_send before each unit). Required. */
-	void (*send_more)(struct tsq_flow *flow, enum tsq_flow_from from);
+	void (*send_more)(struct tsq_flow *flow, enum tsq_flow_how how);
 	/*
 	 * Take the flow's short lock (the one the owner's release also holds while it runs
 	 * tsq_flow_release) and return whether an application thread owns the flow. Required.
@@ -110,23 +126,25 @@ static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how
 
 /*
  * tsq_flow_init - set up a flow that restarts on shard `home` of `set`.
- * cfg configures the budget (NULL: today's kernel defaults, see budget.h).
- * Context: before the flow is shared. Blocks: never. Ordering: none.
- * Return: 0; -EINVAL for NULL flow/set/ops, missing required ops, home out of range, or a
- * bad cfg (see tsq_budget_init()).
+ * opts configures the budget (NULL: today's kernel defaults, see budget.h).
+ * Context: before the flow is shared. Blocks: never.
+ * Ordering: none (plain stores); publish the flow the usual way.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL flow/set/ops, missing required ops, home out of range, or bad
+ * opts (see tsq_budget_init()).
  */
 static inline int tsq_flow_init(struct tsq_flow *flow, struct tsq_defer_set *set, unsigned home,
-				const struct tsq_flow_ops *ops, const struct tsq_budget_cfg *cfg)
+				const struct tsq_flow_ops *ops, const struct tsq_budget_opts *opts)
 {
 	int err;
 
 	if (flow == NULL || set == NULL || ops == NULL || ops->send_more == NULL || ops->lock == NULL ||
 	    ops->unlock == NULL || home >= tsq_defer_nr_shards(set))
 		return -EINVAL;
-	err = tsq_budget_init(&flow->budget, cfg);
+	err = tsq_budget_init(&flow->budget, opts);
 	if (err != 0)
 		return err;
-	flow->flags.word = 0;
+	tsq_flags_init(&flow->flags);
 	flow->home = home;
 	flow->set = set;
 	flow->ops = ops;
@@ -137,42 +155,54 @@ static inline int tsq_flow_init(struct tsq_flow *flow, struct tsq_defer_set *set
 }
 
 /*
- * tsq_flow_may_send - budget check for the next unit of `cost` bytes (factor 1 for
- * retransmits). On false THROTTLED is set and a completion will restart the flow.
+ * tsq_flow_may_send - may the sender hand down the next unit of `cost` bytes (factor 1 for
+ * retransmits)? On false THROTTLED is set and a completion will restart the flow.
  * Context: the sender (owner, or send_more under ops->lock). Blocks: never.
- * Ordering: as tsq_budget_check() (F1/B1 Dekker pair with C1/C2).
+ * Ordering: as tsq_budget_may_send(): S1 then S2, the sender's half of the Dekker pair.
+ * Pairs with: S2/S1 in tsq_flow_complete() (tsq_budget_complete()).
  * Return: true - send (charge first); false - stop sending.
  */
 static inline bool tsq_flow_may_send(struct tsq_flow *flow, uint32_t cost, unsigned factor)
 {
-	return !tsq_budget_check(&flow->budget, &flow->flags, cost, factor);
+	return tsq_budget_may_send(&flow->budget, &flow->flags, cost, factor);
 }
 
 /*
  * tsq_flow_charge - account a unit about to be handed down (before it can complete).
- * Context: the sender. Blocks: never. Ordering: as tsq_budget_charge(). Return: nothing.
+ * Context: the sender. Blocks: never. Ordering: as tsq_budget_charge() (relaxed).
+ * Pairs with: nothing. Return: nothing.
  */
 static inline void tsq_flow_charge(struct tsq_flow *flow, uint32_t cost)
 {
 	tsq_budget_charge(&flow->budget, cost);
 }
 
+/* Take n references (ops->hold NULL: the flows are immortal, nothing to take). */
+static inline void tsq__flow_hold(struct tsq_flow *flow, uint32_t n)
+{
+	if (flow->ops->hold != NULL)
+		while (n-- != 0)
+			flow->ops->hold(flow);
+}
+
 /*
  * tsq_flow_complete - a unit of `cost` bytes of this flow completed. If that restarts the
  * flow, take a reference and queue it to its home worker.
- * Context: any thread (completion context). Blocks: never (may call ops->hold and the set's
- * kick hook). Ordering: C1/C2 (budget.h); the winner's link is a SEQ_CST splice (defer.h L1).
  * Once per charged unit: a completion without a charge, or a second one, aborts under
  * TSQ_DEBUG; otherwise it is clamped at zero and counted (tsq_budget_complete()).
+ * Context: any thread (completion context). Blocks: never (may call ops->hold and the set's
+ * kick hook).
+ * Ordering: S2 then S1 (tsq_budget_complete()); X3 for the winner; the winner's link is
+ * defer.h's S1, a SEQ_CST list push that publishes the flow to its worker.
+ * Pairs with: S1/S2 in tsq_flow_may_send(); defer.h's A1 in the home worker's drain.
  * Return: true if this call queued the flow, false otherwise.
  */
 static inline bool tsq_flow_complete(struct tsq_flow *flow, uint32_t cost)
 {
 	if (tsq_likely(!tsq_budget_complete(&flow->budget, &flow->flags, cost)))
 		return false;
-	/* We won THROTTLED -> QUEUED: the node is ours until the worker unqueues it. */
-	if (flow->ops->hold != NULL)
-		flow->ops->hold(flow);
+	/* We won THROTTLED -> QUEUED (X3): the node is ours until the worker unqueues it. */
+	tsq__flow_hold(flow, 1);
 	tsq_counter_add_shared(&flow->queued, 1);
 	tsq_defer_queue(flow->set, flow->home, &flow->work);
 	return true;
@@ -186,13 +216,12 @@ static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how
 
 	(void)how; /* always TSQ_DEFER_DRAINED: flows are queued, never pushed */
 	/* The drain read item->node.next before calling us: the node is unlinked. */
-	tsq_flags_unqueue(&flow->flags); /* F3 */
+	tsq_flags_unqueue(&flow->flags); /* S3, pairs with X3 */
 	if (!ops->lock(flow)) {
-		ops->send_more(flow, TSQ_FLOW_FROM_WORKER);
-	} else if (tsq_flags_mark_deferred(&flow->flags, TSQ_F_DEFERRED)) {
+		ops->send_more(flow, TSQ_FLOW_DRAINED);
+	} else if (tsq_flags_mark_deferred(&flow->flags, TSQ_F_DEFERRED)) { /* X4 */
 		/* 0 -> 1: the bit carries its own reference until the release runs it. */
-		if (ops->hold != NULL)
-			ops->hold(flow);
+		tsq__flow_hold(flow, 1);
 		tsq_counter_add_shared(&flow->deferred, 1);
 	}
 	ops->unlock(flow);
@@ -203,10 +232,11 @@ static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how
 /*
  * tsq_flow_release - the owner's release callback (the kernel's tcp_release_cb): take every
  * deferred bit in one atomic (no atomic when none is set); for DEFERRED run
- * send_more(TSQ_FLOW_FROM_RELEASE) and drop its reference.
+ * send_more(TSQ_FLOW_DEFERRED) and drop its reference.
  * Context: the owner, still owning the flow, holding the flow's short lock (the same one
  * ops->lock takes), at release and at backlog flush. Blocks: only inside send_more.
- * Ordering: F5 acquire (pairs with F4 in the worker's mark).
+ * Ordering: A4/X4 (tsq_flags_take_deferred()): what the markers wrote is visible.
+ * Pairs with: X4 in the worker's mark and in tsq_flow_defer().
  * Return: the caller-defined bits (TSQ_F_USER(n)) that were set: the caller runs them, in its
  * own order, and drops one reference for each (they were marked with tsq_flow_defer()).
  */
@@ -217,7 +247,7 @@ static inline uint32_t tsq_flow_release(struct tsq_flow *flow)
 	if (tsq_likely(bits == 0))
 		return 0;
 	if (bits & TSQ_F_DEFERRED) {
-		flow->ops->send_more(flow, TSQ_FLOW_FROM_RELEASE);
+		flow->ops->send_more(flow, TSQ_FLOW_DEFERRED);
 		if (flow->ops->put != NULL)
 			flow->ops->put(flow);
 	}
@@ -230,23 +260,26 @@ static inline uint32_t tsq_flow_release(struct tsq_flow *flow)
  * flow was owned, a delayed ACK ...).
  * Context: any thread, under the flow's short lock with the flow owned (otherwise run the
  * action directly). Blocks: never (may call ops->hold).
- * Ordering: F4 (pairs with F5 in tsq_flow_release()).
+ * Ordering: X4 (tsq_flags_mark_deferred()): what the caller wrote before is visible to the
+ * release that runs the bits.
+ * Pairs with: A4/X4 in tsq_flow_release().
  * Return: the bits newly set (bits outside TSQ_F_USER_ALL are ignored).
  */
 static inline uint32_t tsq_flow_defer(struct tsq_flow *flow, uint32_t user_bits)
 {
-	uint32_t fresh = tsq_flags_mark_deferred(&flow->flags, user_bits & TSQ_F_USER_ALL);
+	uint32_t fresh = tsq_flags_mark_deferred(&flow->flags, user_bits & TSQ_F_USER_ALL); /* X4 */
 
-	if (flow->ops->hold != NULL)
-		for (uint32_t b = fresh; b != 0; b &= b - 1)
-			flow->ops->hold(flow);
+	tsq__flow_hold(flow, (uint32_t)__builtin_popcount(fresh));
 	return fresh;
 }
 
 /*
  * tsq_flow_stats - read the flow's counters and state.
- * Context: any thread. Blocks: never. Ordering: relaxed loads.
- * Return: 0; -EINVAL for NULL arguments.
+ * Context: any thread. Blocks: never.
+ * Ordering: relaxed loads of the counters, field by field; the flag word through
+ * tsq_flags_load() (A5, an acquire load: a plain load on x86 and AArch64's LDAR).
+ * Pairs with: nothing it relies on (a snapshot for reading, not for acting on).
+ * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_flow_stats(const struct tsq_flow *flow, struct tsq_flow_stats *out)
 {
@@ -255,7 +288,7 @@ static inline int tsq_flow_stats(const struct tsq_flow *flow, struct tsq_flow_st
 	tsq_budget_stats(&flow->budget, &out->budget);
 	out->queued = tsq_load(&flow->queued, TSQ_RELAXED);
 	out->deferred = tsq_load(&flow->deferred, TSQ_RELAXED);
-	out->flags = tsq_load(&flow->flags.word, TSQ_RELAXED);
+	out->flags = tsq_flags_load(&flow->flags);
 	return 0;
 }
 

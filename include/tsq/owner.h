@@ -24,7 +24,7 @@
  *   can prune); tsq_owner_tcp_limit() computes it.
  *
  * Usage
- *     static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx);
+ *     static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how);
  *     static void release_cb(struct tsq_owner *o) { tsq_flow_release(&conn_of(o)->tsq); }
  *     static const struct tsq_owner_ops ops = { rx, release_cb };
  *     tsq_owner_init(&c->own, &ops, tsq_owner_tcp_limit(rcvbuf, sndbuf));
@@ -34,16 +34,30 @@
  *     tsq_owner_acquire(&c->own);
  *     for (unsigned n = 0; have_data(); ) { copy_64k(); tsq_owner_flush_every(&c->own, &n, 16); }
  *     tsq_owner_release(&c->own);
+ *   (tests/unit/test_owner.c compiles and runs this block as `usage_block_runs`.)
  *
- * Synchronization table
- *                     deliver  acquire/try  release  flush  lock_fast  stats
- *     deliver            -         -           -        -       -        -
- *     acquire/try        -         -           -        -       -        -
- *     release            -         -           X        X       X        -
- *     flush              -         -           X        X       X        -
- *   release and flush are for the current owner only (one thread). deliver runs the process
- *   callback under the short lock (keep it short, never block in it); the owner runs it for
- *   backlogged items without the short lock, in FIFO order.
+ * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
+ *                           deliver  acquire/try  lock_fast  lock_check  release  flush(_every)  stats  init/destroy
+ *     deliver                  -         -            -          -          -          -          -         X
+ *     acquire/try_acquire      -         -            -          -          -          -          -         X
+ *     lock_fast/unlock_fast    -         -            -          -          -          -          -         X
+ *     lock_check/unlock        -         -            -          -          -          -          -         X
+ *     release                  -         -            -          -          X          X          -         X
+ *     flush(_every)            -         -            -          -          X          X          -         X
+ *     stats                    -         -            -          -          -          -          -         X
+ *     init/destroy             X         X            X          X          X          X          X         X
+ *   release and flush are for the current owner only (one thread), and so is unlock_fast
+ *   after a lock_fast that returned true. unlock and unlock_fast(false) are for the thread
+ *   that holds the short lock (after lock_check, or a lock_fast that returned false).
+ *   deliver runs the process callback under the short lock (keep it short, never block in
+ *   it); the owner runs it for backlogged items without the short lock, in FIFO order.
+ *   tcp_limit is a pure function (no object).
+ *
+ * Memory ordering
+ *   The short lock (a pthread mutex) orders everything: the backlog, `owned`, the waiters.
+ *   Two relaxed atomics read without it, by design: the backlog tail in flush (a hint - an
+ *   item appended right after the look is processed by the next flush or the release) and
+ *   the counters in stats. No acquire/release pairs, so no labels.
  *
  * Misuse and bad input (tests/README.md has the table)
  *   - An item whose cost alone exceeds the limit can never fit: -E2BIG (handed back, counted
@@ -58,7 +72,7 @@
  *
  * Limitations
  *   The short lock and the waiters use a pthread mutex and condition variable (libc only).
- *   The process callback for direct delivery runs under the short lock: it must not call
+ *   The process callback for inline delivery runs under the short lock: it must not call
  *   back into the same tsq_owner. acquire is not recursive.
  */
 #ifndef TSQ_OWNER_H
@@ -88,9 +102,10 @@ struct tsq_owner_work {
 /* The value of tsq_owner_work.mark while the item is parked (TSQ_DEBUG only). */
 #define TSQ__OWNER_PARKED 0x7b5c1a9du
 
-enum tsq_owner_ctx {
-	TSQ_OWNER_DIRECT = 0,  /* by the producer, object not owned, short lock held */
-	TSQ_OWNER_BACKLOG = 1, /* by the owner, from the backlog, short lock not held */
+/* How process() came to run (the words of defer.h's enum tsq_defer_how). */
+enum tsq_owner_how {
+	TSQ_OWNER_INLINE = 0,  /* at once, by the deliverer: object not owned, short lock held */
+	TSQ_OWNER_DRAINED = 1, /* by the owner, drained from the backlog, short lock not held */
 };
 
 /* What tsq_owner_deliver() did (non-negative returns). */
@@ -103,7 +118,7 @@ struct tsq_owner;
 
 struct tsq_owner_ops {
 	/* Process one item (the kernel's sk_backlog_rcv). Required. */
-	void (*process)(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx);
+	void (*process)(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how);
 	/*
 	 * Deferred actions (the kernel's release_cb), run at release and after a flush that ran
 	 * work, with the short lock held and ownership still held; must not block. May be NULL.
@@ -111,9 +126,10 @@ struct tsq_owner_ops {
 	void (*release_cb)(struct tsq_owner *o);
 };
 
+/* Counters (all uint64_t: tsq_owner_stats() copies the object's twin field by field). */
 struct tsq_owner_stats {
 	uint64_t backlogged;        /* items parked because the object was owned */
-	uint64_t direct;            /* items processed at once by the producer */
+	uint64_t inline_runs;       /* items processed at once by the deliverer (TSQ_OWNER_INLINE) */
 	uint64_t dropped;           /* items refused with -ENOBUFS or -E2BIG (handed back) */
 	uint64_t flushes;           /* tsq_owner_flush() calls that ran work */
 	uint64_t max_backlog_bytes; /* highest backlog length seen */
@@ -135,7 +151,10 @@ struct tsq_owner {
 
 /*
  * tsq_owner_tcp_limit - the kernel's TCP backlog limit: 2 * rcvbuf + sndbuf / 2 + 64 KiB,
- * clamped to UINT32_MAX. Context: any. Blocks: never. Ordering: none. Return: the limit.
+ * clamped to UINT32_MAX.
+ * Context: any thread. Blocks: never. Ordering: none (no shared memory).
+ * Pairs with: nothing.
+ * Return: the limit in bytes.
  */
 static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
 {
@@ -150,8 +169,11 @@ static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
 
 /*
  * tsq_owner_init - set up an unowned object with an empty backlog limited to `limit` bytes.
- * Context: before the object is shared. Blocks: never. Ordering: none.
- * Return: 0; -EINVAL for NULL o/ops/ops->process or limit 0; -errno of pthread init.
+ * Context: before the object is shared. Blocks: never.
+ * Ordering: none (plain stores); publish the object the usual way.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL o/ops/ops->process or limit 0; -errno of pthread init
+ * (nothing left initialised).
  */
 static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops *ops, uint64_t limit)
 {
@@ -173,7 +195,7 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
 	o->backlog_len = 0;
 	o->limit = limit;
 	o->ops = ops;
-	o->st.backlogged = o->st.direct = o->st.dropped = 0;
+	o->st.backlogged = o->st.inline_runs = o->st.dropped = 0;
 	o->st.flushes = o->st.max_backlog_bytes = o->st.backlog_bytes = 0;
 	return 0;
 }
@@ -182,7 +204,8 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
  * tsq_owner_destroy - free the lock resources. The object must be unowned with an empty
  * backlog and no waiters. Afterwards no call but tsq_owner_init() may use it: TSQ_DEBUG
  * catches deliver/acquire/try_acquire/lock_fast/lock_check on it (destroy clears `ops`).
- * Context: teardown. Blocks: never.
+ * Context: teardown, when no other call on the object can happen. Blocks: never.
+ * Ordering: none. Pairs with: nothing.
  * Return: 0; -EBUSY if owned, waited for, or the backlog is not empty (nothing destroyed);
  * -EINVAL for NULL, or an object destroyed already (or never initialised: `ops` NULL).
  */
@@ -226,7 +249,7 @@ static inline bool tsq__owner_drain_locked(struct tsq_owner *o)
 #ifdef TSQ_DEBUG
 			w->mark = 0; /* no longer parked: process() may deliver it again */
 #endif
-			o->ops->process(o, w, TSQ_OWNER_BACKLOG);
+			o->ops->process(o, w, TSQ_OWNER_DRAINED);
 			w = next;
 		}
 		ran = true;
@@ -253,6 +276,7 @@ static inline void tsq__owner_take_locked(struct tsq_owner *o)
  * tsq_owner_acquire - become the owner, waiting (asleep) while another thread owns it.
  * Context: any thread that does not own the object. Blocks: may sleep (condition variable).
  * Ordering: the short lock: everything the previous owner did happens-before.
+ * Pairs with: the short lock's unlock in tsq_owner_release() (and in every other holder).
  * Return: nothing.
  */
 static inline void tsq_owner_acquire(struct tsq_owner *o)
@@ -266,7 +290,8 @@ static inline void tsq_owner_acquire(struct tsq_owner *o)
 /*
  * tsq_owner_try_acquire - become the owner if nobody owns the object.
  * Context: any thread that does not own it. Blocks: only on the short lock (briefly).
- * Ordering: as acquire. Return: true if the caller now owns the object.
+ * Ordering: as tsq_owner_acquire(). Pairs with: as tsq_owner_acquire().
+ * Return: true if the caller now owns the object; false if another thread owns it.
  */
 static inline bool tsq_owner_try_acquire(struct tsq_owner *o)
 {
@@ -286,6 +311,8 @@ static inline bool tsq_owner_try_acquire(struct tsq_owner *o)
  * ownership and wake one waiter.
  * Context: the owner. Blocks: on the short lock; runs process/release_cb.
  * Ordering: the short lock publishes everything the owner did to the next owner.
+ * Pairs with: the short lock in tsq_owner_acquire()/try_acquire()/lock_fast() of the next
+ * owner.
  * Return: nothing.
  */
 static inline void tsq_owner_release(struct tsq_owner *o)
@@ -307,6 +334,8 @@ static inline void tsq_owner_release(struct tsq_owner *o)
  * Context: the owner. Blocks: on the short lock, only when the backlog is non-empty.
  * Ordering: one relaxed load of the backlog tail when empty (a hint: an item appended right
  * after is processed by the next flush or the release). Otherwise the short lock.
+ * Pairs with: the short lock in tsq_owner_deliver() (what the deliverer wrote is visible to
+ * process()).
  * Return: true if backlogged work ran, false if the backlog was empty.
  */
 static inline bool tsq_owner_flush(struct tsq_owner *o)
@@ -329,8 +358,10 @@ static inline bool tsq_owner_flush(struct tsq_owner *o)
 /*
  * tsq_owner_flush_every - call in a long operation's loop once per unit of work: flushes on
  * every `every`-th call (the kernel flushes before every 16th new 64 KB buffer).
- * `*counter` is the caller's, starting at 0. Context: the owner. Blocks: as flush.
- * Return: true if this call flushed and work ran.
+ * `*counter` is the caller's, starting at 0.
+ * Context: the owner. Blocks: as tsq_owner_flush(), on the calls that flush.
+ * Ordering: as tsq_owner_flush(). Pairs with: as tsq_owner_flush().
+ * Return: true if this call flushed and work ran; false otherwise.
  */
 static inline bool tsq_owner_flush_every(struct tsq_owner *o, unsigned *counter, unsigned every)
 {
@@ -348,13 +379,14 @@ static inline bool tsq_owner_flush_every(struct tsq_owner *o, unsigned *counter,
  * goes in while there is room), but is added to the backlog length - unless the cost alone
  * exceeds the limit: such an item could never fit, and is refused with -E2BIG (the kernel's
  * limits are far above any one skb's truesize, so it never meets this case).
- * Direct delivery (not owned) parks nothing and ignores the limit and the cost.
+ * Inline delivery (not owned) parks nothing and ignores the limit and the cost.
  * `w` must not be parked already (here or in another object): TSQ_DEBUG aborts
  * ("tsq: tsq_owner_deliver: work delivered again while parked"). Not after destroy (TSQ_DEBUG
  * aborts).
  * Context: any thread that does not own the object. Blocks: never sleeps; takes the short
- * lock and runs process() under it on direct delivery.
+ * lock and runs process() under it on inline delivery.
  * Ordering: the short lock; a backlogged item is processed by the owner after it.
+ * Pairs with: the short lock in tsq_owner_release()/flush(), which process the backlog.
  * Return: TSQ_OWNER_PROCESSED, TSQ_OWNER_BACKLOGGED; -ENOBUFS (over the limit: `w` is handed
  * back untouched and counted in `dropped`); -E2BIG (owned, and `cost` > the limit: handed back
  * untouched, counted in `dropped`); -EINVAL for NULL o or w (not counted).
@@ -367,8 +399,8 @@ static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *
 	tsq__owner_check_alive(o, "tsq_owner_deliver");
 	pthread_mutex_lock(&o->slock);
 	if (!o->owned) {
-		tsq__owner_count(o, direct, 1);
-		o->ops->process(o, w, TSQ_OWNER_DIRECT);
+		tsq__owner_count(o, inline_runs, 1);
+		o->ops->process(o, w, TSQ_OWNER_INLINE);
 		pthread_mutex_unlock(&o->slock);
 		return TSQ_OWNER_PROCESSED;
 	}
@@ -409,10 +441,12 @@ static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *
 /*
  * tsq_owner_lock_fast - for short operations (the kernel's lock_sock_fast): if the object is
  * not owned, return false holding only the short lock (no ownership, no backlog work); if it
- * is owned, wait for ownership like acquire and return true.
+ * is owned, wait for ownership like acquire and return true. End the section with
+ * tsq_owner_unlock_fast(o, returned value).
  * Context: any thread that does not own it. Blocks: may sleep (slow path).
+ * Ordering: the short lock, as tsq_owner_acquire().
+ * Pairs with: the short lock's unlock in every other holder (release, unlock, unlock_fast).
  * Return: false (fast: short lock held) or true (slow: caller owns the object).
- * Pair it with tsq_owner_unlock_fast(o, returned value).
  */
 static inline bool tsq_owner_lock_fast(struct tsq_owner *o)
 {
@@ -427,7 +461,11 @@ static inline bool tsq_owner_lock_fast(struct tsq_owner *o)
 
 /*
  * tsq_owner_unlock_fast - end a tsq_owner_lock_fast() section: release if `slow`, else drop
- * the short lock. Context: the caller of lock_fast. Blocks: as release. Return: nothing.
+ * the short lock.
+ * Context: the caller of lock_fast. Blocks: as tsq_owner_release() if slow; never otherwise.
+ * Ordering: the short lock (its unlock publishes the section's writes).
+ * Pairs with: the short lock's next holder.
+ * Return: nothing.
  */
 static inline void tsq_owner_unlock_fast(struct tsq_owner *o, bool slow)
 {
@@ -439,9 +477,13 @@ static inline void tsq_owner_unlock_fast(struct tsq_owner *o, bool slow)
 
 /*
  * tsq_owner_lock_check - take the short lock and report whether the object is owned; for
- * code that must decide "do it now, or defer it to the owner" (tsq_flow_ops.lock).
- * Context: any thread that does not own it. Blocks: on the short lock.
- * Return: true if an owner holds the object. Always follow with tsq_owner_unlock().
+ * code that must decide "do it now, or defer it to the owner" (tsq_flow_ops.lock). Always
+ * follow with tsq_owner_unlock().
+ * Context: any thread that does not own it. Blocks: on the short lock (briefly).
+ * Ordering: the short lock: what its previous holder wrote is visible.
+ * Pairs with: the short lock's unlock in every other holder.
+ * Return: true if an owner holds the object; false if nobody does (the caller may act as
+ * if it owned it until tsq_owner_unlock()).
  */
 static inline bool tsq_owner_lock_check(struct tsq_owner *o)
 {
@@ -450,7 +492,13 @@ static inline bool tsq_owner_lock_check(struct tsq_owner *o)
 	return o->owned != 0;
 }
 
-/* tsq_owner_unlock - drop the short lock taken by tsq_owner_lock_check(). Blocks: never. */
+/*
+ * tsq_owner_unlock - drop the short lock taken by tsq_owner_lock_check().
+ * Context: the thread that called tsq_owner_lock_check(). Blocks: never.
+ * Ordering: the short lock's unlock publishes what the caller wrote under it.
+ * Pairs with: the short lock in its next holder.
+ * Return: nothing.
+ */
 static inline void tsq_owner_unlock(struct tsq_owner *o)
 {
 	pthread_mutex_unlock(&o->slock);
@@ -459,18 +507,15 @@ static inline void tsq_owner_unlock(struct tsq_owner *o)
 /*
  * tsq_owner_stats - read the counters.
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
- * Return: 0; -EINVAL for NULL arguments.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_owner_stats(const struct tsq_owner *o, struct tsq_owner_stats *out)
 {
 	if (o == NULL || out == NULL)
 		return -EINVAL;
-	out->backlogged = tsq_load(&o->st.backlogged, TSQ_RELAXED);
-	out->direct = tsq_load(&o->st.direct, TSQ_RELAXED);
-	out->dropped = tsq_load(&o->st.dropped, TSQ_RELAXED);
-	out->flushes = tsq_load(&o->st.flushes, TSQ_RELAXED);
-	out->max_backlog_bytes = tsq_load(&o->st.max_backlog_bytes, TSQ_RELAXED);
-	out->backlog_bytes = tsq_load(&o->st.backlog_bytes, TSQ_RELAXED);
+	tsq__counters_read((uint64_t *)(void *)out, (const uint64_t *)(const void *)&o->st,
+			   sizeof(*out) / sizeof(uint64_t));
 	return 0;
 }
 

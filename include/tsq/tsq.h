@@ -16,6 +16,42 @@
  *   tsq/dql.h     dynamic queue limits (BQL) for a device TX ring: limit, stop/restart, stalls
  * Each header opens with its overview, a usage example and a synchronization table, and each
  * function carries its contract (Context, Blocks, Ordering, Pairs with, Return).
+ *
+ * Vocabulary: one word per idea, in every header
+ *   owner        the one thread that runs an object's private work at a given time: a
+ *                shard's worker (defer.h), the application thread that acquired an object
+ *                (owner.h). "Owner only" in a contract means that thread and no other.
+ *   own / short lock
+ *                owning (acquire .. release, may sleep) vs the short lock (a mutex held for
+ *                a few instructions: lock_check .. unlock, deliver, lock_fast's fast path).
+ *   shard        one owner's slice of a defer set, named by its index (`self`, `target`).
+ *   push         hand work to a shard: it may run at once instead (inline, fallback).
+ *   queue        link work to a shard's list, always: it never runs in the caller.
+ *   deliver      hand work to an owned object: run at once if not owned, else park it in
+ *                the object's backlog (owner.h).
+ *   drain        the owner takes what was pushed, queued or parked and runs it.
+ *   how          how a callback came to run, one enum per header with the same words:
+ *                INLINE (at once, by the thread that handed it over), DRAINED (by the owner,
+ *                taken from a list, ring or backlog), FALLBACK (by the thread that handed it
+ *                over, because the path was full), DEFERRED (by the owner at its release,
+ *                because the object was owned when the work came): enum tsq_defer_how,
+ *                enum tsq_owner_how, enum tsq_flow_how.
+ *   charge / complete
+ *                account a unit handed to the layer below / account it coming back
+ *                (budget.h, flow.h, dql.h; zc.h's account charges and uncharges pinned bytes).
+ *                dql.h's tx_sent / tx_completed are the netdev-named wrappers that add the
+ *                stop/restart protocol.
+ *   may_send     the sender's test before a unit: true means go (never "check" meaning stop).
+ *   throttle / restart
+ *                the sender stops over its budget (THROTTLED) / a completion brings it back.
+ *   notice       zc.h: a [lo, hi] range of send ids whose buffers the application may reuse.
+ *   kick         wake an owner that may be asleep (defer.h).
+ *   opts         an option struct: `size` first (sizeof as the caller built it), NULL for
+ *                the defaults; an older, smaller struct is read with zeroes for what it
+ *                lacks, a larger one only if its unknown tail is zero (libbpf's rule).
+ *   stats        a struct of counters read field by field (relaxed): never a snapshot.
+ *
+ * Build options: every one is listed in atomic.h's "Options" block (TSQ_CFG_* and TSQ_DEBUG).
  */
 #ifndef TSQ_TSQ_H
 #define TSQ_TSQ_H

@@ -44,32 +44,58 @@
  *   - tsq_zc_get on a context with no reference left: TSQ_DEBUG aborts.
  *
  * Usage
- *     struct tsq_zc_ctx reserve[64];
+ *     static struct tsq_zc_account acct;
+ *     static struct tsq_zc_flow zf;
+ *     static struct tsq_zc_ctx reserve[64];
  *     tsq_zc_account_init(&acct, 64 << 20);
  *     tsq_zc_flow_init(&zf, reserve, 64, &acct, 0);
- *     // sender (flow owner), per send call:
+ *     // sender (flow owner), per send call of `len` bytes in `nframes` frames:
  *     struct tsq_zc_ctx *c;
  *     int rc = tsq_zc_send_start(&zf, len, TSQ_ZC_APPEND, &c);
- *     if (rc < 0) copy_instead();          // -ENOBUFS ...
- *     else if (rc == TSQ_ZC_NO_ZEROCOPY) send_normally(); // len 0: no id, no notice, no c
- *     else {
- *         for each frame carrying the data: tsq_zc_get(c); ... at its completion: tsq_zc_put(&zf, c, copied);
- *         tsq_zc_send_done(&zf, c);        // or tsq_zc_send_abort(&zf, c) if nothing was sent
+ *     if (rc < 0) {
+ *         copy_instead();                           // -ENOBUFS: reserve or pinned memory
+ *     } else if (rc == TSQ_ZC_NO_ZEROCOPY) {
+ *         send_normally();                          // len 0: no id, no notice, no c
+ *     } else {
+ *         for (unsigned i = 0; i < nframes; i++) {  // each frame carrying the data
+ *             tsq_zc_get(c);
+ *             frames[i].zc = c;                     // its completion: tsq_zc_put(&zf, c, copied)
+ *         }
+ *         tsq_zc_send_done(&zf, c);   // or tsq_zc_send_abort(&zf, c) if nothing was sent
  *     }
+ *     // completion context, per frame: tsq_zc_put(&zf, frames[i].zc, frame_was_copied);
  *     // application:
  *     struct tsq_zc_notice n[16];
- *     int k = tsq_zc_read(&zf, n, 16);      // [lo, hi] ranges; buffers with those ids are free
+ *     int k = tsq_zc_read(&zf, n, 16);   // [lo, hi] ranges; buffers with those ids are free
+ *   (tests/unit/test_zc.c compiles and runs this block as `usage_block_runs`.)
  *
- * Synchronization table
- *                  send_start/done/abort  get  put  read  stats
- *     send_*               X               -    -    -     -
- *     get                  -               -    -    -     -
- *     put                  -               -    -    -     -
- *     read                 -               -    -    X     -
- *   send_start/done/abort: the flow's sender only (one thread at a time, e.g. the owner).
- *   get: a holder of a reference (the sender, or whoever clones a frame). put: any thread.
- *   read: one reader at a time (the application). The notice queue itself is protected by a
- *   short spin lock, held for a few instructions by the completion that queues or merges.
+ * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
+ *                              send_*, set_next_id  get  put  read  pending, covers, stats  account_*  init
+ *     send_*, set_next_id             X              -    -    -              -                 -        X
+ *     get                             -              -    -    -              -                 -        X
+ *     put                             -              -    -    -              -                 -        X
+ *     read                            -              -    -    X              -                 -        X
+ *     pending, covers, stats          -              -    -    -              -                 -        X
+ *     account_charge/uncharge/...     -              -    -    -              -                 -        X
+ *     flow_init, account_init         X              X    X    X              X                 X        X
+ *   send_start/done/abort, send_id and flow_set_next_id: the flow's sender only (one thread
+ *   at a time, e.g. the owner). get: a holder of a reference (the sender, or whoever clones a
+ *   frame). put: any thread. read: one reader at a time (the application). The account's
+ *   charge, uncharge, pinned and stats may run anywhere, for any number of flows; pin_cost
+ *   and notice_covers are pure functions. The notice queue itself is protected by a short
+ *   spin lock, held for a few instructions by the completion that queues or merges.
+ *
+ * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW)
+ *   A1/R1 the notice queue's spin lock: the acquire CAS that takes it, the release store
+ *      that drops it (in the last put and in read).
+ *   R2 send_start's release store of refcnt = 1 publishes a new context's fields; X2, the
+ *      ACQ_REL decrement in put, releases each holder's writes (len, bytes, the COPIED mark)
+ *      and, in the last put, acquires all of them (and R2) before the notice is built;
+ *      A2, the acquire CAS of an append (refcnt > 0 only), orders the sender's updates of
+ *      the context after the puts that came before it.
+ *   Relaxed, by design: get (the caller's own reference keeps the context alive), the COPIED
+ *   mark (ordered by X2), the account (a counter, no publication), `pending` (a hint read
+ *   before taking the lock), the counters. The reserve's free list is llist.h's (R1/A1 there).
  *
  * Limitations
  *   Merging looks at the tail only: completions out of order produce separate notices (a
@@ -98,20 +124,27 @@ extern "C" {
 /* tsq_zc_send_start()'s positive return: a 0-byte send, not zerocopy (no id, no notice). */
 #define TSQ_ZC_NO_ZEROCOPY 1
 
+/*
+ * Flags. The two calls that take flags use distinct bit ranges, so that a flag passed to the
+ * wrong call is refused (-EINVAL), never taken for another: tsq_zc_send_start() flags are in
+ * bits 0-7 (TSQ_ZC_SEND_FLAGS), tsq_zc_flow_init() flags in bits 8-15 (TSQ_ZC_FLOW_FLAGS).
+ */
+#define TSQ_ZC_SEND_FLAGS 0x00ffu
+#define TSQ_ZC_FLOW_FLAGS 0xff00u
+
 /* tsq_zc_send_start() flags. */
-#define TSQ_ZC_APPEND 1u      /* extend the newest context if possible, else start a new one */
-#define TSQ_ZC_APPEND_ONLY 2u /* datagram cork: extend the newest context or fail (-EMSGSIZE) */
+#define TSQ_ZC_APPEND 0x0001u      /* extend the newest context if possible, else start a new one */
+#define TSQ_ZC_APPEND_ONLY 0x0002u /* datagram cork: extend the newest context or fail (-EMSGSIZE) */
 
 /* tsq_zc_flow_init() flags. */
-#define TSQ_ZC_MERGE_IGNORE_COPIED 1u /* merge like the kernel: COPIED becomes a range hint */
+#define TSQ_ZC_MERGE_IGNORE_COPIED 0x0100u /* merge like the kernel: COPIED becomes a range hint */
 /*
  * Never merge into the tail notice: one notice per completed context (with no appends, one
  * per send - io_uring's model). The baseline that measures what coalescing saves
  * (bench/zc.c); it costs a context per unread notice, so size the reserve for it. Overrides
- * TSQ_ZC_MERGE_IGNORE_COPIED, which only says what a merge compares. 4u, not 2u: distinct
- * from TSQ_ZC_APPEND_ONLY, so a send flag passed here by mistake is refused, not obeyed.
+ * TSQ_ZC_MERGE_IGNORE_COPIED, which only says what a merge compares.
  */
-#define TSQ_ZC_NO_COALESCE 4u
+#define TSQ_ZC_NO_COALESCE 0x0200u
 
 /* A notice as the application reads it: ids lo..hi inclusive (u32, may wrap). */
 struct tsq_zc_notice {
@@ -151,7 +184,8 @@ struct tsq_zc_ctx {
 };
 
 /*
- * Counters. sends, sends_appended, refused_*, aborted and sends_empty are written by the sender only (a
+ * Counters (all uint64_t: tsq_zc_stats() copies the flow's twin field by field). sends,
+ * sends_appended, refused_*, aborted and sends_empty are written by the sender only (a
  * relaxed load + store, no read-modify-write: the sender's own calls are serialised); the
  * others by completions on any thread (relaxed fetch_add). Readers see each field atomically.
  */
@@ -190,7 +224,7 @@ static inline void tsq__zc_lock(struct tsq_zc_flow *f)
 	for (;;) {
 		uint32_t zero = 0;
 
-		if (tsq_cmpxchg_weak(&f->lock, &zero, 1u, TSQ_ACQUIRE, TSQ_RELAXED))
+		if (tsq_cmpxchg_weak(&f->lock, &zero, 1u, TSQ_ACQUIRE, TSQ_RELAXED)) /* A1, pairs with R1 */
 			return;
 		while (tsq_load(&f->lock, TSQ_RELAXED) != 0)
 			tsq_cpu_relax();
@@ -199,12 +233,16 @@ static inline void tsq__zc_lock(struct tsq_zc_flow *f)
 
 static inline void tsq__zc_unlock(struct tsq_zc_flow *f)
 {
-	tsq_store(&f->lock, 0u, TSQ_RELEASE);
+	tsq_store(&f->lock, 0u, TSQ_RELEASE); /* R1, pairs with A1 in tsq__zc_lock() */
 }
 
 /*
  * tsq_zc_account_init - a pinned-memory account with a limit in bytes (TSQ_ZC_UNLIMITED:
- * none, like CAP_IPC_LOCK). Context: setup. Blocks: never. Return: 0; -EINVAL for NULL.
+ * none, like CAP_IPC_LOCK).
+ * Context: before the account is shared. Blocks: never.
+ * Ordering: none (plain stores); publish the account the usual way.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL.
  */
 static inline int tsq_zc_account_init(struct tsq_zc_account *a, uint64_t limit_bytes)
 {
@@ -216,7 +254,13 @@ static inline int tsq_zc_account_init(struct tsq_zc_account *a, uint64_t limit_b
 	return 0;
 }
 
-/* Bytes a send of `bytes` pins: whole pages, plus two for unaligned ends. */
+/*
+ * tsq_zc_pin_cost - the bytes a send of `bytes` pins: whole pages, plus two for unaligned
+ * ends (the kernel's charge per send).
+ * Context: any thread. Blocks: never. Ordering: none (no shared memory).
+ * Pairs with: nothing.
+ * Return: the cost in bytes, a multiple of TSQ_ZC_PAGE_SIZE.
+ */
 static inline uint64_t tsq_zc_pin_cost(uint32_t bytes)
 {
 	return ((uint64_t)(bytes / TSQ_ZC_PAGE_SIZE) + 2) * TSQ_ZC_PAGE_SIZE;
@@ -226,7 +270,8 @@ static inline uint64_t tsq_zc_pin_cost(uint32_t bytes)
  * tsq_zc_account_charge - add `bytes` (already in pages) unless that would pass the limit.
  * Context: any thread. Blocks: never (lock-free CAS loop).
  * Ordering: relaxed CAS: the account is a counter, it orders nothing else.
- * Return: 0, or -ENOBUFS (nothing charged).
+ * Pairs with: nothing.
+ * Return: 0, or -ENOBUFS (over the limit: nothing charged).
  */
 static inline int tsq_zc_account_charge(struct tsq_zc_account *a, uint64_t bytes)
 {
@@ -243,6 +288,7 @@ static inline int tsq_zc_account_charge(struct tsq_zc_account *a, uint64_t bytes
  * tsq_zc_account_uncharge - give back what a charge took.
  * Context: any thread. Blocks: never (one atomic subtraction; a second one when refused).
  * Ordering: relaxed RMW: the account is a counter.
+ * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL, or for more than the account holds (nothing uncharged in the
  * end, counted in uncharge_refused: a wrap would refuse every later send with -ENOBUFS).
  * The test is on the value the subtraction returned (no extra RMW on the completion path);
@@ -264,7 +310,12 @@ static inline int tsq_zc_account_uncharge(struct tsq_zc_account *a, uint64_t byt
 	return 0;
 }
 
-/* tsq_zc_account_pinned - bytes currently charged (relaxed). */
+/*
+ * tsq_zc_account_pinned - bytes currently charged.
+ * Context: any thread. Blocks: never. Ordering: a relaxed load (a hint).
+ * Pairs with: nothing.
+ * Return: the bytes charged.
+ */
 static inline uint64_t tsq_zc_account_pinned(const struct tsq_zc_account *a)
 {
 	return tsq_load(&a->pinned, TSQ_RELAXED);
@@ -272,7 +323,9 @@ static inline uint64_t tsq_zc_account_pinned(const struct tsq_zc_account *a)
 
 /*
  * tsq_zc_account_stats - read the account.
- * Context: any thread. Blocks: never. Ordering: relaxed loads. Return: 0; -EINVAL for NULL.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct tsq_zc_account_stats *out)
 {
@@ -289,14 +342,17 @@ static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct ts
  * the flow), charging `account` (NULL: no pinned-memory limit). ids start at 0.
  * flags: 0 (merge adjacent notices with the same COPIED mark), TSQ_ZC_MERGE_IGNORE_COPIED
  * (merge adjacent notices whatever their mark), TSQ_ZC_NO_COALESCE (never merge).
- * Context: setup. Blocks: never. Ordering: none.
- * Return: 0; -EINVAL for NULL flow/reserve, n == 0, or unknown flags.
+ * Context: before the flow is shared. Blocks: never.
+ * Ordering: none (plain stores); publish the flow the usual way.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL flow/reserve, n == 0, or flags other than the two above - a
+ * send flag (TSQ_ZC_APPEND, TSQ_ZC_APPEND_ONLY) included (nothing changed).
  */
 static inline int tsq_zc_flow_init(struct tsq_zc_flow *f, struct tsq_zc_ctx *reserve, unsigned n,
 				   struct tsq_zc_account *account, unsigned flags)
 {
 	if (f == NULL || reserve == NULL || n == 0 ||
-	    (flags & ~(TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE)))
+	    (flags & ~(TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE)) != 0)
 		return -EINVAL;
 	f->next_id = 0;
 	f->flags = flags;
@@ -340,7 +396,7 @@ static inline struct tsq_zc_ctx *tsq__zc_alloc(struct tsq_zc_flow *f)
 	return tsq_container_of(n, struct tsq_zc_ctx, free_node);
 }
 
-/* Take a reference only if the context is still alive (refcnt > 0). */
+/* Take a reference only if the context is still alive (refcnt > 0): A2. */
 static inline bool tsq__zc_get_not_zero(struct tsq_zc_ctx *c)
 {
 	uint32_t r = tsq_load(&c->refcnt, TSQ_RELAXED);
@@ -348,7 +404,7 @@ static inline bool tsq__zc_get_not_zero(struct tsq_zc_ctx *c)
 	do {
 		if (r == 0)
 			return false;
-	} while (!tsq_cmpxchg_weak(&c->refcnt, &r, r + 1, TSQ_ACQUIRE, TSQ_RELAXED));
+	} while (!tsq_cmpxchg_weak(&c->refcnt, &r, r + 1, TSQ_ACQUIRE, TSQ_RELAXED)); /* A2, pairs with X2 */
 	return true;
 }
 
@@ -363,13 +419,16 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
  * buffer that carries the data (tsq_zc_get), and end the call with tsq_zc_send_done (or
  * tsq_zc_send_abort if nothing was sent). The send's id is tsq_zc_send_id(*out).
  * Context: the flow's sender. Blocks: never.
- * Ordering: an append takes its reference with an acquire CAS that succeeds only on a live
- * context (pairs with the release in tsq_zc_put), so no completion can finish it meanwhile.
+ * Ordering: a new context is published by R2, a release store of its first reference; an
+ * append takes its reference with A2, an acquire CAS that succeeds only on a live context,
+ * so no completion can finish it meanwhile.
+ * Pairs with: X2 in tsq_zc_put() (the last put acquires R2; A2 acquires the puts before it).
  * Return: 0; TSQ_ZC_NO_ZEROCOPY (bytes == 0, whatever the append flags: no zerocopy, as in the
  * kernel - no id taken, no context, no charge, no notice; *out is set to NULL; counted in
  * sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed,
  * counted); -EMSGSIZE (TSQ_ZC_APPEND_ONLY and the newest context cannot take it); -EINVAL for
- * NULL arguments, unknown flags, or bytes > TSQ_ZC_MAX_BYTES.
+ * NULL arguments, flags other than the two above - a tsq_zc_flow_init() flag included - or
+ * bytes > TSQ_ZC_MAX_BYTES (nothing changed).
  */
 static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsigned flags,
 				    struct tsq_zc_ctx **out)
@@ -377,7 +436,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	struct tsq_zc_ctx *c = NULL;
 	uint64_t pin = tsq_zc_pin_cost(bytes);
 
-	if (f == NULL || out == NULL || (flags & ~(TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY)) ||
+	if (f == NULL || out == NULL || (flags & ~(TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY)) != 0 ||
 	    bytes > TSQ_ZC_MAX_BYTES)
 		return -EINVAL;
 	if (tsq_unlikely(bytes == 0)) { /* the kernel's `(flags & MSG_ZEROCOPY) && size` */
@@ -429,15 +488,20 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	c->calls = 1;
 	c->span = 0;
 	c->pinned = f->account != NULL ? pin : 0;
-	/* Publishes the fields above to whoever drops the last reference (acq_rel there). */
-	tsq_store(&c->refcnt, 1u, TSQ_RELEASE);
+	/* Publishes the fields above to whoever drops the last reference. */
+	tsq_store(&c->refcnt, 1u, TSQ_RELEASE); /* R2, pairs with X2 in tsq_zc_put() */
 	f->newest = c;
 	tsq_counter_add_owner(&f->st.sends, 1);
 	*out = c;
 	return 0;
 }
 
-/* tsq_zc_send_id - the id of the send that started (or last appended to) `c`. Sender only. */
+/*
+ * tsq_zc_send_id - the id of the send that started (or last appended to) `c`.
+ * Context: the flow's sender, while it holds the send call's reference. Blocks: never.
+ * Ordering: none (sender-written fields). Pairs with: nothing.
+ * Return: the send's 32-bit id.
+ */
 static inline uint32_t tsq_zc_send_id(const struct tsq_zc_ctx *c)
 {
 	return (uint32_t)(c->id + c->len - 1);
@@ -448,6 +512,7 @@ static inline uint32_t tsq_zc_send_id(const struct tsq_zc_ctx *c)
  * clone, a split, a retransmit copy).
  * Context: a thread that holds a reference (TSQ_DEBUG aborts on a context with none left).
  * Blocks: never. Ordering: relaxed (the caller's own reference keeps the context alive).
+ * Pairs with: nothing.
  * Return: nothing.
  */
 static inline void tsq_zc_get(struct tsq_zc_ctx *c)
@@ -464,8 +529,10 @@ static inline void tsq_zc_get(struct tsq_zc_ctx *c)
  * (merged into the queue's tail when adjacent) - without allocating.
  * Context: any thread (completion context). Blocks: never; the last put takes the notice
  * queue's short spin lock for a few instructions.
- * Ordering: release on the decrement, acquire for the last one (Z1): everything the sender
- * and other holders wrote (len, bytes, copied) is seen by the thread that completes.
+ * Ordering: X2, an ACQ_REL decrement: release for every put, acquire for the last one, so
+ * everything the sender and other holders wrote (len, bytes, copied) is seen by the thread
+ * that completes; the notice is queued under the spin lock (A1/R1).
+ * Pairs with: R2 and A2 in tsq_zc_send_start(); X2 of the other puts; A1/R1 in tsq_zc_read().
  * Return: 0; -EINVAL for NULL arguments, or a context with no reference left (a put too many:
  * nothing changed - the decrement that found 0 is undone before anyone can act on it, and the
  * copied mark is not touched). A put too many on a context that a later send already took
@@ -483,7 +550,7 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
 			return -EINVAL;
 		tsq_fetch_and(&c->zerocopy, 0u, TSQ_RELAXED);
 	}
-	old = tsq_fetch_sub(&c->refcnt, 1u, TSQ_ACQ_REL); /* Z1 */
+	old = tsq_fetch_sub(&c->refcnt, 1u, TSQ_ACQ_REL); /* X2, pairs with R2, A2 and X2 */
 	if (tsq_likely(old > 1))
 		return 0;
 	if (tsq_unlikely(old == 0)) {
@@ -497,7 +564,8 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
 
 /*
  * tsq_zc_send_done - the send call returns: drop its reference.
- * Context: the sender. Blocks: as tsq_zc_put.
+ * Context: the sender. Blocks: as tsq_zc_put(). Ordering: as tsq_zc_put() (X2).
+ * Pairs with: as tsq_zc_put().
  * Return: 0; -EINVAL for NULL arguments, or a context with no send call open (send_done or
  * send_abort already ended it): nothing changed.
  */
@@ -514,8 +582,9 @@ static inline int tsq_zc_send_done(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
  * and drop its reference. A context left covering no send produces no notice.
  * Only valid while no buffer references were taken for this send, and before another send
  * started on the flow.
- * Context: the sender. Blocks: as tsq_zc_put. Return: 0; -EINVAL (nothing changed) for NULL
- * arguments, if the send is no longer the flow's newest, or if its call has ended already
+ * Context: the sender. Blocks: as tsq_zc_put(). Ordering: as tsq_zc_put() (X2).
+ * Pairs with: as tsq_zc_put().
+ * Return: 0; -EINVAL (nothing changed) for NULL arguments, if the send is no longer the flow's newest, or if its call has ended already
  * (send_done or send_abort ran: its id may already be in a notice, or taken by a later send).
  */
 static inline int tsq_zc_send_abort(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
@@ -584,7 +653,9 @@ static inline void tsq__zc_complete(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
  * tsq_zc_read - take up to `max` notices, oldest first, without blocking; their contexts
  * return to the reserve.
  * Context: the reader (one at a time). Blocks: never (the short spin lock, briefly).
- * Ordering: the lock: a notice's range is final when it is read.
+ * Ordering: A1/R1, the spin lock: a notice's range is final when it is read. `pending` is
+ * looked at first with a relaxed load (a hint: a notice queued right after is read next time).
+ * Pairs with: A1/R1 in tsq_zc_put() (the completion that queued or merged the notice).
  * Return: the number of notices written to out (0 if none); -EINVAL for NULL arguments.
  */
 static inline int tsq_zc_read(struct tsq_zc_flow *f, struct tsq_zc_notice *out, int max)
@@ -623,7 +694,8 @@ static inline int tsq_zc_read(struct tsq_zc_flow *f, struct tsq_zc_notice *out, 
 
 /*
  * tsq_zc_notices_pending - notices waiting to be read (a hint).
- * Context: any thread. Blocks: never. Ordering: relaxed. Return: the count.
+ * Context: any thread. Blocks: never. Ordering: a relaxed load. Pairs with: nothing.
+ * Return: the count.
  */
 static inline uint64_t tsq_zc_notices_pending(const struct tsq_zc_flow *f)
 {
@@ -632,7 +704,9 @@ static inline uint64_t tsq_zc_notices_pending(const struct tsq_zc_flow *f)
 
 /*
  * tsq_zc_notice_covers - whether notice n covers send id `id`, correct across the 2^32 wrap.
- * Context: any. Blocks: never. Return: true if lo <= id <= hi in u32 modular order.
+ * Context: any thread. Blocks: never. Ordering: none (the caller's copy of the notice).
+ * Pairs with: nothing.
+ * Return: true if lo <= id <= hi in u32 modular order; false otherwise.
  */
 static inline bool tsq_zc_notice_covers(const struct tsq_zc_notice *n, uint32_t id)
 {
@@ -641,7 +715,9 @@ static inline bool tsq_zc_notice_covers(const struct tsq_zc_notice *n, uint32_t 
 
 /*
  * tsq_zc_flow_set_next_id - start ids at `id` (tests of the 2^32 wrap; restoring a flow).
- * Context: the sender, with no context outstanding. Blocks: never. Return: nothing.
+ * Context: the sender, with no context outstanding. Blocks: never.
+ * Ordering: none (sender-owned fields). Pairs with: nothing.
+ * Return: nothing.
  */
 static inline void tsq_zc_flow_set_next_id(struct tsq_zc_flow *f, uint32_t id)
 {
@@ -651,21 +727,16 @@ static inline void tsq_zc_flow_set_next_id(struct tsq_zc_flow *f, uint32_t id)
 
 /*
  * tsq_zc_stats - read the flow's counters.
- * Context: any thread. Blocks: never. Ordering: relaxed loads. Return: 0; -EINVAL for NULL.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
+ * Pairs with: nothing.
+ * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_zc_stats(const struct tsq_zc_flow *f, struct tsq_zc_stats *out)
 {
 	if (f == NULL || out == NULL)
 		return -EINVAL;
-	out->notices_queued = tsq_load(&f->st.notices_queued, TSQ_RELAXED);
-	out->notices_merged = tsq_load(&f->st.notices_merged, TSQ_RELAXED);
-	out->sends = tsq_load(&f->st.sends, TSQ_RELAXED);
-	out->sends_appended = tsq_load(&f->st.sends_appended, TSQ_RELAXED);
-	out->copied = tsq_load(&f->st.copied, TSQ_RELAXED);
-	out->refused_reserve = tsq_load(&f->st.refused_reserve, TSQ_RELAXED);
-	out->refused_pin = tsq_load(&f->st.refused_pin, TSQ_RELAXED);
-	out->aborted = tsq_load(&f->st.aborted, TSQ_RELAXED);
-	out->sends_empty = tsq_load(&f->st.sends_empty, TSQ_RELAXED);
+	tsq__counters_read((uint64_t *)(void *)out, (const uint64_t *)(const void *)&f->st,
+			   sizeof(*out) / sizeof(uint64_t));
 	return 0;
 }
 

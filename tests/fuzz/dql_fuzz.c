@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * libFuzzer target for tsq/dql.h: the input bytes are a single-threaded sequence of
- * operations on one queue - tsq_dql_queued / tsq_dql_tx_sent (sizes 0, 1, MTU-sized, jumbo,
- * TSQ_DQL_MAX_OBJECT and one past it, any u32), tsq_dql_completed / tsq_dql_tx_completed
+ * operations on one queue - tsq_dql_charge / tsq_dql_tx_sent (sizes 0, 1, MTU-sized, jumbo,
+ * TSQ_DQL_MAX_OBJECT and one past it, any u32), tsq_dql_complete / tsq_dql_tx_completed
  * (part of what is in flight, all of it, one past it), the clock moving by nanoseconds to
  * seconds, tsq_dql_set_limits (valid and invalid), tsq_dql_set_hold_time, tsq_dql_reset,
  * tsq_dql_set_stall_thrs, and bursts of the largest objects up to the in-flight bound -
@@ -333,7 +333,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reader r = { data, size };
-	struct tsq_dql_cfg cfg;
+	struct tsq_dql_opts cfg;
 	uint32_t a, b;
 	int rc, mrc;
 
@@ -365,7 +365,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 			a = pick_size(&r);
 			mrc = m_queued(a);
-			rc = tsq_dql_queued(&q, a, now);
+			rc = tsq_dql_charge(&q, a, now);
 			CHECK(rc == mrc, "queued(%u): %d, model %d", a, rc, mrc);
 			break;
 		case 2:
@@ -378,7 +378,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4:
 			a = pick_completion(&r);
 			mrc = m_completed(a);
-			rc = tsq_dql_completed(&q, a, now);
+			rc = tsq_dql_complete(&q, a, now);
 			CHECK(rc == mrc, "completed(%u): %d, model %d", a, rc, mrc);
 			break;
 		case 5:
@@ -420,7 +420,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 12: /* the largest objects up to the in-flight bound: wraps the u32 counters */
 			for (int i = 0; i < 9; i++) {
 				mrc = m_queued(TSQ_DQL_MAX_OBJECT);
-				rc = tsq_dql_queued(&q, TSQ_DQL_MAX_OBJECT, now);
+				rc = tsq_dql_charge(&q, TSQ_DQL_MAX_OBJECT, now);
 				CHECK(rc == mrc, "burst queued: %d, model %d", rc, mrc);
 			}
 			break;

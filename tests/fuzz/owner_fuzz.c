@@ -139,8 +139,8 @@ static int m_deliver(uint32_t id)
 	const struct desc *d = &descs[id];
 
 	if (!m.owned) {
-		m.st.direct++;
-		ev_add(&want, EV_PROCESS, id, TSQ_OWNER_DIRECT);
+		m.st.inline_runs++;
+		ev_add(&want, EV_PROCESS, id, TSQ_OWNER_INLINE);
 		return TSQ_OWNER_PROCESSED;
 	}
 	/* An item that alone exceeds the limit could never fit: -E2BIG, counted as a drop. */
@@ -174,7 +174,7 @@ static int m_drain(void)
 		for (uint32_t i = 0; i < n; i++) {
 			const struct desc *d = &descs[chain[i]];
 
-			ev_add(&want, EV_PROCESS, chain[i], TSQ_OWNER_BACKLOG);
+			ev_add(&want, EV_PROCESS, chain[i], TSQ_OWNER_DRAINED);
 			for (uint32_t c = 0; c < d->nchild; c++)
 				ev_add(&want, EV_RESULT, d->child[c], m_deliver(d->child[c]));
 		}
@@ -254,7 +254,7 @@ static int r_deliver(struct tsq_owner *o, uint32_t id)
 	return rc;
 }
 
-static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx)
+static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
 {
 	struct ritem *it = (struct ritem *)w;
 	const struct desc *d;
@@ -264,7 +264,7 @@ static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_ow
 	CHECK(it->id < ndesc, "process() got item id %u of %u", it->id, ndesc);
 	d = &descs[it->id];
 	ev_add(&got, EV_PROCESS, it->id, ctx);
-	if (ctx == TSQ_OWNER_BACKLOG) {
+	if (ctx == TSQ_OWNER_DRAINED) {
 		CHECK(w->cost == d->cost, "item %u: cost %u in the backlog, delivered with %u", it->id,
 		      w->cost, d->cost);
 		/* A producer appending while the owner drains (legal: short lock not held). */
@@ -391,7 +391,7 @@ static void check_state(void)
 	CHECK(tsq_owner_stats(&obj, &st) == 0, "stats failed");
 	CHECK(st.backlogged == m.st.backlogged, "backlogged %" PRIu64 ", model %" PRIu64, st.backlogged,
 	      m.st.backlogged);
-	CHECK(st.direct == m.st.direct, "direct %" PRIu64 ", model %" PRIu64, st.direct, m.st.direct);
+	CHECK(st.inline_runs == m.st.inline_runs, "direct %" PRIu64 ", model %" PRIu64, st.inline_runs, m.st.inline_runs);
 	CHECK(st.dropped == m.st.dropped, "dropped %" PRIu64 ", model %" PRIu64, st.dropped, m.st.dropped);
 	CHECK(st.flushes == m.st.flushes, "flushes %" PRIu64 ", model %" PRIu64, st.flushes, m.st.flushes);
 	CHECK(st.max_backlog_bytes == m.st.max_backlog_bytes, "max_backlog_bytes %" PRIu64 ", model %" PRIu64,

@@ -185,7 +185,7 @@ static void *completer(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct tsq_dql_cfg cfg = { sizeof(cfg), 0, MAX_LIMIT, 200000, 50000 };
+	struct tsq_dql_opts cfg = { sizeof(cfg), 0, MAX_LIMIT, 200000, 50000 };
 	struct tsq_dql_stats st;
 	pthread_t ts, tc;
 

@@ -207,16 +207,16 @@ static void jitter(unsigned one_in)
 		sched_yield();
 }
 
-static void op_send_more(struct tsq_flow *flow, enum tsq_flow_from from)
+static void op_send_more(struct tsq_flow *flow, enum tsq_flow_how from)
 {
 	struct sflow *f = sflow_of(flow);
 
-	if (from == TSQ_FLOW_FROM_WORKER) {
+	if (from == TSQ_FLOW_DRAINED) {
 		CHECK(tl_role == ROLE_WORKER, "flow %u: FROM_WORKER outside a worker", f->id);
 		CHECK(!f->owned, "flow %u: the worker sends while the flow is owned", f->id);
 		ADD(&f->sends_worker, 1);
 	} else {
-		CHECK(from == TSQ_FLOW_FROM_RELEASE, "flow %u: bad from %d", f->id, (int)from);
+		CHECK(from == TSQ_FLOW_DEFERRED, "flow %u: bad from %d", f->id, (int)from);
 		CHECK(tl_role == ROLE_OWNER && f->owned, "flow %u: FROM_RELEASE not by the owner", f->id);
 		ADD(&f->sends_release, 1);
 	}
@@ -539,7 +539,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nflows; i++) {
 		struct sflow *f = &flows[i];
 		uint64_t r = rnd(&cfg_rng);
-		struct tsq_budget_cfg cfg = { .size = sizeof(cfg) };
+		struct tsq_budget_opts cfg = { .size = sizeof(cfg) };
 
 		/* Small caps so that flows throttle all the time; a quarter with the relaxation. */
 		cfg.cap = 64u << (r & 7); /* 64 B .. 8 KiB: often a single unit in flight */

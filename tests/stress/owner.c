@@ -106,7 +106,7 @@ static struct object *obj_of(struct tsq_owner *o)
 	return (struct object *)((char *)o - offsetof(struct object, o));
 }
 
-static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx)
+static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
 {
 	struct object *ob = obj_of(o);
 	struct item *it = (struct item *)w;
@@ -122,7 +122,7 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 		FAIL("object %d: producer %u seq %u processed after seq %" PRId64 " (FIFO broken)",
 		     ob->idx, it->producer, it->seq, ob->last_seq[it->producer]);
 	ob->last_seq[it->producer] = it->seq;
-	if (ctx == TSQ_OWNER_DIRECT) {
+	if (ctx == TSQ_OWNER_INLINE) {
 		/* Run by the producer under the short lock: nobody may own the object. */
 		if (tl_owner_id >= 0)
 			FAIL("DIRECT processing in owner thread %d", tl_owner_id);
@@ -130,7 +130,7 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 			FAIL("object %d: DIRECT processing while owner %d holds it", ob->idx,
 			     tsq_load(&ob->cur_owner, TSQ_RELAXED) - 1);
 		tsq_counter_add_shared(&ob->cb_direct, 1);
-	} else if (ctx == TSQ_OWNER_BACKLOG) {
+	} else if (ctx == TSQ_OWNER_DRAINED) {
 		if (tl_owning != ob->idx)
 			FAIL("object %d: BACKLOG processing by a thread that does not own it (%d, owner "
 			     "thread %d)", ob->idx, tl_owning, tl_owner_id);
@@ -430,9 +430,9 @@ int main(int argc, char **argv)
 		tsq_owner_stats(&ob->o, &st);
 		for (unsigned p = 0; p < nprod; p++)
 			ref += ob->refused[p];
-		if (st.direct != ob->cb_direct)
+		if (st.inline_runs != ob->cb_direct)
 			FAIL("object %u: stats.direct %" PRIu64 " != DIRECT callbacks %" PRIu64, k,
-			     st.direct, ob->cb_direct);
+			     st.inline_runs, ob->cb_direct);
 		if (st.backlogged != ob->cb_backlog)
 			FAIL("object %u: stats.backlogged %" PRIu64 " != BACKLOG callbacks %" PRIu64, k,
 			     st.backlogged, ob->cb_backlog);
@@ -454,7 +454,7 @@ int main(int argc, char **argv)
 			     ob->release_cbs, ob->acquisitions + ob->flushes_ran);
 		if (tsq_owner_destroy(&ob->o) != 0)
 			FAIL("object %u: destroy refused after the run", k);
-		tot_direct += st.direct;
+		tot_direct += st.inline_runs;
 		tot_backlog += st.backlogged;
 		tot_dropped += st.dropped;
 		tot_flushes += st.flushes;

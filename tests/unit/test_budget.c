@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <criterion/criterion.h>
 
@@ -22,9 +23,9 @@
 #define MiB (1024ull * 1024ull)
 #define BYTES_MAX ((1ull << 40) - 1) /* the in-flight byte field: 40 bits */
 
-static struct tsq_budget_cfg cfg_of(uint64_t cap, unsigned shift, bool allow_one)
+static struct tsq_budget_opts cfg_of(uint64_t cap, unsigned shift, bool allow_one)
 {
-	struct tsq_budget_cfg c = { .size = sizeof(c), .cap = cap, .pacing_shift = shift, .allow_one = allow_one };
+	struct tsq_budget_opts c = { .size = sizeof(c), .cap = cap, .pacing_shift = shift, .allow_one = allow_one };
 
 	return c;
 }
@@ -42,7 +43,7 @@ static struct tsq_budget_stats stats_of(const struct tsq_budget *b)
 Test(budget, constants)
 {
 	cr_assert_eq(TSQ_BUDGET_CAP_DEFAULT, 4194304ull, "today's tcp_limit_output_bytes: 4 MiB");
-	cr_assert_eq(TSQ_BUDGET_CAP_SEED, 131072ull, "the 2012 default: 128 KiB");
+	cr_assert_eq(TSQ_BUDGET_CAP_2012, 131072ull, "the 2012 default: 128 KiB");
 	cr_assert_eq(TSQ_BUDGET_PACING_SHIFT_DEFAULT, 10u, "~1 ms of the pacing rate");
 	cr_assert_eq(TSQ_BUDGET_RATE_UNLIMITED, UINT64_MAX);
 }
@@ -50,14 +51,16 @@ Test(budget, constants)
 Test(budget, init_errors)
 {
 	struct tsq_budget b;
-	struct tsq_budget_cfg c = cfg_of(0, 0, false);
+	struct tsq_budget_opts c = cfg_of(0, 0, false);
 
 	cr_assert_eq(tsq_budget_init(NULL, NULL), -EINVAL);
 	cr_assert_eq(tsq_budget_init(NULL, &c), -EINVAL);
 	c.size = 0;
 	cr_assert_eq(tsq_budget_init(&b, &c), -EINVAL, "size 0");
-	c.size = sizeof(c) - 1;
-	cr_assert_eq(tsq_budget_init(&b, &c), -EINVAL, "size one short");
+	c.size = offsetof(struct tsq_budget_opts, allow_one);
+	cr_assert_eq(tsq_budget_init(&b, &c), -EINVAL, "shorter than the first version");
+	c.size = offsetof(struct tsq_budget_opts, allow_one) + sizeof(bool);
+	cr_assert_eq(tsq_budget_init(&b, &c), 0, "the first version without its padding");
 	c = cfg_of(0, 64, false);
 	cr_assert_eq(tsq_budget_init(&b, &c), -EINVAL, "shift 64");
 	c = cfg_of(0, 1000, false);
@@ -66,17 +69,23 @@ Test(budget, init_errors)
 	cr_assert_eq(tsq_budget_init(&b, &c), 0, "shift 63 is the largest accepted");
 }
 
-Test(budget, init_accepts_a_larger_cfg)
+Test(budget, init_accepts_a_larger_opts_with_a_zero_tail)
 {
-	/* Forward compatibility: a caller built against a newer, larger cfg. */
+	/* Forward compatibility (libbpf's rule): a caller built against a newer, larger struct. */
 	struct {
-		struct tsq_budget_cfg cfg;
+		struct tsq_budget_opts opts;
 		uint64_t future_field;
-	} big = { .cfg = { .size = sizeof(big), .cap = 1000 }, .future_field = 7 };
+	} big;
 	struct tsq_budget b;
 
-	cr_assert_eq(tsq_budget_init(&b, &big.cfg), 0);
+	memset(&big, 0, sizeof(big));
+	big.opts.size = sizeof(big);
+	big.opts.cap = 1000;
+	cr_assert_eq(tsq_budget_init(&b, &big.opts), 0, "unknown tail all zero: accepted");
 	cr_assert_eq(tsq_budget_limit(&b, 1, 0), 1000u);
+	big.future_field = 7;
+	cr_assert_eq(tsq_budget_init(&b, &big.opts), -EINVAL, "a field this version does not know");
+	cr_assert_eq(tsq_budget_limit(&b, 1, 0), 1000u, "nothing changed");
 }
 
 Test(budget, defaults_with_null_cfg)
@@ -93,7 +102,7 @@ Test(budget, defaults_with_null_cfg)
 	/* No relaxation by default: one unit over the limit is throttled. */
 	tsq_budget_set_pacing_rate(&b, 0);
 	tsq_budget_charge(&b, 1000);
-	cr_assert(tsq_budget_check(&b, &(struct tsq_flags)TSQ_FLAGS_INIT, 10, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &(struct tsq_flags)TSQ_FLAGS_INIT, 10, 0));
 	s = stats_of(&b);
 	cr_assert_eq(s.inflight_bytes, 1000u);
 	cr_assert_eq(s.inflight_units, 1u);
@@ -104,7 +113,7 @@ Test(budget, defaults_with_null_cfg)
 Test(budget, zero_fields_mean_defaults)
 {
 	struct tsq_budget b;
-	struct tsq_budget_cfg c = cfg_of(0, 0, false);
+	struct tsq_budget_opts c = cfg_of(0, 0, false);
 	struct tsq_budget_stats s;
 
 	cr_assert_eq(tsq_budget_init(&b, &c), 0);
@@ -134,7 +143,7 @@ Test(budget, limit_pacing_term)
 Test(budget, limit_custom_shift)
 {
 	struct tsq_budget b;
-	struct tsq_budget_cfg c = cfg_of(0, 3, false);
+	struct tsq_budget_opts c = cfg_of(0, 3, false);
 
 	tsq_budget_init(&b, &c);
 	tsq_budget_set_pacing_rate(&b, 8000);
@@ -157,7 +166,7 @@ Test(budget, limit_two_unit_floor)
 	cr_assert_eq(tsq_budget_limit(&b, 0, 0), 0u, "no rate, no cost: 0");
 	cr_assert_eq(tsq_budget_limit(&b, UINT32_MAX, 0), TSQ_BUDGET_CAP_DEFAULT, "the cap bounds the floor");
 	{
-		struct tsq_budget_cfg c = cfg_of(UINT64_MAX, 0, false);
+		struct tsq_budget_opts c = cfg_of(UINT64_MAX, 0, false);
 
 		tsq_budget_init(&b, &c);
 		tsq_budget_set_pacing_rate(&b, 0);
@@ -168,7 +177,7 @@ Test(budget, limit_two_unit_floor)
 Test(budget, limit_cap)
 {
 	struct tsq_budget b;
-	struct tsq_budget_cfg c = cfg_of(8000, 0, false);
+	struct tsq_budget_opts c = cfg_of(8000, 0, false);
 
 	tsq_budget_init(&b, &c);
 	cr_assert_eq(tsq_budget_limit(&b, 100, 0), 8000u, "unlimited pacing: the cap");
@@ -187,7 +196,7 @@ Test(budget, limit_cap)
 Test(budget, limit_factor_doubles_after_the_cap)
 {
 	struct tsq_budget b;
-	struct tsq_budget_cfg c = cfg_of(8000, 0, false);
+	struct tsq_budget_opts c = cfg_of(8000, 0, false);
 
 	tsq_budget_init(&b, &c);
 	cr_assert_eq(tsq_budget_limit(&b, 100, 1), 16000u, "retransmits: twice the capped limit");
@@ -250,17 +259,17 @@ Test(budget, check_under_limit)
 
 	tsq_budget_init(&b, NULL);
 	tsq_budget_set_pacing_rate(&b, 0); /* limit = 2 x next cost */
-	cr_assert_not(tsq_budget_check(&b, &f, 100, 0), "nothing in flight");
+	cr_assert(tsq_budget_may_send(&b, &f, 100, 0), "nothing in flight");
 	tsq_budget_charge(&b, 100);
-	cr_assert_not(tsq_budget_check(&b, &f, 100, 0), "100 < 200");
+	cr_assert(tsq_budget_may_send(&b, &f, 100, 0), "100 < 200");
 	tsq_budget_charge(&b, 99);
-	cr_assert_not(tsq_budget_check(&b, &f, 100, 0), "199 < 200");
+	cr_assert(tsq_budget_may_send(&b, &f, 100, 0), "199 < 200");
 	cr_assert_eq(tsq_flags_load(&f), 0u, "no flag touched");
 	s = stats_of(&b);
 	cr_assert_eq(s.throttles, 0u);
 	cr_assert_eq(s.recheck_saves, 0u);
 	tsq_budget_charge(&b, 1);
-	cr_assert(tsq_budget_check(&b, &f, 100, 0), "200 >= 200: the limit itself stops (two units fill it)");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "200 >= 200: the limit itself stops (two units fill it)");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED);
 }
 
@@ -273,17 +282,17 @@ Test(budget, check_never_stops_with_nothing_in_flight)
 	tsq_budget_init(&b, NULL);
 	tsq_budget_set_pacing_rate(&b, 0);
 	cr_assert_eq(tsq_budget_limit(&b, 0, 0), 0u);
-	cr_assert_not(tsq_budget_check(&b, &f, 0, 0), "limit 0, nothing in flight: go");
+	cr_assert(tsq_budget_may_send(&b, &f, 0, 0), "limit 0, nothing in flight: go");
 	cr_assert_eq(tsq_flags_load(&f), 0u);
 	/* The same after a full charge/complete cycle. */
 	tsq_budget_charge(&b, 5000);
-	cr_assert(tsq_budget_check(&b, &f, 0, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 0, 0));
 	cr_assert(tsq_budget_complete(&b, &f, 5000));
-	cr_assert_not(tsq_budget_check(&b, &f, 0, 0));
+	cr_assert(tsq_budget_may_send(&b, &f, 0, 0));
 	cr_assert_eq(stats_of(&b).throttles, 1u);
 	/* One zero-byte unit in flight is something in flight: 0 >= limit 0 stops. */
 	tsq_budget_charge(&b, 0);
-	cr_assert(tsq_budget_check(&b, &f, 0, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 0, 0));
 }
 
 Test(budget, check_over_limit_throttles)
@@ -296,17 +305,17 @@ Test(budget, check_over_limit_throttles)
 	tsq_budget_set_pacing_rate(&b, 0);
 	tsq_budget_charge(&b, 100);
 	tsq_budget_charge(&b, 101);
-	cr_assert(tsq_budget_check(&b, &f, 100, 0), "201 > 200");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "201 > 200");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED);
 	s = stats_of(&b);
 	cr_assert_eq(s.throttles, 1u);
 	cr_assert_eq(s.recheck_saves, 0u);
 	/* Checking again while throttled: still stopped, counted again, flag unchanged. */
-	cr_assert(tsq_budget_check(&b, &f, 100, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0));
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED);
 	cr_assert_eq(stats_of(&b).throttles, 2u);
 	/* The retransmit factor lets the same state go. */
-	cr_assert_not(tsq_budget_check(&b, &f, 100, 1), "201 < 400");
+	cr_assert(tsq_budget_may_send(&b, &f, 100, 1), "201 < 400");
 	cr_assert_eq(stats_of(&b).throttles, 2u);
 }
 
@@ -319,25 +328,25 @@ Test(budget, check_over_limit_keeps_other_bits)
 	tsq_budget_set_pacing_rate(&b, 0);
 	f.word = TSQ_F_QUEUED | TSQ_F_DEFERRED;
 	tsq_budget_charge(&b, 1000);
-	cr_assert(tsq_budget_check(&b, &f, 1, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 1, 0));
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED | TSQ_F_DEFERRED);
 }
 
 Test(budget, allow_one_relaxation)
 {
 	struct tsq_budget b;
-	struct tsq_budget_cfg c = cfg_of(0, 0, true);
+	struct tsq_budget_opts c = cfg_of(0, 0, true);
 	struct tsq_flags f = TSQ_FLAGS_INIT;
 
 	tsq_budget_init(&b, &c);
 	tsq_budget_set_pacing_rate(&b, 0);
-	cr_assert_not(tsq_budget_check(&b, &f, 10, 0), "zero units in flight");
+	cr_assert(tsq_budget_may_send(&b, &f, 10, 0), "zero units in flight");
 	tsq_budget_charge(&b, 100000);
-	cr_assert_not(tsq_budget_check(&b, &f, 10, 0), "one unit, far over the byte limit, may go");
+	cr_assert(tsq_budget_may_send(&b, &f, 10, 0), "one unit, far over the byte limit, may go");
 	cr_assert_eq(tsq_flags_load(&f), 0u);
 	cr_assert_eq(stats_of(&b).throttles, 0u);
 	tsq_budget_charge(&b, 1);
-	cr_assert(tsq_budget_check(&b, &f, 10, 0), "two units over the limit: throttled");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 10, 0), "two units over the limit: throttled");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED);
 	cr_assert_eq(stats_of(&b).throttles, 1u);
 	/* A zero-byte unit still counts as a unit. */
@@ -346,19 +355,19 @@ Test(budget, allow_one_relaxation)
 	f.word = 0;
 	tsq_budget_charge(&b, 0);
 	tsq_budget_charge(&b, 50);
-	cr_assert(tsq_budget_check(&b, &f, 10, 0), "50 > 20 with two units");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 10, 0), "50 > 20 with two units");
 }
 
 Test(budget, allow_one_off_throttles_a_single_unit)
 {
 	struct tsq_budget b;
-	struct tsq_budget_cfg c = cfg_of(0, 0, false);
+	struct tsq_budget_opts c = cfg_of(0, 0, false);
 	struct tsq_flags f = TSQ_FLAGS_INIT;
 
 	tsq_budget_init(&b, &c);
 	tsq_budget_set_pacing_rate(&b, 0);
 	tsq_budget_charge(&b, 100000);
-	cr_assert(tsq_budget_check(&b, &f, 10, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 10, 0));
 }
 
 /* ---- charge / complete -------------------------------------------------------------- */
@@ -433,13 +442,13 @@ Test(budget, complete_wins_throttled_to_queued)
 	tsq_budget_set_pacing_rate(&b, 0);
 	for (int i = 0; i < 4; i++)
 		tsq_budget_charge(&b, 100);
-	cr_assert(tsq_budget_check(&b, &f, 100, 0), "400 > 200");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "400 > 200");
 	cr_assert(tsq_budget_complete(&b, &f, 100), "the first completion after the throttle wins");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_QUEUED, "THROTTLED moved to QUEUED");
 	cr_assert_not(tsq_budget_complete(&b, &f, 100), "QUEUED: no second winner");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_QUEUED);
 	/* The sender throttles again while queued; completions still do not queue twice. */
-	cr_assert(tsq_budget_check(&b, &f, 10, 0), "200 > 20");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 10, 0), "200 > 20");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED);
 	cr_assert_not(tsq_budget_complete(&b, &f, 100));
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED);
@@ -567,7 +576,7 @@ Test(budget, recheck_race_never_loses_a_restart)
 		saves_before = stats_of(&r.b).recheck_saves;
 		tsq_store(&r.round, 2 * n + 1, TSQ_RELEASE); /* go, completion */
 		race_jitter(n, 0x9e3779b9u, 11);
-		stopped = tsq_budget_check(&r.b, &r.f, 10, 0);
+		stopped = !tsq_budget_may_send(&r.b, &r.f, 10, 0);
 		race_wait(&r.round, 2 * n + 2);
 		s = stats_of(&r.b);
 		if (stopped) {
@@ -599,13 +608,13 @@ Test(budget, recheck_race_never_loses_a_restart)
 
 Test(budget, size_goal_seed_half_the_limit)
 {
-	cr_assert_eq(tsq_budget_size_goal_seed(TSQ_BUDGET_CAP_SEED, 65536), 65536u, "128 KiB: two 64 KiB bursts");
-	cr_assert_eq(tsq_budget_size_goal_seed(TSQ_BUDGET_CAP_SEED, 100000), 65536u);
-	cr_assert_eq(tsq_budget_size_goal_seed(40000, 65536), 20000u, "the 2012 example: limit 40000");
-	cr_assert_eq(tsq_budget_size_goal_seed(40000, 1448), 1448u, "a smaller goal is kept");
-	cr_assert_eq(tsq_budget_size_goal_seed(1, 65536), 1u, "at least 1");
-	cr_assert_eq(tsq_budget_size_goal_seed(0, 65536), 1u, "at least 1");
-	cr_assert_eq(tsq_budget_size_goal_seed(1ull << 40, UINT32_MAX), UINT32_MAX, "half above 32 bits");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(TSQ_BUDGET_CAP_2012, 65536), 65536u, "128 KiB: two 64 KiB bursts");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(TSQ_BUDGET_CAP_2012, 100000), 65536u);
+	cr_assert_eq(tsq_budget_size_goal_half_limit(40000, 65536), 20000u, "the 2012 example: limit 40000");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(40000, 1448), 1448u, "a smaller goal is kept");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(1, 65536), 1u, "at least 1");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(0, 65536), 1u, "at least 1");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(1ull << 40, UINT32_MAX), UINT32_MAX, "half above 32 bits");
 }
 
 Test(budget, size_goal_one_ms_of_rate)
@@ -666,13 +675,13 @@ Test(budget, max_cost_charges_stop_before_the_byte_field_overflows)
 {
 	for (unsigned factor = 0; factor < 2; factor++) {
 		struct tsq_budget b;
-		struct tsq_budget_cfg c = cfg_of(UINT64_MAX, 0, false);
+		struct tsq_budget_opts c = cfg_of(UINT64_MAX, 0, false);
 		struct tsq_flags f = TSQ_FLAGS_INIT;
 		struct tsq_budget_stats s;
 		unsigned n = 0;
 
 		tsq_budget_init(&b, &c);
-		while (!tsq_budget_check(&b, &f, UINT32_MAX, factor) && n < 1000) {
+		while (tsq_budget_may_send(&b, &f, UINT32_MAX, factor) && n < 1000) {
 			tsq_budget_charge(&b, UINT32_MAX);
 			n++;
 		}
@@ -682,10 +691,10 @@ Test(budget, max_cost_charges_stop_before_the_byte_field_overflows)
 		cr_assert_eq(s.inflight_bytes, 256ull * UINT32_MAX, "no wrap: 2^40 - 256");
 		cr_assert_leq(s.inflight_bytes, BYTES_MAX);
 		cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED, "stopped, restart armed");
-		cr_assert(tsq_budget_check(&b, &f, 1, factor), "a small unit stops too");
+		cr_assert_not(tsq_budget_may_send(&b, &f, 1, factor), "a small unit stops too");
 		/* Completions bring it back, and the first one restarts the flow. */
 		cr_assert(tsq_budget_complete(&b, &f, UINT32_MAX));
-		cr_assert_not(tsq_budget_check(&b, &f, UINT32_MAX, factor), "room for exactly one more");
+		cr_assert(tsq_budget_may_send(&b, &f, UINT32_MAX, factor), "room for exactly one more");
 		for (unsigned i = 1; i < 256; i++)
 			tsq_budget_complete(&b, &f, UINT32_MAX);
 		s = stats_of(&b);
@@ -707,7 +716,7 @@ Test(budget, the_unit_count_stops_before_it_wraps, .timeout = 120)
 	uint64_t n = 0;
 
 	tsq_budget_init(&b, NULL); /* 4 MiB cap */
-	while (!tsq_budget_check(&b, &f, 0, 0) && n < (1ull << 25)) {
+	while (tsq_budget_may_send(&b, &f, 0, 0) && n < (1ull << 25)) {
 		tsq_budget_charge(&b, 0);
 		n++;
 	}
@@ -717,12 +726,12 @@ Test(budget, the_unit_count_stops_before_it_wraps, .timeout = 120)
 	cr_assert_eq(s.inflight_units, TSQ_BUDGET_MAX_UNITS);
 	cr_assert_eq(s.inflight_bytes, 0u);
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED);
-	cr_assert(tsq_budget_check(&b, &f, 1000, 5), "any cost, any factor: stop");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 1000, 5), "any cost, any factor: stop");
 	/* allow_one does not lift it (that is for zero or one unit). */
 	b.allow_one = true;
-	cr_assert(tsq_budget_check(&b, &f, 0, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 0, 0));
 	cr_assert(tsq_budget_complete(&b, &f, 0), "the first completion restarts the flow");
-	cr_assert_not(tsq_budget_check(&b, &f, 0, 0));
+	cr_assert(tsq_budget_may_send(&b, &f, 0, 0));
 	s = stats_of(&b);
 	cr_assert_eq(s.inflight_units, TSQ_BUDGET_MAX_UNITS - 1);
 	cr_assert_eq(s.unmatched_completions, 0u);
@@ -802,11 +811,11 @@ Test(budget, complete_without_a_charge_clamps_at_zero_and_counts)
 	cr_assert_eq(s.inflight_bytes, 0u);
 	cr_assert_eq(s.unmatched_completions, 1u);
 	/* The flow still works: two units fill 2 x 100, completions bring it back. */
-	cr_assert_not(tsq_budget_check(&b, &f, 100, 0));
+	cr_assert(tsq_budget_may_send(&b, &f, 100, 0));
 	tsq_budget_charge(&b, 100);
-	cr_assert_not(tsq_budget_check(&b, &f, 100, 0));
+	cr_assert(tsq_budget_may_send(&b, &f, 100, 0));
 	tsq_budget_charge(&b, 100);
-	cr_assert(tsq_budget_check(&b, &f, 100, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0));
 	cr_assert(tsq_budget_complete(&b, &f, 100));
 	cr_assert_not(tsq_budget_complete(&b, &f, 100));
 	s = stats_of(&b);
@@ -825,7 +834,7 @@ Test(budget, complete_twice_clamps_at_zero_and_counts)
 	tsq_budget_set_pacing_rate(&b, 0);
 	tsq_budget_charge(&b, 100);
 	tsq_budget_charge(&b, 100);
-	cr_assert(tsq_budget_check(&b, &f, 100, 0), "200 >= 200");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "200 >= 200");
 	cr_assert(tsq_budget_complete(&b, &f, 100));
 	cr_assert_not(tsq_budget_complete(&b, &f, 100));
 	cr_assert_not(tsq_budget_complete(&b, &f, 100), "one completion too many");
@@ -833,7 +842,7 @@ Test(budget, complete_twice_clamps_at_zero_and_counts)
 	cr_assert_eq(s.inflight_units, 0u);
 	cr_assert_eq(s.inflight_bytes, 0u);
 	cr_assert_eq(s.unmatched_completions, 1u);
-	cr_assert_not(tsq_budget_check(&b, &f, UINT32_MAX, 0), "not throttled forever");
+	cr_assert(tsq_budget_may_send(&b, &f, UINT32_MAX, 0), "not throttled forever");
 }
 
 Test(budget, complete_of_more_bytes_than_in_flight_clamps_the_bytes)
@@ -869,7 +878,7 @@ Test(budget, an_unmatched_completion_still_restarts_a_throttled_flow)
 	tsq_budget_set_pacing_rate(&b, 0);
 	tsq_budget_charge(&b, 100);
 	tsq_budget_charge(&b, 100);
-	cr_assert(tsq_budget_check(&b, &f, 100, 0));
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0));
 	cr_assert(tsq_budget_complete(&b, &f, 500), "a winner, even though it was clamped");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_QUEUED);
 	cr_assert_eq(stats_of(&b).unmatched_completions, 1u);
@@ -900,7 +909,7 @@ Test(budget, stats_counts)
 	tsq_budget_charge(&b, 500);
 	tsq_budget_charge(&b, 700);
 	for (int i = 0; i < 3; i++)
-		cr_assert(tsq_budget_check(&b, &f, 100, 0));
+		cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0));
 	s = stats_of(&b);
 	cr_assert_eq(s.inflight_bytes, 1200u);
 	cr_assert_eq(s.inflight_units, 2u);

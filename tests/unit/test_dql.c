@@ -33,9 +33,9 @@ static void hook_stop_set(struct tsq_dql *d)
 	}
 }
 
-static struct tsq_dql_cfg cfg_of(uint32_t min, uint32_t max, uint64_t hold, uint64_t thrs)
+static struct tsq_dql_opts cfg_of(uint32_t min, uint32_t max, uint64_t hold, uint64_t thrs)
 {
-	struct tsq_dql_cfg c;
+	struct tsq_dql_opts c;
 
 	memset(&c, 0, sizeof(c));
 	c.size = sizeof(c);
@@ -60,7 +60,7 @@ static struct tsq_dql_stats stats_of(const struct tsq_dql *d)
  */
 static void init_at(struct tsq_dql *d, uint32_t limit, uint64_t hold)
 {
-	struct tsq_dql_cfg c = cfg_of(limit, 0, 0, 0);
+	struct tsq_dql_opts c = cfg_of(limit, 0, 0, 0);
 
 	cr_assert_eq(tsq_dql_init(d, &c, 0), 0);
 	tsq_dql_set_hold_time(d, hold);
@@ -101,7 +101,7 @@ Test(dql, init_defaults)
 Test(dql, init_zero_fields_mean_defaults)
 {
 	struct tsq_dql d;
-	struct tsq_dql_cfg c = cfg_of(0, 0, 0, 0);
+	struct tsq_dql_opts c = cfg_of(0, 0, 0, 0);
 
 	cr_assert_eq(tsq_dql_init(&d, &c, 0), 0);
 	cr_assert_eq(stats_of(&d).max_limit, TSQ_DQL_MAX_LIMIT);
@@ -111,7 +111,7 @@ Test(dql, init_zero_fields_mean_defaults)
 Test(dql, init_errors)
 {
 	struct tsq_dql d;
-	struct tsq_dql_cfg c = cfg_of(0, 0, 0, 0);
+	struct tsq_dql_opts c = cfg_of(0, 0, 0, 0);
 
 	cr_assert_eq(tsq_dql_init(NULL, NULL, 0), -EINVAL);
 	cr_assert_eq(tsq_dql_init(NULL, &c, 0), -EINVAL);
@@ -129,10 +129,11 @@ Test(dql, init_errors)
 	cr_assert_eq(tsq_dql_init(&d, &c, 0), 0, "min with the default max");
 }
 
-Test(dql, init_accepts_a_larger_cfg)
+Test(dql, init_accepts_a_larger_opts_with_a_zero_tail)
 {
+	/* Forward compatibility (libbpf's rule): a caller built against a newer, larger struct. */
 	struct {
-		struct tsq_dql_cfg c;
+		struct tsq_dql_opts c;
 		uint64_t future;
 	} big;
 	struct tsq_dql d;
@@ -140,8 +141,12 @@ Test(dql, init_accepts_a_larger_cfg)
 	memset(&big, 0, sizeof(big));
 	big.c.size = sizeof(big);
 	big.c.min_limit = 7;
-	cr_assert_eq(tsq_dql_init(&d, &big.c, 0), 0);
+	cr_assert_eq(tsq_dql_init(&d, &big.c, 0), 0, "unknown tail all zero: accepted");
 	cr_assert_eq(tsq_dql_limit(&d), 7);
+	big.future = 1;
+	big.c.min_limit = 9;
+	cr_assert_eq(tsq_dql_init(&d, &big.c, 0), -EINVAL, "a field this version does not know");
+	cr_assert_eq(tsq_dql_limit(&d), 7, "nothing changed");
 }
 
 Test(dql, set_limits_errors_change_nothing)
@@ -164,13 +169,13 @@ Test(dql, object_bound)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_queued(&d, TSQ_DQL_MAX_OBJECT + 1, 0), -EINVAL);
+	cr_assert_eq(tsq_dql_charge(&d, TSQ_DQL_MAX_OBJECT + 1, 0), -EINVAL);
 	cr_assert_eq(tsq_dql_tx_sent(&d, UINT32_MAX, 0), -EINVAL);
 	cr_assert_eq(tsq_dql_inflight(&d), 0, "nothing accounted");
 	cr_assert(!tsq_dql_stopped(&d), "nothing stopped");
-	cr_assert_eq(tsq_dql_queued(&d, TSQ_DQL_MAX_OBJECT, 0), 0);
+	cr_assert_eq(tsq_dql_charge(&d, TSQ_DQL_MAX_OBJECT, 0), 0);
 	cr_assert_eq(tsq_dql_inflight(&d), TSQ_DQL_MAX_OBJECT);
-	cr_assert_eq(tsq_dql_queued(&d, 0, 0), 0, "an empty object is accepted");
+	cr_assert_eq(tsq_dql_charge(&d, 0, 0), 0, "an empty object is accepted");
 }
 
 Test(dql, inflight_bound_exact)
@@ -179,21 +184,21 @@ Test(dql, inflight_bound_exact)
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
 	for (int i = 0; i < 7; i++)
-		cr_assert_eq(tsq_dql_queued(&d, TSQ_DQL_MAX_OBJECT, 0), 0);
+		cr_assert_eq(tsq_dql_charge(&d, TSQ_DQL_MAX_OBJECT, 0), 0);
 	cr_assert_eq(tsq_dql_inflight(&d), 7u * TSQ_DQL_MAX_OBJECT);
-	cr_assert_eq(tsq_dql_queued(&d, TSQ_DQL_MAX_OBJECT, 0), 0, "8 x max = 2147483640 fits");
-	cr_assert_eq(tsq_dql_queued(&d, 7, 0), 0, "exactly TSQ_DQL_MAX_INFLIGHT");
+	cr_assert_eq(tsq_dql_charge(&d, TSQ_DQL_MAX_OBJECT, 0), 0, "8 x max = 2147483640 fits");
+	cr_assert_eq(tsq_dql_charge(&d, 7, 0), 0, "exactly TSQ_DQL_MAX_INFLIGHT");
 	cr_assert_eq(tsq_dql_inflight(&d), TSQ_DQL_MAX_INFLIGHT);
 	cr_assert_eq(tsq_dql_avail(&d), -(int64_t)TSQ_DQL_MAX_INFLIGHT);
-	cr_assert_eq(tsq_dql_queued(&d, 1, 0), -EOVERFLOW);
+	cr_assert_eq(tsq_dql_charge(&d, 1, 0), -EOVERFLOW);
 	cr_assert_eq(tsq_dql_tx_sent(&d, TSQ_DQL_MAX_OBJECT, 0), -EOVERFLOW);
 	cr_assert(!tsq_dql_stopped(&d), "a refused send does not stop the queue");
 	cr_assert_eq(tsq_dql_inflight(&d), TSQ_DQL_MAX_INFLIGHT, "nothing accounted");
 	/* The largest completion: everything at once. */
-	cr_assert_eq(tsq_dql_completed(&d, TSQ_DQL_MAX_INFLIGHT, 1), 0);
+	cr_assert_eq(tsq_dql_complete(&d, TSQ_DQL_MAX_INFLIGHT, 1), 0);
 	cr_assert_eq(tsq_dql_inflight(&d), 0);
 	cr_assert_eq(tsq_dql_limit(&d), TSQ_DQL_MAX_LIMIT, "starved by 2^31-1: grew, clamped to max");
-	cr_assert_eq(tsq_dql_queued(&d, 1, 2), 0, "room again once completed");
+	cr_assert_eq(tsq_dql_charge(&d, 1, 2), 0, "room again once completed");
 }
 
 Test(dql, completed_more_than_in_flight)
@@ -201,13 +206,13 @@ Test(dql, completed_more_than_in_flight)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1, 0), -EINVAL, "nothing in flight");
+	cr_assert_eq(tsq_dql_complete(&d, 1, 0), -EINVAL, "nothing in flight");
 	cr_assert_eq(tsq_dql_tx_completed(&d, UINT32_MAX, 0), -EINVAL);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 101, 0), -EINVAL);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 101, 0), -EINVAL);
 	cr_assert_eq(tsq_dql_inflight(&d), 100, "nothing changed");
 	cr_assert_eq(tsq_dql_limit(&d), 0, "nothing changed");
-	cr_assert_eq(tsq_dql_completed(&d, 100, 0), 0, "exactly what is in flight");
+	cr_assert_eq(tsq_dql_complete(&d, 100, 0), 0, "exactly what is in flight");
 	cr_assert_eq(tsq_dql_inflight(&d), 0);
 }
 
@@ -221,7 +226,7 @@ Test(dql, tx_completed_zero_does_nothing)
 	cr_assert(tsq_dql_stopped(&d));
 	cr_assert_eq(tsq_dql_limit(&d), 0);
 	/* The algorithm itself runs on 0 bytes: over the limit, nothing drained, no change. */
-	cr_assert_eq(tsq_dql_completed(&d, 0, 2), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 0, 2), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 0);
 }
 
@@ -265,15 +270,15 @@ Test(dql, starved_adds_previous_excess)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 1000);
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(tsq_dql_queued(&d, 600, 2), 0);
+		cr_assert_eq(tsq_dql_charge(&d, 600, 2), 0);
 	cr_assert_eq(tsq_dql_avail(&d), -800);
-	cr_assert_eq(tsq_dql_completed(&d, 600, 3), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 600, 3), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 1000, "busy, but no previous round in progress");
-	cr_assert_eq(tsq_dql_completed(&d, 1200, 4), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1200, 4), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 1800);
 	cr_assert_eq(stats_of(&d).grows, 2);
 }
@@ -291,13 +296,13 @@ Test(dql, starved_when_all_of_last_round_completed)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1500, 2), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 500, 3), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1500, 2), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 500, 3), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 1000);
-	cr_assert_eq(tsq_dql_queued(&d, 200, 4), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 5), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 200, 4), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 5), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 1500);
 	cr_assert_eq(tsq_dql_inflight(&d), 200);
 	cr_assert_eq(tsq_dql_avail(&d), 1300);
@@ -314,12 +319,12 @@ Test(dql, starved_counts_what_completed_beyond_last_round)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1500, 2), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 3), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 300, 4), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 800, 5), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1500, 2), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 3), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 300, 4), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 800, 5), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 1800);
 }
 
@@ -353,17 +358,17 @@ Test(dql, busy_shrinks_by_the_lowest_slack_after_the_hold)
 	struct tsq_dql d;
 
 	init_at(&d, 10000, 1000);
-	cr_assert_eq(tsq_dql_queued(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1500, 700), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 700), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 500, 1000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 100), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 100), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 200), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 200), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1500, 700), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 700), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 500, 1000), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 10000, "hold not over at exactly 1000 ns");
-	cr_assert_eq(tsq_dql_queued(&d, 500, 1000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 500, 1001), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 500, 1000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 500, 1001), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 3000, "shrunk by the lowest slack (7000), not the last (9000)");
 	cr_assert_eq(stats_of(&d).shrinks, 1);
 	cr_assert_eq(tsq_dql_inflight(&d), 2000);
@@ -382,22 +387,22 @@ Test(dql, shrink_restarts_the_watch)
 	struct tsq_dql d;
 
 	init_at(&d, 10000, 1000);
-	cr_assert_eq(tsq_dql_queued(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1500, 700), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 700), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 500, 1000), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 500, 1000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 500, 1001), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 100), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 100), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 200), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 200), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1500, 700), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 700), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 500, 1000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 500, 1000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 500, 1001), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 3000);
-	cr_assert_eq(tsq_dql_queued(&d, 500, 1001), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 500, 1500), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 500, 1001), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 500, 1500), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 3000, "a new hold started at 1001");
-	cr_assert_eq(tsq_dql_queued(&d, 500, 1500), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 500, 2002), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 500, 1500), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 500, 2002), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 1000);
 	cr_assert_eq(stats_of(&d).shrinks, 2);
 }
@@ -415,12 +420,12 @@ Test(dql, slack_is_at_least_the_last_objects_share)
 	struct tsq_dql d;
 
 	init_at(&d, 3000, 0);
-	cr_assert_eq(tsq_dql_queued(&d, 2000, 0), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1500, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 100, 1), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 2000, 0), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1500, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 100, 1), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 3000);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 1), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1300, 2), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 1), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1300, 2), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 2000);
 }
 
@@ -431,14 +436,14 @@ Test(dql, hold_zero_shrinks_on_the_first_busy_round_after_time_passed)
 	init_at(&d, 10000, 5);
 	tsq_dql_set_hold_time(&d, 0);
 	cr_assert_eq(stats_of(&d).hold_ns, 0);
-	cr_assert_eq(tsq_dql_queued(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 0), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 0), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
 	/* busy, slack 8000, but 0 > 0 is false: the clock has not moved since the reset */
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 0), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 10000);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 1), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 2000, "lowest slack 8000 over the watch");
 }
 
@@ -447,24 +452,24 @@ Test(dql, a_starved_round_restarts_the_slack_watch)
 	struct tsq_dql d;
 
 	init_at(&d, 10000, 1000);
-	cr_assert_eq(tsq_dql_queued(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 200), 0); /* busy: lowest 8000, watch from 0 */
+	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 100), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 100), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 200), 0); /* busy: lowest 8000, watch from 0 */
 	/*
 	 * Go over and drain: starved at t=900, limit 10000 + POSDIFF(13000, 4000) + 0 = 19000,
 	 * and the watch restarts at 900 (with the old one, lowest 8000 would shrink to 11000).
 	 */
-	cr_assert_eq(tsq_dql_queued(&d, 9000, 900), 0); /* inflight 11000 */
-	cr_assert_eq(tsq_dql_completed(&d, 11000, 900), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 9000, 900), 0); /* inflight 11000 */
+	cr_assert_eq(tsq_dql_complete(&d, 11000, 900), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 19000, "grew by what completed past last round's queue");
-	cr_assert_eq(tsq_dql_queued(&d, 11000, 900), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1000), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 1000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1500), 0); /* busy, but 600 < 1000 since 900 */
+	cr_assert_eq(tsq_dql_charge(&d, 11000, 900), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 1000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1500), 0); /* busy, but 600 < 1000 since 900 */
 	cr_assert_eq(tsq_dql_limit(&d), 19000);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 1500), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1901), 0); /* 1001 > 1000: slack 17000 */
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 1500), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1901), 0); /* 1001 > 1000: slack 17000 */
 	cr_assert_eq(tsq_dql_limit(&d), 2000);
 }
 
@@ -473,7 +478,7 @@ Test(dql, a_starved_round_restarts_the_slack_watch)
 Test(dql, max_limit_clamps_growth)
 {
 	struct tsq_dql d;
-	struct tsq_dql_cfg c = cfg_of(0, 1500, 0, 0);
+	struct tsq_dql_opts c = cfg_of(0, 1500, 0, 0);
 
 	cr_assert_eq(tsq_dql_init(&d, &c, 0), 0);
 	cr_assert_eq(tsq_dql_tx_sent(&d, 2000, 0), TSQ_DQL_STOPPED);
@@ -488,16 +493,16 @@ Test(dql, min_limit_clamps_shrink_and_applies_at_the_next_completion)
 	init_at(&d, 10000, 0);
 	cr_assert_eq(tsq_dql_set_limits(&d, 9000, TSQ_DQL_MAX_LIMIT), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 10000, "only a completion moves the limit");
-	cr_assert_eq(tsq_dql_queued(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 2), 0); /* slack 8000 -> 2000, clamped to 9000 */
+	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 1), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 2), 0); /* slack 8000 -> 2000, clamped to 9000 */
 	cr_assert_eq(tsq_dql_limit(&d), 9000);
 	cr_assert_eq(tsq_dql_set_limits(&d, 20000, 30000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 0, 3), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 0, 3), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 20000, "raised to the new min");
 	cr_assert_eq(tsq_dql_set_limits(&d, 0, 100), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 2000, 4), 0); /* drained, not over: only the clamp */
+	cr_assert_eq(tsq_dql_complete(&d, 2000, 4), 0); /* drained, not over: only the clamp */
 	cr_assert_eq(tsq_dql_limit(&d), 100, "lowered to the new max");
 	cr_assert_eq(stats_of(&d).grows, 1);
 	cr_assert_eq(stats_of(&d).shrinks, 2);
@@ -511,11 +516,11 @@ Test(dql, a_limit_change_forgets_the_excess)
 	 * the next round is not "starved by last round's excess". */
 	init_at(&d, 1000, 0);
 	cr_assert_eq(tsq_dql_set_limits(&d, 1200, TSQ_DQL_MAX_LIMIT), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1500, 0), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 100, 1), 0); /* clamp: 1000 -> 1200; ovlimit := 0 */
+	cr_assert_eq(tsq_dql_charge(&d, 1500, 0), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 100, 1), 0); /* clamp: 1000 -> 1200; ovlimit := 0 */
 	cr_assert_eq(tsq_dql_limit(&d), 1200);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 1), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1400, 2), 0); /* all prev done, prev_ovlimit 0 */
+	cr_assert_eq(tsq_dql_charge(&d, 100, 1), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1400, 2), 0); /* all prev done, prev_ovlimit 0 */
 	cr_assert_eq(tsq_dql_limit(&d), 1200, "no growth from a forgotten excess");
 }
 
@@ -540,7 +545,7 @@ Test(dql, reset_forgets_state_keeps_config_and_counters)
 {
 	struct tsq_dql d;
 	struct tsq_dql_stats s;
-	struct tsq_dql_cfg c = cfg_of(100, 50000, 777, 0);
+	struct tsq_dql_opts c = cfg_of(100, 50000, 777, 0);
 
 	cr_assert_eq(tsq_dql_init(&d, &c, 0), 0);
 	cr_assert_eq(tsq_dql_tx_sent(&d, 5000, 0), TSQ_DQL_STOPPED);
@@ -557,7 +562,7 @@ Test(dql, reset_forgets_state_keeps_config_and_counters)
 	cr_assert_eq(s.max_limit, 50000);
 	cr_assert_eq(s.hold_ns, 777);
 	cr_assert_eq(s.stops, 1, "counters are kept");
-	cr_assert_eq(tsq_dql_completed(&d, 1, 51), -EINVAL, "the old bytes are gone");
+	cr_assert_eq(tsq_dql_complete(&d, 1, 51), -EINVAL, "the old bytes are gone");
 	cr_assert_eq(tsq_dql_tx_sent(&d, 100, 51), 0);
 	cr_assert_eq(tsq_dql_tx_sent(&d, 1, 51), TSQ_DQL_STOPPED);
 	cr_assert_eq(tsq_dql_tx_completed(&d, 101, 52), TSQ_DQL_RESTART);
@@ -628,7 +633,7 @@ Test(dql, recheck_still_over_stops)
 
 static void init_stall(struct tsq_dql *d)
 {
-	struct tsq_dql_cfg c = cfg_of(1u << 20, 0, 0, THRS);
+	struct tsq_dql_opts c = cfg_of(1u << 20, 0, 0, THRS);
 
 	cr_assert_eq(tsq_dql_init(d, &c, 0), 0);
 }
@@ -642,8 +647,8 @@ Test(dql, stall_detected_with_its_age)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 100, 7400), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 100, 7400), 0);
 	cr_assert_eq(stats_of(&d).stalls, 1);
 	cr_assert_eq(stats_of(&d).stall_max_ns, 7400 - 7 * 128);
 	cr_assert_eq(stats_of(&d).stall_thrs_ns, THRS);
@@ -654,10 +659,10 @@ Test(dql, no_stall_when_completions_come_in_time)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 50, 6399), 0); /* 6399 < thrs since the reset */
-	cr_assert_eq(tsq_dql_queued(&d, 100, 6400), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 50, 12000), 0); /* 5601 since the last completion */
+	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 50, 6399), 0); /* 6399 < thrs since the reset */
+	cr_assert_eq(tsq_dql_charge(&d, 100, 6400), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 50, 12000), 0); /* 5601 since the last completion */
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
 
@@ -667,8 +672,8 @@ Test(dql, no_stall_for_a_queue_in_the_second_half)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 4000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 100, 6400), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 4000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 100, 6400), 0);
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
 
@@ -677,8 +682,8 @@ Test(dql, no_stall_with_nothing_queued_in_the_gap)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_queued(&d, 200, 0), 0); /* tick 0: not after the reset's tick */
-	cr_assert_eq(tsq_dql_completed(&d, 100, 100000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 200, 0), 0); /* tick 0: not after the reset's tick */
+	cr_assert_eq(tsq_dql_complete(&d, 100, 100000), 0);
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
 
@@ -692,16 +697,16 @@ Test(dql, stall_window_starts_after_the_last_completion)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 100, 5000), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 5100), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 5200), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 200, 11500), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 100, 5000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 5100), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 5200), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 200, 11500), 0);
 	cr_assert_eq(stats_of(&d).stalls, 1);
 	cr_assert_eq(stats_of(&d).stall_max_ns, 6380);
 	/* A later, shorter stall keeps the maximum. */
-	cr_assert_eq(tsq_dql_queued(&d, 100, 12000), 0); /* tick 93 */
-	cr_assert_eq(tsq_dql_completed(&d, 100, 18000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 12000), 0); /* tick 93 */
+	cr_assert_eq(tsq_dql_complete(&d, 100, 18000), 0);
 	cr_assert_eq(stats_of(&d).stalls, 2);
 	cr_assert_eq(stats_of(&d).stall_max_ns, 6380);
 }
@@ -712,10 +717,10 @@ Test(dql, stall_history_forgets_what_it_no_longer_holds)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 1000), 0);      /* tick 7 */
-	cr_assert_eq(tsq_dql_queued(&d, 100, 300 * 128), 0); /* tick 300: word 4 reuses word 0 */
+	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);      /* tick 7 */
+	cr_assert_eq(tsq_dql_charge(&d, 100, 300 * 128), 0); /* tick 300: word 4 reuses word 0 */
 	/* Completion at tick 320: window [1, 295] cut to the 256 held ticks [64, 319]. */
-	cr_assert_eq(tsq_dql_completed(&d, 200, 320 * 128), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 200, 320 * 128), 0);
 	cr_assert_eq(stats_of(&d).stalls, 0, "tick 7 fell out; tick 300 waited < thrs/2");
 }
 
@@ -724,29 +729,29 @@ Test(dql, stall_detection_off_and_switched_on)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 100, 1000000000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 100, 1000000000), 0);
 	cr_assert_eq(stats_of(&d).stalls, 0, "off by default");
 	tsq_dql_set_stall_thrs(&d, THRS, 2000000000);
 	cr_assert_eq(stats_of(&d).stall_thrs_ns, THRS);
-	cr_assert_eq(tsq_dql_queued(&d, 100, 2000001000), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 100, 2000008000), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 100, 2000001000), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 100, 2000008000), 0);
 	cr_assert_eq(stats_of(&d).stalls, 1);
 }
 
 Test(dql, stall_tiny_threshold_and_a_clock_that_goes_back)
 {
 	struct tsq_dql d;
-	struct tsq_dql_cfg c = cfg_of(0, 0, 0, 2); /* 2 ns: ticks of 1 ns */
+	struct tsq_dql_opts c = cfg_of(0, 0, 0, 2); /* 2 ns: ticks of 1 ns */
 
 	cr_assert_eq(tsq_dql_init(&d, &c, 1000), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 10, 1005), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 10, 1003), 0, "behind the history head: still held");
-	cr_assert_eq(tsq_dql_queued(&d, 10, 10), 0, "far behind: ignored");
-	cr_assert_eq(tsq_dql_completed(&d, 30, 1010), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 10, 1005), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 10, 1003), 0, "behind the history head: still held");
+	cr_assert_eq(tsq_dql_charge(&d, 10, 10), 0, "far behind: ignored");
+	cr_assert_eq(tsq_dql_complete(&d, 30, 1010), 0);
 	cr_assert_eq(stats_of(&d).stalls, 1);
 	cr_assert_eq(stats_of(&d).stall_max_ns, 7, "the oldest queue in the window: 1003");
-	cr_assert_eq(tsq_dql_completed(&d, 0, 500), 0, "a completion before the last one: no stall");
+	cr_assert_eq(tsq_dql_complete(&d, 0, 500), 0, "a completion before the last one: no stall");
 	cr_assert_eq(stats_of(&d).stalls, 1);
 }
 
@@ -772,9 +777,9 @@ Test(dql, counters_wrap)
 	cr_assert_eq(tsq_dql_limit(&d), TSQ_DQL_MAX_OBJECT, "grew once, then never over");
 	/* Fill to the in-flight bound across the wrap, then drain. */
 	for (int i = 0; i < 8; i++)
-		cr_assert_eq(tsq_dql_queued(&d, TSQ_DQL_MAX_OBJECT, t), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 8, t), -EOVERFLOW);
-	cr_assert_eq(tsq_dql_completed(&d, 8u * TSQ_DQL_MAX_OBJECT, ++t), 0);
+		cr_assert_eq(tsq_dql_charge(&d, TSQ_DQL_MAX_OBJECT, t), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 8, t), -EOVERFLOW);
+	cr_assert_eq(tsq_dql_complete(&d, 8u * TSQ_DQL_MAX_OBJECT, ++t), 0);
 	cr_assert_eq(tsq_dql_limit(&d), TSQ_DQL_MAX_LIMIT, "starved: + 8 objects, clamped");
 }
 
@@ -784,7 +789,7 @@ static void fill_to_the_bound(struct tsq_dql *d, uint32_t bytes, uint64_t t)
 	while (bytes > 0) {
 		uint32_t n = bytes < TSQ_DQL_MAX_OBJECT ? bytes : TSQ_DQL_MAX_OBJECT;
 
-		cr_assert_eq(tsq_dql_queued(d, n, t), 0);
+		cr_assert_eq(tsq_dql_charge(d, n, t), 0);
 		bytes -= n;
 	}
 }
@@ -800,11 +805,11 @@ Test(dql, grow_step_near_2_to_the_32_is_clamped)
 
 	init_at(&d, TSQ_DQL_MAX_LIMIT, UINT64_MAX);
 	fill_to_the_bound(&d, TSQ_DQL_MAX_INFLIGHT, 0);
-	cr_assert_eq(tsq_dql_completed(&d, TSQ_DQL_MAX_INFLIGHT - 1000, 1), 0); /* busy, no shrink */
+	cr_assert_eq(tsq_dql_complete(&d, TSQ_DQL_MAX_INFLIGHT - 1000, 1), 0); /* busy, no shrink */
 	cr_assert_eq(tsq_dql_limit(&d), TSQ_DQL_MAX_LIMIT);
 	fill_to_the_bound(&d, TSQ_DQL_MAX_INFLIGHT - 1000, 1);
 	cr_assert_eq(tsq_dql_inflight(&d), TSQ_DQL_MAX_INFLIGHT);
-	cr_assert_eq(tsq_dql_completed(&d, TSQ_DQL_MAX_INFLIGHT, 2), 0);
+	cr_assert_eq(tsq_dql_complete(&d, TSQ_DQL_MAX_INFLIGHT, 2), 0);
 	cr_assert_eq(tsq_dql_limit(&d), TSQ_DQL_MAX_LIMIT);
 	cr_assert_eq(stats_of(&d).grows + stats_of(&d).shrinks, 0);
 }
@@ -812,19 +817,19 @@ Test(dql, grow_step_near_2_to_the_32_is_clamped)
 Test(dql, clock_extremes)
 {
 	struct tsq_dql d;
-	struct tsq_dql_cfg c = cfg_of(10000, 0, UINT64_MAX, UINT64_MAX);
+	struct tsq_dql_opts c = cfg_of(10000, 0, UINT64_MAX, UINT64_MAX);
 
 	/* Start near the top of the 64-bit clock, hold and stall thresholds at their maximum. */
 	cr_assert_eq(tsq_dql_init(&d, &c, UINT64_MAX - 10), 0);
 	cr_assert_eq(tsq_dql_set_limits(&d, 0, TSQ_DQL_MAX_LIMIT), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 3000, UINT64_MAX - 5), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, UINT64_MAX), 0);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 3), 0); /* the clock wrapped */
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 5), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 3000, UINT64_MAX - 5), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, UINT64_MAX), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 3), 0); /* the clock wrapped */
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 5), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 10000, "UINT64_MAX hold never passes");
 	tsq_dql_set_hold_time(&d, 10);
-	cr_assert_eq(tsq_dql_queued(&d, 1000, 6), 0);
-	cr_assert_eq(tsq_dql_completed(&d, 1000, 6), 0);
+	cr_assert_eq(tsq_dql_charge(&d, 1000, 6), 0);
+	cr_assert_eq(tsq_dql_complete(&d, 1000, 6), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 2000, "17 ns across the wrap > 10: shrink by 8000");
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
@@ -872,13 +877,13 @@ Test(dql, misuse_uninitialised_queue_aborts, .signal = SIGABRT)
 {
 	static struct tsq_dql d; /* zeroed: no magic */
 
-	tsq_dql_queued(&d, 1, 0);
+	tsq_dql_charge(&d, 1, 0);
 }
 
 Test(dql, misuse_uninitialised_completion_aborts, .signal = SIGABRT)
 {
 	static struct tsq_dql d;
 
-	tsq_dql_completed(&d, 0, 0);
+	tsq_dql_complete(&d, 0, 0);
 }
 #endif

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,18 +67,18 @@ static bool send_one(struct conn *c)
 	return true;
 }
 
-static void fake_send_more(struct tsq_flow *f, enum tsq_flow_from from)
+static void fake_send_more(struct tsq_flow *f, enum tsq_flow_how from)
 {
 	struct conn *c = conn_of(f);
 
 	cr_assert_eq(c->locked, 1, "send_more runs under the short lock");
 	c->flags_at_send = tsq_flags_load(&f->flags);
-	if (from == TSQ_FLOW_FROM_WORKER) {
+	if (from == TSQ_FLOW_DRAINED) {
 		cr_assert_not(c->owned, "the worker never sends while the flow is owned");
 		cr_assert_eq(c->flags_at_send & TSQ_F_QUEUED, 0u, "QUEUED is clear before send_more");
 		c->sends_worker++;
 	} else {
-		cr_assert_eq(from, TSQ_FLOW_FROM_RELEASE);
+		cr_assert_eq(from, TSQ_FLOW_DEFERRED);
 		cr_assert(c->owned, "the release runs as the owner");
 		c->sends_release++;
 	}
@@ -127,7 +128,7 @@ static const struct tsq_flow_ops ops = {
 	.put = fake_put,
 };
 
-static const struct tsq_budget_cfg cap_cfg = { .size = sizeof(struct tsq_budget_cfg), .cap = CAP };
+static const struct tsq_budget_opts cap_cfg = { .size = sizeof(struct tsq_budget_opts), .cap = CAP };
 
 static void setup(void)
 {
@@ -200,7 +201,7 @@ Test(flow, init_errors)
 {
 	static struct tsq_flow f;
 	struct tsq_flow_ops bad;
-	struct tsq_budget_cfg cfg = cap_cfg;
+	struct tsq_budget_opts cfg = cap_cfg;
 
 	cr_assert_eq(tsq_flow_init(NULL, &set, 0, &ops, NULL), -EINVAL);
 	cr_assert_eq(tsq_flow_init(&f, NULL, 0, &ops, NULL), -EINVAL);
@@ -216,8 +217,8 @@ Test(flow, init_errors)
 	cr_assert_eq(tsq_flow_init(&f, &set, 0, &bad, NULL), -EINVAL, "unlock is required");
 	cr_assert_eq(tsq_flow_init(&f, &set, NSHARDS, &ops, NULL), -EINVAL, "home out of range");
 	cr_assert_eq(tsq_flow_init(&f, &set, TSQ_DEFER_NO_SHARD, &ops, NULL), -EINVAL);
-	cfg.size = sizeof(cfg) - 1;
-	cr_assert_eq(tsq_flow_init(&f, &set, 0, &ops, &cfg), -EINVAL, "bad cfg size");
+	cfg.size = offsetof(struct tsq_budget_opts, allow_one);
+	cr_assert_eq(tsq_flow_init(&f, &set, 0, &ops, &cfg), -EINVAL, "opts shorter than the first version");
 	cfg = cap_cfg;
 	cfg.pacing_shift = 64;
 	cr_assert_eq(tsq_flow_init(&f, &set, 0, &ops, &cfg), -EINVAL, "bad cfg shift");

@@ -62,7 +62,7 @@ static int slock_held_by_someone(struct tsq_owner *o)
 	return 1;
 }
 
-static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx)
+static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
 {
 	struct item *it = (struct item *)w;
 	struct tsq_owner_stats st = { 0, 0, 0, 0, 0, 0 };
@@ -75,7 +75,7 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 	tsq_owner_stats(o, &st);
 	T.bytes_seen[i] = st.backlog_bytes;
 	/* A producer appending during the drain: legal here (short lock not held). */
-	if (ctx == TSQ_OWNER_BACKLOG)
+	if (ctx == TSQ_OWNER_DRAINED)
 		for (int c = 0; c < it->nchild; c++)
 			it->child_rc[c] = tsq_owner_deliver(o, &it->child[c]->work, it->child_cost[c],
 							    it->child_queued[c]);
@@ -187,7 +187,7 @@ Test(owner, init_gives_an_unowned_empty_object_with_zero_stats)
 
 	cr_assert_not(tsq_owner_lock_check(&T.o));
 	tsq_owner_unlock(&T.o);
-	cr_assert_eq(st.backlogged + st.direct + st.dropped + st.flushes, 0);
+	cr_assert_eq(st.backlogged + st.inline_runs + st.dropped + st.flushes, 0);
 	cr_assert_eq(st.max_backlog_bytes + st.backlog_bytes, 0);
 }
 
@@ -293,13 +293,13 @@ Test(owner, deliver_rejects_null)
 	cr_assert_eq(tsq_owner_deliver(NULL, &items[0].work, 1, 0), -EINVAL);
 	cr_assert_eq(tsq_owner_deliver(&T.o, NULL, 1, 0), -EINVAL);
 	st = stats();
-	cr_assert_eq(st.direct + st.backlogged + st.dropped, 0, "-EINVAL is not counted");
+	cr_assert_eq(st.inline_runs + st.backlogged + st.dropped, 0, "-EINVAL is not counted");
 	cr_assert_eq(T.n, 0);
 }
 
 Test(owner, deliver_unowned_processes_at_once_under_the_short_lock)
 {
-	static const int ids[] = { 0, 1 }, ctx[] = { TSQ_OWNER_DIRECT, TSQ_OWNER_DIRECT };
+	static const int ids[] = { 0, 1 }, ctx[] = { TSQ_OWNER_INLINE, TSQ_OWNER_INLINE };
 	struct tsq_owner_stats st;
 
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 100, 0), TSQ_OWNER_PROCESSED);
@@ -309,7 +309,7 @@ Test(owner, deliver_unowned_processes_at_once_under_the_short_lock)
 	assert_log(ids, ctx, 2);
 	cr_assert(T.lock_held[0] && T.lock_held[1], "DIRECT runs with the short lock held");
 	st = stats();
-	cr_assert_eq(st.direct, 2);
+	cr_assert_eq(st.inline_runs, 2);
 	cr_assert_eq(st.backlogged, 0);
 	cr_assert_eq(st.dropped, 0);
 	cr_assert_eq(st.backlog_bytes, 0);
@@ -320,8 +320,8 @@ Test(owner, deliver_unowned_processes_at_once_under_the_short_lock)
 Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 {
 	static const int ids[] = { 3, 1, 4, 0, 5 };
-	static const int ctx[] = { TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG,
-				   TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG };
+	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
+				   TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
 	struct tsq_owner_stats st;
 
 	own();
@@ -331,7 +331,7 @@ Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 	cr_assert_eq(T.n, 0, "nothing processed while owned");
 	st = stats();
 	cr_assert_eq(st.backlogged, 5);
-	cr_assert_eq(st.direct, 0);
+	cr_assert_eq(st.inline_runs, 0);
 	cr_assert_eq(st.backlog_bytes, 150);
 	cr_assert_eq(st.max_backlog_bytes, 150);
 	for (int i = 0; i < 5; i++)
@@ -344,10 +344,10 @@ Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 	cr_assert_eq(st.backlog_bytes, 0, "length reset after the drain");
 	cr_assert_eq(st.max_backlog_bytes, 150, "high-water mark kept");
 	cr_assert_eq(st.backlogged, 5);
-	cr_assert_eq(st.direct, 0);
+	cr_assert_eq(st.inline_runs, 0);
 	/* Unowned again: the next item goes direct. */
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[6].work, 1, 0), TSQ_OWNER_PROCESSED);
-	cr_assert_eq(T.ctx[5], TSQ_OWNER_DIRECT);
+	cr_assert_eq(T.ctx[5], TSQ_OWNER_INLINE);
 }
 
 Test(owner, deliver_over_the_limit_hands_the_item_back_untouched)
@@ -410,7 +410,7 @@ Test(owner, a_big_item_is_admitted_while_under_the_limit)
 /* Misuse table (tests/README.md): cost UINT32_MAX with limit 1000. */
 Test(owner, an_item_whose_cost_alone_exceeds_the_limit_is_e2big)
 {
-	static const int ids[] = { 1, 2 }, ctx[] = { TSQ_OWNER_BACKLOG, TSQ_OWNER_DIRECT };
+	static const int ids[] = { 1, 2 }, ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_INLINE };
 	struct tsq_owner_stats st;
 
 	own();
@@ -445,8 +445,8 @@ Test(owner, length_resets_only_after_a_full_drain)
 	 */
 	struct item *a = &items[0], *b = &items[1];
 	static const int ids[] = { 0, 1, 2, 4 };
-	static const int ctx[] = { TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG,
-				   TSQ_OWNER_BACKLOG };
+	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
+				   TSQ_OWNER_DRAINED };
 	struct tsq_owner_stats st;
 
 	a->nchild = 2;
@@ -479,7 +479,7 @@ Test(owner, length_resets_only_after_a_full_drain)
 	cr_assert_eq(items[5].work.cost, 0xabcdef);
 }
 
-static void process_reuses_item(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx)
+static void process_reuses_item(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
 {
 	process(o, w, ctx);
 	/* The item is the callback's now (a receive handler frees or recycles the packet). */
@@ -491,7 +491,7 @@ Test(owner, process_may_free_or_reuse_the_item)
 {
 	static const struct tsq_owner_ops rops = { process_reuses_item, NULL };
 	static const int ids[] = { 0, 1, 2 };
-	static const int ctx[] = { TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG };
+	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
 	struct tsq_owner o;
 
 	cr_assert_eq(tsq_owner_init(&o, &rops, 100), 0);
@@ -557,8 +557,8 @@ Test(owner, flush_on_an_empty_backlog_does_nothing)
 Test(owner, flush_processes_the_backlog_and_keeps_ownership)
 {
 	static const int ids[] = { 0, 1, 2, 3 };
-	static const int ctx[] = { TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG,
-				   TSQ_OWNER_BACKLOG };
+	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
+				   TSQ_OWNER_DRAINED };
 	struct tsq_owner_stats st;
 
 	own();
@@ -748,7 +748,7 @@ static int deliverer_started;
 static int deliverer_rc = 99;
 static int process_saw_fast_section = -1;
 
-static void process_checks_fast(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_ctx ctx)
+static void process_checks_fast(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
 {
 	process_saw_fast_section = tsq_load(&fast_section, TSQ_RELAXED);
 	process(o, w, ctx);
@@ -787,11 +787,11 @@ Test(owner, lock_fast_fast_path_holds_the_short_lock_only)
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	cr_assert_eq(deliverer_rc, TSQ_OWNER_PROCESSED);
 	cr_assert_eq(T.n, 1);
-	cr_assert_eq(T.ctx[0], TSQ_OWNER_DIRECT, "the fast path took no ownership");
+	cr_assert_eq(T.ctx[0], TSQ_OWNER_INLINE, "the fast path took no ownership");
 	cr_assert_eq(process_saw_fast_section, 0, "deliver waited for unlock_fast");
 	cr_assert_eq(T.release_cbs, 0, "unlock_fast(false) is not a release");
 	cr_assert_eq(tsq_owner_stats(&o, &st), 0);
-	cr_assert_eq(st.direct, 1);
+	cr_assert_eq(st.inline_runs, 1);
 	cr_assert(tsq_owner_try_acquire(&o), "no ownership left behind");
 	tsq_owner_release(&o);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
@@ -816,7 +816,7 @@ static void *fast_locker(void *arg)
 
 Test(owner, lock_fast_slow_path_waits_for_the_owner_then_owns)
 {
-	static const int ids[] = { 0, 1 }, ctx[] = { TSQ_OWNER_BACKLOG, TSQ_OWNER_BACKLOG };
+	static const int ids[] = { 0, 1 }, ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
 	pthread_t t;
 
 	own();
@@ -895,11 +895,11 @@ Test(owner, stats_rejects_null_and_tracks_every_counter)
 	unown();
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[5].work, 50, 0), TSQ_OWNER_PROCESSED);
 	st = stats();
-	cr_assert_eq(st.direct, 2);
+	cr_assert_eq(st.inline_runs, 2);
 	cr_assert_eq(st.backlogged, 3);
 	cr_assert_eq(st.dropped, 1);
 	cr_assert_eq(st.flushes, 1);
 	cr_assert_eq(st.backlog_bytes, 0);
 	cr_assert_eq(st.max_backlog_bytes, 800);
-	cr_assert_eq(st.direct + st.backlogged, (uint64_t)T.n, "every admitted item processed");
+	cr_assert_eq(st.inline_runs + st.backlogged, (uint64_t)T.n, "every admitted item processed");
 }
