@@ -137,11 +137,11 @@ static void rx_frame_release(struct xframe *fr)
 /* Flows: TSQ and owner callbacks                                                              */
 /* ------------------------------------------------------------------------------------------ */
 
-static void flow_send_more(struct tsq_flow *t, enum tsq_flow_from from)
+static void flow_send_more(struct tsq_flow *t, enum tsq_flow_how from)
 {
 	struct xflow *f = tsq_container_of(t, struct xflow, tsq);
 
-	if (from == TSQ_FLOW_FROM_WORKER)
+	if (from == TSQ_FLOW_DRAINED)
 		tsq_counter_add_owner(&f->w->st.restarts, 1);
 	xflow_push(f);
 }
@@ -162,7 +162,7 @@ static const struct tsq_flow_ops flow_tsq_ops = {flow_send_more, flow_short_lock
 						  flow_short_unlock, NULL, NULL};
 
 /* A received frame: processed by the flow's owner, or under the short lock while nobody owns it. */
-static void flow_rx_process(struct tsq_owner *o, struct tsq_owner_work *wk, enum tsq_owner_ctx ctx)
+static void flow_rx_process(struct tsq_owner *o, struct tsq_owner_work *wk, enum tsq_owner_how ctx)
 {
 	struct xflow *f = tsq_container_of(o, struct xflow, own);
 	struct xframe *fr = tsq_container_of(wk, struct xframe, work);
@@ -206,7 +206,7 @@ static const struct tsq_owner_ops flow_owner_ops = {flow_rx_process, flow_releas
 static int flow_init(struct xengine *e, struct xflow *f, uint16_t id, enum xflow_kind kind,
 		     struct xworker *w, unsigned shard)
 {
-	struct tsq_budget_cfg bcfg = {.size = sizeof(bcfg), .cap = e->cfg.tsq_limit};
+	struct tsq_budget_opts bcfg = {.size = sizeof(bcfg), .cap = e->cfg.tsq_limit};
 	int err;
 
 	memset(f, 0, offsetof(struct xflow, hnode));
@@ -586,17 +586,54 @@ static void tx_kick(struct xworker *w)
 		tx_kick_link_down(w, errno);
 }
 
-/* Hand the returned TX frames over to their application threads (one hand-over each). */
-static void tx_home_flush(struct xworker *w)
+/* Hand application shard i's held frames over: back-to-back defer batches, one wake-up. */
+static void tx_home_one(struct xworker *w, unsigned i)
 {
 	struct xengine *e = w->e;
+	struct xhome *h = &w->home[i];
+	struct xframe *fr = h->head;
 
+	while (fr != NULL) {
+		struct xframe *next = fr->next;
+
+		tsq_defer_item_set_fn(&fr->item, tx_home_fn);
+		tsq_defer_batch_add(&e->set, &w->ret[i], w->shard, &fr->item); /* 32: hands over */
+		fr = next;
+	}
+	tsq_defer_batch_flush(&e->set, &w->ret[i]);
+	tsq_counter_add_owner(&w->st.ret_flushes, 1);
+	h->head = h->tail = NULL;
+	h->n = 0;
+}
+
+/* Everything held goes home (the oldest is ret_hold_ns old, or the worker is idle). */
+static void tx_home_flush(struct xworker *w)
+{
 	if (w->ret_since == 0)
 		return;
-	for (unsigned i = 0; i < e->cfg.nr_app_shards; i++)
-		if (tsq_defer_batch_flush(&e->set, &w->ret[i]) > 0)
-			tsq_counter_add_owner(&w->st.ret_flushes, 1);
-	w->ret_since = 0;
+	for (unsigned i = 0; i < w->e->cfg.nr_app_shards; i++)
+		if (w->home[i].n != 0)
+			tx_home_one(w, i);
+	/* Release: xeng_quiesce() reads 0 (acquire), then lets the applications take their
+	 * frames back; the hand-overs above must be visible to them by then. */
+	tsq_store(&w->ret_since, 0, TSQ_RELEASE);
+}
+
+/* A completed TX frame joins its application's held chain; a full chain goes home. */
+static void tx_home_add(struct xworker *w, struct xframe *fr, unsigned i, uint64_t now)
+{
+	struct xhome *h = &w->home[i];
+
+	fr->next = NULL;
+	if (h->tail != NULL)
+		h->tail->next = fr;
+	else
+		h->head = fr;
+	h->tail = fr;
+	if (w->ret_since == 0)
+		tsq_store(&w->ret_since, now, TSQ_RELAXED);
+	if (++h->n >= h->max)
+		tx_home_one(w, i);
 }
 
 /*
@@ -640,17 +677,8 @@ static unsigned tx_complete(struct xworker *w)
 			tsq_zc_put(&f->zc, c, fr->copied);
 			zc_kick(w, f);
 		}
-		if (fr->kind == XFRAME_TX) {
-			struct tsq_defer_batch *b = &w->ret[f->shard - e->nr_workers];
-
-			tsq_defer_item_set_fn(&fr->item, tx_home_fn);
-			/* A full batch goes home by itself (TSQ_DEFER_BATCH_MAX items). */
-			if (tsq_defer_batch_add(&e->set, b, w->shard, &fr->item) == TSQ_DEFER_QUEUED &&
-			    b->n == 0)
-				tsq_counter_add_owner(&w->st.ret_flushes, 1);
-			if (w->ret_since == 0)
-				w->ret_since = now;
-		}
+		if (fr->kind == XFRAME_TX)
+			tx_home_add(w, fr, f->shard - e->nr_workers, now);
 	}
 	xsk_ring_cons__release(&w->cq, n);
 	tsq_store(&w->outstanding, w->outstanding - n, TSQ_RELAXED);
@@ -658,7 +686,7 @@ static unsigned tx_complete(struct xworker *w)
 	/* The restart itself is the next tx_fill: the loop goes round again (work != 0). */
 	if (w->dql != NULL)
 		tsq_dql_tx_completed(w->dql, bytes, now);
-	if (now - w->ret_since >= e->cfg.ret_hold_ns)
+	if (w->ret_since != 0 && now - w->ret_since >= e->cfg.ret_hold_ns)
 		tx_home_flush(w);
 	return n;
 }
@@ -829,14 +857,16 @@ static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 	w->frames = calloc(nframes, sizeof(*w->frames));
 	w->rx_free = calloc(c->rx_frames ? c->rx_frames : 1, sizeof(*w->rx_free));
 	w->ret = calloc(c->nr_app_shards ? c->nr_app_shards : 1, sizeof(*w->ret));
+	w->home = calloc(c->nr_app_shards ? c->nr_app_shards : 1, sizeof(*w->home));
 	w->occ_hist = calloc(2 * c->ring_size + 1, sizeof(*w->occ_hist));
 	w->lat_cap = 1u << 20;
 	w->lat_ring = calloc(w->lat_cap, sizeof(uint64_t));
 	w->lat_send = calloc(w->lat_cap, sizeof(uint64_t));
-	if (!w->frames || !w->rx_free || !w->ret || !w->occ_hist || !w->lat_ring || !w->lat_send)
+	if (!w->frames || !w->rx_free || !w->ret || !w->home || !w->occ_hist || !w->lat_ring ||
+	    !w->lat_send)
 		return fail(e, -ENOMEM, "out of memory");
 	if (c->bql) {
-		struct tsq_dql_cfg qcfg = {.size = sizeof(qcfg), .max_limit = c->bql_limit_max};
+		struct tsq_dql_opts qcfg = {.size = sizeof(qcfg), .max_limit = c->bql_limit_max};
 		int err;
 
 		w->dql = aligned_alloc(TSQ_CACHELINE_SIZE, sizeof(*w->dql));
@@ -881,6 +911,14 @@ static int worker_frames_assign(struct xengine *e, struct xworker *w,
 			w->frames[next].kind = XFRAME_TX;
 			w->frames[next].flow = f;
 			f->pool[f->pool_free++] = &w->frames[next++];
+		}
+		{ /* a quarter of the pools this application shard serves here, at most a batch */
+			struct xhome *h = &w->home[specs[i].app_slot];
+			uint32_t q = specs[i].pool_frames / 4;
+
+			h->max += q ? q : 1;
+			if (h->max > XENG_RET_BATCH)
+				h->max = XENG_RET_BATCH;
 		}
 		f->arena_first = next;
 		f->arena_frames = specs[i].arena_frames;
@@ -1118,6 +1156,10 @@ int xeng_quiesce(struct xengine *e, int timeout_ms)
 				busy = true;
 			tsq_owner_unlock(&f->own);
 		}
+		/* ... and no worker holds completed frames back from their application. */
+		for (unsigned i = 0; i < e->nr_workers; i++)
+			if (tsq_load(&e->workers[i].ret_since, TSQ_ACQUIRE) != 0)
+				busy = true;
 		if (!busy)
 			return 0;
 		if (xeng_now_ns() > deadline)
@@ -1152,6 +1194,7 @@ void xeng_destroy(struct xengine *e)
 		free(w->frames);
 		free(w->rx_free);
 		free(w->ret);
+		free(w->home);
 		free(w->occ_hist);
 		free(w->lat_ring);
 		free(w->lat_send);
