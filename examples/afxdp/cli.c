@@ -82,7 +82,7 @@ static void usage(FILE *out)
 		"      --bql on|off        byte queue limits on each worker's TX ring (default on)\n"
 		"      --rounds N          matrix: rounds, 1..100 (default 3)\n"
 		"      --ret-hold-us N     completed TX frames wait up to N us for a fuller batch\n"
-		"                          home, 0..10000 (default 50; 0: one hand-over per round)\n"
+		"                          home, 0..10000 (default 1000; 0: hand over every round)\n"
 		"      --tsq-limit BYTES   bytes in flight per flow; frames count their frame size\n"
 		"                          (default 131072: 64 frames of 2 KB, the seed's 128 KB)\n"
 		"  -z, --zerocopy on|off   bulk flow sends application buffers from the UMEM with\n"
