@@ -92,7 +92,7 @@ SUPPLEMENT = {
     "TSQ_F_USER_ALL": "Every caller-defined bit.",
     "TSQ_FLAGS_INIT": "Static initializer of a struct tsq_flags with no bit set.",
     # budget.h
-    "tsq_budget_cfg": "Configuration of tsq_budget_init() and tsq_flow_init() (NULL: today's "
+    "tsq_budget_opts": "Configuration of tsq_budget_init() and tsq_flow_init() (NULL: today's "
                       "kernel defaults).",
     "tsq_budget_stats": "Counters and state filled by tsq_budget_stats().",
     "tsq_budget_stats.inflight_bytes": "Bytes charged and not yet completed.",
@@ -100,7 +100,7 @@ SUPPLEMENT = {
     "tsq_budget_stats.throttles": "The sender stopped (the re-check confirmed it).",
     "tsq_budget_stats.recheck_saves": "The re-check after setting THROTTLED found room.",
     # flow.h
-    "tsq_flow_from": "Where send_more() is called from (struct tsq_flow_ops).",
+    "tsq_flow_how": "Where send_more() is called from (struct tsq_flow_ops).",
     "tsq_flow_ops": "The callbacks of a flow, given to tsq_flow_init().",
     "tsq_flow_stats": "Counters and state filled by tsq_flow_stats().",
     "tsq_flow_stats.budget": "The budget's counters (struct tsq_budget_stats).",
@@ -108,7 +108,7 @@ SUPPLEMENT = {
     "tsq_flow_stats.deferred": "Restarts handed to the owner's release.",
     "tsq_flow_stats.flags": "The flag word (TSQ_F_*) when read.",
     # owner.h
-    "tsq_owner_ctx": "How process() is called (struct tsq_owner_ops).",
+    "tsq_owner_how": "How process() is called (struct tsq_owner_ops).",
     "tsq_owner_ops": "The callbacks of an owner lock, given to tsq_owner_init().",
     "tsq_owner_stats": "Counters filled by tsq_owner_stats().",
     "tsq_owner_work.next": "Next item in the backlog (private).",
@@ -120,7 +120,7 @@ SUPPLEMENT = {
     "tsq_zc_notice.lo": "First send id of the range.",
     "tsq_zc_notice.hi": "Last send id of the range (inclusive; may have wrapped below lo).",
     # dql.h
-    "tsq_dql_cfg": "Configuration of tsq_dql_init() (NULL: the kernel's defaults).",
+    "tsq_dql_opts": "Configuration of tsq_dql_init() (NULL: the kernel's defaults).",
     "tsq_dql_stats": "Configuration, state and counters filled by tsq_dql_stats().",
     "tsq_dql_stats.limit": "The current limit in bytes (tsq_dql_limit()).",
     "tsq_dql_stats.min_limit": "Lower bound of the limit (tsq_dql_set_limits()).",
