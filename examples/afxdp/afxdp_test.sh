@@ -5,11 +5,17 @@
 #   tsq_xsk_rx       TSQ on, zerocopy on, AF_XDP receiver (owner backlog in use)
 #   tsq_xsk_zc_wrap  zerocopy ids crossing 2^32, every 7th message copied (COPIED exact)
 #   tsq_udp_peer     a kernel UDP socket on the ULA address as the independent receiver
-#   tsq_off_xsk_rx   TSQ off (ring kept full), AF_XDP receiver
+#   tsq_off_xsk_rx   TSQ and BQL off (ring kept full), AF_XDP receiver
 #   tsq_json         "schema": 1 in every document; percentiles without samples are null
 #   tsq_link_down    a link down before the run, and one lost during it: exit 1, "link down
 #                    on <if>" on stderr, within seconds; a receiver only warns
 #   tsq_caps         root without CAP_NET_RAW / CAP_BPF: exit 77 naming the capability
+#   tsq_bql_flows    8 bulk flows, TSQ+BQL, AF_XDP receiver: exactly once per flow; BQL
+#                    stopped and restarted the queue and kept the TX ring below TSQ's 8 x 64
+#   tsq_queues2      a veth with 2 queues, 2 workers (--queues 2) on each side, 4 bulk flows:
+#                    exactly once per flow, both queues carried their flows, BQL per queue
+#   tsq_matrix       matrix --json: bare, TSQ off, TSQ, BQL, TSQ+BQL with their booleans;
+#                    the bare sender sent and leaked nothing
 # Checks: every sequence number of every flow arrives exactly once or is counted as a drop
 # by the receiver's own statistics; every zerocopy id is notified exactly once; no UMEM frame
 # leaks; no flow is left throttled with nothing in flight. Exit 77 (skipped) without root,
@@ -21,7 +27,9 @@ XSK=${2:?path to tsq-xsk}
 HERE=$(cd "$(dirname "$0")" && pwd)
 BED="$HERE/testbed.sh"
 TMP=$(mktemp -d)
-export TSQ_NS_A=tsqt-a TSQ_NS_B=tsqt-b TSQ_IF_A=tsqta0 TSQ_IF_B=tsqtb0
+# The bed's names; TSQ_TEST_BED=x makes them tsqx-a/tsqx-b, tsqxa0/tsqxb0 (parallel build dirs).
+BEDN=${TSQ_TEST_BED:-t}
+export TSQ_NS_A=tsq$BEDN-a TSQ_NS_B=tsq$BEDN-b TSQ_IF_A=tsq${BEDN}a0 TSQ_IF_B=tsq${BEDN}b0
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 fail() { echo "FAIL: $*"; [[ -f $TMP/tx.json ]] && cat "$TMP/tx.json"; [[ -f $TMP/rx.json ]] && cat "$TMP/rx.json"; exit 1; }
@@ -36,14 +44,16 @@ trap cleanup EXIT
 [[ $(id -u) -eq 0 ]] || skip "needs root for network namespaces and AF_XDP"
 command -v ip >/dev/null || skip "iproute2 ('ip') is not installed"
 command -v jq >/dev/null || skip "jq is not installed (scripts/install-deps.sh installs it)"
-"$BED" up >"$TMP/bed.log" 2>&1 || skip "cannot create network namespaces/veth here: $(tail -1 "$TMP/bed.log")"
+BED_QUEUES=1
+[[ $CASE == tsq_queues2 ]] && BED_QUEUES=2
+"$BED" up --queues "$BED_QUEUES" >"$TMP/bed.log" 2>&1 || skip "cannot create network namespaces/veth here: $(tail -1 "$TMP/bed.log")"
 
 A() { ip netns exec "$TSQ_NS_A" "$@"; }
 B() { ip netns exec "$TSQ_NS_B" "$@"; }
 
 start_rx() { # $1: rx | rx-udp
 	local extra=()
-	[[ $1 == rx ]] && extra=(-i "$TSQ_IF_B")
+	[[ $1 == rx ]] && extra=(-i "$TSQ_IF_B" --queues "$BED_QUEUES")
 	B timeout 90 "$XSK" "$1" "${extra[@]}" -d 60 --idle-exit 1000 --json --ready-file "$TMP/ready" \
 		>"$TMP/rx.json" 2>"$TMP/rx.err" &
 	RX_PID=$!
@@ -130,7 +140,7 @@ tsq_udp_peer)
 	;;
 tsq_off_xsk_rx)
 	start_rx rx
-	run_tx --tsq off -n 200000 -d 20 -r 1000
+	run_tx --tsq off --bql off -n 200000 -d 20 -r 1000
 	check_common
 	;;
 tsq_json)
@@ -202,6 +212,46 @@ tsq_caps)
 		>"$TMP/tx.json" 2>"$TMP/tx.err" || fail "tx with CAP_NET_RAW and CAP_IPC_LOCK only exited $?: $(cat "$TMP/tx.err")"
 	want '.schema == 1 and .runs[0].bulk_pps > 0' "$TMP/tx.json"
 	echo "capabilities: $(cat "$TMP/rx.err")"
+	;;
+tsq_bql_flows)
+	start_rx rx
+	run_tx --tsq on --bql on --bulk-flows 8 -n 30000 -d 20 -r 2000
+	check_common
+	want '.runs[0] | .bql == true and .tsq == true and .bulk_flows == 8 and (.flows | length) == 9' "$TMP/tx.json"
+	want '.runs[0].bql_stats | .stops > 0 and .restarts > 0 and .limit > 0' "$TMP/tx.json"
+	# TSQ alone lets 8 flows x 64 frames sit in the ring; BQL keeps it far below that.
+	want '.runs[0].txring_occupancy_p99 < 8 * 64' "$TMP/tx.json"
+	echo "BQL: limit $(q '.runs[0].bql_stats.limit' "$TMP/tx.json") bytes, $(q '.runs[0].bql_stats.stops' "$TMP/tx.json") stops, TX ring p99 $(q '.runs[0].txring_occupancy_p99' "$TMP/tx.json")"
+	;;
+tsq_queues2)
+	start_rx rx
+	run_tx --queues 2 --bulk-flows 4 -n 30000 -d 20 -r 1000
+	check_common
+	want '.runs[0] | .queues == 2 and (.workers | length) == 2 and ([.workers[].queue] == [0, 1])' "$TMP/tx.json"
+	# Flow i is homed on worker i % 2: each queue carried exactly its flows' frames.
+	want '.runs[0] | ([.flows[] | select(.id % 2 == 0) | .sent] | add) == .workers[0].tx_completed' "$TMP/tx.json"
+	want '.runs[0] | ([.flows[] | select(.id % 2 == 1) | .sent] | add) == .workers[1].tx_completed' "$TMP/tx.json"
+	want '.runs[0] | .workers | all(.tx_completed > 0 and .bql_limit > 0)' "$TMP/tx.json"
+	# The receiver's own flows: every bulk flow arrived (both RX queues delivered).
+	want '[.flows[] | select(.received > 0)] | length >= 4' "$TMP/rx.json"
+	echo "2 queues: worker 0 $(q '.runs[0].workers[0].tx_completed' "$TMP/tx.json"), worker 1 $(q '.runs[0].workers[1].tx_completed' "$TMP/tx.json") frames"
+	;;
+tsq_matrix)
+	B timeout 30 "$XSK" sink -i "$TSQ_IF_B" -d 20 --ready-file "$TMP/ready" >"$TMP/rx.err" 2>&1 &
+	RX_PID=$!
+	for _ in $(seq 50); do [[ -f $TMP/ready ]] && break; sleep 0.1; done
+	[[ -f $TMP/ready ]] || fail "sink did not start: $(cat "$TMP/rx.err")"
+	A timeout 60 "$XSK" matrix -i "$TSQ_IF_A" --bulk-flows 4 --rounds 1 -d 0.3 --quiet --json \
+		>"$TMP/tx.json" 2>"$TMP/tx.err" || fail "matrix exited $?: $(cat "$TMP/tx.err")"
+	want '.schema == 1 and (.runs | length) == 5' "$TMP/tx.json"
+	want '[.runs[] | [.bare, .tsq, .bql]] == [[true,false,false],[false,false,false],[false,true,false],[false,false,true],[false,true,true]]' "$TMP/tx.json"
+	want '[.runs[] | .config] == ["bare","TSQ off","TSQ","BQL","TSQ+BQL"]' "$TMP/tx.json"
+	want '.runs | all(.bulk_pps > 0 and .quiesced and .umem_frames_leaked == 0 and .queues == 1)' "$TMP/tx.json"
+	want '.runs[0] | .probe_samples == 0 and .probe_latency_us_p99 == null and .bulk_flows == 1' "$TMP/tx.json"
+	want '.runs[1:] | all(.bulk_flows == 4 and .probe_samples > 0)' "$TMP/tx.json"
+	want '.runs[3:] | all(.bql_stats.stops > 0)' "$TMP/tx.json"
+	want '.runs[1:3] | all(.bql_stats.stops == 0 and .bql_stats.limit == 0)' "$TMP/tx.json"
+	echo "matrix: $(jq -r '[.runs[] | "\(.config) \(.bulk_pps)"] | join(", ")' "$TMP/tx.json") pps"
 	;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac
