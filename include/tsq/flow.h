@@ -32,6 +32,7 @@
  * Usage
  *     static void send_more(struct tsq_flow *f, enum tsq_flow_how how) {
  *         struct conn *c = tsq_container_of(f, struct conn, tsq);
+ *         (void)how;  // TSQ_FLOW_DRAINED (the home worker) or TSQ_FLOW_DEFERRED (the release)
  *         while (conn_has_data(c) && tsq_flow_may_send(f, unit_cost(c), 0)) {
  *             tsq_flow_charge(f, unit_cost(c));  conn_xmit_one(c);
  *         }

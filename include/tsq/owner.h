@@ -25,7 +25,7 @@
  *
  * Usage
  *     static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how);
- *     static void release_cb(struct tsq_owner *o) { tsq_flow_release(&conn_of(o)->tsq); }
+ *     static void release_cb(struct tsq_owner *o) { run_deferred(conn_of(o)); } // e.g. tsq_flow_release
  *     static const struct tsq_owner_ops ops = { rx, release_cb };
  *     tsq_owner_init(&c->own, &ops, tsq_owner_tcp_limit(rcvbuf, sndbuf));
  *     // worker, per received frame:

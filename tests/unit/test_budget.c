@@ -922,3 +922,62 @@ Test(budget, stats_counts)
 	cr_assert_eq(s.inflight_bytes, 0u);
 	cr_assert_eq(s.throttles, 0u);
 }
+
+/* ---- the former name, and the header's Usage block ----------------------------------------- */
+
+Test(budget, check_is_the_former_name_with_the_opposite_polarity)
+{
+	struct tsq_budget b;
+	struct tsq_flags f = TSQ_FLAGS_INIT;
+	struct tsq_budget_opts o = cfg_of(200, 0, false);
+
+	cr_assert_eq(tsq_budget_init(&b, &o), 0);
+	tsq_budget_set_pacing_rate(&b, 0);
+	cr_assert_not(tsq_budget_check(&b, &f, 100, 0), "nothing in flight: go (false)");
+	tsq_budget_charge(&b, 100);
+	tsq_budget_charge(&b, 100);
+	cr_assert(tsq_budget_check(&b, &f, 100, 0), "200 >= 200: stop (true)");
+	cr_assert(tsq_flags_load(&f) & TSQ_F_THROTTLED);
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "the same answer, the other way round");
+}
+
+static unsigned usage_units, usage_in_ring, usage_queued;
+
+static bool have_data(void)
+{
+	return usage_units > 0;
+}
+
+static void hand_to_ring(uint32_t c)
+{
+	(void)c;
+	usage_units--;
+	usage_in_ring++;
+}
+
+static void queue_flow_for_its_worker(void)
+{
+	usage_queued++;
+}
+
+Test(budget, usage_block_runs)
+{
+	/* The Usage block of budget.h: 1500-byte units at 1 Gbit/s (limit ~122 KB: 81 units). */
+	const uint32_t cost = 1500;
+
+	usage_units = 1000;
+	usage_in_ring = usage_queued = 0;
+	struct tsq_budget b;  struct tsq_flags fl = TSQ_FLAGS_INIT;
+	tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, no relaxation
+	tsq_budget_set_pacing_rate(&b, 125000000);       // 1 Gbit/s in bytes/s
+	while (have_data() && tsq_budget_may_send(&b, &fl, cost, 0)) {
+		tsq_budget_charge(&b, cost);  hand_to_ring(cost);
+	}
+	cr_assert_eq(usage_in_ring, (125000000u >> 10) / cost + 1, "stopped at the ~1 ms limit");
+	cr_assert(tsq_flags_load(&fl) & TSQ_F_THROTTLED);
+	// completion context, for each unit:
+	for (unsigned i = 0; i < usage_in_ring; i++)
+		if (tsq_budget_complete(&b, &fl, cost)) queue_flow_for_its_worker();
+	cr_assert_eq(usage_queued, 1u, "exactly one completion restarts the flow");
+	cr_assert_eq(tsq_budget_inflight(&b), 0u);
+}

@@ -842,22 +842,36 @@ static uint64_t now_ns(void)
 	return fake_now += 1000;
 }
 
-Test(dql, usage_block)
+static int usage_stopped, usage_restarted;
+
+static void stop_feeding_the_ring(void)
 {
+	usage_stopped++;
+}
+
+static void restart_feeding_the_ring(void)
+{
+	usage_restarted++;
+}
+
+Test(dql, usage_block_runs)
+{
+	/* The Usage block of dql.h, one 1500-byte frame per completion round, 100 rounds. */
+	const uint32_t frame_len = 1500, bytes_done = 1500;
+
+	usage_stopped = usage_restarted = 0;
 	struct tsq_dql q;
-	int stopped = 0, restarted = 0;
-
-	tsq_dql_init(&q, NULL, now_ns());
+	tsq_dql_init(&q, NULL, now_ns());            // limit 0, max 1,879,048,192, hold 1 s
 	for (int i = 0; i < 100; i++) {
-		int rc = tsq_dql_tx_sent(&q, 1500, now_ns());
-
-		if (rc == TSQ_DQL_STOPPED)
-			stopped++;
-		if (tsq_dql_tx_completed(&q, 1500, now_ns()) == TSQ_DQL_RESTART)
-			restarted++;
+		// sender, after placing a frame, before the device can see it:
+		int rc = tsq_dql_tx_sent(&q, frame_len, now_ns());
+		if (rc == TSQ_DQL_STOPPED) stop_feeding_the_ring();   // a completion restarts it
+		// completion context, once per completion round:
+		if (tsq_dql_tx_completed(&q, bytes_done, now_ns()) == TSQ_DQL_RESTART)
+			restart_feeding_the_ring();
 	}
-	cr_assert_eq(stopped, 1, "only the very first send: the limit learns 1500");
-	cr_assert_eq(restarted, 1);
+	cr_assert_eq(usage_stopped, 1, "only the very first send: the limit learns 1500");
+	cr_assert_eq(usage_restarted, 1);
 	cr_assert_eq(stats_of(&q).stops, 1);
 }
 

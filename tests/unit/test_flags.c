@@ -291,3 +291,76 @@ Test(flags, user_bit_24_or_negative_does_not_compile_in_c11_or_cxx17)
 			      tc[i].cc);
 	}
 }
+
+/* ---- the header's Usage block (and atomic.h's), compiled and run --------------------------- */
+
+static int usage_refs, usage_sends;
+
+static void hold(int *flow)
+{
+	(*flow)++;
+	usage_refs++;
+}
+
+static void put(int *flow)
+{
+	(*flow)--;
+	usage_refs--;
+}
+
+static void send_more(int *flow)
+{
+	(void)flow;
+	usage_sends++;
+}
+
+Test(flags, usage_block_runs)
+{
+	int flow_refs = 1, *flow = &flow_refs; /* the block's flow: a reference count here */
+
+	usage_refs = usage_sends = 0;
+	struct tsq_flags fl = TSQ_FLAGS_INIT;
+	if (tsq_flags_mark_deferred(&fl, TSQ_F_DEFERRED)) hold(flow);   // 0 -> 1: one reference
+	if (tsq_flags_mark_deferred(&fl, TSQ_F_DEFERRED)) hold(flow);   // already set: none
+	uint32_t todo = tsq_flags_take_deferred(&fl);                   // at release
+	if (todo & TSQ_F_DEFERRED) { send_more(flow); put(flow); }
+	cr_assert_eq(usage_sends, 1);
+	cr_assert_eq(usage_refs, 0, "the bit's reference was dropped by whoever ran it");
+	cr_assert_eq(flow_refs, 1);
+	cr_assert_eq(tsq_flags_load(&fl), 0u);
+}
+
+Test(flags, init_and_seqcst_load)
+{
+	struct tsq_flags f = with(TSQ_F_THROTTLED | TSQ_F_USER(3));
+
+	cr_assert_eq(tsq_flags_load_seqcst(&f), TSQ_F_THROTTLED | TSQ_F_USER(3));
+	tsq_flags_init(&f);
+	cr_assert_eq(tsq_flags_load(&f), 0u);
+	cr_assert_eq(tsq_flags_load_seqcst(&f), 0u);
+}
+
+/* atomic.h has no unit test file of its own; its Usage block runs here. */
+static uint64_t events;
+static uint32_t ready;
+static int data;
+static int usage_seen;
+
+static void use(int v)
+{
+	usage_seen = v;
+}
+
+Test(atomic_usage, usage_block_runs)
+{
+	tsq_counter_add_shared(&events, 1);          // a relaxed count, no ordering
+	data = 42;
+	tsq_store(&ready, 1u, TSQ_RELEASE);          // publisher: data first, then the flag
+	if (tsq_load(&ready, TSQ_ACQUIRE) == 1)      // reader: the flag, then data
+		use(data);
+	cr_assert_eq(usage_seen, 42);
+	cr_assert_eq(tsq_load(&events, TSQ_RELAXED), 1u);
+	cr_assert_eq(TSQ_CACHELINE_SIZE, TSQ_CFG_CACHELINE_SIZE);
+	tsq_cpu_relax();
+	TSQ_CPU_RELAX(); /* the former name still works */
+}

@@ -1137,3 +1137,95 @@ Test(zc, stats_start_at_zero_and_count_each_event)
 	expect_notice(&n[2], 3, 3, false);
 	cr_expect_eq(tsq_zc_account_pinned(&acct), 0);
 }
+
+/* ---- flags of the wrong call are refused (distinct bit ranges) --------------------------- */
+
+Test(zc, flag_ranges_are_disjoint_and_the_wrong_call_refuses)
+{
+	struct tsq_zc_ctx *c = NULL;
+
+	cr_assert_eq(TSQ_ZC_SEND_FLAGS & TSQ_ZC_FLOW_FLAGS, 0u);
+	cr_assert_eq((TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY) & ~TSQ_ZC_SEND_FLAGS, 0u);
+	cr_assert_eq((TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE) & ~TSQ_ZC_FLOW_FLAGS, 0u);
+	memset(reserve, 0, sizeof(reserve));
+	/* Send flags given to flow_init: refused (TSQ_ZC_APPEND used to read as IGNORE_COPIED). */
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_APPEND), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_APPEND_ONLY), -EINVAL);
+	cr_assert_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, 0), 0);
+	/* Flow flags given to send_start: refused, nothing taken. */
+	cr_expect_eq(tsq_zc_send_start(&zf, 10, TSQ_ZC_MERGE_IGNORE_COPIED, &c), -EINVAL);
+	cr_expect_eq(tsq_zc_send_start(&zf, 10, TSQ_ZC_NO_COALESCE, &c), -EINVAL);
+	cr_expect_null(c);
+	cr_assert_eq(tsq_zc_send_start(&zf, 10, 0, &c), 0);
+	cr_expect_eq(tsq_zc_send_id(c), 0u, "the refused calls took no id");
+	cr_assert_eq(tsq_zc_send_done(&zf, c), 0);
+}
+
+/* ---- the header's Usage block, compiled and run ----------------------------------------- */
+
+struct usage_frame {
+	struct tsq_zc_ctx *zc;
+};
+
+static unsigned usage_copies, usage_plain;
+
+static void copy_instead(void)
+{
+	usage_copies++;
+}
+
+static void send_normally(void)
+{
+	usage_plain++;
+}
+
+static int usage_send(struct tsq_zc_flow *f, uint32_t len, unsigned nframes, struct usage_frame *frames)
+{
+	/* The Usage block's sender part, one send call (zf is the block's flow). */
+	struct tsq_zc_flow *const fl = f;
+#define zf (*fl)
+	struct tsq_zc_ctx *c;
+	int rc = tsq_zc_send_start(&zf, len, TSQ_ZC_APPEND, &c);
+	if (rc < 0) {
+		copy_instead();                           // -ENOBUFS: reserve or pinned memory
+	} else if (rc == TSQ_ZC_NO_ZEROCOPY) {
+		send_normally();                          // len 0: no id, no notice, no c
+	} else {
+		for (unsigned i = 0; i < nframes; i++) {  // each frame carrying the data
+			tsq_zc_get(c);
+			frames[i].zc = c;                     // its completion: tsq_zc_put(&zf, c, copied)
+		}
+		tsq_zc_send_done(&zf, c);   // or tsq_zc_send_abort(&zf, c) if nothing was sent
+	}
+#undef zf
+	return rc;
+}
+
+Test(zc_usage, usage_block_runs)
+{
+	static struct tsq_zc_account acct;
+	static struct tsq_zc_flow uzf;
+	static struct tsq_zc_ctx ureserve[64];
+	struct usage_frame frames[3];
+	bool frame_was_copied = false;
+
+	tsq_zc_account_init(&acct, 64 << 20);
+	tsq_zc_flow_init(&uzf, ureserve, 64, &acct, 0);
+	cr_assert_eq(usage_send(&uzf, 3000, 2, frames), 0);
+	cr_assert_eq(usage_send(&uzf, 0, 0, frames), TSQ_ZC_NO_ZEROCOPY);
+	cr_assert_eq(usage_send(&uzf, 1000, 1, &frames[2]), 0, "appended to the first context");
+	cr_assert_eq(frames[2].zc, frames[0].zc);
+	cr_assert_eq(usage_plain, 1u);
+	cr_assert_eq(usage_copies, 0u);
+	// completion context, per frame: tsq_zc_put(&zf, frames[i].zc, frame_was_copied);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(tsq_zc_put(&uzf, frames[i].zc, frame_was_copied), 0);
+	// application:
+	struct tsq_zc_notice n[16];
+	int k = tsq_zc_read(&uzf, n, 16);   // [lo, hi] ranges; buffers with those ids are free
+	cr_assert_eq(k, 1);
+	cr_assert_eq(n[0].lo, 0u);
+	cr_assert_eq(n[0].hi, 1u);
+	cr_assert_not(n[0].copied);
+	cr_assert_eq(tsq_zc_account_pinned(&acct), 0u, "everything unpinned");
+}
