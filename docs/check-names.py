@@ -13,7 +13,9 @@ scripts/test.sh):
    scripts/..., docs/..., cmake/...) exists, so a moved test or a split example is noticed.
 3. Every barrier label (R1, A2, S3, X4, C1, Z1 ...) a page names appears in the headers the
    page is about (PAGES below), so a relabel that forgets the page fails too.
-4. Every key of docs/doxy-filter.py's SUPPLEMENT names something include/tsq/ still has.
+4. docs/porting.md: every `name()` and `XENG_*` it names exists in examples/afxdp/ or
+   include/tsq/ (the example is split and renamed by others while the guide stays).
+5. Every key of docs/doxy-filter.py's SUPPLEMENT names something include/tsq/ still has.
 Prints one line per problem; exit 1 if any.
 """
 import glob
@@ -65,6 +67,14 @@ def header_words(names):
     return set(re.findall(r"\b[A-Z][0-9]\b", text))
 
 
+example = ""
+for e in sorted(glob.glob(os.path.join(root, "examples", "afxdp", "*.[ch]"))):
+    with open(e, encoding="utf-8", errors="replace") as f:
+        example += f.read() + "\n"
+example_words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", example))
+EXAMPLE_NAME = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)\(\)`|`(XENG_[A-Z0-9_]+)`")
+
+
 docs = sorted(glob.glob(os.path.join(root, "docs", "*.md"))) + [os.path.join(root, "README.md")]
 for path in docs:
     rel = os.path.relpath(path, root)
@@ -77,6 +87,11 @@ for path in docs:
             if rel == "README.md":
                 continue  # not ours to keep: identifiers only
             page = os.path.basename(rel)
+            if page == "porting.md":
+                for m in EXAMPLE_NAME.finditer(line):
+                    name = m.group(1) or m.group(2)
+                    if name not in example_words and name not in words:
+                        problems.append(f"{rel}:{n}: {name} is not in examples/afxdp/ or include/tsq/")
             if page in PAGES:
                 known = header_words(PAGES[page])
                 for m in LABEL.finditer(line):
