@@ -18,6 +18,13 @@
  *     owner      lock, owned = 1, unlock; send as owner (S0/F1/B1 ...); lock; F5 take the
  *                deferred bits (a plain load when none is set, an RMW otherwise); if DEFERRED:
  *                send (send_more from release); owned = 0; unlock
+ *   The step names are the model's (the trace prints them); in the headers' labels (R release,
+ *   A acquire, S seq_cst, X acq_rel RMW; the number names the pair; flags.h and budget.h share
+ *   them) they are: F1 = S1 (tsq_flags_throttle), B1 = S2 (the sender's re-check load),
+ *   C1 = S2 (the completion's uncharge), C2 = S1 (tsq_flags_load_seqcst), F2 = X3
+ *   (tsq_flags_throttled_to_queued), F3 = S3 (tsq_flags_unqueue), F4 = X4
+ *   (tsq_flags_mark_deferred), F5 = A4 then X4 (tsq_flags_take_deferred: an acquire load,
+ *   then an ACQ_REL CAS); L1 and D2 are defer.h's S1 (the list push) and A1 (the drain's take).
  *   Memory is x86-TSO: every plain/release store (owned, the unlock) goes into the thread's
  *   FIFO store buffer and reaches memory at any later interleaving point (a "flush" step); a
  *   load reads the thread's own newest buffered value, else memory; a locked RMW (every
@@ -287,7 +294,7 @@ static int over(uint8_t inflight)
 }
 
 /*
- * tsq_budget_check(): one step per call. th->sub: 0/1 S0, 2 F1, 3 B1, 4 clear THROTTLED.
+ * tsq_budget_may_send(): one step per call. th->sub: 0/1 S0, 2 F1, 3 B1, 4 clear THROTTLED.
  * Returns 0 if the next step cannot run now, 1 if it ran. When the check is over, th->sub is
  * 0 and th->r is GO or STOP.
  */
