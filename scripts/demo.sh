@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause
 # `make demo` (after `make build`): the headline figures, side by side with the peers.
-#   1. AF_XDP over a veth pair: probe latency next to a bulk flow, TSQ off/on (root only)
+#   1. AF_XDP over a veth pair: probe latency next to 8 bulk flows, TSQ/BQL off/on, the bare
+#      sender as the throughput anchor, 1 and 2 queues (root only)
 #   2. TCP Small Queues against bufferbloat, simulated (seed 000)
 #   3. backlog residency with and without mid-operation flushes (seed 003)
 #   4. lock-less hand-off (1..nproc-1 producers) and remote free (seed 002) vs the peers
@@ -14,7 +15,7 @@ done
 echo "tsq demo on $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "(short runs: for recorded figures see bench/RESULTS.md)"
 echo
-echo "### 1. AF_XDP: a probe flow next to a bulk flow, TCP Small Queues off and on"
+echo "### 1. AF_XDP: a probe next to 8 bulk flows: TSQ, BQL (byte queue limits), both, and a bare sender"
 xsk=build/examples/afxdp/tsq-xsk
 if [ ! -x "$xsk" ]; then
   echo "skipped: $xsk was not built (libxdp-dev, libbpf-dev, liburcu-dev missing?)"

@@ -269,12 +269,22 @@ int cmd_bare(const struct opts *o)
 	if (rc != 0)
 		return rc;
 	if (o->json) {
-		report_runs_json(&r, 1);
+		report_runs_json(stdout, &r, 1);
 	} else {
 		printf("bare sender (one socket, one loop): %.3f Mpps, %.3f Gbit/s, TX outstanding "
 		       "p50 %.0f p99 %.0f, kicks %llu\n", r.bulk_pps / 1e6, r.bulk_gbps, r.occ_p50,
 		       r.occ_p99, (unsigned long long)r.ws.kicks);
 		printf("bind: %s; frames leaked: %llu\n", r.bind, (unsigned long long)r.leaked);
+	}
+	if (o->json_file != NULL) {
+		FILE *f = fopen(o->json_file, "w");
+
+		if (f == NULL) {
+			fprintf(stderr, "tsq-xsk: --json-file %s: %s\n", o->json_file, strerror(errno));
+			return 1;
+		}
+		report_runs_json(f, &r, 1);
+		fclose(f);
 	}
 	why = run_check(&r);
 	if (why != NULL) {

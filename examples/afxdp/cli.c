@@ -22,7 +22,7 @@
 enum {
 	O_QUEUES = 256, O_ATTACH, O_NOWAKE, O_LIMIT, O_COPYEVERY, O_FIRSTID, O_POOL, O_RING, O_DMAC,
 	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION, O_BQL,
-	O_ROUNDS, O_RETHOLD
+	O_ROUNDS, O_RETHOLD, O_JSONFILE
 };
 
 static const struct option long_opts[] = {
@@ -30,7 +30,7 @@ static const struct option long_opts[] = {
 	{"mode", 1, 0, 'm'}, {"attach", 1, 0, O_ATTACH}, {"no-need-wakeup", 0, 0, O_NOWAKE},
 	{"frame-size", 1, 0, 'f'}, {"pkt-size", 1, 0, 's'}, {"flows", 1, 0, 'F'},
 	{"bulk-flows", 1, 0, 'F'}, {"bql", 1, 0, O_BQL}, {"rounds", 1, 0, O_ROUNDS},
-	{"ret-hold-us", 1, 0, O_RETHOLD},
+	{"ret-hold-us", 1, 0, O_RETHOLD}, {"json-file", 1, 0, O_JSONFILE},
 	{"probe-rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"count", 1, 0, 'n'},
 	{"tsq", 1, 0, 't'}, {"tsq-limit", 1, 0, O_LIMIT}, {"zerocopy", 1, 0, 'z'},
 	{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
@@ -104,6 +104,7 @@ static void usage(FILE *out)
 		"      --own-us N          rx: the application owns each flow for N us every ms,\n"
 		"                          0..1000, so frames go through the owner backlog (default 200)\n"
 		"      --json              JSON on stdout instead of the table\n"
+		"      --json-file PATH    tx, compare, matrix, bare: also write the JSON to PATH\n"
 		"      --quiet             no progress lines\n"
 		"  -h, --help              this text\n"
 		"      --version           tsq-xsk and tsq's version\n"
@@ -341,6 +342,7 @@ static int parse_one(int c, const char *v, struct opts *o)
 	case O_IDLE: return parse_unsigned(c, v, 1, 86400000, &o->idle_exit_ms);
 	case O_OWN: return parse_unsigned(c, v, 0, 1000, &o->own_us);
 	case O_JSON: o->json = true; return 0;
+	case O_JSONFILE: o->json_file = v; return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
 	case O_QUIET: o->quiet = true; return 0;
 	case O_VERSION: version(); return 1;
 	case 'h': usage(stdout); return 1;

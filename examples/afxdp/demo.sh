@@ -1,33 +1,57 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# demo.sh TSQ_XSK [OUT_JSON] - the AF_XDP figure of `make demo`: a bulk flow and a probe flow
-# (small frames at a fixed rate) over a veth pair, TSQ off (the bulk flow keeps the TX ring
-# full) then on, side by side. The peer is a counting XDP_DROP program. Prints the table and
-# writes {"runs":[{"tsq":false,...},{"tsq":true,...}]} (tsq-xsk compare --json) to OUT_JSON.
+# demo.sh TSQ_XSK [OUT_JSON] - the AF_XDP figures of `make demo`, over a veth pair with two
+# queues in two namespaces; the peer is a counting XDP_DROP program (tsq-xsk sink).
+#   1. 8 bulk flows and a probe, one queue: `tsq-xsk matrix` - per round the bare sender
+#      (one socket, one loop, no engine), then TSQ off, TSQ, BQL, TSQ+BQL; min..max over the
+#      rounds of each figure and of the same-round ratios.
+#   2. the same on two queues (two workers; the bare sender uses queue 0 only).
+#   3. one bulk flow, zerocopy (-z on): TSQ off / on, notices per send (issue #6's figure).
+# Writes every run to OUT_JSON: {"schema":1,"runs":[...]}, each run with "tsq", "bql",
+# "bare", "zerocopy" (booleans), "bulk_flows", "queues", "round", "config".
+# Environment: TSQ_DEMO_SECONDS (per run, default 1), TSQ_DEMO_ROUNDS (default 3).
 # Needs root; exits 77 with the reason otherwise. Cleans up the test bed on any exit.
 set -uo pipefail
 XSK=${1:?path to tsq-xsk}
 OUT=${2:-build/afxdp-demo.json}
 HERE=$(cd "$(dirname "$0")" && pwd)
 export TSQ_NS_A=tsqd-a TSQ_NS_B=tsqd-b TSQ_IF_A=tsqda0 TSQ_IF_B=tsqdb0
-DURATION=${TSQ_DEMO_SECONDS:-3}
+DURATION=${TSQ_DEMO_SECONDS:-1}
+ROUNDS=${TSQ_DEMO_ROUNDS:-3}
+FLOWS=8
 
 [[ $(id -u) -eq 0 ]] || { echo "AF_XDP demo skipped: needs root (network namespaces, XDP)"; exit 77; }
+command -v jq >/dev/null || { echo "AF_XDP demo skipped: jq is not installed"; exit 77; }
 SINK_PID=
+TMP=$(mktemp -d)
 cleanup() {
 	[[ -n $SINK_PID ]] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
 	"$HERE/testbed.sh" down >/dev/null 2>&1
+	rm -rf "$TMP"
 }
 trap cleanup EXIT
-"$HERE/testbed.sh" up >/dev/null || { echo "AF_XDP demo skipped: cannot create the veth test bed"; exit 77; }
-rm -f "$OUT.ready"
-ip netns exec "$TSQ_NS_B" "$XSK" sink -i "$TSQ_IF_B" -d $((4 * DURATION + 30)) --ready-file "$OUT.ready" >"$OUT.sink" 2>&1 &
+"$HERE/testbed.sh" up --queues 2 >/dev/null || { echo "AF_XDP demo skipped: cannot create the veth test bed"; exit 77; }
+A() { ip netns exec "$TSQ_NS_A" "$XSK" "$@"; }
+ip netns exec "$TSQ_NS_B" "$XSK" sink -i "$TSQ_IF_B" -d $((ROUNDS * 20 * DURATION + 60)) \
+	--ready-file "$TMP/ready" >"$TMP/sink.log" 2>&1 &
 SINK_PID=$!
-for _ in $(seq 50); do [[ -f $OUT.ready ]] && break; sleep 0.1; done
-rm -f "$OUT.ready"
-echo "veth pair in two namespaces, 80-byte IPv6/UDP frames, ${DURATION}s per run, peer: XDP_DROP"
-ip netns exec "$TSQ_NS_A" "$XSK" compare -i "$TSQ_IF_A" -d "$DURATION" --quiet || exit 1
-ip netns exec "$TSQ_NS_A" "$XSK" compare -i "$TSQ_IF_A" -d "$DURATION" --quiet --json -z on >"$OUT" || exit 1
-echo "zerocopy (-z on) notices per send, TSQ off / on: $(jq -r '[.runs[].zc_notices_per_send] | map(tostring) | join(" / ")' "$OUT" 2>/dev/null || echo '(jq missing)')"
-echo "JSON of the zerocopy comparison: $OUT"
+for _ in $(seq 50); do [[ -f $TMP/ready ]] && break; sleep 0.1; done
+[[ -f $TMP/ready ]] || { echo "AF_XDP demo: the sink did not start: $(cat "$TMP/sink.log")"; exit 1; }
+
+echo "veth pair in two namespaces, 80-byte IPv6/UDP frames, ${DURATION}s per run, peer: XDP_DROP;"
+echo "probe: 5000 frames/s, latency = TX ring -> completion (send p99: + the flow's queue and the worker's FIFO)"
+echo
+echo "$FLOWS bulk flows, 1 queue, $ROUNDS rounds (bare sender, TSQ off, TSQ, BQL, TSQ+BQL in each):"
+A matrix -i "$TSQ_IF_A" --bulk-flows "$FLOWS" --rounds "$ROUNDS" -d "$DURATION" --quiet \
+	--json-file "$TMP/q1.json" || exit 1
+echo
+echo "$FLOWS bulk flows, 2 queues (2 workers; the bare sender: queue 0 only), $((ROUNDS > 2 ? 2 : ROUNDS)) rounds:"
+A matrix -i "$TSQ_IF_A" --queues 2 --bulk-flows "$FLOWS" --rounds $((ROUNDS > 2 ? 2 : ROUNDS)) \
+	-d "$DURATION" --quiet --json-file "$TMP/q2.json" || exit 1
+echo
+echo "1 bulk flow, zerocopy (-z on), TSQ off / on (BQL on):"
+A compare -i "$TSQ_IF_A" -d "$DURATION" --quiet -z on --json-file "$TMP/zc.json" | grep -E "Mpps|p99 us|ratio" || exit 1
+echo "zerocopy notices per send, TSQ off / on: $(jq -r '[.runs[].zc_notices_per_send] | map(tostring) | join(" / ")' "$TMP/zc.json")"
+jq -s '{schema: 1, runs: (map(.runs) | add)}' "$TMP/q1.json" "$TMP/q2.json" "$TMP/zc.json" >"$OUT" || exit 1
+echo "JSON of every run ($(jq '.runs | length' "$OUT") runs): $OUT"

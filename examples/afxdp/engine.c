@@ -817,9 +817,11 @@ static void *worker_main(void *arg)
 		tx_home_flush(w); /* nothing else to do: the frames held for a fuller batch go home */
 		/* Nothing moved: spin a little (completions may be on their way), then sleep. */
 		if (++idle < 64 || (w->outstanding != 0 && idle < 4096)) {
+			tsq_counter_add_owner(&w->st.idle_yields, 1);
 			sched_yield();
 			continue;
 		}
+		tsq_counter_add_owner(&w->st.idle_sleeps, 1);
 		worker_idle(w);
 	}
 	rcu_unregister_thread();

@@ -154,6 +154,8 @@ struct xworker_stats {
 	uint64_t bql_blocked;    /* fill rounds that found the queue stopped by BQL */
 	uint64_t complete_rounds; /* completion rounds (peeks that found something) */
 	uint64_t ret_flushes;    /* hand-overs of returned TX frames to application threads */
+	uint64_t idle_sleeps;    /* poll() sleeps of the worker (nothing to do for a while) */
+	uint64_t idle_yields;    /* sched_yield() rounds with nothing to do */
 };
 
 struct xworker {

@@ -160,6 +160,7 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_bool(j, "tsq", r->tsq);
 	jw_bool(j, "bql", r->bql);
 	jw_bool(j, "bare", r->bare);
+	jw_bool(j, "zerocopy", r->zerocopy);
 	jw_str(j, "config", run_label(r));
 	jw_u64(j, "bulk_flows", r->bulk_flows);
 	jw_u64(j, "queues", r->queues);
@@ -214,6 +215,8 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_u64(j, "defer_requeued", r->ws.defer_requeued);
 	jw_u64(j, "complete_rounds", r->ws.complete_rounds);
 	jw_u64(j, "ret_flushes", r->ws.ret_flushes);
+	jw_u64(j, "idle_yields", r->ws.idle_yields);
+	jw_u64(j, "idle_sleeps", r->ws.idle_sleeps);
 	jw_obj_end(j);
 	jw_arr_begin(j, "workers");
 	for (unsigned k = 0; k < r->nworkers; k++) {
@@ -246,11 +249,11 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_obj_end(j);
 }
 
-void report_runs_json(const struct run_result *r, unsigned n)
+void report_runs_json(FILE *out, const struct run_result *r, unsigned n)
 {
 	struct jw j;
 
-	jw_doc_begin(&j, stdout);
+	jw_doc_begin(&j, out);
 	jw_arr_begin(&j, "runs");
 	for (unsigned k = 0; k < n; k++)
 		report_run_json(&j, &r[k]);

@@ -345,6 +345,7 @@ static int run_tx(const struct opts *o, bool tsq, bool bql, struct run_result *r
 	r->bql = bql;
 	r->bulk_flows = o->flows;
 	r->queues = o->queues;
+	r->zerocopy = o->zerocopy;
 	if (rn == NULL) {
 		fprintf(stderr, "tsq-xsk: out of memory\n");
 		return 1;
@@ -409,8 +410,18 @@ const char *run_check(const struct run_result *r)
 
 static int runs_report(const struct opts *o, const struct run_result *r, unsigned n)
 {
+	if (o->json_file != NULL) {
+		FILE *f = fopen(o->json_file, "w");
+
+		if (f == NULL) {
+			fprintf(stderr, "tsq-xsk: --json-file %s: %s\n", o->json_file, strerror(errno));
+			return 1;
+		}
+		report_runs_json(f, r, n);
+		fclose(f);
+	}
 	if (o->json)
-		report_runs_json(r, n);
+		report_runs_json(stdout, r, n);
 	else if (o->cmd == CMD_MATRIX)
 		report_matrix_table(r, n);
 	else

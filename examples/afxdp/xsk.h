@@ -31,7 +31,7 @@ enum xsk_cmd { CMD_TX, CMD_COMPARE, CMD_MATRIX, CMD_BARE, CMD_RX, CMD_RX_UDP, CM
 
 struct opts {
 	enum xsk_cmd cmd;
-	const char *cmd_name, *ifname, *ready_file;
+	const char *cmd_name, *ifname, *ready_file, *json_file;
 	unsigned queue, queues, flows;
 	enum xeng_bind bind;
 	enum xdp_attach_mode attach;
@@ -139,7 +139,7 @@ struct worker_result {
 
 /* One tx run's figures (tx.c, bare.c fill it, report.c prints it). NAN: no sample. */
 struct run_result {
-	bool tsq, bql, bare;
+	bool tsq, bql, bare, zerocopy; /* zerocopy: the bulk flows sent by -z on */
 	unsigned bulk_flows, queues, round;
 	double secs, bulk_pps, bulk_gbps, occ_p50, occ_p99, occ_max;
 	double lat_ring_p50, lat_ring_p99, lat_send_p50, lat_send_p99;
@@ -169,7 +169,7 @@ const char *run_check(const struct run_result *r);
 /* "TSQ+BQL", "bare", ... */
 const char *run_label(const struct run_result *r);
 /* {"schema":1,"runs":[...]} */
-void report_runs_json(const struct run_result *r, unsigned n);
+void report_runs_json(FILE *out, const struct run_result *r, unsigned n);
 void report_runs_table(const struct run_result *r, unsigned n);
 /* matrix: one row per run, then per round the ratios to TSQ alone and to the bare sender,
  * and their min..max over the rounds. */
