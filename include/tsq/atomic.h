@@ -164,14 +164,21 @@ static inline void tsq_cpu_relax(void)
 /*
  * Private helpers the other headers share (not part of the API).
  *
- * tsq__counters_read - copy `n` uint64_t counters, each read atomically (relaxed), from a
- * struct whose fields are all uint64_t (owner.h's and zc.h's stats) into its public twin.
+ * tsq__counters_read - copy a struct of `bytes` bytes whose fields are all uint64_t counters
+ * (owner.h's and zc.h's stats) into its public twin, each field read atomically (relaxed).
  * Each field is exact when read; the copy is not a snapshot of all of them at one moment.
+ * Returns false, copying nothing, if out is NULL (the stats functions' -EINVAL).
  */
-static inline void tsq__counters_read(uint64_t *out, const uint64_t *in, size_t n)
+static inline bool tsq__counters_read(void *out, const void *in, size_t bytes)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = tsq_load(&in[i], TSQ_RELAXED);
+	const uint64_t *src = (const uint64_t *)in;
+	uint64_t *dst = (uint64_t *)out;
+
+	if (out == NULL)
+		return false;
+	for (size_t i = 0; i < bytes / sizeof(uint64_t); i++)
+		dst[i] = tsq_load(&src[i], TSQ_RELAXED);
+	return true;
 }
 
 /*
@@ -186,17 +193,22 @@ static inline void tsq__counters_read(uint64_t *out, const uint64_t *in, size_t 
  */
 static inline bool tsq__opts_read(const void *opts, size_t first_size, void *out, size_t out_size)
 {
-	const unsigned char *in = (const unsigned char *)opts;
+	const unsigned char *tail;
 	size_t size;
 
 	__builtin_memset(out, 0, out_size);
 	if (opts == NULL)
 		return true;
-	__builtin_memcpy(&size, opts, sizeof(size));
+	size = *(const size_t *)opts; /* the first member of every option struct */
 	if (size < first_size)
 		return false;
-	for (size_t i = out_size; i < size; i++)
-		if (in[i] != 0)
+	/*
+	 * The caller's bytes past this version's struct (none unless it is newer). Reached through
+	 * an integer so that GCC's -Warray-bounds does not take `opts` for this version's struct.
+	 */
+	tail = (const unsigned char *)(uintptr_t)((uintptr_t)opts + out_size);
+	for (size_t i = 0; i + out_size < size; i++)
+		if (tail[i] != 0)
 			return false;
 	__builtin_memcpy(out, opts, size < out_size ? size : out_size);
 	__builtin_memcpy(out, &out_size, sizeof(out_size));

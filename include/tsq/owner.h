@@ -512,11 +512,7 @@ static inline void tsq_owner_unlock(struct tsq_owner *o)
  */
 static inline int tsq_owner_stats(const struct tsq_owner *o, struct tsq_owner_stats *out)
 {
-	if (o == NULL || out == NULL)
-		return -EINVAL;
-	tsq__counters_read((uint64_t *)(void *)out, (const uint64_t *)(const void *)&o->st,
-			   sizeof(*out) / sizeof(uint64_t));
-	return 0;
+	return o != NULL && tsq__counters_read(out, &o->st, sizeof(*out)) ? 0 : -EINVAL;
 }
 
 #ifdef __cplusplus

@@ -733,11 +733,7 @@ static inline void tsq_zc_flow_set_next_id(struct tsq_zc_flow *f, uint32_t id)
  */
 static inline int tsq_zc_stats(const struct tsq_zc_flow *f, struct tsq_zc_stats *out)
 {
-	if (f == NULL || out == NULL)
-		return -EINVAL;
-	tsq__counters_read((uint64_t *)(void *)out, (const uint64_t *)(const void *)&f->st,
-			   sizeof(*out) / sizeof(uint64_t));
-	return 0;
+	return f != NULL && tsq__counters_read(out, &f->st, sizeof(*out)) ? 0 : -EINVAL;
 }
 
 #ifdef __cplusplus
