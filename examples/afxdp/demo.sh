@@ -7,7 +7,7 @@
 #      (one socket, one loop, no engine), then TSQ off, TSQ, BQL, TSQ+BQL; min..max over the
 #      rounds of each figure and of the same-round ratios.
 #   2. the same on two queues (two workers; the bare sender uses queue 0 only).
-#   3. one bulk flow, zerocopy (-z on): TSQ off / on, notices per send (issue #6's figure).
+#   3. one bulk flow, zerocopy (-z on), BQL off: TSQ off / on, notices per send (issue #6)
 # Writes every run to OUT_JSON: {"schema":1,"runs":[...]}, each run with "tsq", "bql",
 # "bare", "zerocopy" (booleans), "bulk_flows", "queues", "round", "config".
 # Environment: TSQ_DEMO_SECONDS (per run, default 1), TSQ_DEMO_ROUNDS (default 3).
@@ -50,8 +50,8 @@ echo "$FLOWS bulk flows, 2 queues (2 workers; the bare sender: queue 0 only), $(
 A matrix -i "$TSQ_IF_A" --queues 2 --bulk-flows "$FLOWS" --rounds $((ROUNDS > 2 ? 2 : ROUNDS)) \
 	-d "$DURATION" --quiet --json-file "$TMP/q2.json" || exit 1
 echo
-echo "1 bulk flow, zerocopy (-z on), TSQ off / on (BQL on):"
-A compare -i "$TSQ_IF_A" -d "$DURATION" --quiet -z on --json-file "$TMP/zc.json" | grep -E "Mpps|p99 us|ratio" || exit 1
+echo "1 bulk flow, zerocopy (-z on), BQL off, TSQ off / on (issue #6's comparison):"
+A compare -i "$TSQ_IF_A" -d "$DURATION" --quiet -z on --bql off --json-file "$TMP/zc.json" | grep -E "Mpps|p99 us|ratio" || exit 1
 echo "zerocopy notices per send, TSQ off / on: $(jq -r '[.runs[].zc_notices_per_send] | map(tostring) | join(" / ")' "$TMP/zc.json")"
 jq -s '{schema: 1, runs: (map(.runs) | add)}' "$TMP/q1.json" "$TMP/q2.json" "$TMP/zc.json" >"$OUT" || exit 1
 echo "JSON of every run ($(jq '.runs | length' "$OUT") runs): $OUT"
