@@ -7,7 +7,7 @@
  * unlock_fast, lock_check, destroy + re-init, the -EINVAL paths). Each operation runs first
  * on a reference model (an owned flag, a FIFO, the backlog length, the limit, the counters)
  * and then on the real object; the two must agree on
- *   - the events, in order: each item processed (id, DIRECT/BACKLOG), each return code of a
+ *   - the events, in order: each item processed (id, INLINE/DRAINED), each return code of a
  *     delivery, each release callback;
  *   - the return codes of every call; the -ENOBUFS decisions (computed by the model without
  *     overflow, in 128 bits) and the -E2BIG ones (an owned object, cost alone > limit);
@@ -49,7 +49,7 @@ struct desc {
 	uint32_t cost;
 	uint64_t queued;
 	uint32_t nchild;
-	uint32_t child[MAX_CHILD]; /* descriptor ids, delivered by process() in BACKLOG ctx */
+	uint32_t child[MAX_CHILD]; /* descriptor ids, delivered by process() in DRAINED ctx */
 };
 
 static struct desc descs[MAX_DESC];

@@ -15,17 +15,17 @@
  *               plays a timer: under the short lock, if the flow is owned, tsq_flow_defer()
  *               a user bit.
  *   workers     one per shard: tsq_defer_drain() (which runs tsq__flow_run, wrapped below),
- *               tsq_defer_wait() when idle. Their send_more(FROM_WORKER) sends more.
+ *               tsq_defer_wait() when idle. Their send_more(DRAINED) sends more.
  *   owner       the application: takes ownership of a random flow (owned = true under the
  *               short lock), maybe sends as owner (only while units are in flight, so that it
  *               never restarts a flow whose wake-up was lost), lets time pass, then under the short lock
- *               calls tsq_flow_release() (send_more(FROM_RELEASE), user bits) and drops the
+ *               calls tsq_flow_release() (send_more(DEFERRED), user bits) and drops the
  *               ownership - the kernel's release_sock().
  *   main        watches progress; no progress for stall_ms while bytes remain: "stall", and a
  *               dump of every unfinished flow.
  *
- * Checked at run time: at most one sender at a time per flow; send_more(FROM_WORKER) only when
- * not owned, FROM_RELEASE only by the owner; the flow is never queued twice (a per-flow
+ * Checked at run time: at most one sender at a time per flow; send_more(DRAINED) only when
+ * not owned, DEFERRED only by the owner; the flow is never queued twice (a per-flow
  * "on list" count, raised by the reference the F2 winner takes before linking and lowered by
  * the drain's call, before F3, must stay 0/1; QUEUED is set at both points); a put never
  * exceeds the holds.
@@ -212,12 +212,12 @@ static void op_send_more(struct tsq_flow *flow, enum tsq_flow_how from)
 	struct sflow *f = sflow_of(flow);
 
 	if (from == TSQ_FLOW_DRAINED) {
-		CHECK(tl_role == ROLE_WORKER, "flow %u: FROM_WORKER outside a worker", f->id);
+		CHECK(tl_role == ROLE_WORKER, "flow %u: DRAINED outside a worker", f->id);
 		CHECK(!f->owned, "flow %u: the worker sends while the flow is owned", f->id);
 		ADD(&f->sends_worker, 1);
 	} else {
 		CHECK(from == TSQ_FLOW_DEFERRED, "flow %u: bad from %d", f->id, (int)from);
-		CHECK(tl_role == ROLE_OWNER && f->owned, "flow %u: FROM_RELEASE not by the owner", f->id);
+		CHECK(tl_role == ROLE_OWNER && f->owned, "flow %u: DEFERRED not by the owner", f->id);
 		ADD(&f->sends_release, 1);
 	}
 	flow_send(f, &tl_rng);

@@ -6,11 +6,11 @@
  * The limit is small, so -ENOBUFS happens. Exact accounting at the end:
  *   - every item (producer, sequence) is either processed exactly once or was handed back
  *     with -ENOBUFS, never both, never neither (a per-item state, set by compare-and-swap);
- *   - per (object, producer), processed sequence numbers strictly increase: DIRECT and
- *     BACKLOG processing together keep each producer's FIFO order;
- *   - processed DIRECT only by producers while no owner holds the object; BACKLOG only by
+ *   - per (object, producer), processed sequence numbers strictly increase: INLINE and
+ *     DRAINED processing together keep each producer's FIFO order;
+ *   - processed INLINE only by producers while no owner holds the object; DRAINED only by
  *     the thread that owns it; release_cb only by the owner; never two owners at once;
- *   - per object: stats.direct == DIRECT callbacks, stats.backlogged == BACKLOG callbacks,
+ *   - per object: stats.inline_runs == INLINE callbacks, stats.backlogged == DRAINED callbacks,
  *     stats.dropped == -ENOBUFS returns, stats.flushes == flush calls that returned true,
  *     backlog_bytes == 0 after the last release, max_backlog_bytes <= limit + largest cost;
  *   - every owner thread completes all its acquisitions (at least acquisitions_per_owner,
@@ -67,8 +67,8 @@ struct object {
 	struct tsq_owner o;
 	int idx;
 	int cur_owner;              /* owner thread id + 1 while owned, else 0 (atomic) */
-	uint64_t cb_direct;         /* DIRECT callbacks (atomic) */
-	uint64_t cb_backlog;        /* BACKLOG callbacks (atomic) */
+	uint64_t cb_direct;         /* INLINE callbacks (atomic) */
+	uint64_t cb_backlog;        /* DRAINED callbacks (atomic) */
 	uint64_t release_cbs;       /* (atomic) */
 	uint64_t flushes_ran;       /* flush/flush_every calls that returned true (atomic) */
 	uint64_t refused[MAXP];     /* -ENOBUFS per producer (atomic) */
@@ -125,14 +125,14 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 	if (ctx == TSQ_OWNER_INLINE) {
 		/* Run by the producer under the short lock: nobody may own the object. */
 		if (tl_owner_id >= 0)
-			FAIL("DIRECT processing in owner thread %d", tl_owner_id);
+			FAIL("INLINE processing in owner thread %d", tl_owner_id);
 		if (tsq_load(&ob->cur_owner, TSQ_RELAXED) != 0)
-			FAIL("object %d: DIRECT processing while owner %d holds it", ob->idx,
+			FAIL("object %d: INLINE processing while owner %d holds it", ob->idx,
 			     tsq_load(&ob->cur_owner, TSQ_RELAXED) - 1);
 		tsq_counter_add_shared(&ob->cb_direct, 1);
 	} else if (ctx == TSQ_OWNER_DRAINED) {
 		if (tl_owning != ob->idx)
-			FAIL("object %d: BACKLOG processing by a thread that does not own it (%d, owner "
+			FAIL("object %d: DRAINED processing by a thread that does not own it (%d, owner "
 			     "thread %d)", ob->idx, tl_owning, tl_owner_id);
 		tsq_counter_add_shared(&ob->cb_backlog, 1);
 	} else {
@@ -431,10 +431,10 @@ int main(int argc, char **argv)
 		for (unsigned p = 0; p < nprod; p++)
 			ref += ob->refused[p];
 		if (st.inline_runs != ob->cb_direct)
-			FAIL("object %u: stats.direct %" PRIu64 " != DIRECT callbacks %" PRIu64, k,
+			FAIL("object %u: stats.inline_runs %" PRIu64 " != INLINE callbacks %" PRIu64, k,
 			     st.inline_runs, ob->cb_direct);
 		if (st.backlogged != ob->cb_backlog)
-			FAIL("object %u: stats.backlogged %" PRIu64 " != BACKLOG callbacks %" PRIu64, k,
+			FAIL("object %u: stats.backlogged %" PRIu64 " != DRAINED callbacks %" PRIu64, k,
 			     st.backlogged, ob->cb_backlog);
 		if (st.dropped != ref)
 			FAIL("object %u: stats.dropped %" PRIu64 " != -ENOBUFS returns %" PRIu64, k,

@@ -4,9 +4,9 @@
  * with fake ops (a lock that returns an "owned" flag the test controls, counted hold/put) and
  * a counting kick hook on a two-shard set:
  *   throttle -> complete (queued on the home shard, never run inline) -> drain of the home
- *   shard -> send_more(FROM_WORKER) with QUEUED already clear -> put;
+ *   shard -> send_more(DRAINED) with QUEUED already clear -> put;
  *   the same with the flow owned: DEFERRED marked once (one reference), a second restart while
- *   still owned takes none, release runs send_more(FROM_RELEASE) and puts;
+ *   still owned takes none, release runs send_more(DEFERRED) and puts;
  *   user bits through tsq_flow_defer()/tsq_flow_release(); references balance; counters.
  * The concurrent behaviour is covered by tests/stress/flow.c and tests/check/.
  */

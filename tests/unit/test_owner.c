@@ -308,7 +308,7 @@ Test(owner, deliver_unowned_processes_at_once_under_the_short_lock)
 	/* Direct delivery ignores the limit: the object is not owned, nothing is parked. */
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 5000, UINT64_MAX), TSQ_OWNER_PROCESSED);
 	assert_log(ids, ctx, 2);
-	cr_assert(T.lock_held[0] && T.lock_held[1], "DIRECT runs with the short lock held");
+	cr_assert(T.lock_held[0] && T.lock_held[1], "INLINE runs with the short lock held");
 	st = stats();
 	cr_assert_eq(st.inline_runs, 2);
 	cr_assert_eq(st.backlogged, 0);
@@ -340,7 +340,7 @@ Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 	unown();
 	assert_log(ids, ctx, 5);
 	for (int i = 0; i < 5; i++)
-		cr_assert_not(T.lock_held[i], "BACKLOG runs without the short lock");
+		cr_assert_not(T.lock_held[i], "DRAINED runs without the short lock");
 	st = stats();
 	cr_assert_eq(st.backlog_bytes, 0, "length reset after the drain");
 	cr_assert_eq(st.max_backlog_bytes, 150, "high-water mark kept");
