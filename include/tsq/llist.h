@@ -88,7 +88,8 @@ struct tsq_llist_head {
 /*
  * tsq_llist_init - make a list empty.
  * Context: before the list is shared (not concurrently with any other operation).
- * Blocks: never. Ordering: none (a plain store). Return: nothing.
+ * Blocks: never. Ordering: none (a relaxed store). Pairs with: nothing; publish the list to
+ * other threads the usual way (thread creation, a release). Return: nothing.
  */
 static inline void tsq_llist_init(struct tsq_llist_head *head)
 {
@@ -148,7 +149,10 @@ static inline bool tsq_llist_push_batch_seqcst(struct tsq_llist_head *head, stru
 /*
  * tsq_llist_push_batch_sc - the former name of tsq_llist_push_batch_seqcst() ("_sc" reads as
  * "single consumer" to DPDK users). Kept so that code written against it still builds.
- * Context, Blocks, Ordering, Pairs with, Return: as tsq_llist_push_batch_seqcst().
+ * Context: any thread. Blocks: never (lock-free).
+ * Ordering: S1, as tsq_llist_push_batch_seqcst().
+ * Pairs with: A1 in tsq_llist_take_all(), and the caller's SEQ_CST accesses.
+ * Return: true if the list was empty just before the splice.
  */
 static inline bool tsq_llist_push_batch_sc(struct tsq_llist_head *head, struct tsq_llist_node *first,
 					   struct tsq_llist_node *last)
@@ -159,7 +163,8 @@ static inline bool tsq_llist_push_batch_sc(struct tsq_llist_head *head, struct t
 /*
  * tsq_llist_push - push one node.
  * Context: any thread. Blocks: never (lock-free).
- * Ordering: R1, release on success. Pairs with: A1 in tsq_llist_take_all().
+ * Ordering: R1, release on success.
+ * Pairs with: A1 in tsq_llist_take_all().
  * Return: true if the list was empty just before the push (the caller's cue for a wake-up).
  */
 static inline bool tsq_llist_push(struct tsq_llist_head *head, struct tsq_llist_node *node)
@@ -171,7 +176,8 @@ static inline bool tsq_llist_push(struct tsq_llist_head *head, struct tsq_llist_
  * tsq_llist_take_all - detach the whole list.
  * Context: the consumer (any thread, see the table). Blocks: never (one exchange).
  * Ordering: A1, acquire: every node returned, and what its producer wrote before pushing it,
- * is visible. Pairs with: R1/S1 in the push functions.
+ * is visible.
+ * Pairs with: R1/S1 in the push functions.
  * Return: the chain, newest node first, NULL-terminated; NULL if the list was empty.
  */
 static inline struct tsq_llist_node *tsq_llist_take_all(struct tsq_llist_head *head)
@@ -184,8 +190,9 @@ static inline struct tsq_llist_node *tsq_llist_take_all(struct tsq_llist_head *h
 
 /*
  * tsq_llist_empty - whether the list looks empty.
- * Context: any thread. Blocks: never. Ordering: relaxed; a hint that may be stale at once.
- * Return: true if the head was NULL when read.
+ * Context: any thread. Blocks: never.
+ * Ordering: relaxed; a hint that may be stale at once (take_all is what acquires).
+ * Pairs with: nothing. Return: true if the head was NULL when read.
  */
 static inline bool tsq_llist_empty(const struct tsq_llist_head *head)
 {
@@ -195,7 +202,8 @@ static inline bool tsq_llist_empty(const struct tsq_llist_head *head)
 /*
  * tsq_llist_reverse - reverse a detached chain (newest-first becomes arrival order).
  * Context: the thread that owns the chain. Blocks: never; O(n), no shared memory.
- * Ordering: none. Return: the new first node (NULL for an empty chain).
+ * Ordering: none. Pairs with: nothing.
+ * Return: the new first node (NULL for an empty chain).
  */
 static inline struct tsq_llist_node *tsq_llist_reverse(struct tsq_llist_node *chain)
 {
@@ -214,7 +222,8 @@ static inline struct tsq_llist_node *tsq_llist_reverse(struct tsq_llist_node *ch
 /*
  * tsq_llist_link_local - prepend a node to a private chain (no atomics); *last is set on the
  * first call. Builds the chain for tsq_llist_push_batch().
- * Context: the thread that owns the private chain. Blocks: never. Ordering: none.
+ * Context: the thread that owns the private chain. Blocks: never. Ordering: none (the push
+ * that splices the chain publishes it). Pairs with: nothing.
  * Return: nothing; *first is the new head of the private chain.
  */
 static inline void tsq_llist_link_local(struct tsq_llist_node **first, struct tsq_llist_node **last,
