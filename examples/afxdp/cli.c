@@ -22,7 +22,7 @@
 enum {
 	O_QUEUES = 256, O_ATTACH, O_NOWAKE, O_LIMIT, O_COPYEVERY, O_FIRSTID, O_POOL, O_RING, O_DMAC,
 	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION, O_BQL,
-	O_ROUNDS, O_RETHOLD, O_JSONFILE
+	O_ROUNDS, O_RETHOLD, O_JSONFILE, O_QDISC, O_BUILD
 };
 
 static const struct option long_opts[] = {
@@ -31,6 +31,7 @@ static const struct option long_opts[] = {
 	{"frame-size", 1, 0, 'f'}, {"pkt-size", 1, 0, 's'}, {"flows", 1, 0, 'F'},
 	{"bulk-flows", 1, 0, 'F'}, {"bql", 1, 0, O_BQL}, {"rounds", 1, 0, O_ROUNDS},
 	{"ret-hold-us", 1, 0, O_RETHOLD}, {"json-file", 1, 0, O_JSONFILE},
+	{"qdisc", 1, 0, O_QDISC}, {"build-per-send", 0, 0, O_BUILD},
 	{"probe-rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"count", 1, 0, 'n'},
 	{"tsq", 1, 0, 't'}, {"tsq-limit", 1, 0, O_LIMIT}, {"zerocopy", 1, 0, 'z'},
 	{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
@@ -58,8 +59,8 @@ static void usage(FILE *out)
 		"\n"
 		"  tx       bulk flow(s) plus a probe flow over AF_XDP; prints a table (--json: JSON)\n"
 		"  compare  tx twice, TSQ off then on, side by side; --json prints {\"runs\":[...]}\n"
-		"  matrix   per round: bare, TSQ off, TSQ, BQL, TSQ+BQL (--rounds); min..max of\n"
-		"           the same-round ratios\n"
+		"  matrix   per round: bare, bare+build, TSQ off, TSQ, BQL, TSQ+BQL (--rounds);\n"
+		"           min..max of the same-round ratios\n"
 		"  bare     the bare sender: one socket, one loop, no engine (xdpsock TX-only)\n"
 		"  rx       AF_XDP receiver: per-flow exactly-once accounting\n"
 		"  rx-udp   kernel UDP socket receiver on --port (the independent peer)\n"
@@ -80,6 +81,12 @@ static void usage(FILE *out)
 		"  -n, --count N           frames per bulk flow, then stop (default 0: until duration)\n"
 		"  -t, --tsq on|off        TCP Small Queues budget (default on)\n"
 		"      --bql on|off        byte queue limits on each worker's TX ring (default on)\n"
+		"      --qdisc fq|fifo|both  the worker's queues in front of the TX ring: one per\n"
+		"                          flow served round robin, a frame per turn (fq), or one\n"
+		"                          FIFO; both: matrix runs TSQ+BQL with each (default fq)\n"
+		"      --build-per-send    bare: build every frame before it is sent, as the\n"
+		"                          engine's applications do (default: built once; matrix\n"
+		"                          runs the bare sender both ways)\n"
 		"      --rounds N          matrix: rounds, 1..100 (default 3)\n"
 		"      --ret-hold-us N     completed TX frames wait up to N us for a fuller batch\n"
 		"                          home, 0..10000 (default 1000; 0: hand over every round)\n"
@@ -93,7 +100,9 @@ static void usage(FILE *out)
 		"                          4294967200)\n"
 		"      --pool-frames N     TX frames per bulk flow, 64..1048576 (default 4096)\n"
 		"      --ring-size N       entries of each xsk ring, a power of two 64..65536\n"
-		"                          (default 2048)\n"
+		"                          (default 2048)\n",
+		XENG_MAX_WORKERS, XENG_MIN_LEN, XSK_MAX_FLOWS, MAX_PROBE_RATE);
+	fprintf(out, /* two strings: ISO C's 4095-character limit */
 		"      --dst-mac MAC       (default 02:00:00:00:00:0b, the test bed's peer)\n"
 		"      --src-ip IP6 / --dst-ip IP6   (default fd00:7473:7100::a / ::b)\n"
 		"      --port N            UDP port, 1..65535 (default %d)\n"
@@ -112,7 +121,7 @@ static void usage(FILE *out)
 		"Exit: 0 ok, 1 failure, 2 usage, 77 not possible here (missing capabilities:\n"
 		"CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF or CAP_SYS_ADMIN, CAP_IPC_LOCK; no AF_XDP).\n"
 		"man tsq-xsk (examples/afxdp/tsq-xsk.1) has the details.\n",
-		XENG_MAX_WORKERS, XENG_MIN_LEN, XSK_MAX_FLOWS, MAX_PROBE_RATE, XENG_UDP_PORT);
+		XENG_UDP_PORT);
 }
 
 static void version(void)
@@ -307,6 +316,16 @@ static int parse_one(int c, const char *v, struct opts *o)
 	case 'n': return parse_u64(c, v, 0, MAX_COUNT, &o->count);
 	case 't': return parse_onoff(c, v, &o->tsq);
 	case O_BQL: return parse_onoff(c, v, &o->bql);
+	case O_QDISC: {
+		static const char *const qdiscs[] = {"fq", "fifo", "both"};
+
+		if (parse_enum(c, v, qdiscs, 3, &e) != 0)
+			return EXIT_USAGE;
+		o->qdisc = e == 1 ? XENG_QDISC_FIFO : XENG_QDISC_FQ;
+		o->qdisc_both = e == 2;
+		return 0;
+	}
+	case O_BUILD: o->build_per_send = true; return 0;
 	case O_ROUNDS: return parse_unsigned(c, v, 1, 100, &o->rounds);
 	case O_RETHOLD: {
 		uint64_t us;
@@ -367,6 +386,10 @@ static int check_combinations(struct opts *o)
 	if ((uint64_t)o->queue + o->queues > 65536) {
 		fprintf(stderr, "tsq-xsk: -q/--queue: %u plus --queues %u goes past queue 65535\n",
 			o->queue, o->queues);
+		return EXIT_USAGE;
+	}
+	if (o->qdisc_both && o->cmd != CMD_MATRIX) {
+		fprintf(stderr, "tsq-xsk: --qdisc: both is for matrix only (fq or fifo)\n");
 		return EXIT_USAGE;
 	}
 	if (o->copy_every && !o->zerocopy) {

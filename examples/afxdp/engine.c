@@ -64,21 +64,76 @@ static bool requeue_if_fallback(struct xframe *fr, enum tsq_defer_how how, unsig
 	return true;
 }
 
-/* On the worker: a frame handed down by a flow joins the TX FIFO. */
+/*
+ * On the worker: a frame handed down by a flow joins the worker's queues - its flow's queue
+ * (fq) or the FIFO; a queue that was empty joins the round at the back (engine.h).
+ */
 static void xmit_fn(struct tsq_defer_item *it, enum tsq_defer_how how)
 {
 	struct xframe *fr = tsq_container_of(it, struct xframe, item);
 	struct xworker *w = fr->w;
+	struct xflow *f = fr->flow;
+	struct xqueue *q;
 
 	if (requeue_if_fallback(fr, how, w->shard))
 		return;
+	q = w->e->cfg.qdisc == XENG_QDISC_FQ ? &f->txq.q : &w->fifo;
+	if (f->kind == XFLOW_PROBE) { /* positions for the fairness figure (tx_fill) */
+		uint32_t others = w->nr_active - q->active; /* fq: the other flows' queues */
+
+		fr->q_pos = w->dequeued - f->txq.out;
+		fr->q_ahead = f->txq.frames;
+		if (q != &w->fifo && others > w->qwait_others_max)
+			w->qwait_others_max = others;
+	}
 	fr->next = NULL;
-	if (w->fifo_tail != NULL)
-		w->fifo_tail->next = fr;
+	if (q->tail != NULL)
+		q->tail->next = fr;
 	else
-		w->fifo_head = fr;
-	w->fifo_tail = fr;
-	w->fifo_len++;
+		q->head = fr;
+	q->tail = fr;
+	if (!q->active) {
+		q->active = true;
+		q->rr_next = NULL;
+		if (w->rr_tail != NULL)
+			w->rr_tail->rr_next = q;
+		else
+			w->rr_head = q;
+		w->rr_tail = q;
+		w->nr_active++;
+	}
+	f->txq.frames++;
+	if (++w->queued > w->queued_max)
+		w->queued_max = w->queued;
+}
+
+/*
+ * On the worker: the next frame for the TX ring - the head of the queue at the head of the
+ * round; that queue goes to the back of the round (one frame per turn), or leaves it when it
+ * is empty. Only called with w->queued != 0.
+ */
+static struct xframe *txq_dequeue(struct xworker *w)
+{
+	struct xqueue *q = w->rr_head;
+	struct xframe *fr = q->head;
+
+	q->head = fr->next;
+	if (q->head == NULL) {
+		q->tail = NULL;
+		q->active = false;
+		w->nr_active--;
+		w->rr_head = q->rr_next;
+		if (w->rr_head == NULL)
+			w->rr_tail = NULL;
+	} else if (q->rr_next != NULL) {
+		w->rr_head = q->rr_next;
+		q->rr_next = NULL;
+		w->rr_tail->rr_next = q;
+		w->rr_tail = q;
+	} /* else: the only queue in the round stays at its head */
+	fr->flow->txq.frames--;
+	w->queued--;
+	return fr;
 }
 
 /* On the flow's application thread: a completed TX frame comes home. */
@@ -225,6 +280,16 @@ static int flow_init(struct xengine *e, struct xflow *f, uint16_t id, enum xflow
 	return err;
 }
 
+/* struct xflow is cache-line aligned (tsq_flow, xflow_txq): calloc would not honour that. */
+static struct xflow *flow_alloc(void)
+{
+	struct xflow *f = aligned_alloc(TSQ_CACHELINE_SIZE, sizeof(*f));
+
+	if (f != NULL)
+		memset(f, 0, sizeof(*f));
+	return f;
+}
+
 static void flow_free_rcu(struct rcu_head *h)
 {
 	struct xflow *f = caa_container_of(h, struct xflow, rcu);
@@ -264,7 +329,7 @@ static struct xflow *rx_flow_get(struct xworker *w, uint16_t id)
 
 	if (f != NULL)
 		return f;
-	nf = calloc(1, sizeof(*nf));
+	nf = flow_alloc();
 	if (nf == NULL || flow_init(e, nf, id, XFLOW_RX, w, e->nr_workers) != 0) {
 		free(nf);
 		return NULL;
@@ -467,72 +532,88 @@ static void occ_sample(struct xworker *w)
 		w->occ_max = o;
 }
 
-/*
- * With BQL: how many FIFO frames may go into the ring - up to and including the one that
- * takes the queue over its limit (the kernel sends the skb that crosses it, then stops).
- * Exact: the worker is the queue's only sender and its only completion context.
- */
-static uint32_t bql_room(const struct xworker *w, uint32_t n)
+/* A probe frame leaves the queues: how many other flows' frames left while it waited. */
+static void qwait_sample(struct xworker *w, const struct xframe *fr)
 {
-	int64_t avail = tsq_dql_avail(w->dql);
-	const struct xframe *fr = w->fifo_head;
-	uint32_t i;
+	uint64_t wait = w->dequeued - fr->flow->txq.out - fr->q_pos;
+	uint64_t bound = (uint64_t)(fr->q_ahead + 1) * (w->nr_tx_flows ? w->nr_tx_flows - 1 : 0);
 
-	for (i = 0; i < n && avail >= 0; i++, fr = fr->next)
-		avail -= fr->len;
-	return i;
+	w->qwait_hist[wait < XENG_QWAIT_BUCKETS - 1 ? wait : XENG_QWAIT_BUCKETS - 1]++;
+	if (wait > w->qwait_max)
+		w->qwait_max = (uint32_t)(wait < UINT32_MAX ? wait : UINT32_MAX);
+	if (wait > bound)
+		w->qwait_over++;
 }
 
-/* FIFO -> TX ring, as far as the ring has room (and, with BQL, the queue's limit). */
+/*
+ * Queues -> TX ring, as far as the ring has room and, with BQL, the queue's limit allows: up
+ * to and including the frame that takes the queue over its limit (the kernel sends the skb
+ * that crosses it, then stops). Exact: the worker is the queue's only sender and its only
+ * completion context. Frames are taken from the queues a batch at a time and then reserved:
+ * reserve() is all-or-nothing, and a batch never asks for more than the ring has free.
+ */
 static unsigned tx_fill(struct xworker *w)
 {
-	uint32_t idx, n = w->fifo_len, got, i;
+	struct xframe *frs[BATCH];
+	uint32_t room, total = 0;
+	int64_t avail = 0;
 	uint64_t now = 0;
+	bool bql = w->dql != NULL;
 
-	if (n == 0)
+	if (w->queued == 0)
 		return 0;
-	if (w->dql != NULL) {
+	if (bql) {
 		if (tsq_dql_stopped(w->dql)) { /* a completion restarts it (tx_complete) */
 			tsq_counter_add_owner(&w->st.bql_blocked, 1);
 			return 0;
 		}
 		now = xeng_now_ns();
+		avail = tsq_dql_avail(w->dql);
 	}
-	/* reserve() is all-or-nothing: ask for what the ring has room for. */
-	n = xsk_prod_nb_free(&w->tx, n);
-	if (n > w->fifo_len)
-		n = w->fifo_len;
-	if (w->dql != NULL)
-		n = bql_room(w, n);
-	got = n ? xsk_ring_prod__reserve(&w->tx, n, &idx) : 0;
-	if (got == 0) {
+	room = xsk_prod_nb_free(&w->tx, w->queued);
+	if (room > w->queued)
+		room = w->queued;
+	while (room > 0 && (!bql || avail >= 0)) {
+		uint32_t idx, n = 0;
+
+		while (n < BATCH && n < room && (!bql || avail >= 0)) {
+			struct xframe *fr = txq_dequeue(w);
+
+			if (fr->flow->kind == XFLOW_PROBE) {
+				fr->t_ring = now ? now : xeng_now_ns();
+				qwait_sample(w, fr);
+			}
+			fr->flow->txq.out++;
+			w->dequeued++;
+			avail -= fr->len;
+			frs[n++] = fr;
+		}
+		if (xsk_ring_prod__reserve(&w->tx, n, &idx) != n) /* n <= room: cannot fail */
+			abort();
+		for (uint32_t i = 0; i < n; i++) {
+			struct xdp_desc *d = xsk_ring_prod__tx_desc(&w->tx, idx + i);
+
+			d->addr = frs[i]->addr;
+			d->len = frs[i]->len;
+			d->options = 0;
+			/* Before the submit: the kernel cannot complete what BQL has not counted.
+			 * The last frame taken is the one that stops the queue. */
+			if (bql)
+				tsq_dql_tx_sent(w->dql, frs[i]->len, now);
+		}
+		room -= n;
+		total += n;
+	}
+	if (total == 0) {
 		tsq_counter_add_owner(&w->st.ring_full, 1);
 		return 0;
 	}
-	for (i = 0; i < got; i++) {
-		struct xframe *fr = w->fifo_head;
-		struct xdp_desc *d = xsk_ring_prod__tx_desc(&w->tx, idx + i);
-
-		w->fifo_head = fr->next;
-		d->addr = fr->addr;
-		d->len = fr->len;
-		d->options = 0;
-		if (fr->flow->kind == XFLOW_PROBE)
-			fr->t_ring = now ? now : xeng_now_ns();
-		/* Before the submit: the kernel cannot complete what BQL has not counted. The
-		 * last frame of bql_room()'s count is the one that stops the queue. */
-		if (w->dql != NULL)
-			tsq_dql_tx_sent(w->dql, fr->len, now);
-	}
-	if (w->fifo_head == NULL)
-		w->fifo_tail = NULL;
-	w->fifo_len -= got;
-	xsk_ring_prod__submit(&w->tx, got);
-	tsq_store(&w->outstanding, w->outstanding + got, TSQ_RELAXED);
-	tsq_counter_add_owner(&w->st.tx_submitted, got);
+	xsk_ring_prod__submit(&w->tx, total);
+	tsq_store(&w->outstanding, w->outstanding + total, TSQ_RELAXED);
+	tsq_counter_add_owner(&w->st.tx_submitted, total);
 	w->tx_dirty = true;
 	occ_sample(w);
-	return got;
+	return total;
 }
 
 /*
@@ -861,11 +942,12 @@ static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 	w->ret = calloc(c->nr_app_shards ? c->nr_app_shards : 1, sizeof(*w->ret));
 	w->home = calloc(c->nr_app_shards ? c->nr_app_shards : 1, sizeof(*w->home));
 	w->occ_hist = calloc(2 * c->ring_size + 1, sizeof(*w->occ_hist));
+	w->qwait_hist = calloc(XENG_QWAIT_BUCKETS, sizeof(*w->qwait_hist));
 	w->lat_cap = 1u << 20;
 	w->lat_ring = calloc(w->lat_cap, sizeof(uint64_t));
 	w->lat_send = calloc(w->lat_cap, sizeof(uint64_t));
-	if (!w->frames || !w->rx_free || !w->ret || !w->home || !w->occ_hist || !w->lat_ring ||
-	    !w->lat_send)
+	if (!w->frames || !w->rx_free || !w->ret || !w->home || !w->occ_hist || !w->qwait_hist ||
+	    !w->lat_ring || !w->lat_send)
 		return fail(e, -ENOMEM, "out of memory");
 	if (c->bql) {
 		struct tsq_dql_opts qcfg = {.size = sizeof(qcfg), .max_limit = c->bql_limit_max};
@@ -905,6 +987,7 @@ static int worker_frames_assign(struct xengine *e, struct xworker *w,
 
 		if (i % e->nr_workers != w->idx)
 			continue;
+		w->nr_tx_flows++;
 		f->pool = calloc(specs[i].pool_frames ? specs[i].pool_frames : 1, sizeof(*f->pool));
 		if (f->pool == NULL)
 			return fail(e, -ENOMEM, "out of memory");
@@ -1030,7 +1113,7 @@ static int flows_create(struct xengine *e, const struct xflow_spec *specs, unsig
 	if (e->flows == NULL)
 		return fail(e, -ENOMEM, "out of memory");
 	for (unsigned i = 0; i < nr_flows; i++) {
-		struct xflow *f = calloc(1, sizeof(*f));
+		struct xflow *f = flow_alloc();
 		int err;
 
 		if (f == NULL)
@@ -1198,6 +1281,7 @@ void xeng_destroy(struct xengine *e)
 		free(w->ret);
 		free(w->home);
 		free(w->occ_hist);
+		free(w->qwait_hist);
 		free(w->lat_ring);
 		free(w->lat_send);
 		free(w->dql);

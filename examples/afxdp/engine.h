@@ -4,8 +4,9 @@
  *
  * Threads and what each owns
  *   worker w (one per queue, pinned when the CPU exists) - defer shard w
- *       its xsk socket and all four rings, its UMEM's RX frames, its TX FIFO (frames handed
- *       down but not yet in the TX ring: the "qdisc"). Nobody else touches them.
+ *       its xsk socket and all four rings, its UMEM's RX frames, its TX queues (frames handed
+ *       down but not yet in the TX ring: the "qdisc", one queue per flow served round robin,
+ *       or one FIFO), and the queue fields of the flows homed on it. Nobody else touches them.
  *   application thread of flow f - defer shard nr_workers + f's app slot
  *       f's TX frame pool and zerocopy arena; f's write queue while it owns f
  *       (xflow_acquire .. xflow_release: tsq_owner ownership, held for a whole long send).
@@ -43,10 +44,26 @@
  * 512 descriptors in front of every probe. The worker accounts each descriptor it puts into
  * the TX ring (tsq_dql_tx_sent, wire bytes) and stops filling when the queue goes over its
  * learned limit; the completion poll accounts what came back (tsq_dql_tx_completed, once per
- * completion round) and restarts the filling. Frames wait in the FIFO meanwhile (the qdisc,
- * where the kernel's frames wait too). The worker is both sides, so the restart can never be
- * lost; the Dekker pair in dql.h is what a split driver (completions on another thread)
- * would rely on.
+ * completion round) and restarts the filling. Frames wait in the worker's queues meanwhile
+ * (the qdisc, where the kernel's frames wait too). The worker is both sides, so the restart
+ * can never be lost; the Dekker pair in dql.h is what a split driver (completions on another
+ * thread) would rely on.
+ *
+ * The worker's queues (cfg.qdisc; the kernel's fq under BQL): with BQL the queue moves from
+ * the ring into the worker, so what a probe frame waits behind there is the qdisc's choice.
+ * XENG_QDISC_FQ (default): one queue per flow; the queues with frames form a round, and the
+ * worker takes one frame from the queue at the head of the round, which then goes to the back
+ * (per-frame round robin); a queue that gets its first frame joins at the back. A frame at
+ * the head of its flow's queue therefore leaves after at most one frame of every other flow
+ * homed on the worker, however many frames those flows have queued. Per frame, not deficit
+ * round robin by bytes: every flow here sends frames of one size (--pkt-size), TSQ charges a
+ * frame its frame size whatever its length, and a byte quantum of one frame size (fq's is two
+ * MTUs) would let a flow of 80-byte frames put 25 of them in front of the probe per turn.
+ * With frames of very different sizes per flow, DRR by bytes is the fair choice.
+ * XENG_QDISC_FIFO: one queue in arrival order (pfifo), kept for comparison: a probe frame
+ * waits behind every frame queued before it - some 450 with eight bulk flows under BQL.
+ * The worker counts, for each probe frame, the frames of other flows that went into the ring
+ * between its arrival and its own: positions, not time (xworker.qwait_*).
  *
  * Returning TX frames: the worker holds completed frames per application thread and hands
  * them over XENG_RET_BATCH at a time (a quarter of the flow's pool if that is less), in
@@ -91,6 +108,9 @@
 enum xeng_bind { XENG_BIND_AUTO, XENG_BIND_COPY, XENG_BIND_ZEROCOPY };
 enum xflow_kind { XFLOW_BULK = 0, XFLOW_PROBE = 1, XFLOW_RX = 2 };
 enum xframe_kind { XFRAME_RX = 0, XFRAME_TX = 1, XFRAME_ARENA = 2 };
+enum xeng_qdisc { XENG_QDISC_FQ = 0, XENG_QDISC_FIFO = 1 };
+/* Probe queue waits are counted in a histogram of this many positions (the last: or more). */
+#define XENG_QWAIT_BUCKETS 4096u
 
 struct xeng_cfg {
 	const char *ifname;
@@ -106,6 +126,7 @@ struct xeng_cfg {
 	uint32_t rx_frames;  /* per worker */
 	bool tsq;            /* small-queue budget on/off */
 	bool bql;            /* byte queue limits on the worker's TX ring on/off */
+	enum xeng_qdisc qdisc; /* the worker's queues: per flow round robin (fq) or one FIFO */
 	uint32_t bql_limit_max; /* BQL's largest limit in bytes; 0: TSQ_DQL_MAX_LIMIT */
 	uint64_t ret_hold_ns; /* completed TX frames wait this long for a fuller batch home (0: never) */
 	uint64_t tsq_limit;  /* bytes in flight per flow (frames count frame_size each) */
@@ -132,19 +153,38 @@ struct xflow;
 struct xframe {
 	struct tsq_defer_item item; /* hand-off between threads */
 	struct tsq_owner_work work; /* RX backlog */
-	struct xframe *next;        /* write queue / TX FIFO */
+	struct xframe *next;        /* write queue / the worker's TX queue / held chain home */
 	struct xflow *flow;
 	struct tsq_zc_ctx *zc;
 	struct xworker *w;
 	uint64_t addr; /* chunk base in the UMEM */
 	uint64_t t_send, t_ring;
 	uint64_t seq;
+	/* Probe frames, worker-written: other flows' frames sent when this one arrived in the
+	 * worker's queue, and its own flow's frames queued ahead of it then. */
+	uint64_t q_pos;
+	uint32_t q_ahead;
 	uint32_t len, cost;
 	uint8_t kind, copied;
 };
 
 /* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
  * read by anyone with tsq_load(.., TSQ_RELAXED). */
+/* A queue of frames in the worker (worker-private): a flow's (fq) or the worker's FIFO. */
+struct xqueue {
+	struct xframe *head, *tail;
+	struct xqueue *rr_next; /* the next queue in the round */
+	bool active;            /* in the round: it has frames */
+};
+
+/* A flow's side of its home worker's queues: its queue (fq), its frames waiting in either
+ * discipline, its frames taken into the TX ring. */
+struct xflow_txq {
+	struct xqueue q;
+	uint32_t frames;
+	uint64_t out;
+} TSQ_CACHELINE_ALIGNED;
+
 struct xworker_stats {
 	uint64_t tx_submitted, tx_completed, kicks, kick_again, kick_errors, ring_full;
 	uint64_t kick_link_down; /* of kick_errors: ENETDOWN/ENXIO, the link is gone */
@@ -171,8 +211,17 @@ struct xworker {
 	uint32_t nr_frames;
 	uint32_t *rx_free; /* RX chunk indices, worker-private */
 	uint32_t rx_nfree;
-	struct xframe *fifo_head, *fifo_tail; /* handed down, not yet in the TX ring */
-	uint32_t fifo_len;
+	/* Handed down, not yet in the TX ring: the queues with frames, in serving order (fq: the
+	 * flows' queues; fifo: only `fifo`), and how many frames they hold. */
+	struct xqueue *rr_head, *rr_tail;
+	struct xqueue fifo;
+	uint32_t queued, queued_max, nr_active;
+	uint32_t nr_tx_flows; /* flows homed here (the fairness bound: one frame of each other) */
+	uint64_t dequeued;    /* frames taken from the queues into the TX ring */
+	/* Probe frames' waits, in frames of other flows sent between arrival and departure. */
+	uint64_t *qwait_hist; /* XENG_QWAIT_BUCKETS */
+	uint32_t qwait_max, qwait_others_max; /* others_max: other flows queued at an arrival */
+	uint64_t qwait_over;  /* waits above (ahead + 1) x (nr_tx_flows - 1): fq never */
 	uint32_t outstanding; /* in the TX ring or not yet completed; worker-written, read relaxed */
 	bool tx_dirty;        /* descriptors the kernel has not consumed yet */
 	/* Kicks failing with ENETDOWN/ENXIO: since when (ns, 0: the last kick worked) and the
@@ -212,6 +261,9 @@ struct xflow {
 	struct xframe *wq_head, *wq_tail;
 	uint32_t wq_len;
 	uint64_t next_seq;
+	/* Worker-private (its home worker's queueing discipline), on a cache line of its own:
+	 * the worker writes it per frame while the application writes the write queue. */
+	struct xflow_txq txq;
 	/* Application-private: free TX frames and the arena. */
 	struct xframe **pool;
 	uint32_t pool_free, pool_frames;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,8 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_bool(j, "bql", r->bql);
 	jw_bool(j, "bare", r->bare);
 	jw_bool(j, "zerocopy", r->zerocopy);
+	jw_bool(j, "build_per_send", r->build_per_send);
+	jw_str(j, "qdisc", r->bare ? "none" : r->qdisc == XENG_QDISC_FIFO ? "fifo" : "fq");
 	jw_str(j, "config", run_label(r));
 	jw_u64(j, "bulk_flows", r->bulk_flows);
 	jw_u64(j, "queues", r->queues);
@@ -177,6 +180,14 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_num(j, "probe_send_latency_us_p50", r->lat_send_p50, 1);
 	jw_num(j, "probe_send_latency_us_p99", r->lat_send_p99, 1);
 	jw_u64(j, "probe_samples", r->probe_samples);
+	/* In frames of other flows sent while a probe frame waited in the worker's queues. */
+	jw_obj_begin(j, "probe_queue_wait");
+	jw_num(j, "p50", r->qwait_p50, 0);
+	jw_num(j, "p99", r->qwait_p99, 0);
+	jw_num(j, "max", r->qwait_max, 0);
+	jw_u64(j, "bound_exceeded", r->qwait_over);
+	jw_u64(j, "others_max", r->qwait_others_max);
+	jw_obj_end(j);
 	jw_num(j, "zc_notices_per_send", r->zc_notices_per_send, 4);
 	jw_obj_begin(j, "zc");
 	jw_u64(j, "sends", r->zc_sends);
@@ -217,6 +228,7 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_u64(j, "ret_flushes", r->ws.ret_flushes);
 	jw_u64(j, "idle_yields", r->ws.idle_yields);
 	jw_u64(j, "idle_sleeps", r->ws.idle_sleeps);
+	jw_u64(j, "queue_max", r->queue_max);
 	jw_obj_end(j);
 	jw_arr_begin(j, "workers");
 	for (unsigned k = 0; k < r->nworkers; k++) {
@@ -318,11 +330,12 @@ void report_runs_table(const struct run_result *r, unsigned n)
 
 const char *run_label(const struct run_result *r)
 {
+	static const char *const names[2][4] = {{"TSQ off", "TSQ", "BQL", "TSQ+BQL"},
+						{"TSQ off/fifo", "TSQ/fifo", "BQL/fifo", "TSQ+BQL/fifo"}};
+
 	if (r->bare)
-		return "bare";
-	if (r->tsq)
-		return r->bql ? "TSQ+BQL" : "TSQ";
-	return r->bql ? "BQL" : "TSQ off";
+		return r->build_per_send ? "bare+build" : "bare";
+	return names[r->qdisc == XENG_QDISC_FIFO][r->tsq + 2 * r->bql];
 }
 
 /* The run of `label` in round `round`, NULL if there is none. */
@@ -335,6 +348,18 @@ static const struct run_result *find_run(const struct run_result *r, unsigned n,
 	return NULL;
 }
 
+/* An engine configuration of `round` under the matrix's own qdisc: fq's when there is one
+ * (the FIFO run of --qdisc both is the comparison), else the FIFO's (--qdisc fifo). */
+static const struct run_result *find_cfg(const struct run_result *r, unsigned n, unsigned round,
+					 const char *label)
+{
+	char fifo[32];
+	const struct run_result *x = find_run(r, n, round, label);
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", label);
+	return x != NULL ? x : find_run(r, n, round, fifo);
+}
+
 struct span {
 	double lo, hi;
 	unsigned n;
@@ -342,7 +367,7 @@ struct span {
 
 static void span_add(struct span *s, double v)
 {
-	if (isnan(v))
+	if (isnan(v) || isinf(v))
 		return;
 	if (s->n == 0 || v < s->lo)
 		s->lo = v;
@@ -351,71 +376,106 @@ static void span_add(struct span *s, double v)
 	s->n++;
 }
 
+/* a / b into s when both are there and b > 0. */
+static void span_ratio(struct span *s, const struct run_result *a, const struct run_result *b,
+		       size_t field)
+{
+	double x, y;
+
+	if (a == NULL || b == NULL)
+		return;
+	memcpy(&x, (const char *)a + field, sizeof(x));
+	memcpy(&y, (const char *)b + field, sizeof(y));
+	if (y > 0) /* false for NAN too */
+		span_add(s, x / y);
+}
+
 static void span_print(const char *what, const struct span *s, const char *fmt_unit)
 {
 	if (s->n == 0)
-		printf("  %-44s -\n", what);
+		printf("  %-52s -\n", what);
 	else
-		printf("  %-44s %.2f .. %.2f%s\n", what, s->lo, s->hi, fmt_unit);
+		printf("  %-52s %.2f .. %.2f%s\n", what, s->lo, s->hi, fmt_unit);
 }
+
+#define MAX_CFGS 8
 
 void report_matrix_table(const struct run_result *r, unsigned n)
 {
-	static const char *const labels[] = {"bare", "TSQ off", "TSQ", "BQL", "TSQ+BQL"};
-	struct span pps[5] = {{0}}, p99[5] = {{0}}, lat_gain = {0}, vs_bare = {0}, vs_tsq = {0};
-	unsigned rounds = 0;
-	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+	const char *labels[MAX_CFGS];
+	struct span pps[MAX_CFGS] = {{0}}, p99[MAX_CFGS] = {{0}}, send[MAX_CFGS] = {{0}};
+	struct span lat_gain = {0}, vs_bare = {0}, vs_build = {0}, vs_tsq = {0};
+	struct span fq_send = {0}, fq_ring = {0}, fq_pps = {0};
+	unsigned rounds = 0, nl = 0;
+	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
 
-	printf("%-5s %-8s %8s %7s %10s %10s %10s %10s %8s %6s\n", "round", "config", "Mpps",
-	       "vs bare", "TX occ p99", "ring p99", "ring p50", "send p99", "BQL lim", "stops");
+	printf("%-5s %-12s %8s %7s %10s %10s %10s %10s %8s %8s %6s\n", "round", "config", "Mpps",
+	       "vs bare", "TX occ p99", "ring p99", "ring p50", "send p99", "qwait", "BQL lim",
+	       "stops");
 	for (unsigned k = 0; k < n; k++) {
 		const struct run_result *x = &r[k], *bare = find_run(r, n, x->round, "bare");
+		unsigned l;
 
-		printf("%-5u %-8s %8.3f %7s %10s %10s %10s %10s %8s %6llu\n", x->round + 1, run_label(x),
-		       x->bulk_pps / 1e6,
-		       cell(b1, sizeof(b1), "%.3f", bare && !x->bare ? x->bulk_pps / bare->bulk_pps : NAN),
+		printf("%-5u %-12s %8.3f %7s %10s %10s %10s %10s %8s %8s %6llu\n", x->round + 1,
+		       run_label(x), x->bulk_pps / 1e6,
+		       cell(b1, sizeof(b1), "%.3f", bare && x != bare ? x->bulk_pps / bare->bulk_pps : NAN),
 		       cell(b2, sizeof(b2), "%.0f", x->occ_p99),
 		       cell(b3, sizeof(b3), "%.1f", x->lat_ring_p99),
 		       cell(b4, sizeof(b4), "%.1f", x->lat_ring_p50),
 		       cell(b5, sizeof(b5), "%.1f", x->lat_send_p99),
+		       cell(b7, sizeof(b7), "%.0f", x->qwait_max),
 		       x->bql ? (snprintf(b6, sizeof(b6), "%u", x->bql_limit), b6) : "-",
 		       (unsigned long long)x->bql_stops);
 		rounds = x->round + 1 > rounds ? x->round + 1 : rounds;
+		for (l = 0; l < nl && strcmp(labels[l], run_label(x)); l++)
+			;
+		if (l == nl && nl < MAX_CFGS)
+			labels[nl++] = run_label(x);
+		if (l < nl) {
+			span_add(&pps[l], x->bulk_pps / 1e6);
+			span_add(&p99[l], x->lat_ring_p99);
+			span_add(&send[l], x->lat_send_p99);
+		}
 	}
 	for (unsigned round = 0; round < rounds; round++) {
 		const struct run_result *bare = find_run(r, n, round, "bare");
-		const struct run_result *tsq = find_run(r, n, round, "TSQ");
-		const struct run_result *both = find_run(r, n, round, "TSQ+BQL");
+		const struct run_result *build = find_run(r, n, round, "bare+build");
+		const struct run_result *tsq = find_cfg(r, n, round, "TSQ");
+		const struct run_result *both = find_cfg(r, n, round, "TSQ+BQL");
+		const struct run_result *fifo = find_run(r, n, round, "TSQ+BQL/fifo");
 
-		for (unsigned c = 0; c < 5; c++) {
-			const struct run_result *x = find_run(r, n, round, labels[c]);
-
-			if (x != NULL) {
-				span_add(&pps[c], x->bulk_pps / 1e6);
-				span_add(&p99[c], x->lat_ring_p99);
-			}
+		span_ratio(&lat_gain, tsq, both, offsetof(struct run_result, lat_ring_p99));
+		span_ratio(&vs_bare, both, bare, offsetof(struct run_result, bulk_pps));
+		span_ratio(&vs_build, both, build, offsetof(struct run_result, bulk_pps));
+		span_ratio(&vs_tsq, both, tsq, offsetof(struct run_result, bulk_pps));
+		if (fifo != both) {
+			span_ratio(&fq_send, fifo, both, offsetof(struct run_result, lat_send_p99));
+			span_ratio(&fq_ring, fifo, both, offsetof(struct run_result, lat_ring_p99));
+			span_ratio(&fq_pps, both, fifo, offsetof(struct run_result, bulk_pps));
 		}
-		if (tsq && both && both->lat_ring_p99 > 0)
-			span_add(&lat_gain, tsq->lat_ring_p99 / both->lat_ring_p99);
-		if (bare && both && bare->bulk_pps > 0)
-			span_add(&vs_bare, both->bulk_pps / bare->bulk_pps);
-		if (tsq && both && tsq->bulk_pps > 0)
-			span_add(&vs_tsq, both->bulk_pps / tsq->bulk_pps);
 	}
 	printf("over %u round(s), min .. max:\n", rounds);
-	for (unsigned c = 0; c < 5; c++) {
+	for (unsigned l = 0; l < nl; l++) {
 		char what[64];
 
-		snprintf(what, sizeof(what), "%s Mpps", labels[c]);
-		span_print(what, &pps[c], "");
-		if (c != 0) {
-			snprintf(what, sizeof(what), "%s probe ring->completion p99 (us)", labels[c]);
-			span_print(what, &p99[c], "");
+		snprintf(what, sizeof(what), "%s Mpps", labels[l]);
+		span_print(what, &pps[l], "");
+		if (strncmp(labels[l], "bare", 4) != 0) {
+			snprintf(what, sizeof(what), "%s probe ring->completion p99 (us)", labels[l]);
+			span_print(what, &p99[l], "");
+			snprintf(what, sizeof(what), "%s probe send->completion p99 (us)", labels[l]);
+			span_print(what, &send[l], "");
 		}
 	}
-	span_print("probe p99 TSQ / TSQ+BQL (same round)", &lat_gain, "x");
+	span_print("probe ring p99 TSQ / TSQ+BQL (same round)", &lat_gain, "x");
 	span_print("Mpps TSQ+BQL / bare (same round)", &vs_bare, "");
+	span_print("Mpps TSQ+BQL / bare+build (same round)", &vs_build, "");
 	span_print("Mpps TSQ+BQL / TSQ (same round)", &vs_tsq, "");
+	if (fq_send.n != 0) {
+		span_print("probe send p99 TSQ+BQL fifo / fq (same round)", &fq_send, "x");
+		span_print("probe ring p99 TSQ+BQL fifo / fq (same round)", &fq_ring, "x");
+		span_print("Mpps TSQ+BQL fq / fifo (same round)", &fq_pps, "");
+	}
 	if (n > 0)
 		printf("bind: %s; %u bulk flow(s), %u queue(s)\n", r[n - 1].bind, r[n - 1].bulk_flows,
 		       r[n - 1].queues);

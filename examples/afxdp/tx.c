@@ -23,6 +23,7 @@
 struct run {
 	const struct opts *o;
 	bool tsq, bql;
+	enum xeng_qdisc qdisc;
 	struct xengine e;
 	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
 	struct app apps[XSK_MAX_FLOWS + 1];
@@ -92,7 +93,7 @@ static int run_create(struct run *rn)
 		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
 		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = false, .pin_cpus = o->pin,
 		.frame_size = o->frame_size, .ring_size = o->ring_size, .rx_frames = 0, .tsq = rn->tsq,
-		.bql = rn->bql, .bql_limit_max = o->bql_limit_max, .ret_hold_ns = o->ret_hold_ns,
+		.bql = rn->bql, .qdisc = rn->qdisc, .bql_limit_max = o->bql_limit_max, .ret_hold_ns = o->ret_hold_ns,
 		.tsq_limit = o->tsq_limit, .backlog_limit = 1 << 20, .port = o->port};
 	int err;
 
@@ -222,7 +223,8 @@ static void run_figures_worker(struct run *rn, struct run_result *r)
 	const struct opts *o = rn->o;
 	size_t buckets = 2 * o->ring_size + 1, nlat = 0;
 	uint64_t bytes = 0, *hist = calloc(buckets, sizeof(uint64_t)), *lr, *ls;
-	uint32_t occ_max = 0;
+	uint64_t *qwh = calloc(XENG_QWAIT_BUCKETS, sizeof(uint64_t));
+	uint32_t occ_max = 0, qw_max = 0;
 
 	for (unsigned i = 0; i < rn->nflows; i++)
 		if (rn->e.flows[i]->kind == XFLOW_BULK)
@@ -243,6 +245,14 @@ static void run_figures_worker(struct run *rn, struct run_result *r)
 		for (size_t b = 0; hist != NULL && b < buckets; b++)
 			hist[b] += w->occ_hist[b];
 		occ_max = w->occ_max > occ_max ? w->occ_max : occ_max;
+		for (size_t b = 0; qwh != NULL && b < XENG_QWAIT_BUCKETS; b++)
+			qwh[b] += w->qwait_hist[b];
+		qw_max = w->qwait_max > qw_max ? w->qwait_max : qw_max;
+		r->qwait_over += w->qwait_over;
+		if (w->qwait_others_max > r->qwait_others_max)
+			r->qwait_others_max = w->qwait_others_max;
+		if (w->queued_max > r->queue_max)
+			r->queue_max = w->queued_max;
 		if (lr != NULL && ls != NULL) {
 			memcpy(lr + nlat, w->lat_ring, w->nlat * sizeof(uint64_t));
 			memcpy(ls + nlat, w->lat_send, w->nlat * sizeof(uint64_t));
@@ -266,6 +276,10 @@ static void run_figures_worker(struct run *rn, struct run_result *r)
 	r->occ_p50 = hist ? pct_hist(hist, buckets, 50) : NAN;
 	r->occ_p99 = hist ? pct_hist(hist, buckets, 99) : NAN;
 	r->occ_max = isnan(r->occ_p50) ? NAN : occ_max;
+	r->qwait_p50 = qwh ? pct_hist(qwh, XENG_QWAIT_BUCKETS, 50) : NAN;
+	r->qwait_p99 = qwh ? pct_hist(qwh, XENG_QWAIT_BUCKETS, 99) : NAN;
+	r->qwait_max = isnan(r->qwait_p50) ? NAN : qw_max;
+	free(qwh);
 	if (lr != NULL && ls != NULL) {
 		qsort(lr, nlat, sizeof(uint64_t), cmp_u64);
 		qsort(ls, nlat, sizeof(uint64_t), cmp_u64);
@@ -334,7 +348,8 @@ static void run_free(struct run *rn)
 	xeng_destroy(&rn->e);
 }
 
-static int run_tx(const struct opts *o, bool tsq, bool bql, struct run_result *r)
+static int run_tx(const struct opts *o, bool tsq, bool bql, enum xeng_qdisc qdisc,
+		  struct run_result *r)
 {
 	struct run *rn = calloc(1, sizeof(*rn));
 	char why[128];
@@ -343,6 +358,7 @@ static int run_tx(const struct opts *o, bool tsq, bool bql, struct run_result *r
 	memset(r, 0, sizeof(*r));
 	r->tsq = tsq;
 	r->bql = bql;
+	r->qdisc = qdisc;
 	r->bulk_flows = o->flows;
 	r->queues = o->queues;
 	r->zerocopy = o->zerocopy;
@@ -353,6 +369,7 @@ static int run_tx(const struct opts *o, bool tsq, bool bql, struct run_result *r
 	rn->o = o;
 	rn->tsq = tsq;
 	rn->bql = bql;
+	rn->qdisc = qdisc;
 	if (link_state(o->ifname, why, sizeof(why)) != 0) { /* again: compare's second run comes later */
 		fprintf(stderr, "tsq-xsk: link down on %s: %s\n", o->ifname, why);
 		free(rn);
@@ -445,11 +462,11 @@ int cmd_tx(const struct opts *o, bool compare)
 	int rc;
 
 	if (compare) {
-		rc = run_tx(o, false, o->bql, &r[n++]);
+		rc = run_tx(o, false, o->bql, o->qdisc, &r[n++]);
 		if (rc == 0)
-			rc = run_tx(o, true, o->bql, &r[n++]);
+			rc = run_tx(o, true, o->bql, o->qdisc, &r[n++]);
 	} else {
-		rc = run_tx(o, o->tsq, o->bql, &r[n++]);
+		rc = run_tx(o, o->tsq, o->bql, o->qdisc, &r[n++]);
 	}
 	if (rc != 0)
 		return rc;
@@ -457,15 +474,17 @@ int cmd_tx(const struct opts *o, bool compare)
 }
 
 /*
- * Each round: the bare sender, then TSQ off, TSQ, BQL, TSQ+BQL - the same order every round,
- * so that every configuration sees the machine's drift in each round, and ratios are taken
- * within a round.
+ * Each round: the bare sender (frames built once: xdpsock's anchor; then built per send, as
+ * the engine's applications do), then TSQ off, TSQ, BQL, TSQ+BQL (with --qdisc both, TSQ+BQL
+ * with a FIFO first) - the same order every round, so that every configuration sees the
+ * machine's drift in each round, and ratios are taken within a round.
  */
 int cmd_matrix(const struct opts *o)
 {
 	static const bool cfgs[4][2] = {{false, false}, {true, false}, {false, true}, {true, true}};
-	unsigned n = 0, max = o->rounds * 5;
+	unsigned n = 0, max = o->rounds * 7;
 	struct run_result *r = calloc(max, sizeof(*r));
+	struct opts ob = *o;
 	int rc = 0;
 
 	if (r == NULL) {
@@ -473,10 +492,19 @@ int cmd_matrix(const struct opts *o)
 		return 1;
 	}
 	for (unsigned round = 0; round < o->rounds && rc == 0 && !xsk_interrupted; round++) {
-		rc = run_bare(o, &r[n]);
-		r[n++].round = round;
+		for (unsigned b = 0; b < 2 && rc == 0 && !xsk_interrupted; b++) {
+			ob.build_per_send = b == 1;
+			rc = run_bare(&ob, &r[n]);
+			r[n++].round = round;
+		}
 		for (unsigned c = 0; c < 4 && rc == 0 && !xsk_interrupted; c++) {
-			rc = run_tx(o, cfgs[c][0], cfgs[c][1], &r[n]);
+			if (c == 3 && o->qdisc_both) {
+				rc = run_tx(o, true, true, XENG_QDISC_FIFO, &r[n]);
+				r[n++].round = round;
+				if (rc != 0 || xsk_interrupted)
+					break;
+			}
+			rc = run_tx(o, cfgs[c][0], cfgs[c][1], o->qdisc, &r[n]);
 			r[n++].round = round;
 		}
 		if (!o->quiet && rc == 0)

@@ -36,7 +36,10 @@ struct opts {
 	enum xeng_bind bind;
 	enum xdp_attach_mode attach;
 	bool need_wakeup, tsq, bql, zerocopy, json, quiet, pin;
-	unsigned rounds;       /* matrix: rounds of the five runs */
+	enum xeng_qdisc qdisc; /* the workers' queues */
+	bool qdisc_both;       /* matrix: TSQ+BQL with a FIFO too (--qdisc both) */
+	bool build_per_send;   /* bare: build every frame before its send */
+	unsigned rounds;       /* matrix: rounds of the runs */
 	uint32_t bql_limit_max;
 	uint64_t ret_hold_ns;
 	uint32_t frame_size, pkt_size, pool_frames, ring_size;
@@ -65,7 +68,8 @@ int link_state(const char *ifname, char *why, size_t size);
 
 /* tx.c */
 int cmd_tx(const struct opts *o, bool compare);
-/* matrix: bare, then TSQ x BQL off/on, --rounds times, interleaved. */
+/* matrix: bare (frames built once, then per send), then TSQ x BQL off/on (TSQ+BQL with a
+ * FIFO too with --qdisc both), --rounds times, interleaved. */
 int cmd_matrix(const struct opts *o);
 /* The flows of a tx run (bulk flows, then the probe) and what their UMEM will lock. */
 unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs);
@@ -140,10 +144,18 @@ struct worker_result {
 /* One tx run's figures (tx.c, bare.c fill it, report.c prints it). NAN: no sample. */
 struct run_result {
 	bool tsq, bql, bare, zerocopy; /* zerocopy: the bulk flows sent by -z on */
+	bool build_per_send;           /* bare: every frame built before its send */
+	enum xeng_qdisc qdisc;         /* the workers' queues (not the bare sender's) */
 	unsigned bulk_flows, queues, round;
 	double secs, bulk_pps, bulk_gbps, occ_p50, occ_p99, occ_max;
 	double lat_ring_p50, lat_ring_p99, lat_send_p50, lat_send_p99;
 	uint64_t probe_samples;
+	/* Probe frames' waits in the worker's queues, in frames of other flows sent meanwhile;
+	 * qwait_over: waits above fq's bound; others_max: other flows queued at an arrival (fq);
+	 * queue_max: the most frames the worker's queues held. NAN/0 without samples. */
+	double qwait_p50, qwait_p99, qwait_max;
+	uint64_t qwait_over;
+	uint32_t qwait_others_max, queue_max;
 	double zc_notices_per_send;
 	uint64_t zc_sends, zc_notices, zc_notified, zc_dups, zc_missing, zc_copied_sends, zc_copied_ids;
 	uint64_t bulk_frames, leaked, throttled_idle;
@@ -166,7 +178,7 @@ int run_bare(const struct opts *o, struct run_result *r);
 int cmd_bare(const struct opts *o);
 /* A run's own checks; NULL when they hold, else the reason. */
 const char *run_check(const struct run_result *r);
-/* "TSQ+BQL", "bare", ... */
+/* "TSQ+BQL", "TSQ+BQL/fifo", "bare", "bare+build", ... */
 const char *run_label(const struct run_result *r);
 /* {"schema":1,"runs":[...]} */
 void report_runs_json(FILE *out, const struct run_result *r, unsigned n);
