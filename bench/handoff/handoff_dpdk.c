@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff_dpdk.c - DPDK's rte_ring in the hand-off scenario. Each name says the ring's
+ * bench/handoff/handoff_dpdk.c - DPDK's rte_ring in the hand-off scenario. Each name says the ring's
  * concurrency class:
  *   dpdk_ring_mpsc          multi-producer / single-consumer ring, rte_ring_mp_enqueue() per
  *                           item (a CAS on the producer head, a copy, then a wait for earlier

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * budget/...: the TSQ completion fast path (flow not throttled) against a plain atomic.
+ * bench/budget/budget.c - budget/...: the TSQ completion fast path (flow not throttled)
+ * against a plain atomic.
  *
  * tsq_budget_complete() is one SEQ_CST fetch_sub on the in-flight word and one load of the
  * flags (a plain mov on x86). Each iteration charges the unit back (a relaxed fetch_add) so

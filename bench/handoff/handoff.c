@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff.c - driver of the hand-off scenario (see handoff.h for its structure) and the
- * registration of
+ * bench/handoff/handoff.c - driver of the hand-off scenario (see handoff.h for its structure),
+ * its --tsq_tables printer, and the registration of
  *     handoff/<impl>/window:256/producers:P              steady state, shuffled item order
  *     handoff/<impl>/producers:P                         free-running, shuffled
  *     handoff/<impl>/sequential/window:256/producers:P   the same two in address order
@@ -12,6 +12,7 @@
 #include <tsq/defer.h> /* TSQ_DEFER_RINGS_OFF: whether tsq_defer_burst exists */
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -257,3 +258,132 @@ static void handoff_register(void)
 	}
 }
 GBENCH_REGISTRAR(handoff_register)
+
+/* ---- --tsq_tables ----------------------------------------------------------------------- */
+/*
+ * One block per order x mode x producer count (and the single-thread block, single.c):
+ * items/s and ns per item per implementation, and each one's same-round ratio to the
+ * reference - DPDK's MPSC bulk ring (dpdk_ring_mpsc_bulk32; the hand-written llist where
+ * DPDK is not built) - then best tsq against best peer.
+ */
+
+static bool is_tsq(const char *impl)
+{
+	return strncmp(impl, "tsq_", 4) == 0;
+}
+
+/* The hand-written baselines are neither tsq nor a peer library. */
+static bool is_handwritten(const char *impl)
+{
+	return strncmp(impl, "handwritten", 11) == 0;
+}
+
+/* The reference of the hand-off and single-thread blocks: first one present. */
+static int handoff_ref(const struct tables_block *b, const char **name)
+{
+	static const char *const refs[] = {"dpdk_ring_mpsc_bulk32", "handwritten_llist"};
+
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		int r = tables_find(b, refs[i]);
+
+		if (r >= 0 && !gbench_result_at(b->idx[r])->error) {
+			*name = refs[i];
+			return r;
+		}
+	}
+	*name = "-";
+	return -1;
+}
+
+/* Per round: best of tsq's rows / best of the peer libraries' (hand-written ones left out). */
+static bool handoff_best_ratio(const struct tables_block *b, struct bench_summary *s)
+{
+	static double q[TABLES_MAX_ROUNDS];
+	const unsigned rounds = tables_rounds();
+
+	for (unsigned k = 0; k < rounds; k++) {
+		double best_tsq = 0, best_peer = 0;
+
+		for (size_t r = 0; r < b->n; r++) {
+			double x = gbench_result_round_ips(b->idx[r], k);
+
+			if (!(x > 0) || is_handwritten(b->impl[r]))
+				continue;
+			if (is_tsq(b->impl[r]))
+				best_tsq = x > best_tsq ? x : best_tsq;
+			else
+				best_peer = x > best_peer ? x : best_peer;
+		}
+		q[k] = best_tsq > 0 && best_peer > 0 ? best_tsq / best_peer : NAN;
+	}
+	return tables_summary(q, rounds, s);
+}
+
+void handoff_print_block(FILE *out, const char *title, const struct tables_block *b)
+{
+	const char *ref_name;
+	int ref = handoff_ref(b, &ref_name);
+	char head[64], ns_cell[64], ratio_cell[64];
+	struct bench_summary st;
+
+	if (b->n == 0)
+		return;
+	fprintf(out, "\n%s\n", title);
+	snprintf(head, sizeof(head), "x %s", ref_name);
+	fprintf(out, "%-24s%10s  %-24s  %-24s\n", "impl", "items/s", "ns/item", head);
+	for (size_t r = 0; r < b->n; r++) {
+		const struct gbench_result *res = gbench_result_at(b->idx[r]);
+		struct bench_summary ns, ratio;
+		bool ns_ok, ratio_ok;
+
+		if (res->error) {
+			fprintf(out, "%-24s%10s  %s\n", b->impl[r], "skip", res->error_message);
+			continue;
+		}
+		tables_row_stats(b, r, ref, &ns, &ns_ok, &ratio, &ratio_ok);
+		tables_cell(ns_cell, sizeof(ns_cell), &ns, ns_ok, 1, "");
+		tables_cell(ratio_cell, sizeof(ratio_cell), &ratio, ratio_ok, 2, "x");
+		fprintf(out, "%-24s%9.1fM  %-24s  %-24s\n", b->impl[r], res->items_per_second / 1e6, ns_cell,
+			ratio_cell);
+	}
+	if (handoff_best_ratio(b, &st)) {
+		tables_cell(ratio_cell, sizeof(ratio_cell), &st, true, 2, "x");
+		fprintf(out, "best tsq / best peer, same round: %s (goal >= 1.00x: %s at the median)\n", ratio_cell,
+			st.median >= 1.0 ? "met" : "NOT met");
+	}
+}
+
+/* One block per key (the part after handoff/<impl>/), in the order they were registered. */
+static void handoff_tables(FILE *out)
+{
+	static char keys[TABLES_MAX_ROWS][TABLES_NAME];
+	const size_t n = gbench_result_count();
+	size_t nkeys = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = gbench_result_at(i)->name, *rest;
+		size_t k;
+
+		if (strncmp(name, "handoff/", 8) != 0 || (rest = strchr(name + 8, '/')) == NULL)
+			continue;
+		rest++;
+		for (k = 0; k < nkeys; k++)
+			if (strcmp(keys[k], rest) == 0)
+				break;
+		if (k == nkeys && nkeys < TABLES_MAX_ROWS && strlen(rest) < TABLES_NAME)
+			snprintf(keys[nkeys++], TABLES_NAME, "%s", rest);
+	}
+	for (size_t k = 0; k < nkeys; k++) {
+		static struct tables_block b;
+		char title[256];
+		bool seq = strncmp(keys[k], "sequential/", 11) == 0;
+		bool win = strstr(keys[k], "window:") != NULL;
+
+		tables_collect(&b, "handoff/", keys[k]);
+		snprintf(title, sizeof(title), "hand-off %.95s: %s, %s (M = 10^6)", keys[k],
+			 win ? "steady state, each producer at most 256 items ahead" : "free-running",
+			 seq ? "items pushed in address order (prefetcher-friendly)" : "items pushed in shuffled order");
+		handoff_print_block(out, title, &b);
+	}
+}
+GBENCH_TABLES_PRINTER(handoff_tables, 30)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/zc.c - zerocopy completion ranges (tsq/zc.h, issue #5): what coalescing saves, and
+ * bench/zc/zc.c - zerocopy completion ranges (tsq/zc.h, issue #5): what coalescing saves, and
  * what a sender spends per byte when it copies versus when it hands its buffer over.
  *
  * Every benchmark here is single-threaded: the sender, the "TX completion" and the
@@ -674,4 +674,4 @@ static void zc_tables(FILE *out)
 		zc_cell(out, " %.4f |\n", zc_result(name, "notices_per_send"));
 	}
 }
-GBENCH_TABLES_PRINTER(zc_tables)
+GBENCH_TABLES_PRINTER(zc_tables, 50)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// bench/gbench.cc - the C API of bench/gbench.h over Google Benchmark, and tsq-bench's main().
+// bench/common/gbench.cc - the C API of gbench.h over Google Benchmark, and tsq-bench's main().
 //
 // Everything here is glue: each C function forwards to the matching benchmark:: call. Two
 // pieces have a reason to exist beyond that:
@@ -17,6 +17,7 @@
 //     it each round).
 
 #include "gbench.h"
+#include "stats.h"
 
 #include <benchmark/benchmark.h>
 #include <sched.h>
@@ -57,9 +58,13 @@ std::vector<gbench_registrar_fn *> &registrars()
 	static std::vector<gbench_registrar_fn *> v;
 	return v;
 }
-std::vector<gbench_tables_fn *> &tables_printers()
+struct Printer {
+	int rank;
+	gbench_tables_fn *fn;
+};
+std::vector<Printer> &tables_printers()
 {
-	static std::vector<gbench_tables_fn *> v;
+	static std::vector<Printer> v;
 	return v;
 }
 
@@ -185,15 +190,12 @@ private:
 	bool context_done_ = false;
 };
 
-// Median of the finite values (0 when there are none).
+// Median of the finite values (stats.h; 0 when there are none).
 double median_of(std::vector<double> v)
 {
-	v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); }), v.end());
-	if (v.empty())
-		return 0.0;
-	std::sort(v.begin(), v.end());
-	size_t n = v.size();
-	return n % 2 != 0 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	struct bench_summary s;
+
+	return bench_summary_f64(v.data(), v.size(), &s) ? s.median : 0.0;
 }
 
 // The reporter Google Benchmark would create for --benchmark_out_format (it does not export
@@ -328,7 +330,7 @@ struct gbench_bench *gbench_min_time(struct gbench_bench *b, double seconds)
 }
 
 void gbench_add_registrar(gbench_registrar_fn *fn) { registrars().push_back(fn); }
-void gbench_add_tables_printer(gbench_tables_fn *fn) { tables_printers().push_back(fn); }
+void gbench_add_tables_printer(gbench_tables_fn *fn, int rank) { tables_printers().push_back({rank, fn}); }
 
 unsigned gbench_max_producers(void) { return g_max_producers; }
 unsigned gbench_nr_cpus(void) { return g_nr_cpus; }
@@ -471,8 +473,10 @@ int main(int argc, char **argv)
 		FILE *out = dynamic_cast<benchmark::ConsoleReporter *>(shown) != nullptr ? stdout : stderr;
 
 		std::fflush(stdout);
-		for (gbench_tables_fn *fn : tables_printers())
-			fn(out);
+		std::stable_sort(tables_printers().begin(), tables_printers().end(),
+				 [](const Printer &a, const Printer &b) { return a.rank < b.rank; });
+		for (const Printer &p : tables_printers())
+			p.fn(out);
 		std::fflush(out);
 	}
 	benchmark::Shutdown();

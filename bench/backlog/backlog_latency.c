@@ -43,6 +43,8 @@
 
 #include <tsq/owner.h>
 
+#include "stats.h"
+
 #define STEP_BYTES (64u << 10)
 #define POOL 65536u /* items in flight at most: a 16 MiB operation at 5 us holds ~1000 */
 #define ITEM_COST 1500u
@@ -91,18 +93,10 @@ static struct bench {
 	uint64_t direct[3], backlogged[3], late[3];
 } B;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
 {
 	struct bitem *it = (struct bitem *)w;
-	uint64_t t = now_ns(), i = tsq_fetch_add(&B.nsamples[B.mode], 1, TSQ_RELAXED);
+	uint64_t t = bench_now_ns(), i = tsq_fetch_add(&B.nsamples[B.mode], 1, TSQ_RELAXED);
 
 	(void)o;
 	(void)ctx;
@@ -138,14 +132,14 @@ static void pin(pthread_t t, int cpu)
 
 static void *producer(void *arg)
 {
-	uint64_t next = now_ns(), slot = 0;
+	uint64_t next = bench_now_ns(), slot = 0;
 
 	(void)arg;
 	while (!tsq_load(&B.stop_producer, TSQ_RELAXED)) {
 		struct bitem *it = &B.pool[slot % POOL];
 		int rc;
 
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 
 		/*
 		 * A steady arrival rate: after a preemption the missed ticks are dropped, not
@@ -157,7 +151,7 @@ static void *producer(void *arg)
 			next = t;
 		}
 		while (t < next)
-			t = now_ns();
+			t = bench_now_ns();
 		/* A1: acquire; pairs with R1 in process(). */
 		if (tsq_load(&it->busy, TSQ_ACQUIRE)) {
 			B.pool_full[B.mode]++;
@@ -165,7 +159,7 @@ static void *producer(void *arg)
 		}
 		slot++;
 		tsq_store(&it->busy, 1, TSQ_RELAXED);
-		it->t_deliver = now_ns();
+		it->t_deliver = bench_now_ns();
 		it->step_deliver = tsq_load(&B.steps, TSQ_RELAXED);
 		rc = tsq_owner_deliver(&B.o, &it->work, ITEM_COST, 0);
 		B.delivered[B.mode]++;
@@ -202,20 +196,13 @@ static void *owner(void *arg)
 		uint64_t t0;
 
 		tsq_owner_acquire(&B.o);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		operation(B.mode);
-		B.owner_ns[B.mode] += now_ns() - t0;
+		B.owner_ns[B.mode] += bench_now_ns() - t0;
 		tsq_owner_release(&B.o);
 		B.ops[B.mode]++;
 	}
 	return NULL;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void sleep_s(double s)
@@ -238,13 +225,13 @@ static double owner_cost(enum flush_mode mode)
 		ops_per_round = 1;
 	tsq_owner_acquire(&B.o);
 	for (unsigned r = 0; r < rounds; r++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 
 		double ns;
 
 		for (size_t i = 0; i < ops_per_round; i++)
 			operation(mode);
-		ns = (double)(now_ns() - t0) / (double)(ops_per_round * steps);
+		ns = (double)(bench_now_ns() - t0) / (double)(ops_per_round * steps);
 		best = ns < best ? ns : best;
 	}
 	tsq_owner_release(&B.o);
@@ -260,10 +247,10 @@ static double flush_check_ns(int quick)
 	double ns;
 
 	tsq_owner_acquire(&B.o);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (unsigned long i = 0; i < n; i++)
 		ran += tsq_owner_flush(&B.o);
-	ns = (double)(now_ns() - t0) / (double)n;
+	ns = (double)(bench_now_ns() - t0) / (double)n;
 	tsq_owner_release(&B.o);
 	return ran == 0 ? ns : -1;
 }
@@ -298,11 +285,6 @@ static int run_segment(enum flush_mode mode, double seconds, double *best_ns_per
 	return tsq_owner_destroy(&B.o) == 0 ? 0 : -1;
 }
 
-static uint64_t pct(const uint64_t *v, uint64_t n, unsigned p)
-{
-	return v[p == 100 ? n - 1 : n * p / 100];
-}
-
 static int summarize(enum flush_mode mode, double best_ns, struct result *r)
 {
 	uint64_t n = B.nsamples[mode] < B.cap ? B.nsamples[mode] : B.cap;
@@ -326,14 +308,15 @@ static int summarize(enum flush_mode mode, double best_ns, struct result *r)
 	}
 	if (n == 0)
 		return 0;
-	qsort(B.samples[mode], n, sizeof(uint64_t), cmp_u64);
-	qsort(B.step_samples[mode], n, sizeof(uint64_t), cmp_u64);
-	r->p50_us = (double)pct(B.samples[mode], n, 50) / 1e3;
-	r->p99_us = (double)pct(B.samples[mode], n, 99) / 1e3;
-	r->max_us = (double)pct(B.samples[mode], n, 100) / 1e3;
-	r->p50_steps = pct(B.step_samples[mode], n, 50);
-	r->p99_steps = pct(B.step_samples[mode], n, 99);
-	r->max_steps = pct(B.step_samples[mode], n, 100);
+	/* Percentiles: stats.h (nearest rank); p100 is the maximum. */
+	bench_sort_u64(B.samples[mode], n);
+	bench_sort_u64(B.step_samples[mode], n);
+	r->p50_us = (double)bench_percentile_u64(B.samples[mode], n, 50) / 1e3;
+	r->p99_us = (double)bench_percentile_u64(B.samples[mode], n, 99) / 1e3;
+	r->max_us = (double)bench_percentile_u64(B.samples[mode], n, 100) / 1e3;
+	r->p50_steps = bench_percentile_u64(B.step_samples[mode], n, 50);
+	r->p99_steps = bench_percentile_u64(B.step_samples[mode], n, 99);
+	r->max_steps = bench_percentile_u64(B.step_samples[mode], n, 100);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/sim_dql.c - does tsq_dql size a TX ring the way Byte Queue Limits should?
+ * bench/dql/sim_dql.c - does tsq_dql size a TX ring the way Byte Queue Limits should?
  *
  * A deterministic discrete-event simulation (a virtual clock in nanoseconds, one thread, no
  * real time) of one device TX ring, so that the figures hold on any machine, in CI and under
@@ -48,6 +48,8 @@
 #include <string.h>
 
 #include <tsq/dql.h>
+
+#include "stats.h"
 
 /* A 1500-byte MTU frame with its Ethernet header (the bytes the driver accounts). */
 #define FRAME_BYTES 1514u
@@ -97,21 +99,10 @@ static uint64_t *enq_time; /* per frame, by index mod RING_SLOTS */
 static uint64_t *delays;
 static size_t ndelays, cap_delays;
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
+/* The p-th percentile (stats.h: nearest rank, p in percent) of the sorted delays, in us. */
 static double pct_us(double p)
 {
-	size_t i;
-
-	if (ndelays == 0)
-		return 0;
-	i = (size_t)(p * (double)(ndelays - 1) + 0.5);
-	return (double)delays[i] / 1e3;
+	return (double)bench_percentile_u64(delays, ndelays, p) / 1e3;
 }
 
 static void note_delay(uint64_t d)
@@ -208,9 +199,9 @@ static void simulate(enum scheme sch, struct result *res)
 			for (uint64_t k = 0; k < nchg; k++)
 				if (chg_limit[k] < r->limit_min || chg_limit[k] > r->limit_max)
 					r->converged_ms = (double)(chg_time[k] - phase_start) / 1e6;
-			qsort(delays, ndelays, sizeof(*delays), cmp_u64);
-			r->p50_us = pct_us(0.50);
-			r->p99_us = pct_us(0.99);
+			bench_sort_u64(delays, ndelays);
+			r->p50_us = pct_us(50);
+			r->p99_us = pct_us(99);
 			{
 				uint64_t gap = COALESCE_NS > wire_ns ? COALESCE_NS : wire_ns;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/calibrate.c - calibrate/cacheline_pingpong: what one cache-line hand-off between two
+ * bench/common/calibrate.c - calibrate/cacheline_pingpong: what one cache-line hand-off between two
  * cores costs on this machine, the unit every other number here is made of.
  *
  * The owner (CPU 0) writes a counter, the peer (CPU 1) waits for it and writes it back on
@@ -10,6 +10,9 @@
  * item (plus the item's own line); only batching amortises it.
  */
 #include "harness.h"
+#include "tables.h"
+
+#include <stdio.h>
 
 #define PINGPONG_ROUNDS 4096u
 
@@ -84,3 +87,29 @@ static void calibrate_register(void)
 		    GBENCH_US);
 }
 GBENCH_REGISTRAR(calibrate_register)
+
+/* The --tsq_tables line: the unit the other tables' ns/item are made of. */
+static void calibrate_tables(FILE *out)
+{
+	static double v[TABLES_MAX_ROUNDS];
+	const unsigned rounds = tables_rounds();
+	struct bench_summary s;
+	char cell[64];
+	size_t i;
+
+	if (gbench_result_find("calibrate/cacheline_pingpong", &i) == NULL || gbench_result_at(i)->error)
+		return;
+	/* items/s there are one-way hand-offs per second. */
+	for (unsigned k = 0; k < rounds; k++) {
+		double x = gbench_result_round_ips(i, k);
+
+		v[k] = x > 0 ? 1e9 / x : NAN;
+	}
+	if (!tables_summary(v, rounds, &s))
+		return;
+	tables_cell(cell, sizeof(cell), &s, true, 1, "");
+	fprintf(out, "\ncache-line hand-off between the owner's and a producer's CPU: %s ns one way "
+		     "(calibrate/cacheline_pingpong%s)\n",
+		cell, gbench_rounds() > 1 ? ", median [min..max] over the rounds" : "");
+}
+GBENCH_TABLES_PRINTER(calibrate_tables, 10)

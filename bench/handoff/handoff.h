@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff.h - the hand-off scenario: P producers push items to one owner that drains.
+ * bench/handoff/handoff.h - the hand-off scenario: P producers push items to one owner that drains.
  *
- * Structure (identical for every implementation; bench/handoff.c is the driver)
+ * Structure (identical for every implementation; handoff.c is the driver)
  *   - The benchmark thread is the owner; P producer threads are created once per benchmark
  *     run (each call of the benchmark function), pinned one per CPU, and joined at its end.
  *   - One timed iteration: the owner bumps a generation number, each producer pushes its
@@ -39,7 +39,7 @@
  *
  * An implementation is a struct handoff_ops: setup/teardown, the per-iteration producer body
  * (built from handoff_produce() with inline push/flush functions, so the per-item path has
- * no indirect call), and the owner's drain. The single-thread scenario (single_thread.c)
+ * no indirect call), and the owner's drain. The single-thread scenario (single.c)
  * runs the same ops with the owner as its own producer.
  */
 #ifndef TSQ_BENCH_HANDOFF_H
@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "harness.h"
+#include "tables.h"
 
 /*
  * Items each producer pushes per timed iteration: 512 KiB of items, so that one producer's
@@ -254,5 +255,12 @@ extern const struct handoff_ops handoff_dpdk_ring_mpsc, handoff_dpdk_ring_mpsc_b
 #endif
 extern const struct handoff_ops *const handoff_impls[];
 extern const size_t handoff_nimpls;
+
+/*
+ * --tsq_tables: print one block of hand-off or single-thread results (handoff.c): items/s,
+ * ns/item and the same-round ratio to the reference ring per implementation, then best tsq
+ * against best peer. Nothing if the block is empty.
+ */
+void handoff_print_block(FILE *out, const char *title, const struct tables_block *b);
 
 #endif /* TSQ_BENCH_HANDOFF_H */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/gbench.h - a small C API over Google Benchmark, so that tsq's benchmark bodies are C.
+ * bench/common/gbench.h - a small C API over Google Benchmark, so that tsq's benchmark bodies are C.
  *
  * Overview
  *   Google Benchmark is C++; tsq is C. This header exposes the part of it the benchmarks
  *   use - the state loop, arguments, counters, items processed, error skips, registration
- *   with real-time measurement - as plain C functions, implemented in bench/gbench.cc. The
+ *   with real-time measurement - as plain C functions, implemented in gbench.cc. The
  *   same file provides main(), which accepts every usual --benchmark_* flag plus:
  *     --tsq_max_producers=N   largest producer count registered (default: nproc - 1, at
  *                             least 1; the environment variable TSQ_BENCH_MAX_PRODUCERS
@@ -15,7 +15,7 @@
  *                             then compare implementations within each round and print
  *                             the median and [min..max] of those same-round ratios
  *     --tsq_tables            after the normal report, print side-by-side tables (the
- *                             printers the benchmark files installed with
+ *                             printers the scenarios installed with
  *                             GBENCH_TABLES_PRINTER); they go to stdout with the
  *                             console format and to stderr with json/csv, so that the
  *                             machine-readable output stays valid
@@ -142,12 +142,17 @@ double gbench_result_round_ips(size_t i, unsigned round);
 const struct gbench_result *gbench_result_find(const char *name, size_t *index);
 
 typedef void gbench_tables_fn(FILE *out);
-/* Install a printer for --tsq_tables; several may be installed, they run in order. */
-void gbench_add_tables_printer(gbench_tables_fn *fn);
-#define GBENCH_TABLES_PRINTER(fn)                                                       \
+/*
+ * Install a printer for --tsq_tables: each scenario prints its own tables (the shared pieces
+ * are in tables.h). Printers run by ascending rank, whatever order the linker ran the
+ * constructors in; the ranks in use, which give the order of the report:
+ *   10 calibrate   20 single   30 handoff   40 remote_free   50 zc
+ */
+void gbench_add_tables_printer(gbench_tables_fn *fn, int rank);
+#define GBENCH_TABLES_PRINTER(fn, rank)                                                 \
 	__attribute__((constructor)) static void gbench__tables_##fn(void)              \
 	{                                                                               \
-		gbench_add_tables_printer(fn);                                          \
+		gbench_add_tables_printer(fn, rank);                                    \
 	}
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/single_thread.c - the instruction path: one thread pushes 32 items, then drains them
- * as the owner, and again (single/<impl>; ns_per_item).
+ * bench/handoff/single.c - the instruction path: one thread pushes 32 items, then drains them
+ * as the owner, and again (single/<impl>; ns_per_item), and its --tsq_tables block.
  *
  * No second CPU is involved, so no cache line moves between cores: what is left is each
  * implementation's own instructions and atomics per item (a CAS or an exchange costs ~20
@@ -110,3 +110,12 @@ static void single_register(void)
 	}
 }
 GBENCH_REGISTRAR(single_register)
+
+static void single_tables(FILE *out)
+{
+	static struct tables_block b;
+
+	tables_collect(&b, "single/", "");
+	handoff_print_block(out, "single thread: push 32 items, then drain them (the instruction path; M = 10^6)", &b);
+}
+GBENCH_TABLES_PRINTER(single_tables, 20)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff_urcu.c - liburcu's lock-free queues in the hand-off scenario:
+ * bench/handoff/handoff_urcu.c - liburcu's lock-free queues in the hand-off scenario:
  *   urcu_wfcq      cds_wfcq_enqueue() per item (an exchange on the tail, then a store to the
  *                  previous node); the owner __cds_wfcq_splice_blocking()s the whole queue
  *                  into a private one and walks it in FIFO order

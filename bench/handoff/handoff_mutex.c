@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff_mutex.c - the baseline every lock-free list is measured against:
+ * bench/handoff/handoff_mutex.c - the baseline every lock-free list is measured against:
  *   mutex_list   a pthread mutex around an intrusive singly linked list; a producer locks,
  *                links one item at the head and unlocks; the owner locks, takes the whole
  *                list (swaps the head with NULL), unlocks, and walks it newest first

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/harness.h - what every tsq benchmark shares: thread placement, spin-waiting, and
- * cache-line-aligned allocation.
+ * bench/common/harness.h - what every tsq-bench scenario shares: thread placement,
+ * spin-waiting, cache-line-aligned allocation, and (through stats.h) the clock.
  *
  * The benchmarks are built so that each implementation runs in the same skeleton; only the
  * few lines that are the implementation differ. The pieces of that skeleton that are not
@@ -20,6 +20,7 @@
 #include <tsq/atomic.h>
 
 #include "gbench.h"
+#include "stats.h"
 
 /* Largest producer count a scenario sizes its arrays for (the flag's upper limit). */
 #define BENCH_MAX_THREADS 257
@@ -36,15 +37,6 @@ static inline void *bench_alloc_lines(size_t n)
 	if (p != NULL)
 		memset(p, 0, size);
 	return p;
-}
-
-/* Monotonic wall clock in ns. */
-static inline uint64_t bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /*

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff_handwritten.c - the baseline written by hand, without any library:
+ * bench/handoff/handoff_handwritten.c - the baseline written by hand, without any library:
  *   handwritten_llist   a bare intrusive stack: the producer links the item and CASes it onto
  *                       the head in a plain loop (release on success); the owner peeks, takes
  *                       the whole list with one exchange (acquire) and walks it newest first.

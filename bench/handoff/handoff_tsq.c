@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff_tsq.c - tsq's implementations of the hand-off scenario:
+ * bench/handoff/handoff_tsq.c - tsq's implementations of the hand-off scenario:
  *   tsq_llist               tsq_llist_push() per item; the owner tsq_llist_take_all()s
  *   tsq_llist_batch         a private chain of HANDOFF_BATCH items spliced with one CAS
  *   tsq_defer               tsq_defer_push() from a non-shard producer (TSQ_DEFER_NO_SHARD)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/handoff_ck.c - Concurrency Kit's stack in the hand-off scenario:
+ * bench/handoff/handoff_ck.c - Concurrency Kit's stack in the hand-off scenario:
  *   ck_stack   ck_stack_push_upmc() per item (a CAS on the head); the owner
  *              ck_stack_batch_pop_upmc()s the whole stack (one exchange) and walks it
  *              newest first

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/sim_bufferbloat.c - does tsq's budget reproduce TCP Small Queues' bufferbloat result?
+ * bench/bufferbloat/sim_bufferbloat.c - does tsq's budget reproduce TCP Small Queues' bufferbloat result?
  *
  * The seed commit (46d3ceabd8d9, 2012) reports, per bulk sender and "without reduction of
  * nominal bandwidth", buffering of "< 1ms on Gbit (instead of 50ms with TSO)" and "< 8ms on
@@ -59,6 +59,8 @@
 
 #include <tsq/budget.h>
 #include <tsq/flags.h>
+
+#include "stats.h"
 
 /* ---- Geometry: where each constant comes from ------------------------------------------- */
 
@@ -407,25 +409,10 @@ static void check_no_lost_restart(struct sim *s)
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* The p-th percentile (stats.h: nearest rank, p in percent) of sorted v[0..n), in ms. */
+static double pct_ms(const uint64_t *v, size_t n, double p)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile (q in (0, 1]) of sorted v[0..n), in ms. */
-static double pct_ms(const uint64_t *v, size_t n, double q)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0.0;
-	k = (size_t)(q * (double)n);
-	if ((double)k < q * (double)n)
-		k++; /* ceil */
-	k = k == 0 ? 0 : k - 1;
-	return (double)v[k < n ? k : n - 1] / 1e6;
+	return (double)bench_percentile_u64(v, n, p) / 1e6;
 }
 
 /* Configure the budget and size the unit as the rule does. */
@@ -509,10 +496,10 @@ static void simulate(const struct params *p, uint64_t rate_bps, enum rule rule, 
 		check_no_lost_restart(&s);
 	}
 
-	qsort(s.delays, s.ndelays, sizeof(*s.delays), cmp_u64);
+	bench_sort_u64(s.delays, s.ndelays);
 	r->probes = s.ndelays;
-	r->p50_ms = pct_ms(s.delays, s.ndelays, 0.50);
-	r->p99_ms = pct_ms(s.delays, s.ndelays, 0.99);
+	r->p50_ms = pct_ms(s.delays, s.ndelays, 50);
+	r->p99_ms = pct_ms(s.delays, s.ndelays, 99);
 	r->max_ms = s.ndelays != 0 ? (double)s.delays[s.ndelays - 1] / 1e6 : 0.0;
 	r->utilization = (double)s.busy_ns / (double)window;
 	r->below_mean = s.below_integral / (double)window;
@@ -658,7 +645,8 @@ static int goal(FILE *out, bool ok, const struct result *r, const char *what, do
  *   seed rule   at most two TSO units below ("so that we have two TSO packets in flight").
  * The seed's absolute figures ("< 1 ms", "< 8 ms") are printed beside the model's as "info":
  * they are typical values, and two 64 KB TSO units alone are 1.107 ms on a 1 Gbit/s wire, so
- * a p99 under 1 ms is not reachable by the seed's own design (see RESULTS-bufferbloat.md).
+ * a p99 under 1 ms is not reachable by the seed's own design (see bench/RESULTS.md,
+ * "Bufferbloat: the seed's experiment, simulated").
  */
 static int check(const struct result *res, FILE *out)
 {
@@ -701,7 +689,7 @@ static void usage(FILE *f)
 		"  Deterministic simulation of one bulk TCP-like flow and a ping sharing a FIFO,\n"
 		"  at 1 Gbit/s and 100 Mbit/s, without TSQ and with tsq_budget (seed and today's rule).\n"
 		"  --json             print one JSON object {\"runs\":[...]} instead of the table\n"
-		"  --check            exit 1 unless the goals hold (see RESULTS-bufferbloat.md)\n"
+		"  --check            exit 1 unless the goals hold (see bench/RESULTS.md)\n"
 		"  --trace FILE       write every probe's delay over time (gnuplot blocks)\n"
 		"  --duration S       simulated seconds per run (default 20)\n"
 		"  --warmup S         seconds left out of the statistics (default 1)\n"
