@@ -4,9 +4,9 @@
  * its list bound, over every interleaving, with x86-TSO store buffers.
  *
  * What it is
- *   A small explicit-state model checker (the same method as tsq_model.c). Each thread is
- *   defer.h's code written as steps, one shared-memory access per step, labelled as in the
- *   header:
+ *   A small explicit-state model checker (the same method as tsq_model.c; the store buffers
+ *   and the search are tests/check/tso_check.h). Each thread is defer.h's code written as
+ *   steps, one shared-memory access per step, labelled as in the header:
  *     list producer  reserve (fetch_add count; over the bound: give back, fall back)
  *                    S1 link (SEQ_CST CAS; remembers "was empty")
  *                    half-bound crossing -> kick; else was_empty: S3 load idle -> kick
@@ -53,12 +53,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tso_check.h"
+
 enum var { V_LIST, V_COUNT, V_KP, V_IDLE, V_WORD, V_TAIL, V_HEAD, NVARS };
 static const char *const var_name[NVARS] = { "list", "count", "kick_pending", "idle", "word", "tail",
 					     "head" };
 
 #define MAXT 4
-#define SB 4
 
 enum role { R_LIST, R_RING, R_OWNER };
 
@@ -66,8 +67,7 @@ struct thr {
 	uint8_t pc;
 	uint8_t left;  /* producer: items still to push */
 	uint8_t a, b;  /* scratch: old count / was_empty / tail / cached head / snapshot */
-	uint8_t nsb;
-	uint8_t sbx[SB], sbv[SB];
+	struct tso_sb sb;
 };
 
 struct state {
@@ -87,29 +87,13 @@ struct model {
 	int expect_fail;
 };
 
-/* ---- memory ---------------------------------------------------------------------------- */
+/* ---- memory (tso_check.h) ---------------------------------------------------------------- */
 
-static uint8_t rd(const struct state *s, int t, int v)
-{
-	const struct thr *th = &s->t[t];
-
-	for (int i = th->nsb - 1; i >= 0; i--)
-		if (th->sbx[i] == v)
-			return th->sbv[i];
-	return s->mem[v];
-}
+static uint8_t rd(const struct state *s, int t, int v) { return tso_load(s->mem, &s->t[t].sb, v); }
 
 static void wr_buffered(struct state *s, int t, int v, uint8_t val)
 {
-	struct thr *th = &s->t[t];
-
-	if (th->nsb == SB) {
-		fprintf(stderr, "store buffer overflow\n");
-		exit(2);
-	}
-	th->sbx[th->nsb] = (uint8_t)v;
-	th->sbv[th->nsb] = val;
-	th->nsb++;
+	tso_store(s->mem, &s->t[t].sb, v, val);
 }
 
 /* ---- steps ----------------------------------------------------------------------------- */
@@ -155,7 +139,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 {
 	const struct thr *th = &s->t[t];
 	struct thr *nt;
-	int sb_empty = th->nsb == 0;
+	int sb_empty = th->sb.n == 0;
 
 	*n = *s;
 	nt = &n->t[t];
@@ -359,160 +343,80 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	return 0;
 }
 
-static int flush(const struct state *s, int t, struct state *n)
+/* ---- search (tso_check.h) ---------------------------------------------------------------- */
+
+static const struct model *M;
+
+/* Moves 0 .. nthreads - 1: each thread's next step; then each thread's oldest buffered store. */
+static int move(const void *from, void *to, int k, char *lab)
 {
-	struct thr *th;
+	struct state *n = to;
+	const char *what = NULL;
 
-	if (s->t[t].nsb == 0)
-		return 0;
-	*n = *s;
-	th = &n->t[t];
-	n->mem[th->sbx[0]] = th->sbv[0];
-	memmove(th->sbx, th->sbx + 1, (size_t)(th->nsb - 1));
-	memmove(th->sbv, th->sbv + 1, (size_t)(th->nsb - 1));
-	th->nsb--;
-	th->sbx[th->nsb] = th->sbv[th->nsb] = 0;
-	return 1;
-}
-
-/* ---- search ---------------------------------------------------------------------------- */
-
-#define HBITS 22
-static struct state *table;
-static uint8_t *used;
-static unsigned long nstates, ntrans, nterminal;
-
-static uint64_t hash(const struct state *s)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < sizeof(*s); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
-/* Returns 1 if s was new (and inserts it). */
-static int visit(const struct state *s)
-{
-	uint64_t i = hash(s) & ((1u << HBITS) - 1);
-
-	while (used[i]) {
-		if (memcmp(&table[i], s, sizeof(*s)) == 0)
+	if (k < M->nthreads) {
+		if (!step(M, from, k, n, &what))
 			return 0;
-		i = (i + 1) & ((1u << HBITS) - 1);
+		strcpy(lab, what); /* a short literal */
+		return 1;
 	}
-	if (++nstates > (1u << HBITS) / 2) {
-		fprintf(stderr, "state table full\n");
-		exit(2);
-	}
-	used[i] = 1;
-	table[i] = *s;
-	return 1;
+	strcpy(lab, "(store buffer flush)");
+	return tso_flush(n->mem, &n->t[k - M->nthreads].sb, NULL, lab);
 }
 
-struct frame {
-	struct state s;
-	int t;     /* next thread to try (0..2*nthreads: steps, then flushes) */
-	const char *what;
-};
-
-static int verbose;
-static struct frame *stack;
-
-static void print_trace(const struct model *m, int depth)
+/* The bound, on every transition: the list holds more than `bound` items. */
+static const char *edge(const void *from, const void *to)
 {
-	printf("    trace (%d steps):\n", depth);
-	for (int i = 1; i <= depth; i++) {
-		const struct state *s = &stack[i].s;
+	const struct state *s = from, *n = to;
+	static char why[96];
 
-		printf("      %2d: %-44s", i, stack[i].what);
-		for (int v = 0; v < NVARS; v++)
-			if (v != V_TAIL && v != V_HEAD ? 1 : m->ring != 0)
-				printf(" %s=%u", var_name[v], s->mem[v]);
-		printf(" ran=%u\n", s->ran);
-	}
+	if (!n->over || s->over)
+		return NULL;
+	snprintf(why, sizeof(why), "the list holds %u items, bound %u", n->mem[V_LIST], M->bound);
+	return why;
+}
+
+/* No lost wake-up: no step and no flush enabled, and every item has run. */
+static const char *terminal(const void *v)
+{
+	const struct state *s = v;
+	static char why[96];
+
+	if (s->ran == total_items(M))
+		return NULL;
+	snprintf(why, sizeof(why), "terminal with %u of %d items run (owner asleep, work queued)", s->ran,
+		 total_items(M));
+	return why;
+}
+
+static void print_step(int i, const char *lab, const void *v)
+{
+	const struct state *s = v;
+
+	printf("      %2d: %-44s", i, lab);
+	for (int x = 0; x < NVARS; x++)
+		if (x != V_TAIL && x != V_HEAD ? 1 : M->ring != 0)
+			printf(" %s=%u", var_name[x], s->mem[x]);
+	printf(" ran=%u\n", s->ran);
 }
 
 /* Depth-first search; returns the number of violations. */
-static unsigned long search(const struct model *m)
+static uint64_t search(const struct model *m)
 {
-	const int maxdepth = 4096;
-	unsigned long bad = 0;
-	int depth = 0;
+	const struct tso_search search = {
+		.name = m->name, .size = sizeof(struct state), .nmoves = 2 * m->nthreads,
+		.maxdepth = 4096, .move = move, .edge = edge, .terminal = terminal,
+		.violation_prefix = "  violation: ", .print_step = print_step,
+	};
+	struct state s0;
 
-	memset(used, 0, (size_t)1 << HBITS);
-	nstates = ntrans = nterminal = 0;
-	memset(&stack[0], 0, sizeof(stack[0]));
+	M = m;
+	memset(&s0, 0, sizeof(s0));
 	for (int i = 0; i < m->nthreads; i++) {
-		stack[0].s.t[i].left = m->items[i];
-		stack[0].s.t[i].pc = m->role[i] == R_OWNER ? O_DRAIN : (m->items[i] ? P_START : P_DONE);
+		s0.t[i].left = m->items[i];
+		s0.t[i].pc = m->role[i] == R_OWNER ? O_DRAIN : (m->items[i] ? P_START : P_DONE);
 	}
-	stack[0].t = 0;
-	stack[0].what = "start";
-	visit(&stack[0].s);
-
-	while (depth >= 0) {
-		struct frame *f = &stack[depth];
-		struct state n;
-		const char *what = NULL;
-		int found = 0, any = 0;
-
-		while (f->t < 2 * m->nthreads) {
-			int t = f->t++;
-
-			if (t < m->nthreads)
-				found = step(m, &f->s, t, &n, &what);
-			else if ((found = flush(&f->s, t - m->nthreads, &n)))
-				what = "(store buffer flush)";
-			if (found)
-				break;
-		}
-		/* Terminal check: no step and no flush enabled from this state at all. */
-		if (!found) {
-			for (int t = 0; t < m->nthreads && !any; t++) {
-				struct state tmp;
-				const char *w;
-
-				any = step(m, &f->s, t, &tmp, &w) || flush(&f->s, t, &tmp);
-			}
-			if (!any) {
-				nterminal++;
-				if (f->s.ran != total_items(m)) {
-					bad++;
-					if (bad == 1 || verbose) {
-						printf("  violation: terminal with %u of %d items run (owner "
-						       "asleep, work queued)\n",
-						       f->s.ran, total_items(m));
-						print_trace(m, depth);
-					}
-				}
-			}
-			depth--;
-			continue;
-		}
-		ntrans++;
-		if (n.over && !f->s.over) {
-			bad++;
-			if (bad == 1 || verbose) {
-				printf("  violation: the list holds %u items, bound %u\n", n.mem[V_LIST], m->bound);
-				stack[depth + 1].s = n;
-				stack[depth + 1].what = what;
-				print_trace(m, depth + 1);
-			}
-		}
-		if (!visit(&n))
-			continue;
-		if (depth + 1 >= maxdepth) {
-			fprintf(stderr, "depth limit\n");
-			exit(2);
-		}
-		depth++;
-		stack[depth].s = n;
-		stack[depth].t = 0;
-		stack[depth].what = what;
-	}
-	return bad;
+	tso_search(&search, &s0);
+	return tso_st.violations;
 }
 
 int main(int argc, char **argv)
@@ -539,28 +443,22 @@ int main(int argc, char **argv)
 	};
 	int failed = 0;
 
-	verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
-	table = malloc(sizeof(*table) << HBITS);
-	used = malloc((size_t)1 << HBITS);
-	stack = malloc(sizeof(*stack) * 4096);
-	if (table == NULL || used == NULL || stack == NULL)
-		return 2;
+	tso_verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
 	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
 		const struct model *m = &models[i];
-		unsigned long bad;
+		unsigned long long bad;
 
 		printf("%s:\n", m->name);
 		bad = search(m);
-		printf("  %lu states, %lu transitions, %lu terminal; %lu violations -> %s\n", nstates, ntrans,
-		       nterminal, bad,
+		printf("  %llu states, %llu transitions, %llu terminal; %llu violations -> %s\n",
+		       (unsigned long long)tso_st.states, (unsigned long long)tso_st.transitions,
+		       (unsigned long long)tso_st.terminals, bad,
 		       m->expect_fail ? (bad ? "fails, as it must" : "PASSES: the twin should fail!")
 				      : (bad ? "FAILED" : "ok"));
 		if ((bad != 0) != (m->expect_fail != 0))
 			failed++;
 	}
-	free(table);
-	free(used);
-	free(stack);
+	tso_done();
 	printf("%s\n", failed ? "defer model check: FAILED" : "defer model check: all models ok, all twins fail");
 	return failed ? 1 : 0;
 }

@@ -34,10 +34,11 @@
  *   newest buffered value, else memory; a locked RMW or a fence waits for an empty buffer.
  *   TSO is the weakest model that still exhibits the store-buffering race the pair closes;
  *   the C11 code uses SEQ_CST on all four accesses so that it holds on weaker machines too.
- *   The search is a depth-first search over all states, every thread's next step and every
- *   buffered store's flush being transitions, with a visited table (the graph is acyclic).
- *   Each model prints its distinct states, transitions, terminal states and complete
- *   interleavings (paths from the initial state to a terminal one, counted through the table).
+ *   The search (tests/check/tso_check.h) is a depth-first search over all states, every
+ *   thread's next step and every buffered store's flush being transitions, with a visited
+ *   table (the graph is acyclic). Each model prints its distinct states, transitions, terminal
+ *   states and complete interleavings (paths from the initial state to a terminal one, counted
+ *   through the table).
  *
  * Property
  *   In every terminal state (no thread can move): every object was sent and completed, the
@@ -64,6 +65,8 @@
 
 #include <tsq/dql.h>
 
+#include "tso_check.h"
+
 enum var { V_NQ, V_SNAP, V_STOP, NVARS };
 static const char *const var_name[NVARS] = { "num_queued", "snapshot", "stopped" };
 
@@ -73,15 +76,13 @@ static const char *const var_name[NVARS] = { "num_queued", "snapshot", "stopped"
 #define SNAP_L(s) ((s)&15)
 
 #define NTHR 2
-#define SB 4
 
 struct thr {
 	uint8_t pc;
 	uint8_t done;    /* sender: objects sent; completer: bytes completed */
 	uint8_t limit;   /* completer: its limit */
 	uint8_t nq;      /* completer: num_queued read at C0 */
-	uint8_t nsb;
-	uint8_t sbx[SB], sbv[SB];
+	struct tso_sb sb;
 };
 
 /* Only uint8_t members: no padding, so memcmp/hash over the bytes is exact. */
@@ -99,12 +100,6 @@ struct model {
 };
 
 static const struct model *M;
-static int verbose;
-
-static struct {
-	uint64_t states, transitions, terminals, violations;
-	int paths_saturated;
-} st;
 
 enum {
 	COV_STOP = 1 << 0,       /* the sender stopped (S2 still over) */
@@ -115,120 +110,18 @@ enum {
 	COV_BATCH = 1 << 5,      /* a completion of more than one byte */
 	COV_GROW = 1 << 6,       /* the limit grew */
 };
-static unsigned covered;
 static const char *const cov_name[] = { "stop", "re-check save", "restart", "restart while running",
 					"stopped, still over", "batch", "limit grew" };
 
 #define MAXDEPTH 128
-#define LABEL 96
-static char path[MAXDEPTH][LABEL + 16];
-static int printed;
+#define LABEL TSO_LABEL
 
-struct slot {
-	struct state s;
-	uint64_t paths;
-	uint8_t used;
-};
-static struct slot *table;
-static size_t table_cap, table_used;
-#define IN_PROGRESS (UINT64_MAX - 1)
+/* ---- TSO memory (tso_check.h) ------------------------------------------------------------ */
 
-static uint64_t hash_state(const struct state *s)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < sizeof(*s); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
-static struct slot *lookup(const struct state *s, int insert);
-
-static void table_grow(void)
-{
-	struct slot *old = table;
-	size_t old_cap = table_cap;
-
-	table_cap = table_cap ? table_cap * 2 : (1u << 14);
-	table = calloc(table_cap, sizeof(*table));
-	if (table == NULL) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	table_used = 0;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].used)
-			lookup(&old[i].s, 1)->paths = old[i].paths;
-	free(old);
-}
-
-static struct slot *lookup(const struct state *s, int insert)
-{
-	if (insert && (table_used + 1) * 2 > table_cap)
-		table_grow();
-	for (size_t i = hash_state(s) & (table_cap - 1);; i = (i + 1) & (table_cap - 1)) {
-		if (!table[i].used) {
-			if (!insert)
-				return NULL;
-			table[i].used = 1;
-			table[i].s = *s;
-			table_used++;
-			return &table[i];
-		}
-		if (memcmp(&table[i].s, s, sizeof(*s)) == 0)
-			return &table[i];
-	}
-}
-
-/* ---- TSO memory ------------------------------------------------------------------------ */
-
-static uint8_t load(const struct state *s, int t, int x)
-{
-	const struct thr *th = &s->t[t];
-
-	for (int i = th->nsb - 1; i >= 0; i--)
-		if (th->sbx[i] == x)
-			return th->sbv[i];
-	return s->mem[x];
-}
-
-static int can_store(const struct state *s, int t)
-{
-	return s->t[t].nsb < SB;
-}
-
-static void store(struct state *s, int t, int x, uint8_t v)
-{
-	struct thr *th = &s->t[t];
-
-	if (M->sc) {
-		s->mem[x] = v;
-		return;
-	}
-	th->sbx[th->nsb] = (uint8_t)x;
-	th->sbv[th->nsb] = v;
-	th->nsb++;
-}
-
-/* A locked RMW or a fence runs only with an empty store buffer. */
-static int can_rmw(const struct state *s, int t)
-{
-	return s->t[t].nsb == 0;
-}
-
-static void flush(struct state *s, int t, char *lab)
-{
-	struct thr *th = &s->t[t];
-
-	snprintf(lab, LABEL, "flush %s=%u to memory", var_name[th->sbx[0]], th->sbv[0]);
-	s->mem[th->sbx[0]] = th->sbv[0];
-	memmove(th->sbx, th->sbx + 1, SB - 1);
-	memmove(th->sbv, th->sbv + 1, SB - 1);
-	th->nsb--;
-	th->sbx[th->nsb] = 0;
-	th->sbv[th->nsb] = 0;
-}
+static uint8_t load(const struct state *s, int t, int x) { return tso_load(s->mem, &s->t[t].sb, x); }
+static void store(struct state *s, int t, int x, uint8_t v) { tso_store(s->mem, &s->t[t].sb, x, v); }
+static int can_store(const struct state *s, int t) { return tso_can_store(&s->t[t].sb); }
+static int can_rmw(const struct state *s, int t) { return tso_can_rmw(&s->t[t].sb); }
 
 /* tsq__dql_avail_of() on the model's small numbers. */
 static int avail(uint8_t nq, uint8_t snap)
@@ -300,12 +193,12 @@ static int sender_step(struct state *s, int t, int choice, char *lab)
 		a = avail(nq, v);
 		if (a < 0) {
 			snprintf(lab, LABEL, "S2 load snapshot (c=%u, l=%u): avail %d -> STOPPED, wait", SNAP_C(v), SNAP_L(v), a);
-			covered |= COV_STOP;
+			tso_covered |= COV_STOP;
 			th->pc = WAIT;
 			s->waiting = 1;
 		} else {
 			snprintf(lab, LABEL, "S2 load snapshot (c=%u, l=%u): avail %d -> re-check save", SNAP_C(v), SNAP_L(v), a);
-			covered |= COV_SAVE;
+			tso_covered |= COV_SAVE;
 			th->pc = X_CLEAR;
 		}
 		return 1;
@@ -348,10 +241,10 @@ static int completer_step(struct state *s, int t, int choice, char *lab)
 		ov = inflight > th->limit ? (uint8_t)(inflight - th->limit) : 0;
 		if (M->grow && ov != 0 && count == inflight && th->limit < 3) {
 			th->limit = (uint8_t)(th->limit + ov > 3 ? 3 : th->limit + ov);
-			covered |= COV_GROW;
+			tso_covered |= COV_GROW;
 		}
 		if (count > 1)
-			covered |= COV_BATCH;
+			tso_covered |= COV_BATCH;
 		th->done = (uint8_t)(th->done + count);
 		th->nq = nq;
 		snprintf(lab, LABEL, "C0 load num_queued=%u: complete %u, limit %u", nq, count, th->limit);
@@ -394,7 +287,7 @@ static int completer_step(struct state *s, int t, int choice, char *lab)
 		nq = load(s, t, V_NQ);
 		if (avail(nq, SNAP(th->done, th->limit)) < 0) {
 			snprintf(lab, LABEL, "C3 load num_queued=%u: avail < 0 -> round over", nq);
-			covered |= COV_STILL_OVER;
+			tso_covered |= COV_STILL_OVER;
 			th->pc = C0;
 		} else {
 			snprintf(lab, LABEL, "C3 load num_queued=%u: room", nq);
@@ -407,7 +300,7 @@ static int completer_step(struct state *s, int t, int choice, char *lab)
 		if (s->mem[V_STOP]) {
 			s->mem[V_STOP] = 0;
 			s->restarts++;
-			covered |= s->waiting ? COV_RESTART : COV_SPURIOUS;
+			tso_covered |= s->waiting ? COV_RESTART : COV_SPURIOUS;
 			snprintf(lab, LABEL, "C4 clear STOPPED: it was set -> RESTART");
 		} else {
 			snprintf(lab, LABEL, "C4 clear STOPPED: already clear");
@@ -425,8 +318,10 @@ static int thread_step(struct state *s, int t, int choice, char *lab)
 
 /* ---- properties and search --------------------------------------------------------------- */
 
-static const char *terminal(const struct state *s)
+static const char *terminal(const void *v)
 {
+	const struct state *s = v;
+
 	if (s->waiting)
 		return "lost restart: the sender waits on STOPPED, every byte has completed";
 	if (s->t[0].pc != S_DONE)
@@ -438,102 +333,39 @@ static const char *terminal(const struct state *s)
 	return NULL;
 }
 
-static void report(const char *what, int depth)
+/* Move k of thread k / 3: its oldest buffered store reaches memory, or step choice 0 or 1. */
+static int move(const void *from, void *to, int k, char *lab)
 {
-	st.violations++;
-	if (printed && !verbose)
-		return;
-	printed = 1;
-	printf("    VIOLATION: %s\n    trace (%d steps):\n", what, depth);
-	for (int i = 0; i < depth; i++)
-		printf("      %3d  %s\n", i + 1, path[i]);
-}
+	struct state *s = to;
+	int t = k / 3, kind = k % 3 - 1;
 
-static uint64_t add_paths(uint64_t a, uint64_t b)
-{
-	if (a > UINT64_MAX - 2 - b) {
-		st.paths_saturated = 1;
-		return UINT64_MAX - 2;
-	}
-	return a + b;
-}
-
-static uint64_t dfs(const struct state *s, int depth)
-{
-	struct slot *slot = lookup(s, 0);
-	uint64_t paths = 0;
-	int moves = 0;
-
-	if (slot != NULL) {
-		if (slot->paths == IN_PROGRESS) {
-			fprintf(stderr, "%s: cycle in the state graph\n", M->name);
-			exit(2);
-		}
-		return slot->paths;
-	}
-	if (depth >= MAXDEPTH) {
-		fprintf(stderr, "%s: depth limit\n", M->name);
-		exit(2);
-	}
-	lookup(s, 1)->paths = IN_PROGRESS;
-	st.states++;
-	for (int t = 0; t < NTHR; t++) {
-		for (int kind = -1; kind < 2; kind++) {
-			struct state n = *s;
-			char lab[LABEL] = "";
-
-			if (kind < 0) {
-				if (n.t[t].nsb == 0)
-					continue;
-				flush(&n, t, lab);
-			} else if (!thread_step(&n, t, kind, lab)) {
-				continue;
-			}
-			snprintf(path[depth], sizeof(path[depth]), "t%d %s", t, lab);
-			moves++;
-			st.transitions++;
-			paths = add_paths(paths, dfs(&n, depth + 1));
-		}
-	}
-	if (moves == 0) {
-		const char *why = terminal(s);
-
-		st.terminals++;
-		paths = 1;
-		if (why != NULL)
-			report(why, depth);
-	}
-	lookup(s, 0)->paths = paths;
-	return paths;
+	(void)from;
+	lab += sprintf(lab, "t%d ", t);
+	if (kind < 0)
+		return tso_flush(s->mem, &s->t[t].sb, var_name, lab);
+	return thread_step(s, t, kind, lab);
 }
 
 static uint64_t run(const struct model *m)
 {
+	const struct tso_search search = {
+		.name = m->name, .size = sizeof(struct state), .nmoves = 3 * NTHR,
+		.maxdepth = MAXDEPTH, .move = move, .terminal = terminal,
+	};
 	struct state s0;
 	uint64_t paths;
 
 	M = m;
-	memset(&st, 0, sizeof(st));
-	printed = 0;
-	free(table);
-	table = NULL;
-	table_cap = 0;
-	table_used = 0;
-	table_grow();
-
+	tso_sc = m->sc;
 	memset(&s0, 0, sizeof(s0));
 	s0.mem[V_SNAP] = SNAP(0, m->limit0);
 	s0.t[1].limit = m->limit0;
 	printf("  %s\n", m->name);
-	paths = dfs(&s0, 0);
-	printf("    %llu states, %llu transitions, %llu terminal states, %s%llu interleavings, "
-	       "%llu violations -> %s\n",
-	       (unsigned long long)st.states, (unsigned long long)st.transitions,
-	       (unsigned long long)st.terminals, st.paths_saturated ? ">= " : "",
-	       (unsigned long long)paths, (unsigned long long)st.violations,
-	       st.violations ? "FAILS" : "passes");
-	return st.violations;
+	paths = tso_search(&search, &s0);
+	tso_print_counts(paths);
+	return tso_st.violations;
 }
+
 
 #define MODEL(nm, n, l, g, cf, sf, rc, sc_) \
 	{ .name = nm, .objects = (n), .limit0 = (l), .grow = (g), .no_cfence = (cf), .no_sfence = (sf), \
@@ -549,9 +381,7 @@ static uint64_t run(const struct model *m)
 	  MODEL(prefix ": 4 objects, limit 1, grows", 4, 1, 1, cf, sf, rc, sc_) }, 7
 
 struct group {
-	const char *name;
-	int expect_fail;
-	unsigned must_cover;
+	struct tso_group g;
 	struct model m[8];
 	int n;
 };
@@ -559,13 +389,13 @@ struct group {
 int main(int argc, char **argv)
 {
 	static const struct group groups[] = {
-		{ "stop/restart, correct code (S1/S2 vs C1/C2, all SEQ_CST)", 0,
-		  COV_STOP | COV_SAVE | COV_RESTART | COV_SPURIOUS | COV_STILL_OVER | COV_BATCH | COV_GROW,
+		{ { "stop/restart, correct code (S1/S2 vs C1/C2, all SEQ_CST)", 0,
+		  COV_STOP | COV_SAVE | COV_RESTART | COV_SPURIOUS | COV_STILL_OVER | COV_BATCH | COV_GROW },
 		  CONFIGS("correct", 0, 0, 0, 0) },
-		{ "twin 1: no completer barrier (C1 a plain store)", 1, 0, CONFIGS("no-C-fence", 1, 0, 0, 0) },
-		{ "twin 2: no sender barrier (S1 a plain store)", 1, 0, CONFIGS("no-S-fence", 0, 1, 0, 0) },
-		{ "twin 3: no re-check", 1, 0, CONFIGS("no-recheck", 0, 0, 1, 0) },
-		{ "control: twins 1 and 2 without store buffers (SC) pass - the race needs them", 0, COV_STOP,
+		{ { "twin 1: no completer barrier (C1 a plain store)", 1, 0 }, CONFIGS("no-C-fence", 1, 0, 0, 0) },
+		{ { "twin 2: no sender barrier (S1 a plain store)", 1, 0 }, CONFIGS("no-S-fence", 0, 1, 0, 0) },
+		{ { "twin 3: no re-check", 1, 0 }, CONFIGS("no-recheck", 0, 0, 1, 0) },
+		{ { "control: twins 1 and 2 without store buffers (SC) pass - the race needs them", 0, COV_STOP },
 		  { MODEL("no-C-fence/SC: 2 objects, limit 0", 2, 0, 0, 1, 0, 0, 1),
 		    MODEL("no-C-fence/SC: 3 objects, limit 1", 3, 1, 0, 1, 0, 0, 1),
 		    MODEL("no-S-fence/SC: 2 objects, limit 0", 2, 0, 0, 0, 1, 0, 1),
@@ -574,39 +404,17 @@ int main(int argc, char **argv)
 	int all_ok = 1;
 
 	_Static_assert(TSQ_DQL_STOPPED == 1 && TSQ_DQL_RESTART == 1, "the model's return values");
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-v") == 0) {
-			verbose = 1;
-		} else {
-			fprintf(stderr, "usage: %s [-v]\n", argv[0]);
-			return 2;
-		}
-	}
+	if (tso_args(argc, argv) != 0)
+		return 2;
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
-		int found = 0, ok;
+		int found = 0;
 
-		printf("== %s\n", groups[g].name);
-		covered = 0;
+		tso_group_begin(&groups[g].g);
 		for (int i = 0; i < groups[g].n; i++)
 			if (run(&groups[g].m[i]) != 0)
 				found++;
-		ok = groups[g].expect_fail ? found > 0 : found == 0;
-		printf("   reached:");
-		for (unsigned c = 0; c < sizeof(cov_name) / sizeof(cov_name[0]); c++)
-			if (covered & (1u << c))
-				printf(" [%s]", cov_name[c]);
-		printf("\n");
-		if ((covered & groups[g].must_cover) != groups[g].must_cover) {
-			printf("   ** the search never reached some step it must exercise (vacuous pass) **\n");
-			ok = 0;
-		}
-		printf("== %s: %d of %d configurations violate -> %s\n\n", groups[g].name, found,
-		       groups[g].n,
-		       ok ? (groups[g].expect_fail ? "fails, as it must" : "passes") : "** UNEXPECTED **");
-		all_ok &= ok;
+		all_ok &= tso_group_end(&groups[g].g, found, groups[g].n, cov_name,
+					sizeof(cov_name) / sizeof(cov_name[0]));
 	}
-	free(table);
-	printf("%s\n", all_ok ? "model check: correct code passes, every negative twin fails"
-			      : "model check FAILED");
-	return all_ok ? 0 : 1;
+	return tso_finish(all_ok);
 }

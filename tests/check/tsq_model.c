@@ -35,11 +35,12 @@
  *   on x86 the completer's C1 is a locked RMW whatever its C11 order, so weakening C2 (or C1)
  *   makes no difference here; that half of the argument rests on budget.h's SEQ_CST pair.
  *
- *   The checker runs a depth-first search over all states, every thread's next step and every
- *   thread's flush being a separate transition, with a visited table (the state graph is
- *   acyclic; a cycle would abort the run). For each model it prints the number of distinct
- *   states, transitions, terminal states and complete interleavings (paths from the initial
- *   state to a terminal state, counted through the table).
+ *   The checker (the store buffers and the search are tests/check/tso_check.h, shared with
+ *   dql_model.c and defer_model.c) runs a depth-first search over all states, every thread's
+ *   next step and every thread's flush being a separate transition, with a visited table (the
+ *   state graph is acyclic; a cycle would abort the run). For each model it prints the number
+ *   of distinct states, transitions, terminal states and complete interleavings (paths from
+ *   the initial state to a terminal state, counted through the table).
  *
  * Models and properties
  *   (a) lost wake-up: the sender has k units of 1 byte in flight (k = 1, 2, 3), a limit <= k
@@ -80,6 +81,8 @@
 
 #include <tsq/flags.h>
 
+#include "tso_check.h"
+
 /* Bits as in tsq/flags.h (the model keeps them in one byte). */
 #define F_T 1u /* THROTTLED */
 #define F_Q 2u /* QUEUED */
@@ -91,7 +94,6 @@ enum var { V_INFL, V_FLAGS, V_LINKS, V_LOCK, V_OWNED, NVARS };
 static const char *const var_name[NVARS] = { "inflight", "flags", "links", "lock", "owned" };
 
 #define MAXT 5
-#define SB 4 /* store-buffer depth: more than any thread here has stores between two RMWs */
 
 enum { GO = 1, STOP = 2 };
 
@@ -100,8 +102,7 @@ struct thr {
 	uint8_t sub; /* 0, or the step of the budget check in progress */
 	uint8_t r;   /* last check result (GO/STOP), or a loaded value */
 	uint8_t aux; /* units left to complete */
-	uint8_t nsb;
-	uint8_t sbx[SB], sbv[SB]; /* store buffer: variable, value; oldest first */
+	struct tso_sb sb;
 };
 
 /* Only uint8_t members: no padding, so memcmp/hash over the bytes is exact. */
@@ -131,16 +132,7 @@ struct model {
 	int allow_one;    /* budget cfg: one unit in flight may always be joined */
 };
 
-/* ---- the search ------------------------------------------------------------------------ */
-
 static const struct model *M;
-static int verbose;
-
-struct stats {
-	uint64_t states, transitions, terminals, violations;
-	int paths_saturated;
-};
-static struct stats st;
 
 /* Coverage: which interesting steps the search reached at least once (not part of a state). */
 enum {
@@ -152,126 +144,18 @@ enum {
 	COV_F4 = 1 << 5,      /* the worker found the flow owned and marked DEFERRED */
 	COV_F5 = 1 << 6,      /* the owner's release took DEFERRED and sent */
 };
-static unsigned covered;
 static const char *const cov_name[] = { "stop", "re-check save", "F2 won", "F2 lost",
 					"re-queue", "DEFERRED marked", "DEFERRED run" };
 
 #define MAXDEPTH 256
-#define LABEL 96
-static char path[MAXDEPTH][LABEL + 16]; /* "tN " + the step's label */
-static int printed;
+#define LABEL TSO_LABEL
 
-struct slot {
-	struct state s;
-	uint64_t paths; /* complete interleavings from here; UINT64_MAX-1 marks "in progress" */
-	uint8_t used;
-};
-static struct slot *table;
-static size_t table_cap, table_used;
-#define IN_PROGRESS (UINT64_MAX - 1)
+/* ---- TSO memory (tso_check.h) ------------------------------------------------------------ */
 
-static uint64_t hash_state(const struct state *s)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < sizeof(*s); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
-static struct slot *lookup(const struct state *s, int insert);
-
-static void table_grow(void)
-{
-	struct slot *old = table;
-	size_t old_cap = table_cap;
-
-	table_cap = table_cap ? table_cap * 2 : (1u << 16);
-	table = calloc(table_cap, sizeof(*table));
-	if (table == NULL) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	table_used = 0;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].used) {
-			struct slot *n = lookup(&old[i].s, 1);
-
-			n->paths = old[i].paths;
-		}
-	free(old);
-}
-
-static struct slot *lookup(const struct state *s, int insert)
-{
-	size_t i;
-
-	if (insert && (table_used + 1) * 2 > table_cap)
-		table_grow();
-	for (i = hash_state(s) & (table_cap - 1);; i = (i + 1) & (table_cap - 1)) {
-		if (!table[i].used) {
-			if (!insert)
-				return NULL;
-			table[i].used = 1;
-			table[i].s = *s;
-			table_used++;
-			return &table[i];
-		}
-		if (memcmp(&table[i].s, s, sizeof(*s)) == 0)
-			return &table[i];
-	}
-}
-
-/* ---- TSO memory ------------------------------------------------------------------------ */
-
-static uint8_t load(const struct state *s, int t, int x)
-{
-	const struct thr *th = &s->t[t];
-
-	for (int i = th->nsb - 1; i >= 0; i--)
-		if (th->sbx[i] == x)
-			return th->sbv[i];
-	return s->mem[x];
-}
-
-/* A plain/release store: into the buffer. The caller checked there is room (can_store). */
-static void store(struct state *s, int t, int x, uint8_t v)
-{
-	struct thr *th = &s->t[t];
-
-	if (M->sc) { /* the control run: every store is at once in memory */
-		s->mem[x] = v;
-		return;
-	}
-	th->sbx[th->nsb] = (uint8_t)x;
-	th->sbv[th->nsb] = v;
-	th->nsb++;
-}
-
-static int can_store(const struct state *s, int t)
-{
-	return s->t[t].nsb < SB;
-}
-
-/* A locked RMW (or mfence) may run only with an empty store buffer. */
-static int can_rmw(const struct state *s, int t)
-{
-	return s->t[t].nsb == 0;
-}
-
-static void flush(struct state *s, int t, char *lab)
-{
-	struct thr *th = &s->t[t];
-
-	snprintf(lab, LABEL, "flush %s=%u to memory", var_name[th->sbx[0]], th->sbv[0]);
-	s->mem[th->sbx[0]] = th->sbv[0];
-	memmove(th->sbx, th->sbx + 1, SB - 1);
-	memmove(th->sbv, th->sbv + 1, SB - 1);
-	th->nsb--;
-	th->sbx[th->nsb] = 0;
-	th->sbv[th->nsb] = 0;
-}
+static uint8_t load(const struct state *s, int t, int x) { return tso_load(s->mem, &s->t[t].sb, x); }
+static void store(struct state *s, int t, int x, uint8_t v) { tso_store(s->mem, &s->t[t].sb, x, v); }
+static int can_store(const struct state *s, int t) { return tso_can_store(&s->t[t].sb); }
+static int can_rmw(const struct state *s, int t) { return tso_can_rmw(&s->t[t].sb); }
 
 static const char *flags_str(unsigned f)
 {
@@ -346,7 +230,7 @@ static int check_step(struct state *s, int t, char *lab)
 		v = load(s, t, V_INFL);
 		if (over(v)) {
 			snprintf(lab, LABEL, "B1 load inflight=%u: still over -> STOP", v);
-			covered |= COV_STOP;
+			tso_covered |= COV_STOP;
 			th->sub = 0;
 			th->r = STOP;
 			s->stops++;
@@ -354,7 +238,7 @@ static int check_step(struct state *s, int t, char *lab)
 			return 1;
 		}
 		snprintf(lab, LABEL, "B1 load inflight=%u: room (re-check save)", v);
-		covered |= COV_SAVE;
+		tso_covered |= COV_SAVE;
 		th->sub = 4;
 		return 1;
 	case 4: /* tsq_flags_clear_throttled: a relaxed RMW is still a locked op on x86 */
@@ -426,14 +310,14 @@ static int completer_step(struct state *s, int t, char *lab)
 		if ((v & F_T) && !(v & F_Q)) {
 			s->mem[V_FLAGS] = (uint8_t)((v & ~F_T) | F_Q);
 			s->queued++;
-			covered |= COV_F2 | (s->queued > 1 ? COV_REQUEUE : 0);
+			tso_covered |= COV_F2 | (s->queued > 1 ? COV_REQUEUE : 0);
 			snprintf(lab, LABEL, "F2 CAS THROTTLED->QUEUED won: flags=%s", flags_str(s->mem[V_FLAGS]));
 			th->pc = M->membership ? 3 : 0;
 			if (!M->membership)
 				th->aux--;
 		} else {
 			snprintf(lab, LABEL, "F2 CAS lost: flags=%s", flags_str(v));
-			covered |= COV_F2_LOST;
+			tso_covered |= COV_F2_LOST;
 			th->aux--;
 			th->pc = 0;
 		}
@@ -515,7 +399,7 @@ static int worker_step(struct state *s, int t, char *lab)
 		if (!can_rmw(s, t))
 			return 0;
 		s->mem[V_FLAGS] |= F_D;
-		covered |= COV_F4;
+		tso_covered |= COV_F4;
 		snprintf(lab, LABEL, "F4 mark DEFERRED: flags=%s", flags_str(s->mem[V_FLAGS]));
 		th->pc = 6;
 		return 1;
@@ -576,7 +460,7 @@ static int owner_step(struct state *s, int t, char *lab)
 		if (!can_rmw(s, t))
 			return 0;
 		s->mem[V_FLAGS] &= (uint8_t)~F_D;
-		covered |= COV_F5;
+		tso_covered |= COV_F5;
 		snprintf(lab, LABEL, "F5 take DEFERRED: flags=%s", flags_str(s->mem[V_FLAGS]));
 		th->pc = 6;
 		return 1;
@@ -605,8 +489,10 @@ static int thread_step(struct state *s, int t, char *lab)
 /* ---- properties ---------------------------------------------------------------------------- */
 
 /* Checked in every state. NULL: fine. */
-static const char *invariant(const struct state *s)
+static const char *invariant(const void *v)
 {
+	const struct state *s = v;
+
 	if (s->bad)
 		return "the flow was linked while already on the list (QUEUED single membership)";
 	if (!M->membership && s->queued > 1)
@@ -615,8 +501,10 @@ static const char *invariant(const struct state *s)
 }
 
 /* Checked in terminal states (no step and no flush possible). */
-static const char *terminal(const struct state *s)
+static const char *terminal(const void *v)
 {
+	const struct state *s = v;
+
 	if (!M->membership) {
 		if (s->t[0].r == STOP && s->queued == 0)
 			return "lost wake-up: the sender stopped, every completion has run, none queued the flow";
@@ -642,82 +530,17 @@ static const char *terminal(const struct state *s)
 	return NULL;
 }
 
-static void report(const char *what, int depth)
+/* Move k: thread k / 2's oldest buffered store reaches memory (even k), or its next step. */
+static int move(const void *from, void *to, int k, char *lab)
 {
-	st.violations++;
-	if (printed && !verbose)
-		return;
-	printed = 1;
-	printf("    VIOLATION: %s\n    trace (%d steps):\n", what, depth);
-	for (int i = 0; i < depth; i++)
-		printf("      %3d  %s\n", i + 1, path[i]);
-}
+	struct state *s = to;
+	int t = k / 2;
 
-static uint64_t add_paths(uint64_t a, uint64_t b)
-{
-	if (a > UINT64_MAX - 2 - b) {
-		st.paths_saturated = 1;
-		return UINT64_MAX - 2;
-	}
-	return a + b;
-}
-
-static uint64_t dfs(const struct state *s, int depth)
-{
-	struct slot *slot = lookup(s, 0);
-	const char *why;
-	uint64_t paths = 0;
-	int moves = 0;
-
-	if (slot != NULL) {
-		if (slot->paths == IN_PROGRESS) {
-			fprintf(stderr, "%s: cycle in the state graph\n", M->name);
-			exit(2);
-		}
-		return slot->paths;
-	}
-	if (depth >= MAXDEPTH) {
-		fprintf(stderr, "%s: depth limit\n", M->name);
-		exit(2);
-	}
-	lookup(s, 1)->paths = IN_PROGRESS;
-	st.states++;
-
-	why = invariant(s);
-	if (why != NULL) {
-		report(why, depth);
-		st.terminals++;
-		paths = 1;
-	} else {
-		for (int t = 0; t < M->nthreads; t++) {
-			for (int kind = 0; kind < 2; kind++) {
-				struct state n = *s;
-				char lab[LABEL] = "";
-
-				if (kind == 0) {
-					if (n.t[t].nsb == 0)
-						continue;
-					flush(&n, t, lab);
-				} else if (!thread_step(&n, t, lab)) {
-					continue;
-				}
-				snprintf(path[depth], sizeof(path[depth]), "t%d %s", t, lab);
-				moves++;
-				st.transitions++;
-				paths = add_paths(paths, dfs(&n, depth + 1));
-			}
-		}
-		if (moves == 0) {
-			st.terminals++;
-			paths = 1;
-			why = terminal(s);
-			if (why != NULL)
-				report(why, depth);
-		}
-	}
-	/* The table may have grown during the recursion: look the slot up again. */
-	lookup(s, 0)->paths = paths;
-	return paths;
+	(void)from;
+	lab += sprintf(lab, "t%d ", t);
+	if (k % 2 == 0)
+		return tso_flush(s->mem, &s->t[t].sb, var_name, lab);
+	return thread_step(s, t, lab);
 }
 
 /* ---- the runs ---------------------------------------------------------------------------- */
@@ -725,18 +548,15 @@ static uint64_t dfs(const struct state *s, int depth)
 /* Explores every interleaving of one model; returns the number of violations found. */
 static uint64_t run(const struct model *m)
 {
+	const struct tso_search search = {
+		.name = m->name, .size = sizeof(struct state), .nmoves = 2 * m->nthreads,
+		.maxdepth = MAXDEPTH, .move = move, .invariant = invariant, .terminal = terminal,
+	};
 	struct state s0;
 	uint64_t paths;
 
 	M = m;
-	memset(&st, 0, sizeof(st));
-	printed = 0;
-	free(table);
-	table = NULL;
-	table_cap = 0;
-	table_used = 0;
-	table_grow();
-
+	tso_sc = m->sc;
 	memset(&s0, 0, sizeof(s0));
 	s0.mem[V_INFL] = m->inflight0;
 	s0.mem[V_FLAGS] = m->flags0;
@@ -744,14 +564,9 @@ static uint64_t run(const struct model *m)
 		s0.t[t].aux = m->units[t];
 
 	printf("  %s\n", m->name);
-	paths = dfs(&s0, 0);
-	printf("    %llu states, %llu transitions, %llu terminal states, %s%llu interleavings, "
-	       "%llu violations -> %s\n",
-	       (unsigned long long)st.states, (unsigned long long)st.transitions,
-	       (unsigned long long)st.terminals, st.paths_saturated ? ">= " : "",
-	       (unsigned long long)paths, (unsigned long long)st.violations,
-	       st.violations ? "FAILS" : "passes");
-	return st.violations;
+	paths = tso_search(&search, &s0);
+	tso_print_counts(paths);
+	return tso_st.violations;
 }
 
 #define A_MODEL(nm, k, lim, ncomp, twin_fence, twin_recheck)                                \
@@ -785,10 +600,9 @@ static uint64_t run(const struct model *m)
 
 /* A group of configurations: a correct group passes if none violates, a twin group "fails
  * as expected" if at least one configuration exposes the bug. */
+/* A group of configurations (tso_check.h: how a group passes). */
 struct group {
-	const char *name;
-	int expect_fail;
-	unsigned must_cover; /* a correct group must reach these steps, or it proves little */
+	struct tso_group g;
 	struct model m[8];
 	int n;
 };
@@ -796,7 +610,7 @@ struct group {
 int main(int argc, char **argv)
 {
 	static const struct group groups[] = {
-		{ "(a) lost wake-up, correct code", 0, COV_STOP | COV_SAVE | COV_F2,
+		{ { "(a) lost wake-up, correct code", 0, COV_STOP | COV_SAVE | COV_F2 },
 		  { A_MODEL("a: k=1 limit=1, 1 completer", 1, 1, 1, 0, 0),
 		    A_MODEL("a: k=2 limit=1, 1 completer", 2, 1, 1, 0, 0),
 		    A_MODEL("a: k=2 limit=2, 1 completer", 2, 2, 1, 0, 0),
@@ -805,23 +619,23 @@ int main(int argc, char **argv)
 		    A_ALLOW1("a: k=2 limit=1 allow_one, 2 completers", 2, 1),
 		    A_MODEL3("a: k=3 limit=1, 3 completers", 1),
 		    A_MODEL3("a: k=3 limit=3, 3 completers", 3) }, 8 },
-		{ "(a) twin 1: F1 a plain store, no fence", 1, 0,
+		{ { "(a) twin 1: F1 a plain store, no fence", 1, 0 },
 		  { A_MODEL("a/no-fence: k=1 limit=1, 1 completer", 1, 1, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=1, 1 completer", 2, 1, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=2, 1 completer", 2, 2, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=1, 2 completers", 2, 1, 2, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=2, 2 completers", 2, 2, 2, 1, 0) }, 5 },
-		{ "(a) control: twin 1 without store buffers (SC) passes - the race needs them", 0, COV_STOP,
+		{ { "(a) control: twin 1 without store buffers (SC) passes - the race needs them", 0, COV_STOP },
 		  { A_SC("a/no-fence/SC: k=1 limit=1, 1 completer", 1, 1, 1),
 		    A_SC("a/no-fence/SC: k=2 limit=1, 2 completers", 2, 1, 2) }, 2 },
-		{ "(a) twin 2: no re-check", 1, 0,
+		{ { "(a) twin 2: no re-check", 1, 0 },
 		  { A_MODEL("a/no-recheck: k=1 limit=1, 1 completer", 1, 1, 1, 0, 1),
 		    A_MODEL("a/no-recheck: k=2 limit=1, 1 completer", 2, 1, 1, 0, 1),
 		    A_MODEL("a/no-recheck: k=2 limit=2, 1 completer", 2, 2, 1, 0, 1),
 		    A_MODEL("a/no-recheck: k=2 limit=1, 2 completers", 2, 1, 2, 0, 1),
 		    A_MODEL("a/no-recheck: k=2 limit=2, 2 completers", 2, 2, 2, 0, 1) }, 5 },
-		{ "(b) QUEUED single membership, correct code", 0,
-		  COV_STOP | COV_SAVE | COV_F2 | COV_F2_LOST | COV_REQUEUE | COV_F4 | COV_F5,
+		{ { "(b) QUEUED single membership, correct code", 0,
+		  COV_STOP | COV_SAVE | COV_F2 | COV_F2_LOST | COV_REQUEUE | COV_F4 | COV_F5 },
 		  { B_MODEL("b: owner + worker + 2 completers, limit=1", 1, 0, 0),
 		    B_MODEL("b: owner + worker + 2 completers, limit=2", 2, 0, 0),
 		    B_MODEL_N("b: owner (2 cycles) + worker + 2 completers, limit=1", 2, 2, 1, 0, 0),
@@ -829,49 +643,24 @@ int main(int argc, char **argv)
 		    B_MODEL_N("b: owner + worker + 3 completers, limit=2", 3, 1, 2, 0, 0),
 		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=2", 3, 2, 2, 0, 0),
 		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=3", 3, 2, 3, 0, 0) }, 7 },
-		{ "(b) twin 3: clear QUEUED before unlinking", 1, 0,
+		{ { "(b) twin 3: clear QUEUED before unlinking", 1, 0 },
 		  { B_MODEL("b/queued-early: limit=1", 1, 1, 0), B_MODEL("b/queued-early: limit=2", 2, 1, 0) }, 2 },
-		{ "(b) twin 4: clear QUEUED after the handler", 1, 0,
+		{ { "(b) twin 4: clear QUEUED after the handler", 1, 0 },
 		  { B_MODEL("b/queued-late: limit=1", 1, 0, 1), B_MODEL("b/queued-late: limit=2", 2, 0, 1) }, 2 },
 	};
 	int all_ok = 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-v") == 0) {
-			verbose = 1;
-		} else {
-			fprintf(stderr, "usage: %s [-v]\n", argv[0]);
-			return 2;
-		}
-	}
+	if (tso_args(argc, argv) != 0)
+		return 2;
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
-		int found = 0, ok = 1;
+		int found = 0;
 
-		printf("== %s\n", groups[g].name);
-		covered = 0;
+		tso_group_begin(&groups[g].g);
 		for (int i = 0; i < groups[g].n; i++)
 			if (run(&groups[g].m[i]) != 0)
 				found++;
-		if (groups[g].expect_fail)
-			ok = found > 0;
-		else
-			ok = found == 0;
-		printf("   reached:");
-		for (unsigned c = 0; c < sizeof(cov_name) / sizeof(cov_name[0]); c++)
-			if (covered & (1u << c))
-				printf(" [%s]", cov_name[c]);
-		printf("\n");
-		if ((covered & groups[g].must_cover) != groups[g].must_cover) {
-			printf("   ** the search never reached some step it must exercise (vacuous pass) **\n");
-			ok = 0;
-		}
-		printf("== %s: %d of %d configurations violate -> %s\n\n", groups[g].name, found,
-		       groups[g].n,
-		       ok ? (groups[g].expect_fail ? "fails, as it must" : "passes") : "** UNEXPECTED **");
-		all_ok &= ok;
+		all_ok &= tso_group_end(&groups[g].g, found, groups[g].n, cov_name,
+					sizeof(cov_name) / sizeof(cov_name[0]));
 	}
-	free(table);
-	printf("%s\n", all_ok ? "model check: correct code passes, every negative twin fails"
-			      : "model check FAILED");
-	return all_ok ? 0 : 1;
+	return tso_finish(all_ok);
 }
