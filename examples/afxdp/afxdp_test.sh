@@ -14,8 +14,12 @@
 #                    stopped and restarted the queue and kept the TX ring below TSQ's 8 x 64
 #   tsq_queues2      a veth with 2 queues, 2 workers (--queues 2) on each side, 4 bulk flows:
 #                    exactly once per flow, both queues carried their flows, BQL per queue
-#   tsq_matrix       matrix --json: bare, TSQ off, TSQ, BQL, TSQ+BQL with their booleans;
-#                    the bare sender sent and leaked nothing
+#   tsq_matrix       matrix --json: bare, bare+build, TSQ off, TSQ, BQL, TSQ+BQL with their
+#                    booleans; the bare sender (both ways) sent and leaked nothing
+#   tsq_fq_fair      8 bulk flows backlogged in the worker (TSQ+BQL), a probe, --qdisc fq:
+#                    no probe frame leaves the worker's queues after more than one frame of
+#                    each other flow per probe frame ahead of it (positions, no clock);
+#                    exactly once per flow; with --qdisc fifo the same count exceeds it
 # Checks: every sequence number of every flow arrives exactly once or is counted as a drop
 # by the receiver's own statistics; every zerocopy id is notified exactly once; no UMEM frame
 # leaks; no flow is left throttled with nothing in flight. Exit 77 (skipped) without root,
@@ -243,15 +247,46 @@ tsq_matrix)
 	[[ -f $TMP/ready ]] || fail "sink did not start: $(cat "$TMP/rx.err")"
 	A timeout 60 "$XSK" matrix -i "$TSQ_IF_A" --bulk-flows 4 --rounds 1 -d 0.3 --quiet --json \
 		>"$TMP/tx.json" 2>"$TMP/tx.err" || fail "matrix exited $?: $(cat "$TMP/tx.err")"
-	want '.schema == 1 and (.runs | length) == 5' "$TMP/tx.json"
-	want '[.runs[] | [.bare, .tsq, .bql]] == [[true,false,false],[false,false,false],[false,true,false],[false,false,true],[false,true,true]]' "$TMP/tx.json"
-	want '[.runs[] | .config] == ["bare","TSQ off","TSQ","BQL","TSQ+BQL"]' "$TMP/tx.json"
+	want '.schema == 1 and (.runs | length) == 6' "$TMP/tx.json"
+	want '[.runs[] | [.bare, .tsq, .bql]] == [[true,false,false],[true,false,false],[false,false,false],[false,true,false],[false,false,true],[false,true,true]]' "$TMP/tx.json"
+	want '[.runs[] | .config] == ["bare","bare+build","TSQ off","TSQ","BQL","TSQ+BQL"]' "$TMP/tx.json"
+	want '[.runs[] | .build_per_send] == [false,true,false,false,false,false]' "$TMP/tx.json"
+	want '[.runs[] | .qdisc] == ["none","none","fq","fq","fq","fq"]' "$TMP/tx.json"
 	want '.runs | all(.bulk_pps > 0 and .quiesced and .umem_frames_leaked == 0 and .queues == 1)' "$TMP/tx.json"
-	want '.runs[0] | .probe_samples == 0 and .probe_latency_us_p99 == null and .bulk_flows == 1' "$TMP/tx.json"
-	want '.runs[1:] | all(.bulk_flows == 4 and .probe_samples > 0)' "$TMP/tx.json"
-	want '.runs[3:] | all(.bql_stats.stops > 0)' "$TMP/tx.json"
-	want '.runs[1:3] | all(.bql_stats.stops == 0 and .bql_stats.limit == 0)' "$TMP/tx.json"
+	want '.runs[0:2] | all(.probe_samples == 0 and .probe_latency_us_p99 == null and .probe_queue_wait.max == null and .bulk_flows == 1)' "$TMP/tx.json"
+	want '.runs[2:] | all(.bulk_flows == 4 and .probe_samples > 0)' "$TMP/tx.json"
+	want '.runs[4:] | all(.bql_stats.stops > 0)' "$TMP/tx.json"
+	want '.runs[2:4] | all(.bql_stats.stops == 0 and .bql_stats.limit == 0)' "$TMP/tx.json"
+	# --qdisc both: TSQ+BQL with a FIFO too, just before the fq one.
+	A timeout 60 "$XSK" matrix -i "$TSQ_IF_A" --bulk-flows 2 --rounds 1 -d 0.2 --qdisc both --quiet --json \
+		>"$TMP/tx.json" 2>"$TMP/tx.err" || fail "matrix --qdisc both exited $?: $(cat "$TMP/tx.err")"
+	want '[.runs[] | .config] == ["bare","bare+build","TSQ off","TSQ","BQL","TSQ+BQL/fifo","TSQ+BQL"]' "$TMP/tx.json"
 	echo "matrix: $(jq -r '[.runs[] | "\(.config) \(.bulk_pps)"] | join(", ")' "$TMP/tx.json") pps"
+	;;
+tsq_fq_fair)
+	# TSQ+BQL with 8 bulk flows: BQL keeps about 65 frames in the ring, TSQ lets each flow
+	# keep 64 in flight, so some 450 frames wait in the worker's queues - the probe's too.
+	# The worker counts, for every probe frame, the frames of other flows that went into the
+	# ring between its arrival and its own (positions, not time). fq's property: at most one
+	# frame of each other flow homed on the worker per probe frame ahead of it, i.e. 8 x
+	# (ahead + 1); "bound_exceeded" counts the probe frames that waited longer.
+	start_rx rx
+	run_tx --tsq on --bql on --qdisc fq --bulk-flows 8 -n 30000 -d 20 -r 2000
+	check_common
+	want '.runs[0] | .qdisc == "fq" and .probe_samples > 0' "$TMP/tx.json"
+	# The bulk flows were backlogged: at some probe arrival all 8 had frames queued.
+	want '.runs[0] | .probe_queue_wait.others_max == 8 and .worker.queue_max > 8' "$TMP/tx.json"
+	want '.runs[0].probe_queue_wait.bound_exceeded == 0' "$TMP/tx.json"
+	fq_max=$(q '.runs[0].probe_queue_wait.max' "$TMP/tx.json")
+	fq_p50=$(q '.runs[0].probe_queue_wait.p50' "$TMP/tx.json")
+	# The same count with one FIFO: a probe frame waits behind everything queued before it.
+	A timeout 60 "$XSK" tx -i "$TSQ_IF_A" --quiet --json --qdisc fifo --bulk-flows 8 -n 30000 -d 20 -r 2000 \
+		>"$TMP/tx.json" 2>"$TMP/tx.err" || fail "tx --qdisc fifo exited $?: $(cat "$TMP/tx.err")"
+	want '.runs[0] | .qdisc == "fifo" and .quiesced and .umem_frames_leaked == 0' "$TMP/tx.json"
+	want '.runs[0].probe_queue_wait.bound_exceeded > 0' "$TMP/tx.json"
+	echo "probe queue wait (frames of other flows): fq p50 $fq_p50 max $fq_max, bound never exceeded;" \
+		"fifo p50 $(q '.runs[0].probe_queue_wait.p50' "$TMP/tx.json") max $(q '.runs[0].probe_queue_wait.max' "$TMP/tx.json")," \
+		"bound exceeded by $(q '.runs[0].probe_queue_wait.bound_exceeded' "$TMP/tx.json") of $(q '.runs[0].probe_samples' "$TMP/tx.json") probe frames"
 	;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -3,13 +3,15 @@
 #
 # demo.sh TSQ_XSK [OUT_JSON] - the AF_XDP figures of `make demo`, over a veth pair with two
 # queues in two namespaces; the peer is a counting XDP_DROP program (tsq-xsk sink).
-#   1. 8 bulk flows and a probe, one queue: `tsq-xsk matrix` - per round the bare sender
-#      (one socket, one loop, no engine), then TSQ off, TSQ, BQL, TSQ+BQL; min..max over the
-#      rounds of each figure and of the same-round ratios.
-#   2. the same on two queues (two workers; the bare sender uses queue 0 only).
+#   1. 8 bulk flows and a probe, one queue: `tsq-xsk matrix --qdisc both` - per round the
+#      bare sender (one socket, one loop, no engine; frames built once, then built per send),
+#      then TSQ off, TSQ, BQL, TSQ+BQL with the worker's FIFO, TSQ+BQL with its per-flow round
+#      robin (fq); min..max over the rounds of each figure and of the same-round ratios.
+#   2. the same on two queues (two workers; the bare sender uses queue 0 only), fq only.
 #   3. one bulk flow, zerocopy (-z on), BQL off: TSQ off / on, notices per send (issue #6)
 # Writes every run to OUT_JSON: {"schema":1,"runs":[...]}, each run with "tsq", "bql",
-# "bare", "zerocopy" (booleans), "bulk_flows", "queues", "round", "config".
+# "bare", "zerocopy", "build_per_send" (booleans), "qdisc", "bulk_flows", "queues", "round",
+# "config", "probe_queue_wait".
 # Environment: TSQ_DEMO_SECONDS (per run, default 1), TSQ_DEMO_ROUNDS (default 3).
 # Needs root; exits 77 with the reason otherwise. Cleans up the test bed on any exit.
 set -uo pipefail
@@ -40,10 +42,11 @@ for _ in $(seq 50); do [[ -f $TMP/ready ]] && break; sleep 0.1; done
 [[ -f $TMP/ready ]] || { echo "AF_XDP demo: the sink did not start: $(cat "$TMP/sink.log")"; exit 1; }
 
 echo "veth pair in two namespaces, 80-byte IPv6/UDP frames, ${DURATION}s per run, peer: XDP_DROP;"
-echo "probe: 5000 frames/s, latency = TX ring -> completion (send p99: + the flow's queue and the worker's FIFO)"
+echo "probe: 5000 frames/s, latency = TX ring -> completion (send p99: + the flow's queue and the worker's queues);"
+echo "qwait: the most frames of other flows a probe frame waited behind in the worker"
 echo
-echo "$FLOWS bulk flows, 1 queue, $ROUNDS rounds (bare sender, TSQ off, TSQ, BQL, TSQ+BQL in each):"
-A matrix -i "$TSQ_IF_A" --bulk-flows "$FLOWS" --rounds "$ROUNDS" -d "$DURATION" --quiet \
+echo "$FLOWS bulk flows, 1 queue, $ROUNDS rounds (bare, bare+build, TSQ off, TSQ, BQL, TSQ+BQL/fifo, TSQ+BQL in each):"
+A matrix -i "$TSQ_IF_A" --bulk-flows "$FLOWS" --rounds "$ROUNDS" -d "$DURATION" --qdisc both --quiet \
 	--json-file "$TMP/q1.json" || exit 1
 echo
 echo "$FLOWS bulk flows, 2 queues (2 workers; the bare sender: queue 0 only), $((ROUNDS > 2 ? 2 : ROUNDS)) rounds:"
