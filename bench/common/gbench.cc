@@ -451,11 +451,11 @@ int main(int argc, char **argv)
 			break;
 	display.finish();
 	out_stream.close();
-	// A benchmark that ran in some rounds only has NAN in the others.
+	// A benchmark that ran in some rounds only has NAN in the others. items/s: the median over
+	// the rounds; with one round, that round's (the tables printed 0.0M without --tsq_rounds).
 	for (Result &r : g_results) {
 		r.round_ips.resize(g_rounds, NAN);
-		if (g_rounds > 1)
-			r.c.items_per_second = median_of(r.round_ips);
+		r.c.items_per_second = median_of(r.round_ips);
 	}
 	// Registration order, whatever order they ran in (--benchmark_enable_random_interleaving):
 	// the tables list implementations in the order the benchmark files give them.
