@@ -12,6 +12,24 @@
 
 #include "gbench.h"
 
+#define BUDGET_UNIT 1500 /* one MTU-sized frame */
+
+/* A budget with one unit in flight; pacing_rate 0: the default limit. */
+static void budget_start(struct tsq_budget *b, uint64_t pacing_rate)
+{
+	tsq_budget_init(b, NULL);
+	if (pacing_rate != 0)
+		tsq_budget_set_pacing_rate(b, pacing_rate);
+	tsq_budget_charge(b, BUDGET_UNIT);
+}
+
+/* items/s, and ns per operation (the rate inverted). */
+static void budget_report(struct gbench_state *st, int64_t n)
+{
+	gbench_set_items_processed(st, n);
+	gbench_counter(st, "ns_per_op", (double)n, GBENCH_COUNTER_RATE | GBENCH_COUNTER_INVERT);
+}
+
 static void bm_complete(struct gbench_state *st, const void *arg)
 {
 	struct tsq_budget b;
@@ -19,31 +37,28 @@ static void bm_complete(struct gbench_state *st, const void *arg)
 	int64_t n = 0;
 
 	(void)arg;
-	tsq_budget_init(&b, NULL);
-	tsq_budget_charge(&b, 1500);
+	budget_start(&b, 0);
 	while (gbench_keep_running(st)) {
-		if (tsq_budget_complete(&b, &f, 1500))
+		if (tsq_budget_complete(&b, &f, BUDGET_UNIT))
 			gbench_skip_with_error(st, "completion queued an unthrottled flow");
-		tsq_budget_charge(&b, 1500);
+		tsq_budget_charge(&b, BUDGET_UNIT);
 		n++;
 	}
-	gbench_set_items_processed(st, n);
-	gbench_counter(st, "ns_per_op", (double)n, GBENCH_COUNTER_RATE | GBENCH_COUNTER_INVERT);
+	budget_report(st, n);
 }
 
 static void bm_atomic(struct gbench_state *st, const void *arg)
 {
-	uint64_t inflight = 1500;
+	uint64_t inflight = BUDGET_UNIT;
 	int64_t n = 0;
 
 	(void)arg;
 	while (gbench_keep_running(st)) {
-		tsq_fetch_sub(&inflight, 1500, TSQ_SEQ_CST);
-		tsq_fetch_add(&inflight, 1500, TSQ_RELAXED);
+		tsq_fetch_sub(&inflight, BUDGET_UNIT, TSQ_SEQ_CST);
+		tsq_fetch_add(&inflight, BUDGET_UNIT, TSQ_RELAXED);
 		n++;
 	}
-	gbench_set_items_processed(st, n);
-	gbench_counter(st, "ns_per_op", (double)n, GBENCH_COUNTER_RATE | GBENCH_COUNTER_INVERT);
+	budget_report(st, n);
 }
 
 static void bm_check(struct gbench_state *st, const void *arg)
@@ -53,16 +68,13 @@ static void bm_check(struct gbench_state *st, const void *arg)
 	int64_t n = 0;
 
 	(void)arg;
-	tsq_budget_init(&b, NULL);
-	tsq_budget_set_pacing_rate(&b, 125000000); /* 1 Gbit/s: limit ~122 KB */
-	tsq_budget_charge(&b, 1500);
+	budget_start(&b, 125000000); /* 1 Gbit/s: limit ~122 KB */
 	while (gbench_keep_running(st)) {
-		if (!tsq_budget_may_send(&b, &f, 1500, 0))
+		if (!tsq_budget_may_send(&b, &f, BUDGET_UNIT, 0))
 			gbench_skip_with_error(st, "under-limit check throttled");
 		n++;
 	}
-	gbench_set_items_processed(st, n);
-	gbench_counter(st, "ns_per_op", (double)n, GBENCH_COUNTER_RATE | GBENCH_COUNTER_INVERT);
+	budget_report(st, n);
 }
 
 static void register_budget(void)

@@ -427,22 +427,38 @@ BENCH_INLINE void zc_tx_complete(struct zc_cycles_run *r, uint64_t keep, bool ze
 	}
 }
 
-BENCH_INLINE void zc_send_copy(struct zc_cycles_run *r, const unsigned char *src, uint32_t n)
+/*
+ * The frames of src[off .. end): per frame, take one from the pool, write its header and a
+ * TX descriptor. Copy (c == NULL, a constant where inlined): the payload is copied after the
+ * header. Zerocopy: the descriptor points at src and the frame takes a reference on c.
+ */
+BENCH_INLINE void zc_frames(struct zc_cycles_run *r, const unsigned char *src, uint32_t off, uint32_t end,
+			    struct tsq_zc_ctx *c)
 {
-	for (uint32_t off = 0; off < n;) {
-		uint32_t len = n - off < ZC_MSS ? n - off : ZC_MSS, idx;
+	while (off < end) {
+		uint32_t len = end - off < ZC_MSS ? end - off : ZC_MSS, idx;
 		unsigned char *fr = zc_frame_get(r, &idx);
 		struct zc_desc *d = &r->tx[r->tx_tail++ % ZC_TX_SLOTS];
 
 		zc_hdr_write(r, fr, len);
-		memcpy(fr + ZC_HDR, src + off, len);
+		if (c == NULL) {
+			memcpy(fr + ZC_HDR, src + off, len);
+			d->payload = fr + ZC_HDR;
+		} else {
+			tsq_zc_get(c);
+			d->payload = src + off;
+		}
 		d->hdr = fr;
-		d->payload = fr + ZC_HDR;
 		d->len = len;
 		d->frame = idx;
-		d->ctx = NULL;
+		d->ctx = c;
 		off += len;
 	}
+}
+
+BENCH_INLINE void zc_send_copy(struct zc_cycles_run *r, const unsigned char *src, uint32_t n)
+{
+	zc_frames(r, src, 0, n, NULL);
 	zc_tx_complete(r, ZC_INFLIGHT_FRAMES, false);
 }
 
@@ -464,20 +480,7 @@ BENCH_INLINE int zc_send_zerocopy(struct zc_cycles_run *r, const unsigned char *
 		}
 		if (rc != 0)
 			return rc;
-		for (uint32_t off = part; off < part + pn;) {
-			uint32_t len = part + pn - off < ZC_MSS ? part + pn - off : ZC_MSS, idx;
-			unsigned char *fr = zc_frame_get(r, &idx);
-			struct zc_desc *d = &r->tx[r->tx_tail++ % ZC_TX_SLOTS];
-
-			zc_hdr_write(r, fr, len);
-			tsq_zc_get(c);
-			d->hdr = fr;
-			d->payload = src + off;
-			d->len = len;
-			d->frame = idx;
-			d->ctx = c;
-			off += len;
-		}
+		zc_frames(r, src, part, part + pn, c);
 		tsq_zc_send_done(&r->zf, c);
 	}
 	zc_tx_complete(r, ZC_INFLIGHT_FRAMES, true);
@@ -615,6 +618,7 @@ static double zc_result(const char *name, const char *counter)
 	return gbench_result_counter(i, counter, -1.0);
 }
 
+/* One cell; fmt ends in " |" (the row's newline is the caller's). */
 static void zc_cell(FILE *out, const char *fmt, double v)
 {
 	if (v < 0)
@@ -651,7 +655,8 @@ static void zc_tables(FILE *out)
 		zc_cell(out, " %.4f |", zc_result(name, "contexts_per_send"));
 		zc_cell(out, " %.0f |", zc_result(name, "ns_per_send"));
 		snprintf(name, sizeof(name), "zc/tso/%s", variant);
-		zc_cell(out, " %.0f |\n", zc_result(name, "ns_per_send"));
+		zc_cell(out, " %.0f |", zc_result(name, "ns_per_send"));
+		fprintf(out, "\n");
 	}
 
 	fprintf(out, "\nzerocopy vs copy: TSC cycles per payload byte (ns per send)\n\n");
@@ -671,7 +676,8 @@ static void zc_tables(FILE *out)
 				fprintf(out, " %.3f (%.0f ns) |", cpb, ns);
 		}
 		snprintf(name, sizeof(name), "zc/cycles/zerocopy/bytes:%u", zc_sizes[s]);
-		zc_cell(out, " %.4f |\n", zc_result(name, "notices_per_send"));
+		zc_cell(out, " %.4f |", zc_result(name, "notices_per_send"));
+		fprintf(out, "\n");
 	}
 }
 GBENCH_TABLES_PRINTER(zc_tables, 50)
