@@ -371,6 +371,7 @@ static uint64_t run(const struct model *m)
 	{ .name = nm, .objects = (n), .limit0 = (l), .grow = (g), .no_cfence = (cf), .no_sfence = (sf), \
 	  .no_recheck = (rc), .sc = (sc_) }
 
+#define NCONFIGS 7 /* in CONFIGS() */
 #define CONFIGS(prefix, cf, sf, rc, sc_)                                   \
 	{ MODEL(prefix ": 1 object, limit 0", 1, 0, 0, cf, sf, rc, sc_),         \
 	  MODEL(prefix ": 2 objects, limit 0", 2, 0, 0, cf, sf, rc, sc_),        \
@@ -378,43 +379,37 @@ static uint64_t run(const struct model *m)
 	  MODEL(prefix ": 3 objects, limit 1", 3, 1, 0, cf, sf, rc, sc_),        \
 	  MODEL(prefix ": 3 objects, limit 2", 3, 2, 0, cf, sf, rc, sc_),        \
 	  MODEL(prefix ": 3 objects, limit 0, grows", 3, 0, 1, cf, sf, rc, sc_), \
-	  MODEL(prefix ": 4 objects, limit 1, grows", 4, 1, 1, cf, sf, rc, sc_) }, 7
+	  MODEL(prefix ": 4 objects, limit 1, grows", 4, 1, 1, cf, sf, rc, sc_) }
 
 struct group {
 	struct tso_group g;
 	struct model m[8];
-	int n;
 };
+
+/* Configuration i of the group that starts with g. */
+static uint64_t run_in(const struct tso_group *g, int i)
+{
+	return run(&((const struct group *)g)->m[i]);
+}
 
 int main(int argc, char **argv)
 {
 	static const struct group groups[] = {
 		{ { "stop/restart, correct code (S1/S2 vs C1/C2, all SEQ_CST)", 0,
-		  COV_STOP | COV_SAVE | COV_RESTART | COV_SPURIOUS | COV_STILL_OVER | COV_BATCH | COV_GROW },
+		    COV_STOP | COV_SAVE | COV_RESTART | COV_SPURIOUS | COV_STILL_OVER | COV_BATCH | COV_GROW,
+		    NCONFIGS },
 		  CONFIGS("correct", 0, 0, 0, 0) },
-		{ { "twin 1: no completer barrier (C1 a plain store)", 1, 0 }, CONFIGS("no-C-fence", 1, 0, 0, 0) },
-		{ { "twin 2: no sender barrier (S1 a plain store)", 1, 0 }, CONFIGS("no-S-fence", 0, 1, 0, 0) },
-		{ { "twin 3: no re-check", 1, 0 }, CONFIGS("no-recheck", 0, 0, 1, 0) },
-		{ { "control: twins 1 and 2 without store buffers (SC) pass - the race needs them", 0, COV_STOP },
+		{ { "twin 1: no completer barrier (C1 a plain store)", 1, 0, NCONFIGS }, CONFIGS("no-C-fence", 1, 0, 0, 0) },
+		{ { "twin 2: no sender barrier (S1 a plain store)", 1, 0, NCONFIGS }, CONFIGS("no-S-fence", 0, 1, 0, 0) },
+		{ { "twin 3: no re-check", 1, 0, NCONFIGS }, CONFIGS("no-recheck", 0, 0, 1, 0) },
+		{ { "control: twins 1 and 2 without store buffers (SC) pass - the race needs them", 0, COV_STOP, 4 },
 		  { MODEL("no-C-fence/SC: 2 objects, limit 0", 2, 0, 0, 1, 0, 0, 1),
 		    MODEL("no-C-fence/SC: 3 objects, limit 1", 3, 1, 0, 1, 0, 0, 1),
 		    MODEL("no-S-fence/SC: 2 objects, limit 0", 2, 0, 0, 0, 1, 0, 1),
-		    MODEL("no-S-fence/SC: 3 objects, limit 1", 3, 1, 0, 0, 1, 0, 1) }, 4 },
+		    MODEL("no-S-fence/SC: 3 objects, limit 1", 3, 1, 0, 0, 1, 0, 1) } },
 	};
-	int all_ok = 1;
 
 	_Static_assert(TSQ_DQL_STOPPED == 1 && TSQ_DQL_RESTART == 1, "the model's return values");
-	if (tso_args(argc, argv) != 0)
-		return 2;
-	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
-		int found = 0;
-
-		tso_group_begin(&groups[g].g);
-		for (int i = 0; i < groups[g].n; i++)
-			if (run(&groups[g].m[i]) != 0)
-				found++;
-		all_ok &= tso_group_end(&groups[g].g, found, groups[g].n, cov_name,
-					sizeof(cov_name) / sizeof(cov_name[0]));
-	}
-	return tso_finish(all_ok);
+	return tso_run_groups(argc, argv, &groups[0].g, sizeof(groups) / sizeof(groups[0]),
+			      sizeof(groups[0]), run_in, cov_name, sizeof(cov_name) / sizeof(cov_name[0]));
 }

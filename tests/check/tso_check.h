@@ -387,16 +387,11 @@ struct tso_group {
 	const char *name;
 	int expect_fail;
 	unsigned must_cover;
+	int n; /* configurations: the checker's group struct holds them after this one */
 };
 
-static inline void tso_group_begin(const struct tso_group *g)
-{
-	printf("== %s\n", g->name);
-	tso_covered = 0;
-}
-
-/* `found` of `n` configurations violated; cov_name names the coverage bits. Returns ok. */
-static inline int tso_group_end(const struct tso_group *g, int found, int n, const char *const *cov_name,
+/* `found` of g->n configurations violated; cov_name names the coverage bits. Returns ok. */
+static inline int tso_group_end(const struct tso_group *g, int found, const char *const *cov_name,
 				unsigned ncov)
 {
 	int ok = g->expect_fail ? found > 0 : found == 0;
@@ -410,14 +405,37 @@ static inline int tso_group_end(const struct tso_group *g, int found, int n, con
 		printf("   ** the search never reached some step it must exercise (vacuous pass) **\n");
 		ok = 0;
 	}
-	printf("== %s: %d of %d configurations violate -> %s\n\n", g->name, found, n,
+	printf("== %s: %d of %d configurations violate -> %s\n\n", g->name, found, g->n,
 	       ok ? (g->expect_fail ? "fails, as it must" : "passes") : "** UNEXPECTED **");
 	return ok;
 }
 
-/* The last line and the exit status. */
-static inline int tso_finish(int all_ok)
+/*
+ * main() of tsq_model.c and dql_model.c: `-v` or nothing, then every group, then the verdict.
+ * The checker's group structs, `stride` bytes apart, each start with a struct tso_group;
+ * run(g, i) explores configuration i of group g and returns its violations. Returns the exit
+ * status: 0 only if every correct group passes and every twin group fails; 2 on a usage error.
+ */
+static inline int tso_run_groups(int argc, char **argv, const struct tso_group *first, size_t ngroups,
+				 size_t stride, uint64_t (*run)(const struct tso_group *g, int i),
+				 const char *const *cov_name, unsigned ncov)
 {
+	int all_ok = 1;
+
+	if (tso_args(argc, argv) != 0)
+		return 2;
+	for (size_t k = 0; k < ngroups; k++) {
+		const struct tso_group *g =
+			(const struct tso_group *)((const char *)first + k * stride);
+		int found = 0;
+
+		printf("== %s\n", g->name);
+		tso_covered = 0;
+		for (int i = 0; i < g->n; i++)
+			if (run(g, i) != 0)
+				found++;
+		all_ok &= tso_group_end(g, found, cov_name, ncov);
+	}
 	tso_done();
 	printf("%s\n", all_ok ? "model check: correct code passes, every negative twin fails"
 			      : "model check FAILED");

@@ -598,19 +598,22 @@ static uint64_t run(const struct model *m)
 	  .units = { (cycles), 0, 1, 1, 1 }, .inflight0 = (n), .flags0 = F_T, .limit = (lim), \
 	  .membership = 1, .queued_early = (early), .queued_late = (late) }
 
-/* A group of configurations: a correct group passes if none violates, a twin group "fails
- * as expected" if at least one configuration exposes the bug. */
-/* A group of configurations (tso_check.h: how a group passes). */
+/* A group of configurations (tso_check.h: how a group passes or fails as it must). */
 struct group {
 	struct tso_group g;
 	struct model m[8];
-	int n;
 };
+
+/* Configuration i of the group that starts with g. */
+static uint64_t run_in(const struct tso_group *g, int i)
+{
+	return run(&((const struct group *)g)->m[i]);
+}
 
 int main(int argc, char **argv)
 {
 	static const struct group groups[] = {
-		{ { "(a) lost wake-up, correct code", 0, COV_STOP | COV_SAVE | COV_F2 },
+		{ { "(a) lost wake-up, correct code", 0, COV_STOP | COV_SAVE | COV_F2, 8 },
 		  { A_MODEL("a: k=1 limit=1, 1 completer", 1, 1, 1, 0, 0),
 		    A_MODEL("a: k=2 limit=1, 1 completer", 2, 1, 1, 0, 0),
 		    A_MODEL("a: k=2 limit=2, 1 completer", 2, 2, 1, 0, 0),
@@ -618,49 +621,37 @@ int main(int argc, char **argv)
 		    A_MODEL("a: k=2 limit=2, 2 completers", 2, 2, 2, 0, 0),
 		    A_ALLOW1("a: k=2 limit=1 allow_one, 2 completers", 2, 1),
 		    A_MODEL3("a: k=3 limit=1, 3 completers", 1),
-		    A_MODEL3("a: k=3 limit=3, 3 completers", 3) }, 8 },
-		{ { "(a) twin 1: F1 a plain store, no fence", 1, 0 },
+		    A_MODEL3("a: k=3 limit=3, 3 completers", 3) } },
+		{ { "(a) twin 1: F1 a plain store, no fence", 1, 0, 5 },
 		  { A_MODEL("a/no-fence: k=1 limit=1, 1 completer", 1, 1, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=1, 1 completer", 2, 1, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=2, 1 completer", 2, 2, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=1, 2 completers", 2, 1, 2, 1, 0),
-		    A_MODEL("a/no-fence: k=2 limit=2, 2 completers", 2, 2, 2, 1, 0) }, 5 },
-		{ { "(a) control: twin 1 without store buffers (SC) passes - the race needs them", 0, COV_STOP },
+		    A_MODEL("a/no-fence: k=2 limit=2, 2 completers", 2, 2, 2, 1, 0) } },
+		{ { "(a) control: twin 1 without store buffers (SC) passes - the race needs them", 0, COV_STOP, 2 },
 		  { A_SC("a/no-fence/SC: k=1 limit=1, 1 completer", 1, 1, 1),
-		    A_SC("a/no-fence/SC: k=2 limit=1, 2 completers", 2, 1, 2) }, 2 },
-		{ { "(a) twin 2: no re-check", 1, 0 },
+		    A_SC("a/no-fence/SC: k=2 limit=1, 2 completers", 2, 1, 2) } },
+		{ { "(a) twin 2: no re-check", 1, 0, 5 },
 		  { A_MODEL("a/no-recheck: k=1 limit=1, 1 completer", 1, 1, 1, 0, 1),
 		    A_MODEL("a/no-recheck: k=2 limit=1, 1 completer", 2, 1, 1, 0, 1),
 		    A_MODEL("a/no-recheck: k=2 limit=2, 1 completer", 2, 2, 1, 0, 1),
 		    A_MODEL("a/no-recheck: k=2 limit=1, 2 completers", 2, 1, 2, 0, 1),
-		    A_MODEL("a/no-recheck: k=2 limit=2, 2 completers", 2, 2, 2, 0, 1) }, 5 },
+		    A_MODEL("a/no-recheck: k=2 limit=2, 2 completers", 2, 2, 2, 0, 1) } },
 		{ { "(b) QUEUED single membership, correct code", 0,
-		  COV_STOP | COV_SAVE | COV_F2 | COV_F2_LOST | COV_REQUEUE | COV_F4 | COV_F5 },
+		    COV_STOP | COV_SAVE | COV_F2 | COV_F2_LOST | COV_REQUEUE | COV_F4 | COV_F5, 7 },
 		  { B_MODEL("b: owner + worker + 2 completers, limit=1", 1, 0, 0),
 		    B_MODEL("b: owner + worker + 2 completers, limit=2", 2, 0, 0),
 		    B_MODEL_N("b: owner (2 cycles) + worker + 2 completers, limit=1", 2, 2, 1, 0, 0),
 		    B_MODEL_N("b: owner + worker + 3 completers, limit=1", 3, 1, 1, 0, 0),
 		    B_MODEL_N("b: owner + worker + 3 completers, limit=2", 3, 1, 2, 0, 0),
 		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=2", 3, 2, 2, 0, 0),
-		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=3", 3, 2, 3, 0, 0) }, 7 },
-		{ { "(b) twin 3: clear QUEUED before unlinking", 1, 0 },
-		  { B_MODEL("b/queued-early: limit=1", 1, 1, 0), B_MODEL("b/queued-early: limit=2", 2, 1, 0) }, 2 },
-		{ { "(b) twin 4: clear QUEUED after the handler", 1, 0 },
-		  { B_MODEL("b/queued-late: limit=1", 1, 0, 1), B_MODEL("b/queued-late: limit=2", 2, 0, 1) }, 2 },
+		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=3", 3, 2, 3, 0, 0) } },
+		{ { "(b) twin 3: clear QUEUED before unlinking", 1, 0, 2 },
+		  { B_MODEL("b/queued-early: limit=1", 1, 1, 0), B_MODEL("b/queued-early: limit=2", 2, 1, 0) } },
+		{ { "(b) twin 4: clear QUEUED after the handler", 1, 0, 2 },
+		  { B_MODEL("b/queued-late: limit=1", 1, 0, 1), B_MODEL("b/queued-late: limit=2", 2, 0, 1) } },
 	};
-	int all_ok = 1;
 
-	if (tso_args(argc, argv) != 0)
-		return 2;
-	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
-		int found = 0;
-
-		tso_group_begin(&groups[g].g);
-		for (int i = 0; i < groups[g].n; i++)
-			if (run(&groups[g].m[i]) != 0)
-				found++;
-		all_ok &= tso_group_end(&groups[g].g, found, groups[g].n, cov_name,
-					sizeof(cov_name) / sizeof(cov_name[0]));
-	}
-	return tso_finish(all_ok);
+	return tso_run_groups(argc, argv, &groups[0].g, sizeof(groups) / sizeof(groups[0]),
+			      sizeof(groups[0]), run_in, cov_name, sizeof(cov_name) / sizeof(cov_name[0]));
 }
