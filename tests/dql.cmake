@@ -2,14 +2,14 @@
 # Dynamic queue limits (include/tsq/dql.h): unit, model check, stress, fuzz-replay and
 # libFuzzer tests. Included from tests/CMakeLists.txt.
 #
-#   test_dql          Criterion unit tests, traces worked out by hand from the spec (label unit;
-#                     memcheck.test_dql with TSQ_VALGRIND)
+#   unit.dql          Criterion unit tests, traces worked out by hand from the spec, executable
+#                     test_dql (label unit; memcheck.unit.dql with TSQ_VALGRIND)
 #   check.dql_model   every interleaving of the stop/restart race under x86-TSO, and its
 #                     negative twins, which must fail (labels unit, check)
 #   stress.dql        a sender and a completion thread over a simulated ring, exact
 #                     accounting, no lost restart (label stress; run it in the TSan build)
-#   dql_fuzz_replay   the fuzz target fed 20000 deterministic pseudo-random inputs (label
-#                     unit; memcheck.dql_fuzz_replay with TSQ_VALGRIND)
+#   replay.dql        the fuzz target fed 20000 deterministic pseudo-random inputs, executable
+#                     dql_fuzz_replay (label unit; memcheck.replay.dql with TSQ_VALGRIND)
 #   fuzz.dql          libFuzzer, Clang only, -DTSQ_FUZZ=ON (label fuzz):
 #       CC=clang cmake -S . -B build-fuzz -DTSQ_FUZZ=ON -DTSQ_BUILD_BENCH=OFF -DTSQ_BUILD_EXAMPLES=OFF
 #       cmake --build build-fuzz -j --target dql_fuzz && ctest --test-dir build-fuzz -R fuzz.dql
@@ -30,7 +30,6 @@ else()
   set(_tsq_dql_bytes 8000000000)
 endif()
 tsq_add_stress_test(stress.dql ${CMAKE_CURRENT_LIST_DIR}/stress/dql.c ARGS ${_tsq_dql_bytes} 1 16)
-add_test(NAME stress.dql_batch1 COMMAND stress.dql ${_tsq_dql_bytes} 2 1)
-set_tests_properties(stress.dql_batch1 PROPERTIES LABELS stress TIMEOUT 600)
+tsq_add_stress_run(stress.dql_batch1 stress.dql ${_tsq_dql_bytes} 2 1)
 
 tsq_add_fuzz(dql_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/dql_fuzz.c 20000 3000)

@@ -2,11 +2,12 @@
 # Owner lock with backlog (include/tsq/owner.h): unit, stress, fuzz-replay and libFuzzer tests.
 # Included from tests/CMakeLists.txt.
 #
-#   test_owner              Criterion unit tests (label unit; memcheck.test_owner with TSQ_VALGRIND)
+#   unit.owner              Criterion unit tests, executable test_owner (label unit;
+#                           memcheck.unit.owner with TSQ_VALGRIND)
 #   stress.owner            producers x owners on a few objects, exact accounting (label stress)
-#   owner_fuzz_replay       the fuzz target fed 20000 deterministic pseudo-random inputs
-#                           (the first 5000 under valgrind: ~10 s)
-#                           (label unit; memcheck.owner_fuzz_replay with TSQ_VALGRIND)
+#   replay.owner            the fuzz target fed 20000 deterministic pseudo-random inputs,
+#                           executable owner_fuzz_replay (the first 5000 under valgrind: ~10 s)
+#                           (label unit; memcheck.replay.owner with TSQ_VALGRIND)
 #   fuzz.owner              libFuzzer, Clang only, -DTSQ_FUZZ=ON (label fuzz):
 #       CC=clang cmake -S . -B build-fuzz -DTSQ_FUZZ=ON -DTSQ_BUILD_BENCH=OFF -DTSQ_BUILD_EXAMPLES=OFF
 #       cmake --build build-fuzz -j && ctest --test-dir build-fuzz -L fuzz --output-on-failure

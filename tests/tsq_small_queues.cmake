@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # TCP Small Queues (flags.h, budget.h, flow.h): Criterion unit tests, the multi-threaded
 # stress test (also run in the TSan and ASan builds) and the exhaustive model check.
+# Tests: unit.flags, unit.budget, unit.flow, stress.flow, check.tsq_model.
 
 tsq_add_unit_test(test_flags unit/test_flags.c)
 tsq_add_unit_test(test_budget unit/test_budget.c)

@@ -2,12 +2,14 @@
 # Zerocopy completion ranges (include/tsq/zc.h): unit, stress, fuzz-replay and libFuzzer tests.
 # Included from tests/CMakeLists.txt.
 #
-#   test_zc                 Criterion unit tests (label unit; memcheck.test_zc with TSQ_VALGRIND)
+#   unit.zc                 Criterion unit tests, executable test_zc (label unit;
+#                           memcheck.unit.zc with TSQ_VALGRIND)
 #   stress.zc               a sender, completion threads and a reader on one flow, exact
 #                           accounting of every id (label stress), default merge policy
 #   stress.zc_ignore_copied the same with TSQ_ZC_MERGE_IGNORE_COPIED (the kernel's merge)
-#   zc_fuzz_replay          the fuzz target fed 20000 deterministic pseudo-random inputs
-#                           (label unit; memcheck.zc_fuzz_replay with TSQ_VALGRIND)
+#   replay.zc               the fuzz target fed 20000 deterministic pseudo-random inputs,
+#                           executable zc_fuzz_replay (label unit; memcheck.replay.zc with
+#                           TSQ_VALGRIND)
 #   fuzz.zc                 libFuzzer, Clang only, -DTSQ_FUZZ=ON (label fuzz):
 #       CC=clang cmake -S . -B build-fuzz -DTSQ_FUZZ=ON -DTSQ_BUILD_BENCH=OFF -DTSQ_BUILD_EXAMPLES=OFF
 #       cmake --build build-fuzz -j && ctest --test-dir build-fuzz -L fuzz -R zc --output-on-failure
@@ -24,8 +26,7 @@ else()
 endif()
 tsq_add_stress_test(stress.zc ${CMAKE_CURRENT_LIST_DIR}/stress/zc.c
                     ARGS ${_tsq_zc_sends} 3 64 600 exact)
-add_test(NAME stress.zc_ignore_copied COMMAND stress.zc ${_tsq_zc_sends} 3 16 200 ignore)
-set_tests_properties(stress.zc_ignore_copied PROPERTIES LABELS stress TIMEOUT 600)
+tsq_add_stress_run(stress.zc_ignore_copied stress.zc ${_tsq_zc_sends} 3 16 200 ignore)
 
 # Fuzzing against a reference model (replay driver always; libFuzzer with TSQ_FUZZ).
 tsq_add_fuzz(zc_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/zc_fuzz.c 20000 3000)
