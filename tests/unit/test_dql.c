@@ -54,6 +54,34 @@ static struct tsq_dql_stats stats_of(const struct tsq_dql *d)
 	return s;
 }
 
+
+/*
+ * A scripted trace: each step queues (Q, tsq_dql_charge) or completes (C, tsq_dql_complete)
+ * `bytes` at time t and must return 0; a failure names the step.
+ */
+struct step {
+	char op;
+	uint32_t bytes;
+	uint64_t t;
+};
+#define Q(bytes, t) { 'Q', (bytes), (t) }
+#define C(bytes, t) { 'C', (bytes), (t) }
+#define PLAY(d, ...)                                                                 \
+	play((d), (const struct step[]){ __VA_ARGS__ },                             \
+	     sizeof((const struct step[]){ __VA_ARGS__ }) / sizeof(struct step))
+
+static void play(struct tsq_dql *d, const struct step *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = s[i].op == 'Q' ? tsq_dql_charge(d, s[i].bytes, s[i].t)
+					: tsq_dql_complete(d, s[i].bytes, s[i].t);
+
+		cr_assert_eq(rc, 0, "step %zu: %s %u at t=%llu", i + 1,
+			     s[i].op == 'Q' ? "charge" : "complete", s[i].bytes,
+			     (unsigned long long)s[i].t);
+	}
+}
+
 /*
  * A queue whose limit starts at `limit` (min_limit at init, then lowered to 0), with a hold
  * time of exactly `hold` ns (0 included: in the cfg 0 would mean the default).
@@ -270,8 +298,7 @@ Test(dql, starved_adds_previous_excess)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
+	PLAY(&d, Q(1000, 0), C(1000, 1));
 	cr_assert_eq(tsq_dql_limit(&d), 1000);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(tsq_dql_charge(&d, 600, 2), 0);
@@ -296,13 +323,9 @@ Test(dql, starved_when_all_of_last_round_completed)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1500, 2), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 500, 3), 0);
+	PLAY(&d, Q(1000, 0), C(1000, 1), Q(1500, 2), C(500, 3));
 	cr_assert_eq(tsq_dql_limit(&d), 1000);
-	cr_assert_eq(tsq_dql_charge(&d, 200, 4), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 5), 0);
+	PLAY(&d, Q(200, 4), C(1000, 5));
 	cr_assert_eq(tsq_dql_limit(&d), 1500);
 	cr_assert_eq(tsq_dql_inflight(&d), 200);
 	cr_assert_eq(tsq_dql_avail(&d), 1300);
@@ -319,12 +342,7 @@ Test(dql, starved_counts_what_completed_beyond_last_round)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1500, 2), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 3), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 300, 4), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 800, 5), 0);
+	PLAY(&d, Q(1000, 0), C(1000, 1), Q(1500, 2), C(1000, 3), Q(300, 4), C(800, 5));
 	cr_assert_eq(tsq_dql_limit(&d), 1800);
 }
 
@@ -353,22 +371,19 @@ Test(dql, under_the_limit_nothing_moves)
  *        Queue 500.
  * t=1001 complete 500: slack 9000; 1001 > 1000 -> limit = 10000 - lowest 7000 = 3000.
  */
+/* The trace above up to t=1000, where the hold is not over yet (shrink_restarts_the_watch too). */
+#define BUSY_TO_1000                                                                       \
+	Q(3000, 0), C(1000, 100), Q(1000, 100), C(1000, 200), Q(1000, 200), C(1500, 700), \
+		Q(1000, 700), C(500, 1000)
+
 Test(dql, busy_shrinks_by_the_lowest_slack_after_the_hold)
 {
 	struct tsq_dql d;
 
 	init_at(&d, 10000, 1000);
-	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1500, 700), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 700), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 500, 1000), 0);
+	PLAY(&d, BUSY_TO_1000);
 	cr_assert_eq(tsq_dql_limit(&d), 10000, "hold not over at exactly 1000 ns");
-	cr_assert_eq(tsq_dql_charge(&d, 500, 1000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 500, 1001), 0);
+	PLAY(&d, Q(500, 1000), C(500, 1001));
 	cr_assert_eq(tsq_dql_limit(&d), 3000, "shrunk by the lowest slack (7000), not the last (9000)");
 	cr_assert_eq(stats_of(&d).shrinks, 1);
 	cr_assert_eq(tsq_dql_inflight(&d), 2000);
@@ -387,22 +402,13 @@ Test(dql, shrink_restarts_the_watch)
 	struct tsq_dql d;
 
 	init_at(&d, 10000, 1000);
-	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 200), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1500, 700), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 700), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 500, 1000), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 500, 1000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 500, 1001), 0);
+	PLAY(&d, BUSY_TO_1000);
+	cr_assert_eq(tsq_dql_limit(&d), 10000);
+	PLAY(&d, Q(500, 1000), C(500, 1001));
 	cr_assert_eq(tsq_dql_limit(&d), 3000);
-	cr_assert_eq(tsq_dql_charge(&d, 500, 1001), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 500, 1500), 0);
+	PLAY(&d, Q(500, 1001), C(500, 1500));
 	cr_assert_eq(tsq_dql_limit(&d), 3000, "a new hold started at 1001");
-	cr_assert_eq(tsq_dql_charge(&d, 500, 1500), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 500, 2002), 0);
+	PLAY(&d, Q(500, 1500), C(500, 2002));
 	cr_assert_eq(tsq_dql_limit(&d), 1000);
 	cr_assert_eq(stats_of(&d).shrinks, 2);
 }
@@ -420,12 +426,9 @@ Test(dql, slack_is_at_least_the_last_objects_share)
 	struct tsq_dql d;
 
 	init_at(&d, 3000, 0);
-	cr_assert_eq(tsq_dql_charge(&d, 2000, 0), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1500, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 100, 1), 0);
+	PLAY(&d, Q(2000, 0), Q(1500, 0), C(100, 1));
 	cr_assert_eq(tsq_dql_limit(&d), 3000);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 1), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1300, 2), 0);
+	PLAY(&d, Q(100, 1), C(1300, 2));
 	cr_assert_eq(tsq_dql_limit(&d), 2000);
 }
 
@@ -436,14 +439,11 @@ Test(dql, hold_zero_shrinks_on_the_first_busy_round_after_time_passed)
 	init_at(&d, 10000, 5);
 	tsq_dql_set_hold_time(&d, 0);
 	cr_assert_eq(stats_of(&d).hold_ns, 0);
-	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 0), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 0), 0);
+	PLAY(&d, Q(3000, 0), C(1000, 0), Q(1000, 0));
 	/* busy, slack 8000, but 0 > 0 is false: the clock has not moved since the reset */
 	cr_assert_eq(tsq_dql_complete(&d, 1000, 0), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 10000);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
+	PLAY(&d, Q(1000, 1), C(1000, 1));
 	cr_assert_eq(tsq_dql_limit(&d), 2000, "lowest slack 8000 over the watch");
 }
 
@@ -452,24 +452,19 @@ Test(dql, a_starved_round_restarts_the_slack_watch)
 	struct tsq_dql d;
 
 	init_at(&d, 10000, 1000);
-	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 100), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 200), 0); /* busy: lowest 8000, watch from 0 */
+	PLAY(&d, Q(3000, 0), C(1000, 100), Q(1000, 100),
+	     C(1000, 200)); /* busy: lowest 8000, watch from 0 */
 	/*
 	 * Go over and drain: starved at t=900, limit 10000 + POSDIFF(13000, 4000) + 0 = 19000,
 	 * and the watch restarts at 900 (with the old one, lowest 8000 would shrink to 11000).
 	 */
-	cr_assert_eq(tsq_dql_charge(&d, 9000, 900), 0); /* inflight 11000 */
-	cr_assert_eq(tsq_dql_complete(&d, 11000, 900), 0);
+	PLAY(&d, Q(9000, 900), /* inflight 11000 */
+	     C(11000, 900));
 	cr_assert_eq(tsq_dql_limit(&d), 19000, "grew by what completed past last round's queue");
-	cr_assert_eq(tsq_dql_charge(&d, 11000, 900), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1000), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 1000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1500), 0); /* busy, but 600 < 1000 since 900 */
+	PLAY(&d, Q(11000, 900), C(1000, 1000), Q(1000, 1000),
+	     C(1000, 1500)); /* busy, but 600 < 1000 since 900 */
 	cr_assert_eq(tsq_dql_limit(&d), 19000);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 1500), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1901), 0); /* 1001 > 1000: slack 17000 */
+	PLAY(&d, Q(1000, 1500), C(1000, 1901)); /* 1001 > 1000: slack 17000 */
 	cr_assert_eq(tsq_dql_limit(&d), 2000);
 }
 
@@ -493,10 +488,8 @@ Test(dql, min_limit_clamps_shrink_and_applies_at_the_next_completion)
 	init_at(&d, 10000, 0);
 	cr_assert_eq(tsq_dql_set_limits(&d, 9000, TSQ_DQL_MAX_LIMIT), 0);
 	cr_assert_eq(tsq_dql_limit(&d), 10000, "only a completion moves the limit");
-	cr_assert_eq(tsq_dql_charge(&d, 3000, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 1), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 2), 0); /* slack 8000 -> 2000, clamped to 9000 */
+	PLAY(&d, Q(3000, 0), C(1000, 1), Q(1000, 1),
+	     C(1000, 2)); /* slack 8000 -> 2000, clamped to 9000 */
 	cr_assert_eq(tsq_dql_limit(&d), 9000);
 	cr_assert_eq(tsq_dql_set_limits(&d, 20000, 30000), 0);
 	cr_assert_eq(tsq_dql_complete(&d, 0, 3), 0);
@@ -516,11 +509,9 @@ Test(dql, a_limit_change_forgets_the_excess)
 	 * the next round is not "starved by last round's excess". */
 	init_at(&d, 1000, 0);
 	cr_assert_eq(tsq_dql_set_limits(&d, 1200, TSQ_DQL_MAX_LIMIT), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1500, 0), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 100, 1), 0); /* clamp: 1000 -> 1200; ovlimit := 0 */
+	PLAY(&d, Q(1500, 0), C(100, 1)); /* clamp: 1000 -> 1200; ovlimit := 0 */
 	cr_assert_eq(tsq_dql_limit(&d), 1200);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 1), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1400, 2), 0); /* all prev done, prev_ovlimit 0 */
+	PLAY(&d, Q(100, 1), C(1400, 2)); /* all prev done, prev_ovlimit 0 */
 	cr_assert_eq(tsq_dql_limit(&d), 1200, "no growth from a forgotten excess");
 }
 
@@ -647,8 +638,7 @@ Test(dql, stall_detected_with_its_age)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 100, 7400), 0);
+	PLAY(&d, Q(100, 1000), C(100, 7400));
 	cr_assert_eq(stats_of(&d).stalls, 1);
 	cr_assert_eq(stats_of(&d).stall_max_ns, 7400 - 7 * 128);
 	cr_assert_eq(stats_of(&d).stall_thrs_ns, THRS);
@@ -659,10 +649,8 @@ Test(dql, no_stall_when_completions_come_in_time)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 50, 6399), 0); /* 6399 < thrs since the reset */
-	cr_assert_eq(tsq_dql_charge(&d, 100, 6400), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 50, 12000), 0); /* 5601 since the last completion */
+	PLAY(&d, Q(100, 1000), C(50, 6399), /* 6399 < thrs since the reset */
+	     Q(100, 6400), C(50, 12000)); /* 5601 since the last completion */
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
 
@@ -672,8 +660,7 @@ Test(dql, no_stall_for_a_queue_in_the_second_half)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 4000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 100, 6400), 0);
+	PLAY(&d, Q(100, 4000), C(100, 6400));
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
 
@@ -682,8 +669,8 @@ Test(dql, no_stall_with_nothing_queued_in_the_gap)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_charge(&d, 200, 0), 0); /* tick 0: not after the reset's tick */
-	cr_assert_eq(tsq_dql_complete(&d, 100, 100000), 0);
+	PLAY(&d, Q(200, 0), /* tick 0: not after the reset's tick */
+	     C(100, 100000));
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
 
@@ -697,16 +684,12 @@ Test(dql, stall_window_starts_after_the_last_completion)
 	struct tsq_dql d;
 
 	init_stall(&d);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 100, 5000), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 5100), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 5200), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 200, 11500), 0);
+	PLAY(&d, Q(100, 1000), C(100, 5000), Q(100, 5100), Q(100, 5200), C(200, 11500));
 	cr_assert_eq(stats_of(&d).stalls, 1);
 	cr_assert_eq(stats_of(&d).stall_max_ns, 6380);
 	/* A later, shorter stall keeps the maximum. */
-	cr_assert_eq(tsq_dql_charge(&d, 100, 12000), 0); /* tick 93 */
-	cr_assert_eq(tsq_dql_complete(&d, 100, 18000), 0);
+	PLAY(&d, Q(100, 12000), /* tick 93 */
+	     C(100, 18000));
 	cr_assert_eq(stats_of(&d).stalls, 2);
 	cr_assert_eq(stats_of(&d).stall_max_ns, 6380);
 }
@@ -729,13 +712,11 @@ Test(dql, stall_detection_off_and_switched_on)
 	struct tsq_dql d;
 
 	cr_assert_eq(tsq_dql_init(&d, NULL, 0), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 1000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 100, 1000000000), 0);
+	PLAY(&d, Q(100, 1000), C(100, 1000000000));
 	cr_assert_eq(stats_of(&d).stalls, 0, "off by default");
 	tsq_dql_set_stall_thrs(&d, THRS, 2000000000);
 	cr_assert_eq(stats_of(&d).stall_thrs_ns, THRS);
-	cr_assert_eq(tsq_dql_charge(&d, 100, 2000001000), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 100, 2000008000), 0);
+	PLAY(&d, Q(100, 2000001000), C(100, 2000008000));
 	cr_assert_eq(stats_of(&d).stalls, 1);
 }
 
@@ -822,14 +803,11 @@ Test(dql, clock_extremes)
 	/* Start near the top of the 64-bit clock, hold and stall thresholds at their maximum. */
 	cr_assert_eq(tsq_dql_init(&d, &c, UINT64_MAX - 10), 0);
 	cr_assert_eq(tsq_dql_set_limits(&d, 0, TSQ_DQL_MAX_LIMIT), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 3000, UINT64_MAX - 5), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, UINT64_MAX), 0);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 3), 0); /* the clock wrapped */
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 5), 0);
+	PLAY(&d, Q(3000, UINT64_MAX - 5), C(1000, UINT64_MAX), Q(1000, 3), /* the clock wrapped */
+	     C(1000, 5));
 	cr_assert_eq(tsq_dql_limit(&d), 10000, "UINT64_MAX hold never passes");
 	tsq_dql_set_hold_time(&d, 10);
-	cr_assert_eq(tsq_dql_charge(&d, 1000, 6), 0);
-	cr_assert_eq(tsq_dql_complete(&d, 1000, 6), 0);
+	PLAY(&d, Q(1000, 6), C(1000, 6));
 	cr_assert_eq(tsq_dql_limit(&d), 2000, "17 ns across the wrap > 10: shrink by 8000");
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
