@@ -761,55 +761,61 @@ Test(budget, debug_charge_that_would_wrap_the_bytes_aborts, .signal = SIGABRT)
 	cr_assert_fail("charge past the 40-bit byte field returned");
 }
 
-/* Misuse table: a completion without a charge, or a second one. */
-Test(budget, debug_complete_without_a_charge_aborts, .signal = SIGABRT)
+/* Misuse table: a completion without a charge, a second one, or one of too many bytes. */
+
+/* Charges `charges` units of 100 bytes, then completes `bytes[]` in turn: the last one aborts. */
+static void charge_then_complete(int charges, const uint32_t *bytes, int n)
 {
 	struct tsq_budget b;
 	struct tsq_flags f = TSQ_FLAGS_INIT;
 
 	tsq_budget_init(&b, NULL);
-	tsq_budget_complete(&b, &f, 100);
+	for (int i = 0; i < charges; i++)
+		tsq_budget_charge(&b, 100);
+	for (int i = 0; i < n; i++)
+		tsq_budget_complete(&b, &f, bytes[i]);
+}
+
+Test(budget, debug_complete_without_a_charge_aborts, .signal = SIGABRT)
+{
+	charge_then_complete(0, (const uint32_t[]){ 100 }, 1);
 	cr_assert_fail("completion without a charge returned");
 }
 
 Test(budget, debug_complete_twice_aborts, .signal = SIGABRT)
 {
-	struct tsq_budget b;
-	struct tsq_flags f = TSQ_FLAGS_INIT;
-
-	tsq_budget_init(&b, NULL);
-	tsq_budget_charge(&b, 100);
-	tsq_budget_complete(&b, &f, 100);
-	tsq_budget_complete(&b, &f, 100);
+	charge_then_complete(1, (const uint32_t[]){ 100, 100 }, 2);
 	cr_assert_fail("second completion returned");
 }
 
 Test(budget, debug_complete_of_more_bytes_than_in_flight_aborts, .signal = SIGABRT)
 {
-	struct tsq_budget b;
-	struct tsq_flags f = TSQ_FLAGS_INIT;
-
-	tsq_budget_init(&b, NULL);
-	tsq_budget_charge(&b, 100);
-	tsq_budget_charge(&b, 100);
-	tsq_budget_complete(&b, &f, 300);
+	charge_then_complete(2, (const uint32_t[]){ 300 }, 1);
 	cr_assert_fail("completion of 300 with 200 in flight returned");
 }
 #else
 /* Misuse table, release builds: clamp at zero and count, never "1 TiB in flight". */
+
+/* What the stats show in flight, and the unmatched completions counted so far. */
+static void assert_inflight(const struct tsq_budget *b, uint64_t units, uint64_t bytes,
+			    uint64_t unmatched)
+{
+	struct tsq_budget_stats s = stats_of(b);
+
+	cr_assert_eq(s.inflight_units, units);
+	cr_assert_eq(s.inflight_bytes, bytes);
+	cr_assert_eq(s.unmatched_completions, unmatched);
+}
+
 Test(budget, complete_without_a_charge_clamps_at_zero_and_counts)
 {
 	struct tsq_budget b;
 	struct tsq_flags f = TSQ_FLAGS_INIT;
-	struct tsq_budget_stats s;
 
 	tsq_budget_init(&b, NULL);
 	tsq_budget_set_pacing_rate(&b, 0);
 	cr_assert_not(tsq_budget_complete(&b, &f, 100));
-	s = stats_of(&b);
-	cr_assert_eq(s.inflight_units, 0u);
-	cr_assert_eq(s.inflight_bytes, 0u);
-	cr_assert_eq(s.unmatched_completions, 1u);
+	assert_inflight(&b, 0u, 0u, 1u);
 	/* The flow still works: two units fill 2 x 100, completions bring it back. */
 	cr_assert(tsq_budget_may_send(&b, &f, 100, 0));
 	tsq_budget_charge(&b, 100);
@@ -818,17 +824,13 @@ Test(budget, complete_without_a_charge_clamps_at_zero_and_counts)
 	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0));
 	cr_assert(tsq_budget_complete(&b, &f, 100));
 	cr_assert_not(tsq_budget_complete(&b, &f, 100));
-	s = stats_of(&b);
-	cr_assert_eq(s.inflight_units, 0u);
-	cr_assert_eq(s.inflight_bytes, 0u);
-	cr_assert_eq(s.unmatched_completions, 1u);
+	assert_inflight(&b, 0u, 0u, 1u);
 }
 
 Test(budget, complete_twice_clamps_at_zero_and_counts)
 {
 	struct tsq_budget b;
 	struct tsq_flags f = TSQ_FLAGS_INIT;
-	struct tsq_budget_stats s;
 
 	tsq_budget_init(&b, NULL);
 	tsq_budget_set_pacing_rate(&b, 0);
@@ -838,10 +840,7 @@ Test(budget, complete_twice_clamps_at_zero_and_counts)
 	cr_assert(tsq_budget_complete(&b, &f, 100));
 	cr_assert_not(tsq_budget_complete(&b, &f, 100));
 	cr_assert_not(tsq_budget_complete(&b, &f, 100), "one completion too many");
-	s = stats_of(&b);
-	cr_assert_eq(s.inflight_units, 0u);
-	cr_assert_eq(s.inflight_bytes, 0u);
-	cr_assert_eq(s.unmatched_completions, 1u);
+	assert_inflight(&b, 0u, 0u, 1u);
 	cr_assert(tsq_budget_may_send(&b, &f, UINT32_MAX, 0), "not throttled forever");
 }
 
@@ -862,10 +861,7 @@ Test(budget, complete_of_more_bytes_than_in_flight_clamps_the_bytes)
 	/* A wrong unit count with bytes left (units 0, bytes 0 afterwards): clamped per field. */
 	tsq_budget_complete(&b, &f, 0);
 	tsq_budget_complete(&b, &f, 0);
-	s = stats_of(&b);
-	cr_assert_eq(s.inflight_units, 0u);
-	cr_assert_eq(s.inflight_bytes, 0u);
-	cr_assert_eq(s.unmatched_completions, 2u);
+	assert_inflight(&b, 0u, 0u, 2u);
 }
 
 /* A THROTTLED flow that meets an unmatched completion is still restarted exactly once. */
