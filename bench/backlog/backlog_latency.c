@@ -43,6 +43,7 @@
 
 #include <tsq/owner.h>
 
+#include "cpus.h"
 #include "stats.h"
 
 #define STEP_BYTES (64u << 10)
@@ -109,26 +110,6 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 }
 
 static const struct tsq_owner_ops ops = { process, NULL };
-
-static void pin(pthread_t t, int cpu)
-{
-	cpu_set_t set, mine;
-	int seen = 0;
-
-	/* The cpu-th CPU of the ones we may use; failure only means an unpinned run. */
-	if (pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine) != 0 || CPU_COUNT(&mine) < 2)
-		return;
-	for (int c = 0; c < CPU_SETSIZE; c++) {
-		if (!CPU_ISSET(c, &mine))
-			continue;
-		if (seen++ == cpu) {
-			CPU_ZERO(&set);
-			CPU_SET(c, &set);
-			(void)pthread_setaffinity_np(t, sizeof(set), &set);
-			return;
-		}
-	}
-}
 
 static void *producer(void *arg)
 {
@@ -259,6 +240,7 @@ static double flush_check_ns(int quick)
 static int run_segment(enum flush_mode mode, double seconds, double *best_ns_per_step)
 {
 	pthread_t po, pp;
+	struct bench_cpus cpus;
 	struct tsq_owner_stats st;
 	double ns;
 
@@ -272,8 +254,10 @@ static int run_segment(enum flush_mode mode, double seconds, double *best_ns_per
 	*best_ns_per_step = ns < *best_ns_per_step ? ns : *best_ns_per_step;
 	if (pthread_create(&po, NULL, owner, NULL) != 0 || pthread_create(&pp, NULL, producer, NULL) != 0)
 		return -1;
-	pin(po, 0);
-	pin(pp, 1);
+	/* The owner and the producer on two CPUs (cpus.h; failure only means an unpinned run). */
+	bench_cpus_get(&cpus);
+	bench_pin(&cpus, po, 0);
+	bench_pin(&cpus, pp, 1);
 	sleep_s(seconds);
 	tsq_store(&B.stop_producer, 1, TSQ_RELAXED);
 	pthread_join(pp, NULL);

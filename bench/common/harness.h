@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/common/harness.h - what every tsq-bench scenario shares: thread placement,
- * spin-waiting, cache-line-aligned allocation, and (through stats.h) the clock.
+ * bench/common/harness.h - what every tsq-bench scenario shares:
+ * spin-waiting, cache-line-aligned allocation, and (through cpus.h and stats.h) thread
+ * placement and the clock.
  *
  * The benchmarks are built so that each implementation runs in the same skeleton; only the
  * few lines that are the implementation differ. The pieces of that skeleton that are not
@@ -19,6 +20,7 @@
 
 #include <tsq/atomic.h>
 
+#include "cpus.h"
 #include "gbench.h"
 #include "stats.h"
 
@@ -66,50 +68,6 @@ static inline void bench_spin(unsigned *spins)
 		*spins = 0;
 		sched_yield();
 	}
-}
-
-/*
- * Thread placement: thread i of a benchmark runs on the i-th usable CPU, modulo their number
- * (the benchmark thread - the owner - is i = 0). Pinning keeps the owner and each producer
- * on separate cores whenever there are enough, so that the numbers measure cache-line
- * transfers between cores and not the scheduler. Failure is harmless (an unpinned run).
- * The usable set is read once, before anyone is pinned: threads inherit their creator's mask.
- */
-struct bench_cpus {
-	cpu_set_t usable; /* the benchmark thread's mask on entry, restored on exit */
-	int ok;
-};
-
-static inline void bench_cpus_get(struct bench_cpus *c)
-{
-	c->ok = pthread_getaffinity_np(pthread_self(), sizeof(c->usable), &c->usable) == 0 &&
-		CPU_COUNT(&c->usable) > 0;
-}
-
-static inline void bench_pin(const struct bench_cpus *c, pthread_t t, unsigned i)
-{
-	cpu_set_t one;
-	unsigned seen = 0;
-
-	if (!c->ok)
-		return;
-	i %= (unsigned)CPU_COUNT(&c->usable);
-	for (unsigned cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, &c->usable))
-			continue;
-		if (seen++ == i) {
-			CPU_ZERO(&one);
-			CPU_SET(cpu, &one);
-			(void)pthread_setaffinity_np(t, sizeof(one), &one);
-			return;
-		}
-	}
-}
-
-static inline void bench_cpus_restore(const struct bench_cpus *c)
-{
-	if (c->ok)
-		(void)pthread_setaffinity_np(pthread_self(), sizeof(c->usable), &c->usable);
 }
 
 #endif /* TSQ_BENCH_HARNESS_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bench/common/tables.c - the shared pieces of the --tsq_tables printers (see tables.h). The
- * printers themselves live with their scenarios: calibrate.c, handoff/handoff_tables.c,
+ * printers themselves live with their scenarios: calibrate.c, handoff/handoff.c, handoff/single.c,
  * remote_free/remote_free.c, zc/zc.c.
  */
 #include "tables.h"
