@@ -22,7 +22,7 @@
 enum {
 	O_QUEUES = 256, O_ATTACH, O_NOWAKE, O_LIMIT, O_COPYEVERY, O_FIRSTID, O_POOL, O_RING, O_DMAC,
 	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION, O_BQL,
-	O_ROUNDS, O_RETHOLD, O_JSONFILE, O_QDISC, O_BUILD
+	O_ROUNDS, O_RETHOLD, O_JSONFILE, O_QDISC, O_BUILD, O_QUANTUM
 };
 
 static const struct option long_opts[] = {
@@ -31,7 +31,7 @@ static const struct option long_opts[] = {
 	{"frame-size", 1, 0, 'f'}, {"pkt-size", 1, 0, 's'}, {"flows", 1, 0, 'F'},
 	{"bulk-flows", 1, 0, 'F'}, {"bql", 1, 0, O_BQL}, {"rounds", 1, 0, O_ROUNDS},
 	{"ret-hold-us", 1, 0, O_RETHOLD}, {"json-file", 1, 0, O_JSONFILE},
-	{"qdisc", 1, 0, O_QDISC}, {"build-per-send", 0, 0, O_BUILD},
+	{"qdisc", 1, 0, O_QDISC}, {"build-per-send", 0, 0, O_BUILD}, {"fq-quantum", 1, 0, O_QUANTUM},
 	{"probe-rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"count", 1, 0, 'n'},
 	{"tsq", 1, 0, 't'}, {"tsq-limit", 1, 0, O_LIMIT}, {"zerocopy", 1, 0, 'z'},
 	{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
@@ -84,6 +84,8 @@ static void usage(FILE *out)
 		"      --qdisc fq|fifo|both  the worker's queues in front of the TX ring: one per\n"
 		"                          flow served round robin, a frame per turn (fq), or one\n"
 		"                          FIFO; both: matrix runs TSQ+BQL with each (default fq)\n"
+		"      --fq-quantum N      fq: frames a flow's queue sends per turn, 1..256\n"
+		"                          (default 1)\n"
 		"      --build-per-send    bare: build every frame before it is sent, as the\n"
 		"                          engine's applications do (default: built once; matrix\n"
 		"                          runs the bare sender both ways)\n"
@@ -326,6 +328,7 @@ static int parse_one(int c, const char *v, struct opts *o)
 		return 0;
 	}
 	case O_BUILD: o->build_per_send = true; return 0;
+	case O_QUANTUM: return parse_u32(c, v, 1, 256, &o->fq_quantum);
 	case O_ROUNDS: return parse_unsigned(c, v, 1, 100, &o->rounds);
 	case O_RETHOLD: {
 		uint64_t us;
@@ -405,7 +408,7 @@ static void defaults(struct opts *o)
 			   .need_wakeup = true, .tsq = true, .bql = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
 			   .pool_frames = 4096, .ring_size = 2048, .tsq_limit = 131072, .duration = 3,
 			   .probe_rate = 5000, .idle_exit_ms = 1000, .rounds = 3,
-			   .ret_hold_ns = XENG_RET_HOLD_NS_DEFAULT, .own_us = 200, .port = XENG_UDP_PORT,
+			   .ret_hold_ns = XENG_RET_HOLD_NS_DEFAULT, .fq_quantum = 1, .own_us = 200, .port = XENG_UDP_PORT,
 			   .dst_mac = {2, 0, 0, 0, 0, 0x0b}};
 	inet_pton(AF_INET6, "fd00:7473:7100::a", o->src_ip);
 	inet_pton(AF_INET6, "fd00:7473:7100::b", o->dst_ip);

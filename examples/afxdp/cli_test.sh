@@ -78,7 +78,7 @@ cli() {
 		"--src-ip|--src-ip 10.0.0.1" "--dst-ip|--dst-ip zz"
 		"--port|--port 70000"       "--port|--port 0"          "--port|--port -1"
 		"--idle-exit|--idle-exit 0" "--own-us|--own-us 5000"
-		"--qdisc|--qdisc drr"       "--qdisc|--qdisc both"
+		"--qdisc|--qdisc drr"       "--qdisc|--qdisc both"      "--fq-quantum|--fq-quantum 0"
 		"--port|--port"             "--bogus|--bogus"          "--iface|-i 0123456789abcdefXYZ"
 	)
 	for row in "${rows[@]}"; do

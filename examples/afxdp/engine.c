@@ -132,12 +132,16 @@ static struct xframe *txq_dequeue(struct xworker *w)
 		w->rr_head = q->rr_next;
 		if (w->rr_head == NULL)
 			w->rr_tail = NULL;
-	} else if (q->rr_next != NULL) {
-		w->rr_head = q->rr_next;
-		q->rr_next = NULL;
-		w->rr_tail->rr_next = q;
-		w->rr_tail = q;
-	} /* else: the only queue in the round stays at its head */
+		w->turn = 0;
+	} else if (++w->turn >= w->e->cfg.fq_quantum) {
+		w->turn = 0;
+		if (q->rr_next != NULL) {
+			w->rr_head = q->rr_next;
+			q->rr_next = NULL;
+			w->rr_tail->rr_next = q;
+			w->rr_tail = q;
+		} /* else: the only queue in the round stays at its head */
+	}
 	fr->flow->txq.frames--;
 	w->queued--;
 	return fr;
@@ -550,7 +554,8 @@ static void occ_sample(struct xworker *w)
 static void qwait_sample(struct xworker *w, const struct xframe *fr)
 {
 	uint64_t wait = w->dequeued - fr->flow->txq.out - fr->q_pos;
-	uint64_t bound = (uint64_t)(fr->q_ahead + 1) * (w->nr_tx_flows ? w->nr_tx_flows - 1 : 0);
+	uint64_t bound = (uint64_t)(fr->q_ahead + 1) * w->e->cfg.fq_quantum *
+			 (w->nr_tx_flows ? w->nr_tx_flows - 1 : 0);
 
 	w->qwait_hist[wait < XENG_QWAIT_BUCKETS - 1 ? wait : XENG_QWAIT_BUCKETS - 1]++;
 	if (wait > w->qwait_max)
@@ -1185,6 +1190,8 @@ int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflo
 		return fail(e, -EINVAL, "frame size must be 2048 or 4096");
 	if (cfg->ring_size == 0 || (cfg->ring_size & (cfg->ring_size - 1)))
 		return fail(e, -EINVAL, "ring size must be a power of two");
+	if (e->cfg.fq_quantum == 0)
+		e->cfg.fq_quantum = 1;
 	e->ifindex = (int)if_nametoindex(cfg->ifname);
 	if (e->ifindex == 0)
 		return fail(e, -ENODEV, "no interface '%s' in this network namespace", cfg->ifname);

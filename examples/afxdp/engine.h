@@ -53,9 +53,10 @@
  * the ring into the worker, so what a probe frame waits behind there is the qdisc's choice.
  * XENG_QDISC_FQ (default): one queue per flow; the queues with frames form a round, and the
  * worker takes one frame from the queue at the head of the round, which then goes to the back
- * (per-frame round robin); a queue that gets its first frame joins at the back. A frame at
- * the head of its flow's queue therefore leaves after at most one frame of every other flow
- * homed on the worker, however many frames those flows have queued. Per frame, not deficit
+ * (per-frame round robin; cfg.fq_quantum frames per turn if set); a queue that gets its
+ * first frame joins at the back. A frame at the head of its flow's queue therefore leaves
+ * after at most one frame (one quantum) of every other flow homed on the worker, however
+ * many frames those flows have queued. Per frame, not deficit
  * round robin by bytes: every flow here sends frames of one size (--pkt-size), TSQ charges a
  * frame its frame size whatever its length, and a byte quantum of one frame size (fq's is two
  * MTUs) would let a flow of 80-byte frames put 25 of them in front of the probe per turn.
@@ -127,6 +128,7 @@ struct xeng_cfg {
 	bool tsq;            /* small-queue budget on/off */
 	bool bql;            /* byte queue limits on the worker's TX ring on/off */
 	enum xeng_qdisc qdisc; /* the worker's queues: per flow round robin (fq) or one FIFO */
+	uint32_t fq_quantum;   /* fq: frames a queue sends per turn (0: 1) */
 	uint32_t bql_limit_max; /* BQL's largest limit in bytes; 0: TSQ_DQL_MAX_LIMIT */
 	uint64_t ret_hold_ns; /* completed TX frames wait this long for a fuller batch home (0: never) */
 	uint64_t tsq_limit;  /* bytes in flight per flow (frames count frame_size each) */
@@ -216,6 +218,7 @@ struct xworker {
 	struct xqueue *rr_head, *rr_tail;
 	struct xqueue fifo;
 	uint32_t queued, queued_max, nr_active;
+	uint32_t turn;        /* frames the queue at the head of the round sent in this turn */
 	uint32_t nr_tx_flows; /* flows homed here (the fairness bound: one frame of each other) */
 	uint64_t dequeued;    /* frames taken from the queues into the TX ring */
 	/* Probe frames' waits, in frames of other flows sent between arrival and departure. */

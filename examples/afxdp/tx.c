@@ -93,7 +93,7 @@ static int run_create(struct run *rn)
 		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
 		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = false, .pin_cpus = o->pin,
 		.frame_size = o->frame_size, .ring_size = o->ring_size, .rx_frames = 0, .tsq = rn->tsq,
-		.bql = rn->bql, .qdisc = rn->qdisc, .bql_limit_max = o->bql_limit_max, .ret_hold_ns = o->ret_hold_ns,
+		.bql = rn->bql, .qdisc = rn->qdisc, .fq_quantum = o->fq_quantum, .bql_limit_max = o->bql_limit_max, .ret_hold_ns = o->ret_hold_ns,
 		.tsq_limit = o->tsq_limit, .backlog_limit = 1 << 20, .port = o->port};
 	int err;
 

@@ -38,6 +38,7 @@ struct opts {
 	bool need_wakeup, tsq, bql, zerocopy, json, quiet, pin;
 	enum xeng_qdisc qdisc; /* the workers' queues */
 	bool qdisc_both;       /* matrix: TSQ+BQL with a FIFO too (--qdisc both) */
+	uint32_t fq_quantum;   /* fq: frames per turn */
 	bool build_per_send;   /* bare: build every frame before its send */
 	unsigned rounds;       /* matrix: rounds of the runs */
 	uint32_t bql_limit_max;
