@@ -179,6 +179,13 @@ static void setup_bound16(void)
 	setup_custom(16);
 }
 
+/* The fixture's set again, with other options (the shards and records stay). */
+static void reinit(const struct tsq_defer_opts *o)
+{
+	tsq_defer_set_destroy(&set);
+	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, o), 0);
+}
+
 static void setup_default_bound(void)
 {
 	setup_custom(0);
@@ -554,8 +561,7 @@ Test(defer_bound, bound_one)
 {
 	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 1, .kick = count_kick };
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
 	cr_assert_eq(kicks.calls, 1, "bound 1: half the bound is crossed by the first push");
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[1].d), TSQ_DEFER_RAN_FALLBACK);
@@ -799,8 +805,7 @@ static void assert_no_lost_wakeup_after_late_kick(unsigned self_of_producer)
 				    .ring_size = ring ? 8 : 0 };
 	uint64_t snap;
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	futex_word = 0;
 	for (int i = 0; i < half; i++)
 		cr_assert_eq(tsq_defer_push(&set, 0, self_of_producer, &recs[i].d), TSQ_DEFER_QUEUED);
@@ -934,8 +939,7 @@ Test(defer_batch, over_the_bound_falls_back_as_a_whole)
 	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick };
 	struct tsq_defer_batch b;
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	for (int i = 0; i < 16; i++)
 		cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[i].d), TSQ_DEFER_QUEUED);
 
@@ -957,8 +961,7 @@ Test(defer_batch, a_batch_links_what_fits_and_runs_the_rest)
 	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick };
 	struct tsq_defer_batch b;
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
 	tsq_defer_batch_init(&b, 0);
@@ -982,8 +985,7 @@ Test(defer_batch, add_reports_a_fallback_of_its_own_hand_over)
 	struct tsq_defer_batch b;
 	int last = -1;
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	for (int i = 0; i < 20; i++)
 		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
 	tsq_defer_batch_init(&b, 0);
@@ -1002,8 +1004,7 @@ Test(defer_batch, a_batch_crossing_half_the_bound_kicks_once)
 	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick };
 	struct tsq_defer_batch b;
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	tsq_defer_batch_init(&b, 1);
 	for (int i = 0; i < 12; i++)
 		tsq_defer_batch_add(&set, &b, 0, &recs[i].d);
@@ -1276,8 +1277,7 @@ Test(defer_eventfd, wait_late_kick_does_not_silence_the_next_one)
 	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 2 };
 	int fd;
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	fd = tsq_defer_fd(&set, 0);
 
 	/* A half-bound kick whose item the owner then drains leaves a stale count in the fd. */
@@ -1440,8 +1440,7 @@ Test(defer_usage, drain_burst_hands_arrays_in_order, .init = setup_bound16, .fin
 {
 	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 64, .kick = count_kick, .ring_size = 16 };
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	/* 12 through the ring from shard 1 (wrapping it once), 3 through the list. */
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
@@ -1469,8 +1468,7 @@ Test(defer_ring, fifo_fallback_when_full_and_stats, .init = setup_bound16, .fini
 {
 	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 4, .kick = count_kick, .ring_size = 8 };
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	/* The ring (8 slots) is the bound of the pair, not opts.bound (the list's). */
 	for (int i = 0; i < 8; i++)
 		cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[i].d), TSQ_DEFER_QUEUED, "push %d", i);
@@ -1495,8 +1493,7 @@ Test(defer_ring, batch_through_the_ring_links_what_fits, .init = setup_bound16, 
 	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 16 };
 	struct tsq_defer_batch b;
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
 	tsq_defer_batch_init(&b, 0);
@@ -1515,8 +1512,7 @@ Test(defer_ring, idle_owner_is_kicked_by_a_ring_push, .init = setup_bound16, .fi
 {
 	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 64 };
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	cr_assert(tsq_defer_idle_enter(&set, 0));
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
 	cr_assert_eq(kicks.calls, 1);
@@ -1540,8 +1536,7 @@ Test(defer_debug, item_pushed_twice_aborts_ring, .init = setup_bound16, .fini = 
 {
 	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 8 };
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	tsq_defer_push(&set, 0, 1, &recs[0].d);
 	tsq_defer_push(&set, 0, 2, &recs[0].d);
 }
@@ -1612,8 +1607,7 @@ Test(defer_bulk, push_bulk_through_a_ring, .init = setup_bound16, .fini = teardo
 	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 8 };
 	struct tsq_defer_item *v[12];
 
-	tsq_defer_set_destroy(&set);
-	cr_assert_eq(tsq_defer_set_init(&set, shards, NSHARDS, &o), 0);
+	reinit(&o);
 	for (int i = 0; i < 12; i++)
 		v[i] = &recs[i].d;
 	cr_assert_eq(tsq_defer_push_bulk(&set, 2, 0, v, 12), 8, "8 slots");
