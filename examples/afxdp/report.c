@@ -19,30 +19,45 @@ int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Nearest rank of sorted samples. No sample: NAN, never a made-up 0. */
+/*
+ * The nearest rank of p (in percent) among n samples: ceil(p / 100 * n), at least 1 - the
+ * definition bench/common/stats.h gives tsq-bench and the simulations, so that "p99" means the
+ * same in every program of the project (p * n compared exactly: p99 of 100 samples is the
+ * 99th, not the 100th through a rounding error).
+ */
+static uint64_t nearest_rank(uint64_t n, double p)
+{
+	uint64_t rank = (uint64_t)(p * (double)n / 100.0);
+
+	if ((double)rank * 100.0 < p * (double)n)
+		rank++;
+	return rank == 0 ? 1 : rank;
+}
+
+/* The percentile of sorted samples: always one of them. No sample: NAN, never a made-up 0. */
 double pct_sorted(const uint64_t *v, size_t n, double p)
 {
-	size_t i;
+	uint64_t rank;
 
 	if (n == 0)
 		return NAN;
-	i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-	return (double)v[i < n ? i : n - 1];
+	rank = nearest_rank(n, p);
+	return (double)v[(rank < n ? rank : n) - 1];
 }
 
 /* The bucket index (the value) at percentile p of a histogram. No sample: NAN. */
 double pct_hist(const uint64_t *h, size_t buckets, double p)
 {
-	uint64_t total = 0, seen = 0, want;
+	uint64_t total = 0, seen = 0, rank;
 
 	for (size_t i = 0; i < buckets; i++)
 		total += h[i];
 	if (total == 0)
 		return NAN;
-	want = (uint64_t)(p / 100.0 * (double)total);
+	rank = nearest_rank(total, p);
 	for (size_t i = 0; i < buckets; i++) {
 		seen += h[i];
-		if (seen > want)
+		if (seen >= rank)
 			return (double)i;
 	}
 	return (double)(buckets - 1);

@@ -46,25 +46,8 @@
 
 #include <tsq/dql.h>
 
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	flockfile(stderr);
-	fprintf(stderr, "stress.dql: FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-	exit(1);
-}
-
-#define CHECK(cond, ...)                       \
-	do {                                   \
-		if (!(cond))                   \
-			fail(__VA_ARGS__);     \
-	} while (0)
+#define STRESS_NAME "stress.dql"
+#include "stress_fail.h"
 
 static uint64_t rnd(uint64_t *s)
 {

@@ -51,25 +51,8 @@
 
 /* ---- plumbing ---------------------------------------------------------------------------- */
 
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	flockfile(stderr);
-	fprintf(stderr, "stress_flow: FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-	exit(1);
-}
-
-#define CHECK(cond, ...)                       \
-	do {                                   \
-		if (!(cond))                   \
-			fail(__VA_ARGS__);     \
-	} while (0)
+#define STRESS_NAME "stress_flow"
+#include "stress_fail.h"
 
 struct rng {
 	uint64_t s;
