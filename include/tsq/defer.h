@@ -399,27 +399,6 @@ static inline struct tsq_defer_item **tsq__defer_slots(struct tsq__defer_ring *r
 	return (struct tsq_defer_item **)(void *)(r + 1);
 }
 
-/*
- * The options as this version reads them: a caller built against an older, smaller struct
- * gets zeroes for the fields it does not know; a larger struct from a newer caller is
- * accepted only if the tail this version does not know is all zero (libbpf's rule).
- */
-static inline int tsq__defer_read_opts(const struct tsq_defer_opts *opts, struct tsq_defer_opts *out)
-{
-	const size_t v1 = offsetof(struct tsq_defer_opts, kick_ctx) + sizeof(void *);
-
-	memset(out, 0, sizeof(*out));
-	if (opts == NULL)
-		return 0;
-	if (opts->size < v1)
-		return -EINVAL;
-	memcpy(out, opts, opts->size < sizeof(*out) ? opts->size : sizeof(*out));
-	for (size_t i = sizeof(*out); i < opts->size; i++)
-		if (((const unsigned char *)opts)[i] != 0)
-			return -EINVAL;
-	out->size = sizeof(*out);
-	return 0;
-}
 
 static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t ring_size)
 {
@@ -472,7 +451,8 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 
 	if (set == NULL || shards == NULL || nr_shards == 0 || nr_shards == TSQ_DEFER_NO_SHARD)
 		return -EINVAL;
-	if (tsq__defer_read_opts(opts, &o) != 0)
+	/* libbpf's rule (atomic.h): an older, smaller struct reads as zeroes past its end. */
+	if (!tsq__opts_read(opts, offsetof(struct tsq_defer_opts, kick_ctx) + sizeof(void *), &o, sizeof(o)))
 		return -EINVAL;
 	TSQ__MISUSE_IF(set->live == TSQ__DEFER_LIVE && set->shards != NULL, "tsq_defer_set_init",
 		       "set initialised twice without tsq_defer_set_destroy() (its eventfds and rings "
