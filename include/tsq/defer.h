@@ -56,13 +56,17 @@
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
  *
- *                       push/queue  batch_*  drain(_burst)  idle_enter/exit, wait  fd, pending, stats, current_cpu  set_init/destroy
- *     push/queue            -          -          -                  -                       -                         X
- *     batch_* (one b)       -          X          -                  -                       -                         X
- *     drain(_burst)         -          -          X                  X                       -                         X
- *     idle_enter/exit, wait -          -          X                  X                       -                         X
- *     fd, pending, stats    -          -          -                  -                       -                         X
- *     set_init/destroy      X          X          X                  X                       X                         X
+ *                         push/queue/  batch_*   drain(_burst)  idle_enter/  fd, pending, stats,  set_init/
+ *                         push_bulk    (one b)                  exit, wait   nr_shards            destroy
+ *     push/queue/push_bulk    -          -           -            -            -                  X
+ *     batch_* (one b)         -          X           -            -            -                  X
+ *     drain(_burst)           -          -           X            X            -                  X
+ *     idle_enter/exit, wait   -          -           X            X            -                  X
+ *     fd, pending, stats,     -          -           -            -            -                  X
+ *       nr_shards
+ *     set_init/destroy        X          X           X            X            X                  X
+ *   Not in the table (they touch no set): item_init and item_set_fn (the item's owner, before
+ *   it is queued), shards_alloc (setup), current_cpu (any thread).
  *   drain, drain_burst, idle_enter, idle_exit and wait on shard S are "owner only": one
  *   thread (S's worker) calls them. push may come from any thread; `self` must be the
  *   caller's own shard or TSQ_DEFER_NO_SHARD: two threads must never push with the same
@@ -117,9 +121,10 @@
  *
  * Memory
  *   struct tsq_defer_shard: 192 bytes (three cache lines). With rings, the set allocates
- *   nr_shards * (nr_shards - 1) rings of 128 + 8 * ring_size bytes (ring_size 256: 2176 B per
- *   pair; 16 shards: 510 KiB; 64 shards: 8.4 MiB), freed by tsq_defer_set_destroy(); a drain
- *   looks at nr_shards - 1 ring tails (a load each, from lines that stay cached while idle).
+ *   nr_shards^2 rings (the nr_shards self-pairs stay unused: the index is a multiply-add) of
+ *   128 + 8 * ring_size bytes: ring_size 256 is 2176 B a ring, 544 KiB for 16 shards, 8.5 MiB
+ *   for 64; freed by tsq_defer_set_destroy(). A drain looks at nr_shards - 1 ring tails (a
+ *   load each, from lines that stay cached while no producer writes them).
  *
  * Counters (per shard, tsq_defer_stats()): pushed (queued for the owner), inline (ran at
  * once, caller was the owner), fallback (ran by the caller, path full), kicks (wake-ups
