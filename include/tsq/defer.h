@@ -240,6 +240,7 @@ struct tsq_defer_shard {
 		uint64_t drains;
 		uint64_t list_drained; /* of `drained`, from the shared list */
 		int efd; /* default kick: an eventfd, -1 when a custom kick is used */
+		uint32_t in_rings; /* a drain is delivering ring slots in place (re-entry guard) */
 	} owner TSQ_CACHELINE_ALIGNED;
 };
 
@@ -1036,10 +1037,17 @@ static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self, co
 	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED) &&
 	    (!tsq_llist_empty(&s->shared.list) || set->rings != NULL))
 		tsq_store(&s->wake.kick_pending, 0u, TSQ_RELEASE);
-	if (set->rings != NULL) {
+	/*
+	 * Ring slots are delivered in place and freed after; a drain called again from one of
+	 * their functions must not deliver them a second time: it leaves the rings to the outer
+	 * drain (which picks up what arrived meanwhile) and takes only the list.
+	 */
+	if (set->rings != NULL && !s->owner.in_rings) {
+		s->owner.in_rings = 1;
 		for (unsigned p = 0; p < set->nr_shards; p++)
 			if (p != self)
 				n += tsq__defer_drain_ring(set, tsq__defer_ring(set, self, p), sink);
+		s->owner.in_rings = 0;
 	}
 	/* Empty: no stores at all, the producers' line stays where it is. */
 	if (!tsq_llist_empty(&s->shared.list))
@@ -1054,7 +1062,9 @@ static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self, co
 /*
  * tsq_defer_drain - run every item queued for shard `self` (each ring, then the shared
  * list; oldest first within each).
- * Context: owner of `self` only. Blocks: only inside the items' functions.
+ * Context: owner of `self` only; an item's function may call it again (the inner call takes
+ * only the shared list, the outer one keeps the rings). Blocks: only inside the items'
+ * functions.
  * Ordering: A1/A2 see everything the producers wrote before S1/S2; R3 frees ring slots
  * after reading them; R4 re-arms the kick before the take.
  * Pairs with: S1/S2 in the pushes; A3 in ring pushes; X4 in the kick.

@@ -1618,3 +1618,34 @@ Test(defer_bulk, push_bulk_through_a_ring, .init = setup_bound16, .fini = teardo
 	for (int i = 0; i < 8; i++)
 		assert_ran(4 + i, i, TSQ_DEFER_DRAINED);
 }
+
+/* An item whose function drains its own shard again (re-entry from the owner's drain). */
+static int reentry_depth;
+
+static void drain_again(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	record(it, how);
+	if (reentry_depth++ == 0)
+		tsq_defer_drain(&set, 0);
+}
+
+Test(defer_ring, a_drain_called_from_an_item_runs_nothing_twice, .init = setup_bound16,
+     .fini = teardown)
+{
+	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 8 };
+
+	reinit(&o);
+	reentry_depth = 0;
+	tsq_defer_item_init(&recs[0].d, drain_again);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[4].d), TSQ_DEFER_QUEUED);
+	/* The inner drain (from item 0) takes the list (item 4); the outer one the ring. */
+	cr_assert_eq(tsq_defer_drain(&set, 0), 4);
+	cr_assert_eq(nran, 5, "every item ran once");
+	assert_ran(0, 0, TSQ_DEFER_DRAINED);
+	assert_ran(1, 4, TSQ_DEFER_DRAINED);
+	for (int i = 1; i < 4; i++)
+		assert_ran(1 + i, i, TSQ_DEFER_DRAINED);
+	cr_assert_eq(stats_of(0).drained, 5);
+}
