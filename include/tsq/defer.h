@@ -447,7 +447,9 @@ static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t rin
  * 2^31 (0 means the default, 128) or ring_size above TSQ_DEFER_RING_MAX; -ENOMEM if the rings
  * cannot be allocated; -ENOTSUP if no kick is given and eventfd is unavailable; -errno of
  * eventfd() (e.g. -EMFILE). Nothing is left allocated or open on error. Under TSQ_DEBUG, an
- * init of a set that is live (initialised, not destroyed) aborts: it would leak.
+ * init of a set that is live (initialised, not destroyed) aborts: it would leak; the check
+ * reads the set, so start from a zeroed one (`= {0}`, memset, calloc) where a memory checker
+ * runs.
  */
 static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer_shard *shards,
 				     unsigned nr_shards, const struct tsq_defer_opts *opts)
