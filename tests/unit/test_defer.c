@@ -179,6 +179,22 @@ static void setup_bound16(void)
 	setup_custom(16);
 }
 
+/* Push recs[first .. end) to `target` from `self`; each must queue. */
+static void push_queued(unsigned target, unsigned self, int first, int end)
+{
+	for (int i = first; i < end; i++)
+		cr_assert_eq(tsq_defer_push(&set, target, self, &recs[i].d), TSQ_DEFER_QUEUED,
+			     "push of item %d to shard %u", i, target);
+}
+
+/* Add recs[first .. end) to batch b from `self`; each must stay queued. */
+static void batch_add_queued(struct tsq_defer_batch *b, unsigned self, int first, int end)
+{
+	for (int i = first; i < end; i++)
+		cr_assert_eq(tsq_defer_batch_add(&set, b, self, &recs[i].d), TSQ_DEFER_QUEUED,
+			     "batch add of item %d", i);
+}
+
 /* The fixture's set again, with other options (the shards and records stay). */
 static void reinit(const struct tsq_defer_opts *o)
 {
@@ -550,8 +566,7 @@ Test(defer_bound, push_past_the_bound_runs_on_the_caller)
 
 Test(defer_bound, bound_is_per_shard)
 {
-	for (int i = 0; i < 16; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, TSQ_DEFER_NO_SHARD, 0, 16);
 	cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[16].d), TSQ_DEFER_QUEUED,
 		     "shard 0 being full does not affect shard 1");
 	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[17].d), TSQ_DEFER_RAN_FALLBACK);
@@ -611,8 +626,7 @@ Test(defer_bound, a_drain_never_takes_more_than_the_bound)
 	 */
 	const int B = 16;
 
-	for (int i = 0; i < B; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, 1, 0, B);
 	hook_point = "taken";
 	hook_action = push_during_hook;
 	hook_first = B;
@@ -735,8 +749,7 @@ Test(defer_kick, idle_owner_is_kicked_once_by_a_push_to_the_empty_list)
 	cr_assert_eq(kicks.calls, 1, "the second push does not kick");
 
 	/* Single flight: even crossing half the bound does not kick while one is pending. */
-	for (int i = 2; i < 12; i++)
-		cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(1, 0, 2, 12);
 	cr_assert_eq(kicks.calls, 1, "single flight until drain or idle_exit");
 	cr_assert_eq(stats_of(1).kicks, 1);
 
@@ -807,8 +820,7 @@ static void assert_no_lost_wakeup_after_late_kick(unsigned self_of_producer)
 
 	reinit(&o);
 	futex_word = 0;
-	for (int i = 0; i < half; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, self_of_producer, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, self_of_producer, 0, half);
 	cr_assert_eq(kicks.calls, 0);
 	/* 1-3 */
 	hook_point = "kick";
@@ -884,8 +896,7 @@ Test(defer_batch, items_stay_private_until_flush_then_run_in_add_order)
 	struct tsq_defer_batch b;
 
 	tsq_defer_batch_init(&b, 1);
-	for (int i = 0; i < 5; i++)
-		cr_assert_eq(tsq_defer_batch_add(&set, &b, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	batch_add_queued(&b, TSQ_DEFER_NO_SHARD, 0, 5);
 	cr_assert_not(tsq_defer_pending(&set, 1), "nothing is shared before the flush");
 	cr_assert_eq(stats_of(1).pushed, 0);
 	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 5);
@@ -940,12 +951,10 @@ Test(defer_batch, over_the_bound_falls_back_as_a_whole)
 	struct tsq_defer_batch b;
 
 	reinit(&o);
-	for (int i = 0; i < 16; i++)
-		cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(2, 0, 0, 16);
 
 	tsq_defer_batch_init(&b, 2);
-	for (int i = 16; i < 21; i++)
-		cr_assert_eq(tsq_defer_batch_add(&set, &b, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	batch_add_queued(&b, TSQ_DEFER_NO_SHARD, 16, 21);
 	cr_assert_eq(nran, 0);
 	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0, "the flush reports the items queued: none");
 	cr_assert_eq(nran, 5, "the whole batch ran here");
@@ -962,8 +971,7 @@ Test(defer_batch, a_batch_links_what_fits_and_runs_the_rest)
 	struct tsq_defer_batch b;
 
 	reinit(&o);
-	for (int i = 0; i < 10; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, 1, 0, 10);
 	tsq_defer_batch_init(&b, 0);
 	for (int i = 10; i < 20; i++)
 		tsq_defer_batch_add(&set, &b, 1, &recs[i].d);
@@ -986,8 +994,7 @@ Test(defer_batch, add_reports_a_fallback_of_its_own_hand_over)
 	int last = -1;
 
 	reinit(&o);
-	for (int i = 0; i < 20; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, 1, 0, 20);
 	tsq_defer_batch_init(&b, 0);
 	for (unsigned i = 0; i < TSQ_DEFER_BATCH_MAX; i++) {
 		last = tsq_defer_batch_add(&set, &b, 2, &recs[20 + i].d);
@@ -1442,14 +1449,11 @@ Test(defer_usage, drain_burst_hands_arrays_in_order, .init = setup_bound16, .fin
 
 	reinit(&o);
 	/* 12 through the ring from shard 1 (wrapping it once), 3 through the list. */
-	for (int i = 0; i < 10; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, 1, 0, 10);
 	cr_assert_eq(tsq_defer_drain(&set, 0), 10);
 	nran = 0;
-	for (int i = 10; i < 22; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
-	for (int i = 22; i < 25; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, 1, 10, 22);
+	push_queued(0, TSQ_DEFER_NO_SHARD, 22, 25);
 	burst_calls = 0;
 	cr_assert_eq(tsq_defer_drain_burst(&set, 0, record_burst, &kick_ctx_cookie), 15);
 	cr_assert_eq(nran, 15);
@@ -1494,11 +1498,9 @@ Test(defer_ring, batch_through_the_ring_links_what_fits, .init = setup_bound16, 
 	struct tsq_defer_batch b;
 
 	reinit(&o);
-	for (int i = 0; i < 10; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, 1, 0, 10);
 	tsq_defer_batch_init(&b, 0);
-	for (int i = 10; i < 20; i++)
-		cr_assert_eq(tsq_defer_batch_add(&set, &b, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	batch_add_queued(&b, 1, 10, 20);
 	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 6, "16 slots, 10 used: 6 fit");
 	cr_assert_eq(nran, 4);
 	for (int i = 0; i < 4; i++)
@@ -1637,8 +1639,7 @@ Test(defer_ring, a_drain_called_from_an_item_runs_nothing_twice, .init = setup_b
 	reinit(&o);
 	reentry_depth = 0;
 	tsq_defer_item_init(&recs[0].d, drain_again);
-	for (int i = 0; i < 4; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED);
+	push_queued(0, 1, 0, 4);
 	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[4].d), TSQ_DEFER_QUEUED);
 	/* The inner drain (from item 0) takes the list (item 4); the outer one the ring. */
 	cr_assert_eq(tsq_defer_drain(&set, 0), 4);
