@@ -827,15 +827,21 @@ Test(budget, complete_without_a_charge_clamps_at_zero_and_counts)
 	assert_inflight(&b, 0u, 0u, 1u);
 }
 
+/* A budget with the default cap, no pacing rate, and two 100-byte units in flight. */
+static void two_units_in_flight(struct tsq_budget *b)
+{
+	tsq_budget_init(b, NULL);
+	tsq_budget_set_pacing_rate(b, 0);
+	tsq_budget_charge(b, 100);
+	tsq_budget_charge(b, 100);
+}
+
 Test(budget, complete_twice_clamps_at_zero_and_counts)
 {
 	struct tsq_budget b;
 	struct tsq_flags f = TSQ_FLAGS_INIT;
 
-	tsq_budget_init(&b, NULL);
-	tsq_budget_set_pacing_rate(&b, 0);
-	tsq_budget_charge(&b, 100);
-	tsq_budget_charge(&b, 100);
+	two_units_in_flight(&b);
 	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "200 >= 200");
 	cr_assert(tsq_budget_complete(&b, &f, 100));
 	cr_assert_not(tsq_budget_complete(&b, &f, 100));
@@ -870,10 +876,7 @@ Test(budget, an_unmatched_completion_still_restarts_a_throttled_flow)
 	struct tsq_budget b;
 	struct tsq_flags f = TSQ_FLAGS_INIT;
 
-	tsq_budget_init(&b, NULL);
-	tsq_budget_set_pacing_rate(&b, 0);
-	tsq_budget_charge(&b, 100);
-	tsq_budget_charge(&b, 100);
+	two_units_in_flight(&b);
 	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0));
 	cr_assert(tsq_budget_complete(&b, &f, 500), "a winner, even though it was clamped");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_QUEUED);
