@@ -20,6 +20,10 @@
 #                    no probe frame leaves the worker's queues after more than one frame of
 #                    each other flow per probe frame ahead of it (positions, no clock);
 #                    exactly once per flow; with --qdisc fifo the same count exceeds it
+#   tsq_build_worker --build-on worker (the worker writes each frame just before the TX
+#                    ring): 8 bulk flows and a probe, TSQ+BQL, AF_XDP receiver: exactly once
+#                    per flow; a kernel UDP socket as the peer (it drops bad checksums):
+#                    exactly once; matrix --build-on both adds TSQ+BQL/wb to each round
 # Checks: every sequence number of every flow arrives exactly once or is counted as a drop
 # by the receiver's own statistics; every zerocopy id is notified exactly once; no UMEM frame
 # leaks; no flow is left throttled with nothing in flight. Exit 77 (skipped) without root,
@@ -287,6 +291,30 @@ tsq_fq_fair)
 	echo "probe queue wait (frames of other flows): fq p50 $fq_p50 max $fq_max, bound never exceeded;" \
 		"fifo p50 $(q '.runs[0].probe_queue_wait.p50' "$TMP/tx.json") max $(q '.runs[0].probe_queue_wait.max' "$TMP/tx.json")," \
 		"bound exceeded by $(q '.runs[0].probe_queue_wait.bound_exceeded' "$TMP/tx.json") of $(q '.runs[0].probe_samples' "$TMP/tx.json") probe frames"
+	;;
+tsq_build_worker)
+	# The application hands over the frame's description; the worker writes the frame.
+	start_rx rx
+	run_tx --tsq on --bql on --build-on worker --bulk-flows 8 -n 30000 -d 20 -r 2000
+	check_common
+	want '.runs[0] | .build_on == "worker" and .config == "TSQ+BQL/wb" and .bulk_flows == 8 and (.flows | length) == 9' "$TMP/tx.json"
+	want '.runs[0] | .probe_samples > 0 and .bql_stats.stops > 0' "$TMP/tx.json"
+	# The kernel's UDP socket checks the IPv6/UDP checksum: every frame it counts was whole.
+	rm -f "$TMP/ready"
+	start_rx rx-udp
+	run_tx --tsq on --build-on worker -n 100000 -d 20 -r 1000
+	check_common
+	want '.runs[0].build_on == "worker"' "$TMP/tx.json"
+	B timeout 30 "$XSK" sink -i "$TSQ_IF_B" -d 20 --ready-file "$TMP/ready2" >"$TMP/rx.err" 2>&1 &
+	RX_PID=$!
+	for _ in $(seq 50); do [[ -f $TMP/ready2 ]] && break; sleep 0.1; done
+	[[ -f $TMP/ready2 ]] || fail "sink did not start: $(cat "$TMP/rx.err")"
+	A timeout 60 "$XSK" matrix -i "$TSQ_IF_A" --bulk-flows 2 --rounds 1 -d 0.2 --build-on both --quiet --json \
+		>"$TMP/tx.json" 2>"$TMP/tx.err" || fail "matrix --build-on both exited $?: $(cat "$TMP/tx.err")"
+	want '[.runs[] | .config] == ["bare","bare+build","TSQ off","TSQ","BQL","TSQ+BQL","TSQ+BQL/wb"]' "$TMP/tx.json"
+	want '[.runs[] | .build_on] == ["none","none","app","app","app","app","worker"]' "$TMP/tx.json"
+	want '.runs[2:] | all(.bulk_pps > 0 and .quiesced and .umem_frames_leaked == 0)' "$TMP/tx.json"
+	echo "built by the worker: $(q '.runs[6].bulk_pps' "$TMP/tx.json") pps in matrix's TSQ+BQL/wb"
 	;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac

@@ -22,7 +22,7 @@
 enum {
 	O_QUEUES = 256, O_ATTACH, O_NOWAKE, O_LIMIT, O_COPYEVERY, O_FIRSTID, O_POOL, O_RING, O_DMAC,
 	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION, O_BQL,
-	O_ROUNDS, O_RETHOLD, O_JSONFILE, O_QDISC, O_BUILD, O_QUANTUM
+	O_ROUNDS, O_RETHOLD, O_JSONFILE, O_QDISC, O_BUILD, O_QUANTUM, O_BUILDON
 };
 
 static const struct option long_opts[] = {
@@ -32,6 +32,7 @@ static const struct option long_opts[] = {
 	{"bulk-flows", 1, 0, 'F'}, {"bql", 1, 0, O_BQL}, {"rounds", 1, 0, O_ROUNDS},
 	{"ret-hold-us", 1, 0, O_RETHOLD}, {"json-file", 1, 0, O_JSONFILE},
 	{"qdisc", 1, 0, O_QDISC}, {"build-per-send", 0, 0, O_BUILD}, {"fq-quantum", 1, 0, O_QUANTUM},
+	{"build-on", 1, 0, O_BUILDON},
 	{"probe-rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"count", 1, 0, 'n'},
 	{"tsq", 1, 0, 't'}, {"tsq-limit", 1, 0, O_LIMIT}, {"zerocopy", 1, 0, 'z'},
 	{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
@@ -89,6 +90,10 @@ static void usage(FILE *out)
 		"      --build-per-send    bare: build every frame before it is sent, as the\n"
 		"                          engine's applications do (default: built once; matrix\n"
 		"                          runs the bare sender both ways)\n"
+		"      --build-on app|worker|both  who writes a bulk or probe frame into the UMEM:\n"
+		"                          the application before the hand-off, or the worker just\n"
+		"                          before the TX ring (the kernel's copy finds it in cache);\n"
+		"                          both: matrix runs TSQ+BQL each way (default app)\n"
 		"      --rounds N          matrix: rounds, 1..100 (default 3)\n"
 		"      --ret-hold-us N     completed TX frames wait up to N us for a fuller batch\n"
 		"                          home, 0..10000 (default 1000; 0: hand over every round)\n"
@@ -328,6 +333,15 @@ static int parse_one(int c, const char *v, struct opts *o)
 		return 0;
 	}
 	case O_BUILD: o->build_per_send = true; return 0;
+	case O_BUILDON: {
+		static const char *const whos[] = {"app", "worker", "both"};
+
+		if (parse_enum(c, v, whos, 3, &e) != 0)
+			return EXIT_USAGE;
+		o->build_worker = e == 1;
+		o->build_both = e == 2;
+		return 0;
+	}
 	case O_QUANTUM: return parse_u32(c, v, 1, 256, &o->fq_quantum);
 	case O_ROUNDS: return parse_unsigned(c, v, 1, 100, &o->rounds);
 	case O_RETHOLD: {
@@ -393,6 +407,15 @@ static int check_combinations(struct opts *o)
 	}
 	if (o->qdisc_both && o->cmd != CMD_MATRIX) {
 		fprintf(stderr, "tsq-xsk: --qdisc: both is for matrix only (fq or fifo)\n");
+		return EXIT_USAGE;
+	}
+	if (o->build_both && o->cmd != CMD_MATRIX) {
+		fprintf(stderr, "tsq-xsk: --build-on: both is for matrix only (app or worker)\n");
+		return EXIT_USAGE;
+	}
+	if ((o->build_worker || o->build_both) && o->zerocopy) {
+		fprintf(stderr, "tsq-xsk: --build-on: zerocopy messages (-z on) are the application's "
+				"own buffers: app only\n");
 		return EXIT_USAGE;
 	}
 	if (o->copy_every && !o->zerocopy) {

@@ -79,6 +79,7 @@ cli() {
 		"--port|--port 70000"       "--port|--port 0"          "--port|--port -1"
 		"--idle-exit|--idle-exit 0" "--own-us|--own-us 5000"
 		"--qdisc|--qdisc drr"       "--qdisc|--qdisc both"      "--fq-quantum|--fq-quantum 0"
+		"--build-on|--build-on kernel" "--build-on|--build-on both" "--build-on|--build-on worker -z on"
 		"--port|--port"             "--bogus|--bogus"          "--iface|-i 0123456789abcdefXYZ"
 	)
 	for row in "${rows[@]}"; do

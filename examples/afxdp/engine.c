@@ -424,7 +424,27 @@ uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len)
 	fr->seq = f->next_seq++;
 	fr->flow = f;
 	fr->cost = c->frame_size; /* what the frame pins, like an skb's truesize */
+	fr->build = 0;
 	return len;
+}
+
+uint32_t xflow_describe(struct xflow *f, struct xframe *fr, uint32_t len)
+{
+	fr->len = len;
+	fr->seq = f->next_seq++;
+	fr->flow = f;
+	fr->cost = f->e->cfg.frame_size;
+	fr->build = 1;
+	return len;
+}
+
+/* On the worker (tx_fill): write a described frame just before its descriptor. */
+static void frame_build_late(const struct xengine *e, struct xframe *fr)
+{
+	const struct xflow *f = fr->flow;
+
+	xeng_frame_build(&e->cfg, xframe_data(fr), fr->len, f->id, (uint8_t)f->kind, fr->seq);
+	fr->build = 0;
 }
 
 int xeng_parse(const uint8_t *p, uint32_t len, uint16_t port, struct xeng_payload *out)
@@ -605,6 +625,8 @@ static unsigned tx_fill(struct xworker *w)
 			fr->flow->txq.out++;
 			w->dequeued++;
 			avail -= fr->len;
+			if (fr->build)
+				frame_build_late(w->e, fr);
 #if XENG_PREFETCH
 			/* The kernel copies the frame in the kick that follows; it was built on
 			 * the application's CPU: start fetching its lines now, all at once. */

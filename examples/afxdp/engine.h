@@ -66,6 +66,14 @@
  * The worker counts, for each probe frame, the frames of other flows that went into the ring
  * between its arrival and its own: positions, not time (xworker.qwait_*).
  *
+ * Who writes a TX frame (xflow_build or xflow_describe): by default the application, into
+ * its UMEM frame, before the hand-off. In copy mode the kernel then copies a frame that was
+ * written on another CPU and, with a deep pool, long before (the application builds as far
+ * ahead as its pool allows): the copy misses (perf: ~180 ns per frame against ~45 ns in the
+ * bare sender). xflow_describe hands over the description only; the worker writes the frame
+ * in tx_fill, just before its descriptor goes into the ring, and the kernel's copy in the
+ * kick that follows finds the lines in the worker's cache (tsq-xsk --build-on worker).
+ *
  * Returning TX frames: the worker holds completed frames per application thread and hands
  * them over XENG_RET_BATCH at a time (a quarter of the flow's pool if that is less), in
  * back-to-back defer batches that cost one wake-up - not one hand-over per completion round,
@@ -168,6 +176,7 @@ struct xframe {
 	uint32_t q_ahead;
 	uint32_t len, cost;
 	uint8_t kind, copied;
+	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
 };
 
 /* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
@@ -327,6 +336,10 @@ int xeng_app_wait(struct xengine *e, int timeout_ms); /* sleep until something c
 struct xframe *xflow_frame_get(struct xflow *f);     /* NULL when the pool is empty */
 void *xframe_data(const struct xframe *fr);
 uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len); /* headers + seq */
+/* The frame's description only (length, flow, seq): its home worker writes it (as
+ * xflow_build would) just before it goes into the TX ring, so its lines are in the
+ * worker's cache when the kernel copies them (copy mode). Nothing is written to the UMEM. */
+uint32_t xflow_describe(struct xflow *f, struct xframe *fr, uint32_t len);
 /* The same frame format anywhere (the bare sender): IPv6/UDP headers, payload, checksum. */
 void xeng_frame_build(const struct xeng_cfg *c, uint8_t *p, uint32_t len, uint16_t flow,
 		      uint8_t kind, uint64_t seq);

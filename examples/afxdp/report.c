@@ -179,6 +179,7 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_bool(j, "zerocopy", r->zerocopy);
 	jw_bool(j, "build_per_send", r->build_per_send);
 	jw_str(j, "qdisc", r->bare ? "none" : r->qdisc == XENG_QDISC_FIFO ? "fifo" : "fq");
+	jw_str(j, "build_on", r->bare ? "none" : r->build_worker ? "worker" : "app");
 	jw_str(j, "config", run_label(r));
 	jw_u64(j, "bulk_flows", r->bulk_flows);
 	jw_u64(j, "queues", r->queues);
@@ -345,12 +346,16 @@ void report_runs_table(const struct run_result *r, unsigned n)
 
 const char *run_label(const struct run_result *r)
 {
-	static const char *const names[2][4] = {{"TSQ off", "TSQ", "BQL", "TSQ+BQL"},
-						{"TSQ off/fifo", "TSQ/fifo", "BQL/fifo", "TSQ+BQL/fifo"}};
+	/* /wb: the worker wrote the frames (--build-on worker) */
+	static const char *const names[2][2][4] = {
+		{{"TSQ off", "TSQ", "BQL", "TSQ+BQL"},
+		 {"TSQ off/fifo", "TSQ/fifo", "BQL/fifo", "TSQ+BQL/fifo"}},
+		{{"TSQ off/wb", "TSQ/wb", "BQL/wb", "TSQ+BQL/wb"},
+		 {"TSQ off/fifo/wb", "TSQ/fifo/wb", "BQL/fifo/wb", "TSQ+BQL/fifo/wb"}}};
 
 	if (r->bare)
 		return r->build_per_send ? "bare+build" : "bare";
-	return names[r->qdisc == XENG_QDISC_FIFO][r->tsq + 2 * r->bql];
+	return names[r->build_worker][r->qdisc == XENG_QDISC_FIFO][r->tsq + 2 * r->bql];
 }
 
 /* The run of `label` in round `round`, NULL if there is none. */
@@ -364,15 +369,21 @@ static const struct run_result *find_run(const struct run_result *r, unsigned n,
 }
 
 /* An engine configuration of `round` under the matrix's own qdisc: fq's when there is one
- * (the FIFO run of --qdisc both is the comparison), else the FIFO's (--qdisc fifo). */
+ * (the FIFO run of --qdisc both is the comparison), else the FIFO's (--qdisc fifo); frames
+ * built by the application when there is such a run (the worker's run of --build-on both is
+ * the comparison), else by the worker (--build-on worker). */
 static const struct run_result *find_cfg(const struct run_result *r, unsigned n, unsigned round,
 					 const char *label)
 {
-	char fifo[32];
-	const struct run_result *x = find_run(r, n, round, label);
+	static const char *const sfx[] = {"", "/fifo", "/wb", "/fifo/wb"};
+	const struct run_result *x = NULL;
+	char name[32];
 
-	snprintf(fifo, sizeof(fifo), "%s/fifo", label);
-	return x != NULL ? x : find_run(r, n, round, fifo);
+	for (unsigned i = 0; i < 4 && x == NULL; i++) {
+		snprintf(name, sizeof(name), "%s%s", label, sfx[i]);
+		x = find_run(r, n, round, name);
+	}
+	return x;
 }
 
 struct span {
@@ -421,6 +432,7 @@ void report_matrix_table(const struct run_result *r, unsigned n)
 	struct span pps[MAX_CFGS] = {{0}}, p99[MAX_CFGS] = {{0}}, send[MAX_CFGS] = {{0}};
 	struct span lat_gain = {0}, vs_bare = {0}, vs_build = {0}, vs_tsq = {0};
 	struct span fq_send = {0}, fq_ring = {0}, fq_pps = {0};
+	struct span wb_bare = {0}, wb_build = {0}, wb_app = {0};
 	unsigned rounds = 0, nl = 0;
 	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
 
@@ -458,6 +470,19 @@ void report_matrix_table(const struct run_result *r, unsigned n)
 		const struct run_result *tsq = find_cfg(r, n, round, "TSQ");
 		const struct run_result *both = find_cfg(r, n, round, "TSQ+BQL");
 		const struct run_result *fifo = find_run(r, n, round, "TSQ+BQL/fifo");
+		const struct run_result *wb = find_run(r, n, round, "TSQ+BQL/wb");
+
+		if (wb == NULL)
+			wb = find_run(r, n, round, "TSQ+BQL/fifo/wb");
+		if (fifo == NULL)
+			fifo = find_run(r, n, round, "TSQ+BQL/fifo/wb");
+		if (fifo == NULL)
+			fifo = both;
+		if (wb != NULL && wb != both) {
+			span_ratio(&wb_bare, wb, bare, offsetof(struct run_result, bulk_pps));
+			span_ratio(&wb_build, wb, build, offsetof(struct run_result, bulk_pps));
+			span_ratio(&wb_app, wb, both, offsetof(struct run_result, bulk_pps));
+		}
 
 		span_ratio(&lat_gain, tsq, both, offsetof(struct run_result, lat_ring_p99));
 		span_ratio(&vs_bare, both, bare, offsetof(struct run_result, bulk_pps));
@@ -490,6 +515,11 @@ void report_matrix_table(const struct run_result *r, unsigned n)
 		span_print("probe send p99 TSQ+BQL fifo / fq (same round)", &fq_send, "x");
 		span_print("probe ring p99 TSQ+BQL fifo / fq (same round)", &fq_ring, "x");
 		span_print("Mpps TSQ+BQL fq / fifo (same round)", &fq_pps, "");
+	}
+	if (wb_bare.n != 0 || wb_app.n != 0) {
+		span_print("Mpps TSQ+BQL/wb / bare (same round)", &wb_bare, "");
+		span_print("Mpps TSQ+BQL/wb / bare+build (same round)", &wb_build, "");
+		span_print("Mpps TSQ+BQL/wb / TSQ+BQL (same round)", &wb_app, "");
 	}
 	if (n > 0)
 		printf("bind: %s; %u bulk flow(s), %u queue(s)\n", r[n - 1].bind, r[n - 1].bulk_flows,

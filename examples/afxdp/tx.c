@@ -362,6 +362,7 @@ static int run_tx(const struct opts *o, bool tsq, bool bql, enum xeng_qdisc qdis
 	r->bulk_flows = o->flows;
 	r->queues = o->queues;
 	r->zerocopy = o->zerocopy;
+	r->build_worker = o->build_worker;
 	if (rn == NULL) {
 		fprintf(stderr, "tsq-xsk: out of memory\n");
 		return 1;
@@ -476,17 +477,18 @@ int cmd_tx(const struct opts *o, bool compare)
 /*
  * Each round: the bare sender (frames built once: xdpsock's anchor; then built per send, as
  * the engine's applications do), then TSQ off, TSQ, BQL, TSQ+BQL (with --qdisc both, TSQ+BQL
- * with a FIFO first) - the same order every round, so that every configuration sees the
+ * with a FIFO first; with --build-on both, TSQ+BQL with frames written by the worker last) - the same order every round, so that every configuration sees the
  * machine's drift in each round, and ratios are taken within a round.
  */
 int cmd_matrix(const struct opts *o)
 {
 	static const bool cfgs[4][2] = {{false, false}, {true, false}, {false, true}, {true, true}};
-	unsigned n = 0, max = o->rounds * 7;
+	unsigned n = 0, max = o->rounds * 8;
 	struct run_result *r = calloc(max, sizeof(*r));
-	struct opts ob = *o;
+	struct opts ob = *o, ow = *o;
 	int rc = 0;
 
+	ow.build_worker = true; /* --build-on both: TSQ+BQL with frames written by the worker */
 	if (r == NULL) {
 		fprintf(stderr, "tsq-xsk: out of memory\n");
 		return 1;
@@ -506,6 +508,10 @@ int cmd_matrix(const struct opts *o)
 			}
 			rc = run_tx(o, cfgs[c][0], cfgs[c][1], o->qdisc, &r[n]);
 			r[n++].round = round;
+			if (c == 3 && o->build_both && rc == 0 && !xsk_interrupted) {
+				rc = run_tx(&ow, true, true, o->qdisc, &r[n]);
+				r[n++].round = round;
+			}
 		}
 		if (!o->quiet && rc == 0)
 			fprintf(stderr, "tsq-xsk: matrix round %u of %u done\n", round + 1, o->rounds);

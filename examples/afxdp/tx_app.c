@@ -147,7 +147,10 @@ static unsigned bulk_build_one(struct app *a)
 	fr = xflow_frame_get(f);
 	if (fr == NULL)
 		return 0;
-	xflow_build(f, fr, o->pkt_size);
+	if (o->build_worker)
+		xflow_describe(f, fr, o->pkt_size); /* the worker writes it (--build-on worker) */
+	else
+		xflow_build(f, fr, o->pkt_size);
 	xflow_queue(f, fr);
 	return 1;
 }
@@ -215,7 +218,10 @@ void *probe_main(void *arg)
 		fr = xflow_frame_get(f);
 		if (fr != NULL) {
 			xflow_acquire(f);
-			xflow_build(f, fr, a->o->pkt_size);
+			if (a->o->build_worker)
+				xflow_describe(f, fr, a->o->pkt_size);
+			else
+				xflow_build(f, fr, a->o->pkt_size);
 			fr->t_send = xeng_now_ns();
 			xflow_queue(f, fr);
 			xflow_push(f);

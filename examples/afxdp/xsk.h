@@ -40,6 +40,8 @@ struct opts {
 	bool qdisc_both;       /* matrix: TSQ+BQL with a FIFO too (--qdisc both) */
 	uint32_t fq_quantum;   /* fq: frames per turn */
 	bool build_per_send;   /* bare: build every frame before its send */
+	bool build_worker;     /* the worker writes each frame just before the TX ring */
+	bool build_both;       /* matrix: TSQ+BQL with frames built by the worker too */
 	unsigned rounds;       /* matrix: rounds of the runs */
 	uint32_t bql_limit_max;
 	uint64_t ret_hold_ns;
@@ -146,6 +148,7 @@ struct worker_result {
 struct run_result {
 	bool tsq, bql, bare, zerocopy; /* zerocopy: the bulk flows sent by -z on */
 	bool build_per_send;           /* bare: every frame built before its send */
+	bool build_worker;             /* engine: frames written by the worker (--build-on) */
 	enum xeng_qdisc qdisc;         /* the workers' queues (not the bare sender's) */
 	unsigned bulk_flows, queues, round;
 	double secs, bulk_pps, bulk_gbps, occ_p50, occ_p99, occ_max;
