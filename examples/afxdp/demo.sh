@@ -6,11 +6,12 @@
 #   1. 8 bulk flows and a probe, one queue: `tsq-xsk matrix --qdisc both` - per round the
 #      bare sender (one socket, one loop, no engine; frames built once, then built per send),
 #      then TSQ off, TSQ, BQL, TSQ+BQL with the worker's FIFO, TSQ+BQL with its per-flow round
-#      robin (fq); min..max over the rounds of each figure and of the same-round ratios.
+#      robin (fq), TSQ+BQL with frames written by the worker (--build-on both: TSQ+BQL/wb);
+#      min..max over the rounds of each figure and of the same-round ratios.
 #   2. the same on two queues (two workers; the bare sender uses queue 0 only), fq only.
 #   3. one bulk flow, zerocopy (-z on), BQL off: TSQ off / on, notices per send (issue #6)
 # Writes every run to OUT_JSON: {"schema":1,"runs":[...]}, each run with "tsq", "bql",
-# "bare", "zerocopy", "build_per_send" (booleans), "qdisc", "bulk_flows", "queues", "round",
+# "bare", "zerocopy", "build_per_send" (booleans), "qdisc", "build_on", "bulk_flows", "queues", "round",
 # "config", "probe_queue_wait".
 # Environment: TSQ_DEMO_SECONDS (per run, default 1), TSQ_DEMO_ROUNDS (default 3).
 # Needs root; exits 77 with the reason otherwise. Cleans up the test bed on any exit.
@@ -45,8 +46,9 @@ echo "veth pair in two namespaces, 80-byte IPv6/UDP frames, ${DURATION}s per run
 echo "probe: 5000 frames/s, latency = TX ring -> completion (send p99: + the flow's queue and the worker's queues);"
 echo "qwait: the most frames of other flows a probe frame waited behind in the worker"
 echo
-echo "$FLOWS bulk flows, 1 queue, $ROUNDS rounds (bare, bare+build, TSQ off, TSQ, BQL, TSQ+BQL/fifo, TSQ+BQL in each):"
-A matrix -i "$TSQ_IF_A" --bulk-flows "$FLOWS" --rounds "$ROUNDS" -d "$DURATION" --qdisc both --quiet \
+echo "$FLOWS bulk flows, 1 queue, $ROUNDS rounds (bare, bare+build, TSQ off, TSQ, BQL, TSQ+BQL/fifo, TSQ+BQL,"
+echo "TSQ+BQL/wb in each; /wb: the worker writes each frame just before the TX ring):"
+A matrix -i "$TSQ_IF_A" --bulk-flows "$FLOWS" --rounds "$ROUNDS" -d "$DURATION" --qdisc both --build-on both --quiet \
 	--json-file "$TMP/q1.json" || exit 1
 echo
 echo "$FLOWS bulk flows, 2 queues (2 workers; the bare sender: queue 0 only), $((ROUNDS > 2 ? 2 : ROUNDS)) rounds:"
