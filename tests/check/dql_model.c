@@ -381,16 +381,8 @@ static uint64_t run(const struct model *m)
 	  MODEL(prefix ": 3 objects, limit 0, grows", 3, 0, 1, cf, sf, rc, sc_), \
 	  MODEL(prefix ": 4 objects, limit 1, grows", 4, 1, 1, cf, sf, rc, sc_) }
 
-struct group {
-	struct tso_group g;
-	struct model m[8];
-};
-
-/* Configuration i of the group that starts with g. */
-static uint64_t run_in(const struct tso_group *g, int i)
-{
-	return run(&((const struct group *)g)->m[i]);
-}
+/* A group of configurations (tso_check.h: how a group passes or fails as it must). */
+TSO_GROUP_OF(struct model, run)
 
 int main(int argc, char **argv)
 {

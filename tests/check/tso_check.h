@@ -390,6 +390,21 @@ struct tso_group {
 	int n; /* configurations: the checker's group struct holds them after this one */
 };
 
+/*
+ * TSO_GROUP_OF(model_type, run_fn): the checker's group (a tso_group followed by up to 8
+ * configurations of model_type) and run_in(), which runs configuration i of a group with
+ * run_fn - the glue every checker that uses tso_run_groups() needs.
+ */
+#define TSO_GROUP_OF(model_type, run_fn)                                        \
+	struct group {                                                          \
+		struct tso_group g;                                             \
+		model_type m[8];                                                \
+	};                                                                      \
+	static uint64_t run_in(const struct tso_group *g, int i)                \
+	{                                                                       \
+		return run_fn(&((const struct group *)(const void *)g)->m[i]);  \
+	}
+
 /* `found` of g->n configurations violated; cov_name names the coverage bits. Returns ok. */
 static inline int tso_group_end(const struct tso_group *g, int found, const char *const *cov_name,
 				unsigned ncov)

@@ -599,16 +599,7 @@ static uint64_t run(const struct model *m)
 	  .membership = 1, .queued_early = (early), .queued_late = (late) }
 
 /* A group of configurations (tso_check.h: how a group passes or fails as it must). */
-struct group {
-	struct tso_group g;
-	struct model m[8];
-};
-
-/* Configuration i of the group that starts with g. */
-static uint64_t run_in(const struct tso_group *g, int i)
-{
-	return run(&((const struct group *)g)->m[i]);
-}
+TSO_GROUP_OF(struct model, run)
 
 int main(int argc, char **argv)
 {
