@@ -6,7 +6,8 @@
 #   gnuplot -e "data='/tmp/bufferbloat.dat'; out='bench/bufferbloat.png'" bench/plot-bufferbloat.gp
 #
 # The data file has one block per run (gnuplot index), in the program's order:
-#   0 1G/none  1 1G/seed  2 1G/today  3 100M/none  4 100M/seed  5 100M/today
+#   0 1G/none  1 1G/seed  2 1G/today  3 1G/default
+#   4 100M/none  5 100M/seed  6 100M/today  7 100M/default (no rate given: learned)
 if (!exists("data")) data = 'bufferbloat.dat'
 if (!exists("out")) out = 'bufferbloat.png'
 if (!exists("tmax")) tmax = 1.0
@@ -27,12 +28,14 @@ set title "1 Gbit/s (seed: 50 ms -> < 1 ms)"
 plot data index 0 using 1:2 with lines lw 2 lc rgb "#c0392b" title "no TSQ (4 MiB sndbuf)", \
      data index 1 using 1:2 with lines lw 1 lc rgb "#2471a3" title "tsq seed (cap 128 KiB)", \
      data index 2 using 1:2 with lines lw 1 lc rgb "#229954" title "tsq today (~1 ms at link rate)", \
+     data index 3 using 1:2 with lines lw 1 dt 3 lc rgb "#7d3c98" title "tsq defaults (rate learned)", \
      1.0 with lines dt 2 lw 2 lc rgb "#000000" title "seed's 1 ms"
 
 set title "100 Mbit/s (seed: 132 ms -> < 8 ms)"
-plot data index 3 using 1:2 with lines lw 2 lc rgb "#c0392b" title "no TSQ (4 MiB sndbuf)", \
-     data index 4 using 1:2 with lines lw 1 lc rgb "#2471a3" title "tsq seed (cap 128 KiB)", \
-     data index 5 using 1:2 with lines lw 1 lc rgb "#229954" title "tsq today (~1 ms at link rate)", \
+plot data index 4 using 1:2 with lines lw 2 lc rgb "#c0392b" title "no TSQ (4 MiB sndbuf)", \
+     data index 5 using 1:2 with lines lw 1 lc rgb "#2471a3" title "tsq seed (cap 128 KiB)", \
+     data index 6 using 1:2 with lines lw 1 lc rgb "#229954" title "tsq today (~1 ms at link rate)", \
+     data index 7 using 1:2 with lines lw 1 dt 3 lc rgb "#7d3c98" title "tsq defaults (rate learned)", \
      8.0 with lines dt 2 lw 2 lc rgb "#000000" title "seed's 8 ms"
 
 unset multiplot

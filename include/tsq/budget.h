@@ -24,6 +24,21 @@
  *   Costs are caller-given (payload + overhead, like skb->truesize). Charge before the unit
  *   can complete (before it is published to the ring), uncharge exactly once per charge.
  *
+ *   The learned rate (the default: no rate set, opts->no_rate_learning false)
+ *     A stack without a pacing rate (lwIP, a QUIC stack without pacing) would be limited by
+ *     the cap alone - 4 MiB, more than most device queues hold, so TSQ would never stop it.
+ *     Until tsq_budget_set_pacing_rate() is called the budget therefore learns a delivery
+ *     rate from its own completions, as BQL learns from them, and uses it as the pacing rate:
+ *     a sample is the bytes completed between two completion timestamps at least one window
+ *     apart (opts->rate_window_ns, 1 ms), the kernel's delivery-rate sample (tcp_rate.c)
+ *     with completions for ACKs; the rate used is the larger of the last two samples (one
+ *     window that caught a gap between completion batches reads low). The limit is then
+ *     ~1 ms of what the flow actually delivers, and never below the two-unit floor, so a
+ *     flow keeps going whatever the estimate. A window in which the flow ran empty (a
+ *     completion took its last unit in flight) may hold an idle gap: like the kernel's
+ *     application-limited samples, its sample may raise the rate, never lower it. Until
+ *     the first window closes (about 1 ms after the first completion) the cap limits.
+ *
  *   Misuse and bad input (tests/README.md has the table)
  *     - No overflow at any cost or cap: the check stops at TSQ_BUDGET_MAX_INFLIGHT bytes
  *       (1 TiB - 4 GiB: a limit saturates there) or TSQ_BUDGET_MAX_UNITS units in flight,
@@ -35,8 +50,8 @@
  *
  * Usage
  *     struct tsq_budget b;  struct tsq_flags fl = TSQ_FLAGS_INIT;
- *     tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, no relaxation
- *     tsq_budget_set_pacing_rate(&b, 125000000);       // 1 Gbit/s in bytes/s
+ *     tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, rate learned
+ *     tsq_budget_set_pacing_rate(&b, 125000000);       // have one? 1 Gbit/s in bytes/s
  *     while (have_data() && tsq_budget_may_send(&b, &fl, cost, 0)) {
  *         tsq_budget_charge(&b, cost);  hand_to_ring(cost);
  *     }
@@ -52,9 +67,10 @@
  *     set_pacing_rate         X        X        -            X                   -               X
  *     limit, inflight, stats  -        -        -            -                   -               X
  *     init                    X        X        X            X                   X               X
- *   may_send, charge and set_pacing_rate belong to the sender (one thread at a time: the
- *   flow's owner, or whoever holds the flow's send lock); complete may run on any thread,
- *   concurrently with everything; limit, inflight and stats are relaxed reads for anyone.
+ *   may_send, charge and set_pacing_rate (and learn_rate) belong to the sender (one thread at
+ *   a time: the flow's owner, or whoever holds the flow's send lock); complete (and
+ *   complete_at) may run on any thread, concurrently with everything, each other included;
+ *   limit, inflight, rate and stats are relaxed reads for anyone.
  *   size_goal and size_goal_half_limit are pure functions of their arguments (no budget).
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; S1 and
@@ -68,6 +84,12 @@
  *   X3 (flags.h): tsq_flags_throttled_to_queued picks one winner among the completions.
  *   charge, set_pacing_rate and the counters are relaxed: numbers, not publications (the
  *   unit's own publication to the lower layer orders its charge before its completion).
+ *   BUDGET_A5/BUDGET_R5, the learning window: the completion that closes a window claims it
+ *   with an acquire CAS (A5, BUSY set) and hands it on with a release CAS (R5), so the next
+ *   closer sees the window's start bytes and the last sample it wrote. Others never wait:
+ *   they see BUSY and skip. The learned rate itself is a relaxed store and load - the limit
+ *   may use a rate one window old, which no restart depends on (a THROTTLED flow always has
+ *   a unit in flight, whose completion restarts it whatever the limit has become).
  *
  * Limitations
  *   In-flight bytes are kept in 40 bits (1 TiB) and units in 24 bits (16 M): one 64-bit word,
@@ -76,6 +98,11 @@
  *   TSQ_BUDGET_MAX_UNITS units be in flight, whatever the cap. The clamp of an unmatched
  *   completion is exact when no other completion of the flow runs at the same moment (the
  *   misuse itself is the caller's bug; TSQ_DEBUG stops at it).
+ *   The learned rate is what the flow delivered: if completions plus the restart take about
+ *   1 ms or more to come back, a flow held at the limit delivers less than the link could
+ *   and the learned rate settles below it (the floor still keeps the flow going); set a rate
+ *   there. A learning completion reads the clock (TSQ_CFG_NOW_NS(); ~20 ns with the vDSO)
+ *   unless the caller passes the time (tsq_budget_complete_at()).
  */
 #ifndef TSQ_BUDGET_H
 #define TSQ_BUDGET_H
@@ -135,10 +162,11 @@ static inline uint64_t tsq__budget_clock_ns(void)
 #define TSQ_BUDGET_MAX_INFLIGHT (TSQ__BUDGET_BYTES_MASK - UINT32_MAX) /* 2^40 - 2^32 */
 #define TSQ_BUDGET_MAX_UNITS ((1u << (64 - TSQ__BUDGET_UNITS_SHIFT)) - 1) /* 2^24 - 1 */
 
-/* The window word: start time in ns with its two low bits used as flags. */
+/* The window word: start time in ns with its three low bits used as flags. */
 #define TSQ__BUDGET_WIN_BUSY 1ull /* a completion is closing the window: others skip */
-#define TSQ__BUDGET_WIN_IDLE 2ull /* the flow ran empty: the next completion opens a new one */
-#define TSQ__BUDGET_WIN_FLAGS 3ull
+#define TSQ__BUDGET_WIN_IDLE 2ull /* the flow ran empty in it: its sample may only raise the rate */
+#define TSQ__BUDGET_WIN_NEW 4ull  /* no window open: the next completion opens one */
+#define TSQ__BUDGET_WIN_FLAGS 7ull
 
 /*
  * Options of tsq_budget_init() and tsq_flow_init() (NULL: today's kernel defaults). Set size
@@ -220,7 +248,7 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
 	b->pacing_rate = TSQ_BUDGET_RATE_UNLIMITED;
 	b->rate_est = TSQ_BUDGET_RATE_UNLIMITED; /* nothing learned: the cap limits */
 	b->delivered = 0;
-	b->win = TSQ__BUDGET_WIN_IDLE; /* the first completion opens the first window */
+	b->win = TSQ__BUDGET_WIN_NEW; /* the first completion opens the first window */
 	b->cap = o.cap != 0 ? o.cap : TSQ_BUDGET_CAP_DEFAULT;
 	b->pacing_shift = o.pacing_shift != 0 ? o.pacing_shift : TSQ_BUDGET_PACING_SHIFT_DEFAULT;
 	b->allow_one = o.allow_one;
@@ -262,7 +290,7 @@ static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t byt
 static inline void tsq_budget_learn_rate(struct tsq_budget *b)
 {
 	tsq_store(&b->rate_est, TSQ_BUDGET_RATE_UNLIMITED, TSQ_RELAXED);
-	tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_IDLE, TSQ_RELAXED);
+	tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_NEW, TSQ_RELAXED);
 	tsq_store(&b->learning, true, TSQ_RELAXED);
 }
 
@@ -435,31 +463,45 @@ static inline uint64_t tsq__budget_rate_of(uint64_t bytes, uint64_t ns)
 }
 
 /*
- * Close the window this completion claimed (w: the word it claimed, t0 | its flags): a
- * sample of `mine - win_delivered` bytes over now - t0, unless the flow ran empty since it
- * opened or the clock went back; then open the next one at now.
+ * Take the sample of a window that ran from t0 to now: `bytes` completed over now - t0. If
+ * the flow ran empty in it (idle), the gap is in it: the sample may raise the rate, never
+ * lower it (the kernel's rule for application-limited delivery-rate samples).
+ */
+static inline bool tsq__budget_sample(struct tsq_budget *b, uint64_t bytes, uint64_t ns, bool idle)
+{
+	uint64_t sample = tsq__budget_rate_of(bytes, ns);
+	uint64_t est = tsq_load(&b->rate_est, TSQ_RELAXED);
+
+	if (sample == 0)
+		sample = 1; /* "learned" is never 0: the two-unit floor then limits */
+	if (idle && est != TSQ_BUDGET_RATE_UNLIMITED && sample < est)
+		return false;
+	/* A max over two windows: a window that caught a completion batch's gap reads low. */
+	tsq_store(&b->rate_est, sample > b->rate_prev ? sample : b->rate_prev, TSQ_RELAXED);
+	b->rate_prev = sample;
+	return true;
+}
+
+/*
+ * Close the window this completion claimed (w: the word it claimed, t0 | its flags) with a
+ * sample of `mine - win_delivered` bytes over now - t0 - none if no window was open or the
+ * clock went back - and open the next one at now.
  */
 static inline void tsq__budget_close_window(struct tsq_budget *b, uint64_t w, uint64_t mine,
 					    uint64_t now)
 {
-	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS, cur = (w & ~TSQ__BUDGET_WIN_IDLE) | TSQ__BUDGET_WIN_BUSY;
+	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS;
+	uint64_t cur = t0 | TSQ__BUDGET_WIN_BUSY; /* as claimed: the window's flags are consumed */
 
-	if (!(w & TSQ__BUDGET_WIN_IDLE) && now > t0 && now - t0 >= b->window_ns) {
-		uint64_t sample = tsq__budget_rate_of(mine - b->win_delivered, now - t0);
-
-		if (sample == 0)
-			sample = 1; /* "learned" is never 0: the two-unit floor then limits */
-		/* A max over two windows: a window that caught a completion batch's gap reads low. */
-		tsq_store(&b->rate_est, sample > b->rate_prev ? sample : b->rate_prev, TSQ_RELAXED);
-		b->rate_prev = sample;
+	if (!(w & TSQ__BUDGET_WIN_NEW) && now > t0 && now - t0 >= b->window_ns &&
+	    tsq__budget_sample(b, mine - b->win_delivered, now - t0, (w & TSQ__BUDGET_WIN_IDLE) != 0))
 		tsq_counter_add_shared(&b->rate_samples, 1);
-	} else {
+	else
 		tsq_counter_add_shared(&b->rate_restarts, 1);
-	}
 	b->win_delivered = mine;
-	/* Only IDLE can change under BUSY (tsq__budget_learn's fetch_or): two tries at most. */
-	while (!tsq_cmpxchg(&b->win, &cur, now | (cur & TSQ__BUDGET_WIN_IDLE), TSQ_RELEASE,
-			    TSQ_RELAXED)) /* BUDGET_R5, pairs with BUDGET_A5 */
+	/* Under BUSY only IDLE and NEW can be set (fetch_or by others): three tries at most. */
+	while (!tsq_cmpxchg(&b->win, &cur, now | (cur & (TSQ__BUDGET_WIN_IDLE | TSQ__BUDGET_WIN_NEW)),
+			    TSQ_RELEASE, TSQ_RELAXED)) /* BUDGET_R5, pairs with BUDGET_A5 */
 		;
 }
 
@@ -476,11 +518,11 @@ static inline void tsq__budget_learn(struct tsq_budget *b, uint32_t cost, bool e
 
 	now &= ~TSQ__BUDGET_WIN_FLAGS;
 	if (!(w & TSQ__BUDGET_WIN_BUSY) &&
-	    ((w & TSQ__BUDGET_WIN_IDLE) || now < t0 || now - t0 >= b->window_ns) &&
-	    tsq_cmpxchg(&b->win, &w, (w & ~TSQ__BUDGET_WIN_IDLE) | TSQ__BUDGET_WIN_BUSY, TSQ_ACQUIRE,
+	    ((w & TSQ__BUDGET_WIN_NEW) || now < t0 || now - t0 >= b->window_ns) &&
+	    tsq_cmpxchg(&b->win, &w, t0 | TSQ__BUDGET_WIN_BUSY, TSQ_ACQUIRE,
 			TSQ_RELAXED)) /* BUDGET_A5: the last closer's win_delivered, rate_prev */
 		tsq__budget_close_window(b, w, mine, now);
-	if (emptied) /* what follows is a new busy period: do not average the gap into it */
+	if (emptied) /* a gap may follow: this window's sample may not lower the rate */
 		tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_IDLE, TSQ_RELAXED);
 }
 
