@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # TCP Small Queues (flags.h, budget.h, flow.h): Criterion unit tests, the multi-threaded
 # stress test (also run in the TSan and ASan builds) and the exhaustive model check.
-# Tests: unit.flags, unit.budget, unit.flow, unit.budget_rate, stress.flow, check.tsq_model.
+# Tests: unit.flags, unit.budget, unit.flow, unit.budget_rate, stress.flow, stress.budget_rate, check.tsq_model.
 
 tsq_add_unit_test(test_flags unit/test_flags.c)
 tsq_add_unit_test(test_budget unit/test_budget.c)
@@ -10,6 +10,8 @@ tsq_add_unit_test(test_budget_rate unit/test_budget_rate.c)
 
 # flows, bytes per flow, completion threads, shards (workers), seed, stall timeout in ms.
 tsq_add_stress_test(stress_flow stress/flow.c ARGS 64 4194304 3 2 1 5000)
+# units, completion threads, seed, stall timeout in ms.
+tsq_add_stress_test(stress_budget_rate stress/budget_rate.c ARGS 200000 3 1 5000)
 
 # Every interleaving of the TSQ restart protocol under x86-TSO store buffers, plus negative
 # twins that must fail (see the comment at the top of check/tsq_model.c).

@@ -258,8 +258,9 @@ Test(budget_rate, the_rate_helper_saturates_and_never_divides_by_zero)
 	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX, UINT64_MAX), 1000000000ull);
 	cr_assert_eq(tsq__budget_rate_of(1, UINT64_MAX), 0);
 	cr_assert_eq(tsq__budget_rate_of(3, 2), 1500000000ull);
-	/* Windows over 18 s divide by whole seconds: 999,999,999.99 B/s reads 1e9. */
+	/* Windows over 18 s are scaled down to 2^34 ns: 999,999,999.99 B/s reads 1e9. */
 	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX - 1, UINT64_MAX), 1000000000ull);
+	cr_assert_eq(tsq__budget_rate_of(3ull << 40, 100000000000ull), 32985348833ull, "3 TiB / 100 s");
 	cr_assert_eq(tsq__budget_rate_of(1ull << 40, 1ull << 40), 1000000000ull);
 }
 
