@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # TCP Small Queues (flags.h, budget.h, flow.h): Criterion unit tests, the multi-threaded
 # stress test (also run in the TSan and ASan builds) and the exhaustive model check.
-# Tests: unit.flags, unit.budget, unit.flow, unit.budget_rate, stress.flow, stress.budget_rate, check.tsq_model.
+# Tests: unit.flags, unit.budget, unit.flow, unit.budget_rate, stress.flow, stress.budget_rate,
+# check.tsq_model, replay.budget_rate (fuzz.budget_rate with TSQ_FUZZ).
 
 tsq_add_unit_test(test_flags unit/test_flags.c)
 tsq_add_unit_test(test_budget unit/test_budget.c)
@@ -20,3 +21,7 @@ target_link_libraries(check_tsq_model PRIVATE tsq::tsq)
 target_compile_options(check_tsq_model PRIVATE ${TSQ_WARNINGS})
 add_test(NAME check.tsq_model COMMAND check_tsq_model)
 set_tests_properties(check.tsq_model PROPERTIES LABELS "unit;check" TIMEOUT 120)
+
+# The learned rate against a reference model: replay.budget_rate (20000 deterministic inputs,
+# label unit) and, with -DTSQ_FUZZ=ON under Clang, the libFuzzer target fuzz.budget_rate.
+tsq_add_fuzz(budget_rate_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/budget_rate_fuzz.c 20000 3000)

@@ -457,8 +457,12 @@ static inline uint64_t tsq__budget_rate_of(uint64_t bytes, uint64_t ns)
 	if (q > UINT64_MAX / g)
 		return UINT64_MAX;
 	q *= g;
-	/* r < ns: r * g fits while ns <= 2^64 / 1e9 (18 s); a longer window loses < 1 B/s. */
-	r = ns <= UINT64_MAX / g ? r * g / ns : r / (ns / g);
+	/* r < ns: r * g fits once ns <= 2^64 / 1e9 (18 s); scale a longer window down to that. */
+	while (ns > UINT64_MAX / g) {
+		r >>= 1;
+		ns >>= 1;
+	}
+	r = r * g / ns;
 	return q > UINT64_MAX - r ? UINT64_MAX : q + r;
 }
 
@@ -493,6 +497,8 @@ static inline void tsq__budget_close_window(struct tsq_budget *b, uint64_t w, ui
 	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS;
 	uint64_t cur = t0 | TSQ__BUDGET_WIN_BUSY; /* as claimed: the window's flags are consumed */
 
+	if (w & TSQ__BUDGET_WIN_NEW)
+		b->rate_prev = 0; /* learning from scratch: nothing to take the max with */
 	if (!(w & TSQ__BUDGET_WIN_NEW) && now > t0 && now - t0 >= b->window_ns &&
 	    tsq__budget_sample(b, mine - b->win_delivered, now - t0, (w & TSQ__BUDGET_WIN_IDLE) != 0))
 		tsq_counter_add_shared(&b->rate_samples, 1);
