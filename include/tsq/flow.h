@@ -60,6 +60,10 @@
  *   publishes the flow to its worker). Worker run: defer.h's A1 (the drain's take), then
  *   S3 (unqueue), then X4 when it defers. release: A4/X4 (take the deferred bits).
  *
+ * The limit is ~1 ms of the flow's rate, at least two units, at most the cap (budget.h): the
+ * rate set with tsq_flow_set_pacing_rate(), or else the one its completions deliver, learned
+ * over 1 ms windows (the default). tsq_flow_limit() and tsq_flow_inflight() read both sides.
+ *
  * Counters (tsq_flow_stats()): throttles, re-check saves and unmatched completions
  * (budget.h), queued (restarts linked by a completion), deferred (restarts handed to the
  * owner's release).
