@@ -96,13 +96,43 @@ struct tsq_flow_ops {
 	void (*send_more)(struct tsq_flow *flow, enum tsq_flow_how how);
 	/*
 	 * Take the flow's short lock (the one the owner's release also holds while it runs
-	 * tsq_flow_release) and return whether an application thread owns the flow. Required.
+	 * tsq_flow_release) and return whether an application thread owns the flow. Required;
+	 * where one thread both sends and is the flow's home worker, use
+	 * tsq_flow_single_thread_lock/unlock (TSQ_FLOW_OPS_SINGLE_THREAD) below.
 	 */
 	bool (*lock)(struct tsq_flow *flow);
 	void (*unlock)(struct tsq_flow *flow); /* required */
 	void (*hold)(struct tsq_flow *flow);   /* take a reference; NULL if flows are immortal */
 	void (*put)(struct tsq_flow *flow);    /* drop one; NULL if flows are immortal */
 };
+
+/*
+ * tsq_flow_single_thread_lock, tsq_flow_single_thread_unlock - ready-made ops->lock and
+ * ops->unlock for a flow whose sender is also its home worker: one thread sends (may_send,
+ * charge) and runs tsq_defer_drain() on the flow's home shard, so the drain's send_more() can
+ * never run beside the sender, and no application thread ever owns the flow (owner.h is not
+ * needed; tsq_flow_release() has nothing to run). Completions may still come from any thread.
+ * TSQ_FLOW_OPS_SINGLE_THREAD(send_more) is a whole struct tsq_flow_ops initializer with them
+ * (immortal flows: hold and put NULL).
+ * Context: the home worker's drain, as ops->lock/unlock. Blocks: never. Ordering: none
+ * (nothing shared: exclusion comes from being one thread).
+ * Return: lock - false (not owned: send_more(TSQ_FLOW_DRAINED) runs at once).
+ */
+static inline bool tsq_flow_single_thread_lock(struct tsq_flow *flow)
+{
+	(void)flow;
+	return false;
+}
+
+static inline void tsq_flow_single_thread_unlock(struct tsq_flow *flow)
+{
+	(void)flow;
+}
+
+#define TSQ_FLOW_OPS_SINGLE_THREAD(send_more_fn)                                                \
+	{                                                                                       \
+		(send_more_fn), tsq_flow_single_thread_lock, tsq_flow_single_thread_unlock, NULL, NULL \
+	}
 
 /*
  * A flow. The budget and the flags share the first cache line: every completion touches
