@@ -972,8 +972,8 @@ Test(budget, usage_block_runs)
 	usage_units = 1000;
 	usage_in_ring = usage_queued = 0;
 	struct tsq_budget b;  struct tsq_flags fl = TSQ_FLAGS_INIT;
-	tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, no relaxation
-	tsq_budget_set_pacing_rate(&b, 125000000);       // 1 Gbit/s in bytes/s
+	tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, rate learned
+	tsq_budget_set_pacing_rate(&b, 125000000);       // have one? 1 Gbit/s in bytes/s
 	while (have_data() && tsq_budget_may_send(&b, &fl, cost, 0)) {
 		tsq_budget_charge(&b, cost);  hand_to_ring(cost);
 	}
