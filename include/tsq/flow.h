@@ -51,7 +51,8 @@
  *     stats                  -            -          -            -           -      X
  *     init                   X            X          X            X           X      X
  *   The X's between the first and fourth rows are the flow's own exclusion: the owner, or
- *   ops->lock when not owned. "worker run" is the flow's item in its home shard's drain
+ *   ops->lock when not owned. complete_at is complete; set_pacing_rate and learn_rate are
+ *   may_send's (the sender's); limit and inflight are stats' (relaxed reads, anyone). "worker run" is the flow's item in its home shard's drain
  *   (tsq_defer_drain()), not a function of this header.
  *
  * Memory ordering (labels of budget.h, flags.h and defer.h; this header adds none)
