@@ -125,11 +125,13 @@ static inline bool tsq_flow_single_thread_lock(struct tsq_flow *flow)
 	return false;
 }
 
+/* The ops->unlock of tsq_flow_single_thread_lock(): nothing to release. */
 static inline void tsq_flow_single_thread_unlock(struct tsq_flow *flow)
 {
 	(void)flow;
 }
 
+/* A struct tsq_flow_ops initializer for a sender that is its flow's home worker (see above). */
 #define TSQ_FLOW_OPS_SINGLE_THREAD(send_more_fn)                                                \
 	{                                                                                       \
 		(send_more_fn), tsq_flow_single_thread_lock, tsq_flow_single_thread_unlock, NULL, NULL \
