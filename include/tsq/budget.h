@@ -101,8 +101,9 @@
  *   The learned rate is what the flow delivered: if completions plus the restart take about
  *   1 ms or more to come back, a flow held at the limit delivers less than the link could
  *   and the learned rate settles below it (the floor still keeps the flow going); set a rate
- *   there. A learning completion reads the clock (TSQ_CFG_NOW_NS(); ~20 ns with the vDSO)
- *   unless the caller passes the time (tsq_budget_complete_at()).
+ *   there. A learning tsq_budget_complete() reads the clock (TSQ_CFG_NOW_NS()) about 16
+ *   times per window, not per completion, so its window closes up to ~1/16 window late;
+ *   tsq_budget_complete_at() takes the caller's time at every completion.
  */
 #ifndef TSQ_BUDGET_H
 #define TSQ_BUDGET_H
@@ -188,7 +189,7 @@ struct tsq_budget_opts {
  * touches both, so they should share a cache line. Fields are private: use the functions.
  */
 struct tsq_budget {
-	/* The first 54 bytes are what the sender's check and every completion touch. */
+	/* The first 55 bytes are what the sender's check and every completion touch. */
 	uint64_t inflight;     /* (units << 40) | bytes: sender adds, completions subtract */
 	uint64_t pacing_rate;  /* bytes per second set by the sender (used unless learning) */
 	uint64_t rate_est;     /* learned bytes per second: the window's closer writes */
@@ -198,6 +199,7 @@ struct tsq_budget {
 	uint32_t pacing_shift;
 	bool allow_one;
 	bool learning;         /* no rate set: learn one (sender writes, completions read) */
+	uint8_t clock_shift;   /* complete() reads the clock when `delivered` crosses 2^this */
 	/* Only the completion that holds the window (TSQ__BUDGET_WIN_BUSY) touches these two. */
 	uint64_t win_delivered; /* `delivered` when the window opened */
 	uint64_t rate_prev;     /* the previous window's sample */
@@ -253,6 +255,7 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
 	b->pacing_shift = o.pacing_shift != 0 ? o.pacing_shift : TSQ_BUDGET_PACING_SHIFT_DEFAULT;
 	b->allow_one = o.allow_one;
 	b->learning = !o.no_rate_learning;
+	b->clock_shift = 0; /* nothing learned: read the clock at every completion */
 	b->win_delivered = 0;
 	b->rate_prev = 0;
 	b->window_ns = o.rate_window_ns != 0 ? o.rate_window_ns : TSQ_BUDGET_RATE_WINDOW_NS_DEFAULT;
@@ -290,6 +293,7 @@ static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t byt
 static inline void tsq_budget_learn_rate(struct tsq_budget *b)
 {
 	tsq_store(&b->rate_est, TSQ_BUDGET_RATE_UNLIMITED, TSQ_RELAXED);
+	tsq_store(&b->clock_shift, 0, TSQ_RELAXED);
 	tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_NEW, TSQ_RELAXED);
 	tsq_store(&b->learning, true, TSQ_RELAXED);
 }
@@ -467,6 +471,22 @@ static inline uint64_t tsq__budget_rate_of(uint64_t bytes, uint64_t ns)
 }
 
 /*
+ * How often tsq_budget_complete() reads the clock: when `delivered` crosses a multiple of
+ * 2^shift bytes, about 1/16 of a window's bytes at `rate` (floor(log2 rate) + floor(log2
+ * window) - 34, as 16e9 ~ 2^34: never more than that, so a window still closes within about
+ * a sixteenth of its length). A fast flow thus reads it once per many completions.
+ */
+static inline uint8_t tsq__budget_clock_shift(uint64_t rate, uint64_t window_ns)
+{
+	int s;
+
+	if (rate == 0 || window_ns == 0)
+		return 0;
+	s = (63 - __builtin_clzll(rate)) + (63 - __builtin_clzll(window_ns)) - 34;
+	return (uint8_t)(s < 0 ? 0 : s > 40 ? 40 : s);
+}
+
+/*
  * Take the sample of a window that ran from t0 to now: `bytes` completed over now - t0. If
  * the flow ran empty in it (idle), the gap is in it: the sample may raise the rate, never
  * lower it (the kernel's rule for application-limited delivery-rate samples).
@@ -481,7 +501,9 @@ static inline bool tsq__budget_sample(struct tsq_budget *b, uint64_t bytes, uint
 	if (idle && est != TSQ_BUDGET_RATE_UNLIMITED && sample < est)
 		return false;
 	/* A max over two windows: a window that caught a completion batch's gap reads low. */
-	tsq_store(&b->rate_est, sample > b->rate_prev ? sample : b->rate_prev, TSQ_RELAXED);
+	est = sample > b->rate_prev ? sample : b->rate_prev;
+	tsq_store(&b->rate_est, est, TSQ_RELAXED);
+	tsq_store(&b->clock_shift, tsq__budget_clock_shift(est, b->window_ns), TSQ_RELAXED);
 	b->rate_prev = sample;
 	return true;
 }
@@ -512,13 +534,12 @@ static inline void tsq__budget_close_window(struct tsq_budget *b, uint64_t w, ui
 }
 
 /*
- * The learning step of a completion of `cost` bytes at `now` (ns); `emptied`: it took the last
- * unit in flight. The completion that finds the window at least window_ns old claims it
- * (BUSY, one winner) and closes it; the others only add their bytes. Nobody waits.
+ * The learning step of a completion whose bytes bring `delivered` to `mine`, at `now` (ns).
+ * The completion that finds the window at least window_ns old claims it (BUSY, one winner)
+ * and closes it; the others only add their bytes. Nobody waits.
  */
-static inline void tsq__budget_learn(struct tsq_budget *b, uint32_t cost, bool emptied, uint64_t now)
+static inline void tsq__budget_window_step(struct tsq_budget *b, uint64_t mine, uint64_t now)
 {
-	uint64_t mine = tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost;
 	uint64_t w = tsq_load(&b->win, TSQ_RELAXED);
 	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS;
 
@@ -528,7 +549,12 @@ static inline void tsq__budget_learn(struct tsq_budget *b, uint32_t cost, bool e
 	    tsq_cmpxchg(&b->win, &w, t0 | TSQ__BUDGET_WIN_BUSY, TSQ_ACQUIRE,
 			TSQ_RELAXED)) /* BUDGET_A5: the last closer's win_delivered, rate_prev */
 		tsq__budget_close_window(b, w, mine, now);
-	if (emptied) /* a gap may follow: this window's sample may not lower the rate */
+}
+
+/* A gap may follow: the open window's sample may not lower the rate. */
+static inline void tsq__budget_emptied(struct tsq_budget *b, uint64_t old)
+{
+	if ((old >> TSQ__BUDGET_UNITS_SHIFT) == 1)
 		tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_IDLE, TSQ_RELAXED);
 }
 
@@ -561,16 +587,20 @@ static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags
 	uint64_t old;
 	bool restart = tsq__budget_uncharge(b, f, cost, &old);
 
-	if (tsq_load(&b->learning, TSQ_RELAXED))
-		tsq__budget_learn(b, cost, (old >> TSQ__BUDGET_UNITS_SHIFT) == 1, now_ns);
+	if (tsq_load(&b->learning, TSQ_RELAXED)) {
+		tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost, now_ns);
+		tsq__budget_emptied(b, old);
+	}
 	return restart;
 }
 
 /*
  * tsq_budget_complete - a unit of `cost` bytes left the lower layer: uncharge it and say
  * whether the flow must be restarted. Fast path (not throttled): one atomic RMW and a load;
- * while learning (no rate set) also a clock read (TSQ_CFG_NOW_NS()), one relaxed RMW and a
- * load, and once per window the close (tsq_budget_complete_at() takes the time instead).
+ * while learning (no rate set) also one relaxed RMW (its bytes) and a load, plus a clock read
+ * (TSQ_CFG_NOW_NS()) and the window's test when the bytes completed cross a multiple of about
+ * 1/16 of a window's worth at the learned rate (every completion before the first sample),
+ * and once per window the close (tsq_budget_complete_at() takes the time instead).
  * Context: any thread (completion context). Blocks: never.
  * Ordering: S2, a SEQ_CST RMW uncharge, then S1, a SEQ_CST flags load
  * (tsq_flags_load_seqcst). If the flow is THROTTLED, X3 (tsq_flags_throttled_to_queued)
@@ -589,8 +619,14 @@ static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f
 	uint64_t old;
 	bool restart = tsq__budget_uncharge(b, f, cost, &old);
 
-	if (tsq_load(&b->learning, TSQ_RELAXED))
-		tsq__budget_learn(b, cost, (old >> TSQ__BUDGET_UNITS_SHIFT) == 1, TSQ_CFG_NOW_NS());
+	if (tsq_load(&b->learning, TSQ_RELAXED)) {
+		uint64_t mine = tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost;
+
+		/* The clock only when `delivered` crosses a multiple of 2^clock_shift. */
+		if (((mine - cost) ^ mine) >> tsq_load(&b->clock_shift, TSQ_RELAXED) != 0)
+			tsq__budget_window_step(b, mine, TSQ_CFG_NOW_NS());
+		tsq__budget_emptied(b, old);
+	}
 	return restart;
 }
 

@@ -144,7 +144,7 @@ static inline void tsq_flow_single_thread_unlock(struct tsq_flow *flow)
  */
 struct tsq_flow {
 	struct tsq_flags flags;   /* line 1 */
-	struct tsq_budget budget; /* line 1 (its first 54 bytes): sender + completions */
+	struct tsq_budget budget; /* line 1 (its first 55 bytes): sender + completions */
 	unsigned home;            /* the shard whose worker restarts this flow */
 	struct tsq_defer_set *set;
 	const struct tsq_flow_ops *ops;

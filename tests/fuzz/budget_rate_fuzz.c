@@ -3,7 +3,8 @@
  * libFuzzer target for the rate tsq/budget.h learns from completions: the input bytes are a
  * single-threaded sequence of operations on one budget - may_send + charge (costs 0, 1, MTU,
  * 64 KiB, 2^32 - 1, any u32), completions of the oldest unit in flight through
- * tsq_budget_complete_at, the clock moving by 0 .. 7 ns, microseconds to seconds, 2^40 and
+ * tsq_budget_complete_at or tsq_budget_complete (whose clock, TSQ_CFG_NOW_NS(), is the
+ * fuzzer's: it steps the window only when the bytes cross 2^clock_shift), the clock moving by 0 .. 7 ns, microseconds to seconds, 2^40 and
  * 2^62 ns, or backwards, tsq_budget_set_pacing_rate (any u64, 0 and UNLIMITED included) and
  * tsq_budget_learn_rate - after a configuration (window 1 ns .. 2^40 ns or the default, a
  * cap, a start time anywhere in the 64-bit clock, a delivered count near its wrap).
@@ -23,6 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* tsq_budget_complete()'s clock is the fuzzer's: the same `now` as tsq_budget_complete_at(). */
+static uint64_t now;
+static uint64_t fuzz_now(void)
+{
+	return now;
+}
+#define TSQ_CFG_NOW_NS() fuzz_now()
+
 #include <tsq/budget.h>
 
 #define FUZZ_NAME "budget_rate_fuzz"
@@ -35,6 +44,7 @@ __extension__ typedef unsigned __int128 u128;
 
 static struct model {
 	bool learning, win_new, win_idle;
+	unsigned clock_shift; /* tsq_budget_complete() steps the window on crossing 2^this */
 	uint64_t rate, est, prev, t0, window, cap;
 	u128 delivered, d0; /* never wrap */
 	uint64_t samples, restarts;
@@ -45,7 +55,6 @@ static struct model {
 
 static struct tsq_budget b;
 static struct tsq_flags fl;
-static uint64_t now;
 static bool stopped; /* may_send said stop: THROTTLED, waiting for the restart */
 
 /* bytes * 1e9 / ns, exact, saturating; for long windows the header's scaled value, checked. */
@@ -79,14 +88,34 @@ static uint64_t m_limit(uint32_t cost, unsigned factor)
 	return (uint64_t)limit;
 }
 
-static void m_complete(uint32_t cost, bool emptied)
+/* ~1/16 of a window's bytes at `rate`, as a power of two: log2 rate + log2 window - 34. */
+static unsigned m_clock_shift(uint64_t rate, uint64_t window)
+{
+	int lr = 0, lw = 0, s;
+
+	if (rate == 0 || window == 0)
+		return 0;
+	while (lr < 63 && (rate >> (lr + 1)) != 0)
+		lr++;
+	while (lw < 63 && (window >> (lw + 1)) != 0)
+		lw++;
+	s = lr + lw - 34;
+	return s < 0 ? 0 : s > 40 ? 40 : (unsigned)s;
+}
+
+/* via_complete: tsq_budget_complete(), whose window steps only when the bytes cross
+ * 2^clock_shift; else tsq_budget_complete_at(). */
+static void m_complete(uint32_t cost, bool emptied, bool via_complete)
 {
 	uint64_t t = now & ~7ull;
+	bool clocked;
 
 	if (!m.learning)
 		return;
 	m.delivered += cost;
-	if (m.win_new || t < m.t0 || t - m.t0 >= m.window) {
+	clocked = !via_complete || (((uint64_t)(m.delivered - cost) >> m.clock_shift) !=
+				    ((uint64_t)m.delivered >> m.clock_shift));
+	if (clocked && (m.win_new || t < m.t0 || t - m.t0 >= m.window)) {
 		bool took = false;
 
 		if (m.win_new) {
@@ -98,6 +127,7 @@ static void m_complete(uint32_t cost, bool emptied)
 			if (!(m.win_idle && m.est != TSQ_BUDGET_RATE_UNLIMITED && s < m.est)) {
 				m.est = s > m.prev ? s : m.prev;
 				m.prev = s;
+				m.clock_shift = m_clock_shift(m.est, m.window);
 				took = true;
 			}
 		}
@@ -127,6 +157,7 @@ static void compare(void)
 	      "samples %" PRIu64 "/%" PRIu64 ", model %" PRIu64 "/%" PRIu64, s.rate_samples,
 	      s.rate_restarts, m.samples, m.restarts);
 	CHECK(s.inflight_units == m.n && s.inflight_bytes == (uint64_t)m.inflight_bytes, "in flight");
+	CHECK(b.clock_shift == m.clock_shift, "clock shift %u, model %u", b.clock_shift, m.clock_shift);
 	for (unsigned i = 0; i < sizeof(costs) / sizeof(costs[0]); i++)
 		for (unsigned f = 0; f < 2; f++)
 			CHECK(tsq_budget_limit(&b, costs[i], f) == m_limit(costs[i], f),
@@ -207,7 +238,7 @@ static void op_send(struct reader *r)
 	m.inflight_bytes += cost;
 }
 
-static void op_complete(void)
+static void op_complete(bool via_complete)
 {
 	uint32_t cost;
 	bool restart;
@@ -218,8 +249,9 @@ static void op_complete(void)
 	m.head = (m.head + 1) % MAX_UNITS;
 	m.n--;
 	m.inflight_bytes -= cost;
-	restart = tsq_budget_complete_at(&b, &fl, cost, now);
-	m_complete(cost, m.n == 0);
+	restart = via_complete ? tsq_budget_complete(&b, &fl, cost)
+			       : tsq_budget_complete_at(&b, &fl, cost, now);
+	m_complete(cost, m.n == 0, via_complete);
 	CHECK(restart == stopped, "completion restart %d, sender stopped %d", restart, stopped);
 	if (restart) {
 		stopped = false;
@@ -273,8 +305,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3:
 		case 4:
+			op_complete(false);
+			break;
 		case 5:
-			op_complete();
+			op_complete(true);
 			break;
 		case 6:
 		case 7:
@@ -290,6 +324,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			tsq_budget_learn_rate(&b);
 			m.learning = m.win_new = true;
 			m.est = TSQ_BUDGET_RATE_UNLIMITED;
+			m.clock_shift = 0;
 			break;
 		}
 		compare();
@@ -297,7 +332,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Drain: every unit completes; a stopped sender is restarted by one of them. */
 	while (m.n > 0) {
 		op_no++;
-		op_complete();
+		op_complete(m.n % 2 == 0);
 		compare();
 	}
 	CHECK(!stopped, "stopped after everything completed");

@@ -14,6 +14,15 @@
 
 #include <criterion/criterion.h>
 
+/* tsq_budget_complete()'s clock: a fake one that counts its reads. */
+static uint64_t fake_ns, clock_reads;
+static uint64_t fake_clock(void)
+{
+	clock_reads++;
+	return fake_ns;
+}
+#define TSQ_CFG_NOW_NS() fake_clock()
+
 #include <tsq/flow.h>
 
 #define MS 1000000ull
@@ -262,6 +271,40 @@ Test(budget_rate, the_rate_helper_saturates_and_never_divides_by_zero)
 	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX - 1, UINT64_MAX), 1000000000ull);
 	cr_assert_eq(tsq__budget_rate_of(3ull << 40, 100000000000ull), 32985348833ull, "3 TiB / 100 s");
 	cr_assert_eq(tsq__budget_rate_of(1ull << 40, 1ull << 40), 1000000000ull);
+}
+
+Test(budget_rate, complete_reads_the_clock_about_sixteen_times_a_window)
+{
+	struct trace t;
+	uint64_t reads;
+
+	trace_init(&t, NULL);
+	fake_ns = t.now;
+	clock_reads = 0;
+	/* 1514 B every 1.2 us: 1,261,666,666 B/s (~10 Gbit/s), 8 in flight, 5 ms. */
+	for (int i = 0; i < 8; i++)
+		tsq_budget_charge(&t.b, 1514);
+	for (int i = 0; i < 4200; i++) {
+		fake_ns += 1200;
+		tsq_budget_complete(&t.b, &t.fl, 1514);
+		tsq_budget_charge(&t.b, 1514);
+	}
+	/* A window spans whole completions between two clock reads: still exact. */
+	cr_assert_eq(tsq_budget_rate(&t.b), 1261666666ull);
+	cr_assert_eq(t.b.clock_shift, 30 + 19 - 34, "log2 rate + log2 window - 34");
+	reads = clock_reads;
+	for (int i = 0; i < 833; i++) { /* 1 ms */
+		fake_ns += 1200;
+		tsq_budget_complete(&t.b, &t.fl, 1514);
+		tsq_budget_charge(&t.b, 1514);
+	}
+	cr_assert_leq(clock_reads - reads, 40, "%llu reads in 1 ms of 833 completions",
+		      (unsigned long long)(clock_reads - reads));
+	cr_assert_geq(clock_reads - reads, 16);
+	tsq_budget_learn_rate(&t.b);
+	reads = clock_reads;
+	tsq_budget_complete(&t.b, &t.fl, 1514);
+	cr_assert_eq(clock_reads, reads + 1, "learning again: every completion reads it");
 }
 
 /* ---- flow.h: the setter and the readers ---------------------------------------------- */
