@@ -132,17 +132,24 @@ extern "C" {
 /*
  * The clock of tsq_budget_complete() (tsq_budget_complete_at() takes the caller's):
  * TSQ_CFG_NOW_NS() returns nanoseconds as a uint64_t, e.g. a simulator's virtual clock.
- * Default: CLOCK_MONOTONIC where <time.h> declares it, else C11's timespec_get(TIME_UTC)
- * (a clock that goes backwards only drops a learning window).
+ * Default: CLOCK_MONOTONIC (also under strict ISO C on Linux, which hides its declaration),
+ * else C11's timespec_get(TIME_UTC) (a clock that goes backwards only drops a window).
  */
 #ifndef TSQ_CFG_NOW_NS
 #include <time.h>
+#if !defined(CLOCK_MONOTONIC) && defined(__linux__) && !defined(__cplusplus)
+/* glibc and musl declare it only for POSIX; the symbol is always there, clockid_t an int. */
+extern int clock_gettime(int clock_id, struct timespec *ts);
+#define TSQ__BUDGET_CLOCK_MONOTONIC 1 /* CLOCK_MONOTONIC in the Linux ABI */
+#elif defined(CLOCK_MONOTONIC)
+#define TSQ__BUDGET_CLOCK_MONOTONIC CLOCK_MONOTONIC
+#endif
 static inline uint64_t tsq__budget_clock_ns(void)
 {
 	struct timespec ts;
 
-#ifdef CLOCK_MONOTONIC
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+#ifdef TSQ__BUDGET_CLOCK_MONOTONIC
+	if (clock_gettime(TSQ__BUDGET_CLOCK_MONOTONIC, &ts) != 0)
 		return 0;
 #else
 	if (timespec_get(&ts, TIME_UTC) == 0)
