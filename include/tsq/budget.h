@@ -186,9 +186,12 @@ struct tsq_budget_opts {
 	uint64_t cap;          /* bytes; 0 means TSQ_BUDGET_CAP_DEFAULT */
 	unsigned pacing_shift; /* 0 means TSQ_BUDGET_PACING_SHIFT_DEFAULT; at most 63 */
 	bool allow_one;        /* zero or one unit in flight may always go */
-	/* Version 2: the rate learned from completions (see "The learned rate" above). */
-	bool no_rate_learning;  /* true: no rate until one is set, the cap alone limits */
+	/*
+	 * Version 2: the rate learned from completions (see "The learned rate" above). Past the
+	 * first version's sizeof, so that its tail padding never reads as a new field.
+	 */
 	uint64_t rate_window_ns; /* 0 means TSQ_BUDGET_RATE_WINDOW_NS_DEFAULT */
+	bool no_rate_learning;   /* true: no rate until one is set, the cap alone limits */
 };
 
 /*

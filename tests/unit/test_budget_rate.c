@@ -179,6 +179,22 @@ Test(budget_rate, no_rate_learning_keeps_the_cap)
 	cr_assert_eq(stats_of(&t.b).rate_samples + stats_of(&t.b).rate_restarts, 0);
 }
 
+Test(budget_rate, a_first_version_opts_struct_learns_whatever_its_padding)
+{
+	/* The first version's sizeof: its tail padding (garbage here) is not a field now. */
+	struct tsq_budget_opts v1;
+	struct trace t;
+
+	memset(&v1, 0xff, sizeof(v1));
+	v1.size = offsetof(struct tsq_budget_opts, rate_window_ns);
+	v1.cap = 0;
+	v1.pacing_shift = 0;
+	v1.allow_one = false;
+	trace_init(&t, &v1);
+	cr_assert(t.b.learning, "no_rate_learning lies past the first version");
+	cr_assert_eq(t.b.window_ns, TSQ_BUDGET_RATE_WINDOW_NS_DEFAULT);
+}
+
 Test(budget_rate, a_first_version_opts_struct_learns)
 {
 	struct tsq_budget_opts o = { .size = offsetof(struct tsq_budget_opts, allow_one) + sizeof(bool),
