@@ -117,7 +117,7 @@ struct tsq_flow_ops {
  * (immortal flows: hold and put NULL).
  * Context: the home worker's drain, as ops->lock/unlock. Blocks: never. Ordering: none
  * (nothing shared: exclusion comes from being one thread).
- * Return: lock - false (not owned: send_more(TSQ_FLOW_DRAINED) runs at once).
+ * Return: lock - false (not owned: the drain runs send_more() at once).
  */
 static inline bool tsq_flow_single_thread_lock(struct tsq_flow *flow)
 {
