@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/zc/zc.c - zerocopy completion ranges (tsq/zc.h, issue #5): what coalescing saves, and
+ * bench/zc/zc.c - zerocopy completion ranges (tsq/zc.h): what coalescing saves, and
  * what a sender spends per byte when it copies versus when it hands its buffer over.
  *
  * Every benchmark here is single-threaded: the sender, the "TX completion" and the
