@@ -94,13 +94,13 @@ static struct bench {
 	uint64_t direct[3], backlogged[3], late[3];
 } B;
 
-static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
 	struct bitem *it = (struct bitem *)w;
 	uint64_t t = bench_now_ns(), i = tsq_fetch_add(&B.nsamples[B.mode], 1, TSQ_RELAXED);
 
 	(void)o;
-	(void)ctx;
+	(void)how;
 	if (i < B.cap) {
 		B.samples[B.mode][i] = t - it->t_deliver;
 		B.step_samples[B.mode][i] = tsq_load(&B.steps, TSQ_RELAXED) - it->step_deliver;

@@ -49,7 +49,7 @@ struct desc {
 	uint32_t cost;
 	uint64_t queued;
 	uint32_t nchild;
-	uint32_t child[MAX_CHILD]; /* descriptor ids, delivered by process() in DRAINED ctx */
+	uint32_t child[MAX_CHILD]; /* descriptor ids, delivered by process() as DRAINED */
 };
 
 static struct desc descs[MAX_DESC];
@@ -254,7 +254,7 @@ static int r_deliver(struct tsq_owner *o, uint32_t id)
 	return rc;
 }
 
-static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
 	struct ritem *it = (struct ritem *)w;
 	const struct desc *d;
@@ -263,8 +263,8 @@ static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_ow
 	CHECK(it->magic == RITEM_MAGIC, "process() got a dead or foreign item");
 	CHECK(it->id < ndesc, "process() got item id %u of %u", it->id, ndesc);
 	d = &descs[it->id];
-	ev_add(&got, EV_PROCESS, it->id, ctx);
-	if (ctx == TSQ_OWNER_DRAINED) {
+	ev_add(&got, EV_PROCESS, it->id, how);
+	if (how == TSQ_OWNER_DRAINED) {
 		CHECK(w->cost == d->cost, "item %u: cost %u in the backlog, delivered with %u", it->id,
 		      w->cost, d->cost);
 		/* A producer appending while the owner drains (legal: short lock not held). */

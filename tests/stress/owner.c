@@ -106,7 +106,7 @@ static struct object *obj_of(struct tsq_owner *o)
 	return (struct object *)((char *)o - offsetof(struct object, o));
 }
 
-static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
 	struct object *ob = obj_of(o);
 	struct item *it = (struct item *)w;
@@ -122,7 +122,7 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 		FAIL("object %d: producer %u seq %u processed after seq %" PRId64 " (FIFO broken)",
 		     ob->idx, it->producer, it->seq, ob->last_seq[it->producer]);
 	ob->last_seq[it->producer] = it->seq;
-	if (ctx == TSQ_OWNER_INLINE) {
+	if (how == TSQ_OWNER_INLINE) {
 		/* Run by the producer under the short lock: nobody may own the object. */
 		if (tl_owner_id >= 0)
 			FAIL("INLINE processing in owner thread %d", tl_owner_id);
@@ -130,13 +130,13 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 			FAIL("object %d: INLINE processing while owner %d holds it", ob->idx,
 			     tsq_load(&ob->cur_owner, TSQ_RELAXED) - 1);
 		tsq_counter_add_shared(&ob->cb_direct, 1);
-	} else if (ctx == TSQ_OWNER_DRAINED) {
+	} else if (how == TSQ_OWNER_DRAINED) {
 		if (tl_owning != ob->idx)
 			FAIL("object %d: DRAINED processing by a thread that does not own it (%d, owner "
 			     "thread %d)", ob->idx, tl_owning, tl_owner_id);
 		tsq_counter_add_shared(&ob->cb_backlog, 1);
 	} else {
-		FAIL("bad ctx %d", (int)ctx);
+		FAIL("bad how %d", (int)how);
 	}
 }
 
