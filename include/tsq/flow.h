@@ -79,10 +79,13 @@
 extern "C" {
 #endif
 
-/* How send_more() came to run (the words of enum tsq_defer_how). */
+/*
+ * How send_more() came to run. A word has one value in every header's how-enum (tsq.h):
+ * DRAINED is 1 as in enum tsq_defer_how; DEFERRED is 3, after defer.h's FALLBACK (2).
+ */
 enum tsq_flow_how {
-	TSQ_FLOW_DRAINED = 0,  /* the home worker drained the restart: ops->lock held, not owned */
-	TSQ_FLOW_DEFERRED = 1, /* the owner's release runs what the worker deferred (DEFERRED) */
+	TSQ_FLOW_DRAINED = 1,  /* the home worker drained the restart: ops->lock held, not owned */
+	TSQ_FLOW_DEFERRED = 3, /* the owner's release runs what the worker deferred (DEFERRED) */
 };
 
 struct tsq_flow;

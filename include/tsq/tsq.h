@@ -31,11 +31,12 @@
  *                the object's backlog (owner.h).
  *   drain        the owner takes what was pushed, queued or parked and runs it.
  *   how          how a callback came to run, one enum per header with the same words:
- *                INLINE (at once, by the thread that handed it over), DRAINED (by the owner,
- *                taken from a list, ring or backlog), FALLBACK (by the thread that handed it
- *                over, because the path was full), DEFERRED (by the owner at its release,
- *                because the object was owned when the work came): enum tsq_defer_how,
- *                enum tsq_owner_how, enum tsq_flow_how.
+ *                INLINE = 0 (at once, by the thread that handed it over), DRAINED = 1 (by
+ *                the owner, taken from a list, ring or backlog), FALLBACK = 2 (by the thread
+ *                that handed it over, because the path was full), DEFERRED = 3 (by the owner
+ *                at its release, because the object was owned when the work came): enum
+ *                tsq_defer_how, enum tsq_owner_how, enum tsq_flow_how. A word has the same
+ *                value in every enum that has it; the callback's parameter is named `how`.
  *   charge / complete
  *                account a unit handed to the layer below / account it coming back
  *                (budget.h, flow.h, dql.h; zc.h's account charges and uncharges pinned bytes).
