@@ -116,10 +116,17 @@ extern "C" {
 /* Default hold time before the limit may shrink: 1 s (the kernel's HZ jiffies). */
 #define TSQ_DQL_HOLD_NS_DEFAULT 1000000000ull
 
-/* tsq_dql_tx_sent(): the queue is stopped; a completion will restart it. */
-#define TSQ_DQL_STOPPED 1
-/* tsq_dql_tx_completed(): this caller cleared STOPPED and must restart the queue. */
-#define TSQ_DQL_RESTART 1
+/* What tsq_dql_tx_sent() did (non-negative returns). */
+enum tsq_dql_sent_result {
+	TSQ_DQL_SENT = 0,    /* go on feeding the ring */
+	TSQ_DQL_STOPPED = 1, /* the queue is stopped; a completion will restart it */
+};
+
+/* What tsq_dql_tx_completed() did (non-negative returns). */
+enum tsq_dql_completed_result {
+	TSQ_DQL_COMPLETED = 0, /* nothing more to do */
+	TSQ_DQL_RESTART = 1,   /* this caller cleared STOPPED and must restart the queue */
+};
 
 #define TSQ__DQL_F_STOPPED 1u
 #define TSQ__DQL_MAGIC 0x64716c31u /* "dql1": set by init, checked under TSQ_DEBUG */
@@ -518,9 +525,9 @@ static inline int tsq_dql_charge(struct tsq_dql *d, uint32_t count, uint64_t now
  * completion sees STOPPED and restarts the queue. Acquire/release is NOT enough (both loads
  * may read old values while the stores sit in store buffers): tests/check/dql_model.c.
  * Pairs with: S2 in tsq_dql_complete(), S1 and X1 in tsq_dql_tx_completed().
- * Return: 0 - go on; TSQ_DQL_STOPPED - stopped: feed nothing more until a completion
- * returns TSQ_DQL_RESTART (a restart may also come while running: harmless); a negative
- * errno of tsq_dql_charge() (nothing accounted, nothing stopped).
+ * Return: TSQ_DQL_SENT (0) - go on; TSQ_DQL_STOPPED - stopped: feed nothing more until a
+ * completion returns TSQ_DQL_RESTART (a restart may also come while running: harmless); a
+ * negative errno of tsq_dql_charge() (nothing accounted, nothing stopped).
  */
 static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t now_ns)
 {
@@ -529,7 +536,7 @@ static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t no
 	if (rc < 0)
 		return rc;
 	if (tsq_likely(tsq_dql_avail(d) >= 0))
-		return 0;
+		return TSQ_DQL_SENT;
 	tsq_fetch_or(&d->snd.stopped, TSQ__DQL_F_STOPPED, TSQ_SEQ_CST); /* S1, pairs with S1/X1 in tx_completed */
 	TSQ__DQL_HOOK("stop-set", d);
 	if (tsq__dql_avail_of(tsq_load(&d->snd.num_queued, TSQ_RELAXED),
@@ -540,7 +547,7 @@ static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t no
 	/* A completion made room meanwhile: we keep running, so withdraw the stop. */
 	tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_RELAXED);
 	tsq_counter_add_owner(&d->snd.recheck_saves, 1);
-	return 0;
+	return TSQ_DQL_SENT;
 }
 
 /*
@@ -651,25 +658,26 @@ static inline int tsq_dql_complete(struct tsq_dql *d, uint32_t count, uint64_t n
  * num_queued read for avail afterwards is the sender's latest. Exactly one caller wins
  * STOPPED -> clear (X1, an ACQ_REL RMW; the sender's own withdrawal is the other contender).
  * Pairs with: S1/S2 in tsq_dql_tx_sent().
- * Return: 0 - nothing to do; TSQ_DQL_RESTART - this caller cleared STOPPED and must restart
- * the queue (wake the sender); -EINVAL as tsq_dql_complete() (nothing changed).
+ * Return: TSQ_DQL_COMPLETED (0) - nothing to do; TSQ_DQL_RESTART - this caller cleared
+ * STOPPED and must restart the queue (wake the sender); -EINVAL as tsq_dql_complete()
+ * (nothing changed).
  */
 static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64_t now_ns)
 {
 	int rc;
 
 	if (bytes == 0)
-		return 0;
+		return TSQ_DQL_COMPLETED;
 	rc = tsq_dql_complete(d, bytes, now_ns);
 	if (rc < 0)
 		return rc;
 	if (tsq_likely(!(tsq_load(&d->snd.stopped, TSQ_SEQ_CST) & TSQ__DQL_F_STOPPED))) /* S1 */
-		return 0;
+		return TSQ_DQL_COMPLETED;
 	if (tsq_dql_avail(d) < 0)
-		return 0; /* still over: a later completion (bytes are in flight) restarts it */
+		return TSQ_DQL_COMPLETED; /* still over: a later completion (bytes are in flight) restarts it */
 	if (!(tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_ACQ_REL) & /* X1 */
 	      TSQ__DQL_F_STOPPED))
-		return 0;
+		return TSQ_DQL_COMPLETED;
 	tsq_counter_add_owner(&d->cmp.restarts, 1);
 	return TSQ_DQL_RESTART;
 }

@@ -121,8 +121,11 @@ extern "C" {
 #define TSQ_ZC_PAGE_SIZE 4096u
 #define TSQ_ZC_UNLIMITED UINT64_MAX
 
-/* tsq_zc_send_start()'s positive return: a 0-byte send, not zerocopy (no id, no notice). */
-#define TSQ_ZC_NO_ZEROCOPY 1
+/* What tsq_zc_send_start() did (non-negative returns). */
+enum tsq_zc_send_result {
+	TSQ_ZC_STARTED = 0,     /* a zerocopy send: *out is its context, it has an id */
+	TSQ_ZC_NO_ZEROCOPY = 1, /* a 0-byte send, not zerocopy: no id, no context, no notice */
+};
 
 /*
  * Flags. The two calls that take flags use distinct bit ranges, so that a flag passed to the
@@ -423,9 +426,9 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
  * append takes its reference with A2, an acquire CAS that succeeds only on a live context,
  * so no completion can finish it meanwhile.
  * Pairs with: X2 in tsq_zc_put() (the last put acquires R2; A2 acquires the puts before it).
- * Return: 0; TSQ_ZC_NO_ZEROCOPY (bytes == 0, whatever the append flags: no zerocopy, as in the
- * kernel - no id taken, no context, no charge, no notice; *out is set to NULL; counted in
- * sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed,
+ * Return: TSQ_ZC_STARTED (0); TSQ_ZC_NO_ZEROCOPY (bytes == 0, whatever the append flags: no
+ * zerocopy, as in the kernel - no id taken, no context, no charge, no notice; *out is set to
+ * NULL; counted in sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed,
  * counted); -EMSGSIZE (TSQ_ZC_APPEND_ONLY and the newest context cannot take it); -EINVAL for
  * NULL arguments, flags other than the two above - a tsq_zc_flow_init() flag included - or
  * bytes > TSQ_ZC_MAX_BYTES (nothing changed).
@@ -464,7 +467,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 			tsq_counter_add_owner(&f->st.sends, 1);
 			tsq_counter_add_owner(&f->st.sends_appended, 1);
 			*out = n;
-			return 0;
+			return TSQ_ZC_STARTED;
 		}
 		if (flags & TSQ_ZC_APPEND_ONLY)
 			return -EMSGSIZE;
@@ -493,7 +496,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	f->newest = c;
 	tsq_counter_add_owner(&f->st.sends, 1);
 	*out = c;
-	return 0;
+	return TSQ_ZC_STARTED;
 }
 
 /*
