@@ -270,20 +270,6 @@ static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f
 }
 
 /*
- * tsq_budget_check - the former name of tsq_budget_may_send(), with the opposite polarity
- * (true meant "stop"). Kept for one release (0.2) so that code written against it still
- * builds and behaves the same; new code uses tsq_budget_may_send().
- * Context: the sender. Blocks: never. Ordering: as tsq_budget_may_send() (S1, S2).
- * Pairs with: as tsq_budget_may_send().
- * Return: !tsq_budget_may_send(): true - stop (THROTTLED is set); false - go ahead.
- */
-static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
-				    unsigned factor)
-{
-	return !tsq_budget_may_send(b, f, next_cost, factor);
-}
-
-/*
  * tsq_budget_charge - account a unit of `cost` bytes handed down. Charge one unit per "go"
  * of tsq_budget_may_send(): that keeps in-flight within the packed fields. Charging on after a
  * "stop" until 2^24 units or 2^40 bytes are in flight is misuse: TSQ_DEBUG aborts

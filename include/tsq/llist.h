@@ -147,20 +147,6 @@ static inline bool tsq_llist_push_batch_seqcst(struct tsq_llist_head *head, stru
 }
 
 /*
- * tsq_llist_push_batch_sc - the former name of tsq_llist_push_batch_seqcst() ("_sc" reads as
- * "single consumer" to DPDK users). Kept so that code written against it still builds.
- * Context: any thread. Blocks: never (lock-free).
- * Ordering: S1, as tsq_llist_push_batch_seqcst().
- * Pairs with: A1 in tsq_llist_take_all(), and the caller's SEQ_CST accesses.
- * Return: true if the list was empty just before the splice.
- */
-static inline bool tsq_llist_push_batch_sc(struct tsq_llist_head *head, struct tsq_llist_node *first,
-					   struct tsq_llist_node *last)
-{
-	return tsq_llist_push_batch_seqcst(head, first, last);
-}
-
-/*
  * tsq_llist_push - push one node.
  * Context: any thread. Blocks: never (lock-free).
  * Ordering: R1, release on success.

@@ -58,11 +58,11 @@
 #define TSQ_TSQ_H
 
 #define TSQ_VERSION_MAJOR 0
-#define TSQ_VERSION_MINOR 1
+#define TSQ_VERSION_MINOR 2
 #define TSQ_VERSION_PATCH 0
 /* One comparable number: 0x00MMmmpp. */
 #define TSQ_VERSION ((TSQ_VERSION_MAJOR << 16) | (TSQ_VERSION_MINOR << 8) | TSQ_VERSION_PATCH)
-#define TSQ_VERSION_STRING "0.1.0"
+#define TSQ_VERSION_STRING "0.2.0"
 
 #include "atomic.h"
 #include "llist.h"
