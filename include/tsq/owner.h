@@ -27,7 +27,9 @@
  *     static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how);
  *     static void release_cb(struct tsq_owner *o) { run_deferred(conn_of(o)); } // e.g. tsq_flow_release
  *     static const struct tsq_owner_ops ops = { rx, release_cb };
- *     tsq_owner_init(&c->own, &ops, tsq_owner_tcp_limit(rcvbuf, sndbuf));
+ *     struct tsq_owner_opts opts = { .size = sizeof(opts) };
+ *     opts.limit = tsq_owner_tcp_limit(rcvbuf, sndbuf);  // NULL opts: TSQ_OWNER_LIMIT_DEFAULT
+ *     tsq_owner_init(&c->own, &ops, &opts);
  *     // worker, per received frame:
  *     if (tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)) == -ENOBUFS) drop(f);
  *     // application thread:
@@ -126,6 +128,22 @@ struct tsq_owner_ops {
 	void (*release_cb)(struct tsq_owner *o);
 };
 
+/*
+ * The default backlog limit: tsq_owner_tcp_limit() of the kernel's default buffers
+ * (tcp_rmem[1] = 128 KiB, tcp_wmem[1] = 16 KiB): 2 * 131072 + 16384 / 2 + 65536.
+ */
+#define TSQ_OWNER_LIMIT_DEFAULT 335872u
+
+/*
+ * Options of tsq_owner_init() (NULL: the defaults). Set size to sizeof(struct tsq_owner_opts):
+ * an older, smaller struct reads the fields it lacks as zero; a newer, larger one is refused
+ * (-EINVAL) if its unknown tail is not zero.
+ */
+struct tsq_owner_opts {
+	size_t size;    /* sizeof(struct tsq_owner_opts): forward compatibility */
+	uint64_t limit; /* backlog bytes (e.g. tsq_owner_tcp_limit()); 0 means TSQ_OWNER_LIMIT_DEFAULT */
+};
+
 /* Counters (all uint64_t: tsq_owner_stats() copies the object's twin field by field). */
 struct tsq_owner_stats {
 	uint64_t backlogged;        /* items parked because the object was owned */
@@ -168,18 +186,22 @@ static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
 }
 
 /*
- * tsq_owner_init - set up an unowned object with an empty backlog limited to `limit` bytes.
+ * tsq_owner_init - set up an unowned object with an empty backlog limited to opts->limit
+ * bytes (opts NULL: TSQ_OWNER_LIMIT_DEFAULT).
  * Context: before the object is shared. Blocks: never.
  * Ordering: none (plain stores); publish the object the usual way.
- * Pairs with: nothing.
- * Return: 0; -EINVAL for NULL o/ops/ops->process or limit 0; -errno of pthread init
+ * Return: 0; -EINVAL for NULL o/ops/ops->process, or opts->size smaller than the first
+ * version of the struct or larger with non-zero unknown bytes; -errno of pthread init
  * (nothing left initialised).
  */
-static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops *ops, uint64_t limit)
+static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops *ops,
+				 const struct tsq_owner_opts *opts)
 {
+	const size_t v1 = offsetof(struct tsq_owner_opts, limit) + sizeof(uint64_t);
+	struct tsq_owner_opts opt;
 	int err;
 
-	if (o == NULL || ops == NULL || ops->process == NULL || limit == 0)
+	if (o == NULL || ops == NULL || ops->process == NULL || !tsq__opts_read(opts, v1, &opt, sizeof(opt)))
 		return -EINVAL;
 	err = pthread_mutex_init(&o->slock, NULL);
 	if (err != 0)
@@ -193,7 +215,7 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
 	o->waiters = 0;
 	o->head = o->tail = NULL;
 	o->backlog_len = 0;
-	o->limit = limit;
+	o->limit = opt.limit != 0 ? opt.limit : TSQ_OWNER_LIMIT_DEFAULT;
 	o->ops = ops;
 	o->st.backlogged = o->st.inline_runs = o->st.dropped = 0;
 	o->st.flushes = o->st.max_backlog_bytes = o->st.backlog_bytes = 0;

@@ -47,9 +47,22 @@
  *                the sender stops over its budget (THROTTLED) / a completion brings it back.
  *   notice       zc.h: a [lo, hi] range of send ids whose buffers the application may reuse.
  *   kick         wake an owner that may be asleep (defer.h).
+ *   init         tsq_<x>_init(obj, what it lives on, ops, opts): positional arguments are
+ *                only what has no default - caller memory (a reserve, shards), the objects it
+ *                is tied to (a defer set and home shard, an account) and the clock; callbacks
+ *                are a separate `const struct tsq_<x>_ops *` table; every setting with a
+ *                default is a field of the opts struct (dql.h's init takes the clock last).
  *   opts         an option struct: `size` first (sizeof as the caller built it), NULL for
- *                the defaults; an older, smaller struct is read with zeroes for what it
- *                lacks, a larger one only if its unknown tail is zero (libbpf's rule).
+ *                the defaults, a field's 0 for its default; an older, smaller struct is read
+ *                with zeroes for what it lacks, a larger one only if its unknown tail is zero
+ *                (libbpf's rule). An object made of parts takes its part's opts (flow.h:
+ *                struct tsq_budget_opts).
+ *   destroy      tsq_<x>_destroy(obj) returns int: 0 when it released what init took;
+ *                -EINVAL for NULL or an object that is not live (never initialised, or
+ *                destroyed already: a second destroy changes nothing); -EBUSY while the
+ *                object is in use (nothing released).
+ *   results      a call's non-negative results are an enum (enum tsq_<x>_result or
+ *                tsq_<x>_<call>_result), 0 the plain outcome; errors are negative errno.
  *   stats        a struct of counters read field by field (relaxed): never a snapshot.
  *
  * Build options: every one is listed in atomic.h's "Options" block (TSQ_CFG_* and TSQ_DEBUG).

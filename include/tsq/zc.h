@@ -47,8 +47,9 @@
  *     static struct tsq_zc_account acct;
  *     static struct tsq_zc_flow zf;
  *     static struct tsq_zc_ctx reserve[64];
- *     tsq_zc_account_init(&acct, 64 << 20);
- *     tsq_zc_flow_init(&zf, reserve, 64, &acct, 0);
+ *     struct tsq_zc_account_opts ao = { .size = sizeof(ao), .limit = 64 << 20 };
+ *     tsq_zc_account_init(&acct, &ao);
+ *     tsq_zc_flow_init(&zf, reserve, 64, &acct, NULL);  // NULL: the default merge rule
  *     // sender (flow owner), per send call of `len` bytes in `nframes` frames:
  *     struct tsq_zc_ctx *c;
  *     int rc = tsq_zc_send_start(&zf, len, TSQ_ZC_APPEND, &c);
@@ -139,7 +140,7 @@ enum tsq_zc_send_result {
 #define TSQ_ZC_APPEND 0x0001u      /* extend the newest context if possible, else start a new one */
 #define TSQ_ZC_APPEND_ONLY 0x0002u /* datagram cork: extend the newest context or fail (-EMSGSIZE) */
 
-/* tsq_zc_flow_init() flags. */
+/* tsq_zc_flow_init() flags (struct tsq_zc_flow_opts). */
 #define TSQ_ZC_MERGE_IGNORE_COPIED 0x0100u /* merge like the kernel: COPIED becomes a range hint */
 /*
  * Never merge into the tail notice: one notice per completed context (with no appends, one
@@ -156,6 +157,21 @@ struct tsq_zc_notice {
 	bool copied; /* some data of these sends was copied instead of sent from the buffer */
 };
 
+/*
+ * Options of tsq_zc_account_init() and tsq_zc_flow_init() (NULL: the defaults). Set size to
+ * the struct's sizeof: an older, smaller struct reads the fields it lacks as zero; a newer,
+ * larger one is refused (-EINVAL) if its unknown tail is not zero.
+ */
+struct tsq_zc_account_opts {
+	size_t size;    /* sizeof(struct tsq_zc_account_opts): forward compatibility */
+	uint64_t limit; /* bytes that may be pinned; 0 means TSQ_ZC_UNLIMITED (like CAP_IPC_LOCK) */
+};
+
+struct tsq_zc_flow_opts {
+	size_t size;    /* sizeof(struct tsq_zc_flow_opts): forward compatibility */
+	unsigned flags; /* tsq_zc_flow_init() flags (TSQ_ZC_FLOW_FLAGS); 0: merge on equal COPIED */
+};
+
 /* Pinned-memory account shared by flows. Fields are private. */
 struct tsq_zc_account {
 	uint64_t pinned; /* bytes, in whole pages */
@@ -165,7 +181,7 @@ struct tsq_zc_account {
 
 struct tsq_zc_account_stats {
 	uint64_t pinned;           /* bytes charged now */
-	uint64_t limit;            /* as given to tsq_zc_account_init() */
+	uint64_t limit;            /* as set by tsq_zc_account_init() */
 	uint64_t uncharge_refused; /* uncharges of more than was charged, refused (-EINVAL) */
 };
 
@@ -240,19 +256,22 @@ static inline void tsq__zc_unlock(struct tsq_zc_flow *f)
 }
 
 /*
- * tsq_zc_account_init - a pinned-memory account with a limit in bytes (TSQ_ZC_UNLIMITED:
- * none, like CAP_IPC_LOCK).
+ * tsq_zc_account_init - a pinned-memory account limited to opts->limit bytes (opts NULL or
+ * limit 0: TSQ_ZC_UNLIMITED, no limit, like CAP_IPC_LOCK).
  * Context: before the account is shared. Blocks: never.
  * Ordering: none (plain stores); publish the account the usual way.
- * Pairs with: nothing.
- * Return: 0; -EINVAL for NULL.
+ * Return: 0; -EINVAL for NULL, or opts->size smaller than the first version of the struct or
+ * larger with non-zero unknown bytes (nothing changed).
  */
-static inline int tsq_zc_account_init(struct tsq_zc_account *a, uint64_t limit_bytes)
+static inline int tsq_zc_account_init(struct tsq_zc_account *a, const struct tsq_zc_account_opts *opts)
 {
-	if (a == NULL)
+	const size_t v1 = offsetof(struct tsq_zc_account_opts, limit) + sizeof(uint64_t);
+	struct tsq_zc_account_opts o;
+
+	if (a == NULL || !tsq__opts_read(opts, v1, &o, sizeof(o)))
 		return -EINVAL;
 	a->pinned = 0;
-	a->limit = limit_bytes;
+	a->limit = o.limit != 0 ? o.limit : TSQ_ZC_UNLIMITED;
 	a->uncharge_refused = 0;
 	return 0;
 }
@@ -343,22 +362,26 @@ static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct ts
 /*
  * tsq_zc_flow_init - a flow with `n` contexts of reserve (caller memory, living as long as
  * the flow), charging `account` (NULL: no pinned-memory limit). ids start at 0.
- * flags: 0 (merge adjacent notices with the same COPIED mark), TSQ_ZC_MERGE_IGNORE_COPIED
- * (merge adjacent notices whatever their mark), TSQ_ZC_NO_COALESCE (never merge).
+ * opts->flags: 0 (merge adjacent notices with the same COPIED mark; also for opts NULL),
+ * TSQ_ZC_MERGE_IGNORE_COPIED (merge adjacent notices whatever their mark), TSQ_ZC_NO_COALESCE
+ * (never merge).
  * Context: before the flow is shared. Blocks: never.
  * Ordering: none (plain stores); publish the flow the usual way.
- * Pairs with: nothing.
- * Return: 0; -EINVAL for NULL flow/reserve, n == 0, or flags other than the two above - a
- * send flag (TSQ_ZC_APPEND, TSQ_ZC_APPEND_ONLY) included (nothing changed).
+ * Return: 0; -EINVAL for NULL flow/reserve, n == 0, flags other than the two above - a send
+ * flag (TSQ_ZC_APPEND, TSQ_ZC_APPEND_ONLY) included - or opts->size smaller than the first
+ * version of the struct or larger with non-zero unknown bytes (nothing changed).
  */
 static inline int tsq_zc_flow_init(struct tsq_zc_flow *f, struct tsq_zc_ctx *reserve, unsigned n,
-				   struct tsq_zc_account *account, unsigned flags)
+				   struct tsq_zc_account *account, const struct tsq_zc_flow_opts *opts)
 {
-	if (f == NULL || reserve == NULL || n == 0 ||
-	    (flags & ~(TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE)) != 0)
+	const size_t v1 = offsetof(struct tsq_zc_flow_opts, flags) + sizeof(unsigned);
+	struct tsq_zc_flow_opts o;
+
+	if (f == NULL || reserve == NULL || n == 0 || !tsq__opts_read(opts, v1, &o, sizeof(o)) ||
+	    (o.flags & ~(TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE)) != 0)
 		return -EINVAL;
 	f->next_id = 0;
-	f->flags = flags;
+	f->flags = o.flags;
 	f->newest = NULL;
 	f->cache = NULL;
 	f->account = account;

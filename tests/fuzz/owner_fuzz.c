@@ -423,14 +423,11 @@ enum {
 
 static void obj_init(uint64_t limit, int has_cb)
 {
-	int rc = tsq_owner_init(&obj, has_cb ? &ops_cb : &ops_nocb, limit);
+	struct tsq_owner_opts opts = { .size = sizeof(opts), .limit = limit };
+	int rc = tsq_owner_init(&obj, has_cb ? &ops_cb : &ops_nocb, &opts);
 
-	CHECK(rc == (limit == 0 ? -EINVAL : 0), "init(limit %" PRIu64 ") = %d", limit, rc);
-	if (rc != 0) {
-		limit = 1;
-		CHECK(tsq_owner_init(&obj, has_cb ? &ops_cb : &ops_nocb, limit) == 0, "init(1) failed");
-	}
-	m_init(limit, has_cb);
+	CHECK(rc == 0, "init(limit %" PRIu64 ") = %d", limit, rc);
+	m_init(limit != 0 ? limit : TSQ_OWNER_LIMIT_DEFAULT, has_cb); /* 0: the default */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -544,7 +541,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(w.next == POISON_NEXT && w.cost == POISON_COST, "-EINVAL touched the item");
 			CHECK(tsq_owner_stats(NULL, &st) == -EINVAL, "stats(NULL o)");
 			CHECK(tsq_owner_stats(&obj, NULL) == -EINVAL, "stats(NULL out)");
-			CHECK(tsq_owner_init(NULL, &ops_cb, 1) == -EINVAL, "init(NULL o)");
+			CHECK(tsq_owner_init(NULL, &ops_cb, NULL) == -EINVAL, "init(NULL o)");
 			CHECK(tsq_owner_destroy(NULL) == -EINVAL, "destroy(NULL o)");
 			break;
 		}

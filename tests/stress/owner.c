@@ -150,6 +150,7 @@ static void release_cb(struct tsq_owner *o)
 }
 
 static const struct tsq_owner_ops ops = { process, release_cb };
+static const struct tsq_owner_opts opts = { .size = sizeof(struct tsq_owner_opts), .limit = LIMIT };
 
 /* n rounds of work the compiler cannot drop (~1-4 ns each). */
 static uint64_t work_unit_n(uint64_t v, unsigned n)
@@ -381,7 +382,7 @@ int main(int argc, char **argv)
 		objs[k].idx = (int)k;
 		for (unsigned p = 0; p < MAXP; p++)
 			objs[k].last_seq[p] = -1;
-		if (tsq_owner_init(&objs[k].o, &ops, LIMIT) != 0)
+		if (tsq_owner_init(&objs[k].o, &ops, &opts) != 0)
 			FAIL("init");
 	}
 	for (unsigned p = 0; p < nprod; p++) {

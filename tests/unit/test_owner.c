@@ -24,6 +24,8 @@
 #include <tsq/owner.h>
 
 #define MAXLOG 64
+/* tsq_owner_init()'s opts for a backlog limit of n bytes (a compound literal: the caller's block). */
+#define LIMIT(n) (&(struct tsq_owner_opts){ .size = sizeof(struct tsq_owner_opts), .limit = (n) })
 
 struct item {
 	struct tsq_owner_work work; /* first member: the cast in process() relies on it */
@@ -105,7 +107,7 @@ static void setup(void)
 		items[i].work.next = (struct tsq_owner_work *)(uintptr_t)0xdeadbeef;
 		items[i].work.cost = 0xabcdef;
 	}
-	cr_assert_eq(tsq_owner_init(&T.o, &ops, 1000), 0);
+	cr_assert_eq(tsq_owner_init(&T.o, &ops, LIMIT(1000)), 0);
 }
 
 static void teardown(void)
@@ -172,14 +174,34 @@ Test(owner, init_rejects_bad_arguments)
 	struct tsq_owner o;
 	static const struct tsq_owner_ops no_process = { NULL, release_cb };
 
-	cr_assert_eq(tsq_owner_init(NULL, &ops, 100), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, NULL, 100), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &no_process, 100), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &ops, 0), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, 1), 0, "release_cb is optional, limit 1 valid");
+	cr_assert_eq(tsq_owner_init(NULL, &ops, LIMIT(100)), -EINVAL);
+	cr_assert_eq(tsq_owner_init(&o, NULL, LIMIT(100)), -EINVAL);
+	cr_assert_eq(tsq_owner_init(&o, &no_process, LIMIT(100)), -EINVAL);
+	cr_assert_eq(tsq_owner_init(&o, &ops, &(struct tsq_owner_opts){ .size = 1 }), -EINVAL,
+		     "opts->size below the first version");
+	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, LIMIT(1)), 0, "release_cb is optional, limit 1 valid");
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
-	cr_assert_eq(tsq_owner_init(&o, &ops, UINT64_MAX), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops, LIMIT(UINT64_MAX)), 0);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
+}
+
+Test(owner, init_without_opts_or_limit_takes_the_default_limit)
+{
+	struct tsq_owner o;
+	struct tsq_owner_stats s;
+	struct item big = { .id = 0 };
+
+	cr_assert_eq(TSQ_OWNER_LIMIT_DEFAULT, tsq_owner_tcp_limit(128 << 10, 16 << 10));
+	for (int with_opts = 0; with_opts <= 1; with_opts++) {
+		cr_assert_eq(tsq_owner_init(&o, &ops_nocb, with_opts ? LIMIT(0) : NULL), 0);
+		tsq_owner_acquire(&o);
+		/* One byte over the default limit can never fit: -E2BIG, so the limit is the default. */
+		cr_assert_eq(tsq_owner_deliver(&o, &big.work, TSQ_OWNER_LIMIT_DEFAULT + 1, 0), -E2BIG);
+		cr_assert_eq(tsq_owner_stats(&o, &s), 0);
+		cr_assert_eq(s.dropped, 1);
+		tsq_owner_release(&o);
+		cr_assert_eq(tsq_owner_destroy(&o), 0);
+	}
 }
 
 Test(owner, init_gives_an_unowned_empty_object_with_zero_stats)
@@ -210,11 +232,11 @@ Test(owner, destroy_rejects_null_and_a_destroyed_object)
 	struct tsq_owner o;
 
 	cr_assert_eq(tsq_owner_destroy(NULL), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &ops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops, LIMIT(100)), 0);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
 	cr_assert_eq(tsq_owner_destroy(&o), -EINVAL, "destroyed already");
 	/* init brings it back. */
-	cr_assert_eq(tsq_owner_init(&o, &ops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops, LIMIT(100)), 0);
 	cr_assert_eq(tsq_owner_deliver(&o, &items[0].work, 1, 0), TSQ_OWNER_PROCESSED);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
 }
@@ -495,7 +517,7 @@ Test(owner, process_may_free_or_reuse_the_item)
 	static const int how[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
 	struct tsq_owner o;
 
-	cr_assert_eq(tsq_owner_init(&o, &rops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &rops, LIMIT(100)), 0);
 	tsq_owner_acquire(&o);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(tsq_owner_deliver(&o, &items[i].work, 1, 0), TSQ_OWNER_BACKLOGGED);
@@ -528,7 +550,7 @@ Test(owner, release_and_flush_work_without_a_release_cb)
 {
 	struct tsq_owner o;
 
-	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, LIMIT(100)), 0);
 	tsq_owner_acquire(&o);
 	cr_assert_eq(tsq_owner_deliver(&o, &items[0].work, 1, 0), TSQ_OWNER_BACKLOGGED);
 	cr_assert(tsq_owner_flush(&o));
@@ -773,7 +795,7 @@ Test(owner, lock_fast_fast_path_holds_the_short_lock_only)
 	pthread_t t;
 	struct timespec ms = { 0, 1000000 };
 
-	cr_assert_eq(tsq_owner_init(&o, &fops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &fops, LIMIT(100)), 0);
 	cr_assert_not(tsq_owner_lock_fast(&o), "unowned: fast path");
 	cr_assert(slock_held_by_someone(&o), "fast path returns with the short lock held");
 	tsq_store(&fast_section, 1, TSQ_RELAXED);
@@ -980,7 +1002,9 @@ Test(owner_usage, usage_block_runs)
 	memset(c, 0, sizeof(*c));
 	c->data_left = 32;
 	usage_copied = 0;
-	cr_assert_eq(tsq_owner_init(&c->own, &ops, tsq_owner_tcp_limit(rcvbuf, sndbuf)), 0);
+	struct tsq_owner_opts opts = { .size = sizeof(opts) };
+	opts.limit = tsq_owner_tcp_limit(rcvbuf, sndbuf);  // NULL opts: TSQ_OWNER_LIMIT_DEFAULT
+	cr_assert_eq(tsq_owner_init(&c->own, &ops, &opts), 0);
 	// worker, per received frame:
 	if (tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)) == -ENOBUFS) drop(f);
 	cr_assert_eq(c->rx_inline, 1, "not owned: processed at once");
