@@ -115,8 +115,6 @@
  * tsq_cpu_relax - the spin-wait hint (TSQ_CFG_CPU_RELAX()) as a function, for spin loops.
  * Context: any thread. Blocks: never (a pause of a few cycles).
  * Ordering: none (not a barrier; re-load what is being waited for after it).
- * Pairs with: nothing.
- * Return: nothing.
  */
 static inline void tsq_cpu_relax(void)
 {

@@ -57,15 +57,15 @@
  *   concurrently with everything; limit, inflight and stats are relaxed reads for anyone.
  *   size_goal and size_goal_half_limit are pure functions of their arguments (no budget).
  *
- * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; S1 and
- * X3 are flags.h's, the other halves of the same protocol)
- *   S2 in-flight: the completion's SEQ_CST RMW uncharge (and its fix-up of an unmatched
+ * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; FLAGS_S1 and
+ * FLAGS_X3 are flags.h's, the other halves of the same protocol)
+ *   BUDGET_S2 in-flight: the completion's SEQ_CST RMW uncharge (and its fix-up of an unmatched
  *      completion) in complete; the sender's SEQ_CST re-check load in may_send.
- *   S1 THROTTLED (flags.h): the sender's SEQ_CST RMW (tsq_flags_throttle) in may_send; the
- *      completion's SEQ_CST load (tsq_flags_load_seqcst) in complete, after its S2.
- *      S1 and S2 form a store-buffering (Dekker) pair: with all four accesses SEQ_CST either
- *      the sender's re-check sees the room or the completion sees THROTTLED.
- *   X3 (flags.h): tsq_flags_throttled_to_queued picks one winner among the completions.
+ *   FLAGS_S1 THROTTLED (flags.h): the sender's SEQ_CST RMW (tsq_flags_throttle) in may_send; the
+ *      completion's SEQ_CST load (tsq_flags_load_seqcst) in complete, after its BUDGET_S2.
+ *      FLAGS_S1 and BUDGET_S2 form a store-buffering (Dekker) pair: with all four accesses SEQ_CST
+ *      either the sender's re-check sees the room or the completion sees THROTTLED.
+ *   FLAGS_X3 (flags.h): tsq_flags_throttled_to_queued picks one winner among the completions.
  *   charge, set_pacing_rate and the counters are relaxed: numbers, not publications (the
  *   unit's own publication to the lower layer orders its charge before its completion).
  *
@@ -152,7 +152,6 @@ struct tsq_budget_stats {
  * tsq_budget_init - set up a budget; opts may be NULL for today's kernel defaults.
  * Context: before the budget is shared. Blocks: never.
  * Ordering: none (plain stores); publish the budget the usual way.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for a NULL budget, opts->size smaller than the first version of the
  * struct or larger with non-zero unknown bytes, or pacing_shift > 63 (nothing changed).
  */
@@ -178,7 +177,7 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
  * tsq_budget_set_pacing_rate - the flow's pacing rate in bytes per second
  * (TSQ_BUDGET_RATE_UNLIMITED: no pacing term, the cap alone limits).
  * Context: the sender. Blocks: never. Ordering: a relaxed store (a number, not a
- * publication). Pairs with: nothing. Return: nothing.
+ * publication).
  */
 static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t bytes_per_sec)
 {
@@ -189,7 +188,6 @@ static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t byt
  * tsq_budget_limit - the byte limit for a next unit of `next_cost` bytes:
  * min(max(2 * next_cost, pacing_rate >> shift), cap) << factor.
  * Context: any thread. Blocks: never. Ordering: relaxed reads of the configuration.
- * Pairs with: nothing.
  * Return: the limit in bytes; saturates at TSQ_BUDGET_MAX_INFLIGHT (any cap, any factor)
  * instead of overflowing.
  */
@@ -237,15 +235,14 @@ static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t infligh
  * Ordering: the lost-wake-up race (the sender reads "over", the last completion uncharges and
  * sees THROTTLED still clear, then the sender sets THROTTLED and stops: nothing left in flight
  * to restart it) is closed with a store-buffering (Dekker) pair:
- *     sender:      S1 SEQ_CST RMW set THROTTLED;  S2 SEQ_CST load of in-flight (re-check)
- *     completion:  S2 SEQ_CST RMW uncharge;        S1 SEQ_CST load of the flags
+ *     sender:      FLAGS_S1 SEQ_CST RMW set THROTTLED;  BUDGET_S2 SEQ_CST load of in-flight
+ *     completion:  BUDGET_S2 SEQ_CST RMW uncharge;      FLAGS_S1 SEQ_CST load of the flags
  * With all four SEQ_CST, at least one side sees the other: the sender sees the room and goes
  * on, or the completion sees THROTTLED and queues the flow. Acquire/release is NOT enough:
  * it allows both loads to read the old values (each store still sitting in its CPU's store
  * buffer), which is exactly the stall. tests/check/ proves it over every interleaving with
  * store buffers, and shows that dropping the fence or the re-check loses the restart.
  * The fast path (under the limit) is one relaxed load.
- * Pairs with: S2 and S1 (tsq_flags_load_seqcst()) in tsq_budget_complete().
  * Return: true - go ahead (charge, then hand the unit down); false - stop, THROTTLED is set:
  * over the limit, or TSQ_BUDGET_MAX_INFLIGHT bytes / TSQ_BUDGET_MAX_UNITS units in flight
  * (never with nothing in flight).
@@ -257,8 +254,8 @@ static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f
 
 	if (tsq_likely(!tsq__budget_over(b, tsq_load(&b->inflight, TSQ_RELAXED), limit)))
 		return true;
-	tsq_flags_throttle(f); /* S1, pairs with S1 in tsq_flags_load_seqcst() */
-	/* S2, pairs with S2 in tsq_budget_complete() */
+	tsq_flags_throttle(f); /* FLAGS_S1, pairs with FLAGS_S1 in tsq_flags_load_seqcst() */
+	/* BUDGET_S2, pairs with BUDGET_S2 in tsq_budget_complete() */
 	if (tsq__budget_over(b, tsq_load(&b->inflight, TSQ_SEQ_CST), limit)) {
 		tsq_counter_add_owner(&b->throttles, 1);
 		return false;
@@ -277,9 +274,7 @@ static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f
  * Context: the sender, before the unit is published to the layer that completes it.
  * Blocks: never.
  * Ordering: a relaxed RMW; the publication of the unit (a release in the ring) orders it
- * before the unit's completion (and so before its S2 uncharge).
- * Pairs with: nothing itself (the ring's release/acquire carries it).
- * Return: nothing.
+ * before the unit's completion (and so before its BUDGET_S2 uncharge).
  */
 static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 {
@@ -293,12 +288,12 @@ static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 }
 
 /*
- * The slow path of an unmatched completion (the S2 uncharge took a unit or bytes that were
- * not in flight): give back what it took beyond zero, as seen in the value it replaced, so
- * the net effect is "uncharge at most what was there". The fix-up is S2 too, a SEQ_CST RMW between the
- * uncharge and the S1 load: a re-check (S2) that read the wrapped value in between (and
- * stopped) is ordered before it and so before the S1 load, which then sees THROTTLED - the
- * Dekker argument of tsq_budget_may_send() still holds.
+ * The slow path of an unmatched completion (the BUDGET_S2 uncharge took a unit or bytes that
+ * were not in flight): give back what it took beyond zero, as seen in the value it replaced,
+ * so the net effect is "uncharge at most what was there". The fix-up is BUDGET_S2 too, a
+ * SEQ_CST RMW between the uncharge and the FLAGS_S1 load: a re-check (BUDGET_S2) that read
+ * the wrapped value in between (and stopped) is ordered before it and so before the FLAGS_S1
+ * load, which then sees THROTTLED - the Dekker argument of tsq_budget_may_send() still holds.
  */
 static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uint32_t cost)
 {
@@ -308,7 +303,8 @@ static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uin
 
 	TSQ__MISUSE_IF(true, "tsq_budget_complete",
 		       "more completed than charged (a completion without a charge, or twice)");
-	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST); /* S2 (fix-up) */
+	/* BUDGET_S2 (fix-up) */
+	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST);
 	tsq_counter_add_shared(&b->unmatched, 1);
 }
 
@@ -316,10 +312,9 @@ static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uin
  * tsq_budget_complete - a unit of `cost` bytes left the lower layer: uncharge it and say
  * whether the flow must be restarted. Fast path (not throttled): one atomic RMW and a load.
  * Context: any thread (completion context). Blocks: never.
- * Ordering: S2, a SEQ_CST RMW uncharge, then S1, a SEQ_CST flags load
- * (tsq_flags_load_seqcst). If the flow is THROTTLED, X3 (tsq_flags_throttled_to_queued)
+ * Ordering: BUDGET_S2, a SEQ_CST RMW uncharge, then FLAGS_S1, a SEQ_CST flags load
+ * (tsq_flags_load_seqcst). If the flow is THROTTLED, FLAGS_X3 (tsq_flags_throttled_to_queued)
  * picks exactly one winner among concurrent completions.
- * Pairs with: S1/S2 in tsq_budget_may_send(); X3 with S3 in tsq_flags_unqueue().
  * A completion with nothing (or less than `cost`) in flight - one without a charge, or the
  * second of one unit - is misuse: TSQ_DEBUG aborts ("tsq: tsq_budget_complete: ..."); without
  * it in-flight is clamped at zero (units and bytes separately) and counted in
@@ -332,20 +327,21 @@ static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f
 	uint32_t flags;
 	uint64_t old;
 
-	old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* S2, pairs with S2 in may_send */
-	/* A plain test of the value S2 returned: no unit, or fewer bytes than this one's cost. */
+	/* BUDGET_S2, pairs with BUDGET_S2 in may_send */
+	old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST);
+	/* A plain test of the value BUDGET_S2 returned: no unit, or fewer bytes than this one's cost. */
 	if (tsq_unlikely((old >> TSQ__BUDGET_UNITS_SHIFT) == 0 || (old & TSQ__BUDGET_BYTES_MASK) < cost))
 		tsq__budget_unmatched(b, old, cost);
-	flags = tsq_flags_load_seqcst(f); /* S1, pairs with S1 in tsq_flags_throttle() */
+	/* FLAGS_S1, pairs with FLAGS_S1 in tsq_flags_throttle() */
+	flags = tsq_flags_load_seqcst(f);
 	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
 		return false;
-	return tsq_flags_throttled_to_queued(f); /* X3 */
+	return tsq_flags_throttled_to_queued(f); /* FLAGS_X3 */
 }
 
 /*
  * tsq_budget_inflight - bytes currently charged.
  * Context: any thread. Blocks: never. Ordering: a relaxed load (a hint off the sender).
- * Pairs with: nothing.
  * Return: the byte count.
  */
 static inline uint64_t tsq_budget_inflight(const struct tsq_budget *b)
@@ -356,7 +352,6 @@ static inline uint64_t tsq_budget_inflight(const struct tsq_budget *b)
 /*
  * tsq_budget_stats - counters and the current in-flight amount.
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget_stats *out)
@@ -379,7 +374,6 @@ static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget
  * (TSQ_BUDGET_CAP_2012): cap a burst (a TSO/GSO unit) at half the limit, so two bursts fit
  * in flight.
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: min(size_goal, limit / 2), at least 1.
  */
 static inline uint32_t tsq_budget_size_goal_half_limit(uint64_t limit, uint32_t size_goal)
@@ -396,7 +390,6 @@ static inline uint32_t tsq_budget_size_goal_half_limit(uint64_t limit, uint32_t 
  * bonus): about 1 ms of the pacing rate (rate >> shift), at least `min_segs` segments of
  * `mss`, at most `max_bytes` (the GSO limit), rounded down to whole segments.
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: the burst size in bytes; 0 if mss is 0.
  */
 static inline uint32_t tsq_budget_size_goal(uint64_t pacing_rate, unsigned shift, uint32_t mss,

@@ -171,7 +171,6 @@ struct tsq_owner {
  * tsq_owner_tcp_limit - the kernel's TCP backlog limit: 2 * rcvbuf + sndbuf / 2 + 64 KiB,
  * clamped to UINT32_MAX.
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: the limit in bytes.
  */
 static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
@@ -227,7 +226,7 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
  * backlog and no waiters. Afterwards no call but tsq_owner_init() may use it: TSQ_DEBUG
  * catches deliver/acquire/try_acquire/lock_fast/lock_check on it (destroy clears `ops`).
  * Context: teardown, when no other call on the object can happen. Blocks: never.
- * Ordering: none. Pairs with: nothing.
+ * Ordering: none.
  * Return: 0; -EBUSY if owned, waited for, or the backlog is not empty (nothing destroyed);
  * -EINVAL for NULL, or an object destroyed already (or never initialised: `ops` NULL).
  */
@@ -299,7 +298,6 @@ static inline void tsq__owner_take_locked(struct tsq_owner *o)
  * Context: any thread that does not own the object. Blocks: may sleep (condition variable).
  * Ordering: the short lock: everything the previous owner did happens-before.
  * Pairs with: the short lock's unlock in tsq_owner_release() (and in every other holder).
- * Return: nothing.
  */
 static inline void tsq_owner_acquire(struct tsq_owner *o)
 {
@@ -335,7 +333,6 @@ static inline bool tsq_owner_try_acquire(struct tsq_owner *o)
  * Ordering: the short lock publishes everything the owner did to the next owner.
  * Pairs with: the short lock in tsq_owner_acquire()/try_acquire()/lock_fast() of the next
  * owner.
- * Return: nothing.
  */
 static inline void tsq_owner_release(struct tsq_owner *o)
 {
@@ -487,7 +484,6 @@ static inline bool tsq_owner_lock_fast(struct tsq_owner *o)
  * Context: the caller of lock_fast. Blocks: as tsq_owner_release() if slow; never otherwise.
  * Ordering: the short lock (its unlock publishes the section's writes).
  * Pairs with: the short lock's next holder.
- * Return: nothing.
  */
 static inline void tsq_owner_unlock_fast(struct tsq_owner *o, bool slow)
 {
@@ -519,7 +515,6 @@ static inline bool tsq_owner_lock_check(struct tsq_owner *o)
  * Context: the thread that called tsq_owner_lock_check(). Blocks: never.
  * Ordering: the short lock's unlock publishes what the caller wrote under it.
  * Pairs with: the short lock in its next holder.
- * Return: nothing.
  */
 static inline void tsq_owner_unlock(struct tsq_owner *o)
 {
@@ -529,7 +524,6 @@ static inline void tsq_owner_unlock(struct tsq_owner *o)
 /*
  * tsq_owner_stats - read the counters.
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_owner_stats(const struct tsq_owner *o, struct tsq_owner_stats *out)
