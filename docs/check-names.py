@@ -39,7 +39,7 @@ words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", headers))
 # TSQ_* build options and environment variables (TSQ_FUZZ_SECONDS, TSQ_TEST_STEPS, ...) live in
 # the build files and scripts, not in the headers.
 build = ""
-for pat in ("CMakeLists.txt", "cmake/*", "*/CMakeLists.txt", "tests/*.cmake", "scripts/*.sh",
+for pat in ("CMakeLists.txt", "cmake/*", "*/CMakeLists.txt", "tests/cmake/*.cmake", "scripts/*.sh",
             "Makefile"):
     for b in sorted(glob.glob(os.path.join(root, pat))):
         if os.path.isfile(b):
