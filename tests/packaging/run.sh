@@ -8,7 +8,7 @@
 #   pkg-config: --cflags names the include dir that holds tsq/tsq.h and carries -pthread,
 #               --libs carries -pthread, a consumer compiles with them (-Werror) and runs;
 #   CMake:      find_package(tsq 0.2) + tsq::tsq (Threads::Threads linked) builds and runs.
-# Then: find_package(tsq 0.0) and (tsq 0.2) are refused (SameMinorVersion before 1.0), a
+# Then: find_package(tsq 0.1) and (tsq 0.3) are refused (SameMinorVersion before 1.0), a
 # FetchContent parent builds against tsq::tsq and its `cmake --install` installs nothing of
 # tsq (and all of it with -DTSQ_INSTALL=ON), and the version agrees everywhere
 # (check-version.sh).
@@ -101,8 +101,8 @@ p=$w/default/prefix
 check_pkgconfig default "$p/share/pkgconfig" "$p/include"
 cmake_consumer default "$p" 0.2
 cmake_consumer default "$p" "$(cat "$w/version")"
-cmake_consumer_refused default "$p" 0.0
-cmake_consumer_refused default "$p" 0.2
+cmake_consumer_refused default "$p" 0.1
+cmake_consumer_refused default "$p" 0.3
 bash "$here/check-version.sh" "$p" "$p/share/pkgconfig"
 mv "$p" "$w/default/moved"
 check_pkgconfig default-moved "$w/default/moved/share/pkgconfig" "$w/default/moved/include"
