@@ -15,10 +15,12 @@ scripts/test.sh):
    (release), A (acquire), S (seq_cst or a fence) or X (acq_rel RMW), then the pair's number
    (LLIST_R1, FLAGS_X3, DQL_S2). A label is *defined* where it is written next to the order it
    names: in a comment on, or on the comment line directly above, a statement of
-   include/tsq/<header>.h that passes that order (TSQ_RELEASE, TSQ_ACQUIRE, TSQ_SEQ_CST,
-   TSQ_ACQ_REL). Every label that include/, docs/, tests/, bench/ or examples/ cites must be
-   defined, with a letter that matches the order it sits at; and include/tsq/ and docs/ hold
-   no bare label (S1, R2 without a header), which a grep could not tell apart.
+   include/tsq/<header>.h that passes that order or a stronger one (TSQ_RELEASE, TSQ_ACQUIRE,
+   TSQ_ACQ_REL, TSQ_SEQ_CST, or a tsq_*_seqcst() call; for S also a fence). Every label that
+   include/, docs/, tests/, bench/ or examples/ cites must be defined; a label that sits only
+   at statements of a weaker order is reported; include/tsq/ and docs/ hold no bare label
+   (S1, R2 without a header), which a grep could not tell apart. Headers in LABELS_SKIPPED
+   (and their docs page) are left out of this check.
 4. docs/porting.md: every `name()` and `XENG_*` it names exists in examples/afxdp/ or
    include/tsq/ (the example is split and renamed by others while the guide stays).
 5. Every key of docs/doxy-filter.py's SUPPLEMENT names something include/tsq/ still has.
@@ -58,16 +60,21 @@ HEADERS = {os.path.basename(h)[:-2].upper(): os.path.basename(h)
            for h in glob.glob(os.path.join(root, "include", "tsq", "*.h"))}
 CITED = re.compile(r"\b(%s)_([RASX])([0-9]+)\b" % "|".join(sorted(HEADERS)))
 BARE = re.compile(r"(?<![\w/.-])([RASX][0-9]+)(?![\w/-])")
-ORDER = {"R": "TSQ_RELEASE", "A": "TSQ_ACQUIRE", "S": "TSQ_SEQ_CST", "X": "TSQ_ACQ_REL"}
+# The orders a label's letter accepts: the one it names, or a stronger one that includes it (a
+# SEQ_CST RMW is also a release and an acquire); S also accepts a fence (tsq_fence, membarrier).
+COMPATIBLE = {"R": {"RELEASE", "ACQ_REL", "SEQ_CST"}, "A": {"ACQUIRE", "ACQ_REL", "SEQ_CST"},
+              "X": {"ACQ_REL", "SEQ_CST"}, "S": {"SEQ_CST"}}
 COMMENT_ONLY = re.compile(r"^\s*/\*.*\*/\s*$")
 
 
 def statement_after(lines, i):
-    """The statement that starts on the line after a comment-only line i (up to ; or {)."""
+    """The statement that starts on the line after a comment-only line i (up to ; or {, and
+    through an else branch: the comment covers both)."""
     text = ""
-    for line in lines[i + 1:i + 6]:
-        text += line
-        if line.rstrip().endswith((";", "{")):
+    for k in range(i + 1, min(i + 9, len(lines))):
+        text += lines[k]
+        nxt = lines[k + 1].strip() if k + 1 < len(lines) else ""
+        if lines[k].rstrip().endswith((";", "{")) and not nxt.startswith("else"):
             break
     return text
 
@@ -81,7 +88,9 @@ def statement_around(lines, i):
 
 
 def label_definitions():
-    defined, problems = {}, []
+    """label -> where it is defined; a label written only at statements whose order does not
+    match its letter is reported instead."""
+    defined, mismatched, problems = {}, {}, []
     for prefix, name in sorted(HEADERS.items()):
         if name in LABELS_SKIPPED:
             continue
@@ -95,13 +104,23 @@ def label_definitions():
             if not m:
                 continue
             stmt = statement_after(lines, i) if COMMENT_ONLY.match(line) else statement_around(lines, i)
-            if not re.search(r"\bTSQ_(RELEASE|ACQUIRE|SEQ_CST|ACQ_REL)\b", stmt):
+            orders = set(re.findall(r"\bTSQ_(RELEASE|ACQUIRE|SEQ_CST|ACQ_REL)\b", stmt))
+            if re.search(r"\btsq_\w+_seqcst\s*\(", stmt):
+                orders.add("SEQ_CST")  # the order is in the name (tsq_llist_push_batch_seqcst)
+            fence = re.search(r"\b(tsq_fence|tsq__\w*membarrier\w*|membarrier)\s*\(", stmt)
+            if not orders and not fence:
                 continue  # a label cited next to a call of another function, not a definition
             label = m.group(1) + "_" + m.group(2) + m.group(3)
-            if ORDER[m.group(2)] not in stmt:
-                problems.append(f"include/tsq/{name}:{i + 1}: {label} sits at a statement without "
-                                f"{ORDER[m.group(2)]}")
-            defined.setdefault(label, f"include/tsq/{name}:{i + 1}")
+            where = f"include/tsq/{name}:{i + 1}"
+            if orders & COMPATIBLE[m.group(2)] or (fence and m.group(2) == "S"):
+                defined.setdefault(label, where)
+            else:
+                mismatched.setdefault(label, where)
+    for label, where in sorted(mismatched.items()):
+        if label not in defined:
+            problems.append(f"{where}: {label} sits only at statements without "
+                            f"{' or '.join('TSQ_' + o for o in sorted(COMPATIBLE[label[-2]]))}")
+            defined[label] = where
     return defined, problems
 
 
