@@ -3,7 +3,7 @@
 # 100 Mbit/s: the seed's "< 1 ms instead of 50 ms", "< 8 ms instead of 132 ms" experiment.
 #
 #   ./build/bench/tsq-sim-bufferbloat --trace /tmp/bufferbloat.dat
-#   gnuplot -e "data='/tmp/bufferbloat.dat'; out='bench/bufferbloat.png'" bench/plot-bufferbloat.gp
+#   gnuplot -e "data='/tmp/bufferbloat.dat'; out='bench/results/bufferbloat.png'" bench/plot-bufferbloat.gp
 #
 # The data file has one block per run (gnuplot index), in the program's order:
 #   0 1G/none  1 1G/seed  2 1G/today  3 1G/default

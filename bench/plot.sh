@@ -5,11 +5,11 @@
 # tsq-bench JSON report (--benchmark_format=json or --benchmark_out=FILE), one line per
 # implementation, free-running and window:256 side by side. Medians are used when the run
 # had --benchmark_repetitions, otherwise the mean of the runs of each benchmark.
-# Needs a POSIX awk and gnuplot (gnuplot-nox). Default output: bench/handoff.png.
+# Needs a POSIX awk and gnuplot (gnuplot-nox). Default output: bench/results/handoff.png.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 json=${1:?usage: plot.sh RESULTS.json [OUT.png]}
-out=${2:-$here/handoff.png}
+out=${2:-$here/results/handoff.png}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 

@@ -53,10 +53,12 @@ SUPPLEMENT = {
     "TSQ_SEQ_CST": "One total order over all SEQ_CST operations: the only order that makes a "
                    "store-buffering (Dekker) pair safe.",
     "TSQ_CACHELINE_SIZE": "Alignment that separates producer- and owner-written data (default 64); "
-                          "define it before including any tsq header to change it.",
+                          "set TSQ_CFG_CACHELINE_SIZE before including any tsq header to change it.",
     "tsq_likely": "Branch hint: x is expected to be true.",
     "tsq_unlikely": "Branch hint: x is expected to be false.",
-    "tsq_cpu_relax": "The spin-wait hint as a function (TSQ_CPU_RELAX()).",
+    "tsq_cpu_relax": "The spin-wait hint as a function (TSQ_CFG_CPU_RELAX()).",
+    "TSQ_CFG_CACHELINE_SIZE": "Build option: the cache-line size (default 64); define it before "
+                              "including any tsq header.",
     # tsq.h
     "TSQ_VERSION_MAJOR": "Major version of this copy of tsq.",
     "TSQ_VERSION_MINOR": "Minor version of this copy of tsq.",

@@ -33,12 +33,12 @@
 #include <tsq/flow.h>
 
 #define LINK_BPS 120000000ull /* bits per second */
-#define BULK_FRAME 1514u       /* bytes: also the unit's cost */
+#define BULK_FRAME 1514u      /* bytes: also the unit's cost */
 #define PROBE_FRAME 98u
 #define DEVQ_FRAMES 1000u
 #define PROBE_GAP_NS 1000000ull
-#define RUN_NS 3000000000ull    /* 3 s simulated */
-#define WARMUP_NS 500000000ull  /* statistics from 0.5 s on */
+#define RUN_NS 3000000000ull   /* 3 s simulated */
+#define WARMUP_NS 500000000ull /* statistics from 0.5 s on */
 #define MAX_PROBES (RUN_NS / PROBE_GAP_NS + 1)
 
 enum mode { TSQ_OFF, TSQ_CAP_ONLY, TSQ_DEFAULTS, TSQ_RATE_SET, NMODES };
@@ -65,9 +65,9 @@ static struct sim {
 	uint64_t now;
 	struct tsq_defer_set set;
 	struct tsq_defer_shard *shards;
-	struct tsq_flow bulk;     /* the bulk flow's TSQ state */
-	bool ring_blocked;        /* the bulk flow found the device queue full */
-	uint64_t bulk_bytes;      /* sent after the warm-up */
+	struct tsq_flow bulk; /* the bulk flow's TSQ state */
+	bool ring_blocked;    /* the bulk flow found the device queue full */
+	uint64_t bulk_bytes;  /* sent after the warm-up */
 	uint64_t delays[MAX_PROBES];
 	size_t ndelays;
 	uint64_t probes_dropped;
@@ -179,7 +179,8 @@ static void run(enum mode mode, struct result *r)
 	s.mode = mode;
 	s.shards = tsq_defer_shards_alloc(1);
 	if (s.shards == NULL || tsq_defer_set_init(&s.set, s.shards, 1, &dopts) != 0 ||
-	    tsq_flow_init(&s.bulk, &s.set, 0, &bulk_ops, mode == TSQ_CAP_ONLY ? &bopts : NULL) != 0) {
+	    tsq_flow_init(&s.bulk, &s.set, 0, &bulk_ops, mode == TSQ_CAP_ONLY ? &bopts : NULL) !=
+		    0) {
 		fprintf(stderr, "tsq_sim: setting up the flow failed\n");
 		exit(2);
 	}
@@ -218,18 +219,21 @@ int main(void)
 	struct result r[NMODES];
 	bool ok = true;
 
-	printf("tsq_sim: a bulk flow and a 1 ms probe share a simulated %" PRIu64 " Mbit/s NIC with a "
+	printf("tsq_sim: a bulk flow and a 1 ms probe share a simulated %" PRIu64
+	       " Mbit/s NIC with a "
 	       "%u-frame device queue\n\n",
 	       (uint64_t)(LINK_BPS / 1000000), DEVQ_FRAMES);
-	printf("%-32s %9s %9s %9s %11s %10s %9s %9s\n", "", "probe p50", "p99", "max", "bulk Mbit/s",
-	       "limit B", "throttles", "restarts");
+	printf("%-32s %9s %9s %9s %11s %10s %9s %9s\n", "", "probe p50", "p99", "max",
+	       "bulk Mbit/s", "limit B", "throttles", "restarts");
 	for (int m = 0; m < NMODES; m++) {
 		run((enum mode)m, &r[m]);
-		printf("%-32s %6.2f ms %6.2f ms %6.2f ms %11.1f %10" PRIu64 " %9" PRIu64 " %9" PRIu64 "\n",
+		printf("%-32s %6.2f ms %6.2f ms %6.2f ms %11.1f %10" PRIu64 " %9" PRIu64
+		       " %9" PRIu64 "\n",
 		       mode_name[m], r[m].p50, r[m].p99, r[m].max, r[m].mbps, r[m].limit,
 		       r[m].throttles, r[m].restarts);
 		if (m >= TSQ_DEFAULTS)
-			ok &= r[m].p99 * 10 <= r[TSQ_OFF].p99 && r[m].mbps >= 0.95 * r[TSQ_OFF].mbps;
+			ok &= r[m].p99 * 10 <= r[TSQ_OFF].p99 &&
+			      r[m].mbps >= 0.95 * r[TSQ_OFF].mbps;
 	}
 	printf("\nlimit: TSQ's byte limit at the end (TSQ off: the device queue); the defaults learn "
 	       "~1 ms of the rate\nthe completions deliver, as the hand-set rate gives.\n");

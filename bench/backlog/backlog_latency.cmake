@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # tsq-backlog-latency: the wait of work in a tsq_owner backlog during a long operation, with no
 # flush, a flush every 64 KiB (the seed) and every 16 x 64 KiB (today's kernel). Plain C,
-# libc only. Results and command lines: bench/RESULTS.md ("tsq-backlog-latency: how long work
-# waits in an owner's backlog"). include()d from bench/CMakeLists.txt; expects tsq::tsq and
-# TSQ_WARNINGS.
+# libc only. Results and command lines: bench/RESULTS.md ("Owner backlog latency").
+# include()d from bench/CMakeLists.txt; expects tsq::tsq and TSQ_WARNINGS.
 add_executable(tsq-backlog-latency ${CMAKE_CURRENT_LIST_DIR}/backlog_latency.c)
 target_include_directories(tsq-backlog-latency PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../common)
 target_link_libraries(tsq-backlog-latency PRIVATE tsq::tsq Threads::Threads m)

@@ -95,7 +95,8 @@ static void bm_check(struct gbench_state *st, const void *arg)
 
 static void register_budget(void)
 {
-	gbench_register("budget/complete_fastpath/tsq", bm_complete, (const void *)(uintptr_t)RATE_SET);
+	gbench_register("budget/complete_fastpath/tsq", bm_complete,
+			(const void *)(uintptr_t)RATE_SET);
 	gbench_register("budget/complete_fastpath/tsq_learning", bm_complete,
 			(const void *)(uintptr_t)LEARN);
 	gbench_register("budget/complete_fastpath/tsq_learning_at", bm_complete,

@@ -460,7 +460,8 @@ static void setup_rule(struct sim *s)
 		size_unit(r, r->rate_bps / 8);
 	} else if (r->rule == RULE_SEED) {
 		/* 2012: no pacing rate, so the limit is the cap, and a burst is half of it. */
-		set_unit(r, tsq_budget_size_goal_half_limit(tsq_budget_limit(&s->b, 0, 0), GSO_SIZE_GOAL));
+		set_unit(r, tsq_budget_size_goal_half_limit(tsq_budget_limit(&s->b, 0, 0),
+							    GSO_SIZE_GOAL));
 	} else {
 		size_unit(r, tsq_budget_rate(&s->b)); /* none: 64 KB TSO; default: until learned */
 	}
@@ -702,8 +703,8 @@ static int check(const struct result *res, FILE *out)
 			failed |= goal(out, units <= 2.0, r, "TSO units below (max)", units, "<=", 2);
 		if (r->rule == RULE_DEFAULT) /* the learned rate bites as the hand-set one does */
 			failed |= goal(out, r->p99_ms <= GOAL_DEFAULT_VS_TODAY * r[-1].p99_ms, r,
-				       "p99 over today's (x)", r->p99_ms / r[-1].p99_ms, "<=",
-				       GOAL_DEFAULT_VS_TODAY);
+				       "p99 over today's (x)", r->p99_ms / r[-1].p99_ms,
+				       "<=", GOAL_DEFAULT_VS_TODAY);
 		fprintf(out, "info %4" PRIu64 "M %-5s p50 %.3f ms, p99 %.3f ms, %.2f units below; "
 			     "seed reported < %.0f ms\n",
 			r->rate_bps / 1000000, rule_name[r->rule], r->p50_ms, r->p99_ms, units,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bench/zc/zc.c - zerocopy completion ranges (tsq/zc.h, issue #5): what coalescing saves, and
+ * bench/zc/zc.c - zerocopy completion ranges (tsq/zc.h): what coalescing saves, and
  * what a sender spends per byte when it copies versus when it hands its buffer over.
  *
  * Every benchmark here is single-threaded: the sender, the "TX completion" and the
@@ -132,8 +132,10 @@ static void bm_zc_order(struct gbench_state *st, const void *arg)
 		return;
 	}
 	/* The pinned-memory charge is on the path of every send, as in the kernel; no limit. */
-	tsq_zc_account_init(&r->acct, TSQ_ZC_UNLIMITED);
-	if (tsq_zc_flow_init(&r->zf, r->reserve, ZC_RESERVE, &r->acct, cfg->flow_flags) != 0) {
+	struct tsq_zc_flow_opts fo = { .size = sizeof(fo), .flags = cfg->flow_flags };
+
+	tsq_zc_account_init(&r->acct, NULL);
+	if (tsq_zc_flow_init(&r->zf, r->reserve, ZC_RESERVE, &r->acct, &fo) != 0) {
 		gbench_skip_with_error(st, "tsq_zc_flow_init failed");
 		free(r);
 		return;
@@ -509,8 +511,8 @@ static void bm_zc_cycles(struct gbench_state *st, const void *arg)
 	memset(&r->tmpl, 0x11, sizeof(r->tmpl));
 	for (unsigned i = 0; i < ZC_POOL_FRAMES; i++)
 		r->free[r->nfree++] = ZC_POOL_FRAMES - 1 - i;
-	tsq_zc_account_init(&r->acct, TSQ_ZC_UNLIMITED);
-	tsq_zc_flow_init(&r->zf, r->reserve, ZC_RESERVE, &r->acct, 0);
+	tsq_zc_account_init(&r->acct, NULL); /* no limit */
+	tsq_zc_flow_init(&r->zf, r->reserve, ZC_RESERVE, &r->acct, NULL);
 
 	t0 = bench_now_ns();
 	c0 = zc_cycles_now();

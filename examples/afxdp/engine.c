@@ -203,11 +203,11 @@ static void rx_frame_release(struct xframe *fr)
 /* Flows: TSQ and owner callbacks                                                              */
 /* ------------------------------------------------------------------------------------------ */
 
-static void flow_send_more(struct tsq_flow *t, enum tsq_flow_how from)
+static void flow_send_more(struct tsq_flow *t, enum tsq_flow_how how)
 {
 	struct xflow *f = tsq_container_of(t, struct xflow, tsq);
 
-	if (from == TSQ_FLOW_DRAINED)
+	if (how == TSQ_FLOW_DRAINED)
 		tsq_counter_add_owner(&f->w->st.restarts, 1);
 	xflow_push(f);
 }
@@ -228,13 +228,13 @@ static const struct tsq_flow_ops flow_tsq_ops = {flow_send_more, flow_short_lock
 						  flow_short_unlock, NULL, NULL};
 
 /* A received frame: processed by the flow's owner, or under the short lock while nobody owns it. */
-static void flow_rx_process(struct tsq_owner *o, struct tsq_owner_work *wk, enum tsq_owner_how ctx)
+static void flow_rx_process(struct tsq_owner *o, struct tsq_owner_work *wk, enum tsq_owner_how how)
 {
 	struct xflow *f = tsq_container_of(o, struct xflow, own);
 	struct xframe *fr = tsq_container_of(wk, struct xframe, work);
 	uint64_t seq = fr->seq;
 
-	(void)ctx;
+	(void)how;
 	if (seq >= f->seen_cap) {
 		uint64_t cap = f->seen_cap ? f->seen_cap : 4096;
 		uint8_t *n;
@@ -273,6 +273,7 @@ static int flow_init(struct xengine *e, struct xflow *f, uint16_t id, enum xflow
 		     struct xworker *w, unsigned shard)
 {
 	struct tsq_budget_opts bcfg = {.size = sizeof(bcfg), .cap = e->cfg.tsq_limit};
+	struct tsq_owner_opts ocfg = {.size = sizeof(ocfg), .limit = e->cfg.backlog_limit};
 	int err;
 
 	memset(f, 0, offsetof(struct xflow, hnode));
@@ -283,9 +284,9 @@ static int flow_init(struct xengine *e, struct xflow *f, uint16_t id, enum xflow
 	f->shard = shard;
 	err = tsq_flow_init(&f->tsq, &e->set, w->shard, &flow_tsq_ops, &bcfg);
 	if (err == 0)
-		err = tsq_owner_init(&f->own, &flow_owner_ops, e->cfg.backlog_limit);
+		err = tsq_owner_init(&f->own, &flow_owner_ops, &ocfg);
 	if (err == 0)
-		err = tsq_zc_flow_init(&f->zc, f->zc_reserve, XENG_ZC_RESERVE, NULL, 0);
+		err = tsq_zc_flow_init(&f->zc, f->zc_reserve, XENG_ZC_RESERVE, NULL, NULL);
 	tsq_defer_item_init(&f->zc_kick, zc_kick_fn);
 	cds_lfht_node_init(&f->hnode);
 	return err;

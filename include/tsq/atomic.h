@@ -30,12 +30,11 @@
  *
  * Options: every build option of tsq, in one place (define before including any tsq header)
  *   TSQ_CFG_CACHELINE_SIZE  alignment that separates producer- and owner-written data (64).
- *                           The value in use is TSQ_CACHELINE_SIZE (and TSQ_CACHELINE_ALIGNED).
+ *                           Code reads it as TSQ_CACHELINE_SIZE (and TSQ_CACHELINE_ALIGNED),
+ *                           which are not options.
  *   TSQ_CFG_CPU_RELAX()     the spin-wait hint; default: pause on x86, yield on AArch64.
  *   TSQ_CFG_NO_EVENTFD      defer.h: no eventfd default kick (sets need opts.kick; -ENOTSUP).
  *   TSQ_DEBUG               catch misuse no return value can report (abort naming the call).
- *   Former names, still honoured for one release (0.2) and then removed: TSQ_CACHELINE_SIZE
- *   for TSQ_CFG_CACHELINE_SIZE, TSQ_CPU_RELAX() for TSQ_CFG_CPU_RELAX().
  *
  * Limitations
  *   Lock-freedom of 64-bit atomics is assumed (true on x86-64, AArch64, RISC-V 64, POWER).
@@ -93,29 +92,15 @@
 #define tsq_likely(x) __builtin_expect(!!(x), 1)
 #define tsq_unlikely(x) __builtin_expect(!!(x), 0)
 
-/* TSQ_CFG_CACHELINE_SIZE, or its former name TSQ_CACHELINE_SIZE (honoured until 0.2). */
-#if defined(TSQ_CACHELINE_SIZE) && !defined(TSQ_CFG_CACHELINE_SIZE)
-#define TSQ_CFG_CACHELINE_SIZE TSQ_CACHELINE_SIZE
-#endif
 #ifndef TSQ_CFG_CACHELINE_SIZE
 #define TSQ_CFG_CACHELINE_SIZE 64
 #endif
-/* The cache-line size in use (code sizes and aligns with this name). */
-#ifndef TSQ_CACHELINE_SIZE
+/* The cache-line size in use (code sizes and aligns with this name; set it with the option). */
 #define TSQ_CACHELINE_SIZE TSQ_CFG_CACHELINE_SIZE
-#elif TSQ_CACHELINE_SIZE != TSQ_CFG_CACHELINE_SIZE
-#error "TSQ_CACHELINE_SIZE (the former name) and TSQ_CFG_CACHELINE_SIZE disagree: define only TSQ_CFG_CACHELINE_SIZE"
-#endif
 /* Puts a struct or member on its own cache line (and pads the struct to a multiple of it). */
 #define TSQ_CACHELINE_ALIGNED __attribute__((aligned(TSQ_CACHELINE_SIZE)))
 
-/*
- * The spin-wait hint: TSQ_CFG_CPU_RELAX() (e.g. empty under a simulator), or its former name
- * TSQ_CPU_RELAX() (honoured until 0.2); both names work for calling it.
- */
-#if defined(TSQ_CPU_RELAX) && !defined(TSQ_CFG_CPU_RELAX)
-#define TSQ_CFG_CPU_RELAX() TSQ_CPU_RELAX()
-#endif
+/* The spin-wait hint: TSQ_CFG_CPU_RELAX() (e.g. empty under a simulator). */
 #ifndef TSQ_CFG_CPU_RELAX
 #if defined(__x86_64__) || defined(__i386__)
 #define TSQ_CFG_CPU_RELAX() __builtin_ia32_pause()
@@ -125,16 +110,11 @@
 #define TSQ_CFG_CPU_RELAX() tsq_compiler_barrier()
 #endif
 #endif
-#ifndef TSQ_CPU_RELAX
-#define TSQ_CPU_RELAX() TSQ_CFG_CPU_RELAX()
-#endif
 
 /*
  * tsq_cpu_relax - the spin-wait hint (TSQ_CFG_CPU_RELAX()) as a function, for spin loops.
  * Context: any thread. Blocks: never (a pause of a few cycles).
  * Ordering: none (not a barrier; re-load what is being waited for after it).
- * Pairs with: nothing.
- * Return: nothing.
  */
 static inline void tsq_cpu_relax(void)
 {

@@ -73,20 +73,20 @@
  *   limit, inflight, rate and stats are relaxed reads for anyone.
  *   size_goal and size_goal_half_limit are pure functions of their arguments (no budget).
  *
- * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; S1 and
- * X3 are flags.h's, the other halves of the same protocol)
- *   S2 in-flight: the completion's SEQ_CST RMW uncharge (and its fix-up of an unmatched
+ * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; FLAGS_S1 and
+ * FLAGS_X3 are flags.h's, the other halves of the same protocol)
+ *   BUDGET_S2 in-flight: the completion's SEQ_CST RMW uncharge (and its fix-up of an unmatched
  *      completion) in complete; the sender's SEQ_CST re-check load in may_send.
- *   S1 THROTTLED (flags.h): the sender's SEQ_CST RMW (tsq_flags_throttle) in may_send; the
- *      completion's SEQ_CST load (tsq_flags_load_seqcst) in complete, after its S2.
- *      S1 and S2 form a store-buffering (Dekker) pair: with all four accesses SEQ_CST either
- *      the sender's re-check sees the room or the completion sees THROTTLED.
- *   X3 (flags.h): tsq_flags_throttled_to_queued picks one winner among the completions.
+ *   FLAGS_S1 THROTTLED (flags.h): the sender's SEQ_CST RMW (tsq_flags_throttle) in may_send; the
+ *      completion's SEQ_CST load (tsq_flags_load_seqcst) in complete, after its BUDGET_S2.
+ *      FLAGS_S1 and BUDGET_S2 form a store-buffering (Dekker) pair: with all four accesses SEQ_CST
+ *      either the sender's re-check sees the room or the completion sees THROTTLED.
+ *   FLAGS_X3 (flags.h): tsq_flags_throttled_to_queued picks one winner among the completions.
  *   charge, set_pacing_rate and the counters are relaxed: numbers, not publications (the
  *   unit's own publication to the lower layer orders its charge before its completion).
  *   BUDGET_A5/BUDGET_R5, the learning window: the completion that closes a window claims it
- *   with an acquire CAS (A5, BUSY set) and hands it on with a release CAS (R5), so the next
- *   closer sees the window's start bytes and the last sample it wrote. Others never wait:
+ *   with an acquire CAS (BUDGET_A5, BUSY set) and hands it on with a release CAS (BUDGET_R5),
+ *   so the next closer sees the window's start bytes and the last sample it wrote. Others never wait:
  *   they see BUSY and skip. The learned rate itself is a relaxed store and load - the limit
  *   may use a rate one window old, which no restart depends on (a THROTTLED flow always has
  *   a unit in flight, whose completion restarts it whatever the limit has become).
@@ -208,8 +208,8 @@ struct tsq_budget {
 	uint64_t cap;
 	uint32_t pacing_shift;
 	bool allow_one;
-	bool learning;         /* no rate set: learn one (sender writes, completions read) */
-	uint8_t clock_shift;   /* complete() reads the clock when `delivered` crosses 2^this */
+	bool learning;       /* no rate set: learn one (sender writes, completions read) */
+	uint8_t clock_shift; /* complete() reads the clock when `delivered` crosses 2^this */
 	/* Only the completion that holds the window (TSQ__BUDGET_WIN_BUSY) touches these two. */
 	uint64_t win_delivered; /* `delivered` when the window opened */
 	uint64_t rate_prev;     /* the previous window's sample */
@@ -245,7 +245,6 @@ struct tsq_budget_stats {
  * tsq_budget_init - set up a budget; opts may be NULL for today's kernel defaults.
  * Context: before the budget is shared. Blocks: never.
  * Ordering: none (plain stores); publish the budget the usual way.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for a NULL budget, opts->size smaller than the first version of the
  * struct or larger with non-zero unknown bytes, or pacing_shift > 63 (nothing changed).
  */
@@ -283,7 +282,6 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
  * 0: the two-unit floor alone). tsq_budget_learn_rate() goes back to learning.
  * Context: the sender. Blocks: never. Ordering: relaxed stores (numbers, not publications):
  * a completion running meanwhile may still close one learning window.
- * Return: nothing.
  */
 static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t bytes_per_sec)
 {
@@ -298,7 +296,6 @@ static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t byt
  * Context: the sender. Blocks: never.
  * Ordering: relaxed stores, and a relaxed RMW that marks the window to reopen (completions
  * RMW the same word concurrently).
- * Return: nothing.
  */
 static inline void tsq_budget_learn_rate(struct tsq_budget *b)
 {
@@ -373,15 +370,14 @@ static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t infligh
  * Ordering: the lost-wake-up race (the sender reads "over", the last completion uncharges and
  * sees THROTTLED still clear, then the sender sets THROTTLED and stops: nothing left in flight
  * to restart it) is closed with a store-buffering (Dekker) pair:
- *     sender:      S1 SEQ_CST RMW set THROTTLED;  S2 SEQ_CST load of in-flight (re-check)
- *     completion:  S2 SEQ_CST RMW uncharge;        S1 SEQ_CST load of the flags
+ *     sender:      FLAGS_S1 SEQ_CST RMW set THROTTLED;  BUDGET_S2 SEQ_CST load of in-flight
+ *     completion:  BUDGET_S2 SEQ_CST RMW uncharge;      FLAGS_S1 SEQ_CST load of the flags
  * With all four SEQ_CST, at least one side sees the other: the sender sees the room and goes
  * on, or the completion sees THROTTLED and queues the flow. Acquire/release is NOT enough:
  * it allows both loads to read the old values (each store still sitting in its CPU's store
  * buffer), which is exactly the stall. tests/check/ proves it over every interleaving with
  * store buffers, and shows that dropping the fence or the re-check loses the restart.
  * The fast path (under the limit) is one relaxed load.
- * Pairs with: S2 and S1 (tsq_flags_load_seqcst()) in tsq_budget_complete().
  * Return: true - go ahead (charge, then hand the unit down); false - stop, THROTTLED is set:
  * over the limit, or TSQ_BUDGET_MAX_INFLIGHT bytes / TSQ_BUDGET_MAX_UNITS units in flight
  * (never with nothing in flight).
@@ -393,8 +389,8 @@ static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f
 
 	if (tsq_likely(!tsq__budget_over(b, tsq_load(&b->inflight, TSQ_RELAXED), limit)))
 		return true;
-	tsq_flags_throttle(f); /* S1, pairs with S1 in tsq_flags_load_seqcst() */
-	/* S2, pairs with S2 in tsq_budget_complete() */
+	tsq_flags_throttle(f); /* FLAGS_S1, pairs with FLAGS_S1 in tsq_flags_load_seqcst() */
+	/* BUDGET_S2, pairs with BUDGET_S2 in tsq_budget_complete() */
 	if (tsq__budget_over(b, tsq_load(&b->inflight, TSQ_SEQ_CST), limit)) {
 		tsq_counter_add_owner(&b->throttles, 1);
 		return false;
@@ -406,20 +402,6 @@ static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f
 }
 
 /*
- * tsq_budget_check - the former name of tsq_budget_may_send(), with the opposite polarity
- * (true meant "stop"). Kept for one release (0.2) so that code written against it still
- * builds and behaves the same; new code uses tsq_budget_may_send().
- * Context: the sender. Blocks: never. Ordering: as tsq_budget_may_send() (S1, S2).
- * Pairs with: as tsq_budget_may_send().
- * Return: !tsq_budget_may_send(): true - stop (THROTTLED is set); false - go ahead.
- */
-static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
-				    unsigned factor)
-{
-	return !tsq_budget_may_send(b, f, next_cost, factor);
-}
-
-/*
  * tsq_budget_charge - account a unit of `cost` bytes handed down. Charge one unit per "go"
  * of tsq_budget_may_send(): that keeps in-flight within the packed fields. Charging on after a
  * "stop" until 2^24 units or 2^40 bytes are in flight is misuse: TSQ_DEBUG aborts
@@ -427,9 +409,7 @@ static inline bool tsq_budget_check(struct tsq_budget *b, struct tsq_flags *f, u
  * Context: the sender, before the unit is published to the layer that completes it.
  * Blocks: never.
  * Ordering: a relaxed RMW; the publication of the unit (a release in the ring) orders it
- * before the unit's completion (and so before its S2 uncharge).
- * Pairs with: nothing itself (the ring's release/acquire carries it).
- * Return: nothing.
+ * before the unit's completion (and so before its BUDGET_S2 uncharge).
  */
 static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 {
@@ -443,12 +423,12 @@ static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 }
 
 /*
- * The slow path of an unmatched completion (the S2 uncharge took a unit or bytes that were
- * not in flight): give back what it took beyond zero, as seen in the value it replaced, so
- * the net effect is "uncharge at most what was there". The fix-up is S2 too, a SEQ_CST RMW between the
- * uncharge and the S1 load: a re-check (S2) that read the wrapped value in between (and
- * stopped) is ordered before it and so before the S1 load, which then sees THROTTLED - the
- * Dekker argument of tsq_budget_may_send() still holds.
+ * The slow path of an unmatched completion (the BUDGET_S2 uncharge took a unit or bytes that
+ * were not in flight): give back what it took beyond zero, as seen in the value it replaced,
+ * so the net effect is "uncharge at most what was there". The fix-up is BUDGET_S2 too, a
+ * SEQ_CST RMW between the uncharge and the FLAGS_S1 load: a re-check (BUDGET_S2) that read
+ * the wrapped value in between (and stopped) is ordered before it and so before the FLAGS_S1
+ * load, which then sees THROTTLED - the Dekker argument of tsq_budget_may_send() still holds.
  */
 static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uint32_t cost)
 {
@@ -458,7 +438,8 @@ static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uin
 
 	TSQ__MISUSE_IF(true, "tsq_budget_complete",
 		       "more completed than charged (a completion without a charge, or twice)");
-	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST); /* S2 (fix-up) */
+	/* BUDGET_S2 (fix-up) */
+	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST);
 	tsq_counter_add_shared(&b->unmatched, 1);
 }
 
@@ -526,21 +507,26 @@ static inline bool tsq__budget_sample(struct tsq_budget *b, uint64_t bytes, uint
 static inline void tsq__budget_close_window(struct tsq_budget *b, uint64_t w, uint64_t mine,
 					    uint64_t now)
 {
-	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS;
+	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS, next;
 	uint64_t cur = t0 | TSQ__BUDGET_WIN_BUSY; /* as claimed: the window's flags are consumed */
 
 	if (w & TSQ__BUDGET_WIN_NEW)
 		b->rate_prev = 0; /* learning from scratch: nothing to take the max with */
 	if (!(w & TSQ__BUDGET_WIN_NEW) && now > t0 && now - t0 >= b->window_ns &&
-	    tsq__budget_sample(b, mine - b->win_delivered, now - t0, (w & TSQ__BUDGET_WIN_IDLE) != 0))
+	    tsq__budget_sample(b, mine - b->win_delivered, now - t0,
+			       (w & TSQ__BUDGET_WIN_IDLE) != 0))
 		tsq_counter_add_shared(&b->rate_samples, 1);
 	else
 		tsq_counter_add_shared(&b->rate_restarts, 1);
 	b->win_delivered = mine;
-	/* Under BUSY only IDLE and NEW can be set (fetch_or by others): three tries at most. */
-	while (!tsq_cmpxchg(&b->win, &cur, now | (cur & (TSQ__BUDGET_WIN_IDLE | TSQ__BUDGET_WIN_NEW)),
-			    TSQ_RELEASE, TSQ_RELAXED)) /* BUDGET_R5, pairs with BUDGET_A5 */
-		;
+	/*
+	 * Hand the window on. Under BUSY only IDLE and NEW can be set (others' fetch_or): three
+	 * tries at most.
+	 */
+	do {
+		next = now | (cur & (TSQ__BUDGET_WIN_IDLE | TSQ__BUDGET_WIN_NEW));
+		/* BUDGET_R5, pairs with BUDGET_A5 in tsq__budget_window_step() */
+	} while (!tsq_cmpxchg(&b->win, &cur, next, TSQ_RELEASE, TSQ_RELAXED));
 }
 
 /*
@@ -554,10 +540,11 @@ static inline void tsq__budget_window_step(struct tsq_budget *b, uint64_t mine, 
 	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS;
 
 	now &= ~TSQ__BUDGET_WIN_FLAGS;
-	if (!(w & TSQ__BUDGET_WIN_BUSY) &&
-	    ((w & TSQ__BUDGET_WIN_NEW) || now < t0 || now - t0 >= b->window_ns) &&
-	    tsq_cmpxchg(&b->win, &w, t0 | TSQ__BUDGET_WIN_BUSY, TSQ_ACQUIRE,
-			TSQ_RELAXED)) /* BUDGET_A5: the last closer's win_delivered, rate_prev */
+	if ((w & TSQ__BUDGET_WIN_BUSY) ||
+	    !((w & TSQ__BUDGET_WIN_NEW) || now < t0 || now - t0 >= b->window_ns))
+		return; /* being closed by another completion, or not over yet */
+	/* BUDGET_A5, pairs with BUDGET_R5: the last closer's win_delivered and rate_prev */
+	if (tsq_cmpxchg(&b->win, &w, t0 | TSQ__BUDGET_WIN_BUSY, TSQ_ACQUIRE, TSQ_RELAXED))
 		tsq__budget_close_window(b, w, mine, now);
 }
 
@@ -568,20 +555,26 @@ static inline void tsq__budget_emptied(struct tsq_budget *b, uint64_t old)
 		tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_IDLE, TSQ_RELAXED);
 }
 
-/* Uncharge and pick the restart: S2 then S1, and X3 for the winner. `old`: the value S2 replaced. */
+/*
+ * Uncharge and pick the restart: BUDGET_S2 then FLAGS_S1, and FLAGS_X3 for the winner. `old`:
+ * the value BUDGET_S2 replaced.
+ */
 static inline bool tsq__budget_uncharge(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost,
 					uint64_t *old)
 {
 	uint32_t flags;
 
-	*old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* S2, pairs with S2 in may_send */
-	/* A plain test of the value S2 returned: no unit, or fewer bytes than this one's cost. */
-	if (tsq_unlikely((*old >> TSQ__BUDGET_UNITS_SHIFT) == 0 || (*old & TSQ__BUDGET_BYTES_MASK) < cost))
+	/* BUDGET_S2, pairs with BUDGET_S2 in may_send */
+	*old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST);
+	/* A plain test of the value BUDGET_S2 returned: no unit, or fewer bytes than this one's cost. */
+	if (tsq_unlikely((*old >> TSQ__BUDGET_UNITS_SHIFT) == 0 ||
+			 (*old & TSQ__BUDGET_BYTES_MASK) < cost))
 		tsq__budget_unmatched(b, *old, cost);
-	flags = tsq_flags_load_seqcst(f); /* S1, pairs with S1 in tsq_flags_throttle() */
+	/* FLAGS_S1, pairs with FLAGS_S1 in tsq_flags_throttle() */
+	flags = tsq_flags_load_seqcst(f);
 	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
 		return false;
-	return tsq_flags_throttled_to_queued(f); /* X3 */
+	return tsq_flags_throttled_to_queued(f); /* FLAGS_X3 */
 }
 
 /*
@@ -589,7 +582,7 @@ static inline bool tsq__budget_uncharge(struct tsq_budget *b, struct tsq_flags *
  * clock in nanoseconds, e.g. one read per completion batch, or a simulation's): the time
  * the learned rate's windows are measured with. Unused once a rate is set.
  * Context, Blocks, Ordering, Return: as tsq_budget_complete(); the learning step after them
- * adds relaxed RMWs and BUDGET_A5/R5 (one completion at a time closes a window).
+ * adds relaxed RMWs and BUDGET_A5/BUDGET_R5 (one completion at a time closes a window).
  */
 static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost,
 					  uint64_t now_ns)
@@ -598,7 +591,8 @@ static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags
 	bool restart = tsq__budget_uncharge(b, f, cost, &old);
 
 	if (tsq_load(&b->learning, TSQ_RELAXED)) {
-		tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost, now_ns);
+		tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost,
+					now_ns);
 		tsq__budget_emptied(b, old);
 	}
 	return restart;
@@ -612,11 +606,10 @@ static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags
  * 1/16 of a window's worth at the learned rate (every completion before the first sample),
  * and once per window the close (tsq_budget_complete_at() takes the time instead).
  * Context: any thread (completion context). Blocks: never.
- * Ordering: S2, a SEQ_CST RMW uncharge, then S1, a SEQ_CST flags load
- * (tsq_flags_load_seqcst). If the flow is THROTTLED, X3 (tsq_flags_throttled_to_queued)
- * picks exactly one winner among concurrent completions. The learning step comes after
- * them (relaxed; BUDGET_A5/R5 hand the window from one closer to the next).
- * Pairs with: S1/S2 in tsq_budget_may_send(); X3 with S3 in tsq_flags_unqueue().
+ * Ordering: BUDGET_S2, a SEQ_CST RMW uncharge, then FLAGS_S1, a SEQ_CST flags load
+ * (tsq_flags_load_seqcst). If the flow is THROTTLED, FLAGS_X3 (tsq_flags_throttled_to_queued)
+ * picks exactly one winner among concurrent completions. The learning step comes after them
+ * (relaxed; BUDGET_A5/BUDGET_R5 hand the window from one closer to the next).
  * A completion with nothing (or less than `cost`) in flight - one without a charge, or the
  * second of one unit - is misuse: TSQ_DEBUG aborts ("tsq: tsq_budget_complete: ..."); without
  * it in-flight is clamped at zero (units and bytes separately) and counted in
@@ -643,7 +636,6 @@ static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f
 /*
  * tsq_budget_inflight - bytes currently charged.
  * Context: any thread. Blocks: never. Ordering: a relaxed load (a hint off the sender).
- * Pairs with: nothing.
  * Return: the byte count.
  */
 static inline uint64_t tsq_budget_inflight(const struct tsq_budget *b)
@@ -654,7 +646,6 @@ static inline uint64_t tsq_budget_inflight(const struct tsq_budget *b)
 /*
  * tsq_budget_stats - counters and the current in-flight amount.
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget_stats *out)
@@ -680,7 +671,6 @@ static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget
  * (TSQ_BUDGET_CAP_2012): cap a burst (a TSO/GSO unit) at half the limit, so two bursts fit
  * in flight.
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: min(size_goal, limit / 2), at least 1.
  */
 static inline uint32_t tsq_budget_size_goal_half_limit(uint64_t limit, uint32_t size_goal)
@@ -697,7 +687,6 @@ static inline uint32_t tsq_budget_size_goal_half_limit(uint64_t limit, uint32_t 
  * bonus): about 1 ms of the pacing rate (rate >> shift), at least `min_segs` segments of
  * `mss`, at most `max_bytes` (the GSO limit), rounded down to whole segments.
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: the burst size in bytes; 0 if mss is 0.
  */
 static inline uint32_t tsq_budget_size_goal(uint64_t pacing_rate, unsigned shift, uint32_t mss,

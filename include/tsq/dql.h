@@ -59,16 +59,16 @@
  *   once abort, naming the call.
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW)
- *   S1 STOPPED: the sender's SEQ_CST RMW that sets it in tx_sent; the completion's SEQ_CST
+ *   DQL_S1 STOPPED: the sender's SEQ_CST RMW that sets it in tx_sent; the completion's SEQ_CST
  *      load in tx_completed.
- *   S2 the snapshot (limit, completed): the completion's SEQ_CST store in complete; the
- *      sender's SEQ_CST re-check load in tx_sent. S1 and S2 form the stop/restart Dekker
+ *   DQL_S2 the snapshot (limit, completed): the completion's SEQ_CST store in complete; the
+ *      sender's SEQ_CST re-check load in tx_sent. DQL_S1 and DQL_S2 form the stop/restart Dekker
  *      pair (see tsq_dql_tx_sent()): acquire/release would let each side read the other's
  *      old value.
- *   X1 the completion's ACQ_REL RMW that clears STOPPED (one winner); pairs with S1.
- *   R3/A3, R4/A4: the stall history is a small seqlock written by the sender (R3: release
- *      stores of the sequence; R4: of the history words and head) and read by the
- *      completion (A3/A4: acquire loads, then a re-read of the sequence).
+ *   DQL_X1 the completion's ACQ_REL RMW that clears STOPPED (one winner); pairs with DQL_S1.
+ *   DQL_R3/DQL_A3, DQL_R4/DQL_A4: the stall history is a small seqlock written by the sender
+ *      (DQL_R3: release stores of the sequence; DQL_R4: of the history words and head) and read by
+ *      the completion (DQL_A3/DQL_A4: acquire loads, then a re-read of the sequence).
  *   Everything else is a relaxed atomic: counts and limits are numbers, not publications.
  *
  * Counters (tsq_dql_stats()): stops (the sender stopped, re-check confirmed), recheck_saves
@@ -96,7 +96,7 @@
 
 /*
  * Test hook: tests define it before including this header to run code at a named point.
- * Point "stop-set": in tsq_dql_tx_sent() after S1, before the S2 re-check (the unit tests
+ * Point "stop-set": in tsq_dql_tx_sent() after DQL_S1, before the DQL_S2 re-check (the unit tests
  * run a completion there to drive the re-check save deterministically).
  */
 #ifndef TSQ__DQL_HOOK
@@ -116,10 +116,17 @@ extern "C" {
 /* Default hold time before the limit may shrink: 1 s (the kernel's HZ jiffies). */
 #define TSQ_DQL_HOLD_NS_DEFAULT 1000000000ull
 
-/* tsq_dql_tx_sent(): the queue is stopped; a completion will restart it. */
-#define TSQ_DQL_STOPPED 1
-/* tsq_dql_tx_completed(): this caller cleared STOPPED and must restart the queue. */
-#define TSQ_DQL_RESTART 1
+/* What tsq_dql_tx_sent() did (non-negative returns). */
+enum tsq_dql_sent_result {
+	TSQ_DQL_SENT = 0,    /* go on feeding the ring */
+	TSQ_DQL_STOPPED = 1, /* the queue is stopped; a completion will restart it */
+};
+
+/* What tsq_dql_tx_completed() did (non-negative returns). */
+enum tsq_dql_completed_result {
+	TSQ_DQL_COMPLETED = 0, /* nothing more to do */
+	TSQ_DQL_RESTART = 1,   /* this caller cleared STOPPED and must restart the queue */
+};
 
 #define TSQ__DQL_F_STOPPED 1u
 #define TSQ__DQL_MAGIC 0x64716c31u /* "dql1": set by init, checked under TSQ_DEBUG */
@@ -278,16 +285,18 @@ static inline void tsq__dql_hist_note(struct tsq_dql *d, uint64_t thrs, uint64_t
 			tsq_store(&d->snd.hist_seq, seq + 1, TSQ_RELAXED);
 			if (ahead > TSQ__DQL_HIST_WORDS)
 				ahead = TSQ__DQL_HIST_WORDS;
-			for (uint64_t i = 1; i <= ahead; i++) /* R4, pairs with A4 */
+			for (uint64_t i = 1; i <= ahead; i++) /* DQL_R4, pairs with DQL_A4 */
 				tsq_store(&d->snd.hist[(head + i) % TSQ__DQL_HIST_WORDS], 0, TSQ_RELEASE);
-			tsq_store(&d->snd.hist_head, word, TSQ_RELEASE);     /* R4, pairs with A4 */
-			tsq_store(&d->snd.hist_seq, seq + 2, TSQ_RELEASE);   /* R3, pairs with A3 */
+			/* DQL_R4, pairs with DQL_A4 */
+			tsq_store(&d->snd.hist_head, word, TSQ_RELEASE);
+			/* DQL_R3, pairs with DQL_A3 */
+			tsq_store(&d->snd.hist_seq, seq + 2, TSQ_RELEASE);
 		}
 	}
 	w = &d->snd.hist[word % TSQ__DQL_HIST_WORDS];
 	old = tsq_load(w, TSQ_RELAXED);
 	if (!(old & bit))
-		tsq_store(w, old | bit, TSQ_RELEASE); /* R4, pairs with A4 */
+		tsq_store(w, old | bit, TSQ_RELEASE); /* DQL_R4, pairs with DQL_A4 */
 }
 
 /*
@@ -304,13 +313,14 @@ static inline void tsq__dql_check_stall(struct tsq_dql *d, uint64_t thrs, uint64
 		goto out;
 	shift = tsq__dql_tick_shift(thrs);
 	for (int tries = 0; tries < TSQ__DQL_STALL_RETRIES; tries++) {
-		uint64_t seq = tsq_load(&d->snd.hist_seq, TSQ_ACQUIRE); /* A3, pairs with R3 */
+		/* DQL_A3, pairs with DQL_R3 */
+		uint64_t seq = tsq_load(&d->snd.hist_seq, TSQ_ACQUIRE);
 		uint64_t head, start, end, last, n, t = 0;
 		bool found = false;
 
 		if (seq & 1)
 			continue;
-		head = tsq_load(&d->snd.hist_head, TSQ_ACQUIRE); /* A4, pairs with R4 */
+		head = tsq_load(&d->snd.hist_head, TSQ_ACQUIRE); /* DQL_A4, pairs with DQL_R4 */
 		end = head * 64 + 63;                            /* newest tick held */
 		start = end - (TSQ__DQL_HIST_TICKS - 1);         /* oldest tick held */
 		if ((reap >> shift) + 1 - start <= (uint64_t)INT64_MAX)
@@ -324,7 +334,8 @@ static inline void tsq__dql_check_stall(struct tsq_dql *d, uint64_t thrs, uint64
 		n = n + 1 < TSQ__DQL_HIST_TICKS ? n + 1 : TSQ__DQL_HIST_TICKS;
 		for (uint64_t i = 0; i < n && !found; i++) {
 			t = start + i;
-			found = (tsq_load(&d->snd.hist[(t / 64) % TSQ__DQL_HIST_WORDS], TSQ_ACQUIRE) /* A4 */
+			/* DQL_A4 */
+			found = (tsq_load(&d->snd.hist[(t / 64) % TSQ__DQL_HIST_WORDS], TSQ_ACQUIRE)
 				 >> (t % 64)) & 1;
 		}
 		/* The acquire loads above keep this re-read after them (a seqlock without fences). */
@@ -351,8 +362,7 @@ out:
  * and the statistics counters are kept (the kernel's dql_reset / netdev_tx_reset_queue).
  * Context: no sender or completion may run (e.g. the ring is down). Blocks: never.
  * Ordering: relaxed stores; publish the queue to other threads afterwards (thread start, a
- * lock, a release store). Pairs with: nothing.
- * Return: nothing.
+ * lock, a release store).
  */
 static inline void tsq_dql_reset(struct tsq_dql *d, uint64_t now_ns)
 {
@@ -376,7 +386,6 @@ static inline void tsq_dql_reset(struct tsq_dql *d, uint64_t now_ns)
  * tsq_dql_init - set up a queue; opts may be NULL for the kernel's defaults (limits 0 and
  * TSQ_DQL_MAX_LIMIT, hold 1 s, stall detection off). now_ns starts the clock.
  * Context: before the queue is shared. Blocks: never. Ordering: none (as tsq_dql_reset).
- * Pairs with: nothing.
  * Return: 0; -EINVAL for a NULL queue, opts->size smaller than the first version of the
  * struct or larger with non-zero unknown bytes, max_limit > TSQ_DQL_MAX_LIMIT or
  * min_limit > max_limit (after 0 became the default); nothing changed.
@@ -415,7 +424,6 @@ static inline int tsq_dql_init(struct tsq_dql *d, const struct tsq_dql_opts *opt
  * sysfs limit_min / limit_max).
  * Context: any thread. Blocks: never. Ordering: two relaxed stores; a completion that runs
  * meanwhile may clamp with one old and one new bound once (never above either max).
- * Pairs with: nothing.
  * Return: 0; -EINVAL if min > max or max > TSQ_DQL_MAX_LIMIT (nothing changed).
  */
 static inline int tsq_dql_set_limits(struct tsq_dql *d, uint32_t min, uint32_t max)
@@ -430,8 +438,7 @@ static inline int tsq_dql_set_limits(struct tsq_dql *d, uint32_t min, uint32_t m
 /*
  * tsq_dql_set_hold_time - how long the slack must stay before the limit shrinks (0: shrink
  * at the first busy round). Any value is accepted.
- * Context: any thread. Blocks: never. Ordering: relaxed store. Pairs with: nothing.
- * Return: nothing.
+ * Context: any thread. Blocks: never. Ordering: relaxed store.
  */
 static inline void tsq_dql_set_hold_time(struct tsq_dql *d, uint64_t hold_ns)
 {
@@ -442,8 +449,7 @@ static inline void tsq_dql_set_hold_time(struct tsq_dql *d, uint64_t hold_ns)
  * tsq_dql_set_stall_thrs - switch the stall detector on (thrs_ns > 0) or off (0) and restart
  * its history at now_ns (the history's tick depends on the threshold).
  * Context: no sender or completion may run (as tsq_dql_reset). Blocks: never.
- * Ordering: relaxed stores. Pairs with: nothing.
- * Return: nothing.
+ * Ordering: relaxed stores.
  */
 static inline void tsq_dql_set_stall_thrs(struct tsq_dql *d, uint64_t thrs_ns, uint64_t now_ns)
 {
@@ -458,7 +464,7 @@ static inline void tsq_dql_set_stall_thrs(struct tsq_dql *d, uint64_t thrs_ns, u
  * >= 0 there is room, < 0 the queue is over its limit.
  * Context: any thread; exact for the sender (it wrote num_queued) and the completion (it
  * wrote the snapshot); elsewhere a hint. Blocks: never.
- * Ordering: relaxed loads (tsq_dql_tx_sent()'s re-check uses S2 instead). Pairs with: nothing.
+ * Ordering: relaxed loads (tsq_dql_tx_sent()'s re-check uses DQL_S2 instead).
  * Return: the room in bytes, in [-TSQ_DQL_MAX_INFLIGHT, TSQ_DQL_MAX_LIMIT].
  */
 static inline int64_t tsq_dql_avail(const struct tsq_dql *d)
@@ -474,8 +480,7 @@ static inline int64_t tsq_dql_avail(const struct tsq_dql *d)
  * Context: the sender, before the object can complete (before the ring's producer index
  * shows it to the device). Blocks: never.
  * Ordering: relaxed stores of the sender's counters; the ring's own publication orders them
- * before the completion of the object. History stores R3/R4 when the stall detector is on.
- * Pairs with: A3/A4 in tsq_dql_complete()'s stall check.
+ * before the completion of the object. History stores DQL_R3/DQL_R4 when the stall detector is on.
  * Return: 0; -EINVAL if count > TSQ_DQL_MAX_OBJECT; -EOVERFLOW if more than
  * TSQ_DQL_MAX_INFLIGHT bytes would be in flight. On an error nothing is accounted: do not
  * complete those bytes.
@@ -512,15 +517,14 @@ static inline int tsq_dql_charge(struct tsq_dql *d, uint32_t count, uint64_t now
  * last completion publishes room and reads STOPPED still clear just before the sender sets
  * it; the sender, which read the old snapshot, then stops with nothing left to restart it.
  * Closed with a store-buffering (Dekker) pair:
- *     sender:      S1 SEQ_CST RMW set STOPPED;        S2 SEQ_CST load of the snapshot
- *     completion:  S2 SEQ_CST store of the snapshot;  S1 SEQ_CST load of STOPPED
+ *     sender:      DQL_S1 SEQ_CST RMW set STOPPED;        DQL_S2 SEQ_CST load of the snapshot
+ *     completion:  DQL_S2 SEQ_CST store of the snapshot;  DQL_S1 SEQ_CST load of STOPPED
  * At least one side sees the other: the sender sees the room and withdraws its stop, or the
  * completion sees STOPPED and restarts the queue. Acquire/release is NOT enough (both loads
  * may read old values while the stores sit in store buffers): tests/check/dql_model.c.
- * Pairs with: S2 in tsq_dql_complete(), S1 and X1 in tsq_dql_tx_completed().
- * Return: 0 - go on; TSQ_DQL_STOPPED - stopped: feed nothing more until a completion
- * returns TSQ_DQL_RESTART (a restart may also come while running: harmless); a negative
- * errno of tsq_dql_charge() (nothing accounted, nothing stopped).
+ * Return: TSQ_DQL_SENT (0) - go on; TSQ_DQL_STOPPED - stopped: feed nothing more until a
+ * completion returns TSQ_DQL_RESTART (a restart may also come while running: harmless); a
+ * negative errno of tsq_dql_charge() (nothing accounted, nothing stopped).
  */
 static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t now_ns)
 {
@@ -529,18 +533,20 @@ static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t no
 	if (rc < 0)
 		return rc;
 	if (tsq_likely(tsq_dql_avail(d) >= 0))
-		return 0;
-	tsq_fetch_or(&d->snd.stopped, TSQ__DQL_F_STOPPED, TSQ_SEQ_CST); /* S1, pairs with S1/X1 in tx_completed */
+		return TSQ_DQL_SENT;
+	/* DQL_S1, pairs with DQL_S1/DQL_X1 in tx_completed */
+	tsq_fetch_or(&d->snd.stopped, TSQ__DQL_F_STOPPED, TSQ_SEQ_CST);
 	TSQ__DQL_HOOK("stop-set", d);
+	/* DQL_S2 (the re-check load of the snapshot), pairs with DQL_S2 in complete */
 	if (tsq__dql_avail_of(tsq_load(&d->snd.num_queued, TSQ_RELAXED),
-			      tsq_load(&d->snd.snap, TSQ_SEQ_CST)) < 0) { /* S2, pairs with S2 in complete */
+			      tsq_load(&d->snd.snap, TSQ_SEQ_CST)) < 0) {
 		tsq_counter_add_owner(&d->snd.stops, 1);
 		return TSQ_DQL_STOPPED;
 	}
 	/* A completion made room meanwhile: we keep running, so withdraw the stop. */
 	tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_RELAXED);
 	tsq_counter_add_owner(&d->snd.recheck_saves, 1);
-	return 0;
+	return TSQ_DQL_SENT;
 }
 
 /*
@@ -548,7 +554,7 @@ static inline int tsq_dql_tx_sent(struct tsq_dql *d, uint32_t bytes, uint64_t no
  * restart has cleared it)? A sender batching doorbells (the kernel's xmit_more) rings at
  * once when it finds the queue stopped after a tsq_dql_charge(): nothing else will.
  * Context: any thread; a hint off the sender's thread. Blocks: never.
- * Ordering: relaxed load. Pairs with: nothing.
+ * Ordering: relaxed load.
  * Return: true if STOPPED is set.
  */
 static inline bool tsq_dql_stopped(const struct tsq_dql *d)
@@ -564,9 +570,8 @@ static inline bool tsq_dql_stopped(const struct tsq_dql *d)
  * to [min_limit, max_limit]; then the stall check, and publish the new limit.
  * Context: the completion context (one at a time), once per completion round. count may be
  * 0 (the algorithm still runs). Blocks: never.
- * Ordering: S2, the SEQ_CST store of the snapshot (limit, completed): the store half of the
- * completion's Dekker pair. Stall check: A3/A4.
- * Pairs with: S2 in tsq_dql_tx_sent(); A3/A4 with R3/R4 in tsq_dql_charge().
+ * Ordering: DQL_S2, the SEQ_CST store of the snapshot (limit, completed): the store half of the
+ * completion's Dekker pair. Stall check: DQL_A3/DQL_A4.
  * Return: 0; -EINVAL if count is more than the bytes in flight (nothing changed).
  */
 static inline int tsq_dql_complete(struct tsq_dql *d, uint32_t count, uint64_t now_ns)
@@ -636,7 +641,8 @@ static inline int tsq_dql_complete(struct tsq_dql *d, uint32_t count, uint64_t n
 	d->cmp.prev_num_queued = nq;
 	tsq_store(&d->cmp.num_completed, completed, TSQ_RELAXED);
 	tsq__dql_check_stall(d, tsq_load(&d->snd.stall_thrs_ns, TSQ_RELAXED), now_ns);
-	tsq_store(&d->snd.snap, ((uint64_t)completed << 32) | limit, TSQ_SEQ_CST); /* S2, pairs with S2 in tx_sent */
+	/* DQL_S2, pairs with DQL_S2 in tx_sent */
+	tsq_store(&d->snd.snap, ((uint64_t)completed << 32) | limit, TSQ_SEQ_CST);
 	tsq__dql_leave(&d->cmp.busy);
 	return 0;
 }
@@ -646,30 +652,30 @@ static inline int tsq_dql_complete(struct tsq_dql *d, uint32_t count, uint64_t n
  * now has room (netdev_tx_completed_queue). bytes == 0 does nothing at all.
  * Context: the completion context (one at a time), once per completion round.
  * Blocks: never.
- * Ordering: S2 (in tsq_dql_complete), then S1, a SEQ_CST load of STOPPED: the load half of
- * the Dekker pair. When it reads the sender's S1 it also synchronises with it, so the
+ * Ordering: DQL_S2 (in tsq_dql_complete), then DQL_S1, a SEQ_CST load of STOPPED: the load half of
+ * the Dekker pair. When it reads the sender's DQL_S1 it also synchronises with it, so the
  * num_queued read for avail afterwards is the sender's latest. Exactly one caller wins
- * STOPPED -> clear (X1, an ACQ_REL RMW; the sender's own withdrawal is the other contender).
- * Pairs with: S1/S2 in tsq_dql_tx_sent().
- * Return: 0 - nothing to do; TSQ_DQL_RESTART - this caller cleared STOPPED and must restart
- * the queue (wake the sender); -EINVAL as tsq_dql_complete() (nothing changed).
+ * STOPPED -> clear (DQL_X1, an ACQ_REL RMW; the sender's own withdrawal is the other contender).
+ * Return: TSQ_DQL_COMPLETED (0) - nothing to do; TSQ_DQL_RESTART - this caller cleared
+ * STOPPED and must restart the queue (wake the sender); -EINVAL as tsq_dql_complete()
+ * (nothing changed).
  */
 static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64_t now_ns)
 {
 	int rc;
 
 	if (bytes == 0)
-		return 0;
+		return TSQ_DQL_COMPLETED;
 	rc = tsq_dql_complete(d, bytes, now_ns);
 	if (rc < 0)
 		return rc;
-	if (tsq_likely(!(tsq_load(&d->snd.stopped, TSQ_SEQ_CST) & TSQ__DQL_F_STOPPED))) /* S1 */
-		return 0;
+	if (tsq_likely(!(tsq_load(&d->snd.stopped, TSQ_SEQ_CST) & TSQ__DQL_F_STOPPED))) /* DQL_S1 */
+		return TSQ_DQL_COMPLETED;
 	if (tsq_dql_avail(d) < 0)
-		return 0; /* still over: a later completion (bytes are in flight) restarts it */
-	if (!(tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_ACQ_REL) & /* X1 */
+		return TSQ_DQL_COMPLETED; /* still over: a later completion (bytes are in flight) restarts it */
+	if (!(tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_ACQ_REL) & /* DQL_X1 */
 	      TSQ__DQL_F_STOPPED))
-		return 0;
+		return TSQ_DQL_COMPLETED;
 	tsq_counter_add_owner(&d->cmp.restarts, 1);
 	return TSQ_DQL_RESTART;
 }
@@ -678,7 +684,7 @@ static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64
 
 /*
  * tsq_dql_limit - the current limit in bytes.
- * Context: any thread. Blocks: never. Ordering: relaxed load. Pairs with: nothing.
+ * Context: any thread. Blocks: never. Ordering: relaxed load.
  * Return: the limit.
  */
 static inline uint32_t tsq_dql_limit(const struct tsq_dql *d)
@@ -689,7 +695,7 @@ static inline uint32_t tsq_dql_limit(const struct tsq_dql *d)
 /*
  * tsq_dql_inflight - bytes queued and not yet completed (the sysfs inflight).
  * Context: any thread; exact for the sender and the completion, a hint elsewhere.
- * Blocks: never. Ordering: relaxed loads. Pairs with: nothing.
+ * Blocks: never. Ordering: relaxed loads.
  * Return: the byte count (0 if a stale pair of loads would make it negative).
  */
 static inline uint32_t tsq_dql_inflight(const struct tsq_dql *d)
@@ -703,7 +709,7 @@ static inline uint32_t tsq_dql_inflight(const struct tsq_dql *d)
 /*
  * tsq_dql_stats - configuration, state and counters in one struct.
  * Context: any thread (each field exact when the queue is quiet). Blocks: never.
- * Ordering: relaxed loads. Pairs with: nothing.
+ * Ordering: relaxed loads.
  * Return: 0; -EINVAL for NULL arguments.
  */
 static inline int tsq_dql_stats(const struct tsq_dql *d, struct tsq_dql_stats *out)

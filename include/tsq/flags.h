@@ -53,19 +53,20 @@
  *     load, load_seqcst, user:   any thread
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; shared
- * with budget.h, whose S2 is the other half of S1's Dekker pair)
- *   S1 THROTTLED: the sender's SEQ_CST RMW in throttle; the completion's SEQ_CST load in
- *      load_seqcst (tsq_budget_complete). With S2 (budget.h: the completion's SEQ_CST
+ * with budget.h, whose BUDGET_S2 is the other half of FLAGS_S1's Dekker pair)
+ *   FLAGS_S1 THROTTLED: the sender's SEQ_CST RMW in throttle; the completion's SEQ_CST load in
+ *      load_seqcst (tsq_budget_complete). With BUDGET_S2 (budget.h: the completion's SEQ_CST
  *      uncharge, the sender's SEQ_CST re-check of in-flight) a store-buffering pair: either
  *      the sender sees the room or the completion sees THROTTLED.
- *   X3 THROTTLED -> QUEUED: the completion's ACQ_REL CAS in throttled_to_queued (and A3, the
- *      acquire load before it) pairs with S3, the worker's SEQ_CST RMW in unqueue: a new
- *      winner writes the flow's list node only after the previous worker is done with it.
- *   X4 deferred bits: the marker's ACQ_REL RMW in mark_deferred pairs with X4, the owner's
- *      ACQ_REL CAS in take_deferred (and A4, the acquire load before it): what the marker
- *      wrote before marking is visible to the owner that takes the bits.
- *   A5 load: an acquire load; sees what was written before any transition it reads (the
- *      release half of S1, X3, S3, X4).
+ *   FLAGS_X3 THROTTLED -> QUEUED: the completion's ACQ_REL CAS in throttled_to_queued (and
+ *      FLAGS_A3, the acquire load before it) pairs with FLAGS_S3, the worker's SEQ_CST RMW in
+ *      unqueue: a new winner writes the flow's list node only after the previous worker is done
+ *      with it.
+ *   FLAGS_X4 deferred bits: the marker's ACQ_REL RMW in mark_deferred pairs with FLAGS_X4, the
+ *      owner's ACQ_REL CAS in take_deferred (and FLAGS_A4, the acquire load before it): what the
+ *      marker wrote before marking is visible to the owner that takes the bits.
+ *   FLAGS_A5 load: an acquire load; sees what was written before any transition it reads (the
+ *      release half of FLAGS_S1, FLAGS_X3, FLAGS_S3, FLAGS_X4).
  *   clear_throttled is relaxed: a stale THROTTLED only costs one spurious queueing.
  */
 #ifndef TSQ_FLAGS_H
@@ -103,7 +104,6 @@ struct tsq_flags {
 /*
  * tsq_flags_user - TSQ_F_USER(n) for an n known only at run time.
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: the bit; 0 (no bit) for n >= TSQ_F_USER_MAX.
  */
 static inline uint32_t tsq_flags_user(unsigned n)
@@ -117,8 +117,6 @@ static inline uint32_t tsq_flags_user(unsigned n)
  * tsq_flags_init - clear every bit (as TSQ_FLAGS_INIT does statically).
  * Context: before the word is shared. Blocks: never.
  * Ordering: none (a relaxed store); publish the flow the usual way.
- * Pairs with: nothing.
- * Return: nothing.
  */
 static inline void tsq_flags_init(struct tsq_flags *f)
 {
@@ -128,43 +126,40 @@ static inline void tsq_flags_init(struct tsq_flags *f)
 /*
  * tsq_flags_load - read the word.
  * Context: any thread. Blocks: never.
- * Ordering: A5, acquire: what was written before a transition it sees is visible.
- * Pairs with: the release half of S1, X3, S3 and X4 (the transitions below).
+ * Ordering: FLAGS_A5, acquire: what was written before a transition it sees is visible.
  * Return: the current bits.
  */
 static inline uint32_t tsq_flags_load(const struct tsq_flags *f)
 {
-	return tsq_load(&f->word, TSQ_ACQUIRE); /* A5 */
+	return tsq_load(&f->word, TSQ_ACQUIRE); /* FLAGS_A5 */
 }
 
 /*
- * tsq_flags_load_seqcst - read the word as the load half of S1: the completion's look at
- * THROTTLED after its SEQ_CST uncharge (S2 in tsq_budget_complete()).
+ * tsq_flags_load_seqcst - read the word as the load half of FLAGS_S1: the completion's look at
+ * THROTTLED after its SEQ_CST uncharge (BUDGET_S2 in tsq_budget_complete()).
  * Context: any thread (in tsq, completion context). Blocks: never.
- * Ordering: S1, a SEQ_CST load (a plain load on x86): in the single total order with the
- * sender's S1 RMW and both S2 accesses, so either it sees THROTTLED or the sender's re-check
- * sees the room.
- * Pairs with: S1 in tsq_flags_throttle().
+ * Ordering: FLAGS_S1, a SEQ_CST load (a plain load on x86): in the single total order with the
+ * sender's FLAGS_S1 RMW and both BUDGET_S2 accesses, so either it sees THROTTLED or the sender's
+ * re-check sees the room.
  * Return: the current bits.
  */
 static inline uint32_t tsq_flags_load_seqcst(const struct tsq_flags *f)
 {
-	return tsq_load(&f->word, TSQ_SEQ_CST); /* S1, pairs with S1 in tsq_flags_throttle() */
+	/* FLAGS_S1, pairs with FLAGS_S1 in tsq_flags_throttle() */
+	return tsq_load(&f->word, TSQ_SEQ_CST);
 }
 
 /*
  * tsq_flags_throttle - set THROTTLED: "I stop; restart me on a completion".
  * Context: the sender. Blocks: never.
- * Ordering: S1, a SEQ_CST RMW: the store half of the sender's Dekker pair; the sender must
- * re-read its in-flight count with a SEQ_CST load *after* it (S2, as tsq_budget_may_send()
+ * Ordering: FLAGS_S1, a SEQ_CST RMW: the store half of the sender's Dekker pair; the sender must
+ * re-read its in-flight count with a SEQ_CST load *after* it (BUDGET_S2, as tsq_budget_may_send()
  * does).
- * Pairs with: S1 in tsq_flags_load_seqcst() and S2 in tsq_budget_complete() (the
- * completion's SEQ_CST uncharge, then its SEQ_CST look at the flags).
  * Return: true if THROTTLED was already set, false if this call set it.
  */
 static inline bool tsq_flags_throttle(struct tsq_flags *f)
 {
-	/* S1, pairs with S1 in tsq_flags_load_seqcst() */
+	/* FLAGS_S1, pairs with FLAGS_S1 in tsq_flags_load_seqcst() */
 	return (tsq_fetch_or(&f->word, TSQ_F_THROTTLED, TSQ_SEQ_CST) & TSQ_F_THROTTLED) != 0;
 }
 
@@ -173,8 +168,6 @@ static inline bool tsq_flags_throttle(struct tsq_flags *f)
  * keeps running, so it needs no restart. Harmless if a completion has already queued it.
  * Context: the sender. Blocks: never.
  * Ordering: a relaxed RMW (a stale THROTTLED only costs one spurious queueing).
- * Pairs with: nothing.
- * Return: nothing.
  */
 static inline void tsq_flags_clear_throttled(struct tsq_flags *f)
 {
@@ -185,21 +178,22 @@ static inline void tsq_flags_clear_throttled(struct tsq_flags *f)
  * tsq_flags_throttled_to_queued - the completion's transition: THROTTLED -> QUEUED in one CAS.
  * Exactly one caller wins per throttle; losers saw THROTTLED clear or QUEUED already set.
  * Context: any completion context. Blocks: never (lock-free CAS loop).
- * Ordering: A3 (acquire load) then X3 (ACQ_REL CAS): the winner's list link, which writes
- * the flow's node, happens after the previous worker's unqueue (S3) that finished reading it.
- * Pairs with: S3 in tsq_flags_unqueue().
+ * Ordering: FLAGS_A3 (acquire load) then FLAGS_X3 (ACQ_REL CAS): the winner's list link, which
+ * writes the flow's node, happens after the previous worker's unqueue (FLAGS_S3) that finished
+ * reading it.
  * Return: true if the caller won and must link the flow (it now owns the flow's node);
  * false otherwise.
  */
 static inline bool tsq_flags_throttled_to_queued(struct tsq_flags *f)
 {
-	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE); /* A3, pairs with S3 */
+	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE); /* FLAGS_A3, pairs with FLAGS_S3 */
 
 	do {
 		if (!(old & TSQ_F_THROTTLED) || (old & TSQ_F_QUEUED))
 			return false;
+		/* FLAGS_X3 (the CAS below), pairs with FLAGS_S3 in tsq_flags_unqueue() */
 	} while (!tsq_cmpxchg_weak(&f->word, &old, (old & ~TSQ_F_THROTTLED) | TSQ_F_QUEUED, TSQ_ACQ_REL,
-				   TSQ_ACQUIRE)); /* X3, pairs with S3 in tsq_flags_unqueue() */
+				   TSQ_ACQUIRE));
 	return true;
 }
 
@@ -209,52 +203,50 @@ static inline bool tsq_flags_throttled_to_queued(struct tsq_flags *f)
  * *before* running the flow's handler: a completion during the handler re-queues the flow
  * instead of being lost.
  * Context: the worker that unlinked the flow. Blocks: never.
- * Ordering: S3, a SEQ_CST RMW (the kernel's full barrier + clear_bit): the unlink and every
- * read of the node happen before a new winner of X3 writes it. Release would suffice for the
+ * Ordering: FLAGS_S3, a SEQ_CST RMW (the kernel's full barrier + clear_bit): the unlink and every
+ * read of the node happen before a new winner of FLAGS_X3 writes it. Release would suffice for the
  * node; SEQ_CST also orders it before the handler's own budget check (its Dekker pair).
- * Pairs with: X3/A3 in tsq_flags_throttled_to_queued().
- * Return: nothing.
  */
 static inline void tsq_flags_unqueue(struct tsq_flags *f)
 {
-	tsq_fetch_and(&f->word, ~TSQ_F_QUEUED, TSQ_SEQ_CST); /* S3, pairs with X3 */
+	tsq_fetch_and(&f->word, ~TSQ_F_QUEUED, TSQ_SEQ_CST); /* FLAGS_S3, pairs with FLAGS_X3 */
 }
 
 /*
  * tsq_flags_mark_deferred - set deferred bits (TSQ_F_DEFERRED and/or TSQ_F_USER(n)) for the
  * owner's release. Other bits in `bits` are ignored.
  * Context: any thread; in tsq, the worker holding the flow's short lock. Blocks: never.
- * Ordering: X4, an ACQ_REL RMW: what the caller wrote before is visible to the owner that
+ * Ordering: FLAGS_X4, an ACQ_REL RMW: what the caller wrote before is visible to the owner that
  * takes the bits.
- * Pairs with: X4/A4 in tsq_flags_take_deferred().
  * Return: the bits that went 0 -> 1: take one flow reference for each (they are released by
  * whoever runs the bits); 0 if all were already set.
  */
 static inline uint32_t tsq_flags_mark_deferred(struct tsq_flags *f, uint32_t bits)
 {
 	bits &= TSQ_F_DEFERRED_ALL;
-	return bits & ~tsq_fetch_or(&f->word, bits, TSQ_ACQ_REL); /* X4, pairs with X4 in take */
+	/* FLAGS_X4, pairs with FLAGS_X4 in take */
+	return bits & ~tsq_fetch_or(&f->word, bits, TSQ_ACQ_REL);
 }
 
 /*
  * tsq_flags_take_deferred - take and clear every deferred bit at once (THROTTLED and QUEUED
  * stay). No atomic RMW at all when none is set: release paths are hot.
  * Context: the owner, at release or flush. Blocks: never (lock-free CAS loop).
- * Ordering: A4, an acquire load, then X4, an ACQ_REL CAS (acquire on failure): the bits'
- * markers' writes are visible to the caller.
- * Pairs with: X4 in tsq_flags_mark_deferred().
+ * Ordering: FLAGS_A4, an acquire load, then FLAGS_X4, an ACQ_REL CAS (acquire on failure): the
+ * bits' markers' writes are visible to the caller.
  * Return: the deferred bits that were set (each carries the reference its marker took); 0
  * if none was.
  */
 static inline uint32_t tsq_flags_take_deferred(struct tsq_flags *f)
 {
-	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE); /* A4, pairs with X4 in mark */
+	uint32_t old = tsq_load(&f->word, TSQ_ACQUIRE); /* FLAGS_A4, pairs with FLAGS_X4 in mark */
 
 	do {
 		if (!(old & TSQ_F_DEFERRED_ALL))
 			return 0;
+		/* FLAGS_X4 (the CAS below), pairs with FLAGS_X4 in tsq_flags_mark_deferred() */
 	} while (!tsq_cmpxchg_weak(&f->word, &old, old & ~TSQ_F_DEFERRED_ALL, TSQ_ACQ_REL,
-				   TSQ_ACQUIRE)); /* X4, pairs with X4 in tsq_flags_mark_deferred() */
+				   TSQ_ACQUIRE));
 	return old & TSQ_F_DEFERRED_ALL;
 }
 

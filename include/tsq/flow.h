@@ -56,10 +56,12 @@
  *   (tsq_defer_drain()), not a function of this header.
  *
  * Memory ordering (labels of budget.h, flags.h and defer.h; this header adds none)
- *   may_send: S1/S2, the sender's half of budget.h's Dekker pair. complete: S2/S1, the
- *   completion's half, then X3 (one winner) and defer.h's S1 (the SEQ_CST list push that
- *   publishes the flow to its worker). Worker run: defer.h's A1 (the drain's take), then
- *   S3 (unqueue), then X4 when it defers. release: A4/X4 (take the deferred bits).
+ *   may_send: FLAGS_S1/BUDGET_S2, the sender's half of budget.h's Dekker pair.
+ *   complete: BUDGET_S2/FLAGS_S1, the completion's half, then FLAGS_X3 (one winner) and
+ *     DEFER_S1 (the SEQ_CST list push that publishes the flow to its worker).
+ *   Worker run: DEFER_A1 (the drain's take), then FLAGS_S3 (unqueue), then FLAGS_X4 when it
+ *     defers.
+ *   release: FLAGS_A4/FLAGS_X4 (take the deferred bits).
  *
  * The limit is ~1 ms of the flow's rate, at least two units, at most the cap (budget.h): the
  * rate set with tsq_flow_set_pacing_rate(), or else the one its completions deliver, learned
@@ -84,10 +86,13 @@
 extern "C" {
 #endif
 
-/* How send_more() came to run (the words of enum tsq_defer_how). */
+/*
+ * How send_more() came to run. A word has one value in every header's how-enum (tsq.h):
+ * DRAINED is 1 as in enum tsq_defer_how; DEFERRED is 3, after defer.h's FALLBACK (2).
+ */
 enum tsq_flow_how {
-	TSQ_FLOW_DRAINED = 0,  /* the home worker drained the restart: ops->lock held, not owned */
-	TSQ_FLOW_DEFERRED = 1, /* the owner's release runs what the worker deferred (DEFERRED) */
+	TSQ_FLOW_DRAINED = 1,  /* the home worker drained the restart: ops->lock held, not owned */
+	TSQ_FLOW_DEFERRED = 3, /* the owner's release runs what the worker deferred (DEFERRED) */
 };
 
 struct tsq_flow;
@@ -132,9 +137,10 @@ static inline void tsq_flow_single_thread_unlock(struct tsq_flow *flow)
 }
 
 /* A struct tsq_flow_ops initializer for a sender that is its flow's home worker (see above). */
-#define TSQ_FLOW_OPS_SINGLE_THREAD(send_more_fn)                                                \
-	{                                                                                       \
-		(send_more_fn), tsq_flow_single_thread_lock, tsq_flow_single_thread_unlock, NULL, NULL \
+#define TSQ_FLOW_OPS_SINGLE_THREAD(send_more_fn)                                                  \
+	{                                                                                         \
+		(send_more_fn), tsq_flow_single_thread_lock, tsq_flow_single_thread_unlock, NULL, \
+			NULL                                                                      \
 	}
 
 /*
@@ -167,7 +173,6 @@ static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how
  * opts configures the budget (NULL: today's kernel defaults, see budget.h).
  * Context: before the flow is shared. Blocks: never.
  * Ordering: none (plain stores); publish the flow the usual way.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL flow/set/ops, missing required ops, home out of range, or bad
  * opts (see tsq_budget_init()).
  */
@@ -196,8 +201,8 @@ static inline int tsq_flow_init(struct tsq_flow *flow, struct tsq_defer_set *set
  * tsq_flow_may_send - may the sender hand down the next unit of `cost` bytes (factor 1 for
  * retransmits)? On false THROTTLED is set and a completion will restart the flow.
  * Context: the sender (owner, or send_more under ops->lock). Blocks: never.
- * Ordering: as tsq_budget_may_send(): S1 then S2, the sender's half of the Dekker pair.
- * Pairs with: S2/S1 in tsq_flow_complete() (tsq_budget_complete()).
+ * Ordering: as tsq_budget_may_send(): FLAGS_S1 then BUDGET_S2, the sender's half of the Dekker
+ * pair.
  * Return: true - send (charge first); false - stop sending.
  */
 static inline bool tsq_flow_may_send(struct tsq_flow *flow, uint32_t cost, unsigned factor)
@@ -208,7 +213,6 @@ static inline bool tsq_flow_may_send(struct tsq_flow *flow, uint32_t cost, unsig
 /*
  * tsq_flow_charge - account a unit about to be handed down (before it can complete).
  * Context: the sender. Blocks: never. Ordering: as tsq_budget_charge() (relaxed).
- * Pairs with: nothing. Return: nothing.
  */
 static inline void tsq_flow_charge(struct tsq_flow *flow, uint32_t cost)
 {
@@ -223,7 +227,7 @@ static inline void tsq__flow_hold(struct tsq_flow *flow, uint32_t n)
 			flow->ops->hold(flow);
 }
 
-/* We won THROTTLED -> QUEUED (X3): the node is ours until the worker unqueues it. */
+/* We won THROTTLED -> QUEUED (FLAGS_X3): the node is ours until the worker unqueues it. */
 static inline void tsq__flow_queue(struct tsq_flow *flow)
 {
 	tsq__flow_hold(flow, 1);
@@ -238,9 +242,9 @@ static inline void tsq__flow_queue(struct tsq_flow *flow)
  * TSQ_DEBUG; otherwise it is clamped at zero and counted (tsq_budget_complete()).
  * Context: any thread (completion context). Blocks: never (may call ops->hold and the set's
  * kick hook).
- * Ordering: S2 then S1 (tsq_budget_complete()); X3 for the winner; the winner's link is
- * defer.h's S1, a SEQ_CST list push that publishes the flow to its worker.
- * Pairs with: S1/S2 in tsq_flow_may_send(); defer.h's A1 in the home worker's drain.
+ * Ordering: BUDGET_S2 then FLAGS_S1 (tsq_budget_complete()); FLAGS_X3 for the winner; the winner's
+ * link is
+ * DEFER_S1, a SEQ_CST list push that publishes the flow to its worker.
  * Return: true if this call queued the flow, false otherwise.
  */
 static inline bool tsq_flow_complete(struct tsq_flow *flow, uint32_t cost)
@@ -255,7 +259,7 @@ static inline bool tsq_flow_complete(struct tsq_flow *flow, uint32_t cost)
  * tsq_flow_complete_at - tsq_flow_complete() with the caller's clock: `now_ns`, monotonic
  * nanoseconds (one read per completion batch, or a simulation's virtual time), measures the
  * windows of the learned rate (tsq_budget_complete_at()).
- * Context, Blocks, Ordering, Pairs with, Return: as tsq_flow_complete().
+ * Context, Blocks, Ordering, Return: as tsq_flow_complete().
  */
 static inline bool tsq_flow_complete_at(struct tsq_flow *flow, uint32_t cost, uint64_t now_ns)
 {
@@ -270,7 +274,7 @@ static inline bool tsq_flow_complete_at(struct tsq_flow *flow, uint32_t cost, ui
  * ~1 ms term (rate >> pacing shift); it replaces the rate learned from completions
  * (TSQ_BUDGET_RATE_UNLIMITED: the cap alone limits). tsq_flow_learn_rate() goes back.
  * Context: the sender (owner, or under ops->lock). Blocks: never.
- * Ordering: relaxed stores (tsq_budget_set_pacing_rate()). Return: nothing.
+ * Ordering: relaxed stores (tsq_budget_set_pacing_rate()).
  */
 static inline void tsq_flow_set_pacing_rate(struct tsq_flow *flow, uint64_t bytes_per_sec)
 {
@@ -280,7 +284,6 @@ static inline void tsq_flow_set_pacing_rate(struct tsq_flow *flow, uint64_t byte
 /*
  * tsq_flow_learn_rate - drop the rate set and learn it from completions again (the default).
  * Context: the sender. Blocks: never. Ordering: as tsq_budget_learn_rate() (relaxed).
- * Return: nothing.
  */
 static inline void tsq_flow_learn_rate(struct tsq_flow *flow)
 {
@@ -317,10 +320,10 @@ static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how
 
 	(void)how; /* always TSQ_DEFER_DRAINED: flows are queued, never pushed */
 	/* The drain read item->node.next before calling us: the node is unlinked. */
-	tsq_flags_unqueue(&flow->flags); /* S3, pairs with X3 */
+	tsq_flags_unqueue(&flow->flags); /* FLAGS_S3, pairs with FLAGS_X3 */
 	if (!ops->lock(flow)) {
 		ops->send_more(flow, TSQ_FLOW_DRAINED);
-	} else if (tsq_flags_mark_deferred(&flow->flags, TSQ_F_DEFERRED)) { /* X4 */
+	} else if (tsq_flags_mark_deferred(&flow->flags, TSQ_F_DEFERRED)) { /* FLAGS_X4 */
 		/* 0 -> 1: the bit carries its own reference until the release runs it. */
 		tsq__flow_hold(flow, 1);
 		tsq_counter_add_shared(&flow->deferred, 1);
@@ -336,8 +339,7 @@ static inline void tsq__flow_run(struct tsq_defer_item *item, enum tsq_defer_how
  * send_more(TSQ_FLOW_DEFERRED) and drop its reference.
  * Context: the owner, still owning the flow, holding the flow's short lock (the same one
  * ops->lock takes), at release and at backlog flush. Blocks: only inside send_more.
- * Ordering: A4/X4 (tsq_flags_take_deferred()): what the markers wrote is visible.
- * Pairs with: X4 in the worker's mark and in tsq_flow_defer().
+ * Ordering: FLAGS_A4/FLAGS_X4 (tsq_flags_take_deferred()): what the markers wrote is visible.
  * Return: the caller-defined bits (TSQ_F_USER(n)) that were set: the caller runs them, in its
  * own order, and drops one reference for each (they were marked with tsq_flow_defer()).
  */
@@ -361,14 +363,14 @@ static inline uint32_t tsq_flow_release(struct tsq_flow *flow)
  * flow was owned, a delayed ACK ...).
  * Context: any thread, under the flow's short lock with the flow owned (otherwise run the
  * action directly). Blocks: never (may call ops->hold).
- * Ordering: X4 (tsq_flags_mark_deferred()): what the caller wrote before is visible to the
+ * Ordering: FLAGS_X4 (tsq_flags_mark_deferred()): what the caller wrote before is visible to the
  * release that runs the bits.
- * Pairs with: A4/X4 in tsq_flow_release().
  * Return: the bits newly set (bits outside TSQ_F_USER_ALL are ignored).
  */
 static inline uint32_t tsq_flow_defer(struct tsq_flow *flow, uint32_t user_bits)
 {
-	uint32_t fresh = tsq_flags_mark_deferred(&flow->flags, user_bits & TSQ_F_USER_ALL); /* X4 */
+	/* FLAGS_X4 */
+	uint32_t fresh = tsq_flags_mark_deferred(&flow->flags, user_bits & TSQ_F_USER_ALL);
 
 	tsq__flow_hold(flow, (uint32_t)__builtin_popcount(fresh));
 	return fresh;
@@ -378,8 +380,8 @@ static inline uint32_t tsq_flow_defer(struct tsq_flow *flow, uint32_t user_bits)
  * tsq_flow_stats - read the flow's counters and state.
  * Context: any thread. Blocks: never.
  * Ordering: relaxed loads of the counters, field by field; the flag word through
- * tsq_flags_load() (A5, an acquire load: a plain load on x86 and AArch64's LDAR).
- * Pairs with: nothing it relies on (a snapshot for reading, not for acting on).
+ * tsq_flags_load() (FLAGS_A5, an acquire load: a plain load on x86 and AArch64's LDAR).
+ * A snapshot for reading, not for acting on.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_flow_stats(const struct tsq_flow *flow, struct tsq_flow_stats *out)

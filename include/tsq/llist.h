@@ -44,11 +44,11 @@
  *   disjoint chain), but FIFO order then only holds within each chain.
  *
  * Memory ordering
- *   R1 (push, push_batch): the successful CAS is a release: the node's contents and its next
- *   pointer are visible to whoever takes the list. Pairs with A1.
- *   A1 (take_all): the exchange is an acquire. Pairs with R1.
- *   S1 (push_batch_seqcst): R1 made SEQ_CST, for Dekker callers (below). Pairs with A1 and
- *   with the caller's own SEQ_CST accesses.
+ *   LLIST_R1 (push, push_batch): the successful CAS is a release: the node's contents and its next
+ *   pointer are visible to whoever takes the list. Pairs with LLIST_A1.
+ *   LLIST_A1 (take_all): the exchange is an acquire. Pairs with LLIST_R1.
+ *   LLIST_S1 (push_batch_seqcst): LLIST_R1 made SEQ_CST, for Dekker callers (below). Pairs with
+ *   LLIST_A1 and with the caller's own SEQ_CST accesses.
  *   empty() is a relaxed hint: true or false may already be stale when it returns.
  *   Callers that pair a push with a read of some other flag (a Dekker pattern, e.g. "list
  *   non-empty" vs "consumer is going to sleep") need sequential consistency on both sides:
@@ -88,8 +88,8 @@ struct tsq_llist_head {
 /*
  * tsq_llist_init - make a list empty.
  * Context: before the list is shared (not concurrently with any other operation).
- * Blocks: never. Ordering: none (a relaxed store). Pairs with: nothing; publish the list to
- * other threads the usual way (thread creation, a release). Return: nothing.
+ * Blocks: never. Ordering: none (a relaxed store); publish the list to other threads the
+ * usual way (thread creation, a release).
  */
 static inline void tsq_llist_init(struct tsq_llist_head *head)
 {
@@ -120,14 +120,13 @@ static inline bool tsq__llist_push_batch(struct tsq_llist_head *head, struct tsq
  * tsq_llist_push_batch - splice a chain first -> ... -> last (linked by the caller through
  * ->next; last->next is overwritten) onto the list with one CAS.
  * Context: any thread. Blocks: never (lock-free; retries only when another push wins).
- * Ordering: R1, release on success: the chain's contents are published to take_all.
- * Pairs with: A1 in tsq_llist_take_all().
+ * Ordering: LLIST_R1, release on success: the chain's contents are published to take_all.
  * Return: true if the list was empty just before the splice, false otherwise.
  */
 static inline bool tsq_llist_push_batch(struct tsq_llist_head *head, struct tsq_llist_node *first,
 					struct tsq_llist_node *last)
 {
-	return tsq__llist_push_batch(head, first, last, TSQ_RELEASE); /* R1 */
+	return tsq__llist_push_batch(head, first, last, TSQ_RELEASE); /* LLIST_R1 */
 }
 
 /*
@@ -135,49 +134,32 @@ static inline bool tsq_llist_push_batch(struct tsq_llist_head *head, struct tsq_
  * consistent, for callers that then read a flag the consumer wrote before checking the list
  * (a Dekker pair: tsq/defer.h's idle protocol).
  * Context: any thread. Blocks: never (lock-free).
- * Ordering: S1, a SEQ_CST RMW (includes R1's release).
- * Pairs with: A1 in tsq_llist_take_all(), and the caller's own SEQ_CST flag store and list
- * load on the consumer side.
+ * Ordering: LLIST_S1, a SEQ_CST RMW (includes LLIST_R1's release); it orders against the
+ * caller's own SEQ_CST flag store and list load on the consumer side.
  * Return: true if the list was empty just before the splice.
  */
 static inline bool tsq_llist_push_batch_seqcst(struct tsq_llist_head *head, struct tsq_llist_node *first,
 					       struct tsq_llist_node *last)
 {
-	return tsq__llist_push_batch(head, first, last, TSQ_SEQ_CST); /* S1 */
-}
-
-/*
- * tsq_llist_push_batch_sc - the former name of tsq_llist_push_batch_seqcst() ("_sc" reads as
- * "single consumer" to DPDK users). Kept so that code written against it still builds.
- * Context: any thread. Blocks: never (lock-free).
- * Ordering: S1, as tsq_llist_push_batch_seqcst().
- * Pairs with: A1 in tsq_llist_take_all(), and the caller's SEQ_CST accesses.
- * Return: true if the list was empty just before the splice.
- */
-static inline bool tsq_llist_push_batch_sc(struct tsq_llist_head *head, struct tsq_llist_node *first,
-					   struct tsq_llist_node *last)
-{
-	return tsq_llist_push_batch_seqcst(head, first, last);
+	return tsq__llist_push_batch(head, first, last, TSQ_SEQ_CST); /* LLIST_S1 */
 }
 
 /*
  * tsq_llist_push - push one node.
  * Context: any thread. Blocks: never (lock-free).
- * Ordering: R1, release on success.
- * Pairs with: A1 in tsq_llist_take_all().
+ * Ordering: LLIST_R1, release on success.
  * Return: true if the list was empty just before the push (the caller's cue for a wake-up).
  */
 static inline bool tsq_llist_push(struct tsq_llist_head *head, struct tsq_llist_node *node)
 {
-	return tsq__llist_push_batch(head, node, node, TSQ_RELEASE); /* R1 */
+	return tsq__llist_push_batch(head, node, node, TSQ_RELEASE); /* LLIST_R1 */
 }
 
 /*
  * tsq_llist_take_all - detach the whole list.
  * Context: the consumer (any thread, see the table). Blocks: never (one exchange).
- * Ordering: A1, acquire: every node returned, and what its producer wrote before pushing it,
+ * Ordering: LLIST_A1, acquire: every node returned, and what its producer wrote before pushing it,
  * is visible.
- * Pairs with: R1/S1 in the push functions.
  * Return: the chain, newest node first, NULL-terminated; NULL if the list was empty.
  */
 static inline struct tsq_llist_node *tsq_llist_take_all(struct tsq_llist_head *head)
@@ -185,14 +167,14 @@ static inline struct tsq_llist_node *tsq_llist_take_all(struct tsq_llist_head *h
 	/* Skip the exchange (and the cache-line ownership it takes) when there is nothing. */
 	if (tsq_load(&head->first, TSQ_RELAXED) == NULL)
 		return NULL;
-	return tsq_xchg(&head->first, (struct tsq_llist_node *)NULL, TSQ_ACQUIRE); /* A1 */
+	return tsq_xchg(&head->first, (struct tsq_llist_node *)NULL, TSQ_ACQUIRE); /* LLIST_A1 */
 }
 
 /*
  * tsq_llist_empty - whether the list looks empty.
  * Context: any thread. Blocks: never.
  * Ordering: relaxed; a hint that may be stale at once (take_all is what acquires).
- * Pairs with: nothing. Return: true if the head was NULL when read.
+ * Return: true if the head was NULL when read.
  */
 static inline bool tsq_llist_empty(const struct tsq_llist_head *head)
 {
@@ -202,7 +184,7 @@ static inline bool tsq_llist_empty(const struct tsq_llist_head *head)
 /*
  * tsq_llist_reverse - reverse a detached chain (newest-first becomes arrival order).
  * Context: the thread that owns the chain. Blocks: never; O(n), no shared memory.
- * Ordering: none. Pairs with: nothing.
+ * Ordering: none.
  * Return: the new first node (NULL for an empty chain).
  */
 static inline struct tsq_llist_node *tsq_llist_reverse(struct tsq_llist_node *chain)
@@ -223,8 +205,8 @@ static inline struct tsq_llist_node *tsq_llist_reverse(struct tsq_llist_node *ch
  * tsq_llist_link_local - prepend a node to a private chain (no atomics); *last is set on the
  * first call. Builds the chain for tsq_llist_push_batch().
  * Context: the thread that owns the private chain. Blocks: never. Ordering: none (the push
- * that splices the chain publishes it). Pairs with: nothing.
- * Return: nothing; *first is the new head of the private chain.
+ * that splices the chain publishes it).
+ * Afterwards *first is the new head of the private chain.
  */
 static inline void tsq_llist_link_local(struct tsq_llist_node **first, struct tsq_llist_node **last,
 					struct tsq_llist_node *node)

@@ -27,7 +27,9 @@
  *     static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how);
  *     static void release_cb(struct tsq_owner *o) { run_deferred(conn_of(o)); } // e.g. tsq_flow_release
  *     static const struct tsq_owner_ops ops = { rx, release_cb };
- *     tsq_owner_init(&c->own, &ops, tsq_owner_tcp_limit(rcvbuf, sndbuf));
+ *     struct tsq_owner_opts opts = { .size = sizeof(opts) };
+ *     opts.limit = tsq_owner_tcp_limit(rcvbuf, sndbuf);  // NULL opts: TSQ_OWNER_LIMIT_DEFAULT
+ *     tsq_owner_init(&c->own, &ops, &opts);
  *     // worker, per received frame:
  *     if (tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)) == -ENOBUFS) drop(f);
  *     // application thread:
@@ -126,6 +128,22 @@ struct tsq_owner_ops {
 	void (*release_cb)(struct tsq_owner *o);
 };
 
+/*
+ * The default backlog limit: tsq_owner_tcp_limit() of the kernel's default buffers
+ * (tcp_rmem[1] = 128 KiB, tcp_wmem[1] = 16 KiB): 2 * 131072 + 16384 / 2 + 65536.
+ */
+#define TSQ_OWNER_LIMIT_DEFAULT 335872u
+
+/*
+ * Options of tsq_owner_init() (NULL: the defaults). Set size to sizeof(struct tsq_owner_opts):
+ * an older, smaller struct reads the fields it lacks as zero; a newer, larger one is refused
+ * (-EINVAL) if its unknown tail is not zero.
+ */
+struct tsq_owner_opts {
+	size_t size;    /* sizeof(struct tsq_owner_opts): forward compatibility */
+	uint64_t limit; /* backlog bytes (e.g. tsq_owner_tcp_limit()); 0 means TSQ_OWNER_LIMIT_DEFAULT */
+};
+
 /* Counters (all uint64_t: tsq_owner_stats() copies the object's twin field by field). */
 struct tsq_owner_stats {
 	uint64_t backlogged;        /* items parked because the object was owned */
@@ -153,7 +171,6 @@ struct tsq_owner {
  * tsq_owner_tcp_limit - the kernel's TCP backlog limit: 2 * rcvbuf + sndbuf / 2 + 64 KiB,
  * clamped to UINT32_MAX.
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: the limit in bytes.
  */
 static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
@@ -168,18 +185,22 @@ static inline uint64_t tsq_owner_tcp_limit(uint64_t rcvbuf, uint64_t sndbuf)
 }
 
 /*
- * tsq_owner_init - set up an unowned object with an empty backlog limited to `limit` bytes.
+ * tsq_owner_init - set up an unowned object with an empty backlog limited to opts->limit
+ * bytes (opts NULL: TSQ_OWNER_LIMIT_DEFAULT).
  * Context: before the object is shared. Blocks: never.
  * Ordering: none (plain stores); publish the object the usual way.
- * Pairs with: nothing.
- * Return: 0; -EINVAL for NULL o/ops/ops->process or limit 0; -errno of pthread init
+ * Return: 0; -EINVAL for NULL o/ops/ops->process, or opts->size smaller than the first
+ * version of the struct or larger with non-zero unknown bytes; -errno of pthread init
  * (nothing left initialised).
  */
-static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops *ops, uint64_t limit)
+static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops *ops,
+				 const struct tsq_owner_opts *opts)
 {
+	const size_t v1 = offsetof(struct tsq_owner_opts, limit) + sizeof(uint64_t);
+	struct tsq_owner_opts opt;
 	int err;
 
-	if (o == NULL || ops == NULL || ops->process == NULL || limit == 0)
+	if (o == NULL || ops == NULL || ops->process == NULL || !tsq__opts_read(opts, v1, &opt, sizeof(opt)))
 		return -EINVAL;
 	err = pthread_mutex_init(&o->slock, NULL);
 	if (err != 0)
@@ -193,7 +214,7 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
 	o->waiters = 0;
 	o->head = o->tail = NULL;
 	o->backlog_len = 0;
-	o->limit = limit;
+	o->limit = opt.limit != 0 ? opt.limit : TSQ_OWNER_LIMIT_DEFAULT;
 	o->ops = ops;
 	o->st.backlogged = o->st.inline_runs = o->st.dropped = 0;
 	o->st.flushes = o->st.max_backlog_bytes = o->st.backlog_bytes = 0;
@@ -205,7 +226,7 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
  * backlog and no waiters. Afterwards no call but tsq_owner_init() may use it: TSQ_DEBUG
  * catches deliver/acquire/try_acquire/lock_fast/lock_check on it (destroy clears `ops`).
  * Context: teardown, when no other call on the object can happen. Blocks: never.
- * Ordering: none. Pairs with: nothing.
+ * Ordering: none.
  * Return: 0; -EBUSY if owned, waited for, or the backlog is not empty (nothing destroyed);
  * -EINVAL for NULL, or an object destroyed already (or never initialised: `ops` NULL).
  */
@@ -277,7 +298,6 @@ static inline void tsq__owner_take_locked(struct tsq_owner *o)
  * Context: any thread that does not own the object. Blocks: may sleep (condition variable).
  * Ordering: the short lock: everything the previous owner did happens-before.
  * Pairs with: the short lock's unlock in tsq_owner_release() (and in every other holder).
- * Return: nothing.
  */
 static inline void tsq_owner_acquire(struct tsq_owner *o)
 {
@@ -313,7 +333,6 @@ static inline bool tsq_owner_try_acquire(struct tsq_owner *o)
  * Ordering: the short lock publishes everything the owner did to the next owner.
  * Pairs with: the short lock in tsq_owner_acquire()/try_acquire()/lock_fast() of the next
  * owner.
- * Return: nothing.
  */
 static inline void tsq_owner_release(struct tsq_owner *o)
 {
@@ -465,7 +484,6 @@ static inline bool tsq_owner_lock_fast(struct tsq_owner *o)
  * Context: the caller of lock_fast. Blocks: as tsq_owner_release() if slow; never otherwise.
  * Ordering: the short lock (its unlock publishes the section's writes).
  * Pairs with: the short lock's next holder.
- * Return: nothing.
  */
 static inline void tsq_owner_unlock_fast(struct tsq_owner *o, bool slow)
 {
@@ -497,7 +515,6 @@ static inline bool tsq_owner_lock_check(struct tsq_owner *o)
  * Context: the thread that called tsq_owner_lock_check(). Blocks: never.
  * Ordering: the short lock's unlock publishes what the caller wrote under it.
  * Pairs with: the short lock in its next holder.
- * Return: nothing.
  */
 static inline void tsq_owner_unlock(struct tsq_owner *o)
 {
@@ -507,7 +524,6 @@ static inline void tsq_owner_unlock(struct tsq_owner *o)
 /*
  * tsq_owner_stats - read the counters.
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_owner_stats(const struct tsq_owner *o, struct tsq_owner_stats *out)

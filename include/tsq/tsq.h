@@ -31,11 +31,12 @@
  *                the object's backlog (owner.h).
  *   drain        the owner takes what was pushed, queued or parked and runs it.
  *   how          how a callback came to run, one enum per header with the same words:
- *                INLINE (at once, by the thread that handed it over), DRAINED (by the owner,
- *                taken from a list, ring or backlog), FALLBACK (by the thread that handed it
- *                over, because the path was full), DEFERRED (by the owner at its release,
- *                because the object was owned when the work came): enum tsq_defer_how,
- *                enum tsq_owner_how, enum tsq_flow_how.
+ *                INLINE = 0 (at once, by the thread that handed it over), DRAINED = 1 (by
+ *                the owner, taken from a list, ring or backlog), FALLBACK = 2 (by the thread
+ *                that handed it over, because the path was full), DEFERRED = 3 (by the owner
+ *                at its release, because the object was owned when the work came): enum
+ *                tsq_defer_how, enum tsq_owner_how, enum tsq_flow_how. A word has the same
+ *                value in every enum that has it; the callback's parameter is named `how`.
  *   charge / complete
  *                account a unit handed to the layer below / account it coming back
  *                (budget.h, flow.h, dql.h; zc.h's account charges and uncharges pinned bytes).
@@ -46,9 +47,22 @@
  *                the sender stops over its budget (THROTTLED) / a completion brings it back.
  *   notice       zc.h: a [lo, hi] range of send ids whose buffers the application may reuse.
  *   kick         wake an owner that may be asleep (defer.h).
+ *   init         tsq_<x>_init(obj, what it lives on, ops, opts): positional arguments are
+ *                only what has no default - caller memory (a reserve, shards), the objects it
+ *                is tied to (a defer set and home shard, an account) and the clock; callbacks
+ *                are a separate `const struct tsq_<x>_ops *` table; every setting with a
+ *                default is a field of the opts struct (dql.h's init takes the clock last).
  *   opts         an option struct: `size` first (sizeof as the caller built it), NULL for
- *                the defaults; an older, smaller struct is read with zeroes for what it
- *                lacks, a larger one only if its unknown tail is zero (libbpf's rule).
+ *                the defaults, a field's 0 for its default; an older, smaller struct is read
+ *                with zeroes for what it lacks, a larger one only if its unknown tail is zero
+ *                (libbpf's rule). An object made of parts takes its part's opts (flow.h:
+ *                struct tsq_budget_opts).
+ *   destroy      tsq_<x>_destroy(obj) returns int: 0 when it released what init took;
+ *                -EINVAL for NULL or an object that is not live (never initialised, or
+ *                destroyed already: a second destroy changes nothing); -EBUSY while the
+ *                object is in use (nothing released).
+ *   results      a call's non-negative results are an enum (enum tsq_<x>_result or
+ *                tsq_<x>_<call>_result), 0 the plain outcome; errors are negative errno.
  *   stats        a struct of counters read field by field (relaxed): never a snapshot.
  *
  * Build options: every one is listed in atomic.h's "Options" block (TSQ_CFG_* and TSQ_DEBUG).
@@ -57,11 +71,11 @@
 #define TSQ_TSQ_H
 
 #define TSQ_VERSION_MAJOR 0
-#define TSQ_VERSION_MINOR 1
+#define TSQ_VERSION_MINOR 2
 #define TSQ_VERSION_PATCH 0
 /* One comparable number: 0x00MMmmpp. */
 #define TSQ_VERSION ((TSQ_VERSION_MAJOR << 16) | (TSQ_VERSION_MINOR << 8) | TSQ_VERSION_PATCH)
-#define TSQ_VERSION_STRING "0.1.0"
+#define TSQ_VERSION_STRING "0.2.0"
 
 #include "atomic.h"
 #include "llist.h"

@@ -47,8 +47,9 @@
  *     static struct tsq_zc_account acct;
  *     static struct tsq_zc_flow zf;
  *     static struct tsq_zc_ctx reserve[64];
- *     tsq_zc_account_init(&acct, 64 << 20);
- *     tsq_zc_flow_init(&zf, reserve, 64, &acct, 0);
+ *     struct tsq_zc_account_opts ao = { .size = sizeof(ao), .limit = 64 << 20 };
+ *     tsq_zc_account_init(&acct, &ao);
+ *     tsq_zc_flow_init(&zf, reserve, 64, &acct, NULL);  // NULL: the default merge rule
  *     // sender (flow owner), per send call of `len` bytes in `nframes` frames:
  *     struct tsq_zc_ctx *c;
  *     int rc = tsq_zc_send_start(&zf, len, TSQ_ZC_APPEND, &c);
@@ -86,16 +87,17 @@
  *   spin lock, held for a few instructions by the completion that queues or merges.
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW)
- *   A1/R1 the notice queue's spin lock: the acquire CAS that takes it, the release store
+ *   ZC_A1/ZC_R1 the notice queue's spin lock: the acquire CAS that takes it, the release store
  *      that drops it (in the last put and in read).
- *   R2 send_start's release store of refcnt = 1 publishes a new context's fields; X2, the
+ *   ZC_R2 send_start's release store of refcnt = 1 publishes a new context's fields; ZC_X2, the
  *      ACQ_REL decrement in put, releases each holder's writes (len, bytes, the COPIED mark)
- *      and, in the last put, acquires all of them (and R2) before the notice is built;
- *      A2, the acquire CAS of an append (refcnt > 0 only), orders the sender's updates of
+ *      and, in the last put, acquires all of them (and ZC_R2) before the notice is built;
+ *      ZC_A2, the acquire CAS of an append (refcnt > 0 only), orders the sender's updates of
  *      the context after the puts that came before it.
  *   Relaxed, by design: get (the caller's own reference keeps the context alive), the COPIED
- *   mark (ordered by X2), the account (a counter, no publication), `pending` (a hint read
- *   before taking the lock), the counters. The reserve's free list is llist.h's (R1/A1 there).
+ *   mark (ordered by ZC_X2), the account (a counter, no publication), `pending` (a hint read
+ *   before taking the lock), the counters. The reserve's free list is llist.h's
+ *   (LLIST_R1/LLIST_A1).
  *
  * Limitations
  *   Merging looks at the tail only: completions out of order produce separate notices (a
@@ -121,8 +123,11 @@ extern "C" {
 #define TSQ_ZC_PAGE_SIZE 4096u
 #define TSQ_ZC_UNLIMITED UINT64_MAX
 
-/* tsq_zc_send_start()'s positive return: a 0-byte send, not zerocopy (no id, no notice). */
-#define TSQ_ZC_NO_ZEROCOPY 1
+/* What tsq_zc_send_start() did (non-negative returns). */
+enum tsq_zc_send_result {
+	TSQ_ZC_STARTED = 0,     /* a zerocopy send: *out is its context, it has an id */
+	TSQ_ZC_NO_ZEROCOPY = 1, /* a 0-byte send, not zerocopy: no id, no context, no notice */
+};
 
 /*
  * Flags. The two calls that take flags use distinct bit ranges, so that a flag passed to the
@@ -136,7 +141,7 @@ extern "C" {
 #define TSQ_ZC_APPEND 0x0001u      /* extend the newest context if possible, else start a new one */
 #define TSQ_ZC_APPEND_ONLY 0x0002u /* datagram cork: extend the newest context or fail (-EMSGSIZE) */
 
-/* tsq_zc_flow_init() flags. */
+/* tsq_zc_flow_init() flags (struct tsq_zc_flow_opts). */
 #define TSQ_ZC_MERGE_IGNORE_COPIED 0x0100u /* merge like the kernel: COPIED becomes a range hint */
 /*
  * Never merge into the tail notice: one notice per completed context (with no appends, one
@@ -153,6 +158,22 @@ struct tsq_zc_notice {
 	bool copied; /* some data of these sends was copied instead of sent from the buffer */
 };
 
+/*
+ * Options of tsq_zc_account_init() and tsq_zc_flow_init() (NULL: the defaults). Set size to
+ * the struct's sizeof: an older, smaller struct reads the fields it lacks as zero; a newer,
+ * larger one is refused (-EINVAL) if its unknown tail is not zero.
+ */
+struct tsq_zc_account_opts {
+	size_t size;    /* sizeof(struct tsq_zc_account_opts): forward compatibility */
+	uint64_t limit; /* bytes that may be pinned; 0 means TSQ_ZC_UNLIMITED (like CAP_IPC_LOCK) */
+};
+
+/* Options of tsq_zc_flow_init(), as above. */
+struct tsq_zc_flow_opts {
+	size_t size;    /* sizeof(struct tsq_zc_flow_opts): forward compatibility */
+	unsigned flags; /* tsq_zc_flow_init() flags (TSQ_ZC_FLOW_FLAGS); 0: merge on equal COPIED */
+};
+
 /* Pinned-memory account shared by flows. Fields are private. */
 struct tsq_zc_account {
 	uint64_t pinned; /* bytes, in whole pages */
@@ -162,7 +183,7 @@ struct tsq_zc_account {
 
 struct tsq_zc_account_stats {
 	uint64_t pinned;           /* bytes charged now */
-	uint64_t limit;            /* as given to tsq_zc_account_init() */
+	uint64_t limit;            /* as set by tsq_zc_account_init() */
 	uint64_t uncharge_refused; /* uncharges of more than was charged, refused (-EINVAL) */
 };
 
@@ -224,7 +245,8 @@ static inline void tsq__zc_lock(struct tsq_zc_flow *f)
 	for (;;) {
 		uint32_t zero = 0;
 
-		if (tsq_cmpxchg_weak(&f->lock, &zero, 1u, TSQ_ACQUIRE, TSQ_RELAXED)) /* A1, pairs with R1 */
+		/* ZC_A1, pairs with ZC_R1 */
+		if (tsq_cmpxchg_weak(&f->lock, &zero, 1u, TSQ_ACQUIRE, TSQ_RELAXED))
 			return;
 		while (tsq_load(&f->lock, TSQ_RELAXED) != 0)
 			tsq_cpu_relax();
@@ -233,23 +255,26 @@ static inline void tsq__zc_lock(struct tsq_zc_flow *f)
 
 static inline void tsq__zc_unlock(struct tsq_zc_flow *f)
 {
-	tsq_store(&f->lock, 0u, TSQ_RELEASE); /* R1, pairs with A1 in tsq__zc_lock() */
+	tsq_store(&f->lock, 0u, TSQ_RELEASE); /* ZC_R1, pairs with ZC_A1 in tsq__zc_lock() */
 }
 
 /*
- * tsq_zc_account_init - a pinned-memory account with a limit in bytes (TSQ_ZC_UNLIMITED:
- * none, like CAP_IPC_LOCK).
+ * tsq_zc_account_init - a pinned-memory account limited to opts->limit bytes (opts NULL or
+ * limit 0: TSQ_ZC_UNLIMITED, no limit, like CAP_IPC_LOCK).
  * Context: before the account is shared. Blocks: never.
  * Ordering: none (plain stores); publish the account the usual way.
- * Pairs with: nothing.
- * Return: 0; -EINVAL for NULL.
+ * Return: 0; -EINVAL for NULL, or opts->size smaller than the first version of the struct or
+ * larger with non-zero unknown bytes (nothing changed).
  */
-static inline int tsq_zc_account_init(struct tsq_zc_account *a, uint64_t limit_bytes)
+static inline int tsq_zc_account_init(struct tsq_zc_account *a, const struct tsq_zc_account_opts *opts)
 {
-	if (a == NULL)
+	const size_t v1 = offsetof(struct tsq_zc_account_opts, limit) + sizeof(uint64_t);
+	struct tsq_zc_account_opts o;
+
+	if (a == NULL || !tsq__opts_read(opts, v1, &o, sizeof(o)))
 		return -EINVAL;
 	a->pinned = 0;
-	a->limit = limit_bytes;
+	a->limit = o.limit != 0 ? o.limit : TSQ_ZC_UNLIMITED;
 	a->uncharge_refused = 0;
 	return 0;
 }
@@ -258,7 +283,6 @@ static inline int tsq_zc_account_init(struct tsq_zc_account *a, uint64_t limit_b
  * tsq_zc_pin_cost - the bytes a send of `bytes` pins: whole pages, plus two for unaligned
  * ends (the kernel's charge per send).
  * Context: any thread. Blocks: never. Ordering: none (no shared memory).
- * Pairs with: nothing.
  * Return: the cost in bytes, a multiple of TSQ_ZC_PAGE_SIZE.
  */
 static inline uint64_t tsq_zc_pin_cost(uint32_t bytes)
@@ -270,7 +294,6 @@ static inline uint64_t tsq_zc_pin_cost(uint32_t bytes)
  * tsq_zc_account_charge - add `bytes` (already in pages) unless that would pass the limit.
  * Context: any thread. Blocks: never (lock-free CAS loop).
  * Ordering: relaxed CAS: the account is a counter, it orders nothing else.
- * Pairs with: nothing.
  * Return: 0, or -ENOBUFS (over the limit: nothing charged).
  */
 static inline int tsq_zc_account_charge(struct tsq_zc_account *a, uint64_t bytes)
@@ -288,7 +311,6 @@ static inline int tsq_zc_account_charge(struct tsq_zc_account *a, uint64_t bytes
  * tsq_zc_account_uncharge - give back what a charge took.
  * Context: any thread. Blocks: never (one atomic subtraction; a second one when refused).
  * Ordering: relaxed RMW: the account is a counter.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL, or for more than the account holds (nothing uncharged in the
  * end, counted in uncharge_refused: a wrap would refuse every later send with -ENOBUFS).
  * The test is on the value the subtraction returned (no extra RMW on the completion path);
@@ -313,7 +335,6 @@ static inline int tsq_zc_account_uncharge(struct tsq_zc_account *a, uint64_t byt
 /*
  * tsq_zc_account_pinned - bytes currently charged.
  * Context: any thread. Blocks: never. Ordering: a relaxed load (a hint).
- * Pairs with: nothing.
  * Return: the bytes charged.
  */
 static inline uint64_t tsq_zc_account_pinned(const struct tsq_zc_account *a)
@@ -324,7 +345,6 @@ static inline uint64_t tsq_zc_account_pinned(const struct tsq_zc_account *a)
 /*
  * tsq_zc_account_stats - read the account.
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct tsq_zc_account_stats *out)
@@ -340,22 +360,26 @@ static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct ts
 /*
  * tsq_zc_flow_init - a flow with `n` contexts of reserve (caller memory, living as long as
  * the flow), charging `account` (NULL: no pinned-memory limit). ids start at 0.
- * flags: 0 (merge adjacent notices with the same COPIED mark), TSQ_ZC_MERGE_IGNORE_COPIED
- * (merge adjacent notices whatever their mark), TSQ_ZC_NO_COALESCE (never merge).
+ * opts->flags: 0 (merge adjacent notices with the same COPIED mark; also for opts NULL),
+ * TSQ_ZC_MERGE_IGNORE_COPIED (merge adjacent notices whatever their mark), TSQ_ZC_NO_COALESCE
+ * (never merge).
  * Context: before the flow is shared. Blocks: never.
  * Ordering: none (plain stores); publish the flow the usual way.
- * Pairs with: nothing.
- * Return: 0; -EINVAL for NULL flow/reserve, n == 0, or flags other than the two above - a
- * send flag (TSQ_ZC_APPEND, TSQ_ZC_APPEND_ONLY) included (nothing changed).
+ * Return: 0; -EINVAL for NULL flow/reserve, n == 0, flags other than the two above - a send
+ * flag (TSQ_ZC_APPEND, TSQ_ZC_APPEND_ONLY) included - or opts->size smaller than the first
+ * version of the struct or larger with non-zero unknown bytes (nothing changed).
  */
 static inline int tsq_zc_flow_init(struct tsq_zc_flow *f, struct tsq_zc_ctx *reserve, unsigned n,
-				   struct tsq_zc_account *account, unsigned flags)
+				   struct tsq_zc_account *account, const struct tsq_zc_flow_opts *opts)
 {
-	if (f == NULL || reserve == NULL || n == 0 ||
-	    (flags & ~(TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE)) != 0)
+	const size_t v1 = offsetof(struct tsq_zc_flow_opts, flags) + sizeof(unsigned);
+	struct tsq_zc_flow_opts o;
+
+	if (f == NULL || reserve == NULL || n == 0 || !tsq__opts_read(opts, v1, &o, sizeof(o)) ||
+	    (o.flags & ~(TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE)) != 0)
 		return -EINVAL;
 	f->next_id = 0;
-	f->flags = flags;
+	f->flags = o.flags;
 	f->newest = NULL;
 	f->cache = NULL;
 	f->account = account;
@@ -396,7 +420,7 @@ static inline struct tsq_zc_ctx *tsq__zc_alloc(struct tsq_zc_flow *f)
 	return tsq_container_of(n, struct tsq_zc_ctx, free_node);
 }
 
-/* Take a reference only if the context is still alive (refcnt > 0): A2. */
+/* Take a reference only if the context is still alive (refcnt > 0): ZC_A2. */
 static inline bool tsq__zc_get_not_zero(struct tsq_zc_ctx *c)
 {
 	uint32_t r = tsq_load(&c->refcnt, TSQ_RELAXED);
@@ -404,7 +428,8 @@ static inline bool tsq__zc_get_not_zero(struct tsq_zc_ctx *c)
 	do {
 		if (r == 0)
 			return false;
-	} while (!tsq_cmpxchg_weak(&c->refcnt, &r, r + 1, TSQ_ACQUIRE, TSQ_RELAXED)); /* A2, pairs with X2 */
+	/* ZC_A2, pairs with ZC_X2 */
+	} while (!tsq_cmpxchg_weak(&c->refcnt, &r, r + 1, TSQ_ACQUIRE, TSQ_RELAXED));
 	return true;
 }
 
@@ -419,13 +444,12 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
  * buffer that carries the data (tsq_zc_get), and end the call with tsq_zc_send_done (or
  * tsq_zc_send_abort if nothing was sent). The send's id is tsq_zc_send_id(*out).
  * Context: the flow's sender. Blocks: never.
- * Ordering: a new context is published by R2, a release store of its first reference; an
- * append takes its reference with A2, an acquire CAS that succeeds only on a live context,
+ * Ordering: a new context is published by ZC_R2, a release store of its first reference; an
+ * append takes its reference with ZC_A2, an acquire CAS that succeeds only on a live context,
  * so no completion can finish it meanwhile.
- * Pairs with: X2 in tsq_zc_put() (the last put acquires R2; A2 acquires the puts before it).
- * Return: 0; TSQ_ZC_NO_ZEROCOPY (bytes == 0, whatever the append flags: no zerocopy, as in the
- * kernel - no id taken, no context, no charge, no notice; *out is set to NULL; counted in
- * sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed,
+ * Return: TSQ_ZC_STARTED (0); TSQ_ZC_NO_ZEROCOPY (bytes == 0, whatever the append flags: no
+ * zerocopy, as in the kernel - no id taken, no context, no charge, no notice; *out is set to
+ * NULL; counted in sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed,
  * counted); -EMSGSIZE (TSQ_ZC_APPEND_ONLY and the newest context cannot take it); -EINVAL for
  * NULL arguments, flags other than the two above - a tsq_zc_flow_init() flag included - or
  * bytes > TSQ_ZC_MAX_BYTES (nothing changed).
@@ -464,7 +488,7 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 			tsq_counter_add_owner(&f->st.sends, 1);
 			tsq_counter_add_owner(&f->st.sends_appended, 1);
 			*out = n;
-			return 0;
+			return TSQ_ZC_STARTED;
 		}
 		if (flags & TSQ_ZC_APPEND_ONLY)
 			return -EMSGSIZE;
@@ -489,17 +513,17 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 	c->span = 0;
 	c->pinned = f->account != NULL ? pin : 0;
 	/* Publishes the fields above to whoever drops the last reference. */
-	tsq_store(&c->refcnt, 1u, TSQ_RELEASE); /* R2, pairs with X2 in tsq_zc_put() */
+	tsq_store(&c->refcnt, 1u, TSQ_RELEASE); /* ZC_R2, pairs with ZC_X2 in tsq_zc_put() */
 	f->newest = c;
 	tsq_counter_add_owner(&f->st.sends, 1);
 	*out = c;
-	return 0;
+	return TSQ_ZC_STARTED;
 }
 
 /*
  * tsq_zc_send_id - the id of the send that started (or last appended to) `c`.
  * Context: the flow's sender, while it holds the send call's reference. Blocks: never.
- * Ordering: none (sender-written fields). Pairs with: nothing.
+ * Ordering: none (sender-written fields).
  * Return: the send's 32-bit id.
  */
 static inline uint32_t tsq_zc_send_id(const struct tsq_zc_ctx *c)
@@ -512,8 +536,6 @@ static inline uint32_t tsq_zc_send_id(const struct tsq_zc_ctx *c)
  * clone, a split, a retransmit copy).
  * Context: a thread that holds a reference (TSQ_DEBUG aborts on a context with none left).
  * Blocks: never. Ordering: relaxed (the caller's own reference keeps the context alive).
- * Pairs with: nothing.
- * Return: nothing.
  */
 static inline void tsq_zc_get(struct tsq_zc_ctx *c)
 {
@@ -529,10 +551,9 @@ static inline void tsq_zc_get(struct tsq_zc_ctx *c)
  * (merged into the queue's tail when adjacent) - without allocating.
  * Context: any thread (completion context). Blocks: never; the last put takes the notice
  * queue's short spin lock for a few instructions.
- * Ordering: X2, an ACQ_REL decrement: release for every put, acquire for the last one, so
+ * Ordering: ZC_X2, an ACQ_REL decrement: release for every put, acquire for the last one, so
  * everything the sender and other holders wrote (len, bytes, copied) is seen by the thread
- * that completes; the notice is queued under the spin lock (A1/R1).
- * Pairs with: R2 and A2 in tsq_zc_send_start(); X2 of the other puts; A1/R1 in tsq_zc_read().
+ * that completes; the notice is queued under the spin lock (ZC_A1/ZC_R1).
  * Return: 0; -EINVAL for NULL arguments, or a context with no reference left (a put too many:
  * nothing changed - the decrement that found 0 is undone before anyone can act on it, and the
  * copied mark is not touched). A put too many on a context that a later send already took
@@ -550,7 +571,8 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
 			return -EINVAL;
 		tsq_fetch_and(&c->zerocopy, 0u, TSQ_RELAXED);
 	}
-	old = tsq_fetch_sub(&c->refcnt, 1u, TSQ_ACQ_REL); /* X2, pairs with R2, A2 and X2 */
+	/* ZC_X2, pairs with ZC_R2, ZC_A2 and ZC_X2 */
+	old = tsq_fetch_sub(&c->refcnt, 1u, TSQ_ACQ_REL);
 	if (tsq_likely(old > 1))
 		return 0;
 	if (tsq_unlikely(old == 0)) {
@@ -564,8 +586,7 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
 
 /*
  * tsq_zc_send_done - the send call returns: drop its reference.
- * Context: the sender. Blocks: as tsq_zc_put(). Ordering: as tsq_zc_put() (X2).
- * Pairs with: as tsq_zc_put().
+ * Context: the sender. Blocks: as tsq_zc_put(). Ordering: as tsq_zc_put() (ZC_X2).
  * Return: 0; -EINVAL for NULL arguments, or a context with no send call open (send_done or
  * send_abort already ended it): nothing changed.
  */
@@ -582,8 +603,7 @@ static inline int tsq_zc_send_done(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
  * and drop its reference. A context left covering no send produces no notice.
  * Only valid while no buffer references were taken for this send, and before another send
  * started on the flow.
- * Context: the sender. Blocks: as tsq_zc_put(). Ordering: as tsq_zc_put() (X2).
- * Pairs with: as tsq_zc_put().
+ * Context: the sender. Blocks: as tsq_zc_put(). Ordering: as tsq_zc_put() (ZC_X2).
  * Return: 0; -EINVAL (nothing changed) for NULL arguments, if the send is no longer the flow's newest, or if its call has ended already
  * (send_done or send_abort ran: its id may already be in a notice, or taken by a later send).
  */
@@ -653,9 +673,8 @@ static inline void tsq__zc_complete(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
  * tsq_zc_read - take up to `max` notices, oldest first, without blocking; their contexts
  * return to the reserve.
  * Context: the reader (one at a time). Blocks: never (the short spin lock, briefly).
- * Ordering: A1/R1, the spin lock: a notice's range is final when it is read. `pending` is
+ * Ordering: ZC_A1/ZC_R1, the spin lock: a notice's range is final when it is read. `pending` is
  * looked at first with a relaxed load (a hint: a notice queued right after is read next time).
- * Pairs with: A1/R1 in tsq_zc_put() (the completion that queued or merged the notice).
  * Return: the number of notices written to out (0 if none); -EINVAL for NULL arguments.
  */
 static inline int tsq_zc_read(struct tsq_zc_flow *f, struct tsq_zc_notice *out, int max)
@@ -694,7 +713,7 @@ static inline int tsq_zc_read(struct tsq_zc_flow *f, struct tsq_zc_notice *out, 
 
 /*
  * tsq_zc_notices_pending - notices waiting to be read (a hint).
- * Context: any thread. Blocks: never. Ordering: a relaxed load. Pairs with: nothing.
+ * Context: any thread. Blocks: never. Ordering: a relaxed load.
  * Return: the count.
  */
 static inline uint64_t tsq_zc_notices_pending(const struct tsq_zc_flow *f)
@@ -705,7 +724,6 @@ static inline uint64_t tsq_zc_notices_pending(const struct tsq_zc_flow *f)
 /*
  * tsq_zc_notice_covers - whether notice n covers send id `id`, correct across the 2^32 wrap.
  * Context: any thread. Blocks: never. Ordering: none (the caller's copy of the notice).
- * Pairs with: nothing.
  * Return: true if lo <= id <= hi in u32 modular order; false otherwise.
  */
 static inline bool tsq_zc_notice_covers(const struct tsq_zc_notice *n, uint32_t id)
@@ -716,8 +734,7 @@ static inline bool tsq_zc_notice_covers(const struct tsq_zc_notice *n, uint32_t 
 /*
  * tsq_zc_flow_set_next_id - start ids at `id` (tests of the 2^32 wrap; restoring a flow).
  * Context: the sender, with no context outstanding. Blocks: never.
- * Ordering: none (sender-owned fields). Pairs with: nothing.
- * Return: nothing.
+ * Ordering: none (sender-owned fields).
  */
 static inline void tsq_zc_flow_set_next_id(struct tsq_zc_flow *f, uint32_t id)
 {
@@ -728,7 +745,6 @@ static inline void tsq_zc_flow_set_next_id(struct tsq_zc_flow *f, uint32_t id)
 /*
  * tsq_zc_stats - read the flow's counters.
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
- * Pairs with: nothing.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
 static inline int tsq_zc_stats(const struct tsq_zc_flow *f, struct tsq_zc_stats *out)

@@ -25,10 +25,10 @@
  *                C3 load num_queued: avail < 0 -> round over (bytes are still in flight)
  *                C4 locked RMW clear STOPPED: it was set -> RESTART
  *   The step names are the model's (the trace prints them); in dql.h's labels (R release,
- *   A acquire, S seq_cst, X acq_rel RMW; the number names the pair) they are: S1 = S1 (the
- *   sender's RMW), S2 = S2 (the sender's re-check load), C1 = S2 (the completion's store of
- *   the snapshot), C2 = S1 (the completion's load of STOPPED), C4 = X1; Q1/Q2/C0/C3 are
- *   relaxed accesses.
+ *   A acquire, S seq_cst, X acq_rel RMW; the number names the pair) they are: S1 = DQL_S1 (the
+ *   sender's RMW), S2 = DQL_S2 (the sender's re-check load), C1 = DQL_S2 (the completion's
+ *   store of the snapshot), C2 = DQL_S1 (the completion's load of STOPPED), C4 = DQL_X1;
+ *   Q1/Q2/C0/C3 are relaxed accesses.
  *   Memory is x86-TSO: a plain store goes into the thread's FIFO store buffer and reaches
  *   memory at any later interleaving point (a "flush" step); a load reads the thread's own
  *   newest buffered value, else memory; a locked RMW or a fence waits for an empty buffer.

@@ -19,12 +19,13 @@
  *                deferred bits (a plain load when none is set, an RMW otherwise); if DEFERRED:
  *                send (send_more from release); owned = 0; unlock
  *   The step names are the model's (the trace prints them); in the headers' labels (R release,
- *   A acquire, S seq_cst, X acq_rel RMW; the number names the pair; flags.h and budget.h share
- *   them) they are: F1 = S1 (tsq_flags_throttle), B1 = S2 (the sender's re-check load),
- *   C1 = S2 (the completion's uncharge), C2 = S1 (tsq_flags_load_seqcst), F2 = X3
- *   (tsq_flags_throttled_to_queued), F3 = S3 (tsq_flags_unqueue), F4 = X4
- *   (tsq_flags_mark_deferred), F5 = A4 then X4 (tsq_flags_take_deferred: an acquire load,
- *   then an ACQ_REL CAS); L1 and D2 are defer.h's S1 (the list push) and A1 (the drain's take).
+ *   A acquire, S seq_cst, X acq_rel RMW; the number names the pair) they are:
+ *   F1 = FLAGS_S1 (tsq_flags_throttle), B1 = BUDGET_S2 (the sender's re-check load),
+ *   C1 = BUDGET_S2 (the completion's uncharge), C2 = FLAGS_S1 (tsq_flags_load_seqcst),
+ *   F2 = FLAGS_X3 (tsq_flags_throttled_to_queued), F3 = FLAGS_S3 (tsq_flags_unqueue),
+ *   F4 = FLAGS_X4 (tsq_flags_mark_deferred), F5 = FLAGS_A4 then FLAGS_X4
+ *   (tsq_flags_take_deferred: an acquire load, then an ACQ_REL CAS); L1 and D2 are defer.h's
+ *   list push and drain take (DEFER_S1, DEFER_A1).
  *   Memory is x86-TSO: every plain/release store (owned, the unlock) goes into the thread's
  *   FIFO store buffer and reaches memory at any later interleaving point (a "flush" step); a
  *   load reads the thread's own newest buffered value, else memory; a locked RMW (every

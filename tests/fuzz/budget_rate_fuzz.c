@@ -150,14 +150,17 @@ static void compare(void)
 	uint64_t rate = m.learning ? m.est : m.rate;
 
 	tsq_budget_stats(&b, &s);
-	CHECK(tsq_budget_rate(&b) == rate, "rate %" PRIu64 ", model %" PRIu64, tsq_budget_rate(&b), rate);
+	CHECK(tsq_budget_rate(&b) == rate, "rate %" PRIu64 ", model %" PRIu64, tsq_budget_rate(&b),
+	      rate);
 	CHECK(s.rate == rate, "stats.rate");
 	CHECK(!m.learning || rate != 0, "a learned rate of 0");
 	CHECK(s.rate_samples == m.samples && s.rate_restarts == m.restarts,
 	      "samples %" PRIu64 "/%" PRIu64 ", model %" PRIu64 "/%" PRIu64, s.rate_samples,
 	      s.rate_restarts, m.samples, m.restarts);
-	CHECK(s.inflight_units == m.n && s.inflight_bytes == (uint64_t)m.inflight_bytes, "in flight");
-	CHECK(b.clock_shift == m.clock_shift, "clock shift %u, model %u", b.clock_shift, m.clock_shift);
+	CHECK(s.inflight_units == m.n && s.inflight_bytes == (uint64_t)m.inflight_bytes,
+	      "in flight");
+	CHECK(b.clock_shift == m.clock_shift, "clock shift %u, model %u", b.clock_shift,
+	      m.clock_shift);
 	for (unsigned i = 0; i < sizeof(costs) / sizeof(costs[0]); i++)
 		for (unsigned f = 0; f < 2; f++)
 			CHECK(tsq_budget_limit(&b, costs[i], f) == m_limit(costs[i], f),
@@ -249,8 +252,8 @@ static void op_complete(bool via_complete)
 	m.head = (m.head + 1) % MAX_UNITS;
 	m.n--;
 	m.inflight_bytes -= cost;
-	restart = via_complete ? tsq_budget_complete(&b, &fl, cost)
-			       : tsq_budget_complete_at(&b, &fl, cost, now);
+	restart = via_complete ? tsq_budget_complete(&b, &fl, cost) :
+				 tsq_budget_complete_at(&b, &fl, cost, now);
 	m_complete(cost, m.n == 0, via_complete);
 	CHECK(restart == stopped, "completion restart %d, sender stopped %d", restart, stopped);
 	if (restart) {
@@ -315,7 +318,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			clock_step(&r);
 			break;
 		case 8:
-			v = get8(&r) % 4 == 0 ? TSQ_BUDGET_RATE_UNLIMITED : get_bytes(&r, 1 + get8(&r) % 8);
+			v = get8(&r) % 4 == 0 ? TSQ_BUDGET_RATE_UNLIMITED :
+						get_bytes(&r, 1 + get8(&r) % 8);
 			tsq_budget_set_pacing_rate(&b, v);
 			m.learning = false;
 			m.rate = v;

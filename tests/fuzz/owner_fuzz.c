@@ -49,7 +49,7 @@ struct desc {
 	uint32_t cost;
 	uint64_t queued;
 	uint32_t nchild;
-	uint32_t child[MAX_CHILD]; /* descriptor ids, delivered by process() in DRAINED ctx */
+	uint32_t child[MAX_CHILD]; /* descriptor ids, delivered by process() as DRAINED */
 };
 
 static struct desc descs[MAX_DESC];
@@ -254,7 +254,7 @@ static int r_deliver(struct tsq_owner *o, uint32_t id)
 	return rc;
 }
 
-static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
 	struct ritem *it = (struct ritem *)w;
 	const struct desc *d;
@@ -263,8 +263,8 @@ static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_ow
 	CHECK(it->magic == RITEM_MAGIC, "process() got a dead or foreign item");
 	CHECK(it->id < ndesc, "process() got item id %u of %u", it->id, ndesc);
 	d = &descs[it->id];
-	ev_add(&got, EV_PROCESS, it->id, ctx);
-	if (ctx == TSQ_OWNER_DRAINED) {
+	ev_add(&got, EV_PROCESS, it->id, how);
+	if (how == TSQ_OWNER_DRAINED) {
 		CHECK(w->cost == d->cost, "item %u: cost %u in the backlog, delivered with %u", it->id,
 		      w->cost, d->cost);
 		/* A producer appending while the owner drains (legal: short lock not held). */
@@ -423,14 +423,11 @@ enum {
 
 static void obj_init(uint64_t limit, int has_cb)
 {
-	int rc = tsq_owner_init(&obj, has_cb ? &ops_cb : &ops_nocb, limit);
+	struct tsq_owner_opts opts = { .size = sizeof(opts), .limit = limit };
+	int rc = tsq_owner_init(&obj, has_cb ? &ops_cb : &ops_nocb, &opts);
 
-	CHECK(rc == (limit == 0 ? -EINVAL : 0), "init(limit %" PRIu64 ") = %d", limit, rc);
-	if (rc != 0) {
-		limit = 1;
-		CHECK(tsq_owner_init(&obj, has_cb ? &ops_cb : &ops_nocb, limit) == 0, "init(1) failed");
-	}
-	m_init(limit, has_cb);
+	CHECK(rc == 0, "init(limit %" PRIu64 ") = %d", limit, rc);
+	m_init(limit != 0 ? limit : TSQ_OWNER_LIMIT_DEFAULT, has_cb); /* 0: the default */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -544,7 +541,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(w.next == POISON_NEXT && w.cost == POISON_COST, "-EINVAL touched the item");
 			CHECK(tsq_owner_stats(NULL, &st) == -EINVAL, "stats(NULL o)");
 			CHECK(tsq_owner_stats(&obj, NULL) == -EINVAL, "stats(NULL out)");
-			CHECK(tsq_owner_init(NULL, &ops_cb, 1) == -EINVAL, "init(NULL o)");
+			CHECK(tsq_owner_init(NULL, &ops_cb, NULL) == -EINVAL, "init(NULL o)");
 			CHECK(tsq_owner_destroy(NULL) == -EINVAL, "destroy(NULL o)");
 			break;
 		}

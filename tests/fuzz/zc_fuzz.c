@@ -87,6 +87,9 @@ static uint64_t start_seq; /* sends started; the latest call has seq == start_se
 static struct tsq_zc_ctx reserve[NSLOT];
 static struct tsq_zc_flow zf;
 static struct tsq_zc_account acct;
+static struct tsq_zc_account_opts ao = { .size = sizeof(struct tsq_zc_account_opts) };
+static struct tsq_zc_flow_opts fo = { .size = sizeof(struct tsq_zc_flow_opts) };
+static const struct tsq_zc_flow_opts bad_flags = { .size = sizeof(struct tsq_zc_flow_opts), .flags = 2 };
 static unsigned op_no;
 
 static unsigned m_free_count(void)
@@ -420,10 +423,14 @@ static void setup(struct reader *r, bool *big_bursts)
 		m.limit = (uint64_t)get8(r) * 16 * TSQ_ZC_PAGE_SIZE + get8(r);
 	}
 	m.newest = -1;
-	if (m.has_acct)
-		CHECK(tsq_zc_account_init(&acct, m.limit) == 0, "account_init");
-	rc = tsq_zc_flow_init(&zf, reserve, m.n, m.has_acct ? &acct : NULL,
-			      m.ignore_copied ? TSQ_ZC_MERGE_IGNORE_COPIED : 0);
+	if (m.has_acct) {
+		ao.limit = m.limit;
+		CHECK(tsq_zc_account_init(&acct, &ao) == 0, "account_init");
+		if (m.limit == 0)
+			m.limit = TSQ_ZC_UNLIMITED; /* limit 0 is the default: none */
+	}
+	fo.flags = m.ignore_copied ? TSQ_ZC_MERGE_IGNORE_COPIED : 0;
+	rc = tsq_zc_flow_init(&zf, reserve, m.n, m.has_acct ? &acct : NULL, &fo);
 	CHECK(rc == 0, "flow_init = %d", rc);
 	if (idb & 0x80) { /* just below the wrap */
 		m.next_id = 0u - (idb & 0x7f);
@@ -571,10 +578,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(tsq_zc_read(&zf, n, 0) == 0, "read(max 0)");
 			CHECK(tsq_zc_stats(NULL, &st) == -EINVAL, "stats(NULL flow)");
 			CHECK(tsq_zc_stats(&zf, NULL) == -EINVAL, "stats(NULL out)");
-			CHECK(tsq_zc_flow_init(&other, NULL, 1, NULL, 0) == -EINVAL, "flow_init(NULL)");
-			CHECK(tsq_zc_flow_init(&other, reserve, 0, NULL, 0) == -EINVAL, "flow_init(n 0)");
-			CHECK(tsq_zc_flow_init(&other, reserve, 1, NULL, 2) == -EINVAL, "flow_init(flags)");
-			CHECK(tsq_zc_account_init(NULL, 0) == -EINVAL, "account_init(NULL)");
+			CHECK(tsq_zc_flow_init(&other, NULL, 1, NULL, NULL) == -EINVAL, "flow_init(NULL)");
+			CHECK(tsq_zc_flow_init(&other, reserve, 0, NULL, NULL) == -EINVAL, "flow_init(n 0)");
+			CHECK(tsq_zc_flow_init(&other, reserve, 1, NULL, &bad_flags) == -EINVAL, "flow_init(flags)");
+			CHECK(tsq_zc_account_init(NULL, NULL) == -EINVAL, "account_init(NULL)");
 			CHECK(tsq_zc_send_abort(&zf, NULL) == -EINVAL, "send_abort(NULL ctx)");
 			CHECK(tsq_zc_send_abort(NULL, reserve) == -EINVAL, "send_abort(NULL flow)");
 			CHECK(tsq_zc_send_done(&zf, NULL) == -EINVAL, "send_done(NULL ctx)");
@@ -633,7 +640,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(!m.has_acct || tsq_zc_account_pinned(&acct) == 0, "pinned after everything completed");
 	/* The whole reserve again (unlimited pin: the limit is not what this checks). */
 	if (m.has_acct) {
-		CHECK(tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED) == 0, "account_init");
+		CHECK(tsq_zc_account_init(&acct, NULL) == 0, "account_init");
 		m.limit = TSQ_ZC_UNLIMITED;
 		m.uncharge_refused = 0;
 	}

@@ -7,8 +7,8 @@
 # absolute include and data dirs - tsq is installed under <work dir>, then:
 #   pkg-config: --cflags names the include dir that holds tsq/tsq.h and carries -pthread,
 #               --libs carries -pthread, a consumer compiles with them (-Werror) and runs;
-#   CMake:      find_package(tsq 0.1) + tsq::tsq (Threads::Threads linked) builds and runs.
-# Then: find_package(tsq 0.0) and (tsq 0.2) are refused (SameMinorVersion before 1.0), a
+#   CMake:      find_package(tsq 0.2) + tsq::tsq (Threads::Threads linked) builds and runs.
+# Then: find_package(tsq 0.1) and (tsq 0.3) are refused (SameMinorVersion before 1.0), a
 # FetchContent parent builds against tsq::tsq and its `cmake --install` installs nothing of
 # tsq (and all of it with -DTSQ_INSTALL=ON), and the version agrees everywhere
 # (check-version.sh).
@@ -99,10 +99,10 @@ sed -n 's/^#define TSQ_VERSION_STRING "\(.*\)"/\1/p' "$top/include/tsq/tsq.h" >"
 install_layout default
 p=$w/default/prefix
 check_pkgconfig default "$p/share/pkgconfig" "$p/include"
-cmake_consumer default "$p" 0.1
+cmake_consumer default "$p" 0.2
 cmake_consumer default "$p" "$(cat "$w/version")"
-cmake_consumer_refused default "$p" 0.0
-cmake_consumer_refused default "$p" 0.2
+cmake_consumer_refused default "$p" 0.1
+cmake_consumer_refused default "$p" 0.3
 bash "$here/check-version.sh" "$p" "$p/share/pkgconfig"
 mv "$p" "$w/default/moved"
 check_pkgconfig default-moved "$w/default/moved/share/pkgconfig" "$w/default/moved/include"
@@ -110,20 +110,20 @@ check_pkgconfig default-moved "$w/default/moved/share/pkgconfig" "$w/default/mov
 # 2. Absolute include dir (Nix/Guix: -DCMAKE_INSTALL_INCLUDEDIR=/nix/store/...-dev/include).
 install_layout absinc -DCMAKE_INSTALL_INCLUDEDIR="$tmp/absinc-dev/include"
 check_pkgconfig absinc "$w/absinc/prefix/share/pkgconfig" "$tmp/absinc-dev/include"
-cmake_consumer absinc "$w/absinc/prefix" 0.1
+cmake_consumer absinc "$w/absinc/prefix" 0.2
 
 # 3. A data dir three levels deep.
 install_layout deep -DCMAKE_INSTALL_DATADIR=lib/x86_64-linux-gnu/share
 check_pkgconfig deep "$w/deep/prefix/lib/x86_64-linux-gnu/share/pkgconfig" "$w/deep/prefix/include"
 # (find_package does not search <prefix>/lib/<arch>/share/cmake: the consumer names tsq_DIR)
-cmake_consumer deep "$w/deep/prefix" 0.1 \
+cmake_consumer deep "$w/deep/prefix" 0.2 \
   -Dtsq_DIR="$w/deep/prefix/lib/x86_64-linux-gnu/share/cmake/tsq"
 
 # 4. Absolute include and data dirs, with the prefix they belong to.
 install_layout absall -DCMAKE_INSTALL_PREFIX="$tmp/absall" \
   -DCMAKE_INSTALL_INCLUDEDIR="$tmp/absall/inc" -DCMAKE_INSTALL_DATADIR="$tmp/absall/share"
 check_pkgconfig absall "$tmp/absall/share/pkgconfig" "$tmp/absall/inc"
-cmake_consumer absall "$tmp/absall" 0.1
+cmake_consumer absall "$tmp/absall" 0.2
 
 # 5. FetchContent from this source tree: tsq builds as a subproject, installs nothing.
 fc=$w/fetchcontent

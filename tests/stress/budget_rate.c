@@ -84,8 +84,8 @@ static void *completer(void *arg)
 		}
 		for (; tail != head; tail++) {
 			uint32_t cost = r->cost[tail % RING];
-			bool won = r->use_at ? tsq_budget_complete_at(&b, &fl, cost, now)
-					     : tsq_budget_complete(&b, &fl, cost);
+			bool won = r->use_at ? tsq_budget_complete_at(&b, &fl, cost, now) :
+					       tsq_budget_complete(&b, &fl, cost);
 
 			r->completions++;
 			if (won) {
@@ -103,7 +103,8 @@ static void wait_restart(unsigned stall_ms)
 	uint64_t deadline = now_ns() + (uint64_t)stall_ms * 1000000ull;
 
 	while (!tsq_load(&restart_pending, TSQ_ACQUIRE)) {
-		CHECK(now_ns() < deadline, "lost restart: stopped with %" PRIu64 " B in flight, flags %#x",
+		CHECK(now_ns() < deadline,
+		      "lost restart: stopped with %" PRIu64 " B in flight, flags %#x",
 		      tsq_budget_inflight(&b), (unsigned)tsq_flags_load(&fl));
 		sched_yield();
 	}
@@ -178,7 +179,8 @@ int main(int argc, char **argv)
 		completions += rings[i].completions;
 	}
 	tsq_budget_stats(&b, &st);
-	CHECK(completions == units, "completed %" PRIu64 " of %" PRIu64 " units", completions, units);
+	CHECK(completions == units, "completed %" PRIu64 " of %" PRIu64 " units", completions,
+	      units);
 	CHECK(st.inflight_bytes == 0 && st.inflight_units == 0, "left in flight: %" PRIu64 " B",
 	      st.inflight_bytes);
 	CHECK(st.unmatched_completions == 0, "unmatched completions");
@@ -187,9 +189,9 @@ int main(int argc, char **argv)
 	      b.delivered, charged);
 	CHECK(st.rate_samples + st.rate_restarts <= completions, "more windows than completions");
 	CHECK(st.rate_samples > 0, "no rate sample in %" PRIu64 " completions", completions);
-	printf("%s: %" PRIu64 " units, %" PRIu64 " B, %u completers: %" PRIu64 " throttles, %" PRIu64
-	       " restarts, %" PRIu64 " re-check saves, %" PRIu64 " samples, %" PRIu64
-	       " windows dropped, last rate %" PRIu64 " B/s\n",
+	printf("%s: %" PRIu64 " units, %" PRIu64 " B, %u completers: %" PRIu64
+	       " throttles, %" PRIu64 " restarts, %" PRIu64 " re-check saves, %" PRIu64
+	       " samples, %" PRIu64 " windows dropped, last rate %" PRIu64 " B/s\n",
 	       STRESS_NAME, units, charged, ncomp, st.throttles, restarts, st.recheck_saves,
 	       st.rate_samples, st.rate_restarts, st.rate);
 	return 0;

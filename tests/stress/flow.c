@@ -190,16 +190,16 @@ static void jitter(unsigned one_in)
 		sched_yield();
 }
 
-static void op_send_more(struct tsq_flow *flow, enum tsq_flow_how from)
+static void op_send_more(struct tsq_flow *flow, enum tsq_flow_how how)
 {
 	struct sflow *f = sflow_of(flow);
 
-	if (from == TSQ_FLOW_DRAINED) {
+	if (how == TSQ_FLOW_DRAINED) {
 		CHECK(tl_role == ROLE_WORKER, "flow %u: DRAINED outside a worker", f->id);
 		CHECK(!f->owned, "flow %u: the worker sends while the flow is owned", f->id);
 		ADD(&f->sends_worker, 1);
 	} else {
-		CHECK(from == TSQ_FLOW_DEFERRED, "flow %u: bad from %d", f->id, (int)from);
+		CHECK(how == TSQ_FLOW_DEFERRED, "flow %u: bad how %d", f->id, (int)how);
 		CHECK(tl_role == ROLE_OWNER && f->owned, "flow %u: DEFERRED not by the owner", f->id);
 		ADD(&f->sends_release, 1);
 	}

@@ -106,7 +106,7 @@ static struct object *obj_of(struct tsq_owner *o)
 	return (struct object *)((char *)o - offsetof(struct object, o));
 }
 
-static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
 	struct object *ob = obj_of(o);
 	struct item *it = (struct item *)w;
@@ -122,7 +122,7 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 		FAIL("object %d: producer %u seq %u processed after seq %" PRId64 " (FIFO broken)",
 		     ob->idx, it->producer, it->seq, ob->last_seq[it->producer]);
 	ob->last_seq[it->producer] = it->seq;
-	if (ctx == TSQ_OWNER_INLINE) {
+	if (how == TSQ_OWNER_INLINE) {
 		/* Run by the producer under the short lock: nobody may own the object. */
 		if (tl_owner_id >= 0)
 			FAIL("INLINE processing in owner thread %d", tl_owner_id);
@@ -130,13 +130,13 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 			FAIL("object %d: INLINE processing while owner %d holds it", ob->idx,
 			     tsq_load(&ob->cur_owner, TSQ_RELAXED) - 1);
 		tsq_counter_add_shared(&ob->cb_direct, 1);
-	} else if (ctx == TSQ_OWNER_DRAINED) {
+	} else if (how == TSQ_OWNER_DRAINED) {
 		if (tl_owning != ob->idx)
 			FAIL("object %d: DRAINED processing by a thread that does not own it (%d, owner "
 			     "thread %d)", ob->idx, tl_owning, tl_owner_id);
 		tsq_counter_add_shared(&ob->cb_backlog, 1);
 	} else {
-		FAIL("bad ctx %d", (int)ctx);
+		FAIL("bad how %d", (int)how);
 	}
 }
 
@@ -150,6 +150,7 @@ static void release_cb(struct tsq_owner *o)
 }
 
 static const struct tsq_owner_ops ops = { process, release_cb };
+static const struct tsq_owner_opts opts = { .size = sizeof(struct tsq_owner_opts), .limit = LIMIT };
 
 /* n rounds of work the compiler cannot drop (~1-4 ns each). */
 static uint64_t work_unit_n(uint64_t v, unsigned n)
@@ -381,7 +382,7 @@ int main(int argc, char **argv)
 		objs[k].idx = (int)k;
 		for (unsigned p = 0; p < MAXP; p++)
 			objs[k].last_seq[p] = -1;
-		if (tsq_owner_init(&objs[k].o, &ops, LIMIT) != 0)
+		if (tsq_owner_init(&objs[k].o, &ops, &opts) != 0)
 			FAIL("init");
 	}
 	for (unsigned p = 0; p < nprod; p++) {

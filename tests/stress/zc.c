@@ -70,6 +70,8 @@ struct completer {
 static struct tsq_zc_flow zf;
 static struct tsq_zc_ctx *reserve;
 static struct tsq_zc_account acct;
+static struct tsq_zc_account_opts ao = { .size = sizeof(struct tsq_zc_account_opts) };
+static struct tsq_zc_flow_opts fo = { .size = sizeof(struct tsq_zc_flow_opts) };
 static unsigned nres, ncomp;
 static uint32_t nsends, base;
 static bool ignore_copied;
@@ -323,8 +325,10 @@ int main(int argc, char **argv)
 	notices = calloc(notices_cap, sizeof(*notices));
 	if (reserve == NULL || ctx_key == NULL || key_copied == NULL || notices == NULL)
 		FAIL("out of memory");
-	tsq_zc_account_init(&acct, pin_pages * TSQ_ZC_PAGE_SIZE);
-	if (tsq_zc_flow_init(&zf, reserve, nres, &acct, ignore_copied ? TSQ_ZC_MERGE_IGNORE_COPIED : 0))
+	ao.limit = pin_pages * TSQ_ZC_PAGE_SIZE;
+	fo.flags = ignore_copied ? TSQ_ZC_MERGE_IGNORE_COPIED : 0;
+	tsq_zc_account_init(&acct, &ao);
+	if (tsq_zc_flow_init(&zf, reserve, nres, &acct, &fo))
 		FAIL("flow_init");
 	base = (uint32_t)(0u - nsends / 2); /* cross the 2^32 wrap half-way */
 	tsq_zc_flow_set_next_id(&zf, base);

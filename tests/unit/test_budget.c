@@ -927,23 +927,7 @@ Test(budget, stats_counts)
 	cr_assert_eq(s.throttles, 0u);
 }
 
-/* ---- the former name, and the header's Usage block ----------------------------------------- */
-
-Test(budget, check_is_the_former_name_with_the_opposite_polarity)
-{
-	struct tsq_budget b;
-	struct tsq_flags f = TSQ_FLAGS_INIT;
-	struct tsq_budget_opts o = cfg_of(200, 0, false);
-
-	cr_assert_eq(tsq_budget_init(&b, &o), 0);
-	tsq_budget_set_pacing_rate(&b, 0);
-	cr_assert_not(tsq_budget_check(&b, &f, 100, 0), "nothing in flight: go (false)");
-	tsq_budget_charge(&b, 100);
-	tsq_budget_charge(&b, 100);
-	cr_assert(tsq_budget_check(&b, &f, 100, 0), "200 >= 200: stop (true)");
-	cr_assert(tsq_flags_load(&f) & TSQ_F_THROTTLED);
-	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "the same answer, the other way round");
-}
+/* ---- the header's Usage block ---------------------------------------------------------- */
 
 static unsigned usage_units, usage_in_ring, usage_queued;
 

@@ -141,7 +141,8 @@ Test(budget_rate, floor_of_two_units_at_a_tiny_rate)
 	cr_assert(tsq_budget_may_send(&t.b, &t.fl, 1500, 0), "1500 < 3000");
 	tsq_budget_charge(&t.b, 1500);
 	cr_assert_not(tsq_budget_may_send(&t.b, &t.fl, 1500, 0), "two units fill the floor");
-	cr_assert(tsq_budget_complete_at(&t.b, &t.fl, 1500, t.now + 1), "and a completion restarts");
+	cr_assert(tsq_budget_complete_at(&t.b, &t.fl, 1500, t.now + 1),
+		  "and a completion restarts");
 }
 
 Test(budget_rate, an_explicit_rate_overrides_and_learn_rate_goes_back)
@@ -157,7 +158,8 @@ Test(budget_rate, an_explicit_rate_overrides_and_learn_rate_goes_back)
 	run_bulk(&t, 1000, 100 * US, 4, 300); /* a slower device: ignored now */
 	cr_assert_eq(tsq_budget_rate(&t.b), 1ull << 30, "set by hand: completions do not touch it");
 	tsq_budget_set_pacing_rate(&t.b, TSQ_BUDGET_RATE_UNLIMITED);
-	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), TSQ_BUDGET_CAP_DEFAULT, "the cap alone, as asked");
+	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), TSQ_BUDGET_CAP_DEFAULT,
+		     "the cap alone, as asked");
 	tsq_budget_set_pacing_rate(&t.b, 0);
 	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), 2000, "rate 0: the floor alone");
 
@@ -197,8 +199,9 @@ Test(budget_rate, a_first_version_opts_struct_learns_whatever_its_padding)
 
 Test(budget_rate, a_first_version_opts_struct_learns)
 {
-	struct tsq_budget_opts o = { .size = offsetof(struct tsq_budget_opts, allow_one) + sizeof(bool),
-				     .cap = 1 << 20 };
+	struct tsq_budget_opts o = {
+		.size = offsetof(struct tsq_budget_opts, allow_one) + sizeof(bool), .cap = 1 << 20
+	};
 	struct trace t;
 
 	trace_init(&t, &o);
@@ -279,13 +282,15 @@ Test(budget_rate, no_overflow_at_extreme_rates_and_intervals)
 Test(budget_rate, the_rate_helper_saturates_and_never_divides_by_zero)
 {
 	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX, 1), UINT64_MAX);
-	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX / 1000000000ull, 1), UINT64_MAX / 1000000000ull * 1000000000ull);
+	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX / 1000000000ull, 1),
+		     UINT64_MAX / 1000000000ull * 1000000000ull);
 	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX, UINT64_MAX), 1000000000ull);
 	cr_assert_eq(tsq__budget_rate_of(1, UINT64_MAX), 0);
 	cr_assert_eq(tsq__budget_rate_of(3, 2), 1500000000ull);
 	/* Windows over 18 s are scaled down to 2^34 ns: 999,999,999.99 B/s reads 1e9. */
 	cr_assert_eq(tsq__budget_rate_of(UINT64_MAX - 1, UINT64_MAX), 1000000000ull);
-	cr_assert_eq(tsq__budget_rate_of(3ull << 40, 100000000000ull), 32985348833ull, "3 TiB / 100 s");
+	cr_assert_eq(tsq__budget_rate_of(3ull << 40, 100000000000ull), 32985348833ull,
+		     "3 TiB / 100 s");
 	cr_assert_eq(tsq__budget_rate_of(1ull << 40, 1ull << 40), 1000000000ull);
 }
 

@@ -15,7 +15,7 @@
 
 #include <criterion/criterion.h>
 
-/* The test hook: a completion run between S1 and S2 of tsq_dql_tx_sent(). */
+/* The test hook: a completion run between DQL_S1 and DQL_S2 of tsq_dql_tx_sent(). */
 struct tsq_dql;
 static void hook_stop_set(struct tsq_dql *d);
 #define TSQ__DQL_HOOK(point, d) hook_stop_set(d)
@@ -583,7 +583,7 @@ Test(dql, stop_then_partial_completion_then_restart)
 	cr_assert_eq(s.recheck_saves, 0);
 }
 
-/* The re-check save: a completion runs between S1 and S2 and makes room. */
+/* The re-check save: a completion runs between DQL_S1 and DQL_S2 and makes room. */
 Test(dql, recheck_finds_room_and_withdraws_the_stop)
 {
 	struct tsq_dql d;
@@ -591,9 +591,9 @@ Test(dql, recheck_finds_room_and_withdraws_the_stop)
 
 	init_at(&d, 1000, TSQ_DQL_HOLD_NS_DEFAULT);
 	cr_assert_eq(tsq_dql_tx_sent(&d, 900, 0), 0);
-	hook_complete = 900; /* the completion sees STOPPED set by S1 and room */
+	hook_complete = 900; /* the completion sees STOPPED set by DQL_S1 and room */
 	hook_rc = -1;
-	cr_assert_eq(tsq_dql_tx_sent(&d, 900, 0), 0, "S2 saw the completion's snapshot");
+	cr_assert_eq(tsq_dql_tx_sent(&d, 900, 0), 0, "DQL_S2 saw the completion's snapshot");
 	cr_assert_eq(hook_rc, TSQ_DQL_RESTART, "the completion also won the clear (harmless)");
 	cr_assert(!tsq_dql_stopped(&d));
 	s = stats_of(&d);

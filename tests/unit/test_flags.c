@@ -362,5 +362,4 @@ Test(atomic_usage, usage_block_runs)
 	cr_assert_eq(tsq_load(&events, TSQ_RELAXED), 1u);
 	cr_assert_eq(TSQ_CACHELINE_SIZE, TSQ_CFG_CACHELINE_SIZE);
 	tsq_cpu_relax();
-	TSQ_CPU_RELAX(); /* the former name still works */
 }

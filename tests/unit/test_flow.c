@@ -72,18 +72,18 @@ static bool send_one(struct conn *c)
 	return true;
 }
 
-static void fake_send_more(struct tsq_flow *f, enum tsq_flow_how from)
+static void fake_send_more(struct tsq_flow *f, enum tsq_flow_how how)
 {
 	struct conn *c = conn_of(f);
 
 	cr_assert_eq(c->locked, 1, "send_more runs under the short lock");
 	c->flags_at_send = tsq_flags_load(&f->flags);
-	if (from == TSQ_FLOW_DRAINED) {
+	if (how == TSQ_FLOW_DRAINED) {
 		cr_assert_not(c->owned, "the worker never sends while the flow is owned");
 		cr_assert_eq(c->flags_at_send & TSQ_F_QUEUED, 0u, "QUEUED is clear before send_more");
 		c->sends_worker++;
 	} else {
-		cr_assert_eq(from, TSQ_FLOW_DEFERRED);
+		cr_assert_eq(how, TSQ_FLOW_DEFERRED);
 		cr_assert(c->owned, "the release runs as the owner");
 		c->sends_release++;
 	}

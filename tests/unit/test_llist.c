@@ -181,15 +181,6 @@ Test(llist, push_batch_of_one_node_is_a_push)
 	assert_chain(tsq_llist_take_all(&h), want, 2);
 }
 
-Test(llist, push_batch_sc_is_the_former_name_of_push_batch_seqcst)
-{
-	struct tsq_llist_head h = TSQ_LLIST_INIT;
-
-	cr_assert(tsq_llist_push_batch_sc(&h, &items[0].node, &items[0].node));
-	cr_assert_not(tsq_llist_push_batch_sc(&h, &items[1].node, &items[1].node));
-	cr_assert_eq(tsq_llist_take_all(&h), &items[1].node);
-}
-
 #ifdef TSQ_DEBUG
 Test(llist, debug_push_of_the_newest_node_again_aborts, .signal = SIGABRT)
 {

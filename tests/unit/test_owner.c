@@ -24,6 +24,8 @@
 #include <tsq/owner.h>
 
 #define MAXLOG 64
+/* tsq_owner_init()'s opts for a backlog limit of n bytes (a compound literal: the caller's block). */
+#define LIMIT(n) (&(struct tsq_owner_opts){ .size = sizeof(struct tsq_owner_opts), .limit = (n) })
 
 struct item {
 	struct tsq_owner_work work; /* first member: the cast in process() relies on it */
@@ -40,7 +42,7 @@ struct item {
 static struct {
 	struct tsq_owner o;
 	int ids[MAXLOG];
-	int ctx[MAXLOG];
+	int how[MAXLOG];
 	int lock_held[MAXLOG];      /* was the short lock held while process() ran? */
 	uint64_t bytes_seen[MAXLOG]; /* stats.backlog_bytes when process() ran */
 	int n;
@@ -63,7 +65,7 @@ static int slock_held_by_someone(struct tsq_owner *o)
 	return 1;
 }
 
-static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
 	struct item *it = (struct item *)w;
 	struct tsq_owner_stats st = { 0, 0, 0, 0, 0, 0 };
@@ -71,12 +73,12 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 
 	cr_assert_lt(i, MAXLOG);
 	T.ids[i] = it->id;
-	T.ctx[i] = (int)ctx;
+	T.how[i] = (int)how;
 	T.lock_held[i] = slock_held_by_someone(o);
 	tsq_owner_stats(o, &st);
 	T.bytes_seen[i] = st.backlog_bytes;
 	/* A producer appending during the drain: legal here (short lock not held). */
-	if (ctx == TSQ_OWNER_DRAINED)
+	if (how == TSQ_OWNER_DRAINED)
 		for (int c = 0; c < it->nchild; c++)
 			it->child_rc[c] = tsq_owner_deliver(o, &it->child[c]->work, it->child_cost[c],
 							    it->child_queued[c]);
@@ -105,7 +107,7 @@ static void setup(void)
 		items[i].work.next = (struct tsq_owner_work *)(uintptr_t)0xdeadbeef;
 		items[i].work.cost = 0xabcdef;
 	}
-	cr_assert_eq(tsq_owner_init(&T.o, &ops, 1000), 0);
+	cr_assert_eq(tsq_owner_init(&T.o, &ops, LIMIT(1000)), 0);
 }
 
 static void teardown(void)
@@ -133,13 +135,13 @@ static struct tsq_owner_stats stats(void)
 	return st;
 }
 
-static void assert_log(const int *ids, const int *ctx, int n)
+static void assert_log(const int *ids, const int *how, int n)
 {
 	cr_assert_eq(T.n, n, "%d items processed, expected %d", T.n, n);
 	for (int i = 0; i < n; i++) {
 		cr_assert_eq(T.ids[i], ids[i], "processed #%d: item %d, expected %d", i, T.ids[i], ids[i]);
-		cr_assert_eq(T.ctx[i], ctx[i], "processed #%d (item %d): ctx %d, expected %d", i, ids[i],
-			     T.ctx[i], ctx[i]);
+		cr_assert_eq(T.how[i], how[i], "processed #%d (item %d): how %d, expected %d", i, ids[i],
+			     T.how[i], how[i]);
 	}
 }
 
@@ -172,14 +174,34 @@ Test(owner, init_rejects_bad_arguments)
 	struct tsq_owner o;
 	static const struct tsq_owner_ops no_process = { NULL, release_cb };
 
-	cr_assert_eq(tsq_owner_init(NULL, &ops, 100), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, NULL, 100), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &no_process, 100), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &ops, 0), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, 1), 0, "release_cb is optional, limit 1 valid");
+	cr_assert_eq(tsq_owner_init(NULL, &ops, LIMIT(100)), -EINVAL);
+	cr_assert_eq(tsq_owner_init(&o, NULL, LIMIT(100)), -EINVAL);
+	cr_assert_eq(tsq_owner_init(&o, &no_process, LIMIT(100)), -EINVAL);
+	cr_assert_eq(tsq_owner_init(&o, &ops, &(struct tsq_owner_opts){ .size = 1 }), -EINVAL,
+		     "opts->size below the first version");
+	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, LIMIT(1)), 0, "release_cb is optional, limit 1 valid");
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
-	cr_assert_eq(tsq_owner_init(&o, &ops, UINT64_MAX), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops, LIMIT(UINT64_MAX)), 0);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
+}
+
+Test(owner, init_without_opts_or_limit_takes_the_default_limit)
+{
+	struct tsq_owner o;
+	struct tsq_owner_stats s;
+	struct item big = { .id = 0 };
+
+	cr_assert_eq(TSQ_OWNER_LIMIT_DEFAULT, tsq_owner_tcp_limit(128 << 10, 16 << 10));
+	for (int with_opts = 0; with_opts <= 1; with_opts++) {
+		cr_assert_eq(tsq_owner_init(&o, &ops_nocb, with_opts ? LIMIT(0) : NULL), 0);
+		tsq_owner_acquire(&o);
+		/* One byte over the default limit can never fit: -E2BIG, so the limit is the default. */
+		cr_assert_eq(tsq_owner_deliver(&o, &big.work, TSQ_OWNER_LIMIT_DEFAULT + 1, 0), -E2BIG);
+		cr_assert_eq(tsq_owner_stats(&o, &s), 0);
+		cr_assert_eq(s.dropped, 1);
+		tsq_owner_release(&o);
+		cr_assert_eq(tsq_owner_destroy(&o), 0);
+	}
 }
 
 Test(owner, init_gives_an_unowned_empty_object_with_zero_stats)
@@ -210,11 +232,11 @@ Test(owner, destroy_rejects_null_and_a_destroyed_object)
 	struct tsq_owner o;
 
 	cr_assert_eq(tsq_owner_destroy(NULL), -EINVAL);
-	cr_assert_eq(tsq_owner_init(&o, &ops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops, LIMIT(100)), 0);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
 	cr_assert_eq(tsq_owner_destroy(&o), -EINVAL, "destroyed already");
 	/* init brings it back. */
-	cr_assert_eq(tsq_owner_init(&o, &ops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops, LIMIT(100)), 0);
 	cr_assert_eq(tsq_owner_deliver(&o, &items[0].work, 1, 0), TSQ_OWNER_PROCESSED);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
 }
@@ -300,14 +322,14 @@ Test(owner, deliver_rejects_null)
 
 Test(owner, deliver_unowned_processes_at_once_under_the_short_lock)
 {
-	static const int ids[] = { 0, 1 }, ctx[] = { TSQ_OWNER_INLINE, TSQ_OWNER_INLINE };
+	static const int ids[] = { 0, 1 }, how[] = { TSQ_OWNER_INLINE, TSQ_OWNER_INLINE };
 	struct tsq_owner_stats st;
 
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 100, 0), TSQ_OWNER_PROCESSED);
 	cr_assert_eq(T.n, 1, "processed before deliver returned");
 	/* Direct delivery ignores the limit: the object is not owned, nothing is parked. */
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 5000, UINT64_MAX), TSQ_OWNER_PROCESSED);
-	assert_log(ids, ctx, 2);
+	assert_log(ids, how, 2);
 	cr_assert(T.lock_held[0] && T.lock_held[1], "INLINE runs with the short lock held");
 	st = stats();
 	cr_assert_eq(st.inline_runs, 2);
@@ -321,7 +343,7 @@ Test(owner, deliver_unowned_processes_at_once_under_the_short_lock)
 Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 {
 	static const int ids[] = { 3, 1, 4, 0, 5 };
-	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
+	static const int how[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
 				   TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
 	struct tsq_owner_stats st;
 
@@ -338,7 +360,7 @@ Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(items[ids[i]].work.cost, 10u * (unsigned)(i + 1), "cost set by deliver");
 	unown();
-	assert_log(ids, ctx, 5);
+	assert_log(ids, how, 5);
 	for (int i = 0; i < 5; i++)
 		cr_assert_not(T.lock_held[i], "DRAINED runs without the short lock");
 	st = stats();
@@ -348,7 +370,7 @@ Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 	cr_assert_eq(st.inline_runs, 0);
 	/* Unowned again: the next item goes direct. */
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[6].work, 1, 0), TSQ_OWNER_PROCESSED);
-	cr_assert_eq(T.ctx[5], TSQ_OWNER_INLINE);
+	cr_assert_eq(T.how[5], TSQ_OWNER_INLINE);
 }
 
 Test(owner, deliver_over_the_limit_hands_the_item_back_untouched)
@@ -411,7 +433,7 @@ Test(owner, a_big_item_is_admitted_while_under_the_limit)
 /* Misuse table (tests/README.md): cost UINT32_MAX with limit 1000. */
 Test(owner, an_item_whose_cost_alone_exceeds_the_limit_is_e2big)
 {
-	static const int ids[] = { 1, 2 }, ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_INLINE };
+	static const int ids[] = { 1, 2 }, how[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_INLINE };
 	struct tsq_owner_stats st;
 
 	own();
@@ -433,7 +455,7 @@ Test(owner, an_item_whose_cost_alone_exceeds_the_limit_is_e2big)
 	unown();
 	/* Not owned: direct delivery parks nothing, so no limit applies. */
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[2].work, UINT32_MAX, 0), TSQ_OWNER_PROCESSED);
-	assert_log(ids, ctx, 2);
+	assert_log(ids, how, 2);
 }
 
 Test(owner, length_resets_only_after_a_full_drain)
@@ -446,7 +468,7 @@ Test(owner, length_resets_only_after_a_full_drain)
 	 */
 	struct item *a = &items[0], *b = &items[1];
 	static const int ids[] = { 0, 1, 2, 4 };
-	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
+	static const int how[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
 				   TSQ_OWNER_DRAINED };
 	struct tsq_owner_stats st;
 
@@ -464,7 +486,7 @@ Test(owner, length_resets_only_after_a_full_drain)
 	cr_assert_eq(a->child_rc[1], -ENOBUFS, "the bytes taken by this drain still count");
 	cr_assert_eq(b->child_rc[0], TSQ_OWNER_BACKLOGGED);
 	cr_assert_eq(b->child_rc[1], -ENOBUFS);
-	assert_log(ids, ctx, 4);
+	assert_log(ids, how, 4);
 	cr_assert_eq(T.bytes_seen[0], 800, "not reset when the chain was taken");
 	cr_assert_eq(T.bytes_seen[1], 900);
 	cr_assert_eq(T.bytes_seen[2], 1000, "not reset between rounds of the same drain");
@@ -480,9 +502,9 @@ Test(owner, length_resets_only_after_a_full_drain)
 	cr_assert_eq(items[5].work.cost, 0xabcdef);
 }
 
-static void process_reuses_item(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void process_reuses_item(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
-	process(o, w, ctx);
+	process(o, w, how);
 	/* The item is the callback's now (a receive handler frees or recycles the packet). */
 	w->next = NULL;
 	w->cost = 0;
@@ -492,15 +514,15 @@ Test(owner, process_may_free_or_reuse_the_item)
 {
 	static const struct tsq_owner_ops rops = { process_reuses_item, NULL };
 	static const int ids[] = { 0, 1, 2 };
-	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
+	static const int how[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
 	struct tsq_owner o;
 
-	cr_assert_eq(tsq_owner_init(&o, &rops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &rops, LIMIT(100)), 0);
 	tsq_owner_acquire(&o);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(tsq_owner_deliver(&o, &items[i].work, 1, 0), TSQ_OWNER_BACKLOGGED);
 	tsq_owner_release(&o);
-	assert_log(ids, ctx, 3); /* the drain read ->next before handing each item over */
+	assert_log(ids, how, 3); /* the drain read ->next before handing each item over */
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
 }
 
@@ -528,7 +550,7 @@ Test(owner, release_and_flush_work_without_a_release_cb)
 {
 	struct tsq_owner o;
 
-	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, LIMIT(100)), 0);
 	tsq_owner_acquire(&o);
 	cr_assert_eq(tsq_owner_deliver(&o, &items[0].work, 1, 0), TSQ_OWNER_BACKLOGGED);
 	cr_assert(tsq_owner_flush(&o));
@@ -558,7 +580,7 @@ Test(owner, flush_on_an_empty_backlog_does_nothing)
 Test(owner, flush_processes_the_backlog_and_keeps_ownership)
 {
 	static const int ids[] = { 0, 1, 2, 3 };
-	static const int ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
+	static const int how[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED,
 				   TSQ_OWNER_DRAINED };
 	struct tsq_owner_stats st;
 
@@ -586,7 +608,7 @@ Test(owner, flush_processes_the_backlog_and_keeps_ownership)
 	cr_assert_not(tsq_owner_flush(&T.o));
 	cr_assert_eq(T.release_cbs, 2);
 	unown();
-	assert_log(ids, ctx, 4);
+	assert_log(ids, how, 4);
 	st = stats();
 	cr_assert_eq(st.flushes, 2);
 	cr_assert_eq(st.max_backlog_bytes, 905);
@@ -749,10 +771,10 @@ static int deliverer_started;
 static int deliverer_rc = 99;
 static int process_saw_fast_section = -1;
 
-static void process_checks_fast(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how ctx)
+static void process_checks_fast(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
 	process_saw_fast_section = tsq_load(&fast_section, TSQ_RELAXED);
-	process(o, w, ctx);
+	process(o, w, how);
 }
 
 static void *deliverer(void *arg)
@@ -773,7 +795,7 @@ Test(owner, lock_fast_fast_path_holds_the_short_lock_only)
 	pthread_t t;
 	struct timespec ms = { 0, 1000000 };
 
-	cr_assert_eq(tsq_owner_init(&o, &fops, 100), 0);
+	cr_assert_eq(tsq_owner_init(&o, &fops, LIMIT(100)), 0);
 	cr_assert_not(tsq_owner_lock_fast(&o), "unowned: fast path");
 	cr_assert(slock_held_by_someone(&o), "fast path returns with the short lock held");
 	tsq_store(&fast_section, 1, TSQ_RELAXED);
@@ -788,7 +810,7 @@ Test(owner, lock_fast_fast_path_holds_the_short_lock_only)
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	cr_assert_eq(deliverer_rc, TSQ_OWNER_PROCESSED);
 	cr_assert_eq(T.n, 1);
-	cr_assert_eq(T.ctx[0], TSQ_OWNER_INLINE, "the fast path took no ownership");
+	cr_assert_eq(T.how[0], TSQ_OWNER_INLINE, "the fast path took no ownership");
 	cr_assert_eq(process_saw_fast_section, 0, "deliver waited for unlock_fast");
 	cr_assert_eq(T.release_cbs, 0, "unlock_fast(false) is not a release");
 	cr_assert_eq(tsq_owner_stats(&o, &st), 0);
@@ -817,7 +839,7 @@ static void *fast_locker(void *arg)
 
 Test(owner, lock_fast_slow_path_waits_for_the_owner_then_owns)
 {
-	static const int ids[] = { 0, 1 }, ctx[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
+	static const int ids[] = { 0, 1 }, how[] = { TSQ_OWNER_DRAINED, TSQ_OWNER_DRAINED };
 	pthread_t t;
 
 	own();
@@ -828,7 +850,7 @@ Test(owner, lock_fast_slow_path_waits_for_the_owner_then_owns)
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	cr_assert_eq(slow_result, 1, "owned at the call: slow path");
 	cr_assert_eq(slow_owned_seen, TSQ_OWNER_BACKLOGGED, "the slow path owns the object");
-	assert_log(ids, ctx, 2);
+	assert_log(ids, how, 2);
 	cr_assert_eq(T.release_cbs, 2, "unlock_fast(true) is a release");
 	cr_assert_not(tsq_owner_lock_check(&T.o), "released by unlock_fast");
 	tsq_owner_unlock(&T.o);
@@ -980,7 +1002,9 @@ Test(owner_usage, usage_block_runs)
 	memset(c, 0, sizeof(*c));
 	c->data_left = 32;
 	usage_copied = 0;
-	cr_assert_eq(tsq_owner_init(&c->own, &ops, tsq_owner_tcp_limit(rcvbuf, sndbuf)), 0);
+	struct tsq_owner_opts opts = { .size = sizeof(opts) };
+	opts.limit = tsq_owner_tcp_limit(rcvbuf, sndbuf);  // NULL opts: TSQ_OWNER_LIMIT_DEFAULT
+	cr_assert_eq(tsq_owner_init(&c->own, &ops, &opts), 0);
 	// worker, per received frame:
 	if (tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)) == -ENOBUFS) drop(f);
 	cr_assert_eq(c->rx_inline, 1, "not owned: processed at once");

@@ -25,6 +25,9 @@
 #include <tsq/zc.h>
 
 #define NRES 8
+/* Options as compound literals (they live until the end of the caller's block). */
+#define ACCT_LIMIT(n) (&(struct tsq_zc_account_opts){ .size = sizeof(struct tsq_zc_account_opts), .limit = (n) })
+#define FLOW_FLAGS(f) (&(struct tsq_zc_flow_opts){ .size = sizeof(struct tsq_zc_flow_opts), .flags = (f) })
 
 static struct tsq_zc_ctx reserve[NRES];
 static struct tsq_zc_flow zf;
@@ -32,7 +35,7 @@ static struct tsq_zc_flow zf;
 static void setup_flags(unsigned flags, struct tsq_zc_account *acct)
 {
 	memset(reserve, 0, sizeof(reserve));
-	cr_assert_eq(tsq_zc_flow_init(&zf, reserve, NRES, acct, flags), 0);
+	cr_assert_eq(tsq_zc_flow_init(&zf, reserve, NRES, acct, FLOW_FLAGS(flags)), 0);
 }
 
 static void setup(void)
@@ -531,14 +534,14 @@ Test(zc, copied_marks_a_whole_appended_context, .init = setup)
 Test(zc, flow_init_rejects_unknown_flags)
 {
 	memset(reserve, 0, sizeof(reserve));
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, 2), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, ~0u), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, 8), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_NO_COALESCE | 2), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_MERGE_IGNORE_COPIED), 0);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_NO_COALESCE), 0);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(2)), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(~0u)), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(8)), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_NO_COALESCE | 2)), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_MERGE_IGNORE_COPIED)), 0);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_NO_COALESCE)), 0);
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL,
-				      TSQ_ZC_NO_COALESCE | TSQ_ZC_MERGE_IGNORE_COPIED), 0);
+				      FLOW_FLAGS(TSQ_ZC_NO_COALESCE | TSQ_ZC_MERGE_IGNORE_COPIED)), 0);
 }
 
 /* ---- no coalescing (the one-notice-per-send baseline) ------------------------------------- */
@@ -663,7 +666,7 @@ Test(zc, abort_returns_the_context_and_the_pin)
 	struct tsq_zc_account acct;
 	struct tsq_zc_ctx *c[NRES];
 
-	tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(TSQ_ZC_UNLIMITED));
 	setup_flags(0, &acct);
 	for (int round = 0; round < 3 * NRES; round++) {
 		c[0] = start(&zf, 5000, 0, 0);
@@ -736,7 +739,7 @@ Test(zc, a_reserve_of_one_context)
 	struct tsq_zc_notice n[2];
 	struct tsq_zc_ctx *c, *x;
 
-	cr_assert_eq(tsq_zc_flow_init(&f, &one, 1, NULL, 0), 0);
+	cr_assert_eq(tsq_zc_flow_init(&f, &one, 1, NULL, NULL), 0);
 	c = start(&f, 10, 0, 0);
 	cr_expect_eq(tsq_zc_send_start(&f, 10, 0, &x), -ENOBUFS);
 	tsq_zc_send_done(&f, c);
@@ -765,7 +768,7 @@ Test(zc, account_charge_never_passes_the_limit)
 {
 	struct tsq_zc_account a;
 
-	cr_assert_eq(tsq_zc_account_init(&a, 10 * 4096), 0);
+	cr_assert_eq(tsq_zc_account_init(&a, ACCT_LIMIT(10 * 4096)), 0);
 	cr_expect_eq(tsq_zc_account_charge(&a, 6 * 4096), 0);
 	cr_expect_eq(tsq_zc_account_charge(&a, 5 * 4096), -ENOBUFS);
 	cr_expect_eq(tsq_zc_account_pinned(&a), 6 * 4096);
@@ -779,13 +782,22 @@ Test(zc, account_charge_never_passes_the_limit)
 	cr_expect_eq(tsq_zc_account_charge(&a, UINT64_MAX), -ENOBUFS);
 	cr_expect_eq(tsq_zc_account_charge(&a, UINT64_MAX - 4096), -ENOBUFS);
 	cr_expect_eq(tsq_zc_account_pinned(&a), 4 * 4096);
-	cr_assert_eq(tsq_zc_account_init(&a, TSQ_ZC_UNLIMITED), 0);
+	cr_assert_eq(tsq_zc_account_init(&a, ACCT_LIMIT(TSQ_ZC_UNLIMITED)), 0);
 	cr_expect_eq(tsq_zc_account_charge(&a, UINT64_MAX / 2), 0);
 	cr_expect_eq(tsq_zc_account_charge(&a, UINT64_MAX / 2), 0);
 	cr_expect_eq(tsq_zc_account_charge(&a, 2), -ENOBUFS, "even unlimited cannot overflow");
-	cr_assert_eq(tsq_zc_account_init(&a, 0), 0);
-	cr_expect_eq(tsq_zc_account_charge(&a, 0), 0);
-	cr_expect_eq(tsq_zc_account_charge(&a, 1), -ENOBUFS);
+	/* Limit 0 and no opts are the default: no limit. */
+	for (int with_opts = 0; with_opts <= 1; with_opts++) {
+		struct tsq_zc_account_stats as;
+
+		cr_assert_eq(tsq_zc_account_init(&a, with_opts ? ACCT_LIMIT(0) : NULL), 0);
+		cr_expect_eq(tsq_zc_account_charge(&a, UINT64_MAX - 1), 0);
+		cr_assert_eq(tsq_zc_account_stats(&a, &as), 0);
+		cr_expect_eq(as.limit, TSQ_ZC_UNLIMITED);
+	}
+	cr_expect_eq(tsq_zc_account_init(&a, &(struct tsq_zc_account_opts){ .size = 1 }), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, &(struct tsq_zc_flow_opts){ .size = 1 }),
+		     -EINVAL);
 }
 
 Test(zc, sends_charge_pages_plus_two_and_completion_unpins)
@@ -794,7 +806,7 @@ Test(zc, sends_charge_pages_plus_two_and_completion_unpins)
 	struct tsq_zc_notice n[4];
 	struct tsq_zc_ctx *a;
 
-	tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(TSQ_ZC_UNLIMITED));
 	setup_flags(0, &acct);
 	a = send_inflight(&zf, 10000, 0, 0); /* 2 pages + 2 */
 	cr_expect_eq(tsq_zc_account_pinned(&acct), 4 * 4096);
@@ -812,7 +824,7 @@ Test(zc, the_pin_limit_refuses_with_enobufs_and_changes_nothing)
 	struct tsq_zc_notice n[4];
 	struct tsq_zc_ctx *a, *b, *x = (struct tsq_zc_ctx *)0x1;
 
-	tsq_zc_account_init(&acct, 7 * 4096);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(7 * 4096));
 	setup_flags(0, &acct);
 	a = send_inflight(&zf, 3 * 4096, 0, 0); /* 5 pages */
 	/* A new context of 3 pages would pass 7. */
@@ -838,7 +850,7 @@ Test(zc, the_pin_limit_refuses_with_enobufs_and_changes_nothing)
 	expect_notice(&n[0], 0, 1, false);
 	/* The refused new-context sends did not leak contexts from the reserve. */
 	struct tsq_zc_ctx *c[NRES];
-	tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(TSQ_ZC_UNLIMITED));
 	for (uint32_t i = 0; i < NRES; i++)
 		c[i] = start(&zf, 1, 0, 2 + i);
 	for (int i = 0; i < NRES; i++)
@@ -850,7 +862,7 @@ Test(zc, a_refused_append_does_not_complete_a_live_context_early)
 	struct tsq_zc_account acct;
 	struct tsq_zc_ctx *a, *x;
 
-	tsq_zc_account_init(&acct, 2 * 4096);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(2 * 4096));
 	setup_flags(0, &acct);
 	a = send_inflight(&zf, 1, 0, 0);
 	cr_expect_eq(tsq_zc_send_start(&zf, 1, TSQ_ZC_APPEND, &x), -ENOBUFS);
@@ -867,9 +879,9 @@ Test(zc, two_flows_share_one_account)
 	struct tsq_zc_notice n[4];
 	struct tsq_zc_ctx *a, *b, *x;
 
-	tsq_zc_account_init(&acct, 6 * 4096);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(6 * 4096));
 	setup_flags(0, &acct);
-	cr_assert_eq(tsq_zc_flow_init(&f2, r2, 4, &acct, 0), 0);
+	cr_assert_eq(tsq_zc_flow_init(&f2, r2, 4, &acct, NULL), 0);
 	a = send_inflight(&zf, 4096, 0, 0); /* 3 pages */
 	b = send_inflight(&f2, 4096, 0, 0); /* 3 pages: the account is full */
 	cr_expect_eq(tsq_zc_account_pinned(&acct), 6 * 4096);
@@ -909,10 +921,10 @@ Test(zc, einval_for_null_and_bad_arguments, .init = setup)
 	struct tsq_zc_stats st;
 	struct tsq_zc_flow f;
 
-	cr_expect_eq(tsq_zc_account_init(NULL, 1), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(NULL, reserve, NRES, NULL, 0), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&f, NULL, NRES, NULL, 0), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&f, reserve, 0, NULL, 0), -EINVAL);
+	cr_expect_eq(tsq_zc_account_init(NULL, ACCT_LIMIT(1)), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(NULL, reserve, NRES, NULL, NULL), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&f, NULL, NRES, NULL, NULL), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&f, reserve, 0, NULL, NULL), -EINVAL);
 	cr_expect_eq(tsq_zc_send_start(NULL, 1, 0, &c), -EINVAL);
 	cr_expect_eq(tsq_zc_send_start(&zf, 1, 0, NULL), -EINVAL);
 	cr_expect_eq(tsq_zc_send_start(&zf, 1, 4, &c), -EINVAL);
@@ -1025,7 +1037,7 @@ Test(zc, a_zero_byte_send_takes_no_id_no_context_and_no_pin)
 	struct tsq_zc_ctx *c[NRES], *x;
 	static const unsigned fl[] = { 0, TSQ_ZC_APPEND, TSQ_ZC_APPEND_ONLY };
 
-	tsq_zc_account_init(&acct, 4 * 4096);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(4 * 4096));
 	setup_flags(0, &acct);
 	c[0] = start(&zf, 10, 0, 0); /* a live newest context to (not) append to */
 	for (unsigned i = 0; i < 3; i++) {
@@ -1044,7 +1056,7 @@ Test(zc, a_zero_byte_send_takes_no_id_no_context_and_no_pin)
 	expect_notice(&n[0], 0, 0, false);
 	cr_expect_eq(read_all(&zf, n, 4), 0, "no notice for the empty sends");
 	/* Even with the reserve and the pin limit used up, a 0-byte send is fine. */
-	tsq_zc_account_init(&acct, TSQ_ZC_UNLIMITED);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(TSQ_ZC_UNLIMITED));
 	setup_flags(0, &acct);
 	for (uint32_t i = 0; i < NRES; i++)
 		c[i] = start(&zf, 1, 0, i);
@@ -1061,7 +1073,7 @@ Test(zc, uncharge_of_more_than_charged_is_refused_and_counted)
 	struct tsq_zc_account_stats as;
 	struct tsq_zc_ctx *c;
 
-	tsq_zc_account_init(&acct, 16 * 4096);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(16 * 4096));
 	setup_flags(0, &acct);
 	cr_assert_eq(tsq_zc_account_charge(&acct, 4096), 0);
 	cr_assert_eq(tsq_zc_account_uncharge(&acct, 8192), -EINVAL);
@@ -1104,7 +1116,7 @@ Test(zc, stats_start_at_zero_and_count_each_event)
 	struct tsq_zc_stats st;
 	struct tsq_zc_ctx *a, *b, *x;
 
-	tsq_zc_account_init(&acct, 7 * 4096);
+	tsq_zc_account_init(&acct, ACCT_LIMIT(7 * 4096));
 	setup_flags(0, &acct);
 	st = stats(&zf);
 	cr_expect_eq(st.notices_queued + st.notices_merged + st.sends + st.sends_appended + st.copied +
@@ -1149,9 +1161,9 @@ Test(zc, flag_ranges_are_disjoint_and_the_wrong_call_refuses)
 	cr_assert_eq((TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE) & ~TSQ_ZC_FLOW_FLAGS, 0u);
 	memset(reserve, 0, sizeof(reserve));
 	/* Send flags given to flow_init: refused (TSQ_ZC_APPEND used to read as IGNORE_COPIED). */
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_APPEND), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, TSQ_ZC_APPEND_ONLY), -EINVAL);
-	cr_assert_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, 0), 0);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_APPEND)), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_APPEND_ONLY)), -EINVAL);
+	cr_assert_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, NULL), 0);
 	/* Flow flags given to send_start: refused, nothing taken. */
 	cr_expect_eq(tsq_zc_send_start(&zf, 10, TSQ_ZC_MERGE_IGNORE_COPIED, &c), -EINVAL);
 	cr_expect_eq(tsq_zc_send_start(&zf, 10, TSQ_ZC_NO_COALESCE, &c), -EINVAL);
@@ -1209,8 +1221,9 @@ Test(zc_usage, usage_block_runs)
 	struct usage_frame frames[3];
 	bool frame_was_copied = false;
 
-	tsq_zc_account_init(&acct, 64 << 20);
-	tsq_zc_flow_init(&uzf, ureserve, 64, &acct, 0);
+	struct tsq_zc_account_opts ao = { .size = sizeof(ao), .limit = 64 << 20 };
+	tsq_zc_account_init(&acct, &ao);
+	tsq_zc_flow_init(&uzf, ureserve, 64, &acct, NULL);  // NULL: the default merge rule
 	cr_assert_eq(usage_send(&uzf, 3000, 2, frames), 0);
 	cr_assert_eq(usage_send(&uzf, 0, 0, frames), TSQ_ZC_NO_ZEROCOPY);
 	cr_assert_eq(usage_send(&uzf, 1000, 1, &frames[2]), 0, "appended to the first context");

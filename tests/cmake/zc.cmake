@@ -15,7 +15,7 @@
 #       cmake --build build-fuzz -j && ctest --test-dir build-fuzz -L fuzz -R zc --output-on-failure
 #     TSQ_FUZZ_SECONDS (20 by default) per run; longer on demand: -DTSQ_FUZZ_SECONDS=600
 
-tsq_add_unit_test(test_zc ${CMAKE_CURRENT_LIST_DIR}/unit/test_zc.c)
+tsq_add_unit_test(test_zc unit/test_zc.c)
 
 # Stress sizes: <sends> <completion threads> <reserve contexts> <pin limit in pages> <policy>.
 # About 2-5 s each in Debug on 2 busy cores; ThreadSanitizer runs ~10x slower: fewer sends.
@@ -24,9 +24,9 @@ if(TSQ_SANITIZE MATCHES "thread")
 else()
   set(_tsq_zc_sends 600000)
 endif()
-tsq_add_stress_test(stress.zc ${CMAKE_CURRENT_LIST_DIR}/stress/zc.c
+tsq_add_stress_test(stress.zc stress/zc.c
                     ARGS ${_tsq_zc_sends} 3 64 600 exact)
 tsq_add_stress_run(stress.zc_ignore_copied stress.zc ${_tsq_zc_sends} 3 16 200 ignore)
 
 # Fuzzing against a reference model (replay driver always; libFuzzer with TSQ_FUZZ).
-tsq_add_fuzz(zc_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/zc_fuzz.c 20000 3000)
+tsq_add_fuzz(zc_fuzz fuzz/zc_fuzz.c 20000 3000)

@@ -15,7 +15,7 @@
 #     <build>/tests/owner_fuzz_corpus; a crash file is replayed (in any build) with
 #       owner_fuzz_replay crash-<sha1>
 
-tsq_add_unit_test(test_owner ${CMAKE_CURRENT_LIST_DIR}/unit/test_owner.c)
+tsq_add_unit_test(test_owner unit/test_owner.c)
 
 # Stress sizes: <producers> <owners> <objects> <items per producer> <acquisitions per owner>.
 # ThreadSanitizer runs slower (up to ~10x): half the items keep it in the same time budget.
@@ -24,8 +24,8 @@ if(TSQ_SANITIZE MATCHES "thread")
 else()
   set(_tsq_owner_stress_args 3 3 2 1000000 50000)
 endif()
-tsq_add_stress_test(stress.owner ${CMAKE_CURRENT_LIST_DIR}/stress/owner.c
+tsq_add_stress_test(stress.owner stress/owner.c
                     ARGS ${_tsq_owner_stress_args})
 
 # Fuzzing against a reference model (replay driver always; libFuzzer with TSQ_FUZZ).
-tsq_add_fuzz(owner_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/owner_fuzz.c 20000 5000)
+tsq_add_fuzz(owner_fuzz fuzz/owner_fuzz.c 20000 5000)

@@ -14,9 +14,9 @@
 #       CC=clang cmake -S . -B build-fuzz -DTSQ_FUZZ=ON -DTSQ_BUILD_BENCH=OFF -DTSQ_BUILD_EXAMPLES=OFF
 #       cmake --build build-fuzz -j --target dql_fuzz && ctest --test-dir build-fuzz -R fuzz.dql
 
-tsq_add_unit_test(test_dql ${CMAKE_CURRENT_LIST_DIR}/unit/test_dql.c)
+tsq_add_unit_test(test_dql unit/test_dql.c)
 
-add_executable(check_dql_model ${CMAKE_CURRENT_LIST_DIR}/check/dql_model.c)
+add_executable(check_dql_model check/dql_model.c)
 target_link_libraries(check_dql_model PRIVATE tsq::tsq)
 target_compile_options(check_dql_model PRIVATE ${TSQ_WARNINGS})
 add_test(NAME check.dql_model COMMAND check_dql_model)
@@ -29,7 +29,7 @@ if(TSQ_SANITIZE MATCHES "thread")
 else()
   set(_tsq_dql_bytes 8000000000)
 endif()
-tsq_add_stress_test(stress.dql ${CMAKE_CURRENT_LIST_DIR}/stress/dql.c ARGS ${_tsq_dql_bytes} 1 16)
+tsq_add_stress_test(stress.dql stress/dql.c ARGS ${_tsq_dql_bytes} 1 16)
 tsq_add_stress_run(stress.dql_batch1 stress.dql ${_tsq_dql_bytes} 2 1)
 
-tsq_add_fuzz(dql_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/dql_fuzz.c 20000 3000)
+tsq_add_fuzz(dql_fuzz fuzz/dql_fuzz.c 20000 3000)

@@ -26,11 +26,11 @@ set_tests_properties(check.tsq_model PROPERTIES LABELS "unit;check" TIMEOUT 120)
 
 # The learned rate against a reference model: replay.budget_rate (20000 deterministic inputs,
 # label unit) and, with -DTSQ_FUZZ=ON under Clang, the libFuzzer target fuzz.budget_rate.
-tsq_add_fuzz(budget_rate_fuzz ${CMAKE_CURRENT_LIST_DIR}/fuzz/budget_rate_fuzz.c 20000 3000)
+tsq_add_fuzz(budget_rate_fuzz fuzz/budget_rate_fuzz.c 20000 3000)
 
 # docs/tsq.md's "A first program", compiled and run as it stands in the page.
 add_test(NAME docs.tsq_snippet
-         COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/docs_snippet.sh ${CMAKE_C_COMPILER}
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/docs_snippet.sh ${CMAKE_C_COMPILER}
                  ${PROJECT_SOURCE_DIR}/docs/tsq.md first-program ${PROJECT_SOURCE_DIR}/include
                  ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(docs.tsq_snippet PROPERTIES LABELS unit TIMEOUT 120)
