@@ -58,6 +58,13 @@
  *       budget check did not leave it stopped (no lost wake-up; a stale THROTTLED alone is
  *       harmless), nobody holds the lock or the ownership and every thread has finished.
  *
+ *   (c) the learned limit moves: as (a), but the sender reads the limit (L0, relaxed, as
+ *       tsq_budget_limit() reads the learned rate) once per check and uses it for S0 and B1,
+ *       and every completion, after C2/F2, stores a new one (E1, relaxed, through the store
+ *       buffer: the learning step of tsq_budget_complete()) - completer 1 lowers it to 1,
+ *       the others raise it to 255. Property as (a): no restart depends on the limit's value.
+ *       Its twin (no fence) must fail, as twin 1 does.
+ *
  * Negative twins (must FAIL, so the check cannot pass vacuously; their first trace is printed)
  *   (1) no fence: F1 is a plain store that sits in the store buffer, B1 a plain load. The
  *       sender reads the old in-flight from memory while its THROTTLED is still buffered, the
@@ -91,8 +98,9 @@
 _Static_assert(F_T == TSQ_F_THROTTLED && F_Q == TSQ_F_QUEUED && F_D == TSQ_F_DEFERRED,
 	       "the model's flag bits are flags.h's");
 
-enum var { V_INFL, V_FLAGS, V_LINKS, V_LOCK, V_OWNED, NVARS };
-static const char *const var_name[NVARS] = { "inflight", "flags", "links", "lock", "owned" };
+enum var { V_INFL, V_FLAGS, V_LINKS, V_LOCK, V_OWNED, V_LIMIT, NVARS };
+static const char *const var_name[NVARS] = { "inflight", "flags", "links", "lock", "owned",
+					     "limit" };
 
 #define MAXT 5
 
@@ -103,6 +111,7 @@ struct thr {
 	uint8_t sub; /* 0, or the step of the budget check in progress */
 	uint8_t r;   /* last check result (GO/STOP), or a loaded value */
 	uint8_t aux; /* units left to complete */
+	uint8_t lim; /* model (c): the limit this check read */
 	struct tso_sb sb;
 };
 
@@ -131,6 +140,7 @@ struct model {
 	int queued_late;  /* twin 4: F3 after the handler */
 	int sc;           /* control: no store buffers (sequential consistency) */
 	int allow_one;    /* budget cfg: one unit in flight may always be joined */
+	int moving_limit; /* model (c): completers store a new (learned) limit, relaxed */
 };
 
 static const struct model *M;
@@ -171,9 +181,9 @@ static const char *flags_str(unsigned f)
  * tsq__budget_over() with units of 1 byte (so bytes == units): never with nothing in flight,
  * otherwise in_flight >= limit, except a single unit with allow_one.
  */
-static int over(uint8_t inflight)
+static int over(uint8_t inflight, uint8_t limit)
 {
-	if (inflight == 0 || inflight < M->limit)
+	if (inflight == 0 || inflight < limit)
 		return 0;
 	return !(M->allow_one && inflight <= 1);
 }
@@ -186,13 +196,20 @@ static int over(uint8_t inflight)
 static int check_step(struct state *s, int t, char *lab)
 {
 	struct thr *th = &s->t[t];
-	uint8_t v;
+	uint8_t v, lim = M->moving_limit ? th->lim : M->limit;
 
 	switch (th->sub) {
 	case 0:
+		if (M->moving_limit) { /* L0: tsq_budget_limit()'s relaxed load of the rate */
+			th->lim = load(s, t, V_LIMIT);
+			snprintf(lab, LABEL, "L0 load limit=%u", th->lim);
+			th->sub = 1;
+			return 1;
+		}
+		/* fall through */
 	case 1: /* S0: the fast path, relaxed */
 		v = load(s, t, V_INFL);
-		if (!over(v)) {
+		if (!over(v, lim)) {
 			snprintf(lab, LABEL, "S0 load inflight=%u: room -> GO", v);
 			th->sub = 0;
 			th->r = GO;
@@ -227,9 +244,9 @@ static int check_step(struct state *s, int t, char *lab)
 		}
 		th->sub = 3;
 		return 1;
-	case 3: /* B1: the re-check */
+	case 3: /* B1: the re-check, with the limit S0 used */
 		v = load(s, t, V_INFL);
-		if (over(v)) {
+		if (over(v, lim)) {
 			snprintf(lab, LABEL, "B1 load inflight=%u: still over -> STOP", v);
 			tso_covered |= COV_STOP;
 			th->sub = 0;
@@ -301,7 +318,7 @@ static int completer_step(struct state *s, int t, char *lab)
 		} else {
 			snprintf(lab, LABEL, "C2 load flags=%s: nothing to do", flags_str(v));
 			th->aux--;
-			th->pc = 0;
+			th->pc = M->moving_limit ? 4 : 0;
 		}
 		return 1;
 	case 2: /* F2 */
@@ -313,15 +330,23 @@ static int completer_step(struct state *s, int t, char *lab)
 			s->queued++;
 			tso_covered |= COV_F2 | (s->queued > 1 ? COV_REQUEUE : 0);
 			snprintf(lab, LABEL, "F2 CAS THROTTLED->QUEUED won: flags=%s", flags_str(s->mem[V_FLAGS]));
-			th->pc = M->membership ? 3 : 0;
+			th->pc = M->membership ? 3 : M->moving_limit ? 4 : 0;
 			if (!M->membership)
 				th->aux--;
 		} else {
 			snprintf(lab, LABEL, "F2 CAS lost: flags=%s", flags_str(v));
 			tso_covered |= COV_F2_LOST;
 			th->aux--;
-			th->pc = 0;
+			th->pc = M->moving_limit ? 4 : 0;
 		}
+		return 1;
+	case 4: /* E1, model (c): the learning step stores a new rate, relaxed (store buffer) */
+		if (!can_store(s, t))
+			return 0;
+		/* Completer 1 lowers it to 1 (any unit in flight is over), the others raise it. */
+		store(s, t, V_LIMIT, t == 1 ? 1 : 255);
+		snprintf(lab, LABEL, "E1 store limit=%u (store buffer)", t == 1 ? 1 : 255);
+		th->pc = 0;
 		return 1;
 	case 3: /* L1: tsq_defer_queue's SEQ_CST splice of the flow's node */
 		if (!can_rmw(s, t))
@@ -561,6 +586,7 @@ static uint64_t run(const struct model *m)
 	memset(&s0, 0, sizeof(s0));
 	s0.mem[V_INFL] = m->inflight0;
 	s0.mem[V_FLAGS] = m->flags0;
+	s0.mem[V_LIMIT] = m->limit;
 	for (int t = 0; t < m->nthreads; t++)
 		s0.t[t].aux = m->units[t];
 
@@ -591,6 +617,14 @@ static uint64_t run(const struct model *m)
 	  .units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) == 1 ? 0 : 1 },                     \
 	  .inflight0 = (k), .flags0 = 0, .limit = (lim), .no_fence = 1, .sc = 1 }
 
+/* Model (c): as (a), and every completion then stores a new limit (1, or 255 = never over). */
+#define C_MODEL_F(nm, k, lim, ncomp, twin_fence)                                             \
+	{ .name = nm, .nthreads = 1 + (ncomp),                                              \
+	  .role = { R_SENDER, R_COMP, R_COMP, R_COMP },                                     \
+	  .units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) >= 2 ? 1 : 0, (ncomp) == 3 ? 1 : 0 }, \
+	  .inflight0 = (k), .limit = (lim), .moving_limit = 1, .no_fence = (twin_fence) }
+#define C_MODEL(nm, k, lim, ncomp) C_MODEL_F(nm, k, lim, ncomp, 0)
+
 #define B_MODEL(nm, lim, early, late) B_MODEL_N(nm, 2, 1, lim, early, late)
 /* n completers (one unit each, n in flight, THROTTLED), the owner owns and releases `cycles` times. */
 #define B_MODEL_N(nm, n, cycles, lim, early, late)                                          \
@@ -614,6 +648,16 @@ int main(int argc, char **argv)
 		    A_ALLOW1("a: k=2 limit=1 allow_one, 2 completers", 2, 1),
 		    A_MODEL3("a: k=3 limit=1, 3 completers", 1),
 		    A_MODEL3("a: k=3 limit=3, 3 completers", 3) } },
+		{ { "(c) the learned limit moves while the sender checks, correct code", 0,
+		    COV_STOP | COV_SAVE | COV_F2, 5 },
+		  { C_MODEL("c: k=1 limit=1, 1 completer", 1, 1, 1),
+		    C_MODEL("c: k=2 limit=1, 1 completer", 2, 1, 1),
+		    C_MODEL("c: k=2 limit=2, 2 completers", 2, 2, 2),
+		    C_MODEL("c: k=2 limit=255, 2 completers", 2, 255, 2),
+		    C_MODEL("c: k=3 limit=3, 3 completers", 3, 3, 3) } },
+		{ { "(c) twin 1 with the moving limit: no fence", 1, 0, 2 },
+		  { C_MODEL_F("c/no-fence: k=1 limit=1, 1 completer", 1, 1, 1, 1),
+		    C_MODEL_F("c/no-fence: k=2 limit=2, 2 completers", 2, 2, 2, 1) } },
 		{ { "(a) twin 1: F1 a plain store, no fence", 1, 0, 5 },
 		  { A_MODEL("a/no-fence: k=1 limit=1, 1 completer", 1, 1, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=1, 1 completer", 2, 1, 1, 1, 0),
