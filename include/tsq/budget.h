@@ -89,7 +89,8 @@
  *   so the next closer sees the window's start bytes and the last sample it wrote. Others never wait:
  *   they see BUSY and skip. The learned rate itself is a relaxed store and load - the limit
  *   may use a rate one window old, which no restart depends on (a THROTTLED flow always has
- *   a unit in flight, whose completion restarts it whatever the limit has become).
+ *   a unit in flight, whose completion restarts it whatever the limit has become;
+ *   tests/check/tsq_model.c, model (c)).
  *
  * Limitations
  *   In-flight bytes are kept in 40 bits (1 TiB) and units in 24 bits (16 M): one 64-bit word,

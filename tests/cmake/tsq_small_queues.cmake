@@ -16,8 +16,9 @@ tsq_add_stress_test(stress_flow stress/flow.c ARGS 64 4194304 3 2 1 5000)
 # units, completion threads, seed, stall timeout in ms.
 tsq_add_stress_test(stress_budget_rate stress/budget_rate.c ARGS 200000 3 1 5000)
 
-# Every interleaving of the TSQ restart protocol under x86-TSO store buffers, plus negative
-# twins that must fail (see the comment at the top of check/tsq_model.c).
+# Every interleaving of the TSQ restart protocol under x86-TSO store buffers (also with the
+# learned limit moving under the sender), plus negative twins that must fail (see the comment
+# at the top of check/tsq_model.c).
 add_executable(check_tsq_model check/tsq_model.c)
 target_link_libraries(check_tsq_model PRIVATE tsq::tsq)
 target_compile_options(check_tsq_model PRIVATE ${TSQ_WARNINGS})
