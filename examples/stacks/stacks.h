@@ -51,6 +51,8 @@ struct stack_ops {
 	 * extra->failed). NULL: the TCP sink counts and checks.
 	 */
 	uint64_t (*delivered)(void *ctx);
+	/* Optional: the probe's window starts now (reset the maxima the row reports). */
+	void (*window)(void *ctx);
 	void *ctx;
 };
 
