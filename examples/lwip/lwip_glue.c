@@ -84,6 +84,7 @@ static err_t lw_linkoutput(struct netif *nif, struct pbuf *p)
 		if (cost > __atomic_load_n(&lw.max, __ATOMIC_RELAXED))
 			__atomic_store_n(&lw.max, cost, __ATOMIC_RELAXED);
 		/* Ask for this frame's TX timestamp only: it is the completion. */
+		memset(&ctl, 0, sizeof(ctl));
 		msg.msg_control = ctl.buf;
 		msg.msg_controllen = sizeof(ctl.buf);
 		cm = CMSG_FIRSTHDR(&msg);
