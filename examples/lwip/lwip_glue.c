@@ -299,9 +299,9 @@ void lw_dev_stop(void)
 	free(lw.shards);
 }
 
-int lw_conn_init(struct lw_conn *c, struct tcp_pcb *pcb)
+int lw_conn_init(struct lw_conn *c, struct tcp_pcb *pcb, const struct tsq_budget_opts *opts)
 {
-	if (tsq_flow_init(&c->flow, &lw.set, 0, &lw_flow_ops, NULL) ||
+	if (tsq_flow_init(&c->flow, &lw.set, 0, &lw_flow_ops, opts) ||
 	    tsq_owner_init(&c->own, &lw_owner_ops, 1))
 		return -1;
 	c->pcb = pcb;

@@ -49,8 +49,9 @@ uint64_t lw_dev_inflight(void);
 /* Stop the device thread (lwIP's tcpip thread has no stop). Then lw_conn_destroy. */
 void lw_dev_stop(void);
 
-/* Under the core lock, right after tcp_bind(): the flow, the owner, the port's entry. */
-int lw_conn_init(struct lw_conn *c, struct tcp_pcb *pcb);
+/* Under the core lock, right after tcp_bind(): the flow (opts: the budget's, NULL for the
+ * kernel's defaults), the owner, the port's entry. */
+int lw_conn_init(struct lw_conn *c, struct tcp_pcb *pcb, const struct tsq_budget_opts *opts);
 /* Under the core lock: forget the pcb (before tcp_close/tcp_abort, or in the err callback,
  * where lwIP has freed it already). */
 void lw_conn_detach(struct lw_conn *c);

@@ -45,6 +45,7 @@ static struct app {
 	int stop;
 	pthread_t writer;
 	ip_addr_t me, peer;
+	struct tsq_budget_opts opts;
 } app = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* lwIP's callbacks: its thread, core lock held. */
@@ -76,10 +77,11 @@ static err_t app_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
 	struct app_conn *c = arg;
 
-	(void)pcb;
 	pthread_mutex_lock(&app.mu);
 	c->acked += len;
-	pthread_cond_broadcast(&app.cv);
+	/* Wake the writer for a quarter of the send buffer, not for every ACK. */
+	if (tcp_sndbuf(pcb) >= TCP_SND_BUF / 4 || c->acked == c->limit)
+		pthread_cond_broadcast(&app.cv);
 	pthread_mutex_unlock(&app.mu);
 	return ERR_OK;
 }
@@ -127,7 +129,7 @@ static struct app_conn *app_connect(uint16_t port, uint64_t limit)
 	app.all[app.nall++] = c;
 	LOCK_TCPIP_CORE();
 	pcb = tcp_new_ip_type(IPADDR_TYPE_V6);
-	if (pcb != NULL && tcp_bind(pcb, &app.me, 0) == ERR_OK && lw_conn_init(&c->lc, pcb) == 0) {
+	if (pcb != NULL && tcp_bind(pcb, &app.me, 0) == ERR_OK && lw_conn_init(&c->lc, pcb, &app.opts) == 0) {
 		tcp_arg(pcb, c);
 		tcp_err(pcb, app_err);
 		tcp_sent(pcb, app_sent);
@@ -313,10 +315,23 @@ static void app_fini(void *ctx)
 	}
 }
 
+static int app_parse(void *ctx, int argc, char **argv, int *i)
+{
+	(void)ctx;
+	if (strcmp(argv[*i], "--pacing-shift") != 0)
+		return 0;
+	app.opts.pacing_shift =
+		(unsigned)stacks_opt_num("tsq-lwip", argv[*i], *i + 1 < argc ? argv[*i + 1] : NULL, 1, 20);
+	(*i)++;
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct stack_ops lwip_stack = {
 		.name = "lwip",
+		.usage = "  --pacing-shift N  the budget's limit is the learned rate >> N (1..20, default 10: ~1 ms)\n",
+		.parse = app_parse,
 		.init = app_init,
 		.row_start = app_row_start,
 		.probe_rt = app_probe_rt,
@@ -325,5 +340,6 @@ int main(int argc, char **argv)
 		.window = app_window,
 	};
 
+	app.opts.size = sizeof(app.opts);
 	return stacks_main(argc, argv, "tsq-lwip", &lwip_stack);
 }
