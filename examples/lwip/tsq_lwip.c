@@ -294,6 +294,7 @@ static int app_row_stop(void *ctx, struct stack_row_extra *out)
 	for (unsigned i = 0; i < app.nbulk; i++) {
 		struct tsq_flow_stats st;
 
+		memset(&st, 0, sizeof(st));
 		failed |= check && app.bulk[i]->acked != app.bulk[i]->limit;
 		app_close(app.bulk[i], check);
 		tsq_flow_stats(&app.bulk[i]->lc.flow, &st);
