@@ -282,11 +282,6 @@ uint64_t lw_dev_take_max(void)
 	return __atomic_exchange_n(&lw.max, __atomic_load_n(&lw.bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
-uint64_t lw_dev_inflight(void)
-{
-	return __atomic_load_n(&lw.bytes, __ATOMIC_RELAXED);
-}
-
 void lw_dev_stop(void)
 {
 	uint64_t one = 1;

@@ -43,8 +43,6 @@ int lw_dev_start(int rx_fd, int tx_fd, const unsigned char mac[6], const unsigne
 void lw_dev_set_tsq(bool on);
 /* Max bytes charged and not completed, all flows, since the last call. */
 uint64_t lw_dev_take_max(void);
-/* Bytes charged and not completed now. */
-uint64_t lw_dev_inflight(void);
 /* Stop the device thread (lwIP's tcpip thread has no stop). Then lw_conn_destroy. */
 void lw_dev_stop(void);
 
