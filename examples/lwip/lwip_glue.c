@@ -95,9 +95,13 @@ static err_t lw_linkoutput(struct netif *nif, struct pbuf *p)
 	}
 	if (sendmsg(lw.tx_fd, &msg, MSG_DONTWAIT) >= 0)
 		return ERR_OK;
-	if (c != NULL) { /* dropped before the qdisc: no stamp will come; complete it here */
-		lw.key--;
-		__atomic_store_n(&lw.ring[lw.key % LW_RING].c, NULL, __ATOMIC_RELAXED);
+	if (c != NULL) { /* no stamp will come: complete it here */
+		/* ENOBUFS: the qdisc dropped a built frame, its key spent; other errors: none was built. */
+		uint32_t key = errno == ENOBUFS ? lw.key - 1 : --lw.key;
+
+		__atomic_store_n(&lw.ring[key % LW_RING].c, NULL, __ATOMIC_RELAXED);
+		if (errno == ENOBUFS)
+			__atomic_add_fetch(&lw.done, 1, __ATOMIC_RELAXED);
 		__atomic_sub_fetch(&lw.bytes, p->tot_len, __ATOMIC_RELAXED);
 		tsq_flow_complete(&c->flow, p->tot_len);
 	}

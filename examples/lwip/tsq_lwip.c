@@ -269,6 +269,11 @@ static void app_close(struct app_conn *c, bool clean)
 		struct tcp_pcb *pcb = c->lc.pcb;
 
 		lw_conn_detach(&c->lc);
+		/* lwIP may keep the pcb (FIN_WAIT) past this connection's memory: no callbacks. */
+		tcp_arg(pcb, NULL);
+		tcp_err(pcb, NULL);
+		tcp_sent(pcb, NULL);
+		tcp_recv(pcb, NULL);
 		if (!clean || tcp_close(pcb) != ERR_OK)
 			tcp_abort(pcb);
 	}
