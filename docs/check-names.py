@@ -21,7 +21,7 @@ scripts/test.sh):
    at statements of a weaker order is reported; include/tsq/ and docs/ hold no bare label
    (S1, R2 without a header), which a grep could not tell apart. Headers in LABELS_SKIPPED
    (and their docs page) are left out of this check.
-4. docs/porting.md: every `name()` and `XENG_*` it names exists in examples/afxdp/ or
+4. docs/porting.md: every `name()` and `XENG_*` it names exists in examples/afxdp/, lwip/, ngtcp2/, stacks/ or
    include/tsq/ (the example is split and renamed by others while the guide stays).
 5. Every key of docs/doxy-filter.py's SUPPLEMENT names something include/tsq/ still has.
 Prints one line per problem; exit 1 if any.
@@ -153,7 +153,8 @@ def check_labels():
 
 
 example = ""
-for e in sorted(glob.glob(os.path.join(root, "examples", "afxdp", "*.[ch]"))):
+for e in sorted(sum((glob.glob(os.path.join(root, "examples", d, "*.[ch]"))
+                   for d in ("afxdp", "lwip", "ngtcp2", "stacks")), [])):
     with open(e, encoding="utf-8", errors="replace") as f:
         example += f.read() + "\n"
 example_words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", example))
@@ -176,7 +177,7 @@ for path in docs:
                 for m in EXAMPLE_NAME.finditer(line):
                     name = m.group(1) or m.group(2)
                     if name not in example_words and name not in words:
-                        problems.append(f"{rel}:{n}: {name} is not in examples/afxdp/ or include/tsq/")
+                        problems.append(f"{rel}:{n}: {name} is not in examples/{{afxdp,lwip,ngtcp2,stacks}}/ or include/tsq/")
             for m in PATH.finditer(line):
                 p = m.group(1).rstrip(".")
                 if "*" in p or "<" in p:
