@@ -22,6 +22,10 @@
  *       today  tsq_budget with today's defaults (cap 4 MiB, pacing shift 10) and the pacing
  *              rate set to the link rate, so the limit is ~1 ms of data; units sized by
  *              tsq_budget_size_goal (~1 ms, at least two segments).
+ *       default  tsq_budget_init(NULL) and no rate given: the budget learns the rate from
+ *              its completions (the simulated clock through tsq_budget_complete_at), and
+ *              the sender sizes each unit by tsq_budget_size_goal of tsq_budget_rate()
+ *              (64 KB until the first window closes, then ~1 ms).
  *     With TSQ the sender loops tsq_budget_may_send() / tsq_budget_charge(); when the check
  *     says stop it sits THROTTLED, and only a completion for which tsq_budget_complete()
  *     returns true (it won THROTTLED -> QUEUED) restarts it, through a "worker" that runs
@@ -119,11 +123,11 @@
 
 #define NS_PER_S 1000000000ull
 
-enum rule { RULE_NONE, RULE_SEED, RULE_TODAY };
+enum rule { RULE_NONE, RULE_SEED, RULE_TODAY, RULE_DEFAULT };
 
-static const char *const rule_name[] = { "none", "seed", "today" };
+static const char *const rule_name[] = { "none", "seed", "today", "default" };
 static const char *const rule_label[] = { "no TSQ (sndbuf)", "tsq (seed 128 KiB)",
-					  "tsq (today: 1 ms pacing)" };
+					  "tsq (today: 1 ms pacing)", "tsq (defaults, no rate)" };
 
 struct params {
 	uint64_t duration_ns;
@@ -276,6 +280,8 @@ static void advance(struct sim *s, uint64_t t)
 	s->now = t;
 }
 
+static void size_unit(struct result *r, uint64_t rate);
+
 /*
  * The bulk sender: hand down units while the rule allows. With TSQ this is the loop of
  * budget.h's usage example; it always ends THROTTLED, as the sender never runs out of data.
@@ -293,6 +299,10 @@ static void sender_run(struct sim *s)
 				break;
 			s->below_none += r->unit_cost;
 		} else {
+			if (r->rule == RULE_DEFAULT)
+				size_unit(r, tsq_budget_rate(&s->b));
+			u.wire = r->unit_wire;
+			u.cost = r->unit_cost;
 			if (!tsq_budget_may_send(&s->b, &s->fl, r->unit_cost, 0))
 				break;
 			tsq_budget_charge(&s->b, r->unit_cost); /* before the unit can complete */
@@ -362,7 +372,7 @@ static void on_completion(struct sim *s)
 		sender_run(s);
 		return;
 	}
-	if (tsq_budget_complete(&s->b, &s->fl, p.cost)) {
+	if (tsq_budget_complete_at(&s->b, &s->fl, p.cost, s->now)) {
 		/* We won THROTTLED -> QUEUED: the one restart, and only of a stopped sender. */
 		if (s->worker_pending || !s->stopped)
 			die("a completion won a restart twice, or of a running sender");
@@ -415,32 +425,45 @@ static double pct_ms(const uint64_t *v, size_t n, double p)
 	return (double)bench_percentile_u64(v, n, p) / 1e6;
 }
 
+/* A unit of `goal` payload bytes: whole segments, as tcp_xmit_size_goal() rounds. */
+static void set_unit(struct result *r, uint32_t goal)
+{
+	goal -= goal % MSS;
+	r->unit_payload = goal;
+	r->unit_wire = goal / MSS * SEG_WIRE_BYTES;
+	r->unit_cost = goal + TRUESIZE_OVERHEAD;
+}
+
+/* Today's size goal (~1 ms of `rate` bytes/s, at least two segments, at most the GSO goal). */
+static void size_unit(struct result *r, uint64_t rate)
+{
+	set_unit(r, tsq_budget_size_goal(rate, TSQ_BUDGET_PACING_SHIFT_DEFAULT, MSS, MIN_TSO_SEGS,
+					 GSO_SIZE_GOAL));
+}
+
 /* Configure the budget and size the unit as the rule does. */
 static void setup_rule(struct sim *s)
 {
 	struct result *r = s->r;
 	struct tsq_budget_opts cfg;
-	uint32_t goal = GSO_SIZE_GOAL;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.size = sizeof(cfg);
 	cfg.cap = r->rule == RULE_SEED ? TSQ_BUDGET_CAP_2012 : TSQ_BUDGET_CAP_DEFAULT;
 	cfg.pacing_shift = TSQ_BUDGET_PACING_SHIFT_DEFAULT;
-	if (tsq_budget_init(&s->b, &cfg) != 0)
+	cfg.no_rate_learning = r->rule == RULE_SEED; /* 2012: the fixed limit alone */
+	if (tsq_budget_init(&s->b, r->rule == RULE_DEFAULT ? NULL : &cfg) != 0)
 		die("tsq_budget_init() failed");
 	if (r->rule == RULE_TODAY) {
 		/* Pacing rate = link rate: the limit is max(2 units, ~1 ms of data). */
 		tsq_budget_set_pacing_rate(&s->b, r->rate_bps / 8);
-		goal = tsq_budget_size_goal(r->rate_bps / 8, TSQ_BUDGET_PACING_SHIFT_DEFAULT, MSS,
-					    MIN_TSO_SEGS, GSO_SIZE_GOAL);
+		size_unit(r, r->rate_bps / 8);
 	} else if (r->rule == RULE_SEED) {
 		/* 2012: no pacing rate, so the limit is the cap, and a burst is half of it. */
-		goal = tsq_budget_size_goal_half_limit(tsq_budget_limit(&s->b, 0, 0), GSO_SIZE_GOAL);
+		set_unit(r, tsq_budget_size_goal_half_limit(tsq_budget_limit(&s->b, 0, 0), GSO_SIZE_GOAL));
+	} else {
+		size_unit(r, tsq_budget_rate(&s->b)); /* none: 64 KB TSO; default: until learned */
 	}
-	goal -= goal % MSS; /* whole segments, as tcp_xmit_size_goal() rounds */
-	r->unit_payload = goal;
-	r->unit_wire = goal / MSS * SEG_WIRE_BYTES;
-	r->unit_cost = goal + TRUESIZE_OVERHEAD;
 	r->limit = r->rule == RULE_NONE ? s->p->no_tsq_bytes : tsq_budget_limit(&s->b, r->unit_cost, 0);
 }
 
@@ -503,6 +526,8 @@ static void simulate(const struct params *p, uint64_t rate_bps, enum rule rule, 
 	r->max_ms = s.ndelays != 0 ? (double)s.delays[s.ndelays - 1] / 1e6 : 0.0;
 	r->utilization = (double)s.busy_ns / (double)window;
 	r->below_mean = s.below_integral / (double)window;
+	if (rule == RULE_DEFAULT) /* the learned limit, as it ended */
+		r->limit = tsq_budget_limit(&s.b, r->unit_cost, 0);
 	if (rule != RULE_NONE) {
 		tsq_budget_stats(&s.b, &st);
 		r->throttles = st.throttles;
@@ -517,7 +542,7 @@ static void simulate(const struct params *p, uint64_t rate_bps, enum rule rule, 
 
 static const uint64_t rates_bps[] = { 1000000000ull, 100000000ull };
 #define NRATES (sizeof(rates_bps) / sizeof(rates_bps[0]))
-#define NRULES 3
+#define NRULES 4
 #define NRUNS (NRATES * NRULES)
 
 static double seed_ms(const struct result *r)

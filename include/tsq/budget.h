@@ -98,6 +98,33 @@ extern "C" {
 /* "No pacing rate yet": the pacing term then never limits (the kernel's ~0UL). */
 #define TSQ_BUDGET_RATE_UNLIMITED UINT64_MAX
 
+/* The learning window: a rate sample is the bytes completed over at least this long. */
+#define TSQ_BUDGET_RATE_WINDOW_NS_DEFAULT 1000000ull /* 1 ms */
+
+/*
+ * The clock of tsq_budget_complete() (tsq_budget_complete_at() takes the caller's):
+ * TSQ_CFG_NOW_NS() returns nanoseconds as a uint64_t, e.g. a simulator's virtual clock.
+ * Default: CLOCK_MONOTONIC where <time.h> declares it, else C11's timespec_get(TIME_UTC)
+ * (a clock that goes backwards only drops a learning window).
+ */
+#ifndef TSQ_CFG_NOW_NS
+#include <time.h>
+static inline uint64_t tsq__budget_clock_ns(void)
+{
+	struct timespec ts;
+
+#ifdef CLOCK_MONOTONIC
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+#else
+	if (timespec_get(&ts, TIME_UTC) == 0)
+		return 0;
+#endif
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+#define TSQ_CFG_NOW_NS() tsq__budget_clock_ns()
+#endif
+
 #define TSQ__BUDGET_UNITS_SHIFT 40
 #define TSQ__BUDGET_BYTES_MASK ((1ull << TSQ__BUDGET_UNITS_SHIFT) - 1)
 #define TSQ__BUDGET_ONE_UNIT (1ull << TSQ__BUDGET_UNITS_SHIFT)
@@ -107,6 +134,11 @@ extern "C" {
  */
 #define TSQ_BUDGET_MAX_INFLIGHT (TSQ__BUDGET_BYTES_MASK - UINT32_MAX) /* 2^40 - 2^32 */
 #define TSQ_BUDGET_MAX_UNITS ((1u << (64 - TSQ__BUDGET_UNITS_SHIFT)) - 1) /* 2^24 - 1 */
+
+/* The window word: start time in ns with its two low bits used as flags. */
+#define TSQ__BUDGET_WIN_BUSY 1ull /* a completion is closing the window: others skip */
+#define TSQ__BUDGET_WIN_IDLE 2ull /* the flow ran empty: the next completion opens a new one */
+#define TSQ__BUDGET_WIN_FLAGS 3ull
 
 /*
  * Options of tsq_budget_init() and tsq_flow_init() (NULL: today's kernel defaults). Set size
@@ -118,6 +150,9 @@ struct tsq_budget_opts {
 	uint64_t cap;          /* bytes; 0 means TSQ_BUDGET_CAP_DEFAULT */
 	unsigned pacing_shift; /* 0 means TSQ_BUDGET_PACING_SHIFT_DEFAULT; at most 63 */
 	bool allow_one;        /* zero or one unit in flight may always go */
+	/* Version 2: the rate learned from completions (see "The learned rate" above). */
+	bool no_rate_learning;  /* true: no rate until one is set, the cap alone limits */
+	uint64_t rate_window_ns; /* 0 means TSQ_BUDGET_RATE_WINDOW_NS_DEFAULT */
 };
 
 /*
@@ -125,14 +160,25 @@ struct tsq_budget_opts {
  * touches both, so they should share a cache line. Fields are private: use the functions.
  */
 struct tsq_budget {
+	/* The first 54 bytes are what the sender's check and every completion touch. */
 	uint64_t inflight;     /* (units << 40) | bytes: sender adds, completions subtract */
-	uint64_t pacing_rate;  /* bytes per second, written by the sender */
+	uint64_t pacing_rate;  /* bytes per second set by the sender (used unless learning) */
+	uint64_t rate_est;     /* learned bytes per second: the window's closer writes */
+	uint64_t delivered;    /* bytes completed, modulo 2^64: completions add (learning only) */
+	uint64_t win;          /* window start in ns | TSQ__BUDGET_WIN_*: completions */
 	uint64_t cap;
 	uint32_t pacing_shift;
 	bool allow_one;
+	bool learning;         /* no rate set: learn one (sender writes, completions read) */
+	/* Only the completion that holds the window (TSQ__BUDGET_WIN_BUSY) touches these two. */
+	uint64_t win_delivered; /* `delivered` when the window opened */
+	uint64_t rate_prev;     /* the previous window's sample */
+	uint64_t window_ns;
 	uint64_t throttles;    /* sender stopped (re-check confirmed): sender-written */
 	uint64_t recheck_saves; /* re-check found room after setting THROTTLED: sender-written */
 	uint64_t unmatched;     /* completions clamped at zero: any thread, atomic add */
+	uint64_t rate_samples;  /* windows closed with a rate sample: the closer, atomic add */
+	uint64_t rate_restarts; /* windows dropped (the flow ran empty, the clock went back) */
 };
 
 struct tsq_budget_stats {
@@ -146,6 +192,13 @@ struct tsq_budget_stats {
 	 * (with it, such a completion aborts).
 	 */
 	uint64_t unmatched_completions;
+	/*
+	 * The rate the pacing term uses, bytes per second: the one set, or the learned one, or
+	 * TSQ_BUDGET_RATE_UNLIMITED before a rate is set or learned (the cap alone limits).
+	 */
+	uint64_t rate;
+	uint64_t rate_samples;  /* learning windows closed with a sample */
+	uint64_t rate_restarts; /* windows dropped: the flow ran empty, or the clock went back */
 };
 
 /*
@@ -165,37 +218,78 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
 		return -EINVAL;
 	b->inflight = 0;
 	b->pacing_rate = TSQ_BUDGET_RATE_UNLIMITED;
+	b->rate_est = TSQ_BUDGET_RATE_UNLIMITED; /* nothing learned: the cap limits */
+	b->delivered = 0;
+	b->win = TSQ__BUDGET_WIN_IDLE; /* the first completion opens the first window */
 	b->cap = o.cap != 0 ? o.cap : TSQ_BUDGET_CAP_DEFAULT;
 	b->pacing_shift = o.pacing_shift != 0 ? o.pacing_shift : TSQ_BUDGET_PACING_SHIFT_DEFAULT;
 	b->allow_one = o.allow_one;
+	b->learning = !o.no_rate_learning;
+	b->win_delivered = 0;
+	b->rate_prev = 0;
+	b->window_ns = o.rate_window_ns != 0 ? o.rate_window_ns : TSQ_BUDGET_RATE_WINDOW_NS_DEFAULT;
 	b->throttles = 0;
 	b->recheck_saves = 0;
 	b->unmatched = 0;
+	b->rate_samples = 0;
+	b->rate_restarts = 0;
 	return 0;
 }
 
 /*
- * tsq_budget_set_pacing_rate - the flow's pacing rate in bytes per second
- * (TSQ_BUDGET_RATE_UNLIMITED: no pacing term, the cap alone limits).
- * Context: the sender. Blocks: never. Ordering: a relaxed store (a number, not a
- * publication). Pairs with: nothing. Return: nothing.
+ * tsq_budget_set_pacing_rate - the flow's pacing rate in bytes per second; it replaces the
+ * learned rate from now on (TSQ_BUDGET_RATE_UNLIMITED: no pacing term, the cap alone limits;
+ * 0: the two-unit floor alone). tsq_budget_learn_rate() goes back to learning.
+ * Context: the sender. Blocks: never. Ordering: relaxed stores (numbers, not publications):
+ * a completion running meanwhile may still close one learning window.
+ * Return: nothing.
  */
 static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t bytes_per_sec)
 {
 	tsq_store(&b->pacing_rate, bytes_per_sec, TSQ_RELAXED);
+	tsq_store(&b->learning, false, TSQ_RELAXED);
+}
+
+/*
+ * tsq_budget_learn_rate - forget the rate set and learn one from completions again (the
+ * default after init, unless opts->no_rate_learning): until the first window closes the cap
+ * limits, as before any rate.
+ * Context: the sender. Blocks: never.
+ * Ordering: relaxed stores, and a relaxed RMW that marks the window to reopen (completions
+ * RMW the same word concurrently).
+ * Return: nothing.
+ */
+static inline void tsq_budget_learn_rate(struct tsq_budget *b)
+{
+	tsq_store(&b->rate_est, TSQ_BUDGET_RATE_UNLIMITED, TSQ_RELAXED);
+	tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_IDLE, TSQ_RELAXED);
+	tsq_store(&b->learning, true, TSQ_RELAXED);
+}
+
+/*
+ * tsq_budget_rate - the rate the pacing term uses, in bytes per second: the one set with
+ * tsq_budget_set_pacing_rate(), or else the learned one, or TSQ_BUDGET_RATE_UNLIMITED while
+ * none is known (the cap limits). A learned rate is never 0.
+ * Context: any thread. Blocks: never. Ordering: relaxed loads (a snapshot).
+ * Return: bytes per second.
+ */
+static inline uint64_t tsq_budget_rate(const struct tsq_budget *b)
+{
+	if (tsq_load(&b->learning, TSQ_RELAXED))
+		return tsq_load(&b->rate_est, TSQ_RELAXED);
+	return tsq_load(&b->pacing_rate, TSQ_RELAXED);
 }
 
 /*
  * tsq_budget_limit - the byte limit for a next unit of `next_cost` bytes:
- * min(max(2 * next_cost, pacing_rate >> shift), cap) << factor.
+ * min(max(2 * next_cost, rate >> shift), cap) << factor, rate being tsq_budget_rate().
  * Context: any thread. Blocks: never. Ordering: relaxed reads of the configuration.
- * Pairs with: nothing.
  * Return: the limit in bytes; saturates at TSQ_BUDGET_MAX_INFLIGHT (any cap, any factor)
  * instead of overflowing.
  */
 static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t next_cost, unsigned factor)
 {
-	uint64_t limit = tsq_load(&b->pacing_rate, TSQ_RELAXED) >> b->pacing_shift;
+	uint64_t limit = tsq_budget_rate(b) >> b->pacing_shift;
 
 	if (limit < 2ull * next_cost)
 		limit = 2ull * next_cost; /* one unit in flight, one about to go */
@@ -326,13 +420,114 @@ static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uin
 	tsq_counter_add_shared(&b->unmatched, 1);
 }
 
+/* bytes * 1e9 / ns, saturating at UINT64_MAX, for any bytes and any ns >= 1. */
+static inline uint64_t tsq__budget_rate_of(uint64_t bytes, uint64_t ns)
+{
+	const uint64_t g = 1000000000ull;
+	uint64_t q = bytes / ns, r = bytes % ns;
+
+	if (q > UINT64_MAX / g)
+		return UINT64_MAX;
+	q *= g;
+	/* r < ns: r * g fits while ns <= 2^64 / 1e9 (18 s); a longer window loses < 1 B/s. */
+	r = ns <= UINT64_MAX / g ? r * g / ns : r / (ns / g);
+	return q > UINT64_MAX - r ? UINT64_MAX : q + r;
+}
+
+/*
+ * Close the window this completion claimed (w: the word it claimed, t0 | its flags): a
+ * sample of `mine - win_delivered` bytes over now - t0, unless the flow ran empty since it
+ * opened or the clock went back; then open the next one at now.
+ */
+static inline void tsq__budget_close_window(struct tsq_budget *b, uint64_t w, uint64_t mine,
+					    uint64_t now)
+{
+	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS, cur = (w & ~TSQ__BUDGET_WIN_IDLE) | TSQ__BUDGET_WIN_BUSY;
+
+	if (!(w & TSQ__BUDGET_WIN_IDLE) && now > t0 && now - t0 >= b->window_ns) {
+		uint64_t sample = tsq__budget_rate_of(mine - b->win_delivered, now - t0);
+
+		if (sample == 0)
+			sample = 1; /* "learned" is never 0: the two-unit floor then limits */
+		/* A max over two windows: a window that caught a completion batch's gap reads low. */
+		tsq_store(&b->rate_est, sample > b->rate_prev ? sample : b->rate_prev, TSQ_RELAXED);
+		b->rate_prev = sample;
+		tsq_counter_add_shared(&b->rate_samples, 1);
+	} else {
+		tsq_counter_add_shared(&b->rate_restarts, 1);
+	}
+	b->win_delivered = mine;
+	/* Only IDLE can change under BUSY (tsq__budget_learn's fetch_or): two tries at most. */
+	while (!tsq_cmpxchg(&b->win, &cur, now | (cur & TSQ__BUDGET_WIN_IDLE), TSQ_RELEASE,
+			    TSQ_RELAXED)) /* BUDGET_R5, pairs with BUDGET_A5 */
+		;
+}
+
+/*
+ * The learning step of a completion of `cost` bytes at `now` (ns); `emptied`: it took the last
+ * unit in flight. The completion that finds the window at least window_ns old claims it
+ * (BUSY, one winner) and closes it; the others only add their bytes. Nobody waits.
+ */
+static inline void tsq__budget_learn(struct tsq_budget *b, uint32_t cost, bool emptied, uint64_t now)
+{
+	uint64_t mine = tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost;
+	uint64_t w = tsq_load(&b->win, TSQ_RELAXED);
+	uint64_t t0 = w & ~TSQ__BUDGET_WIN_FLAGS;
+
+	now &= ~TSQ__BUDGET_WIN_FLAGS;
+	if (!(w & TSQ__BUDGET_WIN_BUSY) &&
+	    ((w & TSQ__BUDGET_WIN_IDLE) || now < t0 || now - t0 >= b->window_ns) &&
+	    tsq_cmpxchg(&b->win, &w, (w & ~TSQ__BUDGET_WIN_IDLE) | TSQ__BUDGET_WIN_BUSY, TSQ_ACQUIRE,
+			TSQ_RELAXED)) /* BUDGET_A5: the last closer's win_delivered, rate_prev */
+		tsq__budget_close_window(b, w, mine, now);
+	if (emptied) /* what follows is a new busy period: do not average the gap into it */
+		tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_IDLE, TSQ_RELAXED);
+}
+
+/* Uncharge and pick the restart: S2 then S1, and X3 for the winner. `old`: the value S2 replaced. */
+static inline bool tsq__budget_uncharge(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost,
+					uint64_t *old)
+{
+	uint32_t flags;
+
+	*old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* S2, pairs with S2 in may_send */
+	/* A plain test of the value S2 returned: no unit, or fewer bytes than this one's cost. */
+	if (tsq_unlikely((*old >> TSQ__BUDGET_UNITS_SHIFT) == 0 || (*old & TSQ__BUDGET_BYTES_MASK) < cost))
+		tsq__budget_unmatched(b, *old, cost);
+	flags = tsq_flags_load_seqcst(f); /* S1, pairs with S1 in tsq_flags_throttle() */
+	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
+		return false;
+	return tsq_flags_throttled_to_queued(f); /* X3 */
+}
+
+/*
+ * tsq_budget_complete_at - tsq_budget_complete() at the caller's time `now_ns` (a monotonic
+ * clock in nanoseconds, e.g. one read per completion batch, or a simulation's): the time
+ * the learned rate's windows are measured with. Unused once a rate is set.
+ * Context, Blocks, Ordering, Return: as tsq_budget_complete(); the learning step after them
+ * adds relaxed RMWs and BUDGET_A5/R5 (one completion at a time closes a window).
+ */
+static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost,
+					  uint64_t now_ns)
+{
+	uint64_t old;
+	bool restart = tsq__budget_uncharge(b, f, cost, &old);
+
+	if (tsq_load(&b->learning, TSQ_RELAXED))
+		tsq__budget_learn(b, cost, (old >> TSQ__BUDGET_UNITS_SHIFT) == 1, now_ns);
+	return restart;
+}
+
 /*
  * tsq_budget_complete - a unit of `cost` bytes left the lower layer: uncharge it and say
- * whether the flow must be restarted. Fast path (not throttled): one atomic RMW and a load.
+ * whether the flow must be restarted. Fast path (not throttled): one atomic RMW and a load;
+ * while learning (no rate set) also a clock read (TSQ_CFG_NOW_NS()), one relaxed RMW and a
+ * load, and once per window the close (tsq_budget_complete_at() takes the time instead).
  * Context: any thread (completion context). Blocks: never.
  * Ordering: S2, a SEQ_CST RMW uncharge, then S1, a SEQ_CST flags load
  * (tsq_flags_load_seqcst). If the flow is THROTTLED, X3 (tsq_flags_throttled_to_queued)
- * picks exactly one winner among concurrent completions.
+ * picks exactly one winner among concurrent completions. The learning step comes after
+ * them (relaxed; BUDGET_A5/R5 hand the window from one closer to the next).
  * Pairs with: S1/S2 in tsq_budget_may_send(); X3 with S3 in tsq_flags_unqueue().
  * A completion with nothing (or less than `cost`) in flight - one without a charge, or the
  * second of one unit - is misuse: TSQ_DEBUG aborts ("tsq: tsq_budget_complete: ..."); without
@@ -343,17 +538,12 @@ static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uin
  */
 static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost)
 {
-	uint32_t flags;
 	uint64_t old;
+	bool restart = tsq__budget_uncharge(b, f, cost, &old);
 
-	old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST); /* S2, pairs with S2 in may_send */
-	/* A plain test of the value S2 returned: no unit, or fewer bytes than this one's cost. */
-	if (tsq_unlikely((old >> TSQ__BUDGET_UNITS_SHIFT) == 0 || (old & TSQ__BUDGET_BYTES_MASK) < cost))
-		tsq__budget_unmatched(b, old, cost);
-	flags = tsq_flags_load_seqcst(f); /* S1, pairs with S1 in tsq_flags_throttle() */
-	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
-		return false;
-	return tsq_flags_throttled_to_queued(f); /* X3 */
+	if (tsq_load(&b->learning, TSQ_RELAXED))
+		tsq__budget_learn(b, cost, (old >> TSQ__BUDGET_UNITS_SHIFT) == 1, TSQ_CFG_NOW_NS());
+	return restart;
 }
 
 /*
@@ -385,6 +575,9 @@ static inline int tsq_budget_stats(const struct tsq_budget *b, struct tsq_budget
 	out->throttles = tsq_load(&b->throttles, TSQ_RELAXED);
 	out->recheck_saves = tsq_load(&b->recheck_saves, TSQ_RELAXED);
 	out->unmatched_completions = tsq_load(&b->unmatched, TSQ_RELAXED);
+	out->rate = tsq_budget_rate(b);
+	out->rate_samples = tsq_load(&b->rate_samples, TSQ_RELAXED);
+	out->rate_restarts = tsq_load(&b->rate_restarts, TSQ_RELAXED);
 	return 0;
 }
 

@@ -106,8 +106,8 @@ struct tsq_flow_ops {
  * its fields are private: use the functions below.
  */
 struct tsq_flow {
-	struct tsq_budget budget; /* line 1: sender + completions */
 	struct tsq_flags flags;   /* line 1 */
+	struct tsq_budget budget; /* line 1 (its first 54 bytes): sender + completions */
 	unsigned home;            /* the shard whose worker restarts this flow */
 	struct tsq_defer_set *set;
 	const struct tsq_flow_ops *ops;
@@ -186,6 +186,14 @@ static inline void tsq__flow_hold(struct tsq_flow *flow, uint32_t n)
 			flow->ops->hold(flow);
 }
 
+/* We won THROTTLED -> QUEUED (X3): the node is ours until the worker unqueues it. */
+static inline void tsq__flow_queue(struct tsq_flow *flow)
+{
+	tsq__flow_hold(flow, 1);
+	tsq_counter_add_shared(&flow->queued, 1);
+	tsq_defer_queue(flow->set, flow->home, &flow->work);
+}
+
 /*
  * tsq_flow_complete - a unit of `cost` bytes of this flow completed. If that restarts the
  * flow, take a reference and queue it to its home worker.
@@ -202,11 +210,66 @@ static inline bool tsq_flow_complete(struct tsq_flow *flow, uint32_t cost)
 {
 	if (tsq_likely(!tsq_budget_complete(&flow->budget, &flow->flags, cost)))
 		return false;
-	/* We won THROTTLED -> QUEUED (X3): the node is ours until the worker unqueues it. */
-	tsq__flow_hold(flow, 1);
-	tsq_counter_add_shared(&flow->queued, 1);
-	tsq_defer_queue(flow->set, flow->home, &flow->work);
+	tsq__flow_queue(flow);
 	return true;
+}
+
+/*
+ * tsq_flow_complete_at - tsq_flow_complete() with the caller's clock: `now_ns`, monotonic
+ * nanoseconds (one read per completion batch, or a simulation's virtual time), measures the
+ * windows of the learned rate (tsq_budget_complete_at()).
+ * Context, Blocks, Ordering, Pairs with, Return: as tsq_flow_complete().
+ */
+static inline bool tsq_flow_complete_at(struct tsq_flow *flow, uint32_t cost, uint64_t now_ns)
+{
+	if (tsq_likely(!tsq_budget_complete_at(&flow->budget, &flow->flags, cost, now_ns)))
+		return false;
+	tsq__flow_queue(flow);
+	return true;
+}
+
+/*
+ * tsq_flow_set_pacing_rate - the flow's pacing rate in bytes per second, for the limit's
+ * ~1 ms term (rate >> pacing shift); it replaces the rate learned from completions
+ * (TSQ_BUDGET_RATE_UNLIMITED: the cap alone limits). tsq_flow_learn_rate() goes back.
+ * Context: the sender (owner, or under ops->lock). Blocks: never.
+ * Ordering: relaxed stores (tsq_budget_set_pacing_rate()). Return: nothing.
+ */
+static inline void tsq_flow_set_pacing_rate(struct tsq_flow *flow, uint64_t bytes_per_sec)
+{
+	tsq_budget_set_pacing_rate(&flow->budget, bytes_per_sec);
+}
+
+/*
+ * tsq_flow_learn_rate - drop the rate set and learn it from completions again (the default).
+ * Context: the sender. Blocks: never. Ordering: as tsq_budget_learn_rate() (relaxed).
+ * Return: nothing.
+ */
+static inline void tsq_flow_learn_rate(struct tsq_flow *flow)
+{
+	tsq_budget_learn_rate(&flow->budget);
+}
+
+/*
+ * tsq_flow_limit - the flow's byte limit now, before the two-unit floor:
+ * min(rate >> pacing shift, cap), rate being the one set, else the learned one (the cap
+ * alone while none is known). A unit of cost c may go while in-flight < max(this, 2c).
+ * Context: any thread. Blocks: never. Ordering: relaxed loads (a snapshot).
+ * Return: bytes.
+ */
+static inline uint64_t tsq_flow_limit(const struct tsq_flow *flow)
+{
+	return tsq_budget_limit(&flow->budget, 0, 0);
+}
+
+/*
+ * tsq_flow_inflight - the bytes charged and not yet completed (handed down, still below).
+ * Context: any thread. Blocks: never. Ordering: a relaxed load (a snapshot).
+ * Return: bytes.
+ */
+static inline uint64_t tsq_flow_inflight(const struct tsq_flow *flow)
+{
+	return tsq_budget_inflight(&flow->budget);
 }
 
 /* The home worker's handler for a queued flow (run by tsq_defer_drain). */
