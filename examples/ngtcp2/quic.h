@@ -74,6 +74,7 @@ struct quic_conn {
 	uint8_t pending[QUIC_PKT_MAX]; /* a datagram the socket refused (EAGAIN), sent on POLLOUT */
 	size_t pending_len;
 	uint64_t sent_pkts, send_errors;
+	bool write_more;               /* the write loop stopped at its bound, not for want of room */
 	bool write_failed;             /* a restart's write failed: the thread closes the conn */
 	uint64_t delivered;            /* client: bytes checked (atomic store: main reads it) */
 	struct quic_tally *tally;      /* server: the sender's total in flight (its thread only) */

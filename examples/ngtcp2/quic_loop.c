@@ -32,7 +32,7 @@ static struct timespec quic_timeout(struct quic_side *s, uint64_t now)
 		if (c->conn == NULL || quic_conn_done(c))
 			continue;
 		exp = ngtcp2_conn_get_expiry(c->conn);
-		if (exp <= now)
+		if (exp <= now || c->write_more)
 			wait = 0;
 		else if (exp - now < wait)
 			wait = exp - now;
@@ -108,10 +108,20 @@ static int quic_wait(struct quic_side *s, struct pollfd *pfd)
 	return r;
 }
 
+/* Whether the connection has work for its owner: a datagram, room for one, a timer, more. */
+static bool quic_due(struct quic_conn *c, short revents, uint64_t now)
+{
+	if (quic_conn_done(c) && c->pending_len == 0)
+		return false;
+	return (revents & (POLLIN | POLLOUT)) || c->write_more || c->write_failed ||
+	       (c->conn != NULL && ngtcp2_conn_get_expiry(c->conn) <= now);
+}
+
 /*
  * The sender's thread. Completions first (they may queue restarts), then each connection with
- * something to do as its owner (owner.h: a restart that finds it owned is left to the
- * release), then the restarts (defer.h's drain runs send_more under the short lock).
+ * something to do, as its owner (owner.h: a restart that finds it owned is left to the
+ * release), then the restarts: defer.h's drain runs send_more under the short lock. A flow
+ * the budget stopped is written again only through that restart.
  */
 void *quic_sender_thread(void *arg)
 {
@@ -119,14 +129,17 @@ void *quic_sender_thread(void *arg)
 	struct pollfd pfd[QUIC_MAX_CONNS + 1];
 
 	while (!quic_all_done(s) && quic_now() < s->deadline) {
+		uint64_t now;
+
 		quic_wait(s, pfd);
 		for (unsigned i = 0; i < s->n; i++)
 			if (s->conns[i].conn != NULL && (pfd[i].revents & POLLERR))
 				quic_tsq_completions(&s->conns[i]);
+		now = quic_now();
 		for (unsigned i = 0; i < s->n; i++) {
 			struct quic_conn *c = &s->conns[i];
 
-			if (quic_conn_done(c) && c->pending_len == 0)
+			if (!quic_due(c, pfd[i].revents, now))
 				continue;
 			tsq_owner_acquire(&c->own);
 			if (quic_turn(c) != 0 && s->err == 0)

@@ -212,8 +212,9 @@ int quic_tsq_write(struct quic_conn *c)
 	uint8_t buf[QUIC_PKT_MAX];
 	uint64_t now = quic_now();
 	bool blocked = false;
+	int i;
 
-	for (int i = 0; i < 1024 && c->pending_len == 0; i++) {
+	for (i = 0; i < 1024 && c->pending_len == 0; i++) {
 		ngtcp2_vec v;
 		uint32_t flags = 0;
 		ngtcp2_ssize n, len = -1;
@@ -239,6 +240,7 @@ int quic_tsq_write(struct quic_conn *c)
 			break;
 		quic_send_datagram(c, buf, (size_t)n);
 	}
+	c->write_more = i == 1024;
 	ngtcp2_conn_update_pkt_tx_time(c->conn, now);
 	return 0;
 }

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tsq-quic - QUIC bulk flows (ngtcp2 0.12 + GnuTLS, Debian's packages) through a tbf in two
+ * network namespaces, with tsq off and on, and a probe: a UDP ping-pong from the sender's
+ * namespace to an echo in the receiver's (its datagrams wait in the same tbf as the bulk
+ * data). The options, the testbed, the rounds and the report are examples/stacks/'s; this file
+ * is the QUIC stack's side of it. Every run checks every byte the receivers got, in order.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "quic_loop.h"
+#include "stacks.h"
+#include "testbed.h"
+
+struct quic_stack {
+	struct tb *tb;
+	struct quic_tls tls;
+	struct quic_row row;
+	bool running;
+};
+
+static int quic_stack_socket(void *ctx, bool receiver)
+{
+	struct quic_stack *q = ctx;
+
+	return tb_socket(q->tb, receiver ? TB_B : TB_A, AF_INET6, SOCK_DGRAM, 0);
+}
+
+static int quic_stack_init(void *ctx, struct tb *tb)
+{
+	struct quic_stack *q = ctx;
+
+	q->tb = tb;
+	if (quic_tls_init(&q->tls) != 0) {
+		fprintf(stderr, "tsq-quic: cannot make the certificate (GnuTLS)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int quic_stack_row_start(void *ctx, const struct stack_cfg *cfg)
+{
+	struct quic_stack *q = ctx;
+	struct quic_row_cfg rc = {
+		.flows = cfg->bulk_flows,
+		.tsq = cfg->tsq,
+		.bulk_bytes = cfg->bulk_bytes,
+		.sender = tb_sockaddr(TB_ADDR_KERNEL, 0),
+		.receiver = tb_sockaddr(TB_ADDR_PEER, 0),
+		.echo_port = TB_PORT_UDP,
+		.socket = quic_stack_socket,
+		.socket_ctx = q,
+	};
+	int err = quic_row_start(&q->row, &q->tls, &rc);
+
+	q->running = err == 0;
+	if (err != 0)
+		fprintf(stderr, "tsq-quic: row start: %s\n", strerror(-err));
+	return err == 0 ? 0 : -1;
+}
+
+static int quic_stack_probe(void *ctx, unsigned char *buf, size_t len)
+{
+	return quic_row_probe(&((struct quic_stack *)ctx)->row, buf, len);
+}
+
+static uint64_t quic_stack_rx_bytes(void *ctx)
+{
+	return quic_row_bytes(&((struct quic_stack *)ctx)->row);
+}
+
+static int quic_stack_row_stop(void *ctx, struct stack_row_extra *out)
+{
+	struct quic_stack *q = ctx;
+	struct quic_row_result r;
+	int bad;
+
+	if (!q->running)
+		return -1;
+	q->running = false;
+	bad = quic_row_stop(&q->row, &r);
+	out->bytes_in_device_max = (int64_t)r.bytes_in_device_max;
+	out->throttles = r.throttles;
+	out->restarts = r.restarts;
+	out->deferred = r.deferred;
+	out->failed = bad != 0;
+	if (bad != 0)
+		fprintf(stderr,
+			"tsq-quic: row failed: error %d, %llu bytes (%llu bad, %llu out of order), "
+			"%u/%u streams ended, %u pinned, %u clean closes, %llu bytes left charged, "
+			"%llu unmatched completions\n",
+			r.err, (unsigned long long)r.bytes, (unsigned long long)r.bad_bytes,
+			(unsigned long long)r.out_of_order, r.fins, q->row.cfg.flows, r.pinned,
+			r.clean_closes, (unsigned long long)r.inflight_left,
+			(unsigned long long)r.unmatched);
+	return bad;
+}
+
+static void quic_stack_fini(void *ctx)
+{
+	struct quic_stack *q = ctx;
+	struct stack_row_extra ex;
+
+	if (q->running)
+		quic_stack_row_stop(q, &ex);
+	if (q->tb != NULL)
+		quic_tls_destroy(&q->tls);
+}
+
+int main(int argc, char **argv)
+{
+	static struct quic_stack q;
+	const struct stack_ops ops = {
+		.name = "quic",
+		.init = quic_stack_init,
+		.row_start = quic_stack_row_start,
+		.probe_rt = quic_stack_probe,
+		.rx_bytes = quic_stack_rx_bytes,
+		.row_stop = quic_stack_row_stop,
+		.fini = quic_stack_fini,
+		.ctx = &q,
+	};
+
+	return stacks_main(argc, argv, "tsq-quic", &ops);
+}
