@@ -15,6 +15,7 @@
 #include "quic_loop.h"
 
 #define QUIC_ROW_SECONDS_MAX 600ull /* no row runs longer: a hang ends as a failed row */
+#define QUIC_PROBE_TIMEOUT_MS 10000 /* a probe behind a full tbf (4 MiB) may wait seconds */
 
 static int quic_bound(struct quic_row *r, bool receiver, struct sockaddr_in6 a, uint16_t port)
 {
@@ -153,7 +154,7 @@ int quic_row_probe(struct quic_row *r, unsigned char *buf, size_t len)
 
 	if (len > sizeof(back) || send(r->probe_fd, buf, len, 0) != (ssize_t)len)
 		return -1;
-	while (poll(&pfd, 1, 1000) == 1) {
+	while (poll(&pfd, 1, QUIC_PROBE_TIMEOUT_MS) == 1) {
 		ssize_t n = recv(r->probe_fd, back, sizeof(back), 0);
 
 		if (n == (ssize_t)len && memcmp(back, buf, len) == 0)

@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 		.init = quic_stack_init,
 		.row_start = quic_stack_row_start,
 		.probe_rt = quic_stack_probe,
-		.rx_bytes = quic_stack_rx_bytes,
+		.delivered = quic_stack_rx_bytes,
 		.row_stop = quic_stack_row_stop,
 		.fini = quic_stack_fini,
 		.ctx = &q,
