@@ -112,7 +112,8 @@ int quic_conn_flush_pending(struct quic_conn *c);
 int quic_conn_stream_data(struct quic_conn *c, ngtcp2_vec *v, uint32_t *flags);
 
 /* quic_tsq.c */
-int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home);
+int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home,
+		  const struct tsq_budget_opts *opts);
 void quic_tsq_destroy(struct quic_conn *c);
 int quic_tsq_write(struct quic_conn *c);
 int quic_tsq_completions(struct quic_conn *c);

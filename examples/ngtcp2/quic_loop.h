@@ -32,6 +32,7 @@ struct quic_row_cfg {
 	uint64_t bulk_bytes;  /* 0: until quic_row_stop(); else exactly this per flow */
 	struct sockaddr_in6 sender, receiver; /* addresses (ports ignored) */
 	uint16_t echo_port;
+	struct tsq_budget_opts budget; /* the senders' flows (size 0: tsq's defaults) */
 	quic_socket_fn *socket;
 	void *socket_ctx;
 };

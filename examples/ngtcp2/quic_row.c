@@ -64,7 +64,7 @@ static int quic_row_sockets(struct quic_row *r)
 		s->stop = &r->stop;
 		s->tsq = c->tsq;
 		s->tally = &r->tally;
-		if (quic_tsq_init(s, &r->set, 0) != 0)
+		if (quic_tsq_init(s, &r->set, 0, c->budget.size != 0 ? &c->budget : NULL) != 0)
 			return -1;
 	}
 	return 0;

@@ -81,7 +81,8 @@ static void quic_own_release(struct tsq_owner *o)
 static const struct tsq_owner_ops quic_own_ops = {quic_own_process, quic_own_release};
 
 /* Return: 0, or -errno (socket options, memory, bad arguments). */
-int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home)
+int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home,
+		  const struct tsq_budget_opts *opts)
 {
 	int ts = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
 		 SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
@@ -95,7 +96,7 @@ int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home)
 	c->txq = calloc(QUIC_TXQ_SLOTS, sizeof(*c->txq));
 	if (c->txq == NULL)
 		return -ENOMEM;
-	err = tsq_flow_init(&c->flow, set, home, &quic_flow_ops, NULL);
+	err = tsq_flow_init(&c->flow, set, home, &quic_flow_ops, opts);
 	if (err == 0)
 		err = tsq_owner_init(&c->own, &quic_own_ops, 1u << 20);
 	return err;

@@ -16,6 +16,7 @@
 
 struct quic_stack {
 	struct tb *tb;
+	struct tsq_budget_opts budget;
 	struct quic_tls tls;
 	struct quic_row row;
 	bool running;
@@ -52,6 +53,7 @@ static int quic_stack_row_start(void *ctx, const struct stack_cfg *cfg)
 		.echo_port = TB_PORT_UDP,
 		.socket = quic_stack_socket,
 		.socket_ctx = q,
+		.budget = q->budget,
 	};
 	int err = quic_row_start(&q->row, &q->tls, &rc);
 
@@ -109,11 +111,31 @@ static void quic_stack_fini(void *ctx)
 		quic_tls_destroy(&q->tls);
 }
 
+/* The budget's knobs (budget.h): --pacing-shift as tsq-lwip's, --cap in bytes. */
+static int quic_stack_parse(void *ctx, int argc, char **argv, int *i)
+{
+	struct quic_stack *q = ctx;
+	const char *opt = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+
+	if (strcmp(opt, "--pacing-shift") == 0)
+		q->budget.pacing_shift = (unsigned)stacks_opt_num("tsq-quic", opt, val, 1, 20);
+	else if (strcmp(opt, "--cap") == 0)
+		q->budget.cap = (uint64_t)stacks_opt_num("tsq-quic", opt, val, 1500, 1 << 30);
+	else
+		return 0;
+	q->budget.size = sizeof(q->budget);
+	(*i)++;
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static struct quic_stack q;
 	const struct stack_ops ops = {
 		.name = "quic",
+		.usage = "  --pacing-shift N  the budget's limit is the learned rate >> N (1..20, default 10: ~1 ms)\n"
+			 "  --cap BYTES       the budget's cap (1500..2^30, default 4 MiB)\n",
+		.parse = quic_stack_parse,
 		.init = quic_stack_init,
 		.row_start = quic_stack_row_start,
 		.probe_rt = quic_stack_probe,
