@@ -225,13 +225,12 @@ void pk_echo_stop(struct pk_echo *e)
 	free(e);
 }
 
-void pk_probe_run(pk_rt_fn *rt, void *ctx, double seconds, unsigned gap_us,
+void pk_probe_run(pk_rt_fn *rt, void *ctx, double seconds, unsigned period_us,
 		  struct pk_probe_result *out)
 {
 	size_t cap = 1u << 16, n = 0;
 	uint64_t *rtt = malloc(cap * sizeof(*rtt));
 	uint64_t end = bench_now_ns() + (uint64_t)(seconds * 1e9), seq = 0;
-	struct timespec gap = { 0, (long)gap_us * 1000 };
 	unsigned char req[TB_PROBE_BYTES], buf[TB_PROBE_BYTES];
 
 	memset(out, 0, sizeof(*out));
@@ -249,8 +248,11 @@ void pk_probe_run(pk_rt_fn *rt, void *ctx, double seconds, unsigned gap_us,
 		rtt[n++] = bench_now_ns() - t0;
 		out->errors += memcmp(buf, req, sizeof(buf)) != 0;
 		seq++;
-		if (gap_us)
-			nanosleep(&gap, NULL);
+		while (bench_now_ns() < t0 + (uint64_t)period_us * 1000 && bench_now_ns() < end) {
+			struct timespec ts = { 0, 100000 };
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	bench_sort_u64(rtt, n);
 	out->samples = n;

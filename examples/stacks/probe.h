@@ -41,8 +41,13 @@ struct pk_probe_result {
 	uint64_t errors; /* failed round trips or echoes that differ from the request */
 	double p50_us, p99_us, max_us;
 };
-/* Round trips back to back (gap_us apart) for `seconds`; percentiles by nearest rank. */
-void pk_probe_run(pk_rt_fn *rt, void *ctx, double seconds, unsigned gap_us,
+/*
+ * Round trips for `seconds`, one every period_us (start to start; a late one starts the next at
+ * once): a fixed probe load whatever the queue, so a faster probe does not take link from the
+ * bulk flows. Percentiles by nearest rank.
+ */
+#define PK_PROBE_PERIOD_US 10000
+void pk_probe_run(pk_rt_fn *rt, void *ctx, double seconds, unsigned period_us,
 		  struct pk_probe_result *out);
 
 /* The kernel's own TCP from TB_ADDR_KERNEL: bulk senders and the probe (stack "kernel"). */

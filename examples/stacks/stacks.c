@@ -152,9 +152,11 @@ static int st__row(struct tb *tb, struct tb_qdisc_sampler *qs, const struct stac
 	}
 	st__sleep(o->seconds * 0.2 > 0.3 ? o->seconds * 0.2 : 0.3); /* slow start, queues fill */
 	tb_qdisc_take_max(qs);
+	if (s->window != NULL)
+		s->window(s->ctx);
 	b0 = s->delivered ? s->delivered(s->ctx) : pk_sink_bytes(sink);
 	t0 = bench_now_ns();
-	pk_probe_run(s->probe_rt, s->ctx, o->seconds, 0, &pr);
+	pk_probe_run(s->probe_rt, s->ctx, o->seconds, PK_PROBE_PERIOD_US, &pr);
 	b1 = s->delivered ? s->delivered(s->ctx) : pk_sink_bytes(sink);
 	t1 = bench_now_ns();
 	r->qdisc_backlog_max = tb_qdisc_take_max(qs);

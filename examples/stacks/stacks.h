@@ -36,7 +36,8 @@ struct stack_row_extra {
 struct stack_ops {
 	const char *name;  /* the JSON "stack" */
 	const char *usage; /* extra option lines for --help, or NULL */
-	/* Parse one extra option (argv[*i], value argv[*i + 1]); 1 used, 0 unknown, -1 bad (exit 2). */
+	/* Parse one extra option argv[*i], moving *i past any value it takes (argv[*i + 1]).
+	 * Return 1: taken; 0: not one of the stack's; -1: a bad value (exit 2). */
 	int (*parse)(void *ctx, int argc, char **argv, int *i);
 	int (*init)(void *ctx, struct tb *tb);  /* once, after the testbed is up; 0 or -1 */
 	/* Connect the probe and cfg->bulk_flows bulk flows to the sink, start sending. 0 or -1. */
@@ -51,6 +52,8 @@ struct stack_ops {
 	 * extra->failed). NULL: the TCP sink counts and checks.
 	 */
 	uint64_t (*delivered)(void *ctx);
+	/* Optional: the probe's window starts now (reset the maxima the row reports). */
+	void (*window)(void *ctx);
 	void *ctx;
 };
 
