@@ -13,7 +13,7 @@ scripts/test.sh):
    scripts/..., docs/..., cmake/...) exists, so a moved test or a split example is noticed.
 3. Every barrier label (R1, A2, S3, X4, C1, Z1 ...) a page names appears in the headers the
    page is about (PAGES below), so a relabel that forgets the page fails too.
-4. docs/porting.md: every `name()` and `XENG_*` it names exists in examples/afxdp/, lwip/, stacks/ or
+4. docs/porting.md: every `name()` and `XENG_*` it names exists in examples/afxdp/, lwip/, ngtcp2/, stacks/ or
    include/tsq/ (the example is split and renamed by others while the guide stays).
 5. Every key of docs/doxy-filter.py's SUPPLEMENT names something include/tsq/ still has.
 Prints one line per problem; exit 1 if any.
@@ -69,7 +69,7 @@ def header_words(names):
 
 example = ""
 for e in sorted(sum((glob.glob(os.path.join(root, "examples", d, "*.[ch]"))
-                   for d in ("afxdp", "lwip", "stacks")), [])):
+                   for d in ("afxdp", "lwip", "ngtcp2", "stacks")), [])):
     with open(e, encoding="utf-8", errors="replace") as f:
         example += f.read() + "\n"
 example_words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", example))
@@ -92,7 +92,7 @@ for path in docs:
                 for m in EXAMPLE_NAME.finditer(line):
                     name = m.group(1) or m.group(2)
                     if name not in example_words and name not in words:
-                        problems.append(f"{rel}:{n}: {name} is not in examples/{afxdp,lwip,stacks}/ or include/tsq/")
+                        problems.append(f"{rel}:{n}: {name} is not in examples/{{afxdp,lwip,ngtcp2,stacks}}/ or include/tsq/")
             if page in PAGES:
                 known = header_words(PAGES[page])
                 for m in LABEL.finditer(line):
