@@ -122,6 +122,7 @@ static int quic_new(struct quic_conn *c, const ngtcp2_pkt_hd *hd)
 	ngtcp2_settings_default(&s);
 	s.initial_ts = quic_now();
 	s.max_window = s.max_stream_window = 4 * (uint64_t)QUIC_WINDOW;
+	s.handshake_timeout = 5 * NGTCP2_SECONDS; /* a peer that never answers ends the row */
 	ngtcp2_transport_params_default(&p);
 	p.initial_max_data = QUIC_WINDOW;
 	p.initial_max_stream_data_uni = QUIC_WINDOW;
@@ -273,9 +274,9 @@ int quic_conn_flush_pending(struct quic_conn *c)
 }
 
 /*
- * The server's stream: the next piece of the pattern (it must stay intact until ACKed: it is
- * computed into a per-connection ring that ngtcp2 reads from). Return: 1 with *v and *flags
- * set, 0 when nothing is left to write (FIN sent).
+ * The server's stream: the next piece of the pattern, pointing into c->data (one period,
+ * computed at the start: ngtcp2 needs the bytes intact until they are acknowledged).
+ * Return: 1 with *v and *flags set, 0 when nothing is left to write (FIN sent).
  */
 int quic_conn_stream_data(struct quic_conn *c, ngtcp2_vec *v, uint32_t *flags)
 {

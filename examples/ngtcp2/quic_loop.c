@@ -72,11 +72,17 @@ static int quic_turn(struct quic_conn *c)
 	return err;
 }
 
+/* Every connection ended (a server whose client never came ends when the row stops). */
 static bool quic_all_done(const struct quic_side *s)
 {
-	for (unsigned i = 0; i < s->n; i++)
-		if (!quic_conn_done(&s->conns[i]) || s->conns[i].pending_len != 0)
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct quic_conn *c = &s->conns[i];
+
+		if (c->conn == NULL && c->stop != NULL && quic_stopping(c->stop))
+			continue;
+		if (!quic_conn_done(c) || c->pending_len != 0)
 			return false;
+	}
 	return true;
 }
 

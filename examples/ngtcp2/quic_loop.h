@@ -43,6 +43,8 @@ struct quic_row_result {
 	unsigned fins, pinned, clean_closes; /* streams ended, certificates matched, NO_ERROR closes */
 	uint64_t inflight_left;      /* budget bytes still charged after the last notice */
 	uint64_t flushed;            /* datagrams that never got a notice */
+	uint64_t txq_overflows;      /* datagrams completed early: no slot to wait in */
+	uint64_t send_errors;        /* datagrams the socket refused for good (QUIC resends) */
 	uint64_t bytes_in_device_max;
 	uint64_t throttles, restarts, deferred, queued, unmatched;
 	int err;
@@ -59,7 +61,6 @@ struct quic_row {
 	bool stop, echo_stop;
 	int probe_fd, echo_fd;
 	pthread_t ts, tr, te;
-	bool started;
 };
 
 void *quic_sender_thread(void *arg);

@@ -103,6 +103,20 @@ static void quic_row_free(struct quic_row *r)
 	r->shards = NULL;
 }
 
+/* A row that could not start: stop the threads that run, free everything. */
+static int quic_row_fail(struct quic_row *r, bool sender, bool receiver)
+{
+	__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
+	if (receiver)
+		pthread_join(r->tr, NULL);
+	if (sender)
+		pthread_join(r->ts, NULL);
+	__atomic_store_n(&r->echo_stop, true, __ATOMIC_RELAXED);
+	pthread_join(r->te, NULL);
+	quic_row_free(r);
+	return -ETIMEDOUT;
+}
+
 int quic_row_start(struct quic_row *r, struct quic_tls *tls, const struct quic_row_cfg *cfg)
 {
 	uint64_t until;
@@ -138,13 +152,20 @@ int quic_row_start(struct quic_row *r, struct quic_tls *tls, const struct quic_r
 		quic_row_free(r);
 		return -EAGAIN;
 	}
-	pthread_create(&r->ts, NULL, quic_sender_thread, &r->sender);
-	pthread_create(&r->tr, NULL, quic_receiver_thread, &r->receiver);
-	r->started = true;
+	if (pthread_create(&r->ts, NULL, quic_sender_thread, &r->sender) != 0) {
+		r->sender.err = r->receiver.err = -EAGAIN;
+		return quic_row_fail(r, false, false);
+	}
+	if (pthread_create(&r->tr, NULL, quic_receiver_thread, &r->receiver) != 0) {
+		r->receiver.err = -EAGAIN;
+		return quic_row_fail(r, true, false);
+	}
 	/* Every stream delivering before the clock starts (bounded: 5 s for the handshakes). */
 	for (uint64_t end = quic_now() + 5000000000u; !quic_row_streaming(r) && quic_now() < end;)
 		usleep(1000);
-	return quic_row_streaming(r) || cfg->bulk_bytes ? 0 : -ETIMEDOUT;
+	if (!quic_row_streaming(r) && cfg->bulk_bytes == 0)
+		return quic_row_fail(r, true, true);
+	return 0;
 }
 
 int quic_row_probe(struct quic_row *r, unsigned char *buf, size_t len)
@@ -190,6 +211,8 @@ static void quic_row_collect(struct quic_row *r, struct quic_row_result *o)
 		o->pinned += k->pinned;
 		o->clean_closes += s->peer_closed && s->peer_close_code == NGTCP2_NO_ERROR;
 		o->flushed += s->flushed;
+		o->txq_overflows += s->txq_overflows;
+		o->send_errors += s->send_errors + k->send_errors;
 		o->inflight_left += st.budget.inflight_bytes;
 		o->throttles += st.budget.throttles;
 		o->unmatched += st.budget.unmatched_completions;

@@ -88,6 +88,12 @@ static int quic_stack_row_stop(void *ctx, struct stack_row_extra *out)
 	out->restarts = r.restarts;
 	out->deferred = r.deferred;
 	out->failed = bad != 0;
+	if (r.flushed != 0 || r.txq_overflows != 0 || r.send_errors != 0)
+		fprintf(stderr,
+			"tsq-quic: tsq %s: %llu datagrams never stamped (settled at the end), %llu "
+			"completed early (no slot), %llu refused by the socket\n",
+			q->row.cfg.tsq ? "on" : "off", (unsigned long long)r.flushed,
+			(unsigned long long)r.txq_overflows, (unsigned long long)r.send_errors);
 	if (bad != 0)
 		fprintf(stderr,
 			"tsq-quic: row failed: error %d, %llu bytes (%llu bad, %llu out of order), "
