@@ -200,7 +200,6 @@ static void lw_send_more(struct tsq_flow *f, enum tsq_flow_how how)
 	if (c->pcb != NULL)
 		tcp_output(c->pcb);
 	UNLOCK_TCPIP_CORE();
-	c->restarts++;
 }
 
 static bool lw_lock(struct tsq_flow *f)
@@ -305,7 +304,6 @@ int lw_conn_init(struct lw_conn *c, struct tcp_pcb *pcb, const struct tsq_budget
 	    tsq_owner_init(&c->own, &lw_owner_ops, 1))
 		return -1;
 	c->pcb = pcb;
-	c->restarts = 0;
 	c->port = pcb->local_port;
 	lw.by_port[c->port] = c;
 	return 0;

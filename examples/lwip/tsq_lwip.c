@@ -39,14 +39,15 @@ struct app_conn {
 static struct app {
 	struct tb *tb;
 	pthread_mutex_t mu; /* taken inside lwIP's callbacks: never hold it across lw_conn_enter */
-	pthread_cond_t cv;
+	pthread_cond_t cv_w, cv_p; /* the writer's (ACKs), the probe's (its echo, connects) */
 	struct app_conn *all[APP_MAX_CONNS], *bulk[16], *probe;
 	unsigned nall, nbulk;
 	int stop;
 	pthread_t writer;
 	ip_addr_t me, peer;
 	struct tsq_budget_opts opts;
-} app = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} app = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv_w = PTHREAD_COND_INITIALIZER,
+	      .cv_p = PTHREAD_COND_INITIALIZER };
 
 /* lwIP's callbacks: its thread, core lock held. */
 static err_t app_connected(void *arg, struct tcp_pcb *pcb, err_t err)
@@ -56,7 +57,7 @@ static err_t app_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	(void)pcb;
 	pthread_mutex_lock(&app.mu);
 	c->state = err == ERR_OK ? 1 : -1;
-	pthread_cond_broadcast(&app.cv);
+	pthread_cond_broadcast(&app.cv_w), pthread_cond_broadcast(&app.cv_p);
 	pthread_mutex_unlock(&app.mu);
 	return ERR_OK;
 }
@@ -69,7 +70,7 @@ static void app_err(void *arg, err_t err)
 	lw_conn_detach(&c->lc); /* lwIP freed the pcb */
 	pthread_mutex_lock(&app.mu);
 	c->state = -1;
-	pthread_cond_broadcast(&app.cv);
+	pthread_cond_broadcast(&app.cv_w), pthread_cond_broadcast(&app.cv_p);
 	pthread_mutex_unlock(&app.mu);
 }
 
@@ -81,7 +82,7 @@ static err_t app_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	c->acked += len;
 	/* Wake the writer for a quarter of the send buffer, not for every ACK. */
 	if (tcp_sndbuf(pcb) >= TCP_SND_BUF / 4 || c->acked == c->limit)
-		pthread_cond_broadcast(&app.cv);
+		pthread_cond_broadcast(&app.cv_w);
 	pthread_mutex_unlock(&app.mu);
 	return ERR_OK;
 }
@@ -95,7 +96,7 @@ static err_t app_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		return ERR_OK; /* the peer closed: we close ourselves at row_stop */
 	pthread_mutex_lock(&app.mu);
 	c->rx_len += pbuf_copy_partial(p, c->rx + c->rx_len, (u16_t)(sizeof(c->rx) - c->rx_len), 0);
-	pthread_cond_broadcast(&app.cv);
+	pthread_cond_broadcast(&app.cv_p);
 	pthread_mutex_unlock(&app.mu);
 	tcp_recved(pcb, p->tot_len);
 	pbuf_free(p);
@@ -103,7 +104,7 @@ static err_t app_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 }
 
 /* Wait (app.mu held) for a broadcast or `ms` milliseconds. */
-static void app_wait_ms(unsigned ms)
+static void app_wait_ms(pthread_cond_t *cv, unsigned ms)
 {
 	struct timespec ts;
 
@@ -111,7 +112,7 @@ static void app_wait_ms(unsigned ms)
 	ts.tv_nsec += (long)ms * 1000000;
 	ts.tv_sec += ts.tv_nsec / 1000000000;
 	ts.tv_nsec %= 1000000000;
-	pthread_cond_timedwait(&app.cv, &app.mu, &ts);
+	pthread_cond_timedwait(cv, &app.mu, &ts);
 }
 
 static struct app_conn *app_connect(uint16_t port, uint64_t limit)
@@ -143,7 +144,7 @@ static struct app_conn *app_connect(uint16_t port, uint64_t limit)
 	UNLOCK_TCPIP_CORE();
 	pthread_mutex_lock(&app.mu);
 	for (int t = 0; t < 500 && c->state == 0; t++)
-		app_wait_ms(10);
+		app_wait_ms(&app.cv_p, 10);
 	state = c->state;
 	pthread_mutex_unlock(&app.mu);
 	return state == 1 ? c : NULL;
@@ -187,7 +188,7 @@ static void *app_writer(void *arg)
 			any |= app_write_some(app.bulk[i]);
 		if (!any) {
 			pthread_mutex_lock(&app.mu);
-			app_wait_ms(5);
+			app_wait_ms(&app.cv_w, 5);
 			pthread_mutex_unlock(&app.mu);
 		}
 	}
@@ -251,7 +252,7 @@ static int app_probe_rt(void *ctx, unsigned char *buf, size_t len)
 	lw_conn_leave(&c->lc);
 	pthread_mutex_lock(&app.mu);
 	for (int t = 0; t < 1000 && err == ERR_OK && c->rx_len < len && c->state == 1; t++)
-		app_wait_ms(10);
+		app_wait_ms(&app.cv_p, 10);
 	ok = err == ERR_OK && c->rx_len >= len;
 	if (ok)
 		memcpy(buf, c->rx, len);
@@ -286,13 +287,14 @@ static int app_row_stop(void *ctx, struct stack_row_extra *out)
 		if (app.bulk[i]->acked >= app.bulk[i]->limit || app.bulk[i]->state < 0)
 			i++;
 		else
-			app_wait_ms(10);
+			app_wait_ms(&app.cv_w, 10);
 	pthread_mutex_unlock(&app.mu);
 	__atomic_store_n(&app.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(app.writer, NULL);
 	for (unsigned i = 0; i < app.nbulk; i++) {
 		struct tsq_flow_stats st;
 
+		memset(&st, 0, sizeof(st));
 		failed |= check && app.bulk[i]->acked != app.bulk[i]->limit;
 		app_close(app.bulk[i], check);
 		tsq_flow_stats(&app.bulk[i]->lc.flow, &st);

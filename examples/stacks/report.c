@@ -103,6 +103,8 @@ void report_ratios(FILE *out, const struct stacks_row *rows, unsigned n)
 			gp[1][k[1]++] = kern->goodput_mbit > 0 ? on->goodput_mbit / kern->goodput_mbit : 0;
 		}
 	}
+	if (k[0] == 0 && k[1] == 0)
+		return;
 	fprintf(out, "same-round ratios, median [min..max]:\n");
 	report__ratio(out, "probe p99, tsq off / on", p99[0], k[0]);
 	report__ratio(out, "goodput, tsq on / off", gp[0], k[0]);

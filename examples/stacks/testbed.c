@@ -246,7 +246,7 @@ static int64_t tb__qdisc_read(struct tb *tb, int fd)
 		return -1;
 	for (int rounds = 0; rounds < 64; rounds++) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		int len = (int)n;
+		unsigned int len = (unsigned int)n; /* NLMSG_OK compares it with nlmsg_len (u32) */
 
 		if (n <= 0)
 			return -1;
