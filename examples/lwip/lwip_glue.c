@@ -299,8 +299,10 @@ void lw_dev_stop(void)
 
 int lw_conn_init(struct lw_conn *c, struct tcp_pcb *pcb, const struct tsq_budget_opts *opts)
 {
+	static const struct tsq_owner_opts own_opts = { .size = sizeof(own_opts), .limit = 1 };
+
 	if (tsq_flow_init(&c->flow, &lw.set, 0, &lw_flow_ops, opts) ||
-	    tsq_owner_init(&c->own, &lw_owner_ops, 1))
+	    tsq_owner_init(&c->own, &lw_owner_ops, &own_opts))
 		return -1;
 	c->pcb = pcb;
 	c->port = pcb->local_port;

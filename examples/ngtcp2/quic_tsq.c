@@ -79,6 +79,8 @@ static void quic_own_release(struct tsq_owner *o)
 }
 
 static const struct tsq_owner_ops quic_own_ops = {quic_own_process, quic_own_release};
+static const struct tsq_owner_opts quic_own_opts = {.size = sizeof(quic_own_opts),
+						    .limit = 1u << 20};
 
 /* Return: 0, or -errno (socket options, memory, bad arguments). */
 int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home,
@@ -98,7 +100,7 @@ int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home,
 		return -ENOMEM;
 	err = tsq_flow_init(&c->flow, set, home, &quic_flow_ops, opts);
 	if (err == 0)
-		err = tsq_owner_init(&c->own, &quic_own_ops, 1u << 20);
+		err = tsq_owner_init(&c->own, &quic_own_ops, &quic_own_opts);
 	return err;
 }
 
