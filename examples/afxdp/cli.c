@@ -5,7 +5,7 @@
  * and the range it takes - also without privileges, and for the values the engine would
  * refuse later (frame size, ring size, queues).
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,7 +47,7 @@ static const char short_opts[] = ":i:q:m:f:s:F:r:d:n:t:z:h";
 
 static const struct {
 	const char *name;
-	enum xsk_cmd cmd;
+	enum cli_cmd cmd;
 } commands[] = {{"tx", CMD_TX}, {"compare", CMD_COMPARE}, {"matrix", CMD_MATRIX},
 		{"bare", CMD_BARE}, {"rx", CMD_RX},
 		{"rx-udp", CMD_RX_UDP}, {"sink", CMD_SINK}};
@@ -108,7 +108,7 @@ static void usage(FILE *out)
 		"      --pool-frames N     TX frames per bulk flow, 64..1048576 (default 4096)\n"
 		"      --ring-size N       entries of each xsk ring, a power of two 64..65536\n"
 		"                          (default 2048)\n",
-		XENG_MAX_WORKERS, XENG_MIN_LEN, XSK_MAX_FLOWS, MAX_PROBE_RATE);
+		XENG_MAX_WORKERS, XENG_MIN_LEN, CLI_MAX_FLOWS, MAX_PROBE_RATE);
 	fprintf(out, /* two strings: ISO C's 4095-character limit */
 		"      --dst-mac MAC       (default 02:00:00:00:00:0b, the test bed's peer)\n"
 		"      --src-ip IP6 / --dst-ip IP6   (default fd00:7473:7100::a / ::b)\n"
@@ -288,7 +288,7 @@ static int parse_ip6(int c, const char *s, uint8_t ip[16])
 }
 
 /* One option and its value. Return: 0, 1 (--help, --version: done) or EXIT_USAGE. */
-static int parse_one(int c, const char *v, struct opts *o)
+static int parse_one(int c, const char *v, struct cli_args *o)
 {
 	static const char *const modes[] = {"auto", "copy", "zerocopy"};
 	static const char *const attaches[] = {"auto", "native", "generic"};
@@ -316,7 +316,7 @@ static int parse_one(int c, const char *v, struct opts *o)
 			return bad(c, "%s must be %s", v, "2048 or 4096");
 		return 0;
 	case 's': return parse_u32(c, v, XENG_MIN_LEN, 4096, &o->pkt_size); /* then <= -f */
-	case 'F': return parse_unsigned(c, v, 1, XSK_MAX_FLOWS, &o->flows);
+	case 'F': return parse_unsigned(c, v, 1, CLI_MAX_FLOWS, &o->flows);
 	case 'r': return parse_double(c, v, 0, MAX_PROBE_RATE, false, "0..10000000", &o->probe_rate);
 	case 'd':
 		return parse_double(c, v, 0, MAX_DURATION_S, true, "> 0, at most 1000000", &o->duration);
@@ -387,7 +387,7 @@ static int parse_one(int c, const char *v, struct opts *o)
 }
 
 /* What only the whole command line can say. */
-static int check_combinations(struct opts *o)
+static int check_combinations(struct cli_args *o)
 {
 	if (o->cmd != CMD_RX_UDP && o->ifname == NULL) {
 		fprintf(stderr, "tsq-xsk: %s needs -i/--iface\n", o->cmd_name);
@@ -425,9 +425,9 @@ static int check_combinations(struct opts *o)
 	return 0;
 }
 
-static void defaults(struct opts *o)
+static void defaults(struct cli_args *o)
 {
-	*o = (struct opts){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
+	*o = (struct cli_args){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
 			   .need_wakeup = true, .tsq = true, .bql = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
 			   .pool_frames = 4096, .ring_size = 2048, .tsq_limit = 131072, .duration = 3,
 			   .probe_rate = 5000, .idle_exit_ms = 1000, .rounds = 3,
@@ -438,7 +438,7 @@ static void defaults(struct opts *o)
 }
 
 /* The command: argv[1]. Return: 0, 1 (--help, --version) or EXIT_USAGE. */
-static int parse_command(int argc, char **argv, struct opts *o)
+static int parse_command(int argc, char **argv, struct cli_args *o)
 {
 	if (argc < 2) {
 		usage(stderr);
@@ -465,7 +465,7 @@ static int parse_command(int argc, char **argv, struct opts *o)
 	return EXIT_USAGE;
 }
 
-int cli_parse(int argc, char **argv, struct opts *o)
+int cli_parse(int argc, char **argv, struct cli_args *o)
 {
 	int c, rc;
 

@@ -62,23 +62,23 @@
  * MTUs) would let a flow of 80-byte frames put 25 of them in front of the probe per turn.
  * With frames of very different sizes per flow, DRR by bytes is the fair choice.
  * XENG_QDISC_FIFO: one queue in arrival order (pfifo), kept for comparison: a probe frame
- * waits behind every frame queued before it - some 450 with eight bulk flows under BQL.
+ * waits behind every frame queued before it, up to BQL's limit in frames.
  * The worker counts, for each probe frame, the frames of other flows that went into the ring
  * between its arrival and its own: positions, not time (xworker.qwait_*).
  *
  * Who writes a TX frame (xflow_build or xflow_describe): by default the application, into
  * its UMEM frame, before the hand-off. In copy mode the kernel then copies a frame that was
  * written on another CPU and, with a deep pool, long before (the application builds as far
- * ahead as its pool allows): the copy misses (perf: ~180 ns per frame against ~45 ns in the
- * bare sender). xflow_describe hands over the description only; the worker writes the frame
+ * ahead as its pool allows): the copy misses in the cache, where the bare sender's hits.
+ * xflow_describe hands over the description only; the worker writes the frame
  * in tx_fill, just before its descriptor goes into the ring, and the kernel's copy in the
  * kick that follows finds the lines in the worker's cache (tsq-xsk --build-on worker).
  *
  * Returning TX frames: the worker holds completed frames per application thread and hands
  * them over XENG_RET_BATCH at a time (a quarter of the flow's pool if that is less), in
  * back-to-back defer batches that cost one wake-up - not one hand-over per completion round,
- * which in copy mode woke a sleeping application for every 32 frames and cost the worker 10 %
- * of its time in eventfd_write (perf, 8 bulk flows). What is held goes home anyway when the
+ * which in copy mode would wake a sleeping application for every 32 frames (a kick moves at
+ * most 32). What is held goes home anyway when the
  * oldest frame is cfg.ret_hold_ns old (XENG_RET_HOLD_NS_DEFAULT), and whenever the worker
  * has nothing else to do. Flows are unaffected: TSQ uncharges at completion, not at return.
  *
@@ -179,8 +179,6 @@ struct xframe {
 	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
 };
 
-/* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
- * read by anyone with tsq_load(.., TSQ_RELAXED). */
 /* A queue of frames in the worker (worker-private): a flow's (fq) or the worker's FIFO. */
 struct xqueue {
 	struct xframe *head, *tail;
@@ -196,6 +194,8 @@ struct xflow_txq {
 	uint64_t out;
 } TSQ_CACHELINE_ALIGNED;
 
+/* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
+ * read by anyone with tsq_load(.., TSQ_RELAXED). */
 struct xworker_stats {
 	uint64_t tx_submitted, tx_completed, kicks, kick_again, kick_errors, ring_full;
 	uint64_t kick_link_down; /* of kick_errors: ENETDOWN/ENXIO, the link is gone */
@@ -216,8 +216,8 @@ struct xworker {
 	size_t area_size;
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
-	struct xsk_ring_prod fq, tx;
-	struct xsk_ring_cons cq, rx;
+	struct xsk_ring_prod fill, tx; /* the fill ring (RX frames for the kernel), the TX ring */
+	struct xsk_ring_cons comp, rx; /* the completion ring, the RX ring */
 	struct xframe *frames;
 	uint32_t nr_frames;
 	uint32_t *rx_free; /* RX chunk indices, worker-private */

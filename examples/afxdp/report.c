@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* report.c - percentiles, the JSON writer, and tx's table and JSON (see xsk.h). */
-#include "xsk.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -98,7 +98,7 @@ void jw_doc_begin(struct jw *j, FILE *f)
 	j->depth = 0;
 	j->more[0] = false;
 	jw_open(j, NULL, '{');
-	jw_u64(j, "schema", XSK_JSON_SCHEMA);
+	jw_u64(j, "schema", CLI_JSON_SCHEMA);
 }
 
 void jw_doc_end(struct jw *j)

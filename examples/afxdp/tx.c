@@ -5,7 +5,7 @@
  * on (compare), or the bare sender and the four TSQ x BQL runs, interleaved over several
  * rounds (matrix: on a shared machine only same-round ratios say something).
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,19 +21,19 @@
 
 /* A tx run: the engine, the application threads, and why the run stopped. */
 struct run {
-	const struct opts *o;
+	const struct cli_args *o;
 	bool tsq, bql;
 	enum xeng_qdisc qdisc;
 	struct xengine e;
-	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
-	struct app apps[XSK_MAX_FLOWS + 1];
+	struct xflow_spec specs[CLI_MAX_FLOWS + 1];
+	struct app apps[CLI_MAX_FLOWS + 1];
 	unsigned nflows;
 	int done;
 	uint64_t t0, t1, c0;
 	char link_down[160]; /* set when the run stopped because the link went away */
 };
 
-unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs)
+unsigned tx_flow_specs(const struct cli_args *o, struct xflow_spec *specs)
 {
 	unsigned nflows = o->flows + (o->probe_rate > 0);
 
@@ -48,9 +48,9 @@ unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs)
 	return nflows;
 }
 
-uint64_t tx_umem_bytes(const struct opts *o)
+uint64_t tx_umem_bytes(const struct cli_args *o)
 {
-	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
+	struct xflow_spec specs[CLI_MAX_FLOWS + 1];
 	unsigned n = tx_flow_specs(o, specs);
 	uint64_t frames = 0;
 
@@ -88,7 +88,7 @@ static uint64_t bulk_completed(const struct xengine *e)
 /* Step 1: the engine, with one flow per bulk sender and one for the probe. */
 static int run_create(struct run *rn)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 	struct xeng_cfg cfg = {
 		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
 		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = false, .pin_cpus = o->pin,
@@ -116,7 +116,7 @@ static int run_create(struct run *rn)
 /* Step 2: one application per flow, its zerocopy bookkeeping sized to its arena. */
 static void run_apps_init(struct run *rn)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 
 	memset(rn->apps, 0, sizeof(rn->apps));
 	for (unsigned i = 0; i < rn->nflows; i++) {
@@ -171,7 +171,7 @@ static bool run_link_lost(struct run *rn, uint64_t now, uint64_t *down_since)
  * second (rewritten in place on a terminal, plain lines otherwise). */
 static void run_watch(struct run *rn)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 	bool tty = isatty(STDERR_FILENO);
 	uint64_t last = rn->c0, lastt = rn->t0, link_since = 0;
 
@@ -179,7 +179,7 @@ static void run_watch(struct run *rn)
 		uint64_t now = xeng_now_ns(), c;
 		bool counted_out = o->count && bulk_completed(&rn->e) >= o->count * o->flows;
 
-		if (xsk_interrupted || counted_out || now - rn->t0 >= (uint64_t)(o->duration * 1e9))
+		if (cli_interrupted || counted_out || now - rn->t0 >= (uint64_t)(o->duration * 1e9))
 			break;
 		if (run_link_lost(rn, now, &link_since))
 			break;
@@ -220,7 +220,7 @@ static bool run_stop(struct run *rn)
  * (the probe's samples are on its home worker; occupancy is sampled per worker). */
 static void run_figures_worker(struct run *rn, struct run_result *r)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 	size_t buckets = 2 * o->ring_size + 1, nlat = 0;
 	uint64_t bytes = 0, *hist = calloc(buckets, sizeof(uint64_t)), *lr, *ls;
 	uint64_t *qwh = calloc(XENG_QWAIT_BUCKETS, sizeof(uint64_t));
@@ -348,7 +348,7 @@ static void run_free(struct run *rn)
 	xeng_destroy(&rn->e);
 }
 
-static int run_tx(const struct opts *o, bool tsq, bool bql, enum xeng_qdisc qdisc,
+static int run_tx(const struct cli_args *o, bool tsq, bool bql, enum xeng_qdisc qdisc,
 		  struct run_result *r)
 {
 	struct run *rn = calloc(1, sizeof(*rn));
@@ -426,7 +426,7 @@ const char *run_check(const struct run_result *r)
 	return NULL;
 }
 
-static int runs_report(const struct opts *o, const struct run_result *r, unsigned n)
+static int runs_report(const struct cli_args *o, const struct run_result *r, unsigned n)
 {
 	if (o->json_file != NULL) {
 		FILE *f = fopen(o->json_file, "w");
@@ -456,7 +456,7 @@ static int runs_report(const struct opts *o, const struct run_result *r, unsigne
 	return 0;
 }
 
-int cmd_tx(const struct opts *o, bool compare)
+int cmd_tx(const struct cli_args *o, bool compare)
 {
 	struct run_result r[2];
 	unsigned n = 0;
@@ -480,12 +480,12 @@ int cmd_tx(const struct opts *o, bool compare)
  * with a FIFO first; with --build-on both, TSQ+BQL with frames written by the worker last) - the same order every round, so that every configuration sees the
  * machine's drift in each round, and ratios are taken within a round.
  */
-int cmd_matrix(const struct opts *o)
+int cmd_matrix(const struct cli_args *o)
 {
 	static const bool cfgs[4][2] = {{false, false}, {true, false}, {false, true}, {true, true}};
 	unsigned n = 0, max = o->rounds * 8;
 	struct run_result *r = calloc(max, sizeof(*r));
-	struct opts ob = *o, ow = *o;
+	struct cli_args ob = *o, ow = *o;
 	int rc = 0;
 
 	ow.build_worker = true; /* --build-on both: TSQ+BQL with frames written by the worker */
@@ -493,22 +493,22 @@ int cmd_matrix(const struct opts *o)
 		fprintf(stderr, "tsq-xsk: out of memory\n");
 		return 1;
 	}
-	for (unsigned round = 0; round < o->rounds && rc == 0 && !xsk_interrupted; round++) {
-		for (unsigned b = 0; b < 2 && rc == 0 && !xsk_interrupted; b++) {
+	for (unsigned round = 0; round < o->rounds && rc == 0 && !cli_interrupted; round++) {
+		for (unsigned b = 0; b < 2 && rc == 0 && !cli_interrupted; b++) {
 			ob.build_per_send = b == 1;
 			rc = run_bare(&ob, &r[n]);
 			r[n++].round = round;
 		}
-		for (unsigned c = 0; c < 4 && rc == 0 && !xsk_interrupted; c++) {
+		for (unsigned c = 0; c < 4 && rc == 0 && !cli_interrupted; c++) {
 			if (c == 3 && o->qdisc_both) {
 				rc = run_tx(o, true, true, XENG_QDISC_FIFO, &r[n]);
 				r[n++].round = round;
-				if (rc != 0 || xsk_interrupted)
+				if (rc != 0 || cli_interrupted)
 					break;
 			}
 			rc = run_tx(o, cfgs[c][0], cfgs[c][1], o->qdisc, &r[n]);
 			r[n++].round = round;
-			if (c == 3 && o->build_both && rc == 0 && !xsk_interrupted) {
+			if (c == 3 && o->build_both && rc == 0 && !cli_interrupted) {
 				rc = run_tx(&ow, true, true, o->qdisc, &r[n]);
 				r[n++].round = round;
 			}

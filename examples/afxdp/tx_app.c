@@ -5,7 +5,7 @@
  * frames from its pool (or, with -z on, sends its UMEM arena by zerocopy messages), and
  * takes back what the worker returns (xeng_app_reclaim).
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +119,7 @@ static unsigned zc_send_message(struct app *a, unsigned s, bool copy)
 
 static bool bulk_wants_more(const struct app *a)
 {
-	if (tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) || xsk_interrupted)
+	if (tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) || cli_interrupted)
 		return false;
 	return a->o->count == 0 || a->f->next_seq < a->o->count;
 }
@@ -130,7 +130,7 @@ static bool bulk_wants_more(const struct app *a)
 static unsigned bulk_build_one(struct app *a)
 {
 	struct xflow *f = a->f;
-	const struct opts *o = a->o;
+	const struct cli_args *o = a->o;
 	struct xframe *fr;
 
 	if (o->zerocopy) {
@@ -211,7 +211,7 @@ void *probe_main(void *arg)
 
 	xeng_app_enter(a->e, a->slot);
 	clock_gettime(CLOCK_MONOTONIC, &next);
-	while (!tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) && !xsk_interrupted) {
+	while (!tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) && !cli_interrupted) {
 		struct xframe *fr;
 
 		xeng_app_reclaim(a->e);
