@@ -287,34 +287,73 @@ static int parse_ip6(int c, const char *s, uint8_t ip[16])
 	return bad(c, "'%s' is not an IPv6 address (%s)", s, "e.g. fd00:7473:7100::a");
 }
 
-/* One option and its value. Return: 0, 1 (--help, --version: done) or EXIT_USAGE. */
-static int parse_one(int c, const char *v, struct cli_args *o)
+/* The options that take one of a few words. Return: 0 or EXIT_USAGE. */
+static int parse_choice(int c, const char *v, struct cli_args *o)
 {
 	static const char *const modes[] = {"auto", "copy", "zerocopy"};
 	static const char *const attaches[] = {"auto", "native", "generic"};
+	static const char *const qdiscs[] = {"fq", "fifo", "both"};
+	static const char *const whos[] = {"app", "worker", "both"};
+	const char *const *words = c == 'm' ? modes : c == O_ATTACH ? attaches :
+				   c == O_QDISC ? qdiscs : whos;
 	int e = 0;
 
-	switch (c) {
-	case 'i': o->ifname = v; return 0;
-	case 'q': return parse_unsigned(c, v, 0, 65535, &o->queue);
-	case O_QUEUES: return parse_unsigned(c, v, 1, XENG_MAX_WORKERS, &o->queues);
-	case 'm':
-		if (parse_enum(c, v, modes, 3, &e) != 0)
-			return EXIT_USAGE;
+	if (parse_enum(c, v, words, 3, &e) != 0)
+		return EXIT_USAGE;
+	if (c == 'm') {
 		o->bind = e == 0 ? XENG_BIND_AUTO : e == 1 ? XENG_BIND_COPY : XENG_BIND_ZEROCOPY;
-		return 0;
-	case O_ATTACH:
-		if (parse_enum(c, v, attaches, 3, &e) != 0)
-			return EXIT_USAGE;
+	} else if (c == O_ATTACH) {
 		o->attach = e == 0 ? XDP_ATTACH_AUTO : e == 1 ? XDP_ATTACH_NATIVE : XDP_ATTACH_GENERIC;
-		return 0;
-	case O_NOWAKE: o->need_wakeup = false; return 0;
+	} else if (c == O_QDISC) {
+		o->qdisc = e == 1 ? XENG_QDISC_FIFO : XENG_QDISC_FQ;
+		o->qdisc_both = e == 2;
+	} else { /* O_BUILDON */
+		o->build_worker = e == 1;
+		o->build_both = e == 2;
+	}
+	return 0;
+}
+
+/* The numbers with a shape beyond a range, or a unit. Return: 0 or EXIT_USAGE. */
+static int parse_shaped(int c, const char *v, struct cli_args *o)
+{
+	uint64_t n;
+
+	switch (c) {
 	case 'f':
 		if (parse_u32(c, v, 0, UINT32_MAX, &o->frame_size) != 0)
 			return EXIT_USAGE;
 		if (o->frame_size != 2048 && o->frame_size != 4096)
 			return bad(c, "%s must be %s", v, "2048 or 4096");
 		return 0;
+	case O_RING:
+		if (parse_u32(c, v, 64, 65536, &o->ring_size) != 0)
+			return EXIT_USAGE;
+		return (o->ring_size & (o->ring_size - 1)) == 0 ? 0 :
+		       bad(c, "%s is not %s", v, "a power of two (64, 128, ... 65536)");
+	case O_RETHOLD:
+		if (parse_u64(c, v, 0, 10000, &n) != 0)
+			return EXIT_USAGE;
+		o->ret_hold_ns = n * 1000;
+		return 0;
+	case O_PORT:
+		if (parse_u64(c, v, 1, 65535, &n) != 0)
+			return EXIT_USAGE;
+		o->port = (uint16_t)n;
+		return 0;
+	default: return EXIT_USAGE;
+	}
+}
+
+/* One option and its value. Return: 0, 1 (--help, --version: done) or EXIT_USAGE. */
+static int parse_one(int c, const char *v, struct cli_args *o)
+{
+	switch (c) {
+	case 'i': o->ifname = v; return 0;
+	case 'q': return parse_unsigned(c, v, 0, 65535, &o->queue);
+	case O_QUEUES: return parse_unsigned(c, v, 1, XENG_MAX_WORKERS, &o->queues);
+	case 'm': case O_ATTACH: case O_QDISC: case O_BUILDON: return parse_choice(c, v, o);
+	case O_NOWAKE: o->need_wakeup = false; return 0;
 	case 's': return parse_u32(c, v, XENG_MIN_LEN, 4096, &o->pkt_size); /* then <= -f */
 	case 'F': return parse_unsigned(c, v, 1, CLI_MAX_FLOWS, &o->flows);
 	case 'r': return parse_double(c, v, 0, MAX_PROBE_RATE, false, "0..10000000", &o->probe_rate);
@@ -323,56 +362,17 @@ static int parse_one(int c, const char *v, struct cli_args *o)
 	case 'n': return parse_u64(c, v, 0, MAX_COUNT, &o->count);
 	case 't': return parse_onoff(c, v, &o->tsq);
 	case O_BQL: return parse_onoff(c, v, &o->bql);
-	case O_QDISC: {
-		static const char *const qdiscs[] = {"fq", "fifo", "both"};
-
-		if (parse_enum(c, v, qdiscs, 3, &e) != 0)
-			return EXIT_USAGE;
-		o->qdisc = e == 1 ? XENG_QDISC_FIFO : XENG_QDISC_FQ;
-		o->qdisc_both = e == 2;
-		return 0;
-	}
 	case O_BUILD: o->build_per_send = true; return 0;
-	case O_BUILDON: {
-		static const char *const whos[] = {"app", "worker", "both"};
-
-		if (parse_enum(c, v, whos, 3, &e) != 0)
-			return EXIT_USAGE;
-		o->build_worker = e == 1;
-		o->build_both = e == 2;
-		return 0;
-	}
 	case O_QUANTUM: return parse_u32(c, v, 1, 256, &o->fq_quantum);
 	case O_ROUNDS: return parse_unsigned(c, v, 1, 100, &o->rounds);
-	case O_RETHOLD: {
-		uint64_t us;
-
-		if (parse_u64(c, v, 0, 10000, &us) != 0)
-			return EXIT_USAGE;
-		o->ret_hold_ns = us * 1000;
-		return 0;
-	}
 	case O_LIMIT: return parse_u64(c, v, 1, TSQ_BUDGET_MAX_INFLIGHT, &o->tsq_limit);
 	case 'z': return parse_onoff(c, v, &o->zerocopy);
 	case O_COPYEVERY: return parse_unsigned(c, v, 0, 1000000000, &o->copy_every);
 	case O_FIRSTID: return parse_u32(c, v, 0, UINT32_MAX, &o->zc_first_id);
 	case O_POOL: return parse_u32(c, v, 64, 1u << 20, &o->pool_frames);
-	case O_RING:
-		if (parse_u32(c, v, 64, 65536, &o->ring_size) != 0)
-			return EXIT_USAGE;
-		return (o->ring_size & (o->ring_size - 1)) == 0 ? 0 :
-		       bad(c, "%s is not %s", v, "a power of two (64, 128, ... 65536)");
 	case O_DMAC: return parse_mac(c, v, o->dst_mac);
 	case O_SIP: return parse_ip6(c, v, o->src_ip);
 	case O_DIP: return parse_ip6(c, v, o->dst_ip);
-	case O_PORT: {
-		unsigned port;
-
-		if (parse_unsigned(c, v, 1, 65535, &port) != 0)
-			return EXIT_USAGE;
-		o->port = (uint16_t)port;
-		return 0;
-	}
 	case O_PIN: o->pin = false; return 0;
 	case O_READY: o->ready_file = v; return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
 	case O_IDLE: return parse_unsigned(c, v, 1, 86400000, &o->idle_exit_ms);
@@ -382,7 +382,7 @@ static int parse_one(int c, const char *v, struct cli_args *o)
 	case O_QUIET: o->quiet = true; return 0;
 	case O_VERSION: version(); return 1;
 	case 'h': usage(stdout); return 1;
-	default: return EXIT_USAGE;
+	default: return parse_shaped(c, v, o);
 	}
 }
 

@@ -474,47 +474,86 @@ int cmd_tx(const struct cli_args *o, bool compare)
 	return runs_report(o, r, n);
 }
 
+/* One run of a matrix round. */
+struct matrix_cfg {
+	bool bare, build_per_send; /* the bare sender; frames built per send */
+	bool tsq, bql, build_worker;
+	enum xeng_qdisc qdisc;
+};
+
 /*
- * Each round: the bare sender (frames built once: xdpsock's anchor; then built per send, as
- * the engine's applications do), then TSQ off, TSQ, BQL, TSQ+BQL (with --qdisc both, TSQ+BQL
- * with a FIFO first; with --build-on both, TSQ+BQL with frames written by the worker last) - the same order every round, so that every configuration sees the
- * machine's drift in each round, and ratios are taken within a round.
+ * The runs of a round: the bare sender (frames built once: xdpsock's anchor; then built per
+ * send, as the engine's applications do), then TSQ off, TSQ, BQL, TSQ+BQL (with --qdisc both,
+ * TSQ+BQL with a FIFO first; with --build-on both, TSQ+BQL with frames written by the worker
+ * last). Return: how many (at most 8).
+ */
+static unsigned matrix_cfgs(const struct cli_args *o, struct matrix_cfg *c)
+{
+	unsigned n = 0;
+
+	c[n++] = (struct matrix_cfg){.bare = true};
+	c[n++] = (struct matrix_cfg){.bare = true, .build_per_send = true};
+	for (unsigned k = 0; k < 4; k++) {
+		if (k == 3 && o->qdisc_both)
+			c[n++] = (struct matrix_cfg){.tsq = true, .bql = true, .qdisc = XENG_QDISC_FIFO,
+						     .build_worker = o->build_worker};
+		c[n++] = (struct matrix_cfg){.tsq = k & 1, .bql = k >> 1, .qdisc = o->qdisc,
+					     .build_worker = o->build_worker};
+	}
+	if (o->build_both)
+		c[n++] = (struct matrix_cfg){.tsq = true, .bql = true, .qdisc = o->qdisc,
+					     .build_worker = true};
+	return n;
+}
+
+static int matrix_run(const struct cli_args *o, const struct matrix_cfg *c, struct run_result *r)
+{
+	struct cli_args oc = *o;
+
+	oc.build_per_send = c->build_per_send;
+	oc.build_worker = c->build_worker;
+	if (c->bare)
+		return run_bare(&oc, r);
+	return run_tx(&oc, c->tsq, c->bql, c->qdisc, r);
+}
+
+/* Progress: with --quiet one line rewritten in place on a terminal (nothing elsewhere);
+ * without, a line per round. */
+static void matrix_progress(const struct cli_args *o, unsigned round, unsigned k, unsigned nk)
+{
+	if (!o->quiet && k == nk)
+		fprintf(stderr, "tsq-xsk: matrix round %u of %u done\n", round + 1, o->rounds);
+	else if (o->quiet && isatty(STDERR_FILENO) && k < nk)
+		fprintf(stderr, "\r  matrix: round %u of %u, run %u of %u ", round + 1, o->rounds,
+			k + 1, nk);
+	else if (o->quiet && isatty(STDERR_FILENO) && round + 1 == o->rounds)
+		fprintf(stderr, "\r%40s\r", "");
+}
+
+/*
+ * --rounds rounds of the runs matrix_cfgs() lists, in the same order every round, so that
+ * every configuration sees the machine's drift in each round, and ratios are taken within a
+ * round.
  */
 int cmd_matrix(const struct cli_args *o)
 {
-	static const bool cfgs[4][2] = {{false, false}, {true, false}, {false, true}, {true, true}};
-	unsigned n = 0, max = o->rounds * 8;
-	struct run_result *r = calloc(max, sizeof(*r));
-	struct cli_args ob = *o, ow = *o;
+	struct matrix_cfg cfgs[8];
+	unsigned n = 0, nc = matrix_cfgs(o, cfgs);
+	struct run_result *r = calloc((size_t)o->rounds * nc, sizeof(*r));
 	int rc = 0;
 
-	ow.build_worker = true; /* --build-on both: TSQ+BQL with frames written by the worker */
 	if (r == NULL) {
 		fprintf(stderr, "tsq-xsk: out of memory\n");
 		return 1;
 	}
 	for (unsigned round = 0; round < o->rounds && rc == 0 && !cli_interrupted; round++) {
-		for (unsigned b = 0; b < 2 && rc == 0 && !cli_interrupted; b++) {
-			ob.build_per_send = b == 1;
-			rc = run_bare(&ob, &r[n]);
+		for (unsigned k = 0; k < nc && rc == 0 && !cli_interrupted; k++) {
+			matrix_progress(o, round, k, nc);
+			rc = matrix_run(o, &cfgs[k], &r[n]);
 			r[n++].round = round;
 		}
-		for (unsigned c = 0; c < 4 && rc == 0 && !cli_interrupted; c++) {
-			if (c == 3 && o->qdisc_both) {
-				rc = run_tx(o, true, true, XENG_QDISC_FIFO, &r[n]);
-				r[n++].round = round;
-				if (rc != 0 || cli_interrupted)
-					break;
-			}
-			rc = run_tx(o, cfgs[c][0], cfgs[c][1], o->qdisc, &r[n]);
-			r[n++].round = round;
-			if (c == 3 && o->build_both && rc == 0 && !cli_interrupted) {
-				rc = run_tx(&ow, true, true, o->qdisc, &r[n]);
-				r[n++].round = round;
-			}
-		}
-		if (!o->quiet && rc == 0)
-			fprintf(stderr, "tsq-xsk: matrix round %u of %u done\n", round + 1, o->rounds);
+		if (rc == 0)
+			matrix_progress(o, round, nc, nc);
 	}
 	if (rc == 0)
 		rc = runs_report(o, r, n);
