@@ -42,7 +42,7 @@ step() { # id, name, command...
   [ -z "$steps" ] || [[ " $steps " == *" $id "* ]] || return 0
   t0=$(date +%s)
   log=$top/$B/test-$id.log
-  printf '[%d/%d] %-66s' $((passed + failed + 1)) "$nsteps" "$name"
+  printf '[%d/%d] %-68s ' $((passed + failed + 1)) "$nsteps" "$name"
   "$@" >"$log" 2>&1
   rc=$?
   if [ $rc -eq 0 ]; then
