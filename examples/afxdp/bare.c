@@ -205,7 +205,7 @@ static void bare_pin(const struct cli_args *o)
 int run_bare(const struct cli_args *o, struct run_result *r)
 {
 	struct bare b;
-	uint64_t t0, t1, deadline, want = o->count;
+	uint64_t t0, t1, cpu0, cpu1, deadline, want = o->count;
 	cpu_set_t old;
 	int err = 0, rc = 0;
 
@@ -223,6 +223,7 @@ int run_bare(const struct cli_args *o, struct run_result *r)
 	sched_getaffinity(0, sizeof(old), &old);
 	bare_pin(o);
 	t0 = xeng_now_ns();
+	cpu0 = thread_cpu_ns(pthread_self());
 	deadline = t0 + (uint64_t)(o->duration * 1e9);
 	for (unsigned loop = 0;; loop++) {
 		bare_complete(&b, o->ring_size);
@@ -237,6 +238,7 @@ int run_bare(const struct cli_args *o, struct run_result *r)
 			break;
 	}
 	t1 = xeng_now_ns();
+	cpu1 = thread_cpu_ns(pthread_self());
 	r->bulk_frames = b.st.tx_completed;
 	/* What is still in the ring completes within a few kicks (bounded: 5 s). */
 	for (uint64_t end = t1 + 5000000000ull; b.outstanding != 0 && err == 0 && xeng_now_ns() < end;) {
@@ -247,6 +249,8 @@ int run_bare(const struct cli_args *o, struct run_result *r)
 	r->secs = (double)(t1 - t0) / 1e9;
 	r->bulk_pps = (double)r->bulk_frames / r->secs;
 	r->bulk_gbps = (double)r->bulk_frames * o->pkt_size * 8 / r->secs / 1e9;
+	r->cpu_ns_per_frame = r->bulk_frames ? (double)(cpu1 - cpu0) / r->bulk_frames : NAN;
+	r->cpu_share = (double)(cpu1 - cpu0) / (double)(t1 - t0);
 	r->occ_p50 = pct_hist(b.occ_hist, 2 * o->ring_size + 1, 50);
 	r->occ_p99 = pct_hist(b.occ_hist, 2 * o->ring_size + 1, 99);
 	r->occ_max = isnan(r->occ_p50) ? NAN : b.occ_max;

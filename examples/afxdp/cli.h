@@ -153,6 +153,9 @@ struct run_result {
 	enum xeng_qdisc qdisc;         /* the workers' queues (not the bare sender's) */
 	unsigned bulk_flows, queues, round;
 	double secs, bulk_pps, bulk_gbps, occ_p50, occ_p99, occ_max;
+	/* The sending threads' CPU time during the run (the workers', or the bare sender's),
+	 * per bulk frame and as a share of the run's length (below 1: the CPU was shared). */
+	double cpu_ns_per_frame, cpu_share;
 	double lat_ring_p50, lat_ring_p99, lat_send_p50, lat_send_p99;
 	uint64_t probe_samples;
 	/* Probe frames' waits in the worker's queues, in frames of other flows sent meanwhile;
@@ -194,6 +197,8 @@ void report_matrix_table(const struct run_result *r, unsigned n);
 
 /* A one-line reason; EXIT_SKIP where AF_XDP or the privileges are missing, else 1. */
 int setup_error(const struct xengine *e, int err);
+/* CPU time of `thread` in ns (0 when it cannot be read). */
+uint64_t thread_cpu_ns(pthread_t thread);
 /* Create `path` (the --ready-file handshake); NULL: nothing. */
 void touch(const char *path);
 

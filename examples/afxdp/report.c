@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* Percentiles                                                                                 */
@@ -188,6 +189,8 @@ static void run_json_figures(struct jw *j, const struct run_result *r)
 	jw_num(j, "seconds", r->secs, 3);
 	jw_num(j, "bulk_pps", r->bulk_pps, 0);
 	jw_num(j, "bulk_gbps", r->bulk_gbps, 4);
+	jw_num(j, "cpu_ns_per_frame", r->cpu_ns_per_frame, 1);
+	jw_num(j, "cpu_share", r->cpu_share, 3);
 	jw_num(j, "txring_occupancy_p50", r->occ_p50, 0);
 	jw_num(j, "txring_occupancy_p99", r->occ_p99, 0);
 	jw_num(j, "txring_occupancy_max", r->occ_max, 0);
@@ -578,6 +581,16 @@ int setup_error(const struct xengine *e, int err)
 	if (err == -EPERM || err == -EACCES || err == -EAFNOSUPPORT || err == -EPROTONOSUPPORT)
 		return EXIT_SKIP;
 	return 1;
+}
+
+uint64_t thread_cpu_ns(pthread_t thread)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	if (pthread_getcpuclockid(thread, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void touch(const char *path)

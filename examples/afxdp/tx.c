@@ -29,7 +29,7 @@ struct run {
 	struct app apps[CLI_MAX_FLOWS + 1];
 	unsigned nflows;
 	int done;
-	uint64_t t0, t1, c0;
+	uint64_t t0, t1, c0, cpu0, cpu1; /* cpu: the workers' CPU time, summed */
 	char link_down[160]; /* set when the run stopped because the link went away */
 };
 
@@ -73,6 +73,15 @@ void read_src_mac(const char *ifname, uint8_t mac[6])
 	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0)
 		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 	close(fd);
+}
+
+static uint64_t workers_cpu_ns(const struct xengine *e)
+{
+	uint64_t ns = 0;
+
+	for (unsigned i = 0; i < e->nr_workers; i++)
+		ns += thread_cpu_ns(e->workers[i].thread);
+	return ns;
 }
 
 static uint64_t bulk_completed(const struct xengine *e)
@@ -390,14 +399,18 @@ static int run_tx(const struct cli_args *o, bool tsq, bool bql, enum xeng_qdisc 
 		return 1;
 	}
 	rn->t0 = xeng_now_ns();
+	rn->cpu0 = workers_cpu_ns(&rn->e);
 	rn->c0 = bulk_completed(&rn->e);
 	for (unsigned i = 0; i < rn->nflows; i++)
 		pthread_create(&rn->apps[i].thread, NULL,
 			       rn->specs[i].kind == XFLOW_PROBE ? probe_main : bulk_main, &rn->apps[i]);
 	run_watch(rn);
 	rn->t1 = xeng_now_ns();
+	rn->cpu1 = workers_cpu_ns(&rn->e);
 	r->bulk_frames = bulk_completed(&rn->e) - rn->c0;
 	r->secs = (double)(rn->t1 - rn->t0) / 1e9;
+	r->cpu_ns_per_frame = r->bulk_frames ? (double)(rn->cpu1 - rn->cpu0) / r->bulk_frames : NAN;
+	r->cpu_share = (double)(rn->cpu1 - rn->cpu0) / (double)(rn->t1 - rn->t0) / rn->e.nr_workers;
 	r->quiesced = run_stop(rn);
 	run_figures_worker(rn, r);
 	run_figures_flows(rn, r);
