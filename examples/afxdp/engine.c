@@ -7,6 +7,7 @@
 #include "engine_priv.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_xdp.h>
+
+_Static_assert(offsetof(struct xframe, seq) <= 64, "struct xframe: the TX path's fields fit one line");
 
 uint64_t xeng_now_ns(void)
 {
@@ -61,7 +64,10 @@ static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 		w->area = NULL;
 		return xeng_fail(e, -errno, "mmap of %zu bytes of UMEM failed", w->area_size);
 	}
-	w->frames = calloc(nframes, sizeof(*w->frames));
+	/* Cache-line aligned (struct xframe): calloc would not honour that. */
+	w->frames = aligned_alloc(TSQ_CACHELINE_SIZE, (size_t)nframes * sizeof(*w->frames));
+	if (w->frames != NULL)
+		memset(w->frames, 0, (size_t)nframes * sizeof(*w->frames));
 	w->rx_free = calloc(c->rx_frames ? c->rx_frames : 1, sizeof(*w->rx_free));
 	w->ret = calloc(c->nr_app_shards ? c->nr_app_shards : 1, sizeof(*w->ret));
 	w->home = calloc(c->nr_app_shards ? c->nr_app_shards : 1, sizeof(*w->home));

@@ -159,25 +159,28 @@ struct xengine;
 struct xworker;
 struct xflow;
 
-/* A UMEM chunk's metadata (outside the UMEM, so the kernel never sees it). */
+/* A UMEM chunk's metadata (outside the UMEM, so the kernel never sees it). The first cache
+ * line holds what the TX path reads per frame - the hand-down, the worker's queues, the ring,
+ * the completion - so a frame written on the application's CPU costs the worker one line. */
 struct xframe {
 	struct tsq_defer_item item; /* hand-off between threads */
-	struct tsq_owner_work work; /* RX backlog */
 	struct xframe *next;        /* write queue / the worker's TX queue / held chain home */
 	struct xflow *flow;
-	struct tsq_zc_ctx *zc;
 	struct xworker *w;
-	uint64_t addr; /* chunk base in the UMEM */
-	uint64_t t_send, t_ring;
+	uint64_t addr;              /* chunk base in the UMEM */
+	struct tsq_zc_ctx *zc;
+	uint16_t len, cost;         /* bytes on the wire; what the frame pins (frame_size) */
+	uint8_t kind, copied;
+	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
+	/* Second line: sequence number, probe timing and positions, the RX backlog. */
 	uint64_t seq;
+	uint64_t t_send, t_ring;
 	/* Probe frames, worker-written: other flows' frames sent when this one arrived in the
 	 * worker's queue, and its own flow's frames queued ahead of it then. */
 	uint64_t q_pos;
 	uint32_t q_ahead;
-	uint32_t len, cost;
-	uint8_t kind, copied;
-	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
-};
+	struct tsq_owner_work work; /* RX backlog */
+} TSQ_CACHELINE_ALIGNED;
 
 /* A queue of frames in the worker (worker-private): a flow's (fq) or the worker's FIFO. */
 struct xqueue {

@@ -76,20 +76,20 @@ uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len)
 	const struct xeng_cfg *c = &f->e->cfg;
 
 	xeng_frame_build(c, xframe_data(fr), len, f->id, (uint8_t)f->kind, f->next_seq);
-	fr->len = len;
+	fr->len = (uint16_t)len;
 	fr->seq = f->next_seq++;
 	fr->flow = f;
-	fr->cost = c->frame_size; /* what the frame pins, like an skb's truesize */
+	fr->cost = (uint16_t)c->frame_size; /* what the frame pins, like an skb's truesize */
 	fr->build = 0;
 	return len;
 }
 
 uint32_t xflow_describe(struct xflow *f, struct xframe *fr, uint32_t len)
 {
-	fr->len = len;
+	fr->len = (uint16_t)len;
 	fr->seq = f->next_seq++;
 	fr->flow = f;
-	fr->cost = f->e->cfg.frame_size;
+	fr->cost = (uint16_t)f->e->cfg.frame_size;
 	fr->build = 1;
 	return len;
 }

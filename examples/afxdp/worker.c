@@ -298,7 +298,7 @@ static unsigned rx_poll(struct xworker *w)
 			continue;
 		}
 		fr->seq = pl.seq;
-		fr->len = d->len;
+		fr->len = (uint16_t)d->len; /* at most the frame size */
 		r = tsq_owner_deliver(&f->own, &fr->work, fr->len, 0);
 		if (r == TSQ_OWNER_PROCESSED) {
 			tsq_counter_add_owner(&w->st.rx_direct, 1);
