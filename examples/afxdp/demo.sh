@@ -19,7 +19,7 @@ set -uo pipefail
 XSK=${1:?path to tsq-xsk}
 OUT=${2:-build/afxdp-demo.json}
 HERE=$(cd "$(dirname "$0")" && pwd)
-export TSQ_NS_A=tsqd-a TSQ_NS_B=tsqd-b TSQ_IF_A=tsqda0 TSQ_IF_B=tsqdb0
+export TSQ_NS_A=tsqd$$-a TSQ_NS_B=tsqd$$-b TSQ_IF_A=tsqd${$}a0 TSQ_IF_B=tsqd${$}b0
 DURATION=${TSQ_DEMO_SECONDS:-1}
 ROUNDS=${TSQ_DEMO_ROUNDS:-3}
 FLOWS=8

@@ -367,7 +367,7 @@ int xeng_quiesce(struct xengine *e, int timeout_ms)
 			struct xflow *f = e->flows[i];
 
 			/* Every frame handed down has completed, and nothing waits to be sent. */
-			if (tsq_load(&f->handed, TSQ_RELAXED) != tsq_load(&f->completed, TSQ_RELAXED))
+			if (tsq_load(&f->handed, TSQ_RELAXED) != tsq_load(&f->txq.completed, TSQ_RELAXED))
 				busy = true;
 			if (tsq_owner_lock_check(&f->own) || f->wq_head != NULL)
 				busy = true;

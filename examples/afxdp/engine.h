@@ -195,6 +195,9 @@ struct xflow_txq {
 	struct xqueue q;
 	uint32_t frames;
 	uint64_t out;
+	/* Frames (and bytes) completed: by the worker (tsq_counter_add_owner), read relaxed by
+	 * anyone. Here rather than beside the pool, which the application writes per frame. */
+	uint64_t completed, completed_bytes;
 } TSQ_CACHELINE_ALIGNED;
 
 /* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
@@ -267,28 +270,30 @@ struct xflow {
 	struct tsq_owner own;
 	struct tsq_zc_flow zc;
 	struct tsq_zc_ctx zc_reserve[XENG_ZC_RESERVE];
+	/* Set up once, then only read (per frame, by the worker and the application). */
 	struct xengine *e;
 	struct xworker *w;
 	uint16_t id;
 	enum xflow_kind kind;
 	unsigned shard; /* the application thread's defer shard */
-	/* Write queue: the owning thread's, or under the short lock while nobody owns the flow. */
-	struct xframe *wq_head, *wq_tail;
-	uint32_t wq_len;
-	uint64_t next_seq;
-	/* Worker-private (its home worker's queueing discipline), on a cache line of its own:
-	 * the worker writes it per frame while the application writes the write queue. */
-	struct xflow_txq txq;
-	/* Application-private: free TX frames and the arena. */
 	struct xframe **pool;
-	uint32_t pool_free, pool_frames;
-	uint32_t arena_first, arena_frames;
-	/* Notices ready: one wake-up item for the application thread, at most one in flight. */
-	struct tsq_defer_item zc_kick;
+	uint32_t pool_frames, arena_first, arena_frames;
+	/* Written per frame by the application, on a line of its own: the write queue (the owning
+	 * thread's, or under the short lock while nobody owns the flow) and the free TX frames
+	 * (pool[0 .. pool_free - 1], the application's only). */
+	struct xframe *wq_head TSQ_CACHELINE_ALIGNED;
+	struct xframe *wq_tail;
+	uint32_t wq_len, pool_free;
+	uint64_t next_seq;
+	/* Worker-private (its home worker's queueing discipline) and the completion counters,
+	 * on a line of their own. */
+	struct xflow_txq txq;
+	/* Now and then by either side: notices ready (one wake-up item for the application
+	 * thread, at most one in flight), and frames handed down, by whoever pushes (owner or
+	 * worker: an atomic add), read relaxed by anyone. */
+	struct tsq_defer_item zc_kick TSQ_CACHELINE_ALIGNED;
 	uint32_t zc_kick_pending;
-	/* Counters: completed* written by the worker (tsq_counter_add_owner), handed by whoever
-	 * pushes (owner or worker: an atomic add); read relaxed by anyone. */
-	uint64_t completed, completed_bytes, handed;
+	uint64_t handed;
 	/* RX accounting: by whoever processes the flow's frames (its owner, or the worker under
 	 * the short lock). */
 	uint8_t *seen;

@@ -90,7 +90,7 @@ static uint64_t bulk_completed(const struct xengine *e)
 
 	for (unsigned i = 0; i < e->nr_flows; i++)
 		if (e->flows[i]->kind == XFLOW_BULK)
-			n += tsq_load(&e->flows[i]->completed, TSQ_RELAXED);
+			n += tsq_load(&e->flows[i]->txq.completed, TSQ_RELAXED);
 	return n;
 }
 
@@ -237,7 +237,7 @@ static void run_figures_worker(struct run *rn, struct run_result *r)
 
 	for (unsigned i = 0; i < rn->nflows; i++)
 		if (rn->e.flows[i]->kind == XFLOW_BULK)
-			bytes += rn->e.flows[i]->completed_bytes;
+			bytes += rn->e.flows[i]->txq.completed_bytes;
 	r->bulk_pps = (double)r->bulk_frames / r->secs;
 	r->bulk_gbps = (double)bytes * 8 / r->secs / 1e9;
 	for (unsigned k = 0; k < rn->e.nr_workers; k++)
@@ -317,8 +317,8 @@ static void run_figures_flows(struct run *rn, struct run_result *r)
 
 		tsq_flow_stats(&f->tsq, &fs);
 		tsq_owner_stats(&f->own, &os);
-		r->flow[i].sent = f->completed;
-		r->flow[i].bytes = f->completed_bytes;
+		r->flow[i].sent = f->txq.completed;
+		r->flow[i].bytes = f->txq.completed_bytes;
 		r->flow[i].kind = f->kind;
 		r->throttles += fs.budget.throttles;
 		r->recheck_saves += fs.budget.recheck_saves;

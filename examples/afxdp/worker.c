@@ -227,8 +227,8 @@ static unsigned tx_complete(struct xworker *w)
 			w->nlat++;
 		}
 		bytes += fr->len;
-		tsq_counter_add_owner(&f->completed, 1);
-		tsq_counter_add_owner(&f->completed_bytes, fr->len);
+		tsq_counter_add_owner(&f->txq.completed, 1);
+		tsq_counter_add_owner(&f->txq.completed_bytes, fr->len);
 		/* May restart the flow: queued to its home shard (this worker), run by the next drain. */
 		tsq_flow_complete(&f->tsq, fr->cost);
 		if (fr->zc != NULL) {
