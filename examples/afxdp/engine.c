@@ -95,6 +95,16 @@ static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 	return 0;
 }
 
+/* The mask of the smallest power-of-two ring that holds n entries (at least 1). */
+static uint32_t ring_mask(uint32_t n)
+{
+	uint32_t size = 1;
+
+	while (size < n)
+		size <<= 1;
+	return size - 1;
+}
+
 /* Step 2: give every chunk its owner - the worker's RX frames first, then each flow homed
  * here gets its TX pool and its zerocopy arena. */
 static int worker_frames_assign(struct xengine *e, struct xworker *w,
@@ -119,7 +129,9 @@ static int worker_frames_assign(struct xengine *e, struct xworker *w,
 			continue;
 		w->nr_tx_flows++;
 		f->pool = calloc(specs[i].pool_frames ? specs[i].pool_frames : 1, sizeof(*f->pool));
-		if (f->pool == NULL)
+		f->wq_mask = ring_mask(specs[i].pool_frames + specs[i].arena_frames);
+		f->wq = calloc((size_t)f->wq_mask + 1, sizeof(*f->wq));
+		if (f->pool == NULL || f->wq == NULL)
 			return xeng_fail(e, -ENOMEM, "out of memory");
 		f->pool_frames = specs[i].pool_frames;
 		for (uint32_t k = 0; k < specs[i].pool_frames; k++) {
@@ -369,7 +381,7 @@ int xeng_quiesce(struct xengine *e, int timeout_ms)
 			/* Every frame handed down has completed, and nothing waits to be sent. */
 			if (tsq_load(&f->handed, TSQ_RELAXED) != tsq_load(&f->txq.completed, TSQ_RELAXED))
 				busy = true;
-			if (tsq_owner_lock_check(&f->own) || f->wq_head != NULL)
+			if (tsq_owner_lock_check(&f->own) || f->wq_head != f->wq_tail)
 				busy = true;
 			tsq_owner_unlock(&f->own);
 		}

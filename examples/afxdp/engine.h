@@ -280,10 +280,12 @@ struct xflow {
 	uint32_t pool_frames, arena_first, arena_frames;
 	/* Written per frame by the application, on a line of its own: the write queue (the owning
 	 * thread's, or under the short lock while nobody owns the flow) and the free TX frames
-	 * (pool[0 .. pool_free - 1], the application's only). */
-	struct xframe *wq_head TSQ_CACHELINE_ALIGNED;
-	struct xframe *wq_tail;
-	uint32_t wq_len, pool_free;
+	 * (pool[0 .. pool_free - 1], the application's only). The write queue is a ring of the
+	 * frames queued and not yet handed down, wq[wq_head & wq_mask] .. wq[(wq_tail - 1) &
+	 * wq_mask], with room for every frame of the flow: an array rather than a list, so that a
+	 * push from the worker can fetch the frames it hands down all at once. */
+	struct xframe **wq TSQ_CACHELINE_ALIGNED;
+	uint32_t wq_head, wq_tail, wq_mask, pool_free;
 	uint64_t next_seq;
 	/* Worker-private (its home worker's queueing discipline) and the completion counters,
 	 * on a line of their own. */

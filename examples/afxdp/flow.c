@@ -180,6 +180,7 @@ void xflow_free_rcu(struct rcu_head *h)
 	tsq_owner_destroy(&f->own);
 	free(f->seen);
 	free(f->pool);
+	free(f->wq);
 	free(f);
 }
 
@@ -249,43 +250,45 @@ void xflow_release(struct xflow *f)
 
 void xflow_queue(struct xflow *f, struct xframe *fr)
 {
-	fr->next = NULL;
-	if (f->wq_tail != NULL)
-		f->wq_tail->next = fr;
-	else
-		f->wq_head = fr;
-	f->wq_tail = fr;
-	f->wq_len++;
+	/* Cannot overflow: the ring has room for every frame of the flow, queued once at most. */
+	f->wq[f->wq_tail++ & f->wq_mask] = fr;
 }
+
+/* Frames of the write queue a push asks for ahead of the one it hands down. */
+#define XFLOW_PUSH_AHEAD 8u
 
 /*
  * The send loop (the kernel's tcp_write_xmit): hand frames down while the budget allows.
  * tsq_flow_may_send() sets THROTTLED and re-checks with a full fence before it says no, so a
  * completion racing with it (tsq_flow_complete) either sees THROTTLED and restarts the flow,
  * or the re-check sees its uncharge. Runs as owner, or on the worker under the short lock;
- * from the worker the hand-off runs inline (same shard) into its queues.
+ * from the worker the hand-off runs inline (same shard) into its queues. From the worker
+ * (a restart) every frame was written on the application's CPU: the prefetches ask for the
+ * next few at once, so that their misses overlap instead of coming one after the other.
  */
 void xflow_push(struct xflow *f)
 {
 	struct xengine *e = f->e;
 	struct tsq_defer_batch b;
-	uint64_t handed = 0;
+	uint32_t head = f->wq_head, tail = f->wq_tail, handed = 0;
 
+	for (uint32_t i = head; i != tail && i - head < XFLOW_PUSH_AHEAD; i++)
+		__builtin_prefetch(f->wq[i & f->wq_mask], 1, 3);
 	tsq_defer_batch_init(&b, f->w->shard);
-	while (f->wq_head != NULL) {
-		struct xframe *fr = f->wq_head;
+	while (head != tail) {
+		struct xframe *fr = f->wq[head & f->wq_mask];
 
 		if (e->cfg.tsq && !tsq_flow_may_send(&f->tsq, fr->cost, 0))
 			break;
 		tsq_flow_charge(&f->tsq, fr->cost);
-		f->wq_head = fr->next;
-		if (f->wq_head == NULL)
-			f->wq_tail = NULL;
-		f->wq_len--;
+		if (tail - head > XFLOW_PUSH_AHEAD)
+			__builtin_prefetch(f->wq[(head + XFLOW_PUSH_AHEAD) & f->wq_mask], 1, 3);
+		head++;
 		tsq_defer_item_set_fn(&fr->item, xqdisc_enqueue_fn);
 		tsq_defer_batch_add(&e->set, &b, xeng_tls_shard, &fr->item);
 		handed++;
 	}
+	f->wq_head = head;
 	tsq_defer_batch_flush(&e->set, &b);
 	if (handed)
 		tsq_fetch_add(&f->handed, handed, TSQ_RELAXED);
