@@ -101,6 +101,10 @@ struct app {
 	struct zc_track zc;
 	uint8_t *heap_msg; /* a buffer outside the UMEM, for --copy-every */
 	uint64_t built, waits; /* waits: sleeps for frames to come home */
+	uint64_t naps;         /* timed sleeps with a long write queue (no wake-up needed) */
+	uint32_t queued;       /* the write queue after the last send */
+	uint64_t rate_t, rate_done; /* when, and frames completed then (bulk_nap_ns) */
+	double rate;           /* frames completed per ns, smoothed */
 	bool last_copy; /* the last message was copied */
 };
 void *bulk_main(void *arg);
@@ -177,6 +181,7 @@ struct run_result {
 	uint64_t bql_stops, bql_restarts, bql_recheck_saves, bql_grows, bql_shrinks;
 	uint32_t bql_limit;
 	uint64_t app_wakes; /* application threads' sleeps that ended with frames home */
+	uint64_t app_naps;  /* their timed sleeps with a long write queue (no wake-up) */
 	struct worker_result w[XENG_MAX_WORKERS];
 	unsigned nworkers;
 };

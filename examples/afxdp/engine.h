@@ -357,6 +357,8 @@ void xflow_acquire(struct xflow *f);                 /* own the flow (tsq_owner_
 void xflow_release(struct xflow *f);                 /* give it up: backlog, deferred sends */
 void xflow_queue(struct xflow *f, struct xframe *fr); /* owner: append to the write queue */
 void xflow_push(struct xflow *f);                    /* owner: hand down what the budget allows */
+uint32_t xflow_queued(const struct xflow *f);        /* owner: frames in the write queue */
+uint64_t xflow_completed(const struct xflow *f);     /* any thread: frames completed so far */
 
 /* RX flows (receiver): iterate under rcu_read_lock(). */
 struct xflow *xeng_rx_flow_find(struct xengine *e, uint16_t id);

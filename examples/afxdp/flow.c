@@ -254,6 +254,16 @@ void xflow_queue(struct xflow *f, struct xframe *fr)
 	f->wq[f->wq_tail++ & f->wq_mask] = fr;
 }
 
+uint32_t xflow_queued(const struct xflow *f)
+{
+	return f->wq_tail - f->wq_head;
+}
+
+uint64_t xflow_completed(const struct xflow *f)
+{
+	return tsq_load(&f->txq.completed, TSQ_RELAXED);
+}
+
 /* Frames of the write queue a push asks for ahead of the one it hands down. */
 #define XFLOW_PUSH_AHEAD 8u
 

@@ -228,6 +228,7 @@ static void run_json_counters(struct jw *j, const struct run_result *r)
 	jw_u64(j, "tsq_restarts_deferred", r->deferred);
 	jw_u64(j, "backlog_flushes", r->backlog_flushes);
 	jw_u64(j, "app_wakes", r->app_wakes);
+	jw_u64(j, "app_naps", r->app_naps);
 	/* Summed over the queues; limit: the largest queue's at the end of the run. */
 	jw_obj_begin(j, "bql_stats");
 	jw_u64(j, "limit", r->bql_limit);

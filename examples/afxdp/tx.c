@@ -326,6 +326,7 @@ static void run_figures_flows(struct run *rn, struct run_result *r)
 		r->deferred += fs.deferred;
 		r->backlog_flushes += os.flushes;
 		r->app_wakes += a->waits;
+		r->app_naps += a->naps;
 		/* Every TX frame home, every arena slot free. */
 		r->leaked += f->pool_frames - f->pool_free;
 		for (unsigned s = 0; s < a->zc.nslots; s++)
