@@ -441,9 +441,9 @@ static void span_ratio(struct span *s, const struct run_result *a, const struct 
 static void span_print(const char *what, const struct span *s, const char *fmt_unit)
 {
 	if (s->n == 0)
-		printf("  %-52s -\n", what);
+		printf("  %-58s -\n", what);
 	else
-		printf("  %-52s %.2f .. %.2f%s\n", what, s->lo, s->hi, fmt_unit);
+		printf("  %-58s %.2f .. %.2f%s\n", what, s->lo, s->hi, fmt_unit);
 }
 
 #define MAX_CFGS 8
@@ -452,7 +452,7 @@ static void span_print(const char *what, const struct span *s, const char *fmt_u
 struct matrix_sum {
 	const char *labels[MAX_CFGS];
 	struct span pps[MAX_CFGS], p99[MAX_CFGS], send[MAX_CFGS];
-	struct span lat_gain, vs_bare, vs_build, vs_tsq;
+	struct span lat_gain, vs_bare, vs_build, vs_tsq, cpu_bare;
 	struct span fq_send, fq_ring, fq_pps;
 	struct span wb_bare, wb_build, wb_app;
 	unsigned rounds, nl;
@@ -518,6 +518,7 @@ static void matrix_ratios(const struct run_result *r, unsigned n, unsigned round
 	}
 	span_ratio(&m->lat_gain, tsq, both, offsetof(struct run_result, lat_ring_p99));
 	span_ratio(&m->vs_bare, both, bare, pps);
+	span_ratio(&m->cpu_bare, bare, both, offsetof(struct run_result, cpu_ns_per_frame));
 	span_ratio(&m->vs_build, both, build, pps);
 	span_ratio(&m->vs_tsq, both, tsq, pps);
 	if (fifo != both) {
@@ -546,6 +547,7 @@ static void matrix_summary(const struct matrix_sum *m)
 	span_print("Mpps TSQ+BQL / bare (same round)", &m->vs_bare, "");
 	span_print("Mpps TSQ+BQL / bare+build (same round)", &m->vs_build, "");
 	span_print("Mpps TSQ+BQL / TSQ (same round)", &m->vs_tsq, "");
+	span_print("sender CPU per frame bare / TSQ+BQL's worker (same round)", &m->cpu_bare, "");
 	if (m->fq_send.n != 0) {
 		span_print("probe send p99 TSQ+BQL fifo / fq (same round)", &m->fq_send, "x");
 		span_print("probe ring p99 TSQ+BQL fifo / fq (same round)", &m->fq_ring, "x");
