@@ -69,9 +69,9 @@
  * Who writes a TX frame (xflow_build or xflow_describe): by default the application, into
  * its UMEM frame, before the hand-off. In copy mode the kernel then copies a frame that was
  * written on another CPU and, with a deep pool, long before (the application builds as far
- * ahead as its pool allows): its lines are in the other CPU's cache. tx_fill therefore asks
- * for them as it takes the frame from its queues, so that the misses of a batch overlap
- * before the kick copies them. xflow_describe hands over the description only; the worker writes the frame
+ * ahead as its pool allows): its lines are in the other CPU's cache. The worker therefore
+ * asks for them when the frame joins its queues (qdisc.c), so that the misses overlap with
+ * its other work before a kick copies them. xflow_describe hands over the description only; the worker writes the frame
  * in tx_fill, just before its descriptor goes into the ring, and the kernel's copy in the
  * kick that follows finds the lines in the worker's cache (tsq-xsk --build-on worker).
  *

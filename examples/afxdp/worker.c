@@ -24,19 +24,6 @@ static void occ_sample(struct xworker *w)
 }
 
 /*
- * A frame the application wrote on its CPU: the kernel's copy in the next kick would miss on
- * each of its lines, one after the other. Asked for here, a batch before, the misses of all
- * the batch's frames overlap.
- */
-static void frame_prefetch(const struct xframe *fr)
-{
-	const uint8_t *p = xframe_data(fr);
-
-	for (uint32_t off = 0; off < fr->len; off += TSQ_CACHELINE_SIZE)
-		__builtin_prefetch(p + off, 0, 3);
-}
-
-/*
  * Queues -> TX ring, as far as the ring has room and, with BQL, the queue's limit allows: up
  * to and including the frame that takes the queue over its limit (the kernel sends the skb
  * that crosses it, then stops). Exact: the worker is the queue's only sender and its only
@@ -79,8 +66,6 @@ static unsigned tx_fill(struct xworker *w)
 			avail -= fr->len;
 			if (fr->build)
 				xframe_build_late(w->e, fr);
-			else
-				frame_prefetch(fr);
 			frs[n++] = fr;
 		}
 		if (xsk_ring_prod__reserve(&w->tx, n, &idx) != n) /* n <= room: cannot fail */
