@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # A thin layer over CMake. The two commands that matter:
-#   make demo   install what is needed, build in Release, run the benchmarks' headline tables
+#   make demo   install what is needed, build the demo's programs in Release, print the headline
+#               tables (one line per setup stage; full output in build/*.log)
 #   make test   install what is needed, build Debug/Release/clang/TSan/ASan/fuzz, run every test
+#               (one line per step with its time; full output in build*/test-*.log)
 #   make clean  remove every build directory the scripts create (build/, build-*/)
 JOBS ?= $(shell nproc)
 export JOBS
+# No "Entering/Leaving directory" lines from the make that CMake runs below this one.
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps build test demo bench clean
 .PHONY: docs
@@ -21,7 +25,8 @@ build: deps
 test:
 	@bash scripts/test.sh
 
-demo: build
+# scripts/demo.sh installs and builds what it needs itself, quietly.
+demo:
 	@bash scripts/demo.sh
 
 bench: build

@@ -11,7 +11,7 @@
 #                 (TSQ_FUZZ_SECONDS per target, default 20; longer on demand)
 #   build/_packaging/  the installed package (tests/packaging/run.sh): tsq.pc and the CMake
 #                 package in several install layouts, used from separate projects through
-#                 pkg-config and find_package (versions 0.0/0.2 refused), FetchContent, and
+#                 pkg-config and find_package (versions 0.1/0.3 refused), FetchContent, and
 #                 the version agreeing in tsq.h, the packages and CHANGELOG.md
 #   and first: REUSE licensing information of every file (tests/packaging/check-reuse.py).
 # Environment:
@@ -19,6 +19,9 @@
 #                 release clang tsan asan fuzz packaging); default all
 #   TSQ_BUILD_DIR=build-x  name the build directories build-x, build-x-debug, ... instead
 #   JOBS, TSQ_FUZZ_SECONDS
+# Output: one line per step with its result and time, then ctest's summary line(s) of that
+# step; each step's full output goes to $B/test-<id>.log, and its last lines are printed when
+# it fails. The last line says "steps: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
@@ -28,22 +31,37 @@ steps=${TSQ_TEST_STEPS:-}
 passed=0 failed=0 failures=()
 start=$(date +%s)
 
+nsteps=0
+for id in reuse debug memcheck release clang tsan asan fuzz packaging docs; do
+  [ -z "$steps" ] || [[ " $steps " == *" $id "* ]] && nsteps=$((nsteps + 1))
+done
+
 step() { # id, name, command...
-  local id=$1 name=$2; shift 2
+  local id=$1 name=$2 t0 log rc
+  shift 2
   [ -z "$steps" ] || [[ " $steps " == *" $id "* ]] || return 0
-  local t0
   t0=$(date +%s)
-  echo
-  echo "=== $name"
-  if "$@"; then
-    passed=$((passed + 1)); echo "=== $name: ok ($(( $(date +%s) - t0 )) s)"
+  log=$top/$B/test-$id.log
+  printf '[%d/%d] %-68s ' $((passed + failed + 1)) "$nsteps" "$name"
+  "$@" >"$log" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    passed=$((passed + 1)); echo "ok ($(( $(date +%s) - t0 )) s)"
   else
-    failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED ($(( $(date +%s) - t0 )) s)"
+    failed=$((failed + 1)); failures+=("$name"); echo "FAILED ($(( $(date +%s) - t0 )) s)"
+  fi
+  # ctest's closing lines stay visible ("100% tests passed, 0 tests failed out of N").
+  grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | sed 's/^/      /'
+  if [ $rc -ne 0 ]; then
+    grep -A 40 '^The following tests FAILED:' "$log" | sed 's/^/      /'
+    echo "      the last 40 lines of $log:"
+    tail -n 40 "$log" | sed 's/^/      | /'
   fi
 }
 
 configure_build() { # dir, cmake args...
   local dir=$1; shift
+  echo "configure: cmake -S $top -B $dir $* (output: $dir.configure.log)"
   cmake -S "$top" -B "$dir" -Wno-dev "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
   cmake --build "$dir" -j"$jobs"
@@ -83,7 +101,10 @@ fuzz() {
 packaging() { bash tests/packaging/run.sh "$B/_packaging"; }
 docs() { make -s docs; }
 
-bash scripts/install-deps.sh || { echo "make test: dependencies missing (see above)"; exit 1; }
+mkdir -p "$B"
+echo "make test: $nsteps step(s); each step's full output in $B/test-<step>.log"
+bash scripts/install-deps.sh --log "$top/$B/deps.log" ||
+  { echo "make test: dependencies missing (see above)"; exit 1; }
 step reuse "REUSE licensing information" reuse
 step debug "debug build + tests" debug
 step memcheck "valgrind memcheck (unit tests)" memcheck

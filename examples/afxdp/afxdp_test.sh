@@ -35,8 +35,9 @@ XSK=${2:?path to tsq-xsk}
 HERE=$(cd "$(dirname "$0")" && pwd)
 BED="$HERE/testbed.sh"
 TMP=$(mktemp -d)
-# The bed's names; TSQ_TEST_BED=x makes them tsqx-a/tsqx-b, tsqxa0/tsqxb0 (parallel build dirs).
-BEDN=${TSQ_TEST_BED:-t}
+# The bed's names, unique per run (the PID: build directories and checkouts that test at the
+# same time never share a bed); TSQ_TEST_BED=x makes them tsqx-a/tsqx-b, tsqxa0/tsqxb0.
+BEDN=${TSQ_TEST_BED:-t$$}
 export TSQ_NS_A=tsq$BEDN-a TSQ_NS_B=tsq$BEDN-b TSQ_IF_A=tsq${BEDN}a0 TSQ_IF_B=tsq${BEDN}b0
 
 skip() { echo "SKIPPED: $*"; exit 77; }

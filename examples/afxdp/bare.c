@@ -12,7 +12,7 @@
  * per-flow budgets, hand-offs between threads, frames built on another CPU - is the
  * difference the matrix measures against each.
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -32,8 +32,8 @@ struct bare {
 	size_t area_size;
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
-	struct xsk_ring_prod fq, tx;
-	struct xsk_ring_cons cq;
+	struct xsk_ring_prod fill, tx;
+	struct xsk_ring_cons comp;
 	uint64_t *free_addr;
 	uint32_t nfree, nframes, outstanding;
 	bool zerocopy;
@@ -56,7 +56,7 @@ static void bare_close(struct bare *b)
 	free(b->occ_hist);
 }
 
-static int bare_bind(const struct opts *o, struct bare *b, bool zc)
+static int bare_bind(const struct cli_args *o, struct bare *b, bool zc)
 {
 	struct xsk_socket_config scfg = {
 		.rx_size = o->ring_size, .tx_size = o->ring_size,
@@ -77,7 +77,7 @@ static int bare_bind(const struct opts *o, struct bare *b, bool zc)
 
 /* The UMEM (twice the ring: the ring can be full while frames come back), the socket, and
  * every frame built once. Return: 0 or -errno, with a message printed. */
-static int bare_open(const struct opts *o, struct bare *b)
+static int bare_open(const struct cli_args *o, struct bare *b)
 {
 	struct xsk_umem_config ucfg = {.fill_size = o->ring_size, .comp_size = o->ring_size,
 				       .frame_size = o->frame_size, .frame_headroom = 0, .flags = 0};
@@ -100,7 +100,7 @@ static int bare_open(const struct opts *o, struct bare *b)
 		fprintf(stderr, "tsq-xsk: bare: out of memory\n");
 		return -ENOMEM;
 	}
-	err = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fq, &b->cq, &ucfg);
+	err = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fill, &b->comp, &ucfg);
 	if (err) {
 		fprintf(stderr, "tsq-xsk: bare: registering the UMEM failed (%s)\n", strerror(-err));
 		return err;
@@ -131,19 +131,19 @@ static int bare_open(const struct opts *o, struct bare *b)
 
 static unsigned bare_complete(struct bare *b, uint32_t max)
 {
-	uint32_t idx, n = xsk_ring_cons__peek(&b->cq, max, &idx);
+	uint32_t idx, n = xsk_ring_cons__peek(&b->comp, max, &idx);
 
 	for (uint32_t i = 0; i < n; i++)
-		b->free_addr[b->nfree++] = *xsk_ring_cons__comp_addr(&b->cq, idx + i);
+		b->free_addr[b->nfree++] = *xsk_ring_cons__comp_addr(&b->comp, idx + i);
 	if (n) {
-		xsk_ring_cons__release(&b->cq, n);
+		xsk_ring_cons__release(&b->comp, n);
 		b->outstanding -= n;
 		b->st.tx_completed += n;
 	}
 	return n;
 }
 
-static unsigned bare_fill(const struct opts *o, struct bare *b)
+static unsigned bare_fill(const struct cli_args *o, struct bare *b)
 {
 	uint32_t idx, n = b->nfree < BARE_BATCH ? b->nfree : BARE_BATCH, max = 2 * o->ring_size;
 
@@ -191,7 +191,7 @@ static int bare_kick(struct bare *b)
 	return errno;
 }
 
-static void bare_pin(const struct opts *o)
+static void bare_pin(const struct cli_args *o)
 {
 	cpu_set_t set;
 
@@ -202,10 +202,10 @@ static void bare_pin(const struct opts *o)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-int run_bare(const struct opts *o, struct run_result *r)
+int run_bare(const struct cli_args *o, struct run_result *r)
 {
 	struct bare b;
-	uint64_t t0, t1, deadline, want = o->count;
+	uint64_t t0, t1, cpu0, cpu1, deadline, want = o->count;
 	cpu_set_t old;
 	int err = 0, rc = 0;
 
@@ -223,6 +223,7 @@ int run_bare(const struct opts *o, struct run_result *r)
 	sched_getaffinity(0, sizeof(old), &old);
 	bare_pin(o);
 	t0 = xeng_now_ns();
+	cpu0 = thread_cpu_ns(pthread_self());
 	deadline = t0 + (uint64_t)(o->duration * 1e9);
 	for (unsigned loop = 0;; loop++) {
 		bare_complete(&b, o->ring_size);
@@ -233,10 +234,11 @@ int run_bare(const struct opts *o, struct run_result *r)
 			break;
 		if (want != 0 && b.st.tx_completed >= want)
 			break;
-		if ((loop & 63) == 0 && (xsk_interrupted || xeng_now_ns() >= deadline))
+		if ((loop & 63) == 0 && (cli_interrupted || xeng_now_ns() >= deadline))
 			break;
 	}
 	t1 = xeng_now_ns();
+	cpu1 = thread_cpu_ns(pthread_self());
 	r->bulk_frames = b.st.tx_completed;
 	/* What is still in the ring completes within a few kicks (bounded: 5 s). */
 	for (uint64_t end = t1 + 5000000000ull; b.outstanding != 0 && err == 0 && xeng_now_ns() < end;) {
@@ -247,6 +249,8 @@ int run_bare(const struct opts *o, struct run_result *r)
 	r->secs = (double)(t1 - t0) / 1e9;
 	r->bulk_pps = (double)r->bulk_frames / r->secs;
 	r->bulk_gbps = (double)r->bulk_frames * o->pkt_size * 8 / r->secs / 1e9;
+	r->cpu_ns_per_frame = r->bulk_frames ? (double)(cpu1 - cpu0) / r->bulk_frames : NAN;
+	r->cpu_share = (double)(cpu1 - cpu0) / (double)(t1 - t0);
 	r->occ_p50 = pct_hist(b.occ_hist, 2 * o->ring_size + 1, 50);
 	r->occ_p99 = pct_hist(b.occ_hist, 2 * o->ring_size + 1, 99);
 	r->occ_max = isnan(r->occ_p50) ? NAN : b.occ_max;
@@ -272,7 +276,7 @@ int run_bare(const struct opts *o, struct run_result *r)
 	return rc;
 }
 
-int cmd_bare(const struct opts *o)
+int cmd_bare(const struct cli_args *o)
 {
 	struct run_result r;
 	int rc = run_bare(o, &r);

@@ -5,7 +5,7 @@
  * and the range it takes - also without privileges, and for the values the engine would
  * refuse later (frame size, ring size, queues).
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,7 +47,7 @@ static const char short_opts[] = ":i:q:m:f:s:F:r:d:n:t:z:h";
 
 static const struct {
 	const char *name;
-	enum xsk_cmd cmd;
+	enum cli_cmd cmd;
 } commands[] = {{"tx", CMD_TX}, {"compare", CMD_COMPARE}, {"matrix", CMD_MATRIX},
 		{"bare", CMD_BARE}, {"rx", CMD_RX},
 		{"rx-udp", CMD_RX_UDP}, {"sink", CMD_SINK}};
@@ -108,7 +108,7 @@ static void usage(FILE *out)
 		"      --pool-frames N     TX frames per bulk flow, 64..1048576 (default 4096)\n"
 		"      --ring-size N       entries of each xsk ring, a power of two 64..65536\n"
 		"                          (default 2048)\n",
-		XENG_MAX_WORKERS, XENG_MIN_LEN, XSK_MAX_FLOWS, MAX_PROBE_RATE);
+		XENG_MAX_WORKERS, XENG_MIN_LEN, CLI_MAX_FLOWS, MAX_PROBE_RATE);
 	fprintf(out, /* two strings: ISO C's 4095-character limit */
 		"      --dst-mac MAC       (default 02:00:00:00:00:0b, the test bed's peer)\n"
 		"      --src-ip IP6 / --dst-ip IP6   (default fd00:7473:7100::a / ::b)\n"
@@ -287,92 +287,92 @@ static int parse_ip6(int c, const char *s, uint8_t ip[16])
 	return bad(c, "'%s' is not an IPv6 address (%s)", s, "e.g. fd00:7473:7100::a");
 }
 
-/* One option and its value. Return: 0, 1 (--help, --version: done) or EXIT_USAGE. */
-static int parse_one(int c, const char *v, struct opts *o)
+/* The options that take one of a few words. Return: 0 or EXIT_USAGE. */
+static int parse_choice(int c, const char *v, struct cli_args *o)
 {
 	static const char *const modes[] = {"auto", "copy", "zerocopy"};
 	static const char *const attaches[] = {"auto", "native", "generic"};
+	static const char *const qdiscs[] = {"fq", "fifo", "both"};
+	static const char *const whos[] = {"app", "worker", "both"};
+	const char *const *words = c == 'm' ? modes : c == O_ATTACH ? attaches :
+				   c == O_QDISC ? qdiscs : whos;
 	int e = 0;
 
-	switch (c) {
-	case 'i': o->ifname = v; return 0;
-	case 'q': return parse_unsigned(c, v, 0, 65535, &o->queue);
-	case O_QUEUES: return parse_unsigned(c, v, 1, XENG_MAX_WORKERS, &o->queues);
-	case 'm':
-		if (parse_enum(c, v, modes, 3, &e) != 0)
-			return EXIT_USAGE;
+	if (parse_enum(c, v, words, 3, &e) != 0)
+		return EXIT_USAGE;
+	if (c == 'm') {
 		o->bind = e == 0 ? XENG_BIND_AUTO : e == 1 ? XENG_BIND_COPY : XENG_BIND_ZEROCOPY;
-		return 0;
-	case O_ATTACH:
-		if (parse_enum(c, v, attaches, 3, &e) != 0)
-			return EXIT_USAGE;
+	} else if (c == O_ATTACH) {
 		o->attach = e == 0 ? XDP_ATTACH_AUTO : e == 1 ? XDP_ATTACH_NATIVE : XDP_ATTACH_GENERIC;
-		return 0;
-	case O_NOWAKE: o->need_wakeup = false; return 0;
+	} else if (c == O_QDISC) {
+		o->qdisc = e == 1 ? XENG_QDISC_FIFO : XENG_QDISC_FQ;
+		o->qdisc_both = e == 2;
+	} else { /* O_BUILDON */
+		o->build_worker = e == 1;
+		o->build_both = e == 2;
+	}
+	return 0;
+}
+
+/* The numbers with a shape beyond a range, or a unit. Return: 0 or EXIT_USAGE. */
+static int parse_shaped(int c, const char *v, struct cli_args *o)
+{
+	uint64_t n;
+
+	switch (c) {
 	case 'f':
 		if (parse_u32(c, v, 0, UINT32_MAX, &o->frame_size) != 0)
 			return EXIT_USAGE;
 		if (o->frame_size != 2048 && o->frame_size != 4096)
 			return bad(c, "%s must be %s", v, "2048 or 4096");
 		return 0;
+	case O_RING:
+		if (parse_u32(c, v, 64, 65536, &o->ring_size) != 0)
+			return EXIT_USAGE;
+		return (o->ring_size & (o->ring_size - 1)) == 0 ? 0 :
+		       bad(c, "%s is not %s", v, "a power of two (64, 128, ... 65536)");
+	case O_RETHOLD:
+		if (parse_u64(c, v, 0, 10000, &n) != 0)
+			return EXIT_USAGE;
+		o->ret_hold_ns = n * 1000;
+		return 0;
+	case O_PORT:
+		if (parse_u64(c, v, 1, 65535, &n) != 0)
+			return EXIT_USAGE;
+		o->port = (uint16_t)n;
+		return 0;
+	default: return EXIT_USAGE;
+	}
+}
+
+/* One option and its value. Return: 0, 1 (--help, --version: done) or EXIT_USAGE. */
+static int parse_one(int c, const char *v, struct cli_args *o)
+{
+	switch (c) {
+	case 'i': o->ifname = v; return 0;
+	case 'q': return parse_unsigned(c, v, 0, 65535, &o->queue);
+	case O_QUEUES: return parse_unsigned(c, v, 1, XENG_MAX_WORKERS, &o->queues);
+	case 'm': case O_ATTACH: case O_QDISC: case O_BUILDON: return parse_choice(c, v, o);
+	case O_NOWAKE: o->need_wakeup = false; return 0;
 	case 's': return parse_u32(c, v, XENG_MIN_LEN, 4096, &o->pkt_size); /* then <= -f */
-	case 'F': return parse_unsigned(c, v, 1, XSK_MAX_FLOWS, &o->flows);
+	case 'F': return parse_unsigned(c, v, 1, CLI_MAX_FLOWS, &o->flows);
 	case 'r': return parse_double(c, v, 0, MAX_PROBE_RATE, false, "0..10000000", &o->probe_rate);
 	case 'd':
 		return parse_double(c, v, 0, MAX_DURATION_S, true, "> 0, at most 1000000", &o->duration);
 	case 'n': return parse_u64(c, v, 0, MAX_COUNT, &o->count);
 	case 't': return parse_onoff(c, v, &o->tsq);
 	case O_BQL: return parse_onoff(c, v, &o->bql);
-	case O_QDISC: {
-		static const char *const qdiscs[] = {"fq", "fifo", "both"};
-
-		if (parse_enum(c, v, qdiscs, 3, &e) != 0)
-			return EXIT_USAGE;
-		o->qdisc = e == 1 ? XENG_QDISC_FIFO : XENG_QDISC_FQ;
-		o->qdisc_both = e == 2;
-		return 0;
-	}
 	case O_BUILD: o->build_per_send = true; return 0;
-	case O_BUILDON: {
-		static const char *const whos[] = {"app", "worker", "both"};
-
-		if (parse_enum(c, v, whos, 3, &e) != 0)
-			return EXIT_USAGE;
-		o->build_worker = e == 1;
-		o->build_both = e == 2;
-		return 0;
-	}
 	case O_QUANTUM: return parse_u32(c, v, 1, 256, &o->fq_quantum);
 	case O_ROUNDS: return parse_unsigned(c, v, 1, 100, &o->rounds);
-	case O_RETHOLD: {
-		uint64_t us;
-
-		if (parse_u64(c, v, 0, 10000, &us) != 0)
-			return EXIT_USAGE;
-		o->ret_hold_ns = us * 1000;
-		return 0;
-	}
 	case O_LIMIT: return parse_u64(c, v, 1, TSQ_BUDGET_MAX_INFLIGHT, &o->tsq_limit);
 	case 'z': return parse_onoff(c, v, &o->zerocopy);
 	case O_COPYEVERY: return parse_unsigned(c, v, 0, 1000000000, &o->copy_every);
 	case O_FIRSTID: return parse_u32(c, v, 0, UINT32_MAX, &o->zc_first_id);
 	case O_POOL: return parse_u32(c, v, 64, 1u << 20, &o->pool_frames);
-	case O_RING:
-		if (parse_u32(c, v, 64, 65536, &o->ring_size) != 0)
-			return EXIT_USAGE;
-		return (o->ring_size & (o->ring_size - 1)) == 0 ? 0 :
-		       bad(c, "%s is not %s", v, "a power of two (64, 128, ... 65536)");
 	case O_DMAC: return parse_mac(c, v, o->dst_mac);
 	case O_SIP: return parse_ip6(c, v, o->src_ip);
 	case O_DIP: return parse_ip6(c, v, o->dst_ip);
-	case O_PORT: {
-		unsigned port;
-
-		if (parse_unsigned(c, v, 1, 65535, &port) != 0)
-			return EXIT_USAGE;
-		o->port = (uint16_t)port;
-		return 0;
-	}
 	case O_PIN: o->pin = false; return 0;
 	case O_READY: o->ready_file = v; return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
 	case O_IDLE: return parse_unsigned(c, v, 1, 86400000, &o->idle_exit_ms);
@@ -382,12 +382,12 @@ static int parse_one(int c, const char *v, struct opts *o)
 	case O_QUIET: o->quiet = true; return 0;
 	case O_VERSION: version(); return 1;
 	case 'h': usage(stdout); return 1;
-	default: return EXIT_USAGE;
+	default: return parse_shaped(c, v, o);
 	}
 }
 
 /* What only the whole command line can say. */
-static int check_combinations(struct opts *o)
+static int check_combinations(struct cli_args *o)
 {
 	if (o->cmd != CMD_RX_UDP && o->ifname == NULL) {
 		fprintf(stderr, "tsq-xsk: %s needs -i/--iface\n", o->cmd_name);
@@ -425,9 +425,9 @@ static int check_combinations(struct opts *o)
 	return 0;
 }
 
-static void defaults(struct opts *o)
+static void defaults(struct cli_args *o)
 {
-	*o = (struct opts){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
+	*o = (struct cli_args){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
 			   .need_wakeup = true, .tsq = true, .bql = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
 			   .pool_frames = 4096, .ring_size = 2048, .tsq_limit = 131072, .duration = 3,
 			   .probe_rate = 5000, .idle_exit_ms = 1000, .rounds = 3,
@@ -438,7 +438,7 @@ static void defaults(struct opts *o)
 }
 
 /* The command: argv[1]. Return: 0, 1 (--help, --version) or EXIT_USAGE. */
-static int parse_command(int argc, char **argv, struct opts *o)
+static int parse_command(int argc, char **argv, struct cli_args *o)
 {
 	if (argc < 2) {
 		usage(stderr);
@@ -465,7 +465,7 @@ static int parse_command(int argc, char **argv, struct opts *o)
 	return EXIT_USAGE;
 }
 
-int cli_parse(int argc, char **argv, struct opts *o)
+int cli_parse(int argc, char **argv, struct cli_args *o)
 {
 	int c, rc;
 

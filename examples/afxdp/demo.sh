@@ -9,7 +9,7 @@
 #      robin (fq), TSQ+BQL with frames written by the worker (--build-on both: TSQ+BQL/wb);
 #      min..max over the rounds of each figure and of the same-round ratios.
 #   2. the same on two queues (two workers; the bare sender uses queue 0 only), fq only.
-#   3. one bulk flow, zerocopy (-z on), BQL off: TSQ off / on, notices per send (issue #6)
+#   3. one bulk flow, zerocopy (-z on), BQL off: TSQ off / on, notices per send
 # Writes every run to OUT_JSON: {"schema":1,"runs":[...]}, each run with "tsq", "bql",
 # "bare", "zerocopy", "build_per_send" (booleans), "qdisc", "build_on", "bulk_flows", "queues", "round",
 # "config", "probe_queue_wait".
@@ -19,7 +19,7 @@ set -uo pipefail
 XSK=${1:?path to tsq-xsk}
 OUT=${2:-build/afxdp-demo.json}
 HERE=$(cd "$(dirname "$0")" && pwd)
-export TSQ_NS_A=tsqd-a TSQ_NS_B=tsqd-b TSQ_IF_A=tsqda0 TSQ_IF_B=tsqdb0
+export TSQ_NS_A=tsqd$$-a TSQ_NS_B=tsqd$$-b TSQ_IF_A=tsqd${$}a0 TSQ_IF_B=tsqd${$}b0
 DURATION=${TSQ_DEMO_SECONDS:-1}
 ROUNDS=${TSQ_DEMO_ROUNDS:-3}
 FLOWS=8
@@ -48,14 +48,17 @@ echo "qwait: the most frames of other flows a probe frame waited behind in the w
 echo
 echo "$FLOWS bulk flows, 1 queue, $ROUNDS rounds (bare, bare+build, TSQ off, TSQ, BQL, TSQ+BQL/fifo, TSQ+BQL,"
 echo "TSQ+BQL/wb in each; /wb: the worker writes each frame just before the TX ring):"
+echo "  (running: $((ROUNDS * 8)) runs of ${DURATION} s, about $((ROUNDS * 8 * (DURATION + 1))) s)"
 A matrix -i "$TSQ_IF_A" --bulk-flows "$FLOWS" --rounds "$ROUNDS" -d "$DURATION" --qdisc both --build-on both --quiet \
 	--json-file "$TMP/q1.json" || exit 1
 echo
-echo "$FLOWS bulk flows, 2 queues (2 workers; the bare sender: queue 0 only), $((ROUNDS > 2 ? 2 : ROUNDS)) rounds:"
-A matrix -i "$TSQ_IF_A" --queues 2 --bulk-flows "$FLOWS" --rounds $((ROUNDS > 2 ? 2 : ROUNDS)) \
+R2=$((ROUNDS > 2 ? 2 : ROUNDS))
+echo "$FLOWS bulk flows, 2 queues (2 workers; the bare sender: queue 0 only), $R2 rounds:"
+echo "  (running: $((R2 * 6)) runs of ${DURATION} s, about $((R2 * 6 * (DURATION + 1))) s)"
+A matrix -i "$TSQ_IF_A" --queues 2 --bulk-flows "$FLOWS" --rounds "$R2" \
 	-d "$DURATION" --quiet --json-file "$TMP/q2.json" || exit 1
 echo
-echo "1 bulk flow, zerocopy (-z on), BQL off, TSQ off / on (issue #6's comparison):"
+echo "1 bulk flow, zerocopy (-z on), BQL off, TSQ off / on: does TSQ cut the notices per send?"
 A compare -i "$TSQ_IF_A" -d "$DURATION" --quiet -z on --bql off --json-file "$TMP/zc.json" | grep -E "Mpps|p99 us|ratio" || exit 1
 echo "zerocopy notices per send, TSQ off / on: $(jq -r '[.runs[].zc_notices_per_send] | map(tostring) | join(" / ")' "$TMP/zc.json")"
 jq -s '{schema: 1, runs: (map(.runs) | add)}' "$TMP/q1.json" "$TMP/q2.json" "$TMP/zc.json" >"$OUT" || exit 1

@@ -62,23 +62,24 @@
  * MTUs) would let a flow of 80-byte frames put 25 of them in front of the probe per turn.
  * With frames of very different sizes per flow, DRR by bytes is the fair choice.
  * XENG_QDISC_FIFO: one queue in arrival order (pfifo), kept for comparison: a probe frame
- * waits behind every frame queued before it - some 450 with eight bulk flows under BQL.
+ * waits behind every frame queued before it, up to BQL's limit in frames.
  * The worker counts, for each probe frame, the frames of other flows that went into the ring
  * between its arrival and its own: positions, not time (xworker.qwait_*).
  *
  * Who writes a TX frame (xflow_build or xflow_describe): by default the application, into
  * its UMEM frame, before the hand-off. In copy mode the kernel then copies a frame that was
  * written on another CPU and, with a deep pool, long before (the application builds as far
- * ahead as its pool allows): the copy misses (perf: ~180 ns per frame against ~45 ns in the
- * bare sender). xflow_describe hands over the description only; the worker writes the frame
+ * ahead as its pool allows): its lines are in the other CPU's cache. The worker therefore
+ * asks for them when the frame joins its queues (qdisc.c), so that the misses overlap with
+ * its other work before a kick copies them. xflow_describe hands over the description only; the worker writes the frame
  * in tx_fill, just before its descriptor goes into the ring, and the kernel's copy in the
  * kick that follows finds the lines in the worker's cache (tsq-xsk --build-on worker).
  *
  * Returning TX frames: the worker holds completed frames per application thread and hands
  * them over XENG_RET_BATCH at a time (a quarter of the flow's pool if that is less), in
  * back-to-back defer batches that cost one wake-up - not one hand-over per completion round,
- * which in copy mode woke a sleeping application for every 32 frames and cost the worker 10 %
- * of its time in eventfd_write (perf, 8 bulk flows). What is held goes home anyway when the
+ * which in copy mode would wake a sleeping application for every 32 frames (a kick moves at
+ * most 32). What is held goes home anyway when the
  * oldest frame is cfg.ret_hold_ns old (XENG_RET_HOLD_NS_DEFAULT), and whenever the worker
  * has nothing else to do. Flows are unaffected: TSQ uncharges at completion, not at return.
  *
@@ -159,28 +160,29 @@ struct xengine;
 struct xworker;
 struct xflow;
 
-/* A UMEM chunk's metadata (outside the UMEM, so the kernel never sees it). */
+/* A UMEM chunk's metadata (outside the UMEM, so the kernel never sees it). The first cache
+ * line holds what the TX path reads per frame - the hand-down, the worker's queues, the ring,
+ * the completion - so a frame written on the application's CPU costs the worker one line. */
 struct xframe {
 	struct tsq_defer_item item; /* hand-off between threads */
-	struct tsq_owner_work work; /* RX backlog */
 	struct xframe *next;        /* write queue / the worker's TX queue / held chain home */
 	struct xflow *flow;
-	struct tsq_zc_ctx *zc;
 	struct xworker *w;
-	uint64_t addr; /* chunk base in the UMEM */
-	uint64_t t_send, t_ring;
+	uint64_t addr;              /* chunk base in the UMEM */
+	struct tsq_zc_ctx *zc;
+	uint16_t len, cost;         /* bytes on the wire; what the frame pins (frame_size) */
+	uint8_t kind, copied;
+	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
+	/* Second line: sequence number, probe timing and positions, the RX backlog. */
 	uint64_t seq;
+	uint64_t t_send, t_ring;
 	/* Probe frames, worker-written: other flows' frames sent when this one arrived in the
 	 * worker's queue, and its own flow's frames queued ahead of it then. */
 	uint64_t q_pos;
 	uint32_t q_ahead;
-	uint32_t len, cost;
-	uint8_t kind, copied;
-	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
-};
+	struct tsq_owner_work work; /* RX backlog */
+} TSQ_CACHELINE_ALIGNED;
 
-/* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
- * read by anyone with tsq_load(.., TSQ_RELAXED). */
 /* A queue of frames in the worker (worker-private): a flow's (fq) or the worker's FIFO. */
 struct xqueue {
 	struct xframe *head, *tail;
@@ -194,8 +196,13 @@ struct xflow_txq {
 	struct xqueue q;
 	uint32_t frames;
 	uint64_t out;
+	/* Frames (and bytes) completed: by the worker (tsq_counter_add_owner), read relaxed by
+	 * anyone. Here rather than beside the pool, which the application writes per frame. */
+	uint64_t completed, completed_bytes;
 } TSQ_CACHELINE_ALIGNED;
 
+/* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
+ * read by anyone with tsq_load(.., TSQ_RELAXED). */
 struct xworker_stats {
 	uint64_t tx_submitted, tx_completed, kicks, kick_again, kick_errors, ring_full;
 	uint64_t kick_link_down; /* of kick_errors: ENETDOWN/ENXIO, the link is gone */
@@ -216,8 +223,8 @@ struct xworker {
 	size_t area_size;
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
-	struct xsk_ring_prod fq, tx;
-	struct xsk_ring_cons cq, rx;
+	struct xsk_ring_prod fill, tx; /* the fill ring (RX frames for the kernel), the TX ring */
+	struct xsk_ring_cons comp, rx; /* the completion ring, the RX ring */
 	struct xframe *frames;
 	uint32_t nr_frames;
 	uint32_t *rx_free; /* RX chunk indices, worker-private */
@@ -264,28 +271,32 @@ struct xflow {
 	struct tsq_owner own;
 	struct tsq_zc_flow zc;
 	struct tsq_zc_ctx zc_reserve[XENG_ZC_RESERVE];
+	/* Set up once, then only read (per frame, by the worker and the application). */
 	struct xengine *e;
 	struct xworker *w;
 	uint16_t id;
 	enum xflow_kind kind;
 	unsigned shard; /* the application thread's defer shard */
-	/* Write queue: the owning thread's, or under the short lock while nobody owns the flow. */
-	struct xframe *wq_head, *wq_tail;
-	uint32_t wq_len;
-	uint64_t next_seq;
-	/* Worker-private (its home worker's queueing discipline), on a cache line of its own:
-	 * the worker writes it per frame while the application writes the write queue. */
-	struct xflow_txq txq;
-	/* Application-private: free TX frames and the arena. */
 	struct xframe **pool;
-	uint32_t pool_free, pool_frames;
-	uint32_t arena_first, arena_frames;
-	/* Notices ready: one wake-up item for the application thread, at most one in flight. */
-	struct tsq_defer_item zc_kick;
+	uint32_t pool_frames, arena_first, arena_frames;
+	/* Written per frame by the application, on a line of its own: the write queue (the owning
+	 * thread's, or under the short lock while nobody owns the flow) and the free TX frames
+	 * (pool[0 .. pool_free - 1], the application's only). The write queue is a ring of the
+	 * frames queued and not yet handed down, wq[wq_head & wq_mask] .. wq[(wq_tail - 1) &
+	 * wq_mask], with room for every frame of the flow: an array rather than a list, so that a
+	 * push from the worker can fetch the frames it hands down all at once. */
+	struct xframe **wq TSQ_CACHELINE_ALIGNED;
+	uint32_t wq_head, wq_tail, wq_mask, pool_free;
+	uint64_t next_seq;
+	/* Worker-private (its home worker's queueing discipline) and the completion counters,
+	 * on a line of their own. */
+	struct xflow_txq txq;
+	/* Now and then by either side: notices ready (one wake-up item for the application
+	 * thread, at most one in flight), and frames handed down, by whoever pushes (owner or
+	 * worker: an atomic add), read relaxed by anyone. */
+	struct tsq_defer_item zc_kick TSQ_CACHELINE_ALIGNED;
 	uint32_t zc_kick_pending;
-	/* Counters: completed* written by the worker (tsq_counter_add_owner), handed by whoever
-	 * pushes (owner or worker: an atomic add); read relaxed by anyone. */
-	uint64_t completed, completed_bytes, handed;
+	uint64_t handed;
 	/* RX accounting: by whoever processes the flow's frames (its owner, or the worker under
 	 * the short lock). */
 	uint8_t *seen;
@@ -347,6 +358,8 @@ void xflow_acquire(struct xflow *f);                 /* own the flow (tsq_owner_
 void xflow_release(struct xflow *f);                 /* give it up: backlog, deferred sends */
 void xflow_queue(struct xflow *f, struct xframe *fr); /* owner: append to the write queue */
 void xflow_push(struct xflow *f);                    /* owner: hand down what the budget allows */
+uint32_t xflow_queued(const struct xflow *f);        /* owner: frames in the write queue */
+uint64_t xflow_completed(const struct xflow *f);     /* any thread: frames completed so far */
 
 /* RX flows (receiver): iterate under rcu_read_lock(). */
 struct xflow *xeng_rx_flow_find(struct xengine *e, uint16_t id);

@@ -6,7 +6,7 @@
  *           own drop counters (Udp6InErrors, the per-CPU backlog) as the drops;
  *   sink    a counting XDP_DROP program: the cheapest peer, with its own frame count.
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,7 +97,7 @@ static int udp_record(struct udp_flow *fl, const uint8_t *buf, size_t len, uint6
 	return 1;
 }
 
-static void udp_report(const struct opts *o, struct udp_flow *fl, uint64_t rx, uint64_t dups,
+static void udp_report(const struct cli_args *o, struct udp_flow *fl, uint64_t rx, uint64_t dups,
 		       uint64_t drops)
 {
 	uint64_t missing = 0;
@@ -145,7 +145,7 @@ static void udp_report(const struct opts *o, struct udp_flow *fl, uint64_t rx, u
 	}
 }
 
-int cmd_rx_udp(const struct opts *o)
+int cmd_rx_udp(const struct cli_args *o)
 {
 	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(o->port)};
 	int fd = socket(AF_INET6, SOCK_DGRAM, 0), big = 8 << 20;
@@ -170,7 +170,7 @@ int cmd_rx_udp(const struct opts *o)
 	e0 = snmp6("Udp6InErrors") + softnet_drops();
 	touch(o->ready_file);
 	t0 = last_change = xeng_now_ns();
-	while (!xsk_interrupted) {
+	while (!cli_interrupted) {
 		uint64_t now;
 		int n;
 
@@ -204,7 +204,7 @@ int cmd_rx_udp(const struct opts *o)
 /* sink                                                                                        */
 /* ------------------------------------------------------------------------------------------ */
 
-int cmd_sink(const struct opts *o)
+int cmd_sink(const struct cli_args *o)
 {
 	struct xdp_prog p;
 	int ifindex = (int)if_nametoindex(o->ifname), err;
@@ -224,7 +224,7 @@ int cmd_sink(const struct opts *o)
 	}
 	touch(o->ready_file);
 	t0 = xeng_now_ns();
-	while (!xsk_interrupted && xeng_now_ns() - t0 < (uint64_t)(o->duration * 1e9))
+	while (!cli_interrupted && xeng_now_ns() - t0 < (uint64_t)(o->duration * 1e9))
 		usleep(10000);
 	xdp_prog_sink_count(&p, &frames);
 	if (o->json) {

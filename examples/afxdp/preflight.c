@@ -8,7 +8,7 @@
  * AF_XDP tools are often run with capabilities rather than as root, so 3 looks at the
  * effective set, not at the user id, and names what is missing.
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -100,7 +100,7 @@ static void add_name(char *list, size_t size, const char *name)
  * loading BPF programs and maps CAP_BPF (or CAP_SYS_ADMIN, before 5.8 the only one); the
  * UMEM CAP_IPC_LOCK, or a memlock limit that covers it.
  */
-static int check_capabilities(const struct opts *o)
+static int check_capabilities(const struct cli_args *o)
 {
 	bool xsk = o->cmd != CMD_SINK, xdp = o->cmd == CMD_RX || o->cmd == CMD_SINK;
 	uint64_t caps, umem = o->cmd == CMD_RX ? rx_umem_bytes(o) : tx_umem_bytes(o);
@@ -128,7 +128,7 @@ static int check_capabilities(const struct opts *o)
 	return EXIT_SKIP;
 }
 
-int preflight(const struct opts *o)
+int preflight(const struct cli_args *o)
 {
 	char why[128];
 

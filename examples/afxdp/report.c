@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* report.c - percentiles, the JSON writer, and tx's table and JSON (see xsk.h). */
-#include "xsk.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* Percentiles                                                                                 */
@@ -98,7 +99,7 @@ void jw_doc_begin(struct jw *j, FILE *f)
 	j->depth = 0;
 	j->more[0] = false;
 	jw_open(j, NULL, '{');
-	jw_u64(j, "schema", XSK_JSON_SCHEMA);
+	jw_u64(j, "schema", CLI_JSON_SCHEMA);
 }
 
 void jw_doc_end(struct jw *j)
@@ -170,9 +171,9 @@ void jw_bool(struct jw *j, const char *key, bool v)
 /* tx and compare                                                                              */
 /* ------------------------------------------------------------------------------------------ */
 
-static void report_run_json(struct jw *j, const struct run_result *r)
+/* A run's configuration and its headline figures. */
+static void run_json_figures(struct jw *j, const struct run_result *r)
 {
-	jw_obj_begin(j, NULL);
 	jw_bool(j, "tsq", r->tsq);
 	jw_bool(j, "bql", r->bql);
 	jw_bool(j, "bare", r->bare);
@@ -188,6 +189,8 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_num(j, "seconds", r->secs, 3);
 	jw_num(j, "bulk_pps", r->bulk_pps, 0);
 	jw_num(j, "bulk_gbps", r->bulk_gbps, 4);
+	jw_num(j, "cpu_ns_per_frame", r->cpu_ns_per_frame, 1);
+	jw_num(j, "cpu_share", r->cpu_share, 3);
 	jw_num(j, "txring_occupancy_p50", r->occ_p50, 0);
 	jw_num(j, "txring_occupancy_p99", r->occ_p99, 0);
 	jw_num(j, "txring_occupancy_max", r->occ_max, 0);
@@ -204,6 +207,11 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_u64(j, "bound_exceeded", r->qwait_over);
 	jw_u64(j, "others_max", r->qwait_others_max);
 	jw_obj_end(j);
+}
+
+/* Zerocopy exactness, TSQ's, the owners' and BQL's counters. */
+static void run_json_counters(struct jw *j, const struct run_result *r)
+{
 	jw_num(j, "zc_notices_per_send", r->zc_notices_per_send, 4);
 	jw_obj_begin(j, "zc");
 	jw_u64(j, "sends", r->zc_sends);
@@ -220,6 +228,7 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_u64(j, "tsq_restarts_deferred", r->deferred);
 	jw_u64(j, "backlog_flushes", r->backlog_flushes);
 	jw_u64(j, "app_wakes", r->app_wakes);
+	jw_u64(j, "app_naps", r->app_naps);
 	/* Summed over the queues; limit: the largest queue's at the end of the run. */
 	jw_obj_begin(j, "bql_stats");
 	jw_u64(j, "limit", r->bql_limit);
@@ -230,6 +239,11 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 	jw_u64(j, "shrinks", r->bql_shrinks);
 	jw_u64(j, "blocked_fills", r->ws.bql_blocked);
 	jw_obj_end(j);
+}
+
+/* The workers' counters (summed, then per queue), the run's checks, per flow. */
+static void run_json_workers(struct jw *j, const struct run_result *r)
+{
 	jw_obj_begin(j, "worker");
 	jw_u64(j, "tx_submitted", r->ws.tx_submitted);
 	jw_u64(j, "tx_completed", r->ws.tx_completed);
@@ -274,6 +288,14 @@ static void report_run_json(struct jw *j, const struct run_result *r)
 		jw_obj_end(j);
 	}
 	jw_arr_end(j);
+}
+
+static void report_run_json(struct jw *j, const struct run_result *r)
+{
+	jw_obj_begin(j, NULL);
+	run_json_figures(j, r);
+	run_json_counters(j, r);
+	run_json_workers(j, r);
 	jw_obj_end(j);
 }
 
@@ -419,21 +441,26 @@ static void span_ratio(struct span *s, const struct run_result *a, const struct 
 static void span_print(const char *what, const struct span *s, const char *fmt_unit)
 {
 	if (s->n == 0)
-		printf("  %-52s -\n", what);
+		printf("  %-58s -\n", what);
 	else
-		printf("  %-52s %.2f .. %.2f%s\n", what, s->lo, s->hi, fmt_unit);
+		printf("  %-58s %.2f .. %.2f%s\n", what, s->lo, s->hi, fmt_unit);
 }
 
 #define MAX_CFGS 8
 
-void report_matrix_table(const struct run_result *r, unsigned n)
-{
+/* The matrix's figures over its rounds: per configuration, and the same-round ratios. */
+struct matrix_sum {
 	const char *labels[MAX_CFGS];
-	struct span pps[MAX_CFGS] = {{0}}, p99[MAX_CFGS] = {{0}}, send[MAX_CFGS] = {{0}};
-	struct span lat_gain = {0}, vs_bare = {0}, vs_build = {0}, vs_tsq = {0};
-	struct span fq_send = {0}, fq_ring = {0}, fq_pps = {0};
-	struct span wb_bare = {0}, wb_build = {0}, wb_app = {0};
-	unsigned rounds = 0, nl = 0;
+	struct span pps[MAX_CFGS], p99[MAX_CFGS], send[MAX_CFGS];
+	struct span lat_gain, vs_bare, vs_build, vs_tsq, cpu_bare;
+	struct span fq_send, fq_ring, fq_pps;
+	struct span wb_bare, wb_build, wb_app;
+	unsigned rounds, nl;
+};
+
+/* One row per run; each run's figures into its configuration's spans. */
+static void matrix_rows(const struct run_result *r, unsigned n, struct matrix_sum *m)
+{
 	char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
 
 	printf("%-5s %-12s %8s %7s %10s %10s %10s %10s %8s %8s %6s\n", "round", "config", "Mpps",
@@ -453,74 +480,95 @@ void report_matrix_table(const struct run_result *r, unsigned n)
 		       cell(b7, sizeof(b7), "%.0f", x->qwait_max),
 		       x->bql ? (snprintf(b6, sizeof(b6), "%u", x->bql_limit), b6) : "-",
 		       (unsigned long long)x->bql_stops);
-		rounds = x->round + 1 > rounds ? x->round + 1 : rounds;
-		for (l = 0; l < nl && strcmp(labels[l], run_label(x)); l++)
+		m->rounds = x->round + 1 > m->rounds ? x->round + 1 : m->rounds;
+		for (l = 0; l < m->nl && strcmp(m->labels[l], run_label(x)); l++)
 			;
-		if (l == nl && nl < MAX_CFGS)
-			labels[nl++] = run_label(x);
-		if (l < nl) {
-			span_add(&pps[l], x->bulk_pps / 1e6);
-			span_add(&p99[l], x->lat_ring_p99);
-			span_add(&send[l], x->lat_send_p99);
+		if (l == m->nl && m->nl < MAX_CFGS)
+			m->labels[m->nl++] = run_label(x);
+		if (l < m->nl) {
+			span_add(&m->pps[l], x->bulk_pps / 1e6);
+			span_add(&m->p99[l], x->lat_ring_p99);
+			span_add(&m->send[l], x->lat_send_p99);
 		}
 	}
-	for (unsigned round = 0; round < rounds; round++) {
-		const struct run_result *bare = find_run(r, n, round, "bare");
-		const struct run_result *build = find_run(r, n, round, "bare+build");
-		const struct run_result *tsq = find_cfg(r, n, round, "TSQ");
-		const struct run_result *both = find_cfg(r, n, round, "TSQ+BQL");
-		const struct run_result *fifo = find_run(r, n, round, "TSQ+BQL/fifo");
-		const struct run_result *wb = find_run(r, n, round, "TSQ+BQL/wb");
+}
 
-		if (wb == NULL)
-			wb = find_run(r, n, round, "TSQ+BQL/fifo/wb");
-		if (fifo == NULL)
-			fifo = find_run(r, n, round, "TSQ+BQL/fifo/wb");
-		if (fifo == NULL)
-			fifo = both;
-		if (wb != NULL && wb != both) {
-			span_ratio(&wb_bare, wb, bare, offsetof(struct run_result, bulk_pps));
-			span_ratio(&wb_build, wb, build, offsetof(struct run_result, bulk_pps));
-			span_ratio(&wb_app, wb, both, offsetof(struct run_result, bulk_pps));
-		}
+/* The same-round ratios of `round`. */
+static void matrix_ratios(const struct run_result *r, unsigned n, unsigned round,
+			  struct matrix_sum *m)
+{
+	const size_t pps = offsetof(struct run_result, bulk_pps);
+	const struct run_result *bare = find_run(r, n, round, "bare");
+	const struct run_result *build = find_run(r, n, round, "bare+build");
+	const struct run_result *tsq = find_cfg(r, n, round, "TSQ");
+	const struct run_result *both = find_cfg(r, n, round, "TSQ+BQL");
+	const struct run_result *fifo = find_run(r, n, round, "TSQ+BQL/fifo");
+	const struct run_result *wb = find_run(r, n, round, "TSQ+BQL/wb");
 
-		span_ratio(&lat_gain, tsq, both, offsetof(struct run_result, lat_ring_p99));
-		span_ratio(&vs_bare, both, bare, offsetof(struct run_result, bulk_pps));
-		span_ratio(&vs_build, both, build, offsetof(struct run_result, bulk_pps));
-		span_ratio(&vs_tsq, both, tsq, offsetof(struct run_result, bulk_pps));
-		if (fifo != both) {
-			span_ratio(&fq_send, fifo, both, offsetof(struct run_result, lat_send_p99));
-			span_ratio(&fq_ring, fifo, both, offsetof(struct run_result, lat_ring_p99));
-			span_ratio(&fq_pps, both, fifo, offsetof(struct run_result, bulk_pps));
-		}
+	if (wb == NULL)
+		wb = find_run(r, n, round, "TSQ+BQL/fifo/wb");
+	if (fifo == NULL)
+		fifo = find_run(r, n, round, "TSQ+BQL/fifo/wb");
+	if (fifo == NULL)
+		fifo = both;
+	if (wb != NULL && wb != both) {
+		span_ratio(&m->wb_bare, wb, bare, pps);
+		span_ratio(&m->wb_build, wb, build, pps);
+		span_ratio(&m->wb_app, wb, both, pps);
 	}
-	printf("over %u round(s), min .. max:\n", rounds);
-	for (unsigned l = 0; l < nl; l++) {
+	span_ratio(&m->lat_gain, tsq, both, offsetof(struct run_result, lat_ring_p99));
+	span_ratio(&m->vs_bare, both, bare, pps);
+	span_ratio(&m->cpu_bare, bare, both, offsetof(struct run_result, cpu_ns_per_frame));
+	span_ratio(&m->vs_build, both, build, pps);
+	span_ratio(&m->vs_tsq, both, tsq, pps);
+	if (fifo != both) {
+		span_ratio(&m->fq_send, fifo, both, offsetof(struct run_result, lat_send_p99));
+		span_ratio(&m->fq_ring, fifo, both, offsetof(struct run_result, lat_ring_p99));
+		span_ratio(&m->fq_pps, both, fifo, pps);
+	}
+}
+
+static void matrix_summary(const struct matrix_sum *m)
+{
+	printf("over %u round(s), min .. max:\n", m->rounds);
+	for (unsigned l = 0; l < m->nl; l++) {
 		char what[64];
 
-		snprintf(what, sizeof(what), "%s Mpps", labels[l]);
-		span_print(what, &pps[l], "");
-		if (strncmp(labels[l], "bare", 4) != 0) {
-			snprintf(what, sizeof(what), "%s probe ring->completion p99 (us)", labels[l]);
-			span_print(what, &p99[l], "");
-			snprintf(what, sizeof(what), "%s probe send->completion p99 (us)", labels[l]);
-			span_print(what, &send[l], "");
+		snprintf(what, sizeof(what), "%s Mpps", m->labels[l]);
+		span_print(what, &m->pps[l], "");
+		if (strncmp(m->labels[l], "bare", 4) != 0) {
+			snprintf(what, sizeof(what), "%s probe ring->completion p99 (us)", m->labels[l]);
+			span_print(what, &m->p99[l], "");
+			snprintf(what, sizeof(what), "%s probe send->completion p99 (us)", m->labels[l]);
+			span_print(what, &m->send[l], "");
 		}
 	}
-	span_print("probe ring p99 TSQ / TSQ+BQL (same round)", &lat_gain, "x");
-	span_print("Mpps TSQ+BQL / bare (same round)", &vs_bare, "");
-	span_print("Mpps TSQ+BQL / bare+build (same round)", &vs_build, "");
-	span_print("Mpps TSQ+BQL / TSQ (same round)", &vs_tsq, "");
-	if (fq_send.n != 0) {
-		span_print("probe send p99 TSQ+BQL fifo / fq (same round)", &fq_send, "x");
-		span_print("probe ring p99 TSQ+BQL fifo / fq (same round)", &fq_ring, "x");
-		span_print("Mpps TSQ+BQL fq / fifo (same round)", &fq_pps, "");
+	span_print("probe ring p99 TSQ / TSQ+BQL (same round)", &m->lat_gain, "x");
+	span_print("Mpps TSQ+BQL / bare (same round)", &m->vs_bare, "");
+	span_print("Mpps TSQ+BQL / bare+build (same round)", &m->vs_build, "");
+	span_print("Mpps TSQ+BQL / TSQ (same round)", &m->vs_tsq, "");
+	span_print("sender CPU per frame bare / TSQ+BQL's worker (same round)", &m->cpu_bare, "");
+	if (m->fq_send.n != 0) {
+		span_print("probe send p99 TSQ+BQL fifo / fq (same round)", &m->fq_send, "x");
+		span_print("probe ring p99 TSQ+BQL fifo / fq (same round)", &m->fq_ring, "x");
+		span_print("Mpps TSQ+BQL fq / fifo (same round)", &m->fq_pps, "");
 	}
-	if (wb_bare.n != 0 || wb_app.n != 0) {
-		span_print("Mpps TSQ+BQL/wb / bare (same round)", &wb_bare, "");
-		span_print("Mpps TSQ+BQL/wb / bare+build (same round)", &wb_build, "");
-		span_print("Mpps TSQ+BQL/wb / TSQ+BQL (same round)", &wb_app, "");
+	if (m->wb_bare.n != 0 || m->wb_app.n != 0) {
+		span_print("Mpps TSQ+BQL/wb / bare (same round)", &m->wb_bare, "");
+		span_print("Mpps TSQ+BQL/wb / bare+build (same round)", &m->wb_build, "");
+		span_print("Mpps TSQ+BQL/wb / TSQ+BQL (same round)", &m->wb_app, "");
 	}
+}
+
+void report_matrix_table(const struct run_result *r, unsigned n)
+{
+	struct matrix_sum m;
+
+	memset(&m, 0, sizeof(m));
+	matrix_rows(r, n, &m);
+	for (unsigned round = 0; round < m.rounds; round++)
+		matrix_ratios(r, n, round, &m);
+	matrix_summary(&m);
 	if (n > 0)
 		printf("bind: %s; %u bulk flow(s), %u queue(s)\n", r[n - 1].bind, r[n - 1].bulk_flows,
 		       r[n - 1].queues);
@@ -536,6 +584,16 @@ int setup_error(const struct xengine *e, int err)
 	if (err == -EPERM || err == -EACCES || err == -EAFNOSUPPORT || err == -EPROTONOSUPPORT)
 		return EXIT_SKIP;
 	return 1;
+}
+
+uint64_t thread_cpu_ns(pthread_t thread)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	if (pthread_getcpuclockid(thread, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void touch(const char *path)

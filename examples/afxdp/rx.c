@@ -5,21 +5,21 @@
  * "long operation" each millisecond - so frames also go through the owner backlog. At the
  * end: per-flow exactly-once accounting and every drop the receiver can count.
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/if_xdp.h>
 
-uint64_t rx_umem_bytes(const struct opts *o)
+uint64_t rx_umem_bytes(const struct cli_args *o)
 {
 	return (uint64_t)o->queues * 2 * o->ring_size * o->frame_size;
 }
 
 struct rx_owner_app {
 	struct xengine *e;
-	const struct opts *o;
+	const struct cli_args *o;
 	int stop;
 };
 
@@ -53,12 +53,12 @@ static void *rx_owner_main(void *arg)
 }
 
 /* Receive until --duration, or --idle-exit after the last frame, or a signal. */
-static void rx_wait(const struct xengine *e, const struct opts *o)
+static void rx_wait(const struct xengine *e, const struct cli_args *o)
 {
 	uint64_t t0, last_rx = 0, last_change;
 
 	t0 = last_change = xeng_now_ns();
-	while (!xsk_interrupted) {
+	while (!cli_interrupted) {
 		uint64_t now = xeng_now_ns(), n = 0;
 
 		usleep(10000);
@@ -98,7 +98,7 @@ struct rx_totals {
 };
 
 /* Per flow: received, duplicates, highest sequence, sequence numbers never seen. */
-static void rx_report_flows(struct xengine *e, const struct opts *o, struct jw *j,
+static void rx_report_flows(struct xengine *e, const struct cli_args *o, struct jw *j,
 			    struct rx_totals *t)
 {
 	struct cds_lfht_iter it;
@@ -137,7 +137,7 @@ static void rx_report_flows(struct xengine *e, const struct opts *o, struct jw *
 		jw_arr_end(j);
 }
 
-static void rx_report(struct xengine *e, const struct opts *o, struct rx_totals *t)
+static void rx_report(struct xengine *e, const struct cli_args *o, struct rx_totals *t)
 {
 	const struct xdp_statistics *xs = &t->xs;
 	struct jw j = {0};
@@ -185,7 +185,7 @@ static void rx_report(struct xengine *e, const struct opts *o, struct rx_totals 
 	jw_doc_end(&j);
 }
 
-int cmd_rx(const struct opts *o)
+int cmd_rx(const struct cli_args *o)
 {
 	struct xengine e;
 	struct xeng_cfg cfg = {

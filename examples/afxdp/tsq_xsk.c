@@ -14,21 +14,21 @@
  * Order of the checks: the options (exit 2), then the interface and its link (exit 1), then
  * the capabilities (exit 77), then the command (0, or 1 with the reason on stderr).
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <signal.h>
 
-volatile sig_atomic_t xsk_interrupted;
+volatile sig_atomic_t cli_interrupted;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	xsk_interrupted = 1;
+	cli_interrupted = 1;
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o;
+	struct cli_args o;
 	int rc = cli_parse(argc, argv, &o);
 
 	if (rc == 1)

@@ -5,7 +5,7 @@
  * on (compare), or the bare sender and the four TSQ x BQL runs, interleaved over several
  * rounds (matrix: on a shared machine only same-round ratios say something).
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,19 +21,19 @@
 
 /* A tx run: the engine, the application threads, and why the run stopped. */
 struct run {
-	const struct opts *o;
+	const struct cli_args *o;
 	bool tsq, bql;
 	enum xeng_qdisc qdisc;
 	struct xengine e;
-	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
-	struct app apps[XSK_MAX_FLOWS + 1];
+	struct xflow_spec specs[CLI_MAX_FLOWS + 1];
+	struct app apps[CLI_MAX_FLOWS + 1];
 	unsigned nflows;
 	int done;
-	uint64_t t0, t1, c0;
+	uint64_t t0, t1, c0, cpu0, cpu1; /* cpu: the workers' CPU time, summed */
 	char link_down[160]; /* set when the run stopped because the link went away */
 };
 
-unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs)
+unsigned tx_flow_specs(const struct cli_args *o, struct xflow_spec *specs)
 {
 	unsigned nflows = o->flows + (o->probe_rate > 0);
 
@@ -48,9 +48,9 @@ unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs)
 	return nflows;
 }
 
-uint64_t tx_umem_bytes(const struct opts *o)
+uint64_t tx_umem_bytes(const struct cli_args *o)
 {
-	struct xflow_spec specs[XSK_MAX_FLOWS + 1];
+	struct xflow_spec specs[CLI_MAX_FLOWS + 1];
 	unsigned n = tx_flow_specs(o, specs);
 	uint64_t frames = 0;
 
@@ -75,20 +75,29 @@ void read_src_mac(const char *ifname, uint8_t mac[6])
 	close(fd);
 }
 
+static uint64_t workers_cpu_ns(const struct xengine *e)
+{
+	uint64_t ns = 0;
+
+	for (unsigned i = 0; i < e->nr_workers; i++)
+		ns += thread_cpu_ns(e->workers[i].thread);
+	return ns;
+}
+
 static uint64_t bulk_completed(const struct xengine *e)
 {
 	uint64_t n = 0;
 
 	for (unsigned i = 0; i < e->nr_flows; i++)
 		if (e->flows[i]->kind == XFLOW_BULK)
-			n += tsq_load(&e->flows[i]->completed, TSQ_RELAXED);
+			n += tsq_load(&e->flows[i]->txq.completed, TSQ_RELAXED);
 	return n;
 }
 
 /* Step 1: the engine, with one flow per bulk sender and one for the probe. */
 static int run_create(struct run *rn)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 	struct xeng_cfg cfg = {
 		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
 		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = false, .pin_cpus = o->pin,
@@ -116,7 +125,7 @@ static int run_create(struct run *rn)
 /* Step 2: one application per flow, its zerocopy bookkeeping sized to its arena. */
 static void run_apps_init(struct run *rn)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 
 	memset(rn->apps, 0, sizeof(rn->apps));
 	for (unsigned i = 0; i < rn->nflows; i++) {
@@ -171,7 +180,7 @@ static bool run_link_lost(struct run *rn, uint64_t now, uint64_t *down_since)
  * second (rewritten in place on a terminal, plain lines otherwise). */
 static void run_watch(struct run *rn)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 	bool tty = isatty(STDERR_FILENO);
 	uint64_t last = rn->c0, lastt = rn->t0, link_since = 0;
 
@@ -179,7 +188,7 @@ static void run_watch(struct run *rn)
 		uint64_t now = xeng_now_ns(), c;
 		bool counted_out = o->count && bulk_completed(&rn->e) >= o->count * o->flows;
 
-		if (xsk_interrupted || counted_out || now - rn->t0 >= (uint64_t)(o->duration * 1e9))
+		if (cli_interrupted || counted_out || now - rn->t0 >= (uint64_t)(o->duration * 1e9))
 			break;
 		if (run_link_lost(rn, now, &link_since))
 			break;
@@ -220,7 +229,7 @@ static bool run_stop(struct run *rn)
  * (the probe's samples are on its home worker; occupancy is sampled per worker). */
 static void run_figures_worker(struct run *rn, struct run_result *r)
 {
-	const struct opts *o = rn->o;
+	const struct cli_args *o = rn->o;
 	size_t buckets = 2 * o->ring_size + 1, nlat = 0;
 	uint64_t bytes = 0, *hist = calloc(buckets, sizeof(uint64_t)), *lr, *ls;
 	uint64_t *qwh = calloc(XENG_QWAIT_BUCKETS, sizeof(uint64_t));
@@ -228,7 +237,7 @@ static void run_figures_worker(struct run *rn, struct run_result *r)
 
 	for (unsigned i = 0; i < rn->nflows; i++)
 		if (rn->e.flows[i]->kind == XFLOW_BULK)
-			bytes += rn->e.flows[i]->completed_bytes;
+			bytes += rn->e.flows[i]->txq.completed_bytes;
 	r->bulk_pps = (double)r->bulk_frames / r->secs;
 	r->bulk_gbps = (double)bytes * 8 / r->secs / 1e9;
 	for (unsigned k = 0; k < rn->e.nr_workers; k++)
@@ -308,8 +317,8 @@ static void run_figures_flows(struct run *rn, struct run_result *r)
 
 		tsq_flow_stats(&f->tsq, &fs);
 		tsq_owner_stats(&f->own, &os);
-		r->flow[i].sent = f->completed;
-		r->flow[i].bytes = f->completed_bytes;
+		r->flow[i].sent = f->txq.completed;
+		r->flow[i].bytes = f->txq.completed_bytes;
 		r->flow[i].kind = f->kind;
 		r->throttles += fs.budget.throttles;
 		r->recheck_saves += fs.budget.recheck_saves;
@@ -317,6 +326,7 @@ static void run_figures_flows(struct run *rn, struct run_result *r)
 		r->deferred += fs.deferred;
 		r->backlog_flushes += os.flushes;
 		r->app_wakes += a->waits;
+		r->app_naps += a->naps;
 		/* Every TX frame home, every arena slot free. */
 		r->leaked += f->pool_frames - f->pool_free;
 		for (unsigned s = 0; s < a->zc.nslots; s++)
@@ -348,7 +358,7 @@ static void run_free(struct run *rn)
 	xeng_destroy(&rn->e);
 }
 
-static int run_tx(const struct opts *o, bool tsq, bool bql, enum xeng_qdisc qdisc,
+static int run_tx(const struct cli_args *o, bool tsq, bool bql, enum xeng_qdisc qdisc,
 		  struct run_result *r)
 {
 	struct run *rn = calloc(1, sizeof(*rn));
@@ -390,14 +400,18 @@ static int run_tx(const struct opts *o, bool tsq, bool bql, enum xeng_qdisc qdis
 		return 1;
 	}
 	rn->t0 = xeng_now_ns();
+	rn->cpu0 = workers_cpu_ns(&rn->e);
 	rn->c0 = bulk_completed(&rn->e);
 	for (unsigned i = 0; i < rn->nflows; i++)
 		pthread_create(&rn->apps[i].thread, NULL,
 			       rn->specs[i].kind == XFLOW_PROBE ? probe_main : bulk_main, &rn->apps[i]);
 	run_watch(rn);
 	rn->t1 = xeng_now_ns();
+	rn->cpu1 = workers_cpu_ns(&rn->e);
 	r->bulk_frames = bulk_completed(&rn->e) - rn->c0;
 	r->secs = (double)(rn->t1 - rn->t0) / 1e9;
+	r->cpu_ns_per_frame = r->bulk_frames ? (double)(rn->cpu1 - rn->cpu0) / r->bulk_frames : NAN;
+	r->cpu_share = (double)(rn->cpu1 - rn->cpu0) / (double)(rn->t1 - rn->t0) / rn->e.nr_workers;
 	r->quiesced = run_stop(rn);
 	run_figures_worker(rn, r);
 	run_figures_flows(rn, r);
@@ -426,7 +440,7 @@ const char *run_check(const struct run_result *r)
 	return NULL;
 }
 
-static int runs_report(const struct opts *o, const struct run_result *r, unsigned n)
+static int runs_report(const struct cli_args *o, const struct run_result *r, unsigned n)
 {
 	if (o->json_file != NULL) {
 		FILE *f = fopen(o->json_file, "w");
@@ -456,7 +470,7 @@ static int runs_report(const struct opts *o, const struct run_result *r, unsigne
 	return 0;
 }
 
-int cmd_tx(const struct opts *o, bool compare)
+int cmd_tx(const struct cli_args *o, bool compare)
 {
 	struct run_result r[2];
 	unsigned n = 0;
@@ -474,47 +488,86 @@ int cmd_tx(const struct opts *o, bool compare)
 	return runs_report(o, r, n);
 }
 
+/* One run of a matrix round. */
+struct matrix_cfg {
+	bool bare, build_per_send; /* the bare sender; frames built per send */
+	bool tsq, bql, build_worker;
+	enum xeng_qdisc qdisc;
+};
+
 /*
- * Each round: the bare sender (frames built once: xdpsock's anchor; then built per send, as
- * the engine's applications do), then TSQ off, TSQ, BQL, TSQ+BQL (with --qdisc both, TSQ+BQL
- * with a FIFO first; with --build-on both, TSQ+BQL with frames written by the worker last) - the same order every round, so that every configuration sees the
- * machine's drift in each round, and ratios are taken within a round.
+ * The runs of a round: the bare sender (frames built once: xdpsock's anchor; then built per
+ * send, as the engine's applications do), then TSQ off, TSQ, BQL, TSQ+BQL (with --qdisc both,
+ * TSQ+BQL with a FIFO first; with --build-on both, TSQ+BQL with frames written by the worker
+ * last). Return: how many (at most 8).
  */
-int cmd_matrix(const struct opts *o)
+static unsigned matrix_cfgs(const struct cli_args *o, struct matrix_cfg *c)
 {
-	static const bool cfgs[4][2] = {{false, false}, {true, false}, {false, true}, {true, true}};
-	unsigned n = 0, max = o->rounds * 8;
-	struct run_result *r = calloc(max, sizeof(*r));
-	struct opts ob = *o, ow = *o;
+	unsigned n = 0;
+
+	c[n++] = (struct matrix_cfg){.bare = true};
+	c[n++] = (struct matrix_cfg){.bare = true, .build_per_send = true};
+	for (unsigned k = 0; k < 4; k++) {
+		if (k == 3 && o->qdisc_both)
+			c[n++] = (struct matrix_cfg){.tsq = true, .bql = true, .qdisc = XENG_QDISC_FIFO,
+						     .build_worker = o->build_worker};
+		c[n++] = (struct matrix_cfg){.tsq = k & 1, .bql = k >> 1, .qdisc = o->qdisc,
+					     .build_worker = o->build_worker};
+	}
+	if (o->build_both)
+		c[n++] = (struct matrix_cfg){.tsq = true, .bql = true, .qdisc = o->qdisc,
+					     .build_worker = true};
+	return n;
+}
+
+static int matrix_run(const struct cli_args *o, const struct matrix_cfg *c, struct run_result *r)
+{
+	struct cli_args oc = *o;
+
+	oc.build_per_send = c->build_per_send;
+	oc.build_worker = c->build_worker;
+	if (c->bare)
+		return run_bare(&oc, r);
+	return run_tx(&oc, c->tsq, c->bql, c->qdisc, r);
+}
+
+/* Progress: with --quiet one line rewritten in place on a terminal (nothing elsewhere);
+ * without, a line per round. */
+static void matrix_progress(const struct cli_args *o, unsigned round, unsigned k, unsigned nk)
+{
+	if (!o->quiet && k == nk)
+		fprintf(stderr, "tsq-xsk: matrix round %u of %u done\n", round + 1, o->rounds);
+	else if (o->quiet && isatty(STDERR_FILENO) && k < nk)
+		fprintf(stderr, "\r  matrix: round %u of %u, run %u of %u ", round + 1, o->rounds,
+			k + 1, nk);
+	else if (o->quiet && isatty(STDERR_FILENO) && round + 1 == o->rounds)
+		fprintf(stderr, "\r%40s\r", "");
+}
+
+/*
+ * --rounds rounds of the runs matrix_cfgs() lists, in the same order every round, so that
+ * every configuration sees the machine's drift in each round, and ratios are taken within a
+ * round.
+ */
+int cmd_matrix(const struct cli_args *o)
+{
+	struct matrix_cfg cfgs[8];
+	unsigned n = 0, nc = matrix_cfgs(o, cfgs);
+	struct run_result *r = calloc((size_t)o->rounds * nc, sizeof(*r));
 	int rc = 0;
 
-	ow.build_worker = true; /* --build-on both: TSQ+BQL with frames written by the worker */
 	if (r == NULL) {
 		fprintf(stderr, "tsq-xsk: out of memory\n");
 		return 1;
 	}
-	for (unsigned round = 0; round < o->rounds && rc == 0 && !xsk_interrupted; round++) {
-		for (unsigned b = 0; b < 2 && rc == 0 && !xsk_interrupted; b++) {
-			ob.build_per_send = b == 1;
-			rc = run_bare(&ob, &r[n]);
+	for (unsigned round = 0; round < o->rounds && rc == 0 && !cli_interrupted; round++) {
+		for (unsigned k = 0; k < nc && rc == 0 && !cli_interrupted; k++) {
+			matrix_progress(o, round, k, nc);
+			rc = matrix_run(o, &cfgs[k], &r[n]);
 			r[n++].round = round;
 		}
-		for (unsigned c = 0; c < 4 && rc == 0 && !xsk_interrupted; c++) {
-			if (c == 3 && o->qdisc_both) {
-				rc = run_tx(o, true, true, XENG_QDISC_FIFO, &r[n]);
-				r[n++].round = round;
-				if (rc != 0 || xsk_interrupted)
-					break;
-			}
-			rc = run_tx(o, cfgs[c][0], cfgs[c][1], o->qdisc, &r[n]);
-			r[n++].round = round;
-			if (c == 3 && o->build_both && rc == 0 && !xsk_interrupted) {
-				rc = run_tx(&ow, true, true, o->qdisc, &r[n]);
-				r[n++].round = round;
-			}
-		}
-		if (!o->quiet && rc == 0)
-			fprintf(stderr, "tsq-xsk: matrix round %u of %u done\n", round + 1, o->rounds);
+		if (rc == 0)
+			matrix_progress(o, round, nc, nc);
 	}
 	if (rc == 0)
 		rc = runs_report(o, r, n);

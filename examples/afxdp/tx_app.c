@@ -5,7 +5,7 @@
  * frames from its pool (or, with -z on, sends its UMEM arena by zerocopy messages), and
  * takes back what the worker returns (xeng_app_reclaim).
  */
-#include "xsk.h"
+#include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +119,7 @@ static unsigned zc_send_message(struct app *a, unsigned s, bool copy)
 
 static bool bulk_wants_more(const struct app *a)
 {
-	if (tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) || xsk_interrupted)
+	if (tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) || cli_interrupted)
 		return false;
 	return a->o->count == 0 || a->f->next_seq < a->o->count;
 }
@@ -130,7 +130,7 @@ static bool bulk_wants_more(const struct app *a)
 static unsigned bulk_build_one(struct app *a)
 {
 	struct xflow *f = a->f;
-	const struct opts *o = a->o;
+	const struct cli_args *o = a->o;
 	struct xframe *fr;
 
 	if (o->zerocopy) {
@@ -171,8 +171,53 @@ static unsigned bulk_send(struct app *a, unsigned *flush_ctr)
 		}
 	}
 	xflow_push(f);
+	a->queued = xflow_queued(f);
 	xflow_release(f);
 	return built;
+}
+
+/* Longest nap: the wait for frames home times out after as long anyway. */
+#define NAP_MAX_NS 5000000ull
+
+/*
+ * How long a bulk application with an empty pool may sleep without asking to be woken: half
+ * the time its write queue takes to drain at the rate its frames have been completing, at
+ * most NAP_MAX_NS; 0 when that is under 100 us. Sleeping with xeng_app_wait() instead lets
+ * every hand-over of frames coming home wake the thread - an eventfd write on the worker,
+ * for frames the application has no use for while thousands are still queued (the kernel
+ * wakes a writer blocked on its send buffer only once a third of it is free).
+ */
+static uint64_t bulk_nap_ns(struct app *a)
+{
+	uint64_t now = xeng_now_ns(), done = xflow_completed(a->f), nap;
+
+	if (a->rate_t != 0 && now > a->rate_t) {
+		double r = (double)(done - a->rate_done) / (double)(now - a->rate_t);
+
+		a->rate = a->rate > 0 ? (a->rate * 3 + r) / 4 : r;
+	}
+	a->rate_t = now;
+	a->rate_done = done;
+	if (a->rate <= 0)
+		return 0;
+	nap = (uint64_t)((double)a->queued / a->rate / 2);
+	return nap < 100000 ? 0 : nap > NAP_MAX_NS ? NAP_MAX_NS : nap;
+}
+
+/* Nothing to build: nap while the write queue is long, else wait for frames home. */
+static void bulk_wait(struct app *a)
+{
+	uint64_t nap = bulk_nap_ns(a);
+
+	if (nap != 0) {
+		struct timespec ts = {(time_t)(nap / 1000000000ull), (long)(nap % 1000000000ull)};
+
+		nanosleep(&ts, NULL);
+		a->naps++;
+		return;
+	}
+	xeng_app_wait(a->e, 5);
+	a->waits++;
 }
 
 void *bulk_main(void *arg)
@@ -190,10 +235,8 @@ void *bulk_main(void *arg)
 		if (bulk_wants_more(a))
 			built = bulk_send(a, &flush_ctr);
 		a->built += built;
-		if (built == 0) {
-			xeng_app_wait(a->e, 5);
-			a->waits++;
-		}
+		if (built == 0)
+			bulk_wait(a);
 	}
 	xeng_app_reclaim(a->e);
 	if (a->o->zerocopy)
@@ -211,7 +254,7 @@ void *probe_main(void *arg)
 
 	xeng_app_enter(a->e, a->slot);
 	clock_gettime(CLOCK_MONOTONIC, &next);
-	while (!tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) && !xsk_interrupted) {
+	while (!tsq_load(&a->e->app_stopped, TSQ_ACQUIRE) && !cli_interrupted) {
 		struct xframe *fr;
 
 		xeng_app_reclaim(a->e);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * xsk.h - tsq-xsk's internal header: the options, the exit codes, and what each file of the
- * command line gives the others. (The engine has its own header, engine.h.)
+ * cli.h - the command line's internal header (the tsq-xsk program, not the engine): its
+ * arguments (struct cli_args), the exit codes, and what each of its files gives the others.
+ * The engine's header is engine.h; libxdp's is <xdp/xsk.h>.
  *
  *   tsq_xsk.c   main: parse, check the system, run one command
  *   cli.c       the options: usage, parsing, validation (every bad value: exit 2), --version
@@ -13,8 +14,8 @@
  *   peers.c     rx-udp (a kernel UDP socket) and sink (a counting XDP_DROP program)
  *   report.c    percentiles, the JSON writer, tx's table and JSON
  */
-#ifndef TSQ_XSK_H
-#define TSQ_XSK_H
+#ifndef TSQ_XSK_CLI_H
+#define TSQ_XSK_CLI_H
 
 #include <signal.h>
 #include <stdio.h>
@@ -24,13 +25,13 @@
 #define EXIT_USAGE 2
 #define EXIT_SKIP 77 /* not possible here (privileges, AF_XDP): test harnesses say "skipped" */
 #define MSG_FRAMES 16 /* frames per zerocopy message (a "64 KB send" of MTU-sized frames) */
-#define XSK_JSON_SCHEMA 1 /* "schema" of every JSON document; bump when a key changes meaning */
-#define XSK_MAX_FLOWS 64
+#define CLI_JSON_SCHEMA 1 /* "schema" of every JSON document; bump when a key changes meaning */
+#define CLI_MAX_FLOWS 64
 
-enum xsk_cmd { CMD_TX, CMD_COMPARE, CMD_MATRIX, CMD_BARE, CMD_RX, CMD_RX_UDP, CMD_SINK };
+enum cli_cmd { CMD_TX, CMD_COMPARE, CMD_MATRIX, CMD_BARE, CMD_RX, CMD_RX_UDP, CMD_SINK };
 
-struct opts {
-	enum xsk_cmd cmd;
+struct cli_args {
+	enum cli_cmd cmd;
 	const char *cmd_name, *ifname, *ready_file, *json_file;
 	unsigned queue, queues, flows;
 	enum xeng_bind bind;
@@ -56,27 +57,27 @@ struct opts {
 };
 
 /* Set by SIGINT/SIGTERM: every loop of every command stops at its next check. */
-extern volatile sig_atomic_t xsk_interrupted;
+extern volatile sig_atomic_t cli_interrupted;
 
 /* cli.c. Return: 0 run o->cmd; 1 done (--help, --version: exit 0); EXIT_USAGE (message
  * printed, naming the option). */
-int cli_parse(int argc, char **argv, struct opts *o);
+int cli_parse(int argc, char **argv, struct cli_args *o);
 
 /* preflight.c. Return: 0 go on; 1 the interface is missing or (tx, compare) its link is
  * down; EXIT_SKIP the capabilities are missing. One line on stderr says which. */
-int preflight(const struct opts *o);
+int preflight(const struct cli_args *o);
 /* The link of `ifname`: 0 up; -ENETDOWN administratively down; -ENOLINK up without carrier;
  * another -errno when it cannot be read (-ENODEV: gone). `why` gets a phrase for a message. */
 int link_state(const char *ifname, char *why, size_t size);
 
 /* tx.c */
-int cmd_tx(const struct opts *o, bool compare);
+int cmd_tx(const struct cli_args *o, bool compare);
 /* matrix: bare (frames built once, then per send), then TSQ x BQL off/on (TSQ+BQL with a
  * FIFO too with --qdisc both), --rounds times, interleaved. */
-int cmd_matrix(const struct opts *o);
+int cmd_matrix(const struct cli_args *o);
 /* The flows of a tx run (bulk flows, then the probe) and what their UMEM will lock. */
-unsigned tx_flow_specs(const struct opts *o, struct xflow_spec *specs);
-uint64_t tx_umem_bytes(const struct opts *o);
+unsigned tx_flow_specs(const struct cli_args *o, struct xflow_spec *specs);
+uint64_t tx_umem_bytes(const struct cli_args *o);
 /* The interface's MAC (02:00:00:00:00:00 when it cannot be read). */
 void read_src_mac(const char *ifname, uint8_t mac[6]);
 
@@ -93,23 +94,27 @@ struct zc_track {
 struct app {
 	struct xengine *e;
 	struct xflow *f;
-	const struct opts *o;
+	const struct cli_args *o;
 	unsigned slot;
 	pthread_t thread;
 	int *done; /* the main thread says: quiesced, reclaim and leave */
 	struct zc_track zc;
 	uint8_t *heap_msg; /* a buffer outside the UMEM, for --copy-every */
 	uint64_t built, waits; /* waits: sleeps for frames to come home */
+	uint64_t naps;         /* timed sleeps with a long write queue (no wake-up needed) */
+	uint32_t queued;       /* the write queue after the last send */
+	uint64_t rate_t, rate_done; /* when, and frames completed then (bulk_nap_ns) */
+	double rate;           /* frames completed per ns, smoothed */
 	bool last_copy; /* the last message was copied */
 };
 void *bulk_main(void *arg);
 void *probe_main(void *arg);
 
 /* rx.c, peers.c */
-int cmd_rx(const struct opts *o);
-uint64_t rx_umem_bytes(const struct opts *o);
-int cmd_rx_udp(const struct opts *o);
-int cmd_sink(const struct opts *o);
+int cmd_rx(const struct cli_args *o);
+uint64_t rx_umem_bytes(const struct cli_args *o);
+int cmd_rx_udp(const struct cli_args *o);
+int cmd_sink(const struct cli_args *o);
 
 /* report.c: percentiles; NAN when there is no sample (JSON null, "-" in tables). */
 int cmp_u64(const void *a, const void *b);
@@ -119,7 +124,7 @@ double pct_hist(const uint64_t *h, size_t buckets, double p);
 /*
  * A JSON writer just big enough for tsq-xsk: keys are plain ASCII, strings are escaped,
  * numbers that are NaN or infinite come out as null. Every document opens with
- * "schema": XSK_JSON_SCHEMA. Pass key NULL inside arrays.
+ * "schema": CLI_JSON_SCHEMA. Pass key NULL inside arrays.
  */
 struct jw {
 	FILE *f;
@@ -152,6 +157,9 @@ struct run_result {
 	enum xeng_qdisc qdisc;         /* the workers' queues (not the bare sender's) */
 	unsigned bulk_flows, queues, round;
 	double secs, bulk_pps, bulk_gbps, occ_p50, occ_p99, occ_max;
+	/* The sending threads' CPU time during the run (the workers', or the bare sender's),
+	 * per bulk frame and as a share of the run's length (below 1: the CPU was shared). */
+	double cpu_ns_per_frame, cpu_share;
 	double lat_ring_p50, lat_ring_p99, lat_send_p50, lat_send_p99;
 	uint64_t probe_samples;
 	/* Probe frames' waits in the worker's queues, in frames of other flows sent meanwhile;
@@ -167,19 +175,20 @@ struct run_result {
 	uint64_t throttles, recheck_saves, queued, deferred, backlog_flushes;
 	const char *bind;
 	bool quiesced;
-	struct { uint64_t sent, bytes; int kind; } flow[XSK_MAX_FLOWS + 1];
+	struct { uint64_t sent, bytes; int kind; } flow[CLI_MAX_FLOWS + 1];
 	unsigned nflows;
 	/* BQL, summed over the queues (limit: the largest); per queue in w[]. */
 	uint64_t bql_stops, bql_restarts, bql_recheck_saves, bql_grows, bql_shrinks;
 	uint32_t bql_limit;
 	uint64_t app_wakes; /* application threads' sleeps that ended with frames home */
+	uint64_t app_naps;  /* their timed sleeps with a long write queue (no wake-up) */
 	struct worker_result w[XENG_MAX_WORKERS];
 	unsigned nworkers;
 };
 
 /* bare.c: the bare sender, one run (-d/-n, first queue only). Return: 0, 1 or EXIT_SKIP. */
-int run_bare(const struct opts *o, struct run_result *r);
-int cmd_bare(const struct opts *o);
+int run_bare(const struct cli_args *o, struct run_result *r);
+int cmd_bare(const struct cli_args *o);
 /* A run's own checks; NULL when they hold, else the reason. */
 const char *run_check(const struct run_result *r);
 /* "TSQ+BQL", "TSQ+BQL/fifo", "bare", "bare+build", ... */
@@ -193,6 +202,8 @@ void report_matrix_table(const struct run_result *r, unsigned n);
 
 /* A one-line reason; EXIT_SKIP where AF_XDP or the privileges are missing, else 1. */
 int setup_error(const struct xengine *e, int err);
+/* CPU time of `thread` in ns (0 when it cannot be read). */
+uint64_t thread_cpu_ns(pthread_t thread);
 /* Create `path` (the --ready-file handshake); NULL: nothing. */
 void touch(const char *path);
 
