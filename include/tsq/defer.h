@@ -10,24 +10,27 @@
  *   work lists.
  *
  *   Two paths lead to a shard, both bounded, both with the same decisions:
+ *     - per-pair rings (the default): one single-producer ring of item pointers per
+ *       (producer, target), allocated the first time that pair pushes - memory follows the
+ *       pairs that talk. A producer is a shard, or an application thread that registered
+ *       (tsq_defer_producer_register()). A push writes a slot and publishes the tail: no
+ *       read-modify-write at all, and the owner loads many pointers at once instead of
+ *       following one dependent ->next per item (the cache miss a list cannot overlap;
+ *       Seastar's cross-core queues do the same). The kernel keeps one list per (target
+ *       CPU, producer NUMA node) for the same reason.
  *     - the shared list: a lock-less list (llist.h) any thread may push to, with an exact
- *       count of what it holds. Every producer that is not a shard uses it, and so does
- *       tsq_defer_queue().
- *     - per-pair rings (opt-in, opts.ring_size): one single-producer ring of item pointers
- *       per (producer shard, target shard). A shard pushing to another shard writes a slot
- *       and publishes its tail: no contended read-modify-write at all, and the owner loads
- *       many pointers at once instead of following one dependent ->next per item (the
- *       cache miss a list cannot overlap; Seastar's cross-core queues do the same). The
- *       kernel keeps one list per (target CPU, producer NUMA node) for the same reason.
+ *       count of what it holds (`bound`). Producers without a ring use it (TSQ_DEFER_NO_SHARD,
+ *       a pair whose ring could not be allocated, opts.ring_size = TSQ_DEFER_RINGS_OFF), so
+ *       does tsq_defer_queue(), and so does a ring that is full: it spills to the list.
  *
  *   tsq_defer_push(set, target, self, item) decides in this order:
  *     1. self == target: the caller is the owner, the item runs at once    (TSQ_DEFER_RAN_INLINE)
- *     2. the path is full - its ring has no free slot, or the list holds  (TSQ_DEFER_RAN_FALLBACK)
- *        `bound` items: the caller runs the item itself, with how == TSQ_DEFER_FALLBACK, and
- *        a counter says so (the kernel frees locally)
- *     3. otherwise the item is queued                                     (TSQ_DEFER_QUEUED)
- *        and the owner is kicked once when its path crosses half its capacity, or when work
- *        arrives while the owner has said it is about to sleep.
+ *     2. the pair's ring has a free slot: the item is queued there        (TSQ_DEFER_QUEUED)
+ *     3. the list holds fewer than `bound` items: it is queued there      (TSQ_DEFER_QUEUED)
+ *     4. otherwise the caller runs the item itself, with how ==            (TSQ_DEFER_RAN_FALLBACK)
+ *        TSQ_DEFER_FALLBACK, and a counter says so (the kernel frees locally)
+ *   A queued item kicks the owner once when its path crosses half its capacity, or when it
+ *   arrives while the owner has said it is about to sleep.
  *   The item's function learns how it runs: a per-worker pool must not be touched by a
  *   foreign thread, so a fallback run has to take another route (free(), a shared pool).
  *
@@ -42,10 +45,9 @@
  *         struct buf *b = tsq_container_of(it, struct buf, d);
  *         if (how == TSQ_DEFER_FALLBACK) free(b); else pool_put(b->home, b);
  *     }
- *     struct tsq_defer_opts o = { .size = sizeof(o), .ring_size = 256 };  // or NULL: lists only
  *     struct tsq_defer_shard *shards = tsq_defer_shards_alloc(nthreads);
- *     struct tsq_defer_set set;
- *     tsq_defer_set_init(&set, shards, nthreads, &o);         // bound 128, eventfd kicks
+ *     struct tsq_defer_set set = {0};
+ *     tsq_defer_set_init(&set, shards, nthreads, NULL);  // rings of 256, bound 128, eventfd
  *     // any thread that is done with b (my_shard: its own shard, or TSQ_DEFER_NO_SHARD):
  *     tsq_defer_item_init(&b->d, recycle);
  *     tsq_defer_push(&set, b->home, my_shard, &b->d);
@@ -66,7 +68,8 @@
  *       nr_shards
  *     set_init/destroy        X          X           X            X            X                  X
  *   Not in the table (they touch no set): item_init and item_set_fn (the item's owner, before
- *   it is queued), shards_alloc (setup), current_cpu (any thread).
+ *   it is queued), shards_alloc (setup), current_cpu (any thread). producer_register: any
+ *   thread, concurrently with everything but set_init/destroy.
  *   drain, drain_burst, idle_enter, idle_exit and wait on shard S are "owner only": one
  *   thread (S's worker) calls them. push may come from any thread; `self` must be the
  *   caller's own shard or TSQ_DEFER_NO_SHARD: two threads must never push with the same
@@ -74,22 +77,34 @@
  *   runs an item inline. A struct tsq_defer_batch belongs to one producer.
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or full fence, X acq_rel RMW)
- *   S1 list push: SEQ_CST CAS of the head; publishes the items. Pairs with A1 (the drain's
- *      take) and with S1 in idle_enter (the owner's SEQ_CST look at the head).
- *   S2 ring publish: SEQ_CST exchange of the tail; publishes the slots. Pairs with A2 (the
- *      drain's tail load) and with S2 in idle_enter (the owner's SEQ_CST look at the tails).
- *   S3 `idle`: the owner's SEQ_CST store in idle_enter, before its S1/S2 looks; the
- *      producer's SEQ_CST load after its S1/S2. A Dekker pair: either the owner sees the
- *      work (and does not sleep), or the producer sees idle == 1 and kicks; with SEQ_CST on
- *      all four accesses both cannot miss each other (acquire/release would let them).
- *   A1 drain's take of the list (acquire exchange): sees what producers wrote before S1.
- *   A2 drain's load of a ring tail (acquire): sees the slots and items written before S2.
- *   R3 drain's store of a ring head (release) after delivering the slots; pairs with A3, the
- *      producer's load of the head when its cached copy says "full": only then is a slot
- *      reused.
- *   X4 the single-flight kick: the producer's 0 -> 1 CAS of kick_pending (acquire) pairs with
- *      R4, the owner's re-arm (release store of 0) at the start of a non-empty drain and in
- *      idle_enter before S3.
+ *   The owner's sleep is a Dekker pair: the producer publishes work then looks at `idle`, the
+ *   owner sets `idle` then looks for work; one of them must see the other. Two modes, chosen
+ *   once at set_init (opts.fence; tsq_defer_stats() tells nothing, set->asym does):
+ *     asymmetric (default where membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) registers):
+ *       producers publish with release stores/CAS and read idle with a plain load; the
+ *       owner, before it sleeps, runs DEFER_S6 - a full barrier on every thread of the
+ *       process (liburcu's urcu-memb). Its cost, a syscall with IPIs, is paid only on the
+ *       way to sleep.
+ *     symmetric (TSQ_DEFER_FENCE_SYMMETRIC, or no membarrier: old kernel, seccomp, not
+ *       Linux): SEQ_CST on all four accesses, as before.
+ *   tests/check/defer_model.c proves both on x86-TSO, each with a twin that must fail.
+ *   DEFER_S1 list push: CAS of the head (SEQ_CST, or release when asymmetric); publishes the
+ *      items to DEFER_A1, then the producer's DEFER_S3 load.
+ *   DEFER_S2 ring publish: store of the tail (release when asymmetric; SEQ_CST exchange
+ *      otherwise); publishes the slots to DEFER_A2, then the producer's DEFER_S3 load.
+ *   DEFER_S3 `idle`: the owner's store in idle_enter (SEQ_CST; relaxed before DEFER_S6),
+ *      then its look at the list head and ring tails; the producer's load after
+ *      DEFER_S1/S2 (SEQ_CST; plain after a compiler barrier when asymmetric).
+ *   DEFER_S6 the owner's membarrier between its DEFER_S3 store and its look (asymmetric).
+ *   DEFER_A1 drain's take of the list (acquire exchange): sees what came before DEFER_S1.
+ *   DEFER_A2 drain's load of a ring tail (acquire): sees the slots written before DEFER_S2.
+ *   DEFER_R3 drain's store of a ring head (release) after delivering the slots; pairs with
+ *      DEFER_A3, the producer's load of the head when its cached copy says "full".
+ *   DEFER_X4 the single-flight kick: the producer's 0 -> 1 CAS of kick_pending (acquire)
+ *      pairs with DEFER_R4, the owner's re-arm (release store of 0) at the start of a
+ *      non-empty drain and in idle_enter before DEFER_S3.
+ *   DEFER_R5 a pair's ring pointer, stored (SEQ_CST, once) after the ring is zeroed; pairs
+ *      with DEFER_A5, the owner's load before it reads the ring.
  *
  * Sleeping: which primitives are allowed
  *   After idle_enter returns true, every push that queues work kicks (through the single
@@ -114,28 +129,38 @@
  *     preemption. tsq_defer_queue() items are counted too (a push sees them) but are never
  *     refused: the list may hold `bound` + the queued ones.
  *   - A ring never holds more than ring_size items (rounded up to a power of two): per
- *     (producer shard, target) pair, as the kernel bounds each (CPU, node) list.
+ *     (producer, target) pair, as the kernel bounds each (CPU, node) list. A full ring
+ *     spills to the list, so a producer with a ring falls back only when its ring is full
+ *     AND the list holds `bound`: never where the list alone would have fallen back.
  *   - A batch that does not fit links what fits and runs the rest as fallbacks.
  *   The kick at half: once per crossing of bound / 2 (list) or ring_size / 2 (ring) since
  *   the owner last emptied that path.
  *
  * Memory
- *   struct tsq_defer_shard: 192 bytes (three cache lines). With rings, the set allocates
- *   nr_shards^2 rings (the nr_shards self-pairs stay unused: the index is a multiply-add) of
- *   128 + 8 * ring_size bytes: ring_size 256 is 2176 B a ring, 544 KiB for 16 shards, 8.5 MiB
- *   for 64; freed by tsq_defer_set_destroy(). A drain looks at nr_shards - 1 ring tails (a
- *   load each, from lines that stay cached while no producer writes them).
+ *   Idle set: struct tsq_defer_shard, 192 bytes (three cache lines) per shard, plus a table
+ *   of 8-byte ring pointers, nr_shards * (nr_shards + opts.producers) of them (2 KiB for 16
+ *   shards, 32 KiB for 64). Active pair: one ring of 128 + 8 * ring_size bytes, allocated
+ *   by the pair's first push (2176 B at the default 256 slots); all freed by
+ *   tsq_defer_set_destroy(). A drain reads its row of the table (8 pointers a cache line)
+ *   and the tail of each ring that exists.
  *
  * Counters (per shard, tsq_defer_stats()): pushed (queued for the owner), inline (ran at
  * once, caller was the owner), fallback (ran by the caller, path full), kicks (wake-ups
- * sent), drained (items the owner ran or was handed), drains (non-empty drains).
+ * sent), drained (items the owner ran or was handed), drains (non-empty drains), spilled
+ * (items a full ring sent on to the list), ring_nomem (pairs whose ring could not be
+ * allocated: they use the list), fence_errors (idle_enter could not issue its membarrier:
+ * it returned false instead of letting the owner sleep).
  * pushed == drained once the producers have stopped and the owner has drained.
  *
  * Limitations
- *   The list push is lock-free, not wait-free; the ring push is wait-free. A preempted
- *   producer never stalls another producer (unlike a multi-producer ring's tail update).
- *   FIFO holds per path (per producer shard on rings; the shared list in link order), not
- *   across paths. The kick hook may be called from two producers at once (a stale kick and
+ *   The list push is lock-free, not wait-free; the ring push is wait-free (its first push to a
+ *   target calls the allocator once). A preempted producer never stalls another producer
+ *   (unlike a multi-producer ring's tail update).
+ *   FIFO: per producer on its ring; the shared list in link order; a drain takes the rings,
+ *   then the list, so within one push, batch or drain window a ring producer's spilled
+ *   items run after its ring items, in order. Where FIFO does not hold: items a producer
+ *   spilled to the list (its ring was full) run after items it queued on its ring LATER,
+ *   once the ring had room again, if both are still queued at the next drain. The kick hook may be called from two producers at once (a stale kick and
  *   a new one): make it thread-safe (eventfd write, futex wake and sem_post are).
  *   TSQ_DEBUG marks items that are not queued, and aborts on a push of a queued item.
  */
@@ -181,8 +206,16 @@ extern "C" {
 #define TSQ_DEFER_NO_SHARD ((unsigned)-1)
 /* Items a struct tsq_defer_batch holds before it hands them over by itself. */
 #define TSQ_DEFER_BATCH_MAX 32u
-/* opts.ring_size: no rings (the default), every producer uses the shared list. */
-#define TSQ_DEFER_RINGS_OFF 0u
+/* opts.ring_size: no rings, every producer uses the shared list. */
+#define TSQ_DEFER_RINGS_OFF 0xffffffffu
+/* opts.ring_size 0: slots per (producer, target) ring, allocated when that pair first pushes. */
+#define TSQ_DEFER_RING_DEFAULT 256u
+/* opts.fence: membarrier where the kernel offers it, else SEQ_CST on both sides (default). */
+#define TSQ_DEFER_FENCE_AUTO 0u
+/* opts.fence: SEQ_CST on both sides, no membarrier (also the tests' way to force the fallback). */
+#define TSQ_DEFER_FENCE_SYMMETRIC 1u
+/* opts.producers: at most this many registered application producers. */
+#define TSQ_DEFER_PRODUCERS_MAX 4096u
 /* Largest ring: 2^16 slots (512 KiB of pointers per pair). */
 #define TSQ_DEFER_RING_MAX 65536u
 /* Items tsq_defer_drain_burst() hands over per call of its function, at most. */
@@ -226,6 +259,7 @@ struct tsq_defer_shard {
 		struct tsq_llist_head list;
 		uint64_t count;    /* items linked or being linked, not yet given back by a drain */
 		uint64_t fallback; /* list pushes run by their producer (list full) */
+		uint64_t ring_nomem; /* pairs whose ring could not be allocated (they use the list) */
 	} shared TSQ_CACHELINE_ALIGNED;
 	/* Line 2: waking the owner. idle is written by the owner, read by every producer. */
 	struct {
@@ -239,6 +273,7 @@ struct tsq_defer_shard {
 		uint64_t drained;
 		uint64_t drains;
 		uint64_t list_drained; /* of `drained`, from the shared list */
+		uint64_t fence_errors; /* membarrier failed in idle_enter: the owner did not sleep */
 		int efd; /* default kick: an eventfd, -1 when a custom kick is used */
 		uint32_t in_rings; /* a drain is delivering ring slots in place (re-entry guard) */
 	} owner TSQ_CACHELINE_ALIGNED;
@@ -249,23 +284,41 @@ struct tsq_defer_opts {
 	uint32_t bound;           /* items on a shard's shared list before fallback; 0: 128 */
 	tsq_defer_kick_fn *kick;  /* NULL: an eventfd per shard (tsq_defer_fd(), tsq_defer_wait()) */
 	void *kick_ctx;
-	/* Since the second version of the struct: slots per (producer shard, target) ring,
-	 * rounded up to a power of two (8..TSQ_DEFER_RING_MAX); TSQ_DEFER_RINGS_OFF (0): none. */
+	/* Since the second version of the struct: slots per (producer, target) ring, rounded
+	 * up to a power of two (8..TSQ_DEFER_RING_MAX); 0: TSQ_DEFER_RING_DEFAULT;
+	 * TSQ_DEFER_RINGS_OFF: none. */
 	uint32_t ring_size;
+	/* Since the third version: producer ids beyond the shards, for application threads
+	 * (tsq_defer_producer_register()); and the fence (TSQ_DEFER_FENCE_AUTO or _SYMMETRIC). */
+	uint32_t producers;
+	uint32_t fence;
 };
 
 /* One (producer shard -> target) ring; private. Slots follow the two lines. */
 struct tsq__defer_ring {
 	struct {
-		uint32_t tail;       /* next slot to fill; S2 publishes it */
+		uint32_t tail;       /* next slot to fill; DEFER_S2 publishes it */
 		uint32_t head_cache; /* the producer's last view of cons.head */
 		uint64_t pushed;     /* items queued here (producer-only counter) */
-		uint64_t fallback;   /* items run by the producer, ring full */
+		uint64_t spilled;    /* items sent to the shared list instead, ring full */
 	} prod TSQ_CACHELINE_ALIGNED;
 	struct {
-		uint32_t head; /* next slot to read; R3 frees the slots before it */
+		uint32_t head; /* next slot to read; DEFER_R3 frees the slots before it */
 	} cons TSQ_CACHELINE_ALIGNED;
 };
+
+/* Keeps a rare path out of the inlined fast path. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TSQ__DEFER_COLD static __attribute__((noinline, cold, unused))
+/* The list path out of line: its two RMWs dwarf a call; the ring path keeps its registers. */
+#define TSQ__DEFER_NOINLINE static __attribute__((noinline, unused))
+#else
+#define TSQ__DEFER_COLD static inline
+#define TSQ__DEFER_NOINLINE static inline
+#endif
+
+/* A pair whose ring could not be allocated: it uses the shared list from then on. */
+#define TSQ__DEFER_RING_NOMEM ((struct tsq__defer_ring *)(uintptr_t)1)
 
 /* The set: read-mostly after init; its fields are private. */
 struct tsq_defer_set {
@@ -274,8 +327,12 @@ struct tsq_defer_set {
 	uint32_t bound;
 	uint32_t kick_at; /* bound / 2: the list's count crossing it kicks */
 	uint32_t ring_size, ring_mask;
-	size_t ring_stride;  /* bytes per ring: header lines + slots */
-	unsigned char *rings; /* [target][producer] rings, NULL without rings */
+	unsigned nr_producers; /* nr_shards + opts.producers: the valid `self` values */
+	uint32_t registered;   /* producer ids handed out by tsq_defer_producer_register() */
+	uint32_t asym;         /* 1: membarrier fence (see "Memory ordering"); 0: SEQ_CST pair */
+	/* [target * nr_producers + producer]: NULL until that pair first pushes; NULL table
+	 * without rings. Written by the pair's producer (DEFER_R5), read by the target's owner. */
+	struct tsq__defer_ring **rings;
 	tsq_defer_kick_fn *kick;
 	void *kick_ctx;
 	uint32_t live; /* TSQ__DEFER_LIVE from init to destroy (TSQ_DEBUG's double-init check) */
@@ -291,6 +348,9 @@ struct tsq_defer_stats {
 	uint64_t kicks;
 	uint64_t drained;
 	uint64_t drains;
+	uint64_t spilled;      /* of `pushed`: went to the list because their ring was full */
+	uint64_t ring_nomem;   /* producer pairs whose ring could not be allocated */
+	uint64_t fence_errors; /* idle_enter calls that could not issue their membarrier */
 };
 
 /* Producer-side private batch for tsq_defer_batch_add(); one per (producer, target). */
@@ -391,61 +451,110 @@ static inline void tsq__defer_close_eventfds(struct tsq_defer_set *set, unsigned
 #endif
 }
 
-/* The ring from `producer` to `target` (producer != target). */
-static inline struct tsq__defer_ring *tsq__defer_ring(const struct tsq_defer_set *set, unsigned target,
-						      unsigned producer)
-{
-	size_t idx = (size_t)target * set->nr_shards + producer;
-
-	return (struct tsq__defer_ring *)(void *)(set->rings + idx * set->ring_stride);
-}
-
 static inline struct tsq_defer_item **tsq__defer_slots(struct tsq__defer_ring *r)
 {
 	return (struct tsq_defer_item **)(void *)(r + 1);
 }
 
+/* Test hook: tests define it to make a ring allocation fail. */
+#ifndef TSQ__DEFER_RING_ALLOC
+#define TSQ__DEFER_RING_ALLOC(bytes) aligned_alloc(TSQ_CACHELINE_SIZE, (bytes))
+#endif
 
+/* The ring table: one pointer per (target, producer); the rings come when a pair pushes. */
 static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t ring_size)
 {
 	uint32_t slots = 8;
-	size_t n = (size_t)set->nr_shards * set->nr_shards, bytes;
+	size_t n = (size_t)set->nr_shards * set->nr_producers;
 
 	set->rings = NULL;
 	set->ring_size = set->ring_mask = 0;
-	set->ring_stride = 0;
-	if (ring_size == TSQ_DEFER_RINGS_OFF || set->nr_shards < 2)
+	if (ring_size == TSQ_DEFER_RINGS_OFF || set->nr_producers < 2)
 		return 0;
+	if (ring_size == 0)
+		ring_size = TSQ_DEFER_RING_DEFAULT;
 	if (ring_size > TSQ_DEFER_RING_MAX)
 		return -EINVAL;
 	while (slots < ring_size)
 		slots <<= 1;
-	set->ring_stride = sizeof(struct tsq__defer_ring) + (size_t)slots * sizeof(void *);
-	bytes = n * set->ring_stride;
-	if (bytes / set->ring_stride != n)
-		return -ENOMEM;
-	/* The [t][t] entries are never used; keeping them makes the index a multiply-add. */
-	set->rings = (unsigned char *)aligned_alloc(TSQ_CACHELINE_SIZE, bytes);
+	set->rings = (struct tsq__defer_ring **)calloc(n, sizeof(*set->rings));
 	if (set->rings == NULL)
 		return -ENOMEM;
-	memset(set->rings, 0, bytes);
 	set->ring_size = slots;
 	set->ring_mask = slots - 1;
 	return 0;
 }
 
+static inline void tsq__defer_free_rings(struct tsq_defer_set *set)
+{
+	size_t n = (size_t)set->nr_shards * set->nr_producers;
+
+	for (size_t i = 0; set->rings != NULL && i < n; i++)
+		if (set->rings[i] != TSQ__DEFER_RING_NOMEM)
+			free(set->rings[i]);
+	free(set->rings);
+	set->rings = NULL;
+}
+
+/*
+ * The asymmetric fence (liburcu's urcu-memb): membarrier(PRIVATE_EXPEDITED) makes every
+ * running thread of the process execute a full barrier before it returns, so producers
+ * publish with plain release stores and only the owner, about to sleep, pays. Registered
+ * at set_init (once per process is enough; registering again is harmless).
+ */
+#if defined(__linux__) && !defined(TSQ_CFG_NO_MEMBARRIER)
+#include <sys/syscall.h>
+#ifdef SYS_membarrier
+#define TSQ__DEFER_HAVE_MEMBARRIER 1
+#if !defined(__USE_MISC) && !defined(__cplusplus)
+/* glibc declares it only with _DEFAULT_SOURCE; the symbol is always there. */
+extern long syscall(long number, ...);
+#endif
+#endif
+#endif
+#define TSQ__MEMBARRIER_QUERY 0
+#define TSQ__MEMBARRIER_PRIVATE_EXPEDITED (1 << 3)
+#define TSQ__MEMBARRIER_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+
+/* Whether the asymmetric fence is usable here: the kernel has it and lets us register. */
+static inline bool tsq__defer_membarrier_register(void)
+{
+#ifdef TSQ__DEFER_HAVE_MEMBARRIER
+	long mask = syscall(SYS_membarrier, TSQ__MEMBARRIER_QUERY, 0, 0);
+
+	if (mask < 0 || !(mask & TSQ__MEMBARRIER_PRIVATE_EXPEDITED))
+		return false;
+	return syscall(SYS_membarrier, TSQ__MEMBARRIER_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#else
+	return false;
+#endif
+}
+
+/* DEFER_S6: a full barrier on every thread of the process; 0, or -1 if it failed. */
+static inline int tsq__defer_membarrier(void)
+{
+#ifdef TSQ__DEFER_HAVE_MEMBARRIER
+	return syscall(SYS_membarrier, TSQ__MEMBARRIER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 0 : -1;
+#else
+	return -1;
+#endif
+}
+
 /*
  * tsq_defer_set_init - initialise a set over `nr_shards` caller-allocated shards.
- * opts may be NULL (bound 128, eventfd kicks, no rings). With opts->kick NULL, one eventfd
- * per shard is created (tsq_defer_fd() gives it for epoll; tsq_defer_wait() sleeps on it).
- * With opts->ring_size, the rings are allocated here (see "Memory").
+ * opts may be NULL (bound 128, eventfd kicks, rings of 256, membarrier fence where
+ * available). With opts->kick NULL, one eventfd per shard is created (tsq_defer_fd() gives
+ * it for epoll; tsq_defer_wait() sleeps on it). The ring table is allocated here, each ring
+ * at its pair's first push (see "Memory"). The fence is chosen here, once: membarrier is
+ * registered for the process, or the symmetric SEQ_CST pair is used (see "Memory ordering").
  * Context: setup, before any other call on the set. Blocks: no (malloc, eventfd: syscalls).
  * Ordering: none; publish the set to other threads the usual way (thread creation, a release).
  * Pairs with: nothing.
  * Return: 0; -EINVAL if set or shards is NULL, nr_shards is 0, opts->size is smaller than
  * the first version of the struct or larger with non-zero unknown bytes, the bound is above
- * 2^31 (0 means the default, 128) or ring_size above TSQ_DEFER_RING_MAX; -ENOMEM if the rings
- * cannot be allocated; -ENOTSUP if no kick is given and eventfd is unavailable; -errno of
+ * 2^31 (0 means the default, 128), ring_size above TSQ_DEFER_RING_MAX (and not
+ * TSQ_DEFER_RINGS_OFF), producers above TSQ_DEFER_PRODUCERS_MAX or fence unknown; -ENOMEM
+ * if the ring table cannot be allocated; -ENOTSUP if no kick is given and eventfd is unavailable; -errno of
  * eventfd() (e.g. -EMFILE). Nothing is left allocated or open on error. Under TSQ_DEBUG, an
  * init of a set that is live (initialised, not destroyed) aborts: it would leak; the check
  * reads the set, so start from a zeroed one (`= {0}`, memset, calloc) where a memory checker
@@ -468,11 +577,16 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 	if (o.bound == 0)
 		o.bound = TSQ_DEFER_DEFAULT_BOUND;
 	/* An explicit huge bound would overflow the count arithmetic. */
-	if (o.bound > (1u << 31) || o.ring_size > TSQ_DEFER_RING_MAX)
+	if (o.bound > (1u << 31) || (o.ring_size > TSQ_DEFER_RING_MAX && o.ring_size != TSQ_DEFER_RINGS_OFF) ||
+	    o.producers > TSQ_DEFER_PRODUCERS_MAX || o.producers > TSQ_DEFER_NO_SHARD - 1 - nr_shards ||
+	    o.fence > TSQ_DEFER_FENCE_SYMMETRIC)
 		return -EINVAL;
 
 	set->shards = shards;
 	set->nr_shards = nr_shards;
+	set->nr_producers = nr_shards + o.producers;
+	set->registered = 0;
+	set->asym = o.fence == TSQ_DEFER_FENCE_AUTO && tsq__defer_membarrier_register();
 	set->bound = o.bound;
 	set->kick_at = o.bound / 2;
 	set->kick = o.kick;
@@ -498,8 +612,7 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 		if (fd < 0) {
 			err = errno;
 			tsq__defer_close_eventfds(set, i);
-			free(set->rings);
-			set->rings = NULL;
+			tsq__defer_free_rings(set);
 			set->live = 0;
 			return -err;
 		}
@@ -509,8 +622,7 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 	set->kick_ctx = set;
 	return 0;
 #else
-	free(set->rings);
-	set->rings = NULL;
+	tsq__defer_free_rings(set);
 	set->live = 0;
 	return -ENOTSUP;
 #endif
@@ -529,8 +641,7 @@ static inline void tsq_defer_set_destroy(struct tsq_defer_set *set)
 	if (set == NULL || set->shards == NULL)
 		return;
 	tsq__defer_close_eventfds(set, set->nr_shards);
-	free(set->rings);
-	set->rings = NULL;
+	tsq__defer_free_rings(set);
 	set->shards = NULL;
 	set->nr_shards = 0;
 	set->live = 0;
@@ -558,6 +669,29 @@ static inline unsigned tsq_defer_nr_shards(const struct tsq_defer_set *set)
 	return set != NULL ? set->nr_shards : 0;
 }
 
+/*
+ * tsq_defer_producer_register - a producer id for an application thread that pushes often:
+ * passed as `self`, it gives that thread its own ring to each target (the fast path shards
+ * have) instead of the shared list. Ids are not reused; the set has opts->producers of them.
+ * Context: any thread, once per producer thread; the id then belongs to that thread alone.
+ * Blocks: never.
+ * Return: the id (nr_shards .. nr_shards + opts->producers - 1); -EINVAL for NULL;
+ * -ENOSPC when every id has been handed out (push with TSQ_DEFER_NO_SHARD instead).
+ */
+static inline int tsq_defer_producer_register(struct tsq_defer_set *set)
+{
+	uint32_t id;
+
+	if (set == NULL || set->shards == NULL)
+		return -EINVAL;
+	id = tsq_load(&set->registered, TSQ_RELAXED);
+	do {
+		if (id >= set->nr_producers - set->nr_shards)
+			return -ENOSPC;
+	} while (!tsq_cmpxchg_weak(&set->registered, &id, id + 1, TSQ_RELAXED, TSQ_RELAXED));
+	return (int)(set->nr_shards + id);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Producers                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
@@ -582,7 +716,7 @@ static inline bool tsq__defer_bad_push(const struct tsq_defer_set *set, unsigned
 				       const struct tsq_defer_item *item)
 {
 	return set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards ||
-	       (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD);
+	       (self >= set->nr_producers && self != TSQ_DEFER_NO_SHARD);
 }
 
 /* Run items here, oldest first: the target's path was full. */
@@ -612,10 +746,25 @@ static inline unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct ts
 }
 
 /*
+ * DEFER_S3, the producer's side: after publishing (DEFER_S1/S2), is the owner about to
+ * sleep? Symmetric mode: a SEQ_CST load (pairs with idle_enter's SEQ_CST store). Asymmetric
+ * mode: a plain load in program order after the publication (compiler barrier only); the
+ * owner's membarrier (DEFER_S6) stands for the full fence between them.
+ */
+static inline bool tsq__defer_idle(const struct tsq_defer_set *set, const struct tsq_defer_shard *s)
+{
+	if (set->asym) {
+		tsq_compiler_barrier();
+		return tsq_load(&s->wake.idle, TSQ_RELAXED) != 0;
+	}
+	return tsq_load(&s->wake.idle, TSQ_SEQ_CST) != 0;
+}
+
+/*
  * The shared list: link items[0..n) (oldest first) to `target`, or as many as the bound
  * lets in; the rest run here. Returns how many were linked.
  */
-static inline unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned target,
+TSQ__DEFER_NOINLINE unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned target,
 					    struct tsq_defer_item *const *items, unsigned n, bool bounded)
 {
 	struct tsq_defer_shard *s = &set->shards[target];
@@ -636,121 +785,232 @@ static inline unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned 
 	/* Newest first on the list: items[fit-1] -> ... -> items[0]. */
 	for (unsigned i = 1; i < fit; i++)
 		items[i]->node.next = &items[i - 1]->node;
-	/* S1: SEQ_CST splice; publishes the items (pairs with A1) and is seen by idle_enter's S1. */
-	was_empty = tsq_llist_push_batch_seqcst(&s->shared.list, &items[fit - 1]->node, &items[0]->node);
+	/* DEFER_S1: publishes the items (DEFER_A1) before the look at idle (DEFER_S3). */
+	if (set->asym)
+		was_empty = tsq_llist_push_batch(&s->shared.list, &items[fit - 1]->node, &items[0]->node);
+	else
+		was_empty = tsq_llist_push_batch_seqcst(&s->shared.list, &items[fit - 1]->node,
+							&items[0]->node);
 	TSQ__DEFER_HOOK("linked", set, target);
 	/* Exactly one reservation per upward pass contains kick_at: it crossed half the bound. */
 	if (tsq_unlikely(old <= set->kick_at && set->kick_at < old + fit))
 		tsq__defer_kick(set, s, target);
-	else if (was_empty && tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with idle_enter's S3 */
+	else if (was_empty && tsq__defer_idle(set, s))
 		tsq__defer_kick(set, s, target);
 	return fit;
 }
 
 /*
- * The ring looked full to the producer's cached head: look at the real one (A3), run what
- * does not fit here (counted). Returns how many of the n fit; updates the cached head.
+ * Cold: the first push of pair (self -> target) allocates its ring. Only `self` writes this
+ * entry, so no race; a failed allocation marks the pair for good (it uses the list).
  */
-static inline uint32_t tsq__defer_ring_room(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
-					    uint32_t tail, struct tsq_defer_item *const *items, uint32_t n)
+TSQ__DEFER_COLD struct tsq__defer_ring *tsq__defer_ring_create(struct tsq_defer_set *set, unsigned target,
+							     struct tsq__defer_ring **entry)
 {
-	/* A3: acquire; pairs with R3: the owner is done with the slots before `head`. */
-	uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
-	uint32_t fit = n;
+	size_t bytes = sizeof(struct tsq__defer_ring) + (size_t)set->ring_size * sizeof(void *);
+	struct tsq__defer_ring *r = (struct tsq__defer_ring *)TSQ__DEFER_RING_ALLOC(bytes);
 
-	if (tail - head + n > set->ring_size) {
-		fit = set->ring_size - (tail - head);
-		tsq_counter_add_owner(&r->prod.fallback, n - fit);
-		tsq__defer_run_fallback(items + fit, n - fit);
+	if (r == NULL) {
+		tsq_counter_add_shared(&set->shards[target].shared.ring_nomem, 1);
+		tsq_store(entry, TSQ__DEFER_RING_NOMEM, TSQ_RELAXED);
+		return NULL;
 	}
-	return fit;
+	memset(r, 0, bytes);
+	/*
+	 * DEFER_R5: publish the zeroed ring to the owner's DEFER_A5. SEQ_CST (once per pair):
+	 * idle_enter's SEQ_CST look must not miss a ring whose tail is already published.
+	 */
+	tsq_store(entry, r, TSQ_SEQ_CST);
+	return r;
+}
+
+/* The ring of pair (self -> target), NULL if the pair has none (then: the list). */
+static inline struct tsq__defer_ring *tsq__defer_ring_of(struct tsq_defer_set *set, unsigned target,
+							 unsigned self)
+{
+	struct tsq__defer_ring **entry = &set->rings[(size_t)target * set->nr_producers + self];
+	struct tsq__defer_ring *r = tsq_load(entry, TSQ_RELAXED); /* only this producer writes it */
+
+	if (tsq_likely((uintptr_t)r > (uintptr_t)TSQ__DEFER_RING_NOMEM))
+		return r;
+	if (r == TSQ__DEFER_RING_NOMEM)
+		return NULL;
+	return tsq__defer_ring_create(set, target, entry);
+}
+
+/* The ring looked full to the producer's cached head: how many of n fit really (DEFER_A3). */
+static inline uint32_t tsq__defer_ring_room(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
+					    uint32_t tail, uint32_t n)
+{
+	/* DEFER_A3: pairs with DEFER_R3: the owner is done with the slots before `head`. */
+	uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
+	uint32_t room = set->ring_size - (tail - head);
+
+	return n < room ? n : room;
 }
 
 /*
  * After a publish that crossed half the ring (by the producer's cached head) or found the
- * owner idle: kick if the ring is really over half, or if the owner is idle (S3).
+ * owner idle: kick if the ring is really over half, or if the owner is idle.
  */
-static inline void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq__defer_ring *r, unsigned target,
-					uint32_t tail, bool crossed)
+TSQ__DEFER_COLD void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq__defer_ring *r, unsigned target,
+					uint32_t tail, bool crossed, bool idle)
 {
 	struct tsq_defer_shard *s = &set->shards[target];
 
-	if (crossed) {
-		/* Crossing half with a stale view of the head says little: look again (A3). */
+	if (crossed && !idle) {
+		/* Crossing half with a stale view of the head says little: look again (DEFER_A3). */
 		uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
 
-		if (tail - head > set->ring_size / 2) {
-			tsq__defer_kick(set, s, target);
+		if (tail - head <= set->ring_size / 2)
 			return;
-		}
 	}
-	if (tsq_load(&s->wake.idle, TSQ_SEQ_CST)) /* S3, pairs with idle_enter's S3 */
-		tsq__defer_kick(set, s, target);
+	tsq__defer_kick(set, s, target);
+}
+
+/* DEFER_S2: publish the slots (DEFER_A2) before the look at idle (DEFER_S3). */
+static inline void tsq__defer_ring_publish(const struct tsq_defer_set *set, struct tsq__defer_ring *r, uint32_t tail)
+{
+	if (set->asym)
+		tsq_store(&r->prod.tail, tail, TSQ_RELEASE);
+	else
+		tsq_xchg(&r->prod.tail, tail, TSQ_SEQ_CST);
+}
+
+/* Copy items[0..n) into the slots from `tail`: two contiguous copies around the wrap. */
+static inline void tsq__defer_ring_copy(const struct tsq_defer_set *set, struct tsq__defer_ring *r, uint32_t tail,
+					struct tsq_defer_item *const *items, uint32_t n)
+{
+	struct tsq_defer_item **slot = tsq__defer_slots(r);
+	uint32_t at = tail & set->ring_mask, i = set->ring_size - at;
+
+	if (n == 1) {
+		slot[at] = items[0];
+		return;
+	}
+	i = i < n ? i : n;
+	memcpy(&slot[at], items, i * sizeof(*items));
+	memcpy(&slot[0], items + i, (n - i) * sizeof(*items));
 }
 
 /*
- * The ring from `self` to `target`: queue items[0..n) (oldest first), or as many as fit;
- * the rest run here. Returns how many were queued. The common case - room, owner awake, no
- * half crossing - is a slot store, the publishing exchange and one load of `idle`.
+ * Pair (self -> target)'s ring, every case: queue items[0..n) (oldest first), as many as
+ * fit; the rest spill to the shared list (bounded there; what the bound refuses runs here).
+ * Returns how many were queued. Out of line: the common case is tsq__defer_ring_put().
  */
-static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned target, unsigned self,
-					   struct tsq_defer_item *const *items, unsigned n)
+TSQ__DEFER_COLD unsigned tsq__defer_ring_put_slow(struct tsq_defer_set *set, unsigned target,
+							 struct tsq__defer_ring *r, struct tsq_defer_item *const *items,
+							 unsigned n)
 {
-	struct tsq__defer_ring *r = tsq__defer_ring(set, target, self);
-	struct tsq_defer_item **slot = tsq__defer_slots(r);
 	/* Only this producer writes prod: relaxed loads of its own fields. */
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
 	uint32_t used = tail - r->prod.head_cache; /* in use, as far as this producer knows */
-	uint32_t fit = n, half = set->ring_size / 2, i;
-	bool crossed;
+	uint32_t fit = n, half = set->ring_size / 2;
+	bool crossed, idle;
 
-	if (tsq_unlikely(used + n > set->ring_size)) {
-		fit = tsq__defer_ring_room(set, r, tail, items, n);
-		if (fit == 0)
-			return 0;
+	if (used + n > set->ring_size) {
+		fit = tsq__defer_ring_room(set, r, tail, n);
 		used = tail - r->prod.head_cache;
+		if (fit == 0)
+			goto spill;
 	}
-	if (fit == 1) {
-		slot[tail & set->ring_mask] = items[0];
-	} else {
-		/* Two contiguous copies (before and after the wrap): no index mask per item. */
-		i = set->ring_size - (tail & set->ring_mask);
-		i = i < fit ? i : fit;
-		memcpy(&slot[tail & set->ring_mask], items, i * sizeof(*items));
-		memcpy(&slot[0], items + i, (fit - i) * sizeof(*items));
-	}
-	/* S2: publish the slots (pairs with A2); SEQ_CST: seen by idle_enter's S2 (Dekker, S3). */
-	tsq_xchg(&r->prod.tail, tail + fit, TSQ_SEQ_CST);
+	tsq__defer_ring_copy(set, r, tail, items, fit);
+	tsq__defer_ring_publish(set, r, tail + fit);
 	tsq_counter_add_owner(&r->prod.pushed, fit);
 	TSQ__DEFER_HOOK("published", set, target);
 	crossed = used <= half && half < used + fit;
-	if (tsq_unlikely(crossed) || tsq_unlikely(tsq_load(&set->shards[target].wake.idle, TSQ_SEQ_CST)))
-		tsq__defer_ring_wake(set, r, target, tail + fit, crossed); /* S3 above: idle_enter's S3 */
-	return fit;
+	idle = tsq__defer_idle(set, &set->shards[target]);
+	if (crossed || idle)
+		tsq__defer_ring_wake(set, r, target, tail + fit, crossed, idle);
+	if (fit == n)
+		return n;
+spill:
+	/* Newer than the ring's items, so a drain (rings first) runs them after those. */
+	tsq_counter_add_owner(&r->prod.spilled, n - fit);
+	return fit + tsq__defer_list_link(set, target, items + fit, n - fit, true);
+}
+
+/*
+ * The common case, inline: the n items fit by the producer's cached view of the head and do
+ * not cross half the ring. A slot store (or two copies), the tail store (symmetric mode: an
+ * exchange), the counter and one load of `idle`; anything else goes to the slow path.
+ */
+static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned target, struct tsq__defer_ring *r,
+					   struct tsq_defer_item *const *items, unsigned n)
+{
+	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
+	uint32_t used = tail - r->prod.head_cache, half = set->ring_size / 2;
+
+	/* Slow: crossing half (used <= half < used + n), or not fitting past half. */
+	if (tsq_unlikely(used + n > (used <= half ? half : set->ring_size))) {
+		/* A stale cached head makes most of these: one load (DEFER_A3), as DPDK's enqueue. */
+		r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
+		used = tail - r->prod.head_cache;
+		if (used + n > (used <= half ? half : set->ring_size))
+			return tsq__defer_ring_put_slow(set, target, r, items, n);
+	}
+	tsq__defer_ring_copy(set, r, tail, items, n);
+	tsq__defer_ring_publish(set, r, tail + n);
+	tsq_counter_add_owner(&r->prod.pushed, n);
+	TSQ__DEFER_HOOK("published", set, target);
+	if (tsq_unlikely(tsq__defer_idle(set, &set->shards[target])))
+		tsq__defer_ring_wake(set, r, target, tail + n, false, true);
+	return n;
+}
+
+/*
+ * tsq_defer_push()'s common case, one item: a slot store, the tail store (symmetric mode: an
+ * exchange), the counter and one load of `idle`. Crossing half the ring (used == half), a
+ * full-looking ring and an idle owner go to the slow path or the wake. Returns 1 if queued.
+ */
+static inline unsigned tsq__defer_ring_put1(struct tsq_defer_set *set, unsigned target, struct tsq__defer_ring *r,
+					    struct tsq_defer_item *item)
+{
+	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
+	uint32_t used = tail - r->prod.head_cache;
+	bool idle;
+
+	if (tsq_unlikely(used >= set->ring_size / 2) && (used == set->ring_size / 2 || used >= set->ring_size))
+		return tsq__defer_ring_put_slow(set, target, r, &item, 1);
+	tsq__defer_slots(r)[tail & set->ring_mask] = item;
+	if (set->asym) {
+		tsq_store(&r->prod.tail, tail + 1, TSQ_RELEASE); /* DEFER_S2 */
+		tsq_compiler_barrier();
+		idle = tsq_load(&set->shards[target].wake.idle, TSQ_RELAXED) != 0; /* DEFER_S3 */
+	} else {
+		tsq_xchg(&r->prod.tail, tail + 1, TSQ_SEQ_CST); /* DEFER_S2 */
+		idle = tsq_load(&set->shards[target].wake.idle, TSQ_SEQ_CST) != 0; /* DEFER_S3 */
+	}
+	tsq_counter_add_owner(&r->prod.pushed, 1);
+	TSQ__DEFER_HOOK("published", set, target);
+	if (tsq_unlikely(idle))
+		tsq__defer_ring_wake(set, r, target, tail + 1, false, true);
+	return 1;
 }
 
 /* Queue items[0..n) from `self` to `target` by the path `self` has; returns how many queued. */
 static inline unsigned tsq__defer_put(struct tsq_defer_set *set, unsigned target, unsigned self,
 				      struct tsq_defer_item *const *items, unsigned n)
 {
-	if (self != TSQ_DEFER_NO_SHARD && set->rings != NULL)
-		return tsq__defer_ring_put(set, target, self, items, n);
+	struct tsq__defer_ring *r;
+
+	if (self != TSQ_DEFER_NO_SHARD && set->rings != NULL && (r = tsq__defer_ring_of(set, target, self)) != NULL)
+		return tsq__defer_ring_put(set, target, r, items, n);
 	return tsq__defer_list_link(set, target, items, n, true);
 }
 
 /*
  * tsq_defer_push - hand `item` to shard `target`.
- * `self` is the caller's own shard (then it takes its ring to `target` when the set has
- * rings), or TSQ_DEFER_NO_SHARD (the shared list).
+ * `self` is the caller's own shard or a registered producer id (then it takes its ring to
+ * `target`, allocated at the pair's first push), or TSQ_DEFER_NO_SHARD (the shared list).
  * Context: any thread; one thread per `self` at a time. Blocks: never itself (ring:
  * wait-free; list: lock-free); runs item->fn inline when self == target or the path is full,
  * and may call the kick hook.
- * Ordering: the item's contents are released to the owner (S1 or S2).
- * Pairs with: A1/A2 in tsq_defer_drain(); S1/S2 and S3 in tsq_defer_idle_enter().
+ * Ordering: the item's contents are released to the owner (DEFER_S1 or DEFER_S2).
  * Return: TSQ_DEFER_RAN_INLINE (ran here, self == target), TSQ_DEFER_QUEUED (queued),
- * TSQ_DEFER_RAN_FALLBACK (ran here, path full; counted in `fallback`);
+ * TSQ_DEFER_RAN_FALLBACK (ran here: ring and list full; counted in `fallback`);
  * -EINVAL if set or item is NULL, item->fn is NULL, target >= nr_shards, or self is neither a
- * shard nor TSQ_DEFER_NO_SHARD. Nothing is queued or run on error. Under TSQ_DEBUG an item
+ * shard, a producer id nor TSQ_DEFER_NO_SHARD. Nothing is queued or run on error. Under TSQ_DEBUG an item
  * that is already queued aborts ("pushed twice").
  */
 static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, unsigned self,
@@ -766,8 +1026,12 @@ static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, uns
 		item->fn(item, TSQ_DEFER_INLINE);
 		return TSQ_DEFER_RAN_INLINE;
 	}
-	if (self != TSQ_DEFER_NO_SHARD && set->rings != NULL)
-		return tsq__defer_ring_put(set, target, self, &item, 1) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
+	if (tsq_likely(self != TSQ_DEFER_NO_SHARD && set->rings != NULL)) {
+		struct tsq__defer_ring *r = tsq__defer_ring_of(set, target, self);
+
+		if (tsq_likely(r != NULL))
+			return tsq__defer_ring_put1(set, target, r, item) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
+	}
 	return tsq__defer_list_link(set, target, &item, 1, true) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
 }
 
@@ -789,7 +1053,7 @@ static inline int tsq_defer_push_bulk(struct tsq_defer_set *set, unsigned target
 				      struct tsq_defer_item *const *items, unsigned n)
 {
 	if (tsq_unlikely(set == NULL || (items == NULL && n != 0) || n > (unsigned)INT32_MAX ||
-			 target >= set->nr_shards || (self >= set->nr_shards && self != TSQ_DEFER_NO_SHARD)))
+			 target >= set->nr_shards || (self >= set->nr_producers && self != TSQ_DEFER_NO_SHARD)))
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++)
 		if (tsq_unlikely(items[i] == NULL || items[i]->fn == NULL))
@@ -967,8 +1231,13 @@ static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *se
 
 		n = n < set->ring_size - at ? n : set->ring_size - at;
 		n = n < TSQ_DEFER_BURST ? n : TSQ_DEFER_BURST;
-		/* The pointers are independent loads: start every item's miss now, not one by one. */
-		tsq__defer_prefetch_run(run, n);
+		/*
+		 * The pointers are independent loads: start every item's miss now, before the
+		 * dependent fn loads of one call per item. A burst function gets the array and
+		 * its own loop overlaps the misses already: no hints, no cost per item.
+		 */
+		if (sink->burst == NULL)
+			tsq__defer_prefetch_run(run, n);
 		tsq__defer_deliver(sink, run, n);
 		head += n;
 		/* R3: the slots are consumed; the producer may refill them (pairs with A3). */
@@ -1045,10 +1314,16 @@ static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self, co
 	 * drain (which picks up what arrived meanwhile) and takes only the list.
 	 */
 	if (set->rings != NULL && !s->owner.in_rings) {
+		struct tsq__defer_ring **entry = &set->rings[(size_t)self * set->nr_producers];
+
 		s->owner.in_rings = 1;
-		for (unsigned p = 0; p < set->nr_shards; p++)
-			if (p != self)
-				n += tsq__defer_drain_ring(set, tsq__defer_ring(set, self, p), sink);
+		for (unsigned p = 0; p < set->nr_producers; p++) {
+			/* DEFER_A5: pairs with DEFER_R5, the ring's creation (zeroed before). */
+			struct tsq__defer_ring *r = tsq_load(&entry[p], TSQ_ACQUIRE);
+
+			if ((uintptr_t)r > (uintptr_t)TSQ__DEFER_RING_NOMEM)
+				n += tsq__defer_drain_ring(set, r, sink);
+		}
 		s->owner.in_rings = 0;
 	}
 	/* Empty: no stores at all, the producers' line stays where it is. */
@@ -1110,12 +1385,12 @@ static inline bool tsq__defer_has_work(const struct tsq_defer_set *set, unsigned
 		return true;
 	if (set->rings == NULL)
 		return false;
-	for (unsigned p = 0; p < set->nr_shards; p++) {
-		struct tsq__defer_ring *r;
+	for (unsigned p = 0; p < set->nr_producers; p++) {
+		/* DEFER_A5 (SEQ_CST in the symmetric idle_enter: DEFER_R5 is SEQ_CST too). */
+		struct tsq__defer_ring *r = tsq_load(&set->rings[(size_t)self * set->nr_producers + p], order);
 
-		if (p == self)
+		if ((uintptr_t)r <= (uintptr_t)TSQ__DEFER_RING_NOMEM)
 			continue;
-		r = tsq__defer_ring(set, self, p);
 		if (tsq_load(&r->prod.tail, order) != tsq_load(&r->cons.head, TSQ_RELAXED))
 			return true;
 	}
@@ -1147,9 +1422,25 @@ static inline bool tsq_defer_idle_enter(struct tsq_defer_set *set, unsigned self
 	 */
 	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED))
 		tsq_store(&s->wake.kick_pending, 0u, TSQ_RELEASE);
-	tsq_store(&s->wake.idle, 1u, TSQ_SEQ_CST); /* S3, pairs with the producers' S3 */
-	if (!tsq__defer_has_work(set, self, TSQ_SEQ_CST)) /* S1/S2, pairs with the pushes' S1/S2 */
-		return true;
+	if (set->asym) {
+		/*
+		 * DEFER_S3 then DEFER_S6: after the membarrier every producer has either made its
+		 * DEFER_S1/S2 visible (seen below) or not yet loaded idle (it will see 1 and kick).
+		 */
+		tsq_store(&s->wake.idle, 1u, TSQ_RELAXED);
+		if (tsq_unlikely(tsq__defer_membarrier() != 0)) {
+			/* Cannot prove the sleep safe: do not sleep (a busy loop, never a hang). */
+			tsq_store(&s->wake.idle, 0u, TSQ_RELAXED);
+			tsq_counter_add_owner(&s->owner.fence_errors, 1);
+			return false;
+		}
+		if (!tsq__defer_has_work(set, self, TSQ_ACQUIRE))
+			return true;
+	} else {
+		tsq_store(&s->wake.idle, 1u, TSQ_SEQ_CST); /* DEFER_S3, pairs with tsq__defer_idle() */
+		if (!tsq__defer_has_work(set, self, TSQ_SEQ_CST)) /* pairs with DEFER_S1/S2 */
+			return true;
+	}
 	tsq_store(&s->wake.idle, 0u, TSQ_RELAXED);
 	return false;
 }
@@ -1252,17 +1543,19 @@ static inline int tsq_defer_stats(const struct tsq_defer_set *set, unsigned shar
 	on_list = tsq_load(&s->shared.count, TSQ_RELAXED);
 	pushed = tsq_load(&s->owner.list_drained, TSQ_RELAXED) + on_list;
 	fallback = tsq_load(&s->shared.fallback, TSQ_RELAXED);
-	if (set->rings != NULL) {
-		for (unsigned p = 0; p < set->nr_shards; p++) {
-			struct tsq__defer_ring *r;
+	out->spilled = 0;
+	for (unsigned p = 0; set->rings != NULL && p < set->nr_producers; p++) {
+		/* DEFER_A5: the ring's fields are initialised before its pointer. */
+		struct tsq__defer_ring *r = tsq_load(&set->rings[(size_t)shard * set->nr_producers + p], TSQ_ACQUIRE);
 
-			if (p == shard)
-				continue;
-			r = tsq__defer_ring(set, shard, p);
-			pushed += tsq_load(&r->prod.pushed, TSQ_RELAXED);
-			fallback += tsq_load(&r->prod.fallback, TSQ_RELAXED);
-		}
+		if ((uintptr_t)r <= (uintptr_t)TSQ__DEFER_RING_NOMEM)
+			continue;
+		/* Spilled items are in on_list/list_drained already: `pushed` counts them once. */
+		pushed += tsq_load(&r->prod.pushed, TSQ_RELAXED);
+		out->spilled += tsq_load(&r->prod.spilled, TSQ_RELAXED);
 	}
+	out->ring_nomem = tsq_load(&s->shared.ring_nomem, TSQ_RELAXED);
+	out->fence_errors = tsq_load(&s->owner.fence_errors, TSQ_RELAXED);
 	out->pushed = pushed;
 	out->inline_runs = tsq_load(&s->owner.inline_runs, TSQ_RELAXED);
 	out->fallback = fallback;

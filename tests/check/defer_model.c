@@ -10,8 +10,10 @@
  *     list producer  reserve (fetch_add count; over the bound: give back, fall back)
  *                    S1 link (SEQ_CST CAS; remembers "was empty")
  *                    half-bound crossing -> kick; else was_empty: S3 load idle -> kick
- *     ring producer  (a ring of C slots) full? A3 reload head; still full: fall back
- *                    S2 publish (SEQ_CST xchg of the tail)
+ *     ring producer  (a ring of C slots) full? A3 reload head; still full: spill to the list
+ *                    (the list producer's steps from the reservation on)
+ *                    S2 publish (SEQ_CST xchg of the tail; membarrier mode: a release store
+ *                    into the store buffer)
  *                    crossing C/2 with its cached head: A3 reload head, kick if still over;
  *                    else S3 load idle -> kick
  *     kick           load kick_pending (skip if 1); X4 CAS 0 -> 1; the hook increments the
@@ -19,7 +21,9 @@
  *     owner          loop: drain (R4 re-arm if kick_pending and work; A1 take the list and
  *                    give its room back; A2 read the ring tail, R3 store the head);
  *                    read the futex word (the snapshot); idle_enter (R4 re-arm, S3 SEQ_CST
- *                    store idle = 1, S1/S2 look at the list and the ring tail: work -> idle = 0,
+ *                    store idle = 1 - membarrier mode: a plain store, then S6 membarrier,
+ *                    which waits for the owner's own buffer and then drains every other
+ *                    thread's store buffer at once -, S1/S2 look at the list and the ring tail: work -> idle = 0,
  *                    loop); sleep until the word differs from the snapshot; idle_exit
  *                    (idle = 0); loop. It stops once every producer is done and it found
  *                    nothing to do, or sleeps for ever.
@@ -44,6 +48,8 @@
  *   (4) room given back before the take (the kernel resets its count before llist_del_all):
  *       a push between the two is counted in the new epoch and lands in the old list: the
  *       list exceeds the bound.
+ *   (5) membarrier mode without the membarrier: the producer's tail store waits in its
+ *       store buffer while it reads idle == 0, the owner's look misses the tail: lost wake-up.
  *
  * Exit status: 0 only if every correct model passes and every twin fails. `-v` prints the
  * trace of every violation found.
@@ -85,6 +91,8 @@ struct model {
 	uint8_t bound, ring;
 	int old_rearm, no_fence, late_snapshot, early_giveback;
 	int expect_fail;
+	int asym;          /* membarrier mode: plain tail store and idle store, DEFER_S6 */
+	int no_membarrier; /* twin 5: asym without the owner's membarrier */
 };
 
 /* ---- memory (tso_check.h) ---------------------------------------------------------------- */
@@ -101,9 +109,10 @@ static void wr_buffered(struct state *s, int t, int v, uint8_t val)
 enum {
 	/* producers */
 	P_START, P_LINK, P_DECIDE, P_IDLE, P_KICK, P_KICK_CAS, P_KICK_HOOK, P_DONE,
-	P_RING_FULL, P_RING_PUB, P_RING_HALF,
+	P_RING_FULL, P_RING_PUB, P_RING_HALF, P_RESERVE,
 	/* owner */
-	O_DRAIN, O_TAKE, O_GIVEBACK, O_RING, O_SNAP, O_REARM, O_IDLE_STORE, O_LOOK, O_SLEEP, O_EXIT, O_STOP
+	O_DRAIN, O_TAKE, O_GIVEBACK, O_RING, O_SNAP, O_REARM, O_IDLE_STORE, O_MEMBARRIER, O_LOOK, O_SLEEP,
+	O_EXIT, O_STOP
 };
 
 static int total_items(const struct model *m)
@@ -151,6 +160,9 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 			nt->pc = (uint8_t)((uint8_t)(rd(s, t, V_TAIL) - th->b) + 1 > m->ring ? P_RING_FULL : P_RING_PUB);
 			return 1;
 		}
+		/* A list producer reserves at once. */
+		/* fall through */
+	case P_RESERVE:
 		if (!sb_empty)
 			return 0;
 		*what = "reserve: fetch_add count";
@@ -196,8 +208,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		*what = "A3 reload head (ring looked full)";
 		nt->b = rd(s, t, V_HEAD);
 		if ((uint8_t)(rd(s, t, V_TAIL) - nt->b) + 1 > m->ring) {
-			n->ran++; /* fallback */
-			next_item(nt);
+			nt->pc = P_RESERVE; /* spill to the shared list (bounded there) */
 		} else {
 			nt->pc = P_RING_PUB;
 		}
@@ -205,12 +216,22 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case P_RING_PUB: {
 		uint8_t used;
 
-		if (!sb_empty)
-			return 0;
-		*what = "S2 publish (SEQ_CST xchg tail)";
-		used = (uint8_t)(n->mem[V_TAIL] - th->b);
-		nt->a = n->mem[V_TAIL];
-		n->mem[V_TAIL]++;
+		if (m->asym) {
+			/* DEFER_S2, asymmetric: a release store, into the store buffer */
+			if (!tso_can_store(&th->sb))
+				return 0;
+			*what = "S2 publish (release store of tail)";
+			nt->a = rd(s, t, V_TAIL);
+			used = (uint8_t)(nt->a - th->b);
+			wr_buffered(n, t, V_TAIL, (uint8_t)(nt->a + 1));
+		} else {
+			if (!sb_empty)
+				return 0;
+			*what = "S2 publish (SEQ_CST xchg tail)";
+			used = (uint8_t)(n->mem[V_TAIL] - th->b);
+			nt->a = n->mem[V_TAIL];
+			n->mem[V_TAIL]++;
+		}
 		nt->pc = used <= m->ring / 2 && m->ring / 2 < used + 1 ? P_RING_HALF : P_IDLE;
 		return 1;
 	}
@@ -302,14 +323,31 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		nt->pc = O_IDLE_STORE;
 		return 1;
 	case O_IDLE_STORE:
-		*what = m->no_fence ? "S3 idle = 1 (plain store: twin 2)" : "S3 idle = 1 (SEQ_CST)";
-		if (m->no_fence) {
+		*what = m->no_fence ? "S3 idle = 1 (plain store: twin 2)"
+			: m->asym   ? "S3 idle = 1 (plain store, membarrier next)"
+				    : "S3 idle = 1 (SEQ_CST)";
+		if (m->no_fence || m->asym) {
+			if (!tso_can_store(&th->sb))
+				return 0;
 			wr_buffered(n, t, V_IDLE, 1);
 		} else {
 			if (!sb_empty)
 				return 0;
 			n->mem[V_IDLE] = 1;
 		}
+		nt->pc = m->asym && !m->no_membarrier ? O_MEMBARRIER : O_LOOK;
+		return 1;
+	case O_MEMBARRIER:
+		/*
+		 * DEFER_S6: the syscall is a full barrier for the caller (its buffer drains first)
+		 * and runs one on every other thread: every store buffer reaches memory.
+		 */
+		if (!sb_empty)
+			return 0;
+		*what = "S6 membarrier: every store buffer drains";
+		for (int i = 0; i < m->nthreads; i++)
+			while (tso_flush(n->mem, &n->t[i].sb, NULL, NULL))
+				;
 		nt->pc = O_LOOK;
 		return 1;
 	case O_LOOK:
@@ -423,23 +461,31 @@ int main(int argc, char **argv)
 {
 	const struct model models[] = {
 		{ "two list producers x2 items, bound 2", 3, { R_OWNER, R_LIST, R_LIST }, { 0, 2, 2 }, 2, 0,
-		  0, 0, 0, 0, 0 },
+		  0, 0, 0, 0, 0, 0, 0 },
 		{ "three list producers x1 item, bound 2", 4, { R_OWNER, R_LIST, R_LIST, R_LIST },
-		  { 0, 1, 1, 1 }, 2, 0, 0, 0, 0, 0, 0 },
-		{ "list producer x3, bound 4", 2, { R_OWNER, R_LIST }, { 0, 3 }, 4, 0, 0, 0, 0, 0, 0 },
+		  { 0, 1, 1, 1 }, 2, 0, 0, 0, 0, 0, 0, 0, 0 },
+		{ "list producer x3, bound 4", 2, { R_OWNER, R_LIST }, { 0, 3 }, 4, 0, 0, 0, 0, 0, 0, 0, 0 },
 		{ "ring producer x3 (2 slots) + list producer x2", 3, { R_OWNER, R_RING, R_LIST },
-		  { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0 },
+		  { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0, 0, 0 },
 		{ "ring producer x4 (4 slots)", 2, { R_OWNER, R_RING },
-		  { 0, 4 }, 2, 4, 0, 0, 0, 0, 0 },
+		  { 0, 4 }, 2, 4, 0, 0, 0, 0, 0, 0, 0 },
 		{ "twin 1: old re-arm order (idle_exit, not idle_enter)", 3, { R_OWNER, R_LIST, R_LIST },
-		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1 },
-		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1 },
-		{ "twin 2: S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1 },
-		{ "twin 2 on the ring path", 2, { R_OWNER, R_RING }, { 0, 2 }, 2, 4, 0, 1, 0, 0, 1 },
+		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1, 0, 0 },
+		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1, 0, 0 },
+		{ "twin 2: S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1, 0, 0 },
+		{ "twin 2 on the ring path", 2, { R_OWNER, R_RING }, { 0, 2 }, 2, 4, 0, 1, 0, 0, 1, 0, 0 },
 		{ "twin 3: futex word read after idle_enter", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 0,
-		  1, 0, 1 },
+		  1, 0, 1, 0, 0 },
 		{ "twin 4: room given back before the take", 3, { R_OWNER, R_LIST, R_LIST }, { 0, 2, 2 }, 2,
-		  0, 0, 0, 0, 1, 1 },
+		  0, 0, 0, 0, 1, 1, 0, 0 },
+		{ "membarrier: ring producer x3 (2 slots, spills) + list producer x2", 3,
+		  { R_OWNER, R_RING, R_LIST }, { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0, 1, 0 },
+		{ "membarrier: ring producer x4 (4 slots)", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 4, 0, 0, 0,
+		  0, 0, 1, 0 },
+		{ "membarrier: two list producers x2 items, bound 2", 3, { R_OWNER, R_LIST, R_LIST },
+		  { 0, 2, 2 }, 2, 0, 0, 0, 0, 0, 0, 1, 0 },
+		{ "twin 5: membarrier mode without the membarrier (ring path)", 2, { R_OWNER, R_RING },
+		  { 0, 2 }, 2, 4, 0, 0, 0, 0, 1, 1, 1 },
 	};
 	int failed = 0;
 
