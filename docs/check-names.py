@@ -26,7 +26,8 @@ import sys
 root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                        os.path.join(os.path.dirname(__file__), ".."))
 headers = ""
-for h in sorted(glob.glob(os.path.join(root, "include", "tsq", "*.h"))):
+for h in sorted(glob.glob(os.path.join(root, "include", "tsq", "*.h")) +
+                glob.glob(os.path.join(root, "include", "tsq", "bits", "*.h"))):
     with open(h, encoding="utf-8") as f:
         headers += f.read() + "\n"
 words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", headers))
@@ -49,7 +50,7 @@ PATH = re.compile(r"(?<![\w/.-])((?:include/(?!linux/|net/|uapi/)|tests/|example
 # page -> the headers whose labels it may name
 PAGES = {
     "llist.md": ["llist.h"],
-    "defer.md": ["defer.h", "llist.h"],
+    "defer.md": ["defer.h", "bits/defer_list.h", "bits/defer_ring.h", "bits/defer_wake.h", "llist.h"],
     "tsq.md": ["flags.h", "budget.h", "flow.h", "defer.h"],
     "owner.md": ["owner.h"],
     "zc.md": ["zc.h"],

@@ -8,22 +8,22 @@
  *   and the search are tests/check/tso_check.h). Each thread is defer.h's code written as
  *   steps, one shared-memory access per step, labelled as in the header:
  *     list producer  reserve (fetch_add count; over the bound: give back, fall back)
- *                    S1 link (SEQ_CST CAS; remembers "was empty")
- *                    half-bound crossing -> kick; else was_empty: S3 load idle -> kick
- *     ring producer  (a ring of C slots) full? A3 reload head; still full: spill to the list
+ *                    DEFER_S1 link (SEQ_CST CAS; remembers "was empty")
+ *                    half-bound crossing -> kick; else was_empty: DEFER_S3 load idle -> kick
+ *     ring producer  (a ring of C slots) full? DEFER_A3 reload head; still full: spill to the list
  *                    (the list producer's steps from the reservation on)
- *                    S2 publish (SEQ_CST xchg of the tail; membarrier mode: a release store
+ *                    DEFER_S2 publish (SEQ_CST xchg of the tail; membarrier mode: a release store
  *                    into the store buffer)
- *                    crossing C/2 with its cached head: A3 reload head, kick if still over;
- *                    else S3 load idle -> kick
- *     kick           load kick_pending (skip if 1); X4 CAS 0 -> 1; the hook increments the
+ *                    crossing C/2 with its cached head: DEFER_A3 reload head, kick if still over;
+ *                    else DEFER_S3 load idle -> kick
+ *     kick           load kick_pending (skip if 1); DEFER_X4 CAS 0 -> 1; the hook increments the
  *                    futex word (a locked add: it is the kick a futex-on-counter owner gets)
- *     owner          loop: drain (R4 re-arm if kick_pending and work; A1 take the list and
- *                    give its room back; A2 read the ring tail, R3 store the head);
- *                    read the futex word (the snapshot); idle_enter (R4 re-arm, S3 SEQ_CST
- *                    store idle = 1 - membarrier mode: a plain store, then S6 membarrier,
+ *     owner          loop: drain (DEFER_R4 re-arm if kick_pending and work; DEFER_A1 take the list and
+ *                    give its room back; DEFER_A2 read the ring tail, DEFER_R3 store the head);
+ *                    read the futex word (the snapshot); idle_enter (DEFER_R4 re-arm, DEFER_S3 SEQ_CST
+ *                    store idle = 1 - membarrier mode: a plain store, then DEFER_S6 membarrier,
  *                    which waits for the owner's own buffer and then drains every other
- *                    thread's store buffer at once -, S1/S2 look at the list and the ring tail: work -> idle = 0,
+ *                    thread's store buffer at once -, DEFER_S1/S2 look at the list and the ring tail: work -> idle = 0,
  *                    loop); sleep until the word differs from the snapshot; idle_exit
  *                    (idle = 0); loop. It stops once every producer is done and it found
  *                    nothing to do, or sleeps for ever.
@@ -40,8 +40,8 @@
  * Negative twins (must FAIL; their first trace is printed)
  *   (1) the old re-arm order: idle_enter does not re-arm, idle_exit does. A producer
  *       preempted between its link and its kick kicks after the owner drained its item;
- *       kick_pending stays 1 and silences the next push's kick: lost wake-up (issue #10).
- *   (2) no fence: S3 is a plain store that sits in the store buffer; the owner reads the
+ *       kick_pending stays 1 and silences the next push's kick: lost wake-up.
+ *   (2) no fence: DEFER_S3 is a plain store that sits in the store buffer; the owner reads the
  *       list before its idle mark is visible, the producer reads idle == 0: lost wake-up.
  *   (3) snapshot after idle_enter: a kick that lands between idle_enter and the read of the
  *       futex word is taken as "already seen": lost wake-up (the contract's futex rule).
@@ -180,7 +180,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case P_LINK:
 		if (!sb_empty)
 			return 0;
-		*what = "S1 link (SEQ_CST CAS)";
+		*what = "DEFER_S1 link (SEQ_CST CAS)";
 		nt->b = n->mem[V_LIST] == 0;
 		n->mem[V_LIST]++;
 		if (n->mem[V_LIST] > m->bound)
@@ -197,7 +197,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 			next_item(nt);
 		return 1;
 	case P_IDLE:
-		*what = "S3 load idle";
+		*what = "DEFER_S3 load idle";
 		if (rd(s, t, V_IDLE))
 			nt->pc = P_KICK;
 		else
@@ -205,7 +205,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		return 1;
 	/* ---- ring producer ---- */
 	case P_RING_FULL:
-		*what = "A3 reload head (ring looked full)";
+		*what = "DEFER_A3 reload head (ring looked full)";
 		nt->b = rd(s, t, V_HEAD);
 		if ((uint8_t)(rd(s, t, V_TAIL) - nt->b) + 1 > m->ring) {
 			nt->pc = P_RESERVE; /* spill to the shared list (bounded there) */
@@ -220,14 +220,14 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 			/* DEFER_S2, asymmetric: a release store, into the store buffer */
 			if (!tso_can_store(&th->sb))
 				return 0;
-			*what = "S2 publish (release store of tail)";
+			*what = "DEFER_S2 publish (release store of tail)";
 			nt->a = rd(s, t, V_TAIL);
 			used = (uint8_t)(nt->a - th->b);
 			wr_buffered(n, t, V_TAIL, (uint8_t)(nt->a + 1));
 		} else {
 			if (!sb_empty)
 				return 0;
-			*what = "S2 publish (SEQ_CST xchg tail)";
+			*what = "DEFER_S2 publish (SEQ_CST xchg tail)";
 			used = (uint8_t)(n->mem[V_TAIL] - th->b);
 			nt->a = n->mem[V_TAIL];
 			n->mem[V_TAIL]++;
@@ -236,7 +236,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		return 1;
 	}
 	case P_RING_HALF:
-		*what = "A3 reload head (crossing half)";
+		*what = "DEFER_A3 reload head (crossing half)";
 		nt->b = rd(s, t, V_HEAD);
 		nt->pc = (uint8_t)(th->a + 1 - nt->b) > m->ring / 2 ? P_KICK : P_IDLE;
 		return 1;
@@ -251,7 +251,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case P_KICK_CAS:
 		if (!sb_empty)
 			return 0;
-		*what = "X4 CAS kick_pending 0 -> 1";
+		*what = "DEFER_X4 CAS kick_pending 0 -> 1";
 		if (n->mem[V_KP]) {
 			next_item(nt);
 			return 1;
@@ -271,7 +271,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 
 	/* ---- the owner ---- */
 	case O_DRAIN:
-		*what = "drain: R4 re-arm if kick_pending and work";
+		*what = "drain: DEFER_R4 re-arm if kick_pending and work";
 		if (rd(s, t, V_KP) && (rd(s, t, V_LIST) || (m->ring && rd(s, t, V_TAIL) != rd(s, t, V_HEAD))))
 			wr_buffered(n, t, V_KP, 0);
 		nt->pc = m->early_giveback ? O_GIVEBACK : O_TAKE;
@@ -279,7 +279,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case O_TAKE:
 		if (!sb_empty)
 			return 0;
-		*what = "A1 take the list (xchg)";
+		*what = "DEFER_A1 take the list (xchg)";
 		nt->a = n->mem[V_LIST];
 		n->ran += n->mem[V_LIST];
 		n->mem[V_LIST] = 0;
@@ -303,7 +303,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case O_RING: {
 		uint8_t tail = rd(s, t, V_TAIL), head = rd(s, t, V_HEAD);
 
-		*what = "A2 read ring tail, R3 store head";
+		*what = "DEFER_A2 read ring tail, DEFER_R3 store head";
 		if (m->ring && tail != head) {
 			n->ran = (uint8_t)(n->ran + (uint8_t)(tail - head));
 			wr_buffered(n, t, V_HEAD, tail);
@@ -317,15 +317,15 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		nt->pc = m->late_snapshot ? O_SLEEP : O_REARM;
 		return 1;
 	case O_REARM:
-		*what = "idle_enter: R4 re-arm";
+		*what = "idle_enter: DEFER_R4 re-arm";
 		if (!m->old_rearm && rd(s, t, V_KP))
 			wr_buffered(n, t, V_KP, 0);
 		nt->pc = O_IDLE_STORE;
 		return 1;
 	case O_IDLE_STORE:
-		*what = m->no_fence ? "S3 idle = 1 (plain store: twin 2)"
-			: m->asym   ? "S3 idle = 1 (plain store, membarrier next)"
-				    : "S3 idle = 1 (SEQ_CST)";
+		*what = m->no_fence ? "DEFER_S3 idle = 1 (plain store: twin 2)"
+			: m->asym   ? "DEFER_S3 idle = 1 (plain store, membarrier next)"
+				    : "DEFER_S3 idle = 1 (SEQ_CST)";
 		if (m->no_fence || m->asym) {
 			if (!tso_can_store(&th->sb))
 				return 0;
@@ -344,14 +344,14 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		 */
 		if (!sb_empty)
 			return 0;
-		*what = "S6 membarrier: every store buffer drains";
+		*what = "DEFER_S6 membarrier: every store buffer drains";
 		for (int i = 0; i < m->nthreads; i++)
 			while (tso_flush(n->mem, &n->t[i].sb, NULL, NULL))
 				;
 		nt->pc = O_LOOK;
 		return 1;
 	case O_LOOK:
-		*what = "S1/S2 look for work (list, ring tail)";
+		*what = "DEFER_S1/S2 look for work (list, ring tail)";
 		if (rd(s, t, V_LIST) || (m->ring && rd(s, t, V_TAIL) != rd(s, t, V_HEAD))) {
 			wr_buffered(n, t, V_IDLE, 0);
 			nt->pc = O_DRAIN;
@@ -472,7 +472,7 @@ int main(int argc, char **argv)
 		{ "twin 1: old re-arm order (idle_exit, not idle_enter)", 3, { R_OWNER, R_LIST, R_LIST },
 		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1, 0, 0 },
 		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1, 0, 0 },
-		{ "twin 2: S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1, 0, 0 },
+		{ "twin 2: DEFER_S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1, 0, 0 },
 		{ "twin 2 on the ring path", 2, { R_OWNER, R_RING }, { 0, 2 }, 2, 4, 0, 1, 0, 0, 1, 0, 0 },
 		{ "twin 3: futex word read after idle_enter", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 0,
 		  1, 0, 1, 0, 0 },
