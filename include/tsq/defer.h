@@ -287,12 +287,20 @@ struct tsq_defer_batch {
 #define TSQ__DEFER_NOINLINE static inline
 #endif
 
-/* The mechanics, in dependency order. */
+#ifdef __cplusplus
+}
+#endif
+
+/* The mechanics, in dependency order (each opens its own extern "C" after its includes). */
 #define TSQ__DEFER_INSIDE 1
 #include "bits/defer_wake.h"
 #include "bits/defer_list.h"
 #include "bits/defer_ring.h"
 #undef TSQ__DEFER_INSIDE
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ---------------------------------------------------------------------------------------- */
 /* Setup                                                                                      */

@@ -17,6 +17,10 @@
 #error "tsq/bits/defer_list.h is private to tsq/defer.h: #include <tsq/defer.h> instead"
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Under TSQ_DEBUG, ->next of an item that is not queued (ready to be pushed). */
 #define TSQ__DEFER_NOT_QUEUED ((struct tsq_llist_node *)(uintptr_t)0x7e57d0e5u)
 
@@ -189,5 +193,9 @@ static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, uns
 	tsq_counter_add_owner(&s->owner.list_drained, n);
 	return n;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TSQ_BITS_DEFER_LIST_H */

@@ -18,6 +18,10 @@
 #error "tsq/bits/defer_ring.h is private to tsq/defer.h: #include <tsq/defer.h> instead"
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One (producer -> target) ring. Slots follow the two lines. */
 struct tsq__defer_ring {
 	struct {
@@ -415,5 +419,9 @@ static inline bool tsq__defer_any_work(const struct tsq_defer_set *set)
 			return true;
 	return false;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TSQ_BITS_DEFER_RING_H */

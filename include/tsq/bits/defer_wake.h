@@ -57,6 +57,10 @@ extern long syscall(long number, ...);
 #define TSQ__MEMBARRIER_PRIVATE_EXPEDITED (1 << 3)
 #define TSQ__MEMBARRIER_REGISTER_PRIVATE_EXPEDITED (1 << 4)
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Whether the asymmetric fence is usable here: the kernel has it and lets us register. */
 static inline bool tsq__defer_membarrier_register(void)
 {
@@ -235,5 +239,9 @@ static inline int tsq__defer_wait(struct tsq_defer_set *set, unsigned self, cons
 	return -ENOTSUP;
 #endif
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TSQ_BITS_DEFER_WAKE_H */
