@@ -384,8 +384,9 @@ static inline bool tsq__defer_has_work(const struct tsq_defer_set *set, unsigned
 	if (set->rings == NULL)
 		return false;
 	for (unsigned p = 0; p < set->nr_producers; p++) {
-		/* DEFER_A5 (SEQ_CST in the symmetric idle_enter: DEFER_R5 is SEQ_CST too). */
-		struct tsq__defer_ring *r = tsq_load(&set->rings[(size_t)self * set->nr_producers + p], order);
+		/* DEFER_A5, at least acquire (SEQ_CST in the symmetric idle_enter, as DEFER_R5). */
+		struct tsq__defer_ring *r = tsq_load(&set->rings[(size_t)self * set->nr_producers + p],
+						     order == TSQ_SEQ_CST ? TSQ_SEQ_CST : TSQ_ACQUIRE);
 
 		if ((uintptr_t)r <= (uintptr_t)TSQ__DEFER_RING_NOMEM)
 			continue;

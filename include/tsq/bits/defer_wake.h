@@ -30,11 +30,12 @@
 #error "tsq/bits/defer_wake.h is private to tsq/defer.h: #include <tsq/defer.h> instead"
 #endif
 
+#include <time.h> /* struct timespec: tsq_defer_wait_ns() */
+
 #if defined(__linux__) && !defined(TSQ_CFG_NO_EVENTFD)
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 #define TSQ__DEFER_HAVE_EVENTFD 1
 #if !defined(__USE_GNU) && !defined(__cplusplus)
