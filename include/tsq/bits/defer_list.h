@@ -66,7 +66,7 @@ static inline void tsq__defer_run_fallback(struct tsq_defer_item *const *items, 
  * The list's count says items[0..n) do not all fit (old = the count before the reservation):
  * give back the room of those that run here, run them, count them. Returns how many fit.
  */
-static inline unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct tsq_defer_shard *s, uint64_t old,
+TSQ__DEFER_COLD unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct tsq_defer_shard *s, uint64_t old,
 					    struct tsq_defer_item *const *items, unsigned n)
 {
 	unsigned fit = old >= set->bound ? 0 : (unsigned)(set->bound - old);

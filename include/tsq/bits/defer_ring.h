@@ -316,12 +316,11 @@ static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *se
 		n = n < set->ring_size - at ? n : set->ring_size - at;
 		n = n < TSQ_DEFER_BURST ? n : TSQ_DEFER_BURST;
 		/*
-		 * The pointers are independent loads: start every item's miss now, before the
-		 * dependent fn loads of one call per item. A burst function gets the array and
-		 * its own loop overlaps the misses already: no hints, no cost per item.
+		 * The pointers are independent loads: start every item's miss now, not one by one.
+		 * For a burst function too: across cores the hints are worth more than the few
+		 * instructions an item they cost in one thread (bench/RESULTS.md).
 		 */
-		if (sink->burst == NULL)
-			tsq__defer_prefetch_run(run, n);
+		tsq__defer_prefetch_run(run, n);
 		tsq__defer_deliver(sink, run, n);
 		head += n;
 		/* DEFER_R3: the slots are consumed; pairs with DEFER_A3 (the producer refills). */
