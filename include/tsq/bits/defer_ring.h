@@ -52,7 +52,7 @@ static inline struct tsq_defer_item **tsq__defer_slots(struct tsq__defer_ring *r
 static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t ring_size)
 {
 	uint32_t slots = 8;
-	size_t n = (size_t)set->nr_shards * set->nr_producers;
+	size_t n = (size_t)set->nr_shards * set->nr_producers, bytes;
 
 	set->rings = NULL;
 	set->ring_size = set->ring_mask = 0;
@@ -64,9 +64,14 @@ static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t rin
 		return -EINVAL;
 	while (slots < ring_size)
 		slots <<= 1;
-	set->rings = (struct tsq__defer_ring **)calloc(n, sizeof(*set->rings));
+	if (n > (SIZE_MAX - TSQ_CACHELINE_SIZE) / sizeof(*set->rings))
+		return -ENOMEM;
+	/* Whole cache lines: the owner reads its row every drain, no other object shares them. */
+	bytes = (n * sizeof(*set->rings) + TSQ_CACHELINE_SIZE - 1) / TSQ_CACHELINE_SIZE * TSQ_CACHELINE_SIZE;
+	set->rings = (struct tsq__defer_ring **)aligned_alloc(TSQ_CACHELINE_SIZE, bytes);
 	if (set->rings == NULL)
 		return -ENOMEM;
+	memset(set->rings, 0, bytes);
 	set->ring_size = slots;
 	set->ring_mask = slots - 1;
 	return 0;
