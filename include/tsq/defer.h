@@ -37,7 +37,7 @@
  *     }
  *     struct tsq_defer_shard *shards = tsq_defer_shards_alloc(nthreads);
  *     struct tsq_defer_set set = {0};
- *     tsq_defer_set_init(&set, shards, nthreads, NULL);  // rings of 256, bound 128, eventfd
+ *     tsq_defer_set_init(&set, shards, nthreads, NULL);  // rings of 1024, bound 128, eventfd
  *     // any thread that is done with b (my_shard: its own shard, or TSQ_DEFER_NO_SHARD):
  *     tsq_defer_item_init(&b->d, recycle);
  *     tsq_defer_push(&set, b->home, my_shard, &b->d);
@@ -89,7 +89,8 @@
  * Memory
  *   Idle set: 192 bytes per shard (three cache lines) and a table of 8-byte ring pointers,
  *   nr_shards * (nr_shards + opts.producers) of them (2 KiB for 16 shards, 32 KiB for 64).
- *   Active pair: one ring of 128 + 8 * ring_size bytes (2176 B at the default 256 slots),
+ *   Active pair: one ring of 128 + 8 * ring_size bytes (8320 B at the default 1024 slots:
+ *   a pool's worth of returns in flight without spilling),
  *   allocated at the pair's first push. All freed by tsq_defer_set_destroy().
  *
  * Counters (per shard, tsq_defer_stats()): pushed (queued for the owner), inline (ran at
@@ -146,7 +147,7 @@ extern "C" {
 /* opts.ring_size: no rings, every producer uses the shared list. */
 #define TSQ_DEFER_RINGS_OFF 0xffffffffu
 /* opts.ring_size 0: slots per (producer, target) ring, allocated when that pair first pushes. */
-#define TSQ_DEFER_RING_DEFAULT 256u
+#define TSQ_DEFER_RING_DEFAULT 1024u
 /* opts.fence: membarrier where the kernel offers it, else SEQ_CST on both sides (default). */
 #define TSQ_DEFER_FENCE_AUTO 0u
 /* opts.fence: SEQ_CST on both sides, no membarrier (also the tests' way to force the fallback). */
@@ -342,7 +343,7 @@ static inline struct tsq_defer_shard *tsq_defer_shards_alloc(unsigned n)
 
 /*
  * tsq_defer_set_init - initialise a set over `nr_shards` caller-allocated shards.
- * opts may be NULL (bound 128, eventfd kicks, rings of 256, membarrier fence where
+ * opts may be NULL (bound 128, eventfd kicks, rings of 1024, membarrier fence where
  * available). With opts->kick NULL, one eventfd per shard is created (tsq_defer_fd() gives
  * it for epoll; tsq_defer_wait() sleeps on it). The ring table is allocated here, each ring
  * at its pair's first push (see "Memory"). The fence is chosen here, once: membarrier is

@@ -76,6 +76,16 @@ static void record(struct tsq_defer_item *it, enum tsq_defer_how how)
 
 static void run_other(struct tsq_defer_item *it, enum tsq_defer_how how);
 
+/* Counts runs only (for more items than ran[] records). */
+static int counted;
+
+static void count_only(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	(void)it;
+	(void)how;
+	counted++;
+}
+
 /* The custom kick: counts calls and remembers its arguments. */
 static struct {
 	int calls;
@@ -1711,20 +1721,21 @@ Test(defer_lazy, a_pair_whose_ring_cannot_be_allocated_uses_the_list, .init = se
 
 Test(defer_lazy, defaults_never_fall_back_where_the_list_alone_would_not, .init = setup_eventfd, .fini = teardown)
 {
-	/* A ring of 256 and the list's bound of 128: 384 before the first fallback. */
-	static struct rec many[400];
+	/* The default ring and the list's bound of 128: ring + 128 before the first fallback. */
+	static struct rec many[TSQ_DEFER_RING_DEFAULT + TSQ_DEFER_DEFAULT_BOUND + 1];
 	unsigned n = TSQ_DEFER_RING_DEFAULT + TSQ_DEFER_DEFAULT_BOUND;
 
-	for (unsigned i = 0; i < 400; i++) {
+	for (unsigned i = 0; i <= n; i++) {
 		many[i].id = (int)i;
-		tsq_defer_item_init(&many[i].d, record);
+		tsq_defer_item_init(&many[i].d, count_only);
 	}
 	for (unsigned i = 0; i < n; i++)
 		cr_assert_eq(tsq_defer_push(&set, 0, 1, &many[i].d), TSQ_DEFER_QUEUED, "push %u", i);
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &many[n].d), TSQ_DEFER_RAN_FALLBACK);
 	cr_assert_eq(stats_of(0).spilled, TSQ_DEFER_DEFAULT_BOUND + 1);
-	nran = 0;
+	cr_assert_eq(counted, 1, "the one fallback ran here");
 	cr_assert_eq(tsq_defer_drain(&set, 0), (long)n);
+	cr_assert_eq(counted, (int)n + 1);
 	cr_assert_eq(stats_of(0).drained, stats_of(0).pushed);
 }
 
