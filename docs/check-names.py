@@ -34,7 +34,8 @@ import sys
 root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                        os.path.join(os.path.dirname(__file__), ".."))
 headers = ""
-for h in sorted(glob.glob(os.path.join(root, "include", "tsq", "*.h"))):
+for h in sorted(glob.glob(os.path.join(root, "include", "tsq", "*.h")) +
+                glob.glob(os.path.join(root, "include", "tsq", "bits", "*.h"))):
     with open(h, encoding="utf-8") as f:
         headers += f.read() + "\n"
 words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", headers))
@@ -55,7 +56,7 @@ PATH = re.compile(r"(?<![\w/.-])((?:include/(?!linux/|net/|uapi/)|tests/|example
                   r"[\w./-]*[\w/])")  # include/linux/..., include/net/...: the kernel's tree
 
 # Headers whose labels the label check (3.) skips, and the docs page that cites them.
-LABELS_SKIPPED = {"defer.h": "defer.md"}
+LABELS_SKIPPED = {}
 HEADERS = {os.path.basename(h)[:-2].upper(): os.path.basename(h)
            for h in glob.glob(os.path.join(root, "include", "tsq", "*.h"))}
 CITED = re.compile(r"\b(%s)_([RASX])([0-9]+)\b" % "|".join(sorted(HEADERS)))
@@ -64,6 +65,9 @@ BARE = re.compile(r"(?<![\w/.-])([RASX][0-9]+)(?![\w/-])")
 # SEQ_CST RMW is also a release and an acquire); S also accepts a fence (tsq_fence, membarrier).
 COMPATIBLE = {"R": {"RELEASE", "ACQ_REL", "SEQ_CST"}, "A": {"ACQUIRE", "ACQ_REL", "SEQ_CST"},
               "X": {"ACQ_REL", "SEQ_CST"}, "S": {"SEQ_CST"}}
+# Calls whose order is their contract: a label may sit at the call (defer.h's list is an llist).
+CALL_ORDERS = {"tsq_llist_take_all": "ACQUIRE", "tsq_llist_push_batch": "RELEASE",
+               "tsq_llist_push": "RELEASE"}
 COMMENT_ONLY = re.compile(r"^\s*/\*.*\*/\s*$")
 
 
@@ -91,22 +95,39 @@ def label_definitions():
     """label -> where it is defined; a label written only at statements whose order does not
     match its letter is reported instead."""
     defined, mismatched, problems = {}, {}, []
-    for prefix, name in sorted(HEADERS.items()):
+    # A private header include/tsq/bits/<header>_<part>.h holds <HEADER>_ labels too.
+    sources = [(prefix, name) for prefix, name in sorted(HEADERS.items())]
+    sources += [(os.path.basename(b).split("_")[0].upper(), os.path.relpath(b, os.path.join(root, "include", "tsq")))
+                for b in sorted(glob.glob(os.path.join(root, "include", "tsq", "bits", "*.h")))]
+    for prefix, name in sources:
         if name in LABELS_SKIPPED:
             continue
         with open(os.path.join(root, "include", "tsq", name), encoding="utf-8") as f:
             lines = f.read().split("\n")
         for i, line in enumerate(lines):
-            if "/*" not in line:
+            label_re = r"(%s)_([RASX])([0-9]+)\b" % prefix
+            if "/*" in line:
+                comment = line[line.index("/*"):]
+                m = re.match(r"/\*\s*" + label_re, comment)
+                if not m and comment.strip() == "/*" and i + 1 < len(lines):
+                    m = re.match(r"\s*\*\s*" + label_re, lines[i + 1])  # a block comment's first line
+            else:
                 continue
-            comment = line[line.index("/*"):]
-            m = re.match(r"/\*\s*(%s)_([RASX])([0-9]+)\b" % prefix, comment)
             if not m:
                 continue
-            stmt = statement_after(lines, i) if COMMENT_ONLY.match(line) else statement_around(lines, i)
+            if COMMENT_ONLY.match(line):
+                stmt = statement_after(lines, i)
+            elif "*/" not in line:  # a block comment: the statement after its end
+                end = next((k for k in range(i, len(lines)) if "*/" in lines[k]), i)
+                stmt = statement_after(lines, end)
+            else:
+                stmt = statement_around(lines, i)
             orders = set(re.findall(r"\bTSQ_(RELEASE|ACQUIRE|SEQ_CST|ACQ_REL)\b", stmt))
             if re.search(r"\btsq_\w+_seqcst\s*\(", stmt):
                 orders.add("SEQ_CST")  # the order is in the name (tsq_llist_push_batch_seqcst)
+            for call, order in CALL_ORDERS.items():
+                if re.search(r"\b%s\s*\(" % call, stmt):
+                    orders.add(order)  # the order is the callee's contract (llist.h)
             fence = re.search(r"\b(tsq_fence|tsq__\w*membarrier\w*|membarrier)\s*\(", stmt)
             if not orders and not fence:
                 continue  # a label cited next to a call of another function, not a definition
@@ -128,6 +149,7 @@ def check_labels():
     defined, problems = label_definitions()
     skipped = {n[:-2].upper() for n in LABELS_SKIPPED}
     files = sorted(glob.glob(os.path.join(root, "include", "tsq", "*.h")) +
+                   glob.glob(os.path.join(root, "include", "tsq", "bits", "*.h")) +
                    glob.glob(os.path.join(root, "docs", "*.md")) + [os.path.join(root, "README.md")])
     for pat in ("tests", "bench", "examples"):
         for d, _, names in os.walk(os.path.join(root, pat)):

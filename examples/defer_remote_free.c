@@ -86,15 +86,15 @@ static void *worker_b(void *arg)
 int main(void)
 {
 	struct tsq_defer_shard *shards = tsq_defer_shards_alloc(2);
-	struct tsq_defer_stats st = { 0, 0, 0, 0, 0, 0 };
+	struct tsq_defer_stats st = { 0 };
 	pthread_t a, b;
 	int err;
 
 	/*
 	 * B is a shard, so its returns take the B -> A ring: a slot store and a tail store per
 	 * buffer, no contended atomic. The ring holds the whole pool, so B never finds it full;
-	 * with a smaller one B would run recycle() itself (TSQ_DEFER_FALLBACK) and free() the
-	 * buffer, counted.
+	 * with a smaller one B would spill to A's shared list, and past its bound run recycle()
+	 * itself (TSQ_DEFER_FALLBACK) and free() the buffer, counted.
 	 */
 	struct tsq_defer_opts opts = { .size = sizeof(opts), .ring_size = POOL };
 

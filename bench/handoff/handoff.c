@@ -202,6 +202,7 @@ const struct handoff_ops *const handoff_impls[] = {
 	&handoff_tsq_defer_batch,
 	&handoff_tsq_defer_shard,
 	&handoff_tsq_defer_shard_batch,
+	&handoff_tsq_defer_reg,
 #ifdef TSQ_DEFER_RINGS_OFF
 	&handoff_tsq_defer_burst,
 	&handoff_tsq_defer_bulk,

@@ -239,7 +239,7 @@ static inline void handoff_order_init(struct handoff_producer *p, uint32_t n, bo
 
 /* The implementations, each in its own file; handoff_impls lists those built, in table order. */
 extern const struct handoff_ops handoff_tsq_llist, handoff_tsq_llist_batch, handoff_tsq_defer,
-	handoff_tsq_defer_batch, handoff_tsq_defer_shard, handoff_tsq_defer_shard_batch,
+	handoff_tsq_defer_batch, handoff_tsq_defer_shard, handoff_tsq_defer_shard_batch, handoff_tsq_defer_reg,
 	handoff_handwritten_llist, handoff_mutex_list;
 /* Built only once tsq/defer.h has its producer rings (it then defines TSQ_DEFER_RINGS_OFF). */
 extern const struct handoff_ops handoff_tsq_defer_burst, handoff_tsq_defer_bulk;

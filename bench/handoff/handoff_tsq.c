@@ -8,10 +8,12 @@
  *                           tsq_defer_drain()s (items run oldest first, one call each)
  *   tsq_defer_batch         tsq_defer_batch_add() / tsq_defer_batch_flush(), non-shard
  *   tsq_defer_shard         tsq_defer_push() from a producer that is itself a shard (producer
- *                           i is shard i + 1) and so takes its per-pair ring (opts.ring_size
- *                           = what the window lets it have in flight, as the DPDK ring); built
+ *                           i is shard i + 1) and so takes its per-pair ring (the default
+ *                           ring, allocated at the first push; spills to the list); built
  *                           against a defer.h without rings, the same list as tsq_defer
  *   tsq_defer_shard_batch   the same with tsq_defer_batch_add()
+ *   tsq_defer_reg           tsq_defer_push() from an application thread registered with
+ *                           tsq_defer_producer_register(): a ring of its own, no shard
  *   tsq_defer_burst         (with rings only) tsq_defer_shard_batch's producer, and an owner
  *                           that tsq_defer_drain_burst()s: arrays of items, no call per item
  * Each defer variant is one DEFER_VARIANT() line: a push, a flush and a drain.
@@ -176,19 +178,26 @@ static void defer_no_kick(void *ctx, unsigned shard)
 	(void)shard;
 }
 
+static void defer_fini_set(struct defer_q *q)
+{
+	tsq_defer_set_destroy(&q->set);
+	free(q->shards);
+	free(q);
+}
+
 static int defer_init(struct handoff_run *run, const char **why)
 {
 	struct tsq_defer_opts opts = {.size = sizeof(opts), .bound = DEFER_BOUND, .kick = defer_no_kick};
 	struct defer_q *q = bench_alloc_lines(sizeof(*q));
 	int err;
 
-#ifdef TSQ_DEFER_RINGS_OFF
 	/*
-	 * Equal capacity with the DPDK ring (handoff_ring_capacity()): each producer's ring holds
-	 * what the window lets it have in flight (a whole iteration free-running).
+	 * The default rings (TSQ_DEFER_RING_DEFAULT slots per pair, allocated at the pair's first
+	 * push) and the default fence (membarrier where the kernel has it): what a user gets.
+	 * A producer more than a ring ahead spills to the list (only free-running). Registered
+	 * producer ids for tsq_defer_reg: producer i is nr_shards + i, in registration order.
 	 */
-	opts.ring_size = handoff_pow2(handoff_ring_capacity(run) / run->producers);
-#endif
+	opts.producers = run->producers;
 	if (q == NULL || (q->shards = tsq_defer_shards_alloc(run->producers + 1)) == NULL) {
 		free(q);
 		*why = "allocation";
@@ -203,6 +212,13 @@ static int defer_init(struct handoff_run *run, const char **why)
 		return err;
 	}
 	for (unsigned i = 0; i < run->producers; i++) {
+		if (tsq_defer_producer_register(&q->set) != (int)(run->producers + 1 + i)) {
+			defer_fini_set(q);
+			*why = "tsq_defer_producer_register";
+			return -ENOSPC;
+		}
+	}
+	for (unsigned i = 0; i < run->producers; i++) {
 		memset(run->prod[i].scratch, 0, sizeof(run->prod[i].scratch));
 		tsq_defer_batch_init((struct tsq_defer_batch *)(void *)run->prod[i].scratch, DEFER_OWNER);
 	}
@@ -212,11 +228,21 @@ static int defer_init(struct handoff_run *run, const char **why)
 
 static void defer_fini(struct handoff_run *run)
 {
-	struct defer_q *q = run->impl;
+	defer_fini_set(run->impl);
+}
 
-	tsq_defer_set_destroy(&q->set);
-	free(q->shards);
-	free(q);
+/*
+ * Each item's function is set once, at its first push (the producer zeroes its items when it
+ * starts), as an application sets it when it creates the object: later pushes write nothing
+ * into the item on the ring path, and a drain_burst owner never calls it.
+ */
+BENCH_INLINE struct tsq_defer_item *defer_item_of(struct handoff_item *it)
+{
+	struct tsq_defer_item *d = HANDOFF_LINK(it, struct tsq_defer_item);
+
+	if (tsq_unlikely(d->fn == NULL))
+		tsq_defer_item_init(d, defer_touch);
+	return d;
 }
 
 /* The producer's `self`: a shard of its own, or none. */
@@ -231,15 +257,20 @@ BENCH_INLINE unsigned defer_self_shard(const struct handoff_producer *p)
 	return p->id + 1;
 }
 
+/* A registered application producer (tsq_defer_producer_register()): rings, no shard. */
+BENCH_INLINE unsigned defer_self_reg(const struct handoff_producer *p)
+{
+	return p->run->producers + 1 + p->id;
+}
+
 typedef unsigned defer_self_fn(const struct handoff_producer *p);
 
 BENCH_INLINE void defer_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it,
 			     defer_self_fn *self)
 {
 	struct defer_q *q = run->impl;
-	struct tsq_defer_item *d = HANDOFF_LINK(it, struct tsq_defer_item);
+	struct tsq_defer_item *d = defer_item_of(it);
 
-	tsq_defer_item_init(d, defer_touch);
 	tsq_defer_push(&q->set, DEFER_OWNER, self(p), d);
 }
 
@@ -257,9 +288,8 @@ BENCH_INLINE void defer_batch_push(struct handoff_run *run, struct handoff_produ
 				   defer_self_fn *self)
 {
 	struct defer_q *q = run->impl;
-	struct tsq_defer_item *d = HANDOFF_LINK(it, struct tsq_defer_item);
+	struct tsq_defer_item *d = defer_item_of(it);
 
-	tsq_defer_item_init(d, defer_touch);
 	/* Splices by itself every TSQ_DEFER_BATCH_MAX (= HANDOFF_BATCH) items. */
 	tsq_defer_batch_add(&q->set, (struct tsq_defer_batch *)(void *)p->scratch, self(p), d);
 }
@@ -272,6 +302,11 @@ BENCH_INLINE void defer_push_none(struct handoff_run *run, struct handoff_produc
 BENCH_INLINE void defer_push_shard(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
 {
 	defer_push(run, p, it, defer_self_shard);
+}
+
+BENCH_INLINE void defer_push_reg(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+{
+	defer_push(run, p, it, defer_self_reg);
 }
 
 BENCH_INLINE void defer_batch_push_none(struct handoff_run *run, struct handoff_producer *p,
@@ -345,6 +380,7 @@ DEFER_VARIANT(tsq_defer, defer_push_none, handoff_no_flush, defer_drain)
 DEFER_VARIANT(tsq_defer_batch, defer_batch_push_none, defer_batch_flush, defer_drain)
 DEFER_VARIANT(tsq_defer_shard, defer_push_shard, handoff_no_flush, defer_drain)
 DEFER_VARIANT(tsq_defer_shard_batch, defer_batch_push_shard, defer_batch_flush, defer_drain)
+DEFER_VARIANT(tsq_defer_reg, defer_push_reg, handoff_no_flush, defer_drain)
 #ifdef TSQ_DEFER_RINGS_OFF
 DEFER_VARIANT(tsq_defer_burst, defer_batch_push_shard, defer_batch_flush, defer_burst_drain)
 
@@ -373,9 +409,8 @@ BENCH_INLINE void defer_bulk_flush(struct handoff_run *run, struct handoff_produ
 BENCH_INLINE void defer_bulk_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
 {
 	struct defer_bulk *b = (struct defer_bulk *)(void *)p->scratch;
-	struct tsq_defer_item *d = HANDOFF_LINK(it, struct tsq_defer_item);
+	struct tsq_defer_item *d = defer_item_of(it);
 
-	tsq_defer_item_init(d, defer_touch);
 	b->objs[b->n++] = d;
 	if (b->n == HANDOFF_BATCH)
 		defer_bulk_flush(run, p);

@@ -67,9 +67,11 @@ static int defer_pool_init(struct rf_run *run, const char **why)
 	struct defer_pool *dp = bench_alloc_lines(sizeof(*dp));
 	int err;
 
-#ifdef TSQ_DEFER_RINGS_OFF
-	opts.ring_size = RF_DEFER_BOUND; /* used by the _shard variants (B is shard 1) */
-#endif
+	/*
+	 * The rings are the defaults (TSQ_DEFER_RING_DEFAULT slots, allocated at B's first push,
+	 * the membarrier fence where the kernel has it): a full ring spills to the list, whose
+	 * bound above keeps every buffer in the pool.
+	 */
 	if (dp == NULL || (dp->shards = tsq_defer_shards_alloc(2)) == NULL) {
 		free(dp);
 		*why = "allocation";

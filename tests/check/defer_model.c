@@ -8,18 +8,22 @@
  *   and the search are tests/check/tso_check.h). Each thread is defer.h's code written as
  *   steps, one shared-memory access per step, labelled as in the header:
  *     list producer  reserve (fetch_add count; over the bound: give back, fall back)
- *                    S1 link (SEQ_CST CAS; remembers "was empty")
- *                    half-bound crossing -> kick; else was_empty: S3 load idle -> kick
- *     ring producer  (a ring of C slots) full? A3 reload head; still full: fall back
- *                    S2 publish (SEQ_CST xchg of the tail)
- *                    crossing C/2 with its cached head: A3 reload head, kick if still over;
- *                    else S3 load idle -> kick
- *     kick           load kick_pending (skip if 1); X4 CAS 0 -> 1; the hook increments the
+ *                    DEFER_S1 link (SEQ_CST CAS; remembers "was empty")
+ *                    half-bound crossing -> kick; else was_empty: DEFER_S3 load idle -> kick
+ *     ring producer  (a ring of C slots) full? DEFER_A3 reload head; still full: spill to the list
+ *                    (the list producer's steps from the reservation on)
+ *                    DEFER_S2 publish (SEQ_CST xchg of the tail; membarrier mode: a release store
+ *                    into the store buffer)
+ *                    crossing C/2 with its cached head: DEFER_A3 reload head, kick if still over;
+ *                    else DEFER_S3 load idle -> kick
+ *     kick           load kick_pending (skip if 1); DEFER_A4 CAS 0 -> 1; the hook increments the
  *                    futex word (a locked add: it is the kick a futex-on-counter owner gets)
- *     owner          loop: drain (R4 re-arm if kick_pending and work; A1 take the list and
- *                    give its room back; A2 read the ring tail, R3 store the head);
- *                    read the futex word (the snapshot); idle_enter (R4 re-arm, S3 SEQ_CST
- *                    store idle = 1, S1/S2 look at the list and the ring tail: work -> idle = 0,
+ *     owner          loop: drain (DEFER_R4 re-arm if kick_pending and work; DEFER_A1 take the list and
+ *                    give its room back; DEFER_A2 read the ring tail, DEFER_R3 store the head);
+ *                    read the futex word (the snapshot); idle_enter (DEFER_R4 re-arm, DEFER_S3 SEQ_CST
+ *                    store idle = 1 - membarrier mode: a plain store, then DEFER_S6 membarrier,
+ *                    which waits for the owner's own buffer and then drains every other
+ *                    thread's store buffer at once -, DEFER_S1/S2 look at the list and the ring tail: work -> idle = 0,
  *                    loop); sleep until the word differs from the snapshot; idle_exit
  *                    (idle = 0); loop. It stops once every producer is done and it found
  *                    nothing to do, or sleeps for ever.
@@ -36,14 +40,16 @@
  * Negative twins (must FAIL; their first trace is printed)
  *   (1) the old re-arm order: idle_enter does not re-arm, idle_exit does. A producer
  *       preempted between its link and its kick kicks after the owner drained its item;
- *       kick_pending stays 1 and silences the next push's kick: lost wake-up (issue #10).
- *   (2) no fence: S3 is a plain store that sits in the store buffer; the owner reads the
+ *       kick_pending stays 1 and silences the next push's kick: lost wake-up.
+ *   (2) no fence: DEFER_S3 is a plain store that sits in the store buffer; the owner reads the
  *       list before its idle mark is visible, the producer reads idle == 0: lost wake-up.
  *   (3) snapshot after idle_enter: a kick that lands between idle_enter and the read of the
  *       futex word is taken as "already seen": lost wake-up (the contract's futex rule).
  *   (4) room given back before the take (the kernel resets its count before llist_del_all):
  *       a push between the two is counted in the new epoch and lands in the old list: the
  *       list exceeds the bound.
+ *   (5) membarrier mode without the membarrier: the producer's tail store waits in its
+ *       store buffer while it reads idle == 0, the owner's look misses the tail: lost wake-up.
  *
  * Exit status: 0 only if every correct model passes and every twin fails. `-v` prints the
  * trace of every violation found.
@@ -85,6 +91,8 @@ struct model {
 	uint8_t bound, ring;
 	int old_rearm, no_fence, late_snapshot, early_giveback;
 	int expect_fail;
+	int asym;          /* membarrier mode: plain tail store and idle store, DEFER_S6 */
+	int no_membarrier; /* twin 5: asym without the owner's membarrier */
 };
 
 /* ---- memory (tso_check.h) ---------------------------------------------------------------- */
@@ -101,9 +109,10 @@ static void wr_buffered(struct state *s, int t, int v, uint8_t val)
 enum {
 	/* producers */
 	P_START, P_LINK, P_DECIDE, P_IDLE, P_KICK, P_KICK_CAS, P_KICK_HOOK, P_DONE,
-	P_RING_FULL, P_RING_PUB, P_RING_HALF,
+	P_RING_FULL, P_RING_PUB, P_RING_HALF, P_RESERVE,
 	/* owner */
-	O_DRAIN, O_TAKE, O_GIVEBACK, O_RING, O_SNAP, O_REARM, O_IDLE_STORE, O_LOOK, O_SLEEP, O_EXIT, O_STOP
+	O_DRAIN, O_TAKE, O_GIVEBACK, O_RING, O_SNAP, O_REARM, O_IDLE_STORE, O_MEMBARRIER, O_LOOK, O_SLEEP,
+	O_EXIT, O_STOP
 };
 
 static int total_items(const struct model *m)
@@ -151,6 +160,9 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 			nt->pc = (uint8_t)((uint8_t)(rd(s, t, V_TAIL) - th->b) + 1 > m->ring ? P_RING_FULL : P_RING_PUB);
 			return 1;
 		}
+		/* A list producer reserves at once. */
+		/* fall through */
+	case P_RESERVE:
 		if (!sb_empty)
 			return 0;
 		*what = "reserve: fetch_add count";
@@ -168,7 +180,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case P_LINK:
 		if (!sb_empty)
 			return 0;
-		*what = "S1 link (SEQ_CST CAS)";
+		*what = "DEFER_S1 link (SEQ_CST CAS)";
 		nt->b = n->mem[V_LIST] == 0;
 		n->mem[V_LIST]++;
 		if (n->mem[V_LIST] > m->bound)
@@ -185,7 +197,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 			next_item(nt);
 		return 1;
 	case P_IDLE:
-		*what = "S3 load idle";
+		*what = "DEFER_S3 load idle";
 		if (rd(s, t, V_IDLE))
 			nt->pc = P_KICK;
 		else
@@ -193,11 +205,10 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		return 1;
 	/* ---- ring producer ---- */
 	case P_RING_FULL:
-		*what = "A3 reload head (ring looked full)";
+		*what = "DEFER_A3 reload head (ring looked full)";
 		nt->b = rd(s, t, V_HEAD);
 		if ((uint8_t)(rd(s, t, V_TAIL) - nt->b) + 1 > m->ring) {
-			n->ran++; /* fallback */
-			next_item(nt);
+			nt->pc = P_RESERVE; /* spill to the shared list (bounded there) */
 		} else {
 			nt->pc = P_RING_PUB;
 		}
@@ -205,17 +216,27 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case P_RING_PUB: {
 		uint8_t used;
 
-		if (!sb_empty)
-			return 0;
-		*what = "S2 publish (SEQ_CST xchg tail)";
-		used = (uint8_t)(n->mem[V_TAIL] - th->b);
-		nt->a = n->mem[V_TAIL];
-		n->mem[V_TAIL]++;
+		if (m->asym) {
+			/* DEFER_S2, asymmetric: a release store, into the store buffer */
+			if (!tso_can_store(&th->sb))
+				return 0;
+			*what = "DEFER_S2 publish (release store of tail)";
+			nt->a = rd(s, t, V_TAIL);
+			used = (uint8_t)(nt->a - th->b);
+			wr_buffered(n, t, V_TAIL, (uint8_t)(nt->a + 1));
+		} else {
+			if (!sb_empty)
+				return 0;
+			*what = "DEFER_S2 publish (SEQ_CST xchg tail)";
+			used = (uint8_t)(n->mem[V_TAIL] - th->b);
+			nt->a = n->mem[V_TAIL];
+			n->mem[V_TAIL]++;
+		}
 		nt->pc = used <= m->ring / 2 && m->ring / 2 < used + 1 ? P_RING_HALF : P_IDLE;
 		return 1;
 	}
 	case P_RING_HALF:
-		*what = "A3 reload head (crossing half)";
+		*what = "DEFER_A3 reload head (crossing half)";
 		nt->b = rd(s, t, V_HEAD);
 		nt->pc = (uint8_t)(th->a + 1 - nt->b) > m->ring / 2 ? P_KICK : P_IDLE;
 		return 1;
@@ -230,7 +251,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case P_KICK_CAS:
 		if (!sb_empty)
 			return 0;
-		*what = "X4 CAS kick_pending 0 -> 1";
+		*what = "DEFER_A4 CAS kick_pending 0 -> 1";
 		if (n->mem[V_KP]) {
 			next_item(nt);
 			return 1;
@@ -250,7 +271,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 
 	/* ---- the owner ---- */
 	case O_DRAIN:
-		*what = "drain: R4 re-arm if kick_pending and work";
+		*what = "drain: DEFER_R4 re-arm if kick_pending and work";
 		if (rd(s, t, V_KP) && (rd(s, t, V_LIST) || (m->ring && rd(s, t, V_TAIL) != rd(s, t, V_HEAD))))
 			wr_buffered(n, t, V_KP, 0);
 		nt->pc = m->early_giveback ? O_GIVEBACK : O_TAKE;
@@ -258,7 +279,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case O_TAKE:
 		if (!sb_empty)
 			return 0;
-		*what = "A1 take the list (xchg)";
+		*what = "DEFER_A1 take the list (xchg)";
 		nt->a = n->mem[V_LIST];
 		n->ran += n->mem[V_LIST];
 		n->mem[V_LIST] = 0;
@@ -282,7 +303,7 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case O_RING: {
 		uint8_t tail = rd(s, t, V_TAIL), head = rd(s, t, V_HEAD);
 
-		*what = "A2 read ring tail, R3 store head";
+		*what = "DEFER_A2 read ring tail, DEFER_R3 store head";
 		if (m->ring && tail != head) {
 			n->ran = (uint8_t)(n->ran + (uint8_t)(tail - head));
 			wr_buffered(n, t, V_HEAD, tail);
@@ -296,24 +317,41 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		nt->pc = m->late_snapshot ? O_SLEEP : O_REARM;
 		return 1;
 	case O_REARM:
-		*what = "idle_enter: R4 re-arm";
+		*what = "idle_enter: DEFER_R4 re-arm";
 		if (!m->old_rearm && rd(s, t, V_KP))
 			wr_buffered(n, t, V_KP, 0);
 		nt->pc = O_IDLE_STORE;
 		return 1;
 	case O_IDLE_STORE:
-		*what = m->no_fence ? "S3 idle = 1 (plain store: twin 2)" : "S3 idle = 1 (SEQ_CST)";
-		if (m->no_fence) {
+		*what = m->no_fence ? "DEFER_S3 idle = 1 (plain store: twin 2)"
+			: m->asym   ? "DEFER_S3 idle = 1 (plain store, membarrier next)"
+				    : "DEFER_S3 idle = 1 (SEQ_CST)";
+		if (m->no_fence || m->asym) {
+			if (!tso_can_store(&th->sb))
+				return 0;
 			wr_buffered(n, t, V_IDLE, 1);
 		} else {
 			if (!sb_empty)
 				return 0;
 			n->mem[V_IDLE] = 1;
 		}
+		nt->pc = m->asym && !m->no_membarrier ? O_MEMBARRIER : O_LOOK;
+		return 1;
+	case O_MEMBARRIER:
+		/*
+		 * DEFER_S6: the syscall is a full barrier for the caller (its buffer drains first)
+		 * and runs one on every other thread: every store buffer reaches memory.
+		 */
+		if (!sb_empty)
+			return 0;
+		*what = "DEFER_S6 membarrier: every store buffer drains";
+		for (int i = 0; i < m->nthreads; i++)
+			while (tso_flush(n->mem, &n->t[i].sb, NULL, NULL))
+				;
 		nt->pc = O_LOOK;
 		return 1;
 	case O_LOOK:
-		*what = "S1/S2 look for work (list, ring tail)";
+		*what = "DEFER_S1/S2 look for work (list, ring tail)";
 		if (rd(s, t, V_LIST) || (m->ring && rd(s, t, V_TAIL) != rd(s, t, V_HEAD))) {
 			wr_buffered(n, t, V_IDLE, 0);
 			nt->pc = O_DRAIN;
@@ -423,23 +461,31 @@ int main(int argc, char **argv)
 {
 	const struct model models[] = {
 		{ "two list producers x2 items, bound 2", 3, { R_OWNER, R_LIST, R_LIST }, { 0, 2, 2 }, 2, 0,
-		  0, 0, 0, 0, 0 },
+		  0, 0, 0, 0, 0, 0, 0 },
 		{ "three list producers x1 item, bound 2", 4, { R_OWNER, R_LIST, R_LIST, R_LIST },
-		  { 0, 1, 1, 1 }, 2, 0, 0, 0, 0, 0, 0 },
-		{ "list producer x3, bound 4", 2, { R_OWNER, R_LIST }, { 0, 3 }, 4, 0, 0, 0, 0, 0, 0 },
+		  { 0, 1, 1, 1 }, 2, 0, 0, 0, 0, 0, 0, 0, 0 },
+		{ "list producer x3, bound 4", 2, { R_OWNER, R_LIST }, { 0, 3 }, 4, 0, 0, 0, 0, 0, 0, 0, 0 },
 		{ "ring producer x3 (2 slots) + list producer x2", 3, { R_OWNER, R_RING, R_LIST },
-		  { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0 },
+		  { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0, 0, 0 },
 		{ "ring producer x4 (4 slots)", 2, { R_OWNER, R_RING },
-		  { 0, 4 }, 2, 4, 0, 0, 0, 0, 0 },
+		  { 0, 4 }, 2, 4, 0, 0, 0, 0, 0, 0, 0 },
 		{ "twin 1: old re-arm order (idle_exit, not idle_enter)", 3, { R_OWNER, R_LIST, R_LIST },
-		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1 },
-		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1 },
-		{ "twin 2: S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1 },
-		{ "twin 2 on the ring path", 2, { R_OWNER, R_RING }, { 0, 2 }, 2, 4, 0, 1, 0, 0, 1 },
+		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1, 0, 0 },
+		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1, 0, 0 },
+		{ "twin 2: DEFER_S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1, 0, 0 },
+		{ "twin 2 on the ring path", 2, { R_OWNER, R_RING }, { 0, 2 }, 2, 4, 0, 1, 0, 0, 1, 0, 0 },
 		{ "twin 3: futex word read after idle_enter", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 0,
-		  1, 0, 1 },
+		  1, 0, 1, 0, 0 },
 		{ "twin 4: room given back before the take", 3, { R_OWNER, R_LIST, R_LIST }, { 0, 2, 2 }, 2,
-		  0, 0, 0, 0, 1, 1 },
+		  0, 0, 0, 0, 1, 1, 0, 0 },
+		{ "membarrier: ring producer x3 (2 slots, spills) + list producer x2", 3,
+		  { R_OWNER, R_RING, R_LIST }, { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0, 1, 0 },
+		{ "membarrier: ring producer x4 (4 slots)", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 4, 0, 0, 0,
+		  0, 0, 1, 0 },
+		{ "membarrier: two list producers x2 items, bound 2", 3, { R_OWNER, R_LIST, R_LIST },
+		  { 0, 2, 2 }, 2, 0, 0, 0, 0, 0, 0, 1, 0 },
+		{ "twin 5: membarrier mode without the membarrier (ring path)", 2, { R_OWNER, R_RING },
+		  { 0, 2 }, 2, 4, 0, 0, 0, 0, 1, 1, 1 },
 	};
 	int failed = 0;
 

@@ -12,7 +12,11 @@ tsq_add_stress_test(stress_defer_batch stress/defer.c ARGS batch 20000 60 16 3 3
 # The per-pair rings (16 slots) and the futex-on-counter sleeper of the "Sleeping" contract.
 tsq_add_stress_test(stress_defer_ring stress/defer.c ARGS single 20000 40 16 3 3 5000 16 futex)
 tsq_add_stress_test(stress_defer_batch_ring stress/defer.c ARGS batch 20000 40 16 3 3 5000 16 eventfd)
-tsq_add_stress_test(stress_defer_futex stress/defer.c ARGS single 20000 40 16 3 3 5000 0 futex)
+tsq_add_stress_test(stress_defer_futex stress/defer.c ARGS single 20000 40 16 3 3 5000 off futex)
+# The defaults (rings at first push, the asymmetric fence) with a registered application
+# producer, and the symmetric SEQ_CST fence forced.
+tsq_add_stress_test(stress_defer_default stress/defer.c ARGS single 20000 40 16 3 3 5000 0 eventfd auto register)
+tsq_add_stress_test(stress_defer_symmetric stress/defer.c ARGS batch 20000 40 16 3 3 5000 16 futex symmetric register)
 # The kick/idle protocol and the list bound over every interleaving (x86-TSO), with the
 # negative twins that must fail (see the comment at the top of check/defer_model.c).
 add_executable(check_defer_model check/defer_model.c)

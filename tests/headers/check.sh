@@ -31,5 +31,16 @@ for h in "$inc"/tsq/*.h; do
     fi
   done
 done
+# Private headers (include/tsq/bits/) are installed with the rest but never included
+# directly: each must refuse to compile on its own (its #error names the public header).
+for h in "$inc"/tsq/bits/*.h; do
+  [ -e "$h" ] || continue
+  rel=${h#"$inc"/}
+  checked=$((checked + 1))
+  if printf '#include <%s>\nint main(void) { return 0; }\n' "$rel" |
+      ${compilers_c[0]} -std=c11 -I"$inc" -x c -c -o /dev/null - 2>/dev/null; then
+    echo "FAIL: $rel compiles on its own (a private header must #error)"; fail=$((fail + 1))
+  fi
+done
 echo "headers: $((checked - fail)) passed, $fail failed"
 [ $fail -eq 0 ]

@@ -138,7 +138,8 @@ got=$(cd "$fc/prefix" && find . -type f | sort | tr '\n' ' ')
 ok "fetchcontent: built against tsq::tsq; the parent's cmake --install installs nothing of tsq"
 run "$fc.configure-on.log" cmake "$fc/build" -DTSQ_INSTALL=ON
 run "$fc.install-on.log" cmake --install "$fc/build" --prefix "$fc/prefix-on"
-for f in include/tsq/tsq.h share/pkgconfig/tsq.pc share/cmake/tsq/tsqConfig.cmake; do
+for f in include/tsq/tsq.h include/tsq/defer.h include/tsq/bits/defer_list.h include/tsq/bits/defer_ring.h \
+    include/tsq/bits/defer_wake.h share/pkgconfig/tsq.pc share/cmake/tsq/tsqConfig.cmake; do
   [ -f "$fc/prefix-on/$f" ] || fail "fetchcontent: -DTSQ_INSTALL=ON did not install $f"
 done
 ok "fetchcontent: with -DTSQ_INSTALL=ON the parent installs tsq too"

@@ -29,9 +29,11 @@
  * queued is a lost wake-up, as for eventfd.
  *
  * Usage: stress_defer [single|batch] [items_per_thread [rounds [bound [shards [producers
- *                     [wait_ms [ring_size [eventfd|futex]]]]]]]]
- *   defaults: single 50000 1 16 3 3 5000 0 eventfd. "batch" pushes through
- *   tsq_defer_batch_add/flush.
+ *                     [wait_ms [ring_size|off [eventfd|futex [auto|symmetric [register]]]]]]]]]]
+ *   defaults: single 50000 1 16 3 3 5000 0 eventfd auto. "batch" pushes through
+ *   tsq_defer_batch_add/flush. ring_size 0 is the default rings, "off" lists only; the
+ *   fence: "auto" (membarrier where available) or "symmetric" (the forced fallback);
+ *   "register": producer threads push with tsq_defer_producer_register() ids (rings).
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -72,12 +74,14 @@ static unsigned nshards = 3, nprod = 3;
 static uint32_t per = 50000, bound = 16;
 static int wait_ms = 5000;
 static int batch_mode;
-static uint32_t ring_size;
+static uint32_t ring_size; /* 0: the default rings; TSQ_DEFER_RINGS_OFF ("off"): lists only */
 static int futex_mode;
+static uint32_t fence = TSQ_DEFER_FENCE_AUTO;
+static int register_mode; /* producer threads register (rings) instead of NO_SHARD (list) */
 /* futex mode: the kick's counter per shard (what the owner sleeps on). */
 static uint32_t futex_word[MAX_SHARDS];
-/* Items taken from the shared list (push/batch, not queue) in the owner's current drain. */
-static _Thread_local uint32_t tl_list_items;
+/* tsq_defer_queue() items the owner ran in its current drain (they may exceed the bound). */
+static _Thread_local uint32_t tl_queued_items;
 
 static uint32_t stop_flag[MAX_SHARDS]; /* set by the stop item; atomic */
 static uint32_t pushers_done;	      /* threads that pushed all their items; atomic */
@@ -139,8 +143,8 @@ static void item_fn(struct tsq_defer_item *d, enum tsq_defer_how how)
 	default:
 		fail("unknown how (id, how)", it->id, how);
 	}
-	if (how == TSQ_DEFER_DRAINED && !it->queued && (ring_size == 0 || it->pusher >= nshards))
-		tl_list_items++;
+	if (how == TSQ_DEFER_DRAINED && it->queued)
+		tl_queued_items++;
 	if (it->queued && how != TSQ_DEFER_DRAINED)
 		fail("tsq_defer_queue() item not run by a drain (id, how)", it->id, how);
 	it->how = (uint8_t)how;
@@ -214,6 +218,13 @@ static void *producer_main(void *arg)
 	uint32_t done = 0;
 
 	tl_shard = TSQ_DEFER_NO_SHARD;
+	if (register_mode) {
+		int id = tsq_defer_producer_register(&set);
+
+		if (id < 0)
+			fail("producer_register (producer, error)", p, (uint64_t)-id);
+		tl_shard = (unsigned)id;
+	}
 	tl_tid = nshards + p;
 	push_all((uint64_t)(nshards + p) * per, &rng, &done, per);
 	tsq_fetch_add(&pushers_done, 1u, TSQ_RELEASE);
@@ -253,6 +264,7 @@ static void *owner_main(void *arg)
 	struct owner_stats *st = &ostats[me];
 	uint64_t rng = 0x9e3779b97f4a7c15ull * (me + 1);
 	uint32_t done = 0;
+	uint64_t list0;
 	long n;
 
 	tl_shard = me;
@@ -263,13 +275,15 @@ static void *owner_main(void *arg)
 			if (done == per)
 				tsq_fetch_add(&pushers_done, 1u, TSQ_RELEASE);
 		}
-		tl_list_items = 0;
+		/* Private field, read by its writer: what this drain took from the shared list. */
+		list0 = shards[me].owner.list_drained;
+		tl_queued_items = 0;
 		n = tsq_defer_drain(&set, me);
 		if (n < 0)
 			fail("drain failed (shard, error)", me, (uint64_t)-n);
-		if (tl_list_items > bound)
-			fail("one drain took more than the bound from the list (items, bound)", tl_list_items,
-			     bound);
+		if (shards[me].owner.list_drained - list0 - tl_queued_items > bound)
+			fail("one drain took more than the bound from the list (items, bound)",
+			     shards[me].owner.list_drained - list0 - tl_queued_items, bound);
 		st->drains_nonempty += n > 0;
 		if (tsq_load(&stop_flag[me], TSQ_ACQUIRE)) {
 			/* Everyone has stopped pushing before the stop item was sent. */
@@ -304,7 +318,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s [single|batch] [items_per_thread [rounds [bound [shards [producers "
-		"[wait_ms [ring_size [eventfd|futex]]]]]]]]\n",
+		"[wait_ms [ring_size|off [eventfd|futex [auto|symmetric [register]]]]]]]]]]\n",
 		argv0);
 	exit(2);
 }
@@ -315,7 +329,8 @@ static uint64_t sum_how[3], sum_kicks, sum_drains, sum_waits, sum_woken, sum_tim
 static void run_round(void)
 {
 	struct tsq_defer_opts opts = { .size = sizeof(opts), .bound = bound, .ring_size = ring_size,
-				       .kick = futex_mode ? futex_kick : NULL };
+				       .kick = futex_mode ? futex_kick : NULL, .fence = fence,
+				       .producers = register_mode ? nprod : 0 };
 	pthread_t owners[MAX_SHARDS], prods[MAX_PRODUCERS];
 	unsigned nthreads = nshards + nprod;
 	uint64_t work = (uint64_t)nthreads * per;
@@ -442,11 +457,17 @@ int main(int argc, char **argv)
 		nprod = (unsigned)strtoul(argv[a++], NULL, 10);
 	if (a < argc)
 		wait_ms = atoi(argv[a++]);
-	if (a < argc)
+	if (a < argc && strcmp(argv[a], "off") == 0 && a++)
+		ring_size = TSQ_DEFER_RINGS_OFF;
+	else if (a < argc)
 		ring_size = (uint32_t)strtoul(argv[a++], NULL, 10);
 	if (a < argc && (strcmp(argv[a], "eventfd") == 0 || strcmp(argv[a], "futex") == 0))
 		futex_mode = strcmp(argv[a++], "futex") == 0;
-	if (a < argc || ring_size > TSQ_DEFER_RING_MAX || per == 0 || per > 10000000 || rounds == 0 || rounds > 100000 || bound == 0 ||
+	if (a < argc && (strcmp(argv[a], "auto") == 0 || strcmp(argv[a], "symmetric") == 0))
+		fence = strcmp(argv[a++], "symmetric") == 0 ? TSQ_DEFER_FENCE_SYMMETRIC : TSQ_DEFER_FENCE_AUTO;
+	if (a < argc && strcmp(argv[a], "register") == 0 && a++)
+		register_mode = 1;
+	if (a < argc || (ring_size > TSQ_DEFER_RING_MAX && ring_size != TSQ_DEFER_RINGS_OFF) || per == 0 || per > 10000000 || rounds == 0 || rounds > 100000 || bound == 0 ||
 	    nshards < 2 || nshards > MAX_SHARDS || nprod > MAX_PRODUCERS || wait_ms <= 0)
 		usage(argv[0]);
 
@@ -457,12 +478,14 @@ int main(int argc, char **argv)
 	for (unsigned long r = 0; r < rounds; r++)
 		run_round();
 
-	printf("stress_defer: %s %s ring=%" PRIu32 " shards=%u producers=%u bound=%" PRIu32
+	printf("stress_defer: %s %s %s%s ring=%" PRIu32 " shards=%u producers=%u bound=%" PRIu32
 	       " rounds=%lu items=%" PRIu64
 	       " inline=%" PRIu64 " drained=%" PRIu64 " fallback=%" PRIu64 " kicks=%" PRIu64
 	       " drains=%" PRIu64 " waits=%" PRIu64 " woken=%" PRIu64 " idle_timeouts=%" PRIu64
 	       " %.2fs OK\n",
-	       batch_mode ? "batch" : "single", futex_mode ? "futex" : "eventfd", ring_size, nshards,
+	       batch_mode ? "batch" : "single", futex_mode ? "futex" : "eventfd",
+	       fence == TSQ_DEFER_FENCE_SYMMETRIC ? "symmetric" : set.asym ? "membarrier" : "auto(seq_cst)",
+	       register_mode ? " registered" : "", ring_size, nshards,
 	       nprod, bound, rounds,
 	       sum_how[0] + sum_how[1] + sum_how[2], sum_how[TSQ_DEFER_INLINE],
 	       sum_how[TSQ_DEFER_DRAINED], sum_how[TSQ_DEFER_FALLBACK], sum_kicks, sum_drains,
