@@ -19,7 +19,7 @@
 enum { SHARD_A = 0, SHARD_B = 1, POOL = 256, ROUNDS = 200000, BUF = 2048 };
 
 struct buf {
-	struct tsq_defer_item ret; /* how the buffer travels home */
+	struct tsq_defer_item ret;  /* how the buffer travels home */
 	struct tsq_llist_node hand; /* how it travels A -> B */
 	char data[BUF];
 };
@@ -121,8 +121,8 @@ int main(void)
 	       (unsigned long long)st.drains, (unsigned long long)st.fallback,
 	       (unsigned long long)st.kicks);
 	if (pool_a_len + fallback_frees != POOL || st.pushed != st.drained) {
-		fprintf(stderr, "lost buffers: %u of %d came home, %lu freed by fallback\n", pool_a_len,
-			POOL, fallback_frees);
+		fprintf(stderr, "lost buffers: %u of %d came home, %lu freed by fallback\n",
+			pool_a_len, POOL, fallback_frees);
 		return 1;
 	}
 	for (unsigned i = 0; i < POOL; i++)

@@ -78,7 +78,7 @@ int main(void)
 	}
 	for (unsigned p = 0; p < PRODUCERS; p++)
 		pthread_join(tid[p], NULL);
-	printf("llist_wakeup: %lu jobs in %lu batches, %lu wake-ups (one per empty list)\n", received,
-	       batches, wakeups_sent);
+	printf("llist_wakeup: %lu jobs in %lu batches, %lu wake-ups (one per empty list)\n",
+	       received, batches, wakeups_sent);
 	return 0;
 }

@@ -13,9 +13,10 @@
 #                 package in several install layouts, used from separate projects through
 #                 pkg-config and find_package (versions 0.1/0.3 refused), FetchContent, and
 #                 the version agreeing in tsq.h, the packages and CHANGELOG.md
-#   and first: REUSE licensing information of every file (tests/packaging/check-reuse.py).
+#   and first: REUSE licensing information of every file (tests/packaging/check-reuse.py),
+#   then the format of every C source (scripts/format-check.sh, .clang-format).
 # Environment:
-#   TSQ_TEST_STEPS="clang packaging"  run only these steps (ids: reuse debug memcheck
+#   TSQ_TEST_STEPS="clang packaging"  run only these steps (ids: reuse format debug memcheck
 #                 release clang tsan asan fuzz packaging); default all
 #   TSQ_BUILD_DIR=build-x  name the build directories build-x, build-x-debug, ... instead
 #   JOBS, TSQ_FUZZ_SECONDS
@@ -32,7 +33,7 @@ passed=0 failed=0 failures=()
 start=$(date +%s)
 
 nsteps=0
-for id in reuse debug memcheck release clang tsan asan fuzz packaging docs; do
+for id in reuse format debug memcheck release clang tsan asan fuzz packaging docs; do
   [ -z "$steps" ] || [[ " $steps " == *" $id "* ]] && nsteps=$((nsteps + 1))
 done
 
@@ -106,6 +107,7 @@ echo "make test: $nsteps step(s); each step's full output in $B/test-<step>.log"
 bash scripts/install-deps.sh --log "$top/$B/deps.log" ||
   { echo "make test: dependencies missing (see above)"; exit 1; }
 step reuse "REUSE licensing information" reuse
+step format "clang-format (.clang-format) over include/ tests/ bench/ examples/" bash scripts/format-check.sh
 step debug "debug build + tests" debug
 step memcheck "valgrind memcheck (unit tests)" memcheck
 step release "release build + tests" release

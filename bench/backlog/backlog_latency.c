@@ -73,16 +73,16 @@ struct result {
 	uint64_t delivered, direct, backlogged, dropped, pool_full, late, ops, samples;
 	double p50_us, p99_us, max_us;
 	uint64_t p50_steps, p99_steps, max_steps; /* the same waits, counted in owner steps */
-	double owner_ns_per_step; /* no producer */
-	double op_us;             /* mean duration of one operation during the latency run */
+	double owner_ns_per_step;                 /* no producer */
+	double op_us; /* mean duration of one operation during the latency run */
 };
 
 static struct bench {
 	struct tsq_owner o;
 	struct bitem *pool;
-	uint64_t *samples[3];     /* per mode: wait in ns, one per processed item */
+	uint64_t *samples[3];      /* per mode: wait in ns, one per processed item */
 	uint64_t *step_samples[3]; /* per mode: wait in 64 KiB steps of the owner */
-	uint64_t nsamples[3];     /* (atomic) */
+	uint64_t nsamples[3];      /* (atomic) */
 	uint64_t cap;
 	uint64_t steps; /* 64 KiB steps done by the owner, ever (atomic; owner-written) */
 	int stop_producer, stop_owner; /* (atomic) */
@@ -111,7 +111,8 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 
 static const struct tsq_owner_ops ops = { process, NULL };
 /* A backlog limit no run reaches: the benchmark measures waiting, not refusals. */
-static const struct tsq_owner_opts unbounded = { .size = sizeof(struct tsq_owner_opts), .limit = UINT32_MAX };
+static const struct tsq_owner_opts unbounded = { .size = sizeof(struct tsq_owner_opts),
+						 .limit = UINT32_MAX };
 
 static void *producer(void *arg)
 {
@@ -254,7 +255,8 @@ static int run_segment(enum flush_mode mode, double seconds, double *best_ns_per
 		return -1;
 	ns = owner_cost(mode);
 	*best_ns_per_step = ns < *best_ns_per_step ? ns : *best_ns_per_step;
-	if (pthread_create(&po, NULL, owner, NULL) != 0 || pthread_create(&pp, NULL, producer, NULL) != 0)
+	if (pthread_create(&po, NULL, owner, NULL) != 0 ||
+	    pthread_create(&pp, NULL, producer, NULL) != 0)
 		return -1;
 	/* The owner and the producer on two CPUs (cpus.h; failure only means an unpinned run). */
 	bench_cpus_get(&cpus);
@@ -287,7 +289,8 @@ static int summarize(enum flush_mode mode, double best_ns, struct result *r)
 	r->owner_ns_per_step = best_ns;
 	r->op_us = r->ops ? (double)B.owner_ns[mode] / (double)r->ops / 1e3 : 0;
 	if (B.nsamples[mode] + r->dropped != r->delivered) {
-		fprintf(stderr, "tsq-backlog-latency: %s: %llu delivered, %llu processed, %llu dropped\n",
+		fprintf(stderr,
+			"tsq-backlog-latency: %s: %llu delivered, %llu processed, %llu dropped\n",
 			mode_name[mode], (unsigned long long)r->delivered,
 			(unsigned long long)B.nsamples[mode], (unsigned long long)r->dropped);
 		return 1;
@@ -428,23 +431,24 @@ int main(int argc, char **argv)
 		for (int m = 0; m < 3; m++)
 			printf("%s{\"flush\":\"%s\",\"wait_us_p50\":%.2f,\"wait_us_p99\":%.2f,"
 			       "\"wait_us_max\":%.2f,\"owner_ns_per_64k_step\":%.1f}",
-			       m ? "," : "", mode_name[m], res[m].p50_us, res[m].p99_us, res[m].max_us,
-			       res[m].owner_ns_per_step);
+			       m ? "," : "", mode_name[m], res[m].p50_us, res[m].p99_us,
+			       res[m].max_us, res[m].owner_ns_per_step);
 		printf("]}\n");
 	} else {
 		printf("tsq-backlog-latency: operation %zu KiB = %zu x 64 KiB memcpy steps, an item every "
 		       "%.1f us, %.2f s per mode in %u rounds\n",
 		       cfg.op_bytes >> 10, steps, cfg.interval_ns / 1e3, cfg.seconds, rounds);
-		printf("%-19s %8s %8s %7s %7s | %8s %8s %8s | %5s %5s %5s | %8s\n", "flush", "items",
-		       "direct", "dropped", "op us", "wait p50", "p99 us", "max us", "steps", "p99",
-		       "max", "ns/step");
+		printf("%-19s %8s %8s %7s %7s | %8s %8s %8s | %5s %5s %5s | %8s\n", "flush",
+		       "items", "direct", "dropped", "op us", "wait p50", "p99 us", "max us",
+		       "steps", "p99", "max", "ns/step");
 		for (int m = 0; m < 3; m++) {
 			const struct result *r = &res[m];
 
 			printf("%-19s %8llu %8llu %7llu %7.1f | %8.2f %8.2f %8.1f | %5llu %5llu %5llu | "
 			       "%8.1f\n",
-			       mode_desc[m], (unsigned long long)r->samples, (unsigned long long)r->direct,
-			       (unsigned long long)r->dropped, r->op_us, r->p50_us, r->p99_us, r->max_us,
+			       mode_desc[m], (unsigned long long)r->samples,
+			       (unsigned long long)r->direct, (unsigned long long)r->dropped,
+			       r->op_us, r->p50_us, r->p99_us, r->max_us,
 			       (unsigned long long)r->p50_steps, (unsigned long long)r->p99_steps,
 			       (unsigned long long)r->max_steps, r->owner_ns_per_step);
 			if (r->pool_full)

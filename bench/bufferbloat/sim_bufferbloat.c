@@ -93,7 +93,7 @@
 /* The probe: a 100-byte IP packet (a ping), plus its frame overhead on the wire. */
 #define PROBE_IP_BYTES 100u
 #define PROBE_WIRE_BYTES (PROBE_IP_BYTES + FRAME_OVERHEAD)
-#define PROBE_GAP_MIN_NS 500000ull  /* probe gaps uniform in [0.5, 1.5) ms: mean 1 ms */
+#define PROBE_GAP_MIN_NS 500000ull /* probe gaps uniform in [0.5, 1.5) ms: mean 1 ms */
 #define PROBE_GAP_SPAN_NS 1000000ull
 #define PROBE_SEED 0x9e3779b97f4a7c15ull
 
@@ -176,8 +176,8 @@ struct sim {
 	const struct params *p;
 	struct result *r;
 	uint64_t now;
-	struct fifo q;       /* what the link drains; its head is on the wire */
-	struct fifo done;    /* TX completions on their way back, in time order */
+	struct fifo q;    /* what the link drains; its head is on the wire */
+	struct fifo done; /* TX completions on their way back, in time order */
 	bool link_busy;
 	uint64_t tx_end;
 	bool worker_pending; /* a winning completion queued the flow (QUEUED is set) */
@@ -465,7 +465,8 @@ static void setup_rule(struct sim *s)
 	} else {
 		size_unit(r, tsq_budget_rate(&s->b)); /* none: 64 KB TSO; default: until learned */
 	}
-	r->limit = r->rule == RULE_NONE ? s->p->no_tsq_bytes : tsq_budget_limit(&s->b, r->unit_cost, 0);
+	r->limit = r->rule == RULE_NONE ? s->p->no_tsq_bytes :
+					  tsq_budget_limit(&s->b, r->unit_cost, 0);
 }
 
 static void simulate(const struct params *p, uint64_t rate_bps, enum rule rule, struct result *r)
@@ -608,8 +609,8 @@ static void print_json(const struct params *p, const struct result *res)
 		       rule_name[r->rule], r->p50_ms, r->p99_ms, r->max_ms, r->utilization,
 		       r->below_mean, r->below_max, r->limit, r->unit_payload, r->unit_cost,
 		       r->unit_wire, r->probes, r->units, r->throttles, r->restarts,
-		       r->recheck_saves, r->lost_restarts, seed_ms(r),
-		       (double)p->duration_ns / 1e9, (double)p->warmup_ns / 1e9);
+		       r->recheck_saves, r->lost_restarts, seed_ms(r), (double)p->duration_ns / 1e9,
+		       (double)p->warmup_ns / 1e9);
 	}
 	printf("]}\n");
 }
@@ -687,26 +688,27 @@ static int check(const struct result *res, FILE *out)
 		const struct result *none = &res[i - i % NRULES]; /* same rate, no TSQ */
 		double units = (double)r->below_max / r->unit_cost;
 
-		failed |= goal(out, r->lost_restarts == 0, r, "lost restarts", (double)r->lost_restarts,
-			       "==", 0);
+		failed |= goal(out, r->lost_restarts == 0, r, "lost restarts",
+			       (double)r->lost_restarts, "==", 0);
 		if (r->rule == RULE_NONE)
 			continue;
 		failed |= goal(out, r->utilization >= GOAL_UTILIZATION, r, "utilisation",
 			       r->utilization, ">=", GOAL_UTILIZATION);
-		failed |= goal(out, r->below_max <= r->limit + r->unit_cost, r,
-			       "bytes below (max)", (double)r->below_max, "<=",
-			       (double)(r->limit + r->unit_cost));
+		failed |= goal(out, r->below_max <= r->limit + r->unit_cost, r, "bytes below (max)",
+			       (double)r->below_max, "<=", (double)(r->limit + r->unit_cost));
 		failed |= goal(out, r->p99_ms * GOAL_IMPROVEMENT <= none->p99_ms, r,
-			       "p99 improvement over no TSQ (x)", none->p99_ms / r->p99_ms, ">=",
-			       GOAL_IMPROVEMENT);
+			       "p99 improvement over no TSQ (x)", none->p99_ms / r->p99_ms,
+			       ">=", GOAL_IMPROVEMENT);
 		if (r->rule == RULE_SEED)
-			failed |= goal(out, units <= 2.0, r, "TSO units below (max)", units, "<=", 2);
+			failed |=
+				goal(out, units <= 2.0, r, "TSO units below (max)", units, "<=", 2);
 		if (r->rule == RULE_DEFAULT) /* the learned rate bites as the hand-set one does */
 			failed |= goal(out, r->p99_ms <= GOAL_DEFAULT_VS_TODAY * r[-1].p99_ms, r,
 				       "p99 over today's (x)", r->p99_ms / r[-1].p99_ms,
 				       "<=", GOAL_DEFAULT_VS_TODAY);
-		fprintf(out, "info %4" PRIu64 "M %-5s p50 %.3f ms, p99 %.3f ms, %.2f units below; "
-			     "seed reported < %.0f ms\n",
+		fprintf(out,
+			"info %4" PRIu64 "M %-5s p50 %.3f ms, p99 %.3f ms, %.2f units below; "
+			"seed reported < %.0f ms\n",
 			r->rate_bps / 1000000, rule_name[r->rule], r->p50_ms, r->p99_ms, units,
 			seed_ms(r));
 	}

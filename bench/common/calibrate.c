@@ -83,7 +83,8 @@ static void bm_pingpong(struct gbench_state *st, const void *arg)
 
 static void calibrate_register(void)
 {
-	gbench_unit(gbench_use_real_time(gbench_register("calibrate/cacheline_pingpong", bm_pingpong, NULL)),
+	gbench_unit(gbench_use_real_time(
+			    gbench_register("calibrate/cacheline_pingpong", bm_pingpong, NULL)),
 		    GBENCH_US);
 }
 GBENCH_REGISTRAR(calibrate_register)
@@ -97,7 +98,8 @@ static void calibrate_tables(FILE *out)
 	char cell[64];
 	size_t i;
 
-	if (gbench_result_find("calibrate/cacheline_pingpong", &i) == NULL || gbench_result_at(i)->error)
+	if (gbench_result_find("calibrate/cacheline_pingpong", &i) == NULL ||
+	    gbench_result_at(i)->error)
 		return;
 	/* items/s there are one-way hand-offs per second. */
 	for (unsigned k = 0; k < rounds; k++) {
@@ -108,8 +110,9 @@ static void calibrate_tables(FILE *out)
 	if (!tables_summary(v, rounds, &s))
 		return;
 	tables_cell(cell, sizeof(cell), &s, true, 1, "");
-	fprintf(out, "\ncache-line hand-off between the owner's and a producer's CPU: %s ns one way "
-		     "(calibrate/cacheline_pingpong%s)\n",
+	fprintf(out,
+		"\ncache-line hand-off between the owner's and a producer's CPU: %s ns one way "
+		"(calibrate/cacheline_pingpong%s)\n",
 		cell, gbench_rounds() > 1 ? ", median [min..max] over the rounds" : "");
 }
 GBENCH_TABLES_PRINTER(calibrate_tables, 10)

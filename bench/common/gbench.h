@@ -102,10 +102,10 @@ struct gbench_bench *gbench_min_time(struct gbench_bench *b, double seconds);
 typedef void gbench_registrar_fn(void);
 /* Called before main() by GBENCH_REGISTRAR; the registrar itself runs after flag parsing. */
 void gbench_add_registrar(gbench_registrar_fn *fn);
-#define GBENCH_REGISTRAR(fn)                                                            \
-	__attribute__((constructor)) static void gbench__registrar_##fn(void)           \
-	{                                                                               \
-		gbench_add_registrar(fn);                                               \
+#define GBENCH_REGISTRAR(fn)                                                  \
+	__attribute__((constructor)) static void gbench__registrar_##fn(void) \
+	{                                                                     \
+		gbench_add_registrar(fn);                                     \
 	}
 
 /* ---- flags ----------------------------------------------------------------------------- */
@@ -149,10 +149,10 @@ typedef void gbench_tables_fn(FILE *out);
  *   10 calibrate   20 single   30 handoff   40 remote_free   50 zc
  */
 void gbench_add_tables_printer(gbench_tables_fn *fn, int rank);
-#define GBENCH_TABLES_PRINTER(fn, rank)                                                 \
-	__attribute__((constructor)) static void gbench__tables_##fn(void)              \
-	{                                                                               \
-		gbench_add_tables_printer(fn, rank);                                    \
+#define GBENCH_TABLES_PRINTER(fn, rank)                                    \
+	__attribute__((constructor)) static void gbench__tables_##fn(void) \
+	{                                                                  \
+		gbench_add_tables_printer(fn, rank);                       \
 	}
 
 #ifdef __cplusplus

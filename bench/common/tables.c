@@ -25,18 +25,21 @@ bool tables_summary(const double *v, size_t n, struct bench_summary *s)
 	return bench_summary_f64(tmp, n, s);
 }
 
-void tables_cell(char *buf, size_t n, const struct bench_summary *s, bool ok, int digits, const char *unit)
+void tables_cell(char *buf, size_t n, const struct bench_summary *s, bool ok, int digits,
+		 const char *unit)
 {
 	if (!ok)
 		snprintf(buf, n, "-");
 	else if (gbench_rounds() > 1)
-		snprintf(buf, n, "%.*f%s [%.*f..%.*f]", digits, s->median, unit, digits, s->min, digits, s->max);
+		snprintf(buf, n, "%.*f%s [%.*f..%.*f]", digits, s->median, unit, digits, s->min,
+			 digits, s->max);
 	else
 		snprintf(buf, n, "%.*f%s", digits, s->median, unit);
 }
 
 /* The implementation part of a name "<prefix><impl>[/<key>]", if the key matches. */
-static bool tables_match(const char *name, const char *prefix, const char *key, char *impl, size_t impl_len)
+static bool tables_match(const char *name, const char *prefix, const char *key, char *impl,
+			 size_t impl_len)
 {
 	size_t pl = strlen(prefix), il;
 	const char *rest, *slash;
@@ -61,7 +64,8 @@ void tables_collect(struct tables_block *b, const char *prefix, const char *key)
 
 	b->n = 0;
 	for (size_t i = 0; i < n && b->n < TABLES_MAX_ROWS; i++) {
-		if (!tables_match(gbench_result_at(i)->name, prefix, key, b->impl[b->n], TABLES_NAME))
+		if (!tables_match(gbench_result_at(i)->name, prefix, key, b->impl[b->n],
+				  TABLES_NAME))
 			continue;
 		b->idx[b->n++] = i;
 	}
@@ -75,8 +79,8 @@ int tables_find(const struct tables_block *b, const char *impl)
 	return -1;
 }
 
-void tables_row_stats(const struct tables_block *b, size_t r, int ref, struct bench_summary *ns, bool *ns_ok,
-		      struct bench_summary *ratio, bool *ratio_ok)
+void tables_row_stats(const struct tables_block *b, size_t r, int ref, struct bench_summary *ns,
+		      bool *ns_ok, struct bench_summary *ratio, bool *ratio_ok)
 {
 	static double v[TABLES_MAX_ROUNDS], q[TABLES_MAX_ROUNDS];
 	const unsigned rounds = tables_rounds();

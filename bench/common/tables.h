@@ -36,7 +36,8 @@ bool tables_summary(const double *v, size_t n, struct bench_summary *s);
 
 /* One cell: "-" if !ok; else the median with `digits` decimals and `unit` ("x" or ""),
  * followed by " [min..max]" when there is more than one round. */
-void tables_cell(char *buf, size_t n, const struct bench_summary *s, bool ok, int digits, const char *unit);
+void tables_cell(char *buf, size_t n, const struct bench_summary *s, bool ok, int digits,
+		 const char *unit);
 
 /* One block: the results named <prefix><impl>/<key> (or <prefix><impl> for key ""). */
 struct tables_block {
@@ -49,7 +50,7 @@ void tables_collect(struct tables_block *b, const char *prefix, const char *key)
 /* Row of `impl` in b, or -1. */
 int tables_find(const struct tables_block *b, const char *impl);
 /* ns per item over the rounds, and the ratio to the reference row (-1: none) per round. */
-void tables_row_stats(const struct tables_block *b, size_t r, int ref, struct bench_summary *ns, bool *ns_ok,
-		      struct bench_summary *ratio, bool *ratio_ok);
+void tables_row_stats(const struct tables_block *b, size_t r, int ref, struct bench_summary *ns,
+		      bool *ns_ok, struct bench_summary *ratio, bool *ratio_ok);
 
 #endif /* TSQ_BENCH_TABLES_H */

@@ -84,11 +84,11 @@ static const char *const scheme_name[NSCHEMES] = { "dql", "fixed64", "fixed2048"
 struct result {
 	uint64_t rate_bps;
 	enum scheme scheme;
-	double busy;             /* busy time / window */
-	double busy_phase;       /* busy time / whole phase */
-	double converged_ms;     /* last time in the phase the limit was outside [min, max] */
-	double p50_us, p99_us;   /* queueing delay */
-	double batch_us;         /* one completion batch */
+	double busy;                   /* busy time / window */
+	double busy_phase;             /* busy time / whole phase */
+	double converged_ms;           /* last time in the phase the limit was outside [min, max] */
+	double p50_us, p99_us;         /* queueing delay */
+	double batch_us;               /* one completion batch */
 	uint32_t limit_min, limit_max; /* bytes (dql) or frames x FRAME_BYTES (fixed) */
 	uint64_t stops, frames;
 };
@@ -158,11 +158,11 @@ static void simulate(enum scheme sch, struct result *res)
 		uint64_t next;
 
 		/* The stack fills the ring while it may. */
-		while (!stopped && enq - cmp < RING_SLOTS &&
-		       (sch == S_DQL || enq - cmp < fixed)) {
+		while (!stopped && enq - cmp < RING_SLOTS && (sch == S_DQL || enq - cmp < fixed)) {
 			enq_time[enq % RING_SLOTS] = now;
 			enq++;
-			if (sch == S_DQL && tsq_dql_tx_sent(&q, FRAME_BYTES, now) == TSQ_DQL_STOPPED) {
+			if (sch == S_DQL &&
+			    tsq_dql_tx_sent(&q, FRAME_BYTES, now) == TSQ_DQL_STOPPED) {
 				stopped = true;
 				stops++;
 			}
@@ -216,7 +216,8 @@ static void simulate(enum scheme sch, struct result *res)
 				break;
 			now = phase_end;
 			phase_start = phase_end;
-			busy_all = tx_end != UINT64_MAX ? tx_end - phase_end : 0; /* finishing frame */
+			busy_all = tx_end != UINT64_MAX ? tx_end - phase_end :
+							  0; /* finishing frame */
 			nchg = 0;
 			win_start = phase_end + phases[p].dur_ns / 2;
 			phase_end += phases[p].dur_ns;
@@ -247,7 +248,8 @@ static void simulate(enum scheme sch, struct result *res)
 			since_irq = 0;
 			if (n != 0) {
 				if (sch == S_DQL) {
-					int rc = tsq_dql_tx_completed(&q, (uint32_t)(n * FRAME_BYTES), now);
+					int rc = tsq_dql_tx_completed(
+						&q, (uint32_t)(n * FRAME_BYTES), now);
 
 					if (rc == TSQ_DQL_RESTART)
 						stopped = false;
@@ -292,10 +294,10 @@ static void print_table(const struct result *res)
 
 		printf("| %g Gbit/s | %s | %.2f | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f..%.1f | %.0f | %.0f |\n",
 		       (double)r->rate_bps / 1e9, scheme_name[r->scheme], 100.0 * r->busy,
-		       100.0 * r->busy_phase, r->p50_us,
-		       r->p99_us, r->batch_us, r->p99_us / r->batch_us,
-		       (double)r->limit_min / FRAME_BYTES, (double)r->limit_max / FRAME_BYTES,
-		       r->converged_ms, (double)r->stops / secs);
+		       100.0 * r->busy_phase, r->p50_us, r->p99_us, r->batch_us,
+		       r->p99_us / r->batch_us, (double)r->limit_min / FRAME_BYTES,
+		       (double)r->limit_max / FRAME_BYTES, r->converged_ms,
+		       (double)r->stops / secs);
 	}
 }
 
@@ -341,12 +343,13 @@ static int check(const struct result *res, FILE *out)
 
 		failed |= goal(out, r->busy >= GOAL_BUSY, r, "busy", r->busy, ">=", GOAL_BUSY);
 		failed |= goal(out, r->p99_us <= GOAL_DELAY_BATCHES * r->batch_us, r,
-			       "delay p99 / one batch", r->p99_us / r->batch_us, "<=", GOAL_DELAY_BATCHES);
-		failed |= goal(out, r->limit_min > 0 &&
-					    r->limit_max <= GOAL_LIMIT_SPREAD * r->limit_min, r,
-			       "limit max / min (converged)",
-			       r->limit_min ? (double)r->limit_max / r->limit_min : 1e9, "<=",
-			       GOAL_LIMIT_SPREAD);
+			       "delay p99 / one batch", r->p99_us / r->batch_us,
+			       "<=", GOAL_DELAY_BATCHES);
+		failed |= goal(out,
+			       r->limit_min > 0 && r->limit_max <= GOAL_LIMIT_SPREAD * r->limit_min,
+			       r, "limit max / min (converged)",
+			       r->limit_min ? (double)r->limit_max / r->limit_min : 1e9,
+			       "<=", GOAL_LIMIT_SPREAD);
 	}
 	return failed;
 }

@@ -77,7 +77,7 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 	const uint64_t sum_per_iter = (uint64_t)P * N * (N + 1ull) / 2;
 	struct handoff_run run;
 	struct handoff_acc *acc;
-	uint64_t published[BENCH_MAX_THREADS] = {0};
+	uint64_t published[BENCH_MAX_THREADS] = { 0 };
 	uint64_t total = 0, iters = 0, drains = 0, t0;
 	const char *why = NULL;
 	unsigned started = 0;
@@ -130,7 +130,8 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 	/* Producers are pinned to CPUs 1..P, the owner to CPU 0 (modulo the usable CPUs). */
 	bench_cpus_get(&run.cpus);
 	for (; started < P; started++) {
-		if (pthread_create(&run.prod[started].thread, NULL, handoff_producer_main, &run.prod[started]) != 0)
+		if (pthread_create(&run.prod[started].thread, NULL, handoff_producer_main,
+				   &run.prod[started]) != 0)
 			break;
 		bench_pin(&run.cpus, run.prod[started].thread, started + 1);
 	}
@@ -162,7 +163,8 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 			/* One store per producer that made progress: the only owner->producer traffic. */
 			for (unsigned i = 0; i < P; i++)
 				if (acc->consumed[i] != published[i])
-					tsq_store(&run.consumed[i].n, published[i] = acc->consumed[i], TSQ_RELAXED);
+					tsq_store(&run.consumed[i].n,
+						  published[i] = acc->consumed[i], TSQ_RELAXED);
 		}
 	}
 
@@ -174,13 +176,17 @@ static void bm_handoff(struct gbench_state *st, const void *arg)
 	if (miscount) {
 		char msg[200];
 
-		snprintf(msg, sizeof(msg), "%s: checksum mismatch: %llu items touched, %llu pushed (items lost or duplicated)",
-			 run.ops->name, (unsigned long long)total, (unsigned long long)(per_iter * iters));
+		snprintf(
+			msg, sizeof(msg),
+			"%s: checksum mismatch: %llu items touched, %llu pushed (items lost or duplicated)",
+			run.ops->name, (unsigned long long)total,
+			(unsigned long long)(per_iter * iters));
 		gbench_fail(st, msg);
 	} else {
 		bench_report_items(st, total, bench_now_ns() - t0);
 		/* Items per non-empty drain: how much batching the queue gave the owner. */
-		gbench_counter(st, "items_per_drain", drains != 0 ? (double)total / (double)drains : 0.0,
+		gbench_counter(st, "items_per_drain",
+			       drains != 0 ? (double)total / (double)drains : 0.0,
 			       GBENCH_COUNTER_DEFAULT);
 		if (run.ops->report != NULL)
 			run.ops->report(&run, st);
@@ -196,29 +202,21 @@ out_free:
 
 /* Table order: tsq's, the hand-written baseline, then the peers; the reference ring last but one. */
 const struct handoff_ops *const handoff_impls[] = {
-	&handoff_tsq_llist,
-	&handoff_tsq_llist_batch,
-	&handoff_tsq_defer,
-	&handoff_tsq_defer_batch,
-	&handoff_tsq_defer_shard,
-	&handoff_tsq_defer_shard_batch,
+	&handoff_tsq_llist,         &handoff_tsq_llist_batch,       &handoff_tsq_defer,
+	&handoff_tsq_defer_batch,   &handoff_tsq_defer_shard,       &handoff_tsq_defer_shard_batch,
 	&handoff_tsq_defer_reg,
 #ifdef TSQ_DEFER_RINGS_OFF
-	&handoff_tsq_defer_burst,
-	&handoff_tsq_defer_bulk,
+	&handoff_tsq_defer_burst,   &handoff_tsq_defer_bulk,
 #endif
 	&handoff_handwritten_llist,
 #ifdef TSQ_BENCH_HAVE_URCU
-	&handoff_urcu_wfcq,
-	&handoff_urcu_lfstack,
+	&handoff_urcu_wfcq,         &handoff_urcu_lfstack,
 #endif
 #ifdef TSQ_BENCH_HAVE_CK
 	&handoff_ck_stack,
 #endif
 #ifdef TSQ_BENCH_HAVE_DPDK
-	&handoff_dpdk_ring_mpsc,
-	&handoff_dpdk_ring_mpsc_bulk32,
-	&handoff_dpdk_ring_spsc_bulk32,
+	&handoff_dpdk_ring_mpsc,    &handoff_dpdk_ring_mpsc_bulk32, &handoff_dpdk_ring_spsc_bulk32,
 #endif
 	&handoff_mutex_list,
 };
@@ -232,7 +230,7 @@ const size_t handoff_nimpls = sizeof(handoff_impls) / sizeof(handoff_impls[0]);
 static void handoff_register(void)
 {
 	const unsigned maxp = gbench_max_producers();
-	const unsigned windows[] = {HANDOFF_WINDOW, 0};
+	const unsigned windows[] = { HANDOFF_WINDOW, 0 };
 
 	for (unsigned seq = 0; seq < 2; seq++) {
 		for (unsigned w = 0; w < 2; w++) {
@@ -249,10 +247,13 @@ static void handoff_register(void)
 					cfg->window = windows[w];
 					cfg->sequential = seq != 0;
 					if (cfg->window != 0)
-						snprintf(mode, sizeof(mode), "window:%u/", cfg->window);
-					snprintf(name, sizeof(name), "handoff/%s/%s%sproducers:%u", cfg->ops->name,
-						 seq ? "sequential/" : "", mode, P);
-					gbench_unit(gbench_use_real_time(gbench_register(name, bm_handoff, cfg)), GBENCH_US);
+						snprintf(mode, sizeof(mode), "window:%u/",
+							 cfg->window);
+					snprintf(name, sizeof(name), "handoff/%s/%s%sproducers:%u",
+						 cfg->ops->name, seq ? "sequential/" : "", mode, P);
+					gbench_unit(gbench_use_real_time(
+							    gbench_register(name, bm_handoff, cfg)),
+						    GBENCH_US);
 				}
 			}
 		}
@@ -282,7 +283,7 @@ static bool is_handwritten(const char *impl)
 /* The reference of the hand-off and single-thread blocks: first one present. */
 static int handoff_ref(const struct tables_block *b, const char **name)
 {
-	static const char *const refs[] = {"dpdk_ring_mpsc_bulk32", "handwritten_llist"};
+	static const char *const refs[] = { "dpdk_ring_mpsc_bulk32", "handwritten_llist" };
 
 	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
 		int r = tables_find(b, refs[i]);
@@ -344,13 +345,14 @@ void handoff_print_block(FILE *out, const char *title, const struct tables_block
 		tables_row_stats(b, r, ref, &ns, &ns_ok, &ratio, &ratio_ok);
 		tables_cell(ns_cell, sizeof(ns_cell), &ns, ns_ok, 1, "");
 		tables_cell(ratio_cell, sizeof(ratio_cell), &ratio, ratio_ok, 2, "x");
-		fprintf(out, "%-24s%9.1fM  %-24s  %-24s\n", b->impl[r], res->items_per_second / 1e6, ns_cell,
-			ratio_cell);
+		fprintf(out, "%-24s%9.1fM  %-24s  %-24s\n", b->impl[r], res->items_per_second / 1e6,
+			ns_cell, ratio_cell);
 	}
 	if (handoff_best_ratio(b, &st)) {
 		tables_cell(ratio_cell, sizeof(ratio_cell), &st, true, 2, "x");
-		fprintf(out, "best tsq / best peer, same round: %s (goal >= 1.00x: %s at the median)\n", ratio_cell,
-			st.median >= 1.0 ? "met" : "NOT met");
+		fprintf(out,
+			"best tsq / best peer, same round: %s (goal >= 1.00x: %s at the median)\n",
+			ratio_cell, st.median >= 1.0 ? "met" : "NOT met");
 	}
 }
 
@@ -382,8 +384,10 @@ static void handoff_tables(FILE *out)
 
 		tables_collect(&b, "handoff/", keys[k]);
 		snprintf(title, sizeof(title), "hand-off %.95s: %s, %s (M = 10^6)", keys[k],
-			 win ? "steady state, each producer at most 256 items ahead" : "free-running",
-			 seq ? "items pushed in address order (prefetcher-friendly)" : "items pushed in shuffled order");
+			 win ? "steady state, each producer at most 256 items ahead" :
+			       "free-running",
+			 seq ? "items pushed in address order (prefetcher-friendly)" :
+			       "items pushed in shuffled order");
 		handoff_print_block(out, title, &b);
 	}
 }

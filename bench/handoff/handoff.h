@@ -98,10 +98,10 @@ struct handoff_producer {
 	struct handoff_run *run;
 	pthread_t thread;
 	unsigned id;
-	struct handoff_item *items; /* run->items of them, reused every iteration */
+	struct handoff_item *items;  /* run->items of them, reused every iteration */
 	struct handoff_item **order; /* the same items in push order (shuffled or address order) */
-	uint64_t sent;              /* items pushed (or batched) so far, all iterations */
-	uint64_t seen;              /* last value of consumed[id] read (window mode) */
+	uint64_t sent;               /* items pushed (or batched) so far, all iterations */
+	uint64_t seen;               /* last value of consumed[id] read (window mode) */
 	_Alignas(TSQ_CACHELINE_SIZE) unsigned char scratch[HANDOFF_PRODUCER_SCRATCH];
 } TSQ_CACHELINE_ALIGNED;
 
@@ -135,8 +135,8 @@ struct handoff_run {
 	const struct handoff_ops *ops;
 	unsigned producers;
 	unsigned window; /* 0: free-running */
-	uint32_t items;  /* per producer per iteration (HANDOFF_ITEMS_PER_PRODUCER; 32 single-thread) */
-	void *impl;      /* the implementation's queue */
+	uint32_t items; /* per producer per iteration (HANDOFF_ITEMS_PER_PRODUCER; 32 single-thread) */
+	void *impl;     /* the implementation's queue */
 	struct handoff_producer *prod;
 	struct handoff_consumed *consumed;
 	struct bench_cpus cpus;
@@ -151,7 +151,8 @@ BENCH_INLINE void handoff_touch(struct handoff_acc *acc, const struct handoff_it
 	acc->consumed[it->producer]++;
 }
 
-typedef void handoff_push_fn(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it);
+typedef void handoff_push_fn(struct handoff_run *run, struct handoff_producer *p,
+			     struct handoff_item *it);
 typedef void handoff_flush_fn(struct handoff_run *run, struct handoff_producer *p);
 
 /*
@@ -173,7 +174,9 @@ BENCH_INLINE void handoff_produce(struct handoff_run *run, struct handoff_produc
 			/* Whatever sits in a private batch counts as sent: hand it over first. */
 			flush(run, p);
 			/* Relaxed: a flow-control hint; items are reused only after the next gen. */
-			while (p->sent - (p->seen = tsq_load(&run->consumed[p->id].n, TSQ_RELAXED)) >= w)
+			while (p->sent -
+				       (p->seen = tsq_load(&run->consumed[p->id].n, TSQ_RELAXED)) >=
+			       w)
 				bench_spin(&spins);
 		}
 		it->producer = p->id;
@@ -239,8 +242,8 @@ static inline void handoff_order_init(struct handoff_producer *p, uint32_t n, bo
 
 /* The implementations, each in its own file; handoff_impls lists those built, in table order. */
 extern const struct handoff_ops handoff_tsq_llist, handoff_tsq_llist_batch, handoff_tsq_defer,
-	handoff_tsq_defer_batch, handoff_tsq_defer_shard, handoff_tsq_defer_shard_batch, handoff_tsq_defer_reg,
-	handoff_handwritten_llist, handoff_mutex_list;
+	handoff_tsq_defer_batch, handoff_tsq_defer_shard, handoff_tsq_defer_shard_batch,
+	handoff_tsq_defer_reg, handoff_handwritten_llist, handoff_mutex_list;
 /* Built only once tsq/defer.h has its producer rings (it then defines TSQ_DEFER_RINGS_OFF). */
 extern const struct handoff_ops handoff_tsq_defer_burst, handoff_tsq_defer_bulk;
 #ifdef TSQ_BENCH_HAVE_URCU

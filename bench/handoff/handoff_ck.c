@@ -35,7 +35,8 @@ static void ck_fini(struct handoff_run *run)
 	free(run->impl);
 }
 
-BENCH_INLINE void ck_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void ck_push(struct handoff_run *run, struct handoff_producer *p,
+			  struct handoff_item *it)
 {
 	struct ck_q *q = run->impl;
 

@@ -85,7 +85,8 @@ static void ring_fini(struct handoff_run *run)
 	free(run->impl);
 }
 
-BENCH_INLINE void ring_mp_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void ring_mp_push(struct handoff_run *run, struct handoff_producer *p,
+			       struct handoff_item *it)
 {
 	unsigned spins = 0;
 
@@ -124,7 +125,8 @@ BENCH_INLINE void ring_sp_bulk_flush(struct handoff_run *run, struct handoff_pro
 	b->n = 0;
 }
 
-BENCH_INLINE void ring_mp_bulk_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void ring_mp_bulk_push(struct handoff_run *run, struct handoff_producer *p,
+				    struct handoff_item *it)
 {
 	struct ring_bulk *b = (struct ring_bulk *)(void *)p->scratch;
 
@@ -133,7 +135,8 @@ BENCH_INLINE void ring_mp_bulk_push(struct handoff_run *run, struct handoff_prod
 		ring_mp_bulk_flush(run, p);
 }
 
-BENCH_INLINE void ring_sp_bulk_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void ring_sp_bulk_push(struct handoff_run *run, struct handoff_producer *p,
+				    struct handoff_item *it)
 {
 	struct ring_bulk *b = (struct ring_bulk *)(void *)p->scratch;
 

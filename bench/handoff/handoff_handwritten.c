@@ -37,7 +37,8 @@ static void hw_fini(struct handoff_run *run)
 	free(run->impl);
 }
 
-BENCH_INLINE void hw_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void hw_push(struct handoff_run *run, struct handoff_producer *p,
+			  struct handoff_item *it)
 {
 	struct hw_q *q = run->impl;
 	struct hw_node *n = HANDOFF_LINK(it, struct hw_node);
@@ -46,7 +47,8 @@ BENCH_INLINE void hw_push(struct handoff_run *run, struct handoff_producer *p, s
 	(void)p;
 	do
 		n->next = old;
-	while (!__atomic_compare_exchange_n(&q->head, &old, n, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	while (!__atomic_compare_exchange_n(&q->head, &old, n, true, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
 }
 
 static void hw_produce(struct handoff_run *run, struct handoff_producer *p)

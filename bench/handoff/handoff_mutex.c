@@ -52,7 +52,8 @@ static void mutex_fini(struct handoff_run *run)
 	free(q);
 }
 
-BENCH_INLINE void mutex_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void mutex_push(struct handoff_run *run, struct handoff_producer *p,
+			     struct handoff_item *it)
 {
 	struct mutex_q *q = run->impl;
 

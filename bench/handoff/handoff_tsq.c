@@ -66,7 +66,8 @@ static void llist_fini(struct handoff_run *run)
 	free(run->impl);
 }
 
-BENCH_INLINE void llist_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void llist_push(struct handoff_run *run, struct handoff_producer *p,
+			     struct handoff_item *it)
 {
 	struct llist_q *q = run->impl;
 
@@ -91,7 +92,8 @@ BENCH_INLINE void llist_batch_flush(struct handoff_run *run, struct handoff_prod
 	c->n = 0;
 }
 
-BENCH_INLINE void llist_batch_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void llist_batch_push(struct handoff_run *run, struct handoff_producer *p,
+				   struct handoff_item *it)
 {
 	struct llist_chain *c = (struct llist_chain *)(void *)p->scratch;
 
@@ -161,7 +163,8 @@ static void defer_touch(struct tsq_defer_item *item, enum tsq_defer_how how)
 	 * cannot happen, and if it does the run stops loudly instead of hanging.
 	 */
 	if (how == TSQ_DEFER_FALLBACK) {
-		fprintf(stderr, "tsq-bench: handoff: a tsq_defer push fell back (bound or ring too small)\n");
+		fprintf(stderr,
+			"tsq-bench: handoff: a tsq_defer push fell back (bound or ring too small)\n");
 		abort();
 	}
 	handoff_touch(defer_acc, HANDOFF_ITEM(item));
@@ -187,7 +190,9 @@ static void defer_fini_set(struct defer_q *q)
 
 static int defer_init(struct handoff_run *run, const char **why)
 {
-	struct tsq_defer_opts opts = {.size = sizeof(opts), .bound = DEFER_BOUND, .kick = defer_no_kick};
+	struct tsq_defer_opts opts = { .size = sizeof(opts),
+				       .bound = DEFER_BOUND,
+				       .kick = defer_no_kick };
 	struct defer_q *q = bench_alloc_lines(sizeof(*q));
 	int err;
 
@@ -220,7 +225,8 @@ static int defer_init(struct handoff_run *run, const char **why)
 	}
 	for (unsigned i = 0; i < run->producers; i++) {
 		memset(run->prod[i].scratch, 0, sizeof(run->prod[i].scratch));
-		tsq_defer_batch_init((struct tsq_defer_batch *)(void *)run->prod[i].scratch, DEFER_OWNER);
+		tsq_defer_batch_init((struct tsq_defer_batch *)(void *)run->prod[i].scratch,
+				     DEFER_OWNER);
 	}
 	run->impl = q;
 	return 0;
@@ -265,8 +271,8 @@ BENCH_INLINE unsigned defer_self_reg(const struct handoff_producer *p)
 
 typedef unsigned defer_self_fn(const struct handoff_producer *p);
 
-BENCH_INLINE void defer_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it,
-			     defer_self_fn *self)
+BENCH_INLINE void defer_push(struct handoff_run *run, struct handoff_producer *p,
+			     struct handoff_item *it, defer_self_fn *self)
 {
 	struct defer_q *q = run->impl;
 	struct tsq_defer_item *d = defer_item_of(it);
@@ -284,8 +290,8 @@ BENCH_INLINE void defer_batch_flush(struct handoff_run *run, struct handoff_prod
 	tsq_defer_batch_flush(&q->set, (struct tsq_defer_batch *)(void *)p->scratch);
 }
 
-BENCH_INLINE void defer_batch_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it,
-				   defer_self_fn *self)
+BENCH_INLINE void defer_batch_push(struct handoff_run *run, struct handoff_producer *p,
+				   struct handoff_item *it, defer_self_fn *self)
 {
 	struct defer_q *q = run->impl;
 	struct tsq_defer_item *d = defer_item_of(it);
@@ -294,17 +300,20 @@ BENCH_INLINE void defer_batch_push(struct handoff_run *run, struct handoff_produ
 	tsq_defer_batch_add(&q->set, (struct tsq_defer_batch *)(void *)p->scratch, self(p), d);
 }
 
-BENCH_INLINE void defer_push_none(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void defer_push_none(struct handoff_run *run, struct handoff_producer *p,
+				  struct handoff_item *it)
 {
 	defer_push(run, p, it, defer_self_none);
 }
 
-BENCH_INLINE void defer_push_shard(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void defer_push_shard(struct handoff_run *run, struct handoff_producer *p,
+				   struct handoff_item *it)
 {
 	defer_push(run, p, it, defer_self_shard);
 }
 
-BENCH_INLINE void defer_push_reg(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void defer_push_reg(struct handoff_run *run, struct handoff_producer *p,
+				 struct handoff_item *it)
 {
 	defer_push(run, p, it, defer_self_reg);
 }
@@ -362,18 +371,18 @@ static void defer_report(struct handoff_run *run, struct gbench_state *st)
 }
 
 /* One tsq_defer variant: its producer loop (push and flush inlined) and its ops. */
-#define DEFER_VARIANT(var, push_fn, flush_fn, drain_fn)                                 \
-	static void var##_produce(struct handoff_run *run, struct handoff_producer *p)  \
-	{                                                                               \
-		handoff_produce(run, p, push_fn, flush_fn);                             \
-	}                                                                               \
-	const struct handoff_ops handoff_##var = {                                      \
-		.name = #var,                                                           \
-		.init = defer_init,                                                     \
-		.fini = defer_fini,                                                     \
-		.produce = var##_produce,                                               \
-		.drain = drain_fn,                                                      \
-		.report = defer_report,                                                 \
+#define DEFER_VARIANT(var, push_fn, flush_fn, drain_fn)                                \
+	static void var##_produce(struct handoff_run *run, struct handoff_producer *p) \
+	{                                                                              \
+		handoff_produce(run, p, push_fn, flush_fn);                            \
+	}                                                                              \
+	const struct handoff_ops handoff_##var = {                                     \
+		.name = #var,                                                          \
+		.init = defer_init,                                                    \
+		.fini = defer_fini,                                                    \
+		.produce = var##_produce,                                              \
+		.drain = drain_fn,                                                     \
+		.report = defer_report,                                                \
 	};
 
 DEFER_VARIANT(tsq_defer, defer_push_none, handoff_no_flush, defer_drain)
@@ -406,7 +415,8 @@ BENCH_INLINE void defer_bulk_flush(struct handoff_run *run, struct handoff_produ
 	b->n = 0;
 }
 
-BENCH_INLINE void defer_bulk_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void defer_bulk_push(struct handoff_run *run, struct handoff_producer *p,
+				  struct handoff_item *it)
 {
 	struct defer_bulk *b = (struct defer_bulk *)(void *)p->scratch;
 	struct tsq_defer_item *d = defer_item_of(it);

@@ -61,7 +61,8 @@ static void wfcq_fini(struct handoff_run *run)
 	free(run->impl);
 }
 
-BENCH_INLINE void wfcq_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void wfcq_push(struct handoff_run *run, struct handoff_producer *p,
+			    struct handoff_item *it)
 {
 	struct wfcq_q *q = run->impl;
 	struct cds_wfcq_node *n = HANDOFF_LINK(it, struct cds_wfcq_node);
@@ -83,9 +84,11 @@ static uint64_t wfcq_drain(struct handoff_run *run, struct handoff_acc *acc)
 	uint64_t got = 0;
 
 	/* The splice checks for an empty source with loads only before it exchanges anything. */
-	if (__cds_wfcq_splice_blocking(&q->dhead, &q->dtail, &q->head, &q->tail) == CDS_WFCQ_RET_SRC_EMPTY)
+	if (__cds_wfcq_splice_blocking(&q->dhead, &q->dtail, &q->head, &q->tail) ==
+	    CDS_WFCQ_RET_SRC_EMPTY)
 		return 0;
-	__cds_wfcq_for_each_blocking_safe(&q->dhead, &q->dtail, n, next) {
+	__cds_wfcq_for_each_blocking_safe(&q->dhead, &q->dtail, n, next)
+	{
 		handoff_touch(acc, HANDOFF_ITEM(n));
 		got++;
 	}
@@ -126,7 +129,8 @@ static void lfs_fini(struct handoff_run *run)
 	free(run->impl);
 }
 
-BENCH_INLINE void lfs_push(struct handoff_run *run, struct handoff_producer *p, struct handoff_item *it)
+BENCH_INLINE void lfs_push(struct handoff_run *run, struct handoff_producer *p,
+			   struct handoff_item *it)
 {
 	struct lfs_q *q = run->impl;
 	struct cds_lfs_node *n = HANDOFF_LINK(it, struct cds_lfs_node);
@@ -154,7 +158,8 @@ static uint64_t lfs_drain(struct handoff_run *run, struct handoff_acc *acc)
 	h = __cds_lfs_pop_all(&q->stack);
 	if (h == NULL)
 		return 0;
-	cds_lfs_for_each_safe(h, n, next) {
+	cds_lfs_for_each_safe(h, n, next)
+	{
 		handoff_touch(acc, HANDOFF_ITEM(n));
 		got++;
 	}

@@ -57,8 +57,8 @@ static void bm_single(struct gbench_state *st, const void *arg)
 	if (err != 0) {
 		char msg[256];
 
-		snprintf(msg, sizeof(msg), "%s: setup failed: %s (%s)", ops->name, why != NULL ? why : "error",
-			 strerror(-err));
+		snprintf(msg, sizeof(msg), "%s: setup failed: %s (%s)", ops->name,
+			 why != NULL ? why : "error", strerror(-err));
 		gbench_skip_with_error(st, msg);
 		goto out;
 	}
@@ -82,8 +82,9 @@ static void bm_single(struct gbench_state *st, const void *arg)
 	    acc->sum != rounds * (SINGLE_ITEMS * (SINGLE_ITEMS + 1ull) / 2)) {
 		char msg[200];
 
-		snprintf(msg, sizeof(msg), "%s: miscount: %llu items drained in %llu rounds of %u", ops->name,
-			 (unsigned long long)total, (unsigned long long)rounds, SINGLE_ITEMS);
+		snprintf(msg, sizeof(msg), "%s: miscount: %llu items drained in %llu rounds of %u",
+			 ops->name, (unsigned long long)total, (unsigned long long)rounds,
+			 SINGLE_ITEMS);
 		gbench_fail(st, msg);
 	} else {
 		bench_report_items(st, total, bench_now_ns() - t0);
@@ -106,7 +107,9 @@ static void single_register(void)
 		char name[128];
 
 		snprintf(name, sizeof(name), "single/%s", handoff_impls[i]->name);
-		gbench_unit(gbench_use_real_time(gbench_register(name, bm_single, handoff_impls[i])), GBENCH_US);
+		gbench_unit(
+			gbench_use_real_time(gbench_register(name, bm_single, handoff_impls[i])),
+			GBENCH_US);
 	}
 }
 GBENCH_REGISTRAR(single_register)
@@ -116,6 +119,9 @@ static void single_tables(FILE *out)
 	static struct tables_block b;
 
 	tables_collect(&b, "single/", "");
-	handoff_print_block(out, "single thread: push 32 items, then drain them (the instruction path; M = 10^6)", &b);
+	handoff_print_block(
+		out,
+		"single thread: push 32 items, then drain them (the instruction path; M = 10^6)",
+		&b);
 }
 GBENCH_TABLES_PRINTER(single_tables, 20)

@@ -34,7 +34,8 @@ static void bm_remote_free(struct gbench_state *st, const void *arg)
 	if (err != 0) {
 		char msg[600];
 
-		snprintf(msg, sizeof(msg), "remote_free/%s skipped: %s", ops->name, why != NULL ? why : strerror(-err));
+		snprintf(msg, sizeof(msg), "remote_free/%s skipped: %s", ops->name,
+			 why != NULL ? why : strerror(-err));
 		gbench_skip_with_error(st, msg);
 		free(run.ring);
 		return;
@@ -72,13 +73,15 @@ static void bm_remote_free(struct gbench_state *st, const void *arg)
 		if (run.b_sum != want || tsq_load(&run.b_done, TSQ_RELAXED) != total) {
 			char msg[200];
 
-			snprintf(msg, sizeof(msg), "remote_free/%s: checksum mismatch: buffers lost or duplicated",
+			snprintf(msg, sizeof(msg),
+				 "remote_free/%s: checksum mismatch: buffers lost or duplicated",
 				 ops->name);
 			gbench_fail(st, msg);
 		} else {
 			bench_report_items(st, total, elapsed);
 			if (ops->pool) /* buffers malloc()ed because the pool ran dry */
-				gbench_counter(st, "grown", (double)run.grown, GBENCH_COUNTER_DEFAULT);
+				gbench_counter(st, "grown", (double)run.grown,
+					       GBENCH_COUNTER_DEFAULT);
 			if (ops->report != NULL)
 				ops->report(&run, st);
 		}
@@ -115,7 +118,9 @@ static void remote_free_register(void)
 		char name[64];
 
 		snprintf(name, sizeof(name), "remote_free/%s", rf_impls[i]->name);
-		gbench_unit(gbench_use_real_time(gbench_register(name, bm_remote_free, rf_impls[i])), GBENCH_US);
+		gbench_unit(
+			gbench_use_real_time(gbench_register(name, bm_remote_free, rf_impls[i])),
+			GBENCH_US);
 	}
 }
 GBENCH_REGISTRAR(remote_free_register)
@@ -126,7 +131,7 @@ GBENCH_REGISTRAR(remote_free_register)
  * round and to the hand-written return list; then the goals for the best tsq_defer variant.
  */
 
-static const char *const allocators[] = {"glibc", "mimalloc", "jemalloc"};
+static const char *const allocators[] = { "glibc", "mimalloc", "jemalloc" };
 
 static bool is_allocator(const char *impl)
 {
@@ -139,7 +144,7 @@ static bool is_allocator(const char *impl)
 /* The counters an implementation reports besides the rate, as "name=value " pairs. */
 static void rf_notes(char *notes, size_t size, size_t idx)
 {
-	static const char *const counters[] = {"grown", "fallback", "kicks"};
+	static const char *const counters[] = { "grown", "fallback", "kicks" };
 	int len = 0;
 
 	notes[0] = '\0';
@@ -147,14 +152,15 @@ static void rf_notes(char *notes, size_t size, size_t idx)
 		double v = gbench_result_counter(idx, counters[c], NAN);
 
 		if (!isnan(v))
-			len += snprintf(notes + len, size - (size_t)len, "%s=%.0f ", counters[c], v);
+			len += snprintf(notes + len, size - (size_t)len, "%s=%.0f ", counters[c],
+					v);
 	}
 }
 
 /* Per round: x / best allocator (qa) and x / handwritten (qh), x being row r's rate or, for
  * r < 0, the best tsq_defer* rate of the round. */
-static void rf_round_ratios(const struct tables_block *b, int r, int hand, const double *best_alloc, double *qa,
-			    double *qh)
+static void rf_round_ratios(const struct tables_block *b, int r, int hand, const double *best_alloc,
+			    double *qa, double *qh)
 {
 	const unsigned rounds = tables_rounds();
 
@@ -199,8 +205,8 @@ static void remote_free_tables(FILE *out)
 
 	fprintf(out, "\nremote free: 2 KiB buffers allocated on A, freed on B (M = 10^6 buffers/s; "
 		     "x: same-round ratio, median [min..max])\n");
-	fprintf(out, "%-22s%10s  %-24s  %-24s  %-24s  %s\n", "impl", "buffers/s", "ns/buffer", "x best allocator",
-		"x handwritten", "notes");
+	fprintf(out, "%-22s%10s  %-24s  %-24s  %-24s  %s\n", "impl", "buffers/s", "ns/buffer",
+		"x best allocator", "x handwritten", "notes");
 	for (size_t r = 0; r < b.n; r++) {
 		const struct gbench_result *res = gbench_result_at(b.idx[r]);
 		char notes[128];
@@ -217,8 +223,8 @@ static void remote_free_tables(FILE *out)
 		tables_cell(ra, sizeof(ra), &s_a, ok_a, 2, "x");
 		tables_cell(rh, sizeof(rh), &s_h, ok_h, 2, "x");
 		rf_notes(notes, sizeof(notes), b.idx[r]);
-		fprintf(out, "%-22s%9.2fM  %-24s  %-24s  %-24s  %s\n", b.impl[r], res->items_per_second / 1e6, ns_cell, ra,
-			rh, notes);
+		fprintf(out, "%-22s%9.2fM  %-24s  %-24s  %-24s  %s\n", b.impl[r],
+			res->items_per_second / 1e6, ns_cell, ra, rh, notes);
 	}
 	/* The goals, for the best tsq_defer variant of each round. */
 	rf_round_ratios(&b, -1, hand, best_alloc, qa, qh);
@@ -230,7 +236,8 @@ static void remote_free_tables(FILE *out)
 		fprintf(out,
 			"goals for tsq's defer-to-owner (best tsq_defer* of each round): %s best allocator "
 			"(goal >= 10x: %s), %s handwritten (goal >= 0.90x: %s)\n",
-			ra, s_a.median >= 10 ? "met" : "NOT met", rh, s_h.median >= 0.9 ? "met" : "NOT met");
+			ra, s_a.median >= 10 ? "met" : "NOT met", rh,
+			s_h.median >= 0.9 ? "met" : "NOT met");
 	}
 }
 GBENCH_TABLES_PRINTER(remote_free_tables, 40)

@@ -93,8 +93,8 @@ static_assert(sizeof(struct rf_hdr) == 64, "one header line");
 /* ---- the A -> B ring (same for every implementation) ---------------------------------- */
 
 struct rf_ring {
-	_Alignas(TSQ_CACHELINE_SIZE) uint64_t tail; /* A publishes (release) */
-	_Alignas(TSQ_CACHELINE_SIZE) uint64_t head; /* B publishes (release) */
+	_Alignas(TSQ_CACHELINE_SIZE) uint64_t tail;                /* A publishes (release) */
+	_Alignas(TSQ_CACHELINE_SIZE) uint64_t head;                /* B publishes (release) */
 	_Alignas(TSQ_CACHELINE_SIZE) uint64_t a_tail, a_head_seen; /* A's private */
 	_Alignas(TSQ_CACHELINE_SIZE) uint64_t b_head, b_tail_seen; /* B's private */
 	_Alignas(TSQ_CACHELINE_SIZE) struct rf_hdr *slot[RF_RING_SLOTS];
@@ -164,13 +164,13 @@ struct rf_run {
 	const struct rf_ops *ops;
 	struct rf_ring *ring;
 	void *impl;
-	uint64_t seq;         /* A: last sequence number written */
-	uint64_t grown;       /* A: buffers malloc()ed beyond the preallocation */
-	bool alloc_failed;    /* A: an allocation returned NULL */
+	uint64_t seq;      /* A: last sequence number written */
+	uint64_t grown;    /* A: buffers malloc()ed beyond the preallocation */
+	bool alloc_failed; /* A: an allocation returned NULL */
 	pthread_t b;
 	struct bench_cpus cpus;
 	_Alignas(TSQ_CACHELINE_SIZE) uint64_t b_done; /* B: buffers freed (release) */
-	uint64_t b_sum;                                /* B: header sum, read after join */
+	uint64_t b_sum;                               /* B: header sum, read after join */
 	_Alignas(TSQ_CACHELINE_SIZE) uint32_t stop;   /* A -> B: exit once the ring is empty */
 };
 
@@ -197,7 +197,8 @@ BENCH_INLINE void rf_a_iteration(struct rf_run *run, rf_alloc_fn *alloc, rf_idle
 		struct rf_hdr *b;
 
 		if (!rf_ring_room(r)) {
-			rf_ring_publish(r); /* B must see what is there, or it would never make room */
+			rf_ring_publish(
+				r); /* B must see what is there, or it would never make room */
 			while (!rf_ring_room(r)) {
 				a_wait(run);
 				bench_spin(&spins);
@@ -244,7 +245,8 @@ BENCH_INLINE void rf_b_loop(struct rf_run *run, rf_free_fn *free_fn, rf_idle_fn 
 		for (unsigned i = 0; i < n; i++) {
 			const struct rf_hdr *h = got[i];
 
-			sum += h->seq + h->len + h->payload[0] + h->payload[1] + h->payload[2] + h->payload[3];
+			sum += h->seq + h->len + h->payload[0] + h->payload[1] + h->payload[2] +
+			       h->payload[3];
 		}
 		for (unsigned i = 0; i < n; i++)
 			free_fn(run, got[i]);
@@ -256,15 +258,15 @@ BENCH_INLINE void rf_b_loop(struct rf_run *run, rf_free_fn *free_fn, rf_idle_fn 
 }
 
 /* Instantiates the two thread bodies of an implementation. */
-#define RF_INSTANTIATE(impl, alloc, a_wait, free_fn, b_idle)                    \
-	static void impl##_a_iteration(struct rf_run *run)                      \
-	{                                                                       \
-		rf_a_iteration(run, alloc, a_wait);                             \
-	}                                                                       \
-	static void *impl##_b_main(void *arg)                                   \
-	{                                                                       \
-		rf_b_loop(arg, free_fn, b_idle);                                \
-		return NULL;                                                    \
+#define RF_INSTANTIATE(impl, alloc, a_wait, free_fn, b_idle) \
+	static void impl##_a_iteration(struct rf_run *run)   \
+	{                                                    \
+		rf_a_iteration(run, alloc, a_wait);          \
+	}                                                    \
+	static void *impl##_b_main(void *arg)                \
+	{                                                    \
+		rf_b_loop(arg, free_fn, b_idle);             \
+		return NULL;                                 \
 	}
 
 /* A buffer for a pool: line-aligned, so the header is one line as with the allocators. */
@@ -309,8 +311,8 @@ static inline void rf_free_chain(struct rf_hdr *b)
 }
 
 /* The implementations, each kind in its own file; rf_impls (remote_free.c) lists them in table order. */
-extern const struct rf_ops rf_glibc, rf_mutex_pool, rf_tsq_defer, rf_tsq_defer_batch, rf_tsq_defer_shard,
-	rf_tsq_defer_shard_batch, rf_tsq_llist_batch, rf_handwritten;
+extern const struct rf_ops rf_glibc, rf_mutex_pool, rf_tsq_defer, rf_tsq_defer_batch,
+	rf_tsq_defer_shard, rf_tsq_defer_shard_batch, rf_tsq_llist_batch, rf_handwritten;
 #ifdef TSQ_BENCH_MIMALLOC_PATH
 extern const struct rf_ops rf_mimalloc;
 #endif

@@ -49,7 +49,8 @@ BENCH_INLINE struct rf_hdr *hw_alloc(struct rf_run *run)
 	if (tsq_unlikely(b == NULL)) {
 		/* Peek, then take the whole return list: it becomes the free list as it is. */
 		if (tsq_load(&hw->ret, TSQ_RELAXED) != NULL)
-			b = tsq_xchg(&hw->ret, (struct rf_hdr *)NULL, TSQ_ACQUIRE); /* H2, pairs with H1 */
+			b = tsq_xchg(&hw->ret, (struct rf_hdr *)NULL,
+				     TSQ_ACQUIRE); /* H2, pairs with H1 */
 		if (b == NULL) {
 			run->grown++;
 			return rf_pool_buf_new(run);

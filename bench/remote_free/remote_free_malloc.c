@@ -76,12 +76,13 @@ static int rf_ext_load(struct rf_ext *e, const char **why)
 	if (h == NULL) {
 		const char *err = dlerror();
 
-		snprintf(msg, sizeof(msg),
-			 "dlopen(%s) failed: %s%s", e->path, err != NULL ? err : "?",
-			 err != NULL && strstr(err, "static TLS") != NULL
-				 ? " - rerun with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384 "
-				   "(bench/demo.sh sets it)"
-				 : "");
+		snprintf(
+			msg, sizeof(msg), "dlopen(%s) failed: %s%s", e->path,
+			err != NULL ? err : "?",
+			err != NULL && strstr(err, "static TLS") != NULL ?
+				" - rerun with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384 "
+				"(bench/demo.sh sets it)" :
+				"");
 		*why = msg;
 		return -ENOTSUP;
 	}
@@ -99,7 +100,8 @@ static int rf_ext_load(struct rf_ext *e, const char **why)
 #endif
 
 #ifdef TSQ_BENCH_MIMALLOC_PATH
-static struct rf_ext rf_mi = {.path = TSQ_BENCH_MIMALLOC_PATH, .syms = {"mi_malloc", "mi_free"}};
+static struct rf_ext rf_mi = { .path = TSQ_BENCH_MIMALLOC_PATH,
+			       .syms = { "mi_malloc", "mi_free" } };
 static void *(*mi_malloc_fn)(size_t);
 static void (*mi_free_fn)(void *);
 
@@ -137,7 +139,7 @@ const struct rf_ops rf_mimalloc = {
 #endif
 
 #ifdef TSQ_BENCH_JEMALLOC_PATH
-static struct rf_ext rf_je = {.path = TSQ_BENCH_JEMALLOC_PATH, .syms = {"mallocx", "dallocx"}};
+static struct rf_ext rf_je = { .path = TSQ_BENCH_JEMALLOC_PATH, .syms = { "mallocx", "dallocx" } };
 static void *(*je_mallocx_fn)(size_t, int);
 static void (*je_dallocx_fn)(void *, int);
 

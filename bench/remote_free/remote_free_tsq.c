@@ -63,7 +63,9 @@ static void defer_no_kick(void *ctx, unsigned shard)
 
 static int defer_pool_init(struct rf_run *run, const char **why)
 {
-	struct tsq_defer_opts opts = {.size = sizeof(opts), .bound = RF_DEFER_BOUND, .kick = defer_no_kick};
+	struct tsq_defer_opts opts = { .size = sizeof(opts),
+				       .bound = RF_DEFER_BOUND,
+				       .kick = defer_no_kick };
 	struct defer_pool *dp = bench_alloc_lines(sizeof(*dp));
 	int err;
 
@@ -222,22 +224,23 @@ static void defer_pool_report(struct rf_run *run, struct gbench_state *st)
 }
 
 /* One tsq_defer variant: A's allocation (its refill), B's free, B's idle flush. */
-#define RF_DEFER_VARIANT(var, alloc, free_fn, b_idle)                                   \
-	RF_INSTANTIATE(var, alloc, rf_nothing, free_fn, b_idle)                         \
-	const struct rf_ops rf_##var = {                                         \
-		.name = #var,                                                           \
-		.pool = true,                                                           \
-		.init = defer_pool_init,                                                \
-		.fini = defer_pool_fini,                                                \
-		.a_iteration = var##_a_iteration,                                       \
-		.b_main = var##_b_main,                                                 \
-		.report = defer_pool_report,                                            \
+#define RF_DEFER_VARIANT(var, alloc, free_fn, b_idle)           \
+	RF_INSTANTIATE(var, alloc, rf_nothing, free_fn, b_idle) \
+	const struct rf_ops rf_##var = {                        \
+		.name = #var,                                   \
+		.pool = true,                                   \
+		.init = defer_pool_init,                        \
+		.fini = defer_pool_fini,                        \
+		.a_iteration = var##_a_iteration,               \
+		.b_main = var##_b_main,                         \
+		.report = defer_pool_report,                    \
 	};
 
 RF_DEFER_VARIANT(tsq_defer, defer_alloc_drain, defer_free_any, rf_nothing)
 RF_DEFER_VARIANT(tsq_defer_batch, defer_alloc_drain, defer_batch_free_any, defer_pool_b_idle)
 RF_DEFER_VARIANT(tsq_defer_shard, defer_alloc_drain, defer_free_shard, rf_nothing)
-RF_DEFER_VARIANT(tsq_defer_shard_batch, defer_alloc_drain, defer_batch_free_shard, defer_pool_b_idle)
+RF_DEFER_VARIANT(tsq_defer_shard_batch, defer_alloc_drain, defer_batch_free_shard,
+		 defer_pool_b_idle)
 #ifdef TSQ_DEFER_RINGS_OFF
 RF_DEFER_VARIANT(tsq_defer_burst, defer_alloc_burst, defer_batch_free_shard, defer_pool_b_idle)
 #endif

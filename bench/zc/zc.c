@@ -54,14 +54,14 @@
 #define ZC_HAVE_TSC 0
 #endif
 
-#define ZC_MSS 1448u            /* payload per frame: TCP MSS at MTU 1500 */
-#define ZC_SEND_BYTES 65536u    /* the 64 KB sends */
+#define ZC_MSS 1448u         /* payload per frame: TCP MSS at MTU 1500 */
+#define ZC_SEND_BYTES 65536u /* the 64 KB sends */
 #define ZC_FRAMES_PER_SEND ((ZC_SEND_BYTES + ZC_MSS - 1) / ZC_MSS) /* 46 */
-#define ZC_WINDOW 16u           /* sends in flight when the completion ring is processed */
-#define ZC_READ_EVERY 64u       /* application sends between two reads of the notices */
-#define ZC_PER_ITER 1024u       /* sends per timed iteration (multiple of the two above) */
-#define ZC_PERMS 256u           /* precomputed permutations of a window */
-#define ZC_RESERVE 256u         /* contexts: >= ZC_WINDOW in flight + ZC_READ_EVERY unread */
+#define ZC_WINDOW 16u     /* sends in flight when the completion ring is processed */
+#define ZC_READ_EVERY 64u /* application sends between two reads of the notices */
+#define ZC_PER_ITER 1024u /* sends per timed iteration (multiple of the two above) */
+#define ZC_PERMS 256u     /* precomputed permutations of a window */
+#define ZC_RESERVE 256u   /* contexts: >= ZC_WINDOW in flight + ZC_READ_EVERY unread */
 #define ZC_NOTICE_BATCH 32
 
 _Static_assert(ZC_PER_ITER % ZC_READ_EVERY == 0 && ZC_READ_EVERY % ZC_WINDOW == 0,
@@ -158,7 +158,8 @@ static void bm_zc_order(struct gbench_state *st, const void *arg)
 			struct tsq_zc_ctx *c;
 			int rc;
 
-			while ((rc = tsq_zc_send_start(&r->zf, ZC_SEND_BYTES, cfg->send_flags, &c)) == -ENOBUFS) {
+			while ((rc = tsq_zc_send_start(&r->zf, ZC_SEND_BYTES, cfg->send_flags,
+						       &c)) == -ENOBUFS) {
 				uint64_t k = zc_read_all(&r->zf, &ids);
 
 				forced++;
@@ -434,8 +435,8 @@ BENCH_INLINE void zc_tx_complete(struct zc_cycles_run *r, uint64_t keep, bool ze
  * TX descriptor. Copy (c == NULL, a constant where inlined): the payload is copied after the
  * header. Zerocopy: the descriptor points at src and the frame takes a reference on c.
  */
-BENCH_INLINE void zc_frames(struct zc_cycles_run *r, const unsigned char *src, uint32_t off, uint32_t end,
-			    struct tsq_zc_ctx *c)
+BENCH_INLINE void zc_frames(struct zc_cycles_run *r, const unsigned char *src, uint32_t off,
+			    uint32_t end, struct tsq_zc_ctx *c)
 {
 	while (off < end) {
 		uint32_t len = end - off < ZC_MSS ? end - off : ZC_MSS, idx;
@@ -591,9 +592,11 @@ static void zc_register(void)
 					cfg->flow_flags = c ? 0 : TSQ_ZC_NO_COALESCE;
 					cfg->shuffle = o;
 					cfg->frames = zc_baseline_frames[t];
-					snprintf(name, sizeof(name), "%s%s/append:%d/coalesce:%d", zc_order_prefix[t],
-						 o ? "outoforder" : "inorder", a, c);
-					gbench_use_real_time(gbench_register(name, bm_zc_order, cfg));
+					snprintf(name, sizeof(name), "%s%s/append:%d/coalesce:%d",
+						 zc_order_prefix[t], o ? "outoforder" : "inorder",
+						 a, c);
+					gbench_use_real_time(
+						gbench_register(name, bm_zc_order, cfg));
 				}
 		snprintf(name, sizeof(name), "%sbaseline/one_notice_per_send", zc_order_prefix[t]);
 		gbench_use_real_time(gbench_register(name, bm_zc_baseline, &zc_baseline_frames[t]));
@@ -602,8 +605,10 @@ static void zc_register(void)
 		for (size_t s = 0; s < ZC_NSIZES; s++) {
 			zc_cycles_cfgs[m][s].mode = (enum zc_cycles_mode)m;
 			zc_cycles_cfgs[m][s].bytes = zc_sizes[s];
-			snprintf(name, sizeof(name), "zc/cycles/%s/bytes:%u", zc_cycles_names[m], zc_sizes[s]);
-			gbench_unit(gbench_use_real_time(gbench_register(name, bm_zc_cycles, &zc_cycles_cfgs[m][s])),
+			snprintf(name, sizeof(name), "zc/cycles/%s/bytes:%u", zc_cycles_names[m],
+				 zc_sizes[s]);
+			gbench_unit(gbench_use_real_time(gbench_register(name, bm_zc_cycles,
+									 &zc_cycles_cfgs[m][s])),
 				    GBENCH_US);
 		}
 }
@@ -639,9 +644,11 @@ static void zc_tables(FILE *out)
 		any |= strncmp(gbench_result_at(i)->name, "zc/", 3) == 0;
 	if (!any)
 		return;
-	fprintf(out, "\nzerocopy notices: 64 KiB sends, notices read every 64 sends; references per send:"
-		     " 46 (one per 1448-byte frame) | 1 (zc/tso/: one 64 KiB TSO frame)\n\n");
-	fprintf(out, "| variant | notices_per_send | contexts_per_send | ns_per_send, 46 refs | ns_per_send, 1 ref |\n");
+	fprintf(out,
+		"\nzerocopy notices: 64 KiB sends, notices read every 64 sends; references per send:"
+		" 46 (one per 1448-byte frame) | 1 (zc/tso/: one 64 KiB TSO frame)\n\n");
+	fprintf(out,
+		"| variant | notices_per_send | contexts_per_send | ns_per_send, 46 refs | ns_per_send, 1 ref |\n");
 	fprintf(out, "|---|---:|---:|---:|---:|\n");
 	for (int row = 0; row < 9; row++) {
 		char variant[64];
@@ -662,14 +669,16 @@ static void zc_tables(FILE *out)
 	}
 
 	fprintf(out, "\nzerocopy vs copy: TSC cycles per payload byte (ns per send)\n\n");
-	fprintf(out, "| send size | copy, src hot | copy, src cold | zerocopy | zerocopy notices/send |\n");
+	fprintf(out,
+		"| send size | copy, src hot | copy, src cold | zerocopy | zerocopy notices/send |\n");
 	fprintf(out, "|---|---:|---:|---:|---:|\n");
 	for (size_t s = 0; s < ZC_NSIZES; s++) {
 		fprintf(out, "| %u KiB |", zc_sizes[s] >> 10);
 		for (int m = 0; m < 3; m++) {
 			double cpb, ns;
 
-			snprintf(name, sizeof(name), "zc/cycles/%s/bytes:%u", zc_cycles_names[m], zc_sizes[s]);
+			snprintf(name, sizeof(name), "zc/cycles/%s/bytes:%u", zc_cycles_names[m],
+				 zc_sizes[s]);
 			cpb = zc_result(name, "cycles_per_byte");
 			ns = zc_result(name, "ns_per_send");
 			if (cpb < 0 || ns < 0)

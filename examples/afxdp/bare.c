@@ -59,16 +59,20 @@ static void bare_close(struct bare *b)
 static int bare_bind(const struct cli_args *o, struct bare *b, bool zc)
 {
 	struct xsk_socket_config scfg = {
-		.rx_size = o->ring_size, .tx_size = o->ring_size,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, .xdp_flags = 0,
+		.rx_size = o->ring_size,
+		.tx_size = o->ring_size,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.xdp_flags = 0,
 		.bind_flags = (uint16_t)((zc ? XDP_ZEROCOPY : XDP_COPY) |
-					 (o->need_wakeup ? XDP_USE_NEED_WAKEUP : 0))};
+					 (o->need_wakeup ? XDP_USE_NEED_WAKEUP : 0))
+	};
 	int err = -EBUSY;
 
 	for (int tries = 0; tries < 50 && err == -EBUSY; tries++) { /* as the engine's bind */
 		if (tries)
 			usleep(20000);
-		err = xsk_socket__create(&b->xsk, o->ifname, o->queue, b->umem, NULL, &b->tx, &scfg);
+		err = xsk_socket__create(&b->xsk, o->ifname, o->queue, b->umem, NULL, &b->tx,
+					 &scfg);
 	}
 	if (err == 0)
 		b->zerocopy = zc;
@@ -79,9 +83,12 @@ static int bare_bind(const struct cli_args *o, struct bare *b, bool zc)
  * every frame built once. Return: 0 or -errno, with a message printed. */
 static int bare_open(const struct cli_args *o, struct bare *b)
 {
-	struct xsk_umem_config ucfg = {.fill_size = o->ring_size, .comp_size = o->ring_size,
-				       .frame_size = o->frame_size, .frame_headroom = 0, .flags = 0};
-	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+	struct xsk_umem_config ucfg = { .fill_size = o->ring_size,
+					.comp_size = o->ring_size,
+					.frame_size = o->frame_size,
+					.frame_headroom = 0,
+					.flags = 0 };
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 	struct xeng_cfg *cfg = &b->cfg;
 	int err = -EINVAL;
 
@@ -91,7 +98,8 @@ static int bare_open(const struct cli_args *o, struct bare *b)
 	}
 	b->nframes = 2 * o->ring_size;
 	b->area_size = (size_t)b->nframes * o->frame_size;
-	b->area = mmap(NULL, b->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b->area = mmap(NULL, b->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 	b->free_addr = calloc(b->nframes, sizeof(uint64_t));
 	b->occ_hist = calloc(2 * o->ring_size + 1, sizeof(uint64_t));
 	if (b->area == MAP_FAILED || b->free_addr == NULL || b->occ_hist == NULL) {
@@ -102,7 +110,8 @@ static int bare_open(const struct cli_args *o, struct bare *b)
 	}
 	err = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fill, &b->comp, &ucfg);
 	if (err) {
-		fprintf(stderr, "tsq-xsk: bare: registering the UMEM failed (%s)\n", strerror(-err));
+		fprintf(stderr, "tsq-xsk: bare: registering the UMEM failed (%s)\n",
+			strerror(-err));
 		return err;
 	}
 	if (o->bind != XENG_BIND_COPY)
@@ -110,7 +119,8 @@ static int bare_open(const struct cli_args *o, struct bare *b)
 	if ((o->bind == XENG_BIND_COPY || err != 0) && o->bind != XENG_BIND_ZEROCOPY)
 		err = bare_bind(o, b, false);
 	if (err) {
-		fprintf(stderr, "tsq-xsk: bare: binding an AF_XDP socket to %s queue %u failed (%s)\n",
+		fprintf(stderr,
+			"tsq-xsk: bare: binding an AF_XDP socket to %s queue %u failed (%s)\n",
 			o->ifname, o->queue, strerror(-err));
 		return err;
 	}
@@ -241,7 +251,8 @@ int run_bare(const struct cli_args *o, struct run_result *r)
 	cpu1 = thread_cpu_ns(pthread_self());
 	r->bulk_frames = b.st.tx_completed;
 	/* What is still in the ring completes within a few kicks (bounded: 5 s). */
-	for (uint64_t end = t1 + 5000000000ull; b.outstanding != 0 && err == 0 && xeng_now_ns() < end;) {
+	for (uint64_t end = t1 + 5000000000ull;
+	     b.outstanding != 0 && err == 0 && xeng_now_ns() < end;) {
 		bare_kick(&b);
 		bare_complete(&b, o->ring_size);
 	}
@@ -289,15 +300,16 @@ int cmd_bare(const struct cli_args *o)
 	} else {
 		printf("bare sender (one socket, one loop, frames built %s): %.3f Mpps, %.3f Gbit/s, TX outstanding "
 		       "p50 %.0f p99 %.0f, kicks %llu\n",
-		       o->build_per_send ? "per send" : "once", r.bulk_pps / 1e6, r.bulk_gbps, r.occ_p50,
-		       r.occ_p99, (unsigned long long)r.ws.kicks);
+		       o->build_per_send ? "per send" : "once", r.bulk_pps / 1e6, r.bulk_gbps,
+		       r.occ_p50, r.occ_p99, (unsigned long long)r.ws.kicks);
 		printf("bind: %s; frames leaked: %llu\n", r.bind, (unsigned long long)r.leaked);
 	}
 	if (o->json_file != NULL) {
 		FILE *f = fopen(o->json_file, "w");
 
 		if (f == NULL) {
-			fprintf(stderr, "tsq-xsk: --json-file %s: %s\n", o->json_file, strerror(errno));
+			fprintf(stderr, "tsq-xsk: --json-file %s: %s\n", o->json_file,
+				strerror(errno));
 			return 1;
 		}
 		report_runs_json(f, &r, 1);

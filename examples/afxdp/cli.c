@@ -15,32 +15,81 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DURATION_S 1000000.0 /* ~11.6 days; keeps duration * 1e9 inside a u64 */
+#define MAX_DURATION_S 1000000.0  /* ~11.6 days; keeps duration * 1e9 inside a u64 */
 #define MAX_PROBE_RATE 10000000.0 /* 10 Mpps: a probe period of 100 ns */
 #define MAX_COUNT (1ull << 48)
 
 enum {
-	O_QUEUES = 256, O_ATTACH, O_NOWAKE, O_LIMIT, O_COPYEVERY, O_FIRSTID, O_POOL, O_RING, O_DMAC,
-	O_SIP, O_DIP, O_PORT, O_PIN, O_READY, O_IDLE, O_OWN, O_JSON, O_QUIET, O_VERSION, O_BQL,
-	O_ROUNDS, O_RETHOLD, O_JSONFILE, O_QDISC, O_BUILD, O_QUANTUM, O_BUILDON
+	O_QUEUES = 256,
+	O_ATTACH,
+	O_NOWAKE,
+	O_LIMIT,
+	O_COPYEVERY,
+	O_FIRSTID,
+	O_POOL,
+	O_RING,
+	O_DMAC,
+	O_SIP,
+	O_DIP,
+	O_PORT,
+	O_PIN,
+	O_READY,
+	O_IDLE,
+	O_OWN,
+	O_JSON,
+	O_QUIET,
+	O_VERSION,
+	O_BQL,
+	O_ROUNDS,
+	O_RETHOLD,
+	O_JSONFILE,
+	O_QDISC,
+	O_BUILD,
+	O_QUANTUM,
+	O_BUILDON
 };
 
-static const struct option long_opts[] = {
-	{"iface", 1, 0, 'i'}, {"queue", 1, 0, 'q'}, {"queues", 1, 0, O_QUEUES},
-	{"mode", 1, 0, 'm'}, {"attach", 1, 0, O_ATTACH}, {"no-need-wakeup", 0, 0, O_NOWAKE},
-	{"frame-size", 1, 0, 'f'}, {"pkt-size", 1, 0, 's'}, {"flows", 1, 0, 'F'},
-	{"bulk-flows", 1, 0, 'F'}, {"bql", 1, 0, O_BQL}, {"rounds", 1, 0, O_ROUNDS},
-	{"ret-hold-us", 1, 0, O_RETHOLD}, {"json-file", 1, 0, O_JSONFILE},
-	{"qdisc", 1, 0, O_QDISC}, {"build-per-send", 0, 0, O_BUILD}, {"fq-quantum", 1, 0, O_QUANTUM},
-	{"build-on", 1, 0, O_BUILDON},
-	{"probe-rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"count", 1, 0, 'n'},
-	{"tsq", 1, 0, 't'}, {"tsq-limit", 1, 0, O_LIMIT}, {"zerocopy", 1, 0, 'z'},
-	{"copy-every", 1, 0, O_COPYEVERY}, {"zc-first-id", 1, 0, O_FIRSTID},
-	{"pool-frames", 1, 0, O_POOL}, {"ring-size", 1, 0, O_RING}, {"dst-mac", 1, 0, O_DMAC},
-	{"src-ip", 1, 0, O_SIP}, {"dst-ip", 1, 0, O_DIP}, {"port", 1, 0, O_PORT},
-	{"no-pin", 0, 0, O_PIN}, {"ready-file", 1, 0, O_READY}, {"idle-exit", 1, 0, O_IDLE},
-	{"own-us", 1, 0, O_OWN}, {"json", 0, 0, O_JSON}, {"quiet", 0, 0, O_QUIET},
-	{"version", 0, 0, O_VERSION}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+static const struct option long_opts[] = { { "iface", 1, 0, 'i' },
+					   { "queue", 1, 0, 'q' },
+					   { "queues", 1, 0, O_QUEUES },
+					   { "mode", 1, 0, 'm' },
+					   { "attach", 1, 0, O_ATTACH },
+					   { "no-need-wakeup", 0, 0, O_NOWAKE },
+					   { "frame-size", 1, 0, 'f' },
+					   { "pkt-size", 1, 0, 's' },
+					   { "flows", 1, 0, 'F' },
+					   { "bulk-flows", 1, 0, 'F' },
+					   { "bql", 1, 0, O_BQL },
+					   { "rounds", 1, 0, O_ROUNDS },
+					   { "ret-hold-us", 1, 0, O_RETHOLD },
+					   { "json-file", 1, 0, O_JSONFILE },
+					   { "qdisc", 1, 0, O_QDISC },
+					   { "build-per-send", 0, 0, O_BUILD },
+					   { "fq-quantum", 1, 0, O_QUANTUM },
+					   { "build-on", 1, 0, O_BUILDON },
+					   { "probe-rate", 1, 0, 'r' },
+					   { "duration", 1, 0, 'd' },
+					   { "count", 1, 0, 'n' },
+					   { "tsq", 1, 0, 't' },
+					   { "tsq-limit", 1, 0, O_LIMIT },
+					   { "zerocopy", 1, 0, 'z' },
+					   { "copy-every", 1, 0, O_COPYEVERY },
+					   { "zc-first-id", 1, 0, O_FIRSTID },
+					   { "pool-frames", 1, 0, O_POOL },
+					   { "ring-size", 1, 0, O_RING },
+					   { "dst-mac", 1, 0, O_DMAC },
+					   { "src-ip", 1, 0, O_SIP },
+					   { "dst-ip", 1, 0, O_DIP },
+					   { "port", 1, 0, O_PORT },
+					   { "no-pin", 0, 0, O_PIN },
+					   { "ready-file", 1, 0, O_READY },
+					   { "idle-exit", 1, 0, O_IDLE },
+					   { "own-us", 1, 0, O_OWN },
+					   { "json", 0, 0, O_JSON },
+					   { "quiet", 0, 0, O_QUIET },
+					   { "version", 0, 0, O_VERSION },
+					   { "help", 0, 0, 'h' },
+					   { 0, 0, 0, 0 } };
 
 /* Leading ':': a missing value comes back as ':' (our message), not as getopt's own. */
 static const char short_opts[] = ":i:q:m:f:s:F:r:d:n:t:z:h";
@@ -48,9 +97,9 @@ static const char short_opts[] = ":i:q:m:f:s:F:r:d:n:t:z:h";
 static const struct {
 	const char *name;
 	enum cli_cmd cmd;
-} commands[] = {{"tx", CMD_TX}, {"compare", CMD_COMPARE}, {"matrix", CMD_MATRIX},
-		{"bare", CMD_BARE}, {"rx", CMD_RX},
-		{"rx-udp", CMD_RX_UDP}, {"sink", CMD_SINK}};
+} commands[] = { { "tx", CMD_TX },     { "compare", CMD_COMPARE }, { "matrix", CMD_MATRIX },
+		 { "bare", CMD_BARE }, { "rx", CMD_RX },           { "rx-udp", CMD_RX_UDP },
+		 { "sink", CMD_SINK } };
 
 static void usage(FILE *out)
 {
@@ -176,7 +225,8 @@ static int parse_u64(int c, const char *s, uint64_t min, uint64_t max, uint64_t 
 	unsigned long long v;
 	int base = 10;
 
-	snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)min, (unsigned long long)max);
+	snprintf(range, sizeof(range), "%llu..%llu", (unsigned long long)min,
+		 (unsigned long long)max);
 	if (s[0] == '-' && s[1] >= '0' && s[1] <= '9')
 		return bad(c, "'%s' is out of range (%s)", s, range);
 	if (s[0] < '0' || s[0] > '9')
@@ -275,7 +325,8 @@ static int parse_enum(int c, const char *s, const char *const *names, unsigned n
 			*out = (int)i;
 			return 0;
 		}
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 names[i]);
 	}
 	return bad(c, "'%s' is not one of %s", s, list);
 }
@@ -290,12 +341,14 @@ static int parse_ip6(int c, const char *s, uint8_t ip[16])
 /* The options that take one of a few words. Return: 0 or EXIT_USAGE. */
 static int parse_choice(int c, const char *v, struct cli_args *o)
 {
-	static const char *const modes[] = {"auto", "copy", "zerocopy"};
-	static const char *const attaches[] = {"auto", "native", "generic"};
-	static const char *const qdiscs[] = {"fq", "fifo", "both"};
-	static const char *const whos[] = {"app", "worker", "both"};
-	const char *const *words = c == 'm' ? modes : c == O_ATTACH ? attaches :
-				   c == O_QDISC ? qdiscs : whos;
+	static const char *const modes[] = { "auto", "copy", "zerocopy" };
+	static const char *const attaches[] = { "auto", "native", "generic" };
+	static const char *const qdiscs[] = { "fq", "fifo", "both" };
+	static const char *const whos[] = { "app", "worker", "both" };
+	const char *const *words = c == 'm'      ? modes :
+				   c == O_ATTACH ? attaches :
+				   c == O_QDISC  ? qdiscs :
+						   whos;
 	int e = 0;
 
 	if (parse_enum(c, v, words, 3, &e) != 0)
@@ -303,7 +356,9 @@ static int parse_choice(int c, const char *v, struct cli_args *o)
 	if (c == 'm') {
 		o->bind = e == 0 ? XENG_BIND_AUTO : e == 1 ? XENG_BIND_COPY : XENG_BIND_ZEROCOPY;
 	} else if (c == O_ATTACH) {
-		o->attach = e == 0 ? XDP_ATTACH_AUTO : e == 1 ? XDP_ATTACH_NATIVE : XDP_ATTACH_GENERIC;
+		o->attach = e == 0 ? XDP_ATTACH_AUTO :
+			    e == 1 ? XDP_ATTACH_NATIVE :
+				     XDP_ATTACH_GENERIC;
 	} else if (c == O_QDISC) {
 		o->qdisc = e == 1 ? XENG_QDISC_FIFO : XENG_QDISC_FQ;
 		o->qdisc_both = e == 2;
@@ -329,8 +384,9 @@ static int parse_shaped(int c, const char *v, struct cli_args *o)
 	case O_RING:
 		if (parse_u32(c, v, 64, 65536, &o->ring_size) != 0)
 			return EXIT_USAGE;
-		return (o->ring_size & (o->ring_size - 1)) == 0 ? 0 :
-		       bad(c, "%s is not %s", v, "a power of two (64, 128, ... 65536)");
+		return (o->ring_size & (o->ring_size - 1)) == 0 ?
+			       0 :
+			       bad(c, "%s is not %s", v, "a power of two (64, 128, ... 65536)");
 	case O_RETHOLD:
 		if (parse_u64(c, v, 0, 10000, &n) != 0)
 			return EXIT_USAGE;
@@ -341,7 +397,8 @@ static int parse_shaped(int c, const char *v, struct cli_args *o)
 			return EXIT_USAGE;
 		o->port = (uint16_t)n;
 		return 0;
-	default: return EXIT_USAGE;
+	default:
+		return EXIT_USAGE;
 	}
 }
 
@@ -349,40 +406,86 @@ static int parse_shaped(int c, const char *v, struct cli_args *o)
 static int parse_one(int c, const char *v, struct cli_args *o)
 {
 	switch (c) {
-	case 'i': o->ifname = v; return 0;
-	case 'q': return parse_unsigned(c, v, 0, 65535, &o->queue);
-	case O_QUEUES: return parse_unsigned(c, v, 1, XENG_MAX_WORKERS, &o->queues);
-	case 'm': case O_ATTACH: case O_QDISC: case O_BUILDON: return parse_choice(c, v, o);
-	case O_NOWAKE: o->need_wakeup = false; return 0;
-	case 's': return parse_u32(c, v, XENG_MIN_LEN, 4096, &o->pkt_size); /* then <= -f */
-	case 'F': return parse_unsigned(c, v, 1, CLI_MAX_FLOWS, &o->flows);
-	case 'r': return parse_double(c, v, 0, MAX_PROBE_RATE, false, "0..10000000", &o->probe_rate);
+	case 'i':
+		o->ifname = v;
+		return 0;
+	case 'q':
+		return parse_unsigned(c, v, 0, 65535, &o->queue);
+	case O_QUEUES:
+		return parse_unsigned(c, v, 1, XENG_MAX_WORKERS, &o->queues);
+	case 'm':
+	case O_ATTACH:
+	case O_QDISC:
+	case O_BUILDON:
+		return parse_choice(c, v, o);
+	case O_NOWAKE:
+		o->need_wakeup = false;
+		return 0;
+	case 's':
+		return parse_u32(c, v, XENG_MIN_LEN, 4096, &o->pkt_size); /* then <= -f */
+	case 'F':
+		return parse_unsigned(c, v, 1, CLI_MAX_FLOWS, &o->flows);
+	case 'r':
+		return parse_double(c, v, 0, MAX_PROBE_RATE, false, "0..10000000", &o->probe_rate);
 	case 'd':
-		return parse_double(c, v, 0, MAX_DURATION_S, true, "> 0, at most 1000000", &o->duration);
-	case 'n': return parse_u64(c, v, 0, MAX_COUNT, &o->count);
-	case 't': return parse_onoff(c, v, &o->tsq);
-	case O_BQL: return parse_onoff(c, v, &o->bql);
-	case O_BUILD: o->build_per_send = true; return 0;
-	case O_QUANTUM: return parse_u32(c, v, 1, 256, &o->fq_quantum);
-	case O_ROUNDS: return parse_unsigned(c, v, 1, 100, &o->rounds);
-	case O_LIMIT: return parse_u64(c, v, 1, TSQ_BUDGET_MAX_INFLIGHT, &o->tsq_limit);
-	case 'z': return parse_onoff(c, v, &o->zerocopy);
-	case O_COPYEVERY: return parse_unsigned(c, v, 0, 1000000000, &o->copy_every);
-	case O_FIRSTID: return parse_u32(c, v, 0, UINT32_MAX, &o->zc_first_id);
-	case O_POOL: return parse_u32(c, v, 64, 1u << 20, &o->pool_frames);
-	case O_DMAC: return parse_mac(c, v, o->dst_mac);
-	case O_SIP: return parse_ip6(c, v, o->src_ip);
-	case O_DIP: return parse_ip6(c, v, o->dst_ip);
-	case O_PIN: o->pin = false; return 0;
-	case O_READY: o->ready_file = v; return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
-	case O_IDLE: return parse_unsigned(c, v, 1, 86400000, &o->idle_exit_ms);
-	case O_OWN: return parse_unsigned(c, v, 0, 1000, &o->own_us);
-	case O_JSON: o->json = true; return 0;
-	case O_JSONFILE: o->json_file = v; return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
-	case O_QUIET: o->quiet = true; return 0;
-	case O_VERSION: version(); return 1;
-	case 'h': usage(stdout); return 1;
-	default: return parse_shaped(c, v, o);
+		return parse_double(c, v, 0, MAX_DURATION_S, true, "> 0, at most 1000000",
+				    &o->duration);
+	case 'n':
+		return parse_u64(c, v, 0, MAX_COUNT, &o->count);
+	case 't':
+		return parse_onoff(c, v, &o->tsq);
+	case O_BQL:
+		return parse_onoff(c, v, &o->bql);
+	case O_BUILD:
+		o->build_per_send = true;
+		return 0;
+	case O_QUANTUM:
+		return parse_u32(c, v, 1, 256, &o->fq_quantum);
+	case O_ROUNDS:
+		return parse_unsigned(c, v, 1, 100, &o->rounds);
+	case O_LIMIT:
+		return parse_u64(c, v, 1, TSQ_BUDGET_MAX_INFLIGHT, &o->tsq_limit);
+	case 'z':
+		return parse_onoff(c, v, &o->zerocopy);
+	case O_COPYEVERY:
+		return parse_unsigned(c, v, 0, 1000000000, &o->copy_every);
+	case O_FIRSTID:
+		return parse_u32(c, v, 0, UINT32_MAX, &o->zc_first_id);
+	case O_POOL:
+		return parse_u32(c, v, 64, 1u << 20, &o->pool_frames);
+	case O_DMAC:
+		return parse_mac(c, v, o->dst_mac);
+	case O_SIP:
+		return parse_ip6(c, v, o->src_ip);
+	case O_DIP:
+		return parse_ip6(c, v, o->dst_ip);
+	case O_PIN:
+		o->pin = false;
+		return 0;
+	case O_READY:
+		o->ready_file = v;
+		return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
+	case O_IDLE:
+		return parse_unsigned(c, v, 1, 86400000, &o->idle_exit_ms);
+	case O_OWN:
+		return parse_unsigned(c, v, 0, 1000, &o->own_us);
+	case O_JSON:
+		o->json = true;
+		return 0;
+	case O_JSONFILE:
+		o->json_file = v;
+		return v[0] ? 0 : bad(c, "'%s' is %s", v, "an empty path");
+	case O_QUIET:
+		o->quiet = true;
+		return 0;
+	case O_VERSION:
+		version();
+		return 1;
+	case 'h':
+		usage(stdout);
+		return 1;
+	default:
+		return parse_shaped(c, v, o);
 	}
 }
 
@@ -394,9 +497,11 @@ static int check_combinations(struct cli_args *o)
 		return EXIT_USAGE;
 	}
 	if (o->ifname != NULL && (o->ifname[0] == '\0' || strlen(o->ifname) >= IFNAMSIZ))
-		return bad('i', "'%s' is not an interface name (%s)", o->ifname, "1 to 15 characters");
+		return bad('i', "'%s' is not an interface name (%s)", o->ifname,
+			   "1 to 15 characters");
 	if (o->pkt_size > o->frame_size) {
-		fprintf(stderr, "tsq-xsk: -s/--pkt-size: %u does not fit a frame of %u (-f/--frame-size)\n",
+		fprintf(stderr,
+			"tsq-xsk: -s/--pkt-size: %u does not fit a frame of %u (-f/--frame-size)\n",
 			o->pkt_size, o->frame_size);
 		return EXIT_USAGE;
 	}
@@ -414,8 +519,9 @@ static int check_combinations(struct cli_args *o)
 		return EXIT_USAGE;
 	}
 	if ((o->build_worker || o->build_both) && o->zerocopy) {
-		fprintf(stderr, "tsq-xsk: --build-on: zerocopy messages (-z on) are the application's "
-				"own buffers: app only\n");
+		fprintf(stderr,
+			"tsq-xsk: --build-on: zerocopy messages (-z on) are the application's "
+			"own buffers: app only\n");
 		return EXIT_USAGE;
 	}
 	if (o->copy_every && !o->zerocopy) {
@@ -427,12 +533,28 @@ static int check_combinations(struct cli_args *o)
 
 static void defaults(struct cli_args *o)
 {
-	*o = (struct cli_args){.queues = 1, .flows = 1, .bind = XENG_BIND_AUTO, .attach = XDP_ATTACH_AUTO,
-			   .need_wakeup = true, .tsq = true, .bql = true, .pin = true, .frame_size = 2048, .pkt_size = 80,
-			   .pool_frames = 4096, .ring_size = 2048, .tsq_limit = 131072, .duration = 3,
-			   .probe_rate = 5000, .idle_exit_ms = 1000, .rounds = 3,
-			   .ret_hold_ns = XENG_RET_HOLD_NS_DEFAULT, .fq_quantum = 1, .own_us = 200, .port = XENG_UDP_PORT,
-			   .dst_mac = {2, 0, 0, 0, 0, 0x0b}};
+	*o = (struct cli_args){ .queues = 1,
+				.flows = 1,
+				.bind = XENG_BIND_AUTO,
+				.attach = XDP_ATTACH_AUTO,
+				.need_wakeup = true,
+				.tsq = true,
+				.bql = true,
+				.pin = true,
+				.frame_size = 2048,
+				.pkt_size = 80,
+				.pool_frames = 4096,
+				.ring_size = 2048,
+				.tsq_limit = 131072,
+				.duration = 3,
+				.probe_rate = 5000,
+				.idle_exit_ms = 1000,
+				.rounds = 3,
+				.ret_hold_ns = XENG_RET_HOLD_NS_DEFAULT,
+				.fq_quantum = 1,
+				.own_us = 200,
+				.port = XENG_UDP_PORT,
+				.dst_mac = { 2, 0, 0, 0, 0, 0x0b } };
 	inet_pton(AF_INET6, "fd00:7473:7100::a", o->src_ip);
 	inet_pton(AF_INET6, "fd00:7473:7100::b", o->dst_ip);
 }
@@ -459,7 +581,8 @@ static int parse_command(int argc, char **argv, struct cli_args *o)
 			return 0;
 		}
 	}
-	fprintf(stderr, "tsq-xsk: unknown command '%s' (tx, compare, matrix, bare, rx, rx-udp, sink; "
+	fprintf(stderr,
+		"tsq-xsk: unknown command '%s' (tx, compare, matrix, bare, rx, rx-udp, sink; "
 		"try --help)\n",
 		argv[1]);
 	return EXIT_USAGE;
@@ -482,9 +605,11 @@ int cli_parse(int argc, char **argv, struct cli_args *o)
 		}
 		if (c == '?') {
 			if (optopt != 0)
-				fprintf(stderr, "tsq-xsk: unknown option '-%c' (try --help)\n", optopt);
+				fprintf(stderr, "tsq-xsk: unknown option '-%c' (try --help)\n",
+					optopt);
 			else
-				fprintf(stderr, "tsq-xsk: unknown option '%s' (try --help)\n", argv[optind - 1]);
+				fprintf(stderr, "tsq-xsk: unknown option '%s' (try --help)\n",
+					argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 		rc = parse_one(c, optarg, o);

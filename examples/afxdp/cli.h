@@ -23,8 +23,8 @@
 #include "engine.h"
 
 #define EXIT_USAGE 2
-#define EXIT_SKIP 77 /* not possible here (privileges, AF_XDP): test harnesses say "skipped" */
-#define MSG_FRAMES 16 /* frames per zerocopy message (a "64 KB send" of MTU-sized frames) */
+#define EXIT_SKIP 77      /* not possible here (privileges, AF_XDP): test harnesses say "skipped" */
+#define MSG_FRAMES 16     /* frames per zerocopy message (a "64 KB send" of MTU-sized frames) */
 #define CLI_JSON_SCHEMA 1 /* "schema" of every JSON document; bump when a key changes meaning */
 #define CLI_MAX_FLOWS 64
 
@@ -87,7 +87,10 @@ struct zc_track {
 	uint64_t sends, copied_sends, notices, notified, dups, copied_ids, copied_notices;
 	uint8_t *seen; /* by id - first_id */
 	uint64_t cap;
-	struct { uint32_t id; bool busy; } *slots; /* arena slots, MSG_FRAMES frames each */
+	struct {
+		uint32_t id;
+		bool busy;
+	} * slots; /* arena slots, MSG_FRAMES frames each */
 	unsigned nslots;
 };
 
@@ -99,13 +102,13 @@ struct app {
 	pthread_t thread;
 	int *done; /* the main thread says: quiesced, reclaim and leave */
 	struct zc_track zc;
-	uint8_t *heap_msg; /* a buffer outside the UMEM, for --copy-every */
-	uint64_t built, waits; /* waits: sleeps for frames to come home */
-	uint64_t naps;         /* timed sleeps with a long write queue (no wake-up needed) */
-	uint32_t queued;       /* the write queue after the last send */
+	uint8_t *heap_msg;          /* a buffer outside the UMEM, for --copy-every */
+	uint64_t built, waits;      /* waits: sleeps for frames to come home */
+	uint64_t naps;              /* timed sleeps with a long write queue (no wake-up needed) */
+	uint32_t queued;            /* the write queue after the last send */
 	uint64_t rate_t, rate_done; /* when, and frames completed then (bulk_nap_ns) */
-	double rate;           /* frames completed per ns, smoothed */
-	bool last_copy; /* the last message was copied */
+	double rate;                /* frames completed per ns, smoothed */
+	bool last_copy;             /* the last message was copied */
 };
 void *bulk_main(void *arg);
 void *probe_main(void *arg);
@@ -169,13 +172,17 @@ struct run_result {
 	uint64_t qwait_over;
 	uint32_t qwait_others_max, queue_max;
 	double zc_notices_per_send;
-	uint64_t zc_sends, zc_notices, zc_notified, zc_dups, zc_missing, zc_copied_sends, zc_copied_ids;
+	uint64_t zc_sends, zc_notices, zc_notified, zc_dups, zc_missing, zc_copied_sends,
+		zc_copied_ids;
 	uint64_t bulk_frames, leaked, throttled_idle;
 	struct xworker_stats ws;
 	uint64_t throttles, recheck_saves, queued, deferred, backlog_flushes;
 	const char *bind;
 	bool quiesced;
-	struct { uint64_t sent, bytes; int kind; } flow[CLI_MAX_FLOWS + 1];
+	struct {
+		uint64_t sent, bytes;
+		int kind;
+	} flow[CLI_MAX_FLOWS + 1];
 	unsigned nflows;
 	/* BQL, summed over the queues (limit: the largest); per queue in w[]. */
 	uint64_t bql_stops, bql_restarts, bql_recheck_saves, bql_grows, bql_shrinks;

@@ -19,7 +19,8 @@
 #include <unistd.h>
 #include <linux/if_xdp.h>
 
-_Static_assert(offsetof(struct xframe, seq) <= 64, "struct xframe: the TX path's fields fit one line");
+_Static_assert(offsetof(struct xframe, seq) <= 64,
+	       "struct xframe: the TX path's fields fit one line");
 
 uint64_t xeng_now_ns(void)
 {
@@ -38,7 +39,6 @@ int xeng_fail(struct xengine *e, int err, const char *fmt, ...)
 	va_end(ap);
 	return err < 0 ? err : -err;
 }
-
 
 /* The frames of worker w: its RX frames, then the pool and arena of each flow homed on it. */
 static uint32_t worker_nframes(const struct xengine *e, const struct xworker *w,
@@ -59,7 +59,8 @@ static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 
 	w->nr_frames = nframes;
 	w->area_size = (size_t)nframes * c->frame_size;
-	w->area = mmap(NULL, w->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	w->area = mmap(NULL, w->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 	if (w->area == MAP_FAILED) {
 		w->area = NULL;
 		return xeng_fail(e, -errno, "mmap of %zu bytes of UMEM failed", w->area_size);
@@ -80,7 +81,7 @@ static int worker_alloc(struct xengine *e, struct xworker *w, uint32_t nframes)
 	    !w->lat_ring || !w->lat_send)
 		return xeng_fail(e, -ENOMEM, "out of memory");
 	if (c->bql) {
-		struct tsq_dql_opts qcfg = {.size = sizeof(qcfg), .max_limit = c->bql_limit_max};
+		struct tsq_dql_opts qcfg = { .size = sizeof(qcfg), .max_limit = c->bql_limit_max };
 		int err;
 
 		w->dql = aligned_alloc(TSQ_CACHELINE_SIZE, sizeof(*w->dql));
@@ -161,17 +162,20 @@ static int worker_frames_assign(struct xengine *e, struct xworker *w,
 static int worker_umem_create(struct xengine *e, struct xworker *w)
 {
 	const struct xeng_cfg *c = &e->cfg;
-	struct xsk_umem_config ucfg = {
-		.fill_size = c->ring_size, .comp_size = c->ring_size,
-		.frame_size = c->frame_size, .frame_headroom = 0, .flags = 0};
+	struct xsk_umem_config ucfg = { .fill_size = c->ring_size,
+					.comp_size = c->ring_size,
+					.frame_size = c->frame_size,
+					.frame_headroom = 0,
+					.flags = 0 };
 	int err = xsk_umem__create(&w->umem, w->area, w->area_size, &w->fill, &w->comp, &ucfg);
 
 	if (err)
-		return xeng_fail(e, err,
-			    "registering %zu bytes of UMEM failed (%s): the memory is locked against "
-			    "RLIMIT_MEMLOCK (ulimit -l) unless the process has CAP_IPC_LOCK; raise the "
-			    "limit or run with that capability",
-			    w->area_size, strerror(-err));
+		return xeng_fail(
+			e, err,
+			"registering %zu bytes of UMEM failed (%s): the memory is locked against "
+			"RLIMIT_MEMLOCK (ulimit -l) unless the process has CAP_IPC_LOCK; raise the "
+			"limit or run with that capability",
+			w->area_size, strerror(-err));
 	return 0;
 }
 
@@ -181,17 +185,20 @@ static int worker_bind_try(struct xengine *e, struct xworker *w, bool zc)
 {
 	const struct xeng_cfg *c = &e->cfg;
 	struct xsk_socket_config scfg = {
-		.rx_size = c->ring_size, .tx_size = c->ring_size,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD, .xdp_flags = 0,
+		.rx_size = c->ring_size,
+		.tx_size = c->ring_size,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.xdp_flags = 0,
 		.bind_flags = (uint16_t)((zc ? XDP_ZEROCOPY : XDP_COPY) |
-					 (c->need_wakeup ? XDP_USE_NEED_WAKEUP : 0))};
+					 (c->need_wakeup ? XDP_USE_NEED_WAKEUP : 0))
+	};
 	int err = -EBUSY;
 
 	for (int tries = 0; tries < 50 && err == -EBUSY; tries++) {
 		if (tries)
 			usleep(20000);
-		err = xsk_socket__create(&w->xsk, c->ifname, w->queue, w->umem, c->rx ? &w->rx : NULL,
-					 &w->tx, &scfg);
+		err = xsk_socket__create(&w->xsk, c->ifname, w->queue, w->umem,
+					 c->rx ? &w->rx : NULL, &w->tx, &scfg);
 	}
 	return err;
 }
@@ -213,10 +220,13 @@ static int worker_bind(struct xengine *e, struct xworker *w)
 			e->zerocopy = false;
 	}
 	if (err)
-		return xeng_fail(e, err, "binding an AF_XDP socket to %s queue %u failed (%s)%s", c->ifname,
-			    w->queue, strerror(-err),
-			    c->bind == XENG_BIND_ZEROCOPY ? ": the driver may not support XDP_ZEROCOPY" :
-			    err == -EINVAL ? ": does the interface have that queue? (ethtool -l)" : "");
+		return xeng_fail(e, err, "binding an AF_XDP socket to %s queue %u failed (%s)%s",
+				 c->ifname, w->queue, strerror(-err),
+				 c->bind == XENG_BIND_ZEROCOPY ?
+					 ": the driver may not support XDP_ZEROCOPY" :
+				 err == -EINVAL ?
+					 ": does the interface have that queue? (ethtool -l)" :
+					 "");
 	return 0;
 }
 
@@ -262,9 +272,10 @@ static int flows_create(struct xengine *e, const struct xflow_spec *specs, unsig
 			return xeng_fail(e, -ENOMEM, "out of memory");
 		e->flows[i] = f;
 		if (specs[i].app_slot >= e->cfg.nr_app_shards)
-			return xeng_fail(e, -EINVAL, "flow %u: no application shard %u", i, specs[i].app_slot);
+			return xeng_fail(e, -EINVAL, "flow %u: no application shard %u", i,
+					 specs[i].app_slot);
 		err = xflow_init(e, f, (uint16_t)i, specs[i].kind, &e->workers[i % e->nr_workers],
-				e->nr_workers + specs[i].app_slot);
+				 e->nr_workers + specs[i].app_slot);
 		if (err)
 			return xeng_fail(e, err, "flow %u: %s", i, strerror(-err));
 		rcu_read_lock();
@@ -281,18 +292,20 @@ static int xdp_redirect_setup(struct xengine *e)
 	int err = xdp_prog_load_redirect(&e->prog, c->queue + c->nr_queues);
 
 	if (err)
-		return xeng_fail(e, err, "loading the XDP redirect program failed (%s)", strerror(-err));
+		return xeng_fail(e, err, "loading the XDP redirect program failed (%s)",
+				 strerror(-err));
 	err = xdp_prog_attach(&e->prog, e->ifindex, c->attach);
 	if (err)
-		return xeng_fail(e, err, "attaching XDP to %s failed (%s)", c->ifname, strerror(-err));
+		return xeng_fail(e, err, "attaching XDP to %s failed (%s)", c->ifname,
+				 strerror(-err));
 	return 0;
 }
 
 int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflow_spec *specs,
 		unsigned nr_flows)
 {
-	struct tsq_defer_opts dopts = {.size = sizeof(dopts)};
-	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+	struct tsq_defer_opts dopts = { .size = sizeof(dopts) };
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 	uint64_t frames = 0;
 	unsigned i;
 	int err;
@@ -310,7 +323,8 @@ int xeng_create(struct xengine *e, const struct xeng_cfg *cfg, const struct xflo
 		e->cfg.fq_quantum = 1;
 	e->ifindex = (int)if_nametoindex(cfg->ifname);
 	if (e->ifindex == 0)
-		return xeng_fail(e, -ENODEV, "no interface '%s' in this network namespace", cfg->ifname);
+		return xeng_fail(e, -ENODEV, "no interface '%s' in this network namespace",
+				 cfg->ifname);
 	/* Lift the memlock limit (CAP_SYS_RESOURCE), else the soft limit to the hard one; carry
 	 * on either way: with CAP_IPC_LOCK the UMEM is not charged against it. */
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0 && getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
@@ -379,7 +393,8 @@ int xeng_quiesce(struct xengine *e, int timeout_ms)
 			struct xflow *f = e->flows[i];
 
 			/* Every frame handed down has completed, and nothing waits to be sent. */
-			if (tsq_load(&f->handed, TSQ_RELAXED) != tsq_load(&f->txq.completed, TSQ_RELAXED))
+			if (tsq_load(&f->handed, TSQ_RELAXED) !=
+			    tsq_load(&f->txq.completed, TSQ_RELAXED))
 				busy = true;
 			if (tsq_owner_lock_check(&f->own) || f->wq_head != f->wq_tail)
 				busy = true;
@@ -434,7 +449,8 @@ void xeng_destroy(struct xengine *e)
 	xdp_prog_destroy(&e->prog);
 	if (e->table != NULL) {
 		rcu_read_lock();
-		cds_lfht_for_each_entry(e->table, &it, f, hnode) {
+		cds_lfht_for_each_entry(e->table, &it, f, hnode)
+		{
 			if (cds_lfht_del(e->table, &f->hnode) == 0)
 				call_rcu(&f->rcu, xflow_free_rcu);
 		}

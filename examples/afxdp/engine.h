@@ -129,18 +129,18 @@ struct xeng_cfg {
 	enum xeng_bind bind;
 	enum xdp_attach_mode attach;
 	bool need_wakeup;
-	bool rx;            /* load the redirect program and receive */
+	bool rx; /* load the redirect program and receive */
 	bool pin_cpus;
-	uint32_t frame_size; /* 2048 or 4096 */
-	uint32_t ring_size;  /* entries of every ring (power of two) */
-	uint32_t rx_frames;  /* per worker */
-	bool tsq;            /* small-queue budget on/off */
-	bool bql;            /* byte queue limits on the worker's TX ring on/off */
-	enum xeng_qdisc qdisc; /* the worker's queues: per flow round robin (fq) or one FIFO */
-	uint32_t fq_quantum;   /* fq: frames a queue sends per turn (0: 1) */
+	uint32_t frame_size;    /* 2048 or 4096 */
+	uint32_t ring_size;     /* entries of every ring (power of two) */
+	uint32_t rx_frames;     /* per worker */
+	bool tsq;               /* small-queue budget on/off */
+	bool bql;               /* byte queue limits on the worker's TX ring on/off */
+	enum xeng_qdisc qdisc;  /* the worker's queues: per flow round robin (fq) or one FIFO */
+	uint32_t fq_quantum;    /* fq: frames a queue sends per turn (0: 1) */
 	uint32_t bql_limit_max; /* BQL's largest limit in bytes; 0: TSQ_DQL_MAX_LIMIT */
 	uint64_t ret_hold_ns; /* completed TX frames wait this long for a fuller batch home (0: never) */
-	uint64_t tsq_limit;  /* bytes in flight per flow (frames count frame_size each) */
+	uint64_t tsq_limit;     /* bytes in flight per flow (frames count frame_size each) */
 	uint64_t backlog_limit; /* owner backlog bytes per flow */
 	unsigned nr_app_shards; /* application threads with a defer shard */
 	/* Addresses put into TX frames (IPv6/UDP). */
@@ -168,9 +168,9 @@ struct xframe {
 	struct xframe *next;        /* write queue / the worker's TX queue / held chain home */
 	struct xflow *flow;
 	struct xworker *w;
-	uint64_t addr;              /* chunk base in the UMEM */
+	uint64_t addr; /* chunk base in the UMEM */
 	struct tsq_zc_ctx *zc;
-	uint16_t len, cost;         /* bytes on the wire; what the frame pins (frame_size) */
+	uint16_t len, cost; /* bytes on the wire; what the frame pins (frame_size) */
 	uint8_t kind, copied;
 	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
 	/* Second line: sequence number, probe timing and positions, the RX backlog. */
@@ -211,9 +211,9 @@ struct xworker_stats {
 	uint64_t restarts;       /* flows the worker restarted (send_more from the worker) */
 	uint64_t bql_blocked;    /* fill rounds that found the queue stopped by BQL */
 	uint64_t complete_rounds; /* completion rounds (peeks that found something) */
-	uint64_t ret_flushes;    /* hand-overs of returned TX frames to application threads */
-	uint64_t idle_sleeps;    /* poll() sleeps of the worker (nothing to do for a while) */
-	uint64_t idle_yields;    /* sched_yield() rounds with nothing to do */
+	uint64_t ret_flushes;     /* hand-overs of returned TX frames to application threads */
+	uint64_t idle_sleeps;     /* poll() sleeps of the worker (nothing to do for a while) */
+	uint64_t idle_yields;     /* sched_yield() rounds with nothing to do */
 };
 
 struct xworker {
@@ -238,7 +238,7 @@ struct xworker {
 	uint32_t nr_tx_flows; /* flows homed here (the fairness bound: one frame of each other) */
 	uint64_t dequeued;    /* frames taken from the queues into the TX ring */
 	/* Probe frames' waits, in frames of other flows sent between arrival and departure. */
-	uint64_t *qwait_hist; /* XENG_QWAIT_BUCKETS */
+	uint64_t *qwait_hist;                 /* XENG_QWAIT_BUCKETS */
 	uint32_t qwait_max, qwait_others_max; /* others_max: other flows queued at an arrival */
 	uint64_t qwait_over;  /* waits above (ahead + 1) x (nr_tx_flows - 1): fq never */
 	uint32_t outstanding; /* in the TX ring or not yet completed; worker-written, read relaxed */
@@ -251,16 +251,16 @@ struct xworker {
 	struct tsq_defer_batch *ret; /* per application shard: the hand-over of frames going home */
 	struct xhome {               /* per application shard: completed TX frames held back */
 		struct xframe *head, *tail;
-		uint32_t n, max;     /* held; hand over at max (a quarter of the flows' pools) */
-	} *home;
-	uint64_t ret_since;          /* xeng_now_ns() of the oldest frame held, 0: none */
+		uint32_t n, max; /* held; hand over at max (a quarter of the flows' pools) */
+	} * home;
+	uint64_t ret_since; /* xeng_now_ns() of the oldest frame held, 0: none */
 	/* BQL (cfg.bql): the TX ring's byte queue limit. The worker is both its sender
 	 * (tx_fill) and its completion context (tx_complete); aligned_alloc'ed (two lines). */
 	struct tsq_dql *dql;
 	pthread_t thread;
 	bool started;
 	struct xworker_stats st;
-	uint64_t *occ_hist;      /* outstanding after each TX submit, 0..2*ring_size */
+	uint64_t *occ_hist; /* outstanding after each TX submit, 0..2*ring_size */
 	uint32_t occ_max;
 	uint64_t *lat_ring, *lat_send; /* probe samples, ns */
 	size_t nlat, lat_cap;
@@ -340,11 +340,11 @@ int xeng_link_error(const struct xengine *e, uint64_t *since_ns);
 /* Application threads. */
 void xeng_app_enter(struct xengine *e, unsigned app_slot);
 void xeng_app_leave(void);
-long xeng_app_reclaim(struct xengine *e);          /* frames come home */
+long xeng_app_reclaim(struct xengine *e);             /* frames come home */
 int xeng_app_wait(struct xengine *e, int timeout_ms); /* sleep until something comes home */
 
 /* A flow's sender side. Context: the application thread that serves the flow. */
-struct xframe *xflow_frame_get(struct xflow *f);     /* NULL when the pool is empty */
+struct xframe *xflow_frame_get(struct xflow *f); /* NULL when the pool is empty */
 void *xframe_data(const struct xframe *fr);
 uint32_t xflow_build(struct xflow *f, struct xframe *fr, uint32_t len); /* headers + seq */
 /* The frame's description only (length, flow, seq): its home worker writes it (as
@@ -354,12 +354,12 @@ uint32_t xflow_describe(struct xflow *f, struct xframe *fr, uint32_t len);
 /* The same frame format anywhere (the bare sender): IPv6/UDP headers, payload, checksum. */
 void xeng_frame_build(const struct xeng_cfg *c, uint8_t *p, uint32_t len, uint16_t flow,
 		      uint8_t kind, uint64_t seq);
-void xflow_acquire(struct xflow *f);                 /* own the flow (tsq_owner_acquire) */
-void xflow_release(struct xflow *f);                 /* give it up: backlog, deferred sends */
+void xflow_acquire(struct xflow *f);                  /* own the flow (tsq_owner_acquire) */
+void xflow_release(struct xflow *f);                  /* give it up: backlog, deferred sends */
 void xflow_queue(struct xflow *f, struct xframe *fr); /* owner: append to the write queue */
-void xflow_push(struct xflow *f);                    /* owner: hand down what the budget allows */
-uint32_t xflow_queued(const struct xflow *f);        /* owner: frames in the write queue */
-uint64_t xflow_completed(const struct xflow *f);     /* any thread: frames completed so far */
+void xflow_push(struct xflow *f);                     /* owner: hand down what the budget allows */
+uint32_t xflow_queued(const struct xflow *f);         /* owner: frames in the write queue */
+uint64_t xflow_completed(const struct xflow *f);      /* any thread: frames completed so far */
 
 /* RX flows (receiver): iterate under rcu_read_lock(). */
 struct xflow *xeng_rx_flow_find(struct xengine *e, uint16_t id);

@@ -92,8 +92,8 @@ static void flow_short_unlock(struct tsq_flow *t)
 }
 
 /* Flows live until xeng_destroy (after every thread stopped): no hold/put needed. */
-static const struct tsq_flow_ops flow_tsq_ops = {flow_send_more, flow_short_lock,
-						  flow_short_unlock, NULL, NULL};
+static const struct tsq_flow_ops flow_tsq_ops = { flow_send_more, flow_short_lock,
+						  flow_short_unlock, NULL, NULL };
 
 /* A received frame: processed by the flow's owner, or under the short lock while nobody owns it. */
 static void flow_rx_process(struct tsq_owner *o, struct tsq_owner_work *wk, enum tsq_owner_how how)
@@ -135,7 +135,7 @@ static void flow_release_cb(struct tsq_owner *o)
 		tsq_flow_release(&f->tsq); /* DEFERRED: send what the worker could not */
 }
 
-static const struct tsq_owner_ops flow_owner_ops = {flow_rx_process, flow_release_cb};
+static const struct tsq_owner_ops flow_owner_ops = { flow_rx_process, flow_release_cb };
 
 /* ------------------------------------------------------------------------------------------ */
 /* Setup, teardown and the flow table                                                          */
@@ -144,8 +144,8 @@ static const struct tsq_owner_ops flow_owner_ops = {flow_rx_process, flow_releas
 int xflow_init(struct xengine *e, struct xflow *f, uint16_t id, enum xflow_kind kind,
 	       struct xworker *w, unsigned shard)
 {
-	struct tsq_budget_opts bcfg = {.size = sizeof(bcfg), .cap = e->cfg.tsq_limit};
-	struct tsq_owner_opts ocfg = {.size = sizeof(ocfg), .limit = e->cfg.backlog_limit};
+	struct tsq_budget_opts bcfg = { .size = sizeof(bcfg), .cap = e->cfg.tsq_limit };
+	struct tsq_owner_opts ocfg = { .size = sizeof(ocfg), .limit = e->cfg.backlog_limit };
 	int err;
 
 	memset(f, 0, offsetof(struct xflow, hnode));

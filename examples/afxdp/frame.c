@@ -35,7 +35,7 @@ void xeng_frame_build(const struct xeng_cfg *c, uint8_t *p, uint32_t len, uint16
 {
 	uint8_t *ip6 = p + 14, *udp = ip6 + 40;
 	uint32_t ulen = len - 14 - 40;
-	struct xeng_payload pl = {XENG_MAGIC, flow, kind, 0, seq};
+	struct xeng_payload pl = { XENG_MAGIC, flow, kind, 0, seq };
 	uint64_t sum;
 	uint16_t ck;
 

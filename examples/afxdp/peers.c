@@ -101,7 +101,7 @@ static void udp_report(const struct cli_args *o, struct udp_flow *fl, uint64_t r
 		       uint64_t drops)
 {
 	uint64_t missing = 0;
-	struct jw j = {0};
+	struct jw j = { 0 };
 
 	if (o->json) {
 		jw_doc_begin(&j, stdout);
@@ -140,18 +140,18 @@ static void udp_report(const struct cli_args *o, struct udp_flow *fl, uint64_t r
 		jw_doc_end(&j);
 	} else {
 		printf("received %llu, duplicates %llu, missing %llu, UDP receive errors %llu\n",
-		       (unsigned long long)rx, (unsigned long long)dups, (unsigned long long)missing,
-		       (unsigned long long)drops);
+		       (unsigned long long)rx, (unsigned long long)dups,
+		       (unsigned long long)missing, (unsigned long long)drops);
 	}
 }
 
 int cmd_rx_udp(const struct cli_args *o)
 {
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(o->port)};
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(o->port) };
 	int fd = socket(AF_INET6, SOCK_DGRAM, 0), big = 8 << 20;
 	uint64_t t0, last_change, rx = 0, dups = 0, e0, e1;
 	struct udp_flow *fl = calloc(UDP_FLOWS, sizeof(*fl));
-	struct timeval tv = {0, 100000};
+	struct timeval tv = { 0, 100000 };
 	static uint8_t buf[UDP_BATCH][2048];
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
@@ -175,7 +175,7 @@ int cmd_rx_udp(const struct cli_args *o)
 		int n;
 
 		for (int i = 0; i < UDP_BATCH; i++) {
-			iov[i] = (struct iovec){buf[i], sizeof(buf[i])};
+			iov[i] = (struct iovec){ buf[i], sizeof(buf[i]) };
 			memset(&msgs[i], 0, sizeof(msgs[i]));
 			msgs[i].msg_hdr.msg_iov = &iov[i];
 			msgs[i].msg_hdr.msg_iovlen = 1;
@@ -236,7 +236,8 @@ int cmd_sink(const struct cli_args *o)
 		jw_u64(&j, "frames", frames);
 		jw_doc_end(&j);
 	} else {
-		printf("sink (%s XDP): %llu frames\n", xdp_prog_mode_name(&p), (unsigned long long)frames);
+		printf("sink (%s XDP): %llu frames\n", xdp_prog_mode_name(&p),
+		       (unsigned long long)frames);
 	}
 	xdp_prog_destroy(&p);
 	return 0;

@@ -42,10 +42,12 @@ int link_state(const char *ifname, char *why, size_t size)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) {
 		err = -errno;
-		snprintf(why, size, "%s", err == -ENODEV ? "the interface is gone" : strerror(-err));
+		snprintf(why, size, "%s",
+			 err == -ENODEV ? "the interface is gone" : strerror(-err));
 	} else if (!(ifr.ifr_flags & IFF_UP)) {
 		err = -ENETDOWN;
-		snprintf(why, size, "the interface is administratively down (ip link set %s up)", ifname);
+		snprintf(why, size, "the interface is administratively down (ip link set %s up)",
+			 ifname);
 	} else if (!(ifr.ifr_flags & IFF_RUNNING)) {
 		err = -ENOLINK;
 		snprintf(why, size, "no carrier (a cable unplugged, or the veth peer is down)");
@@ -123,8 +125,10 @@ static int check_capabilities(const struct cli_args *o)
 	}
 	if (missing[0] == '\0')
 		return 0;
-	fprintf(stderr, "tsq-xsk: %s needs %s, which this process lacks (run as root, or grant "
-		"them with setcap): skipped\n", o->cmd_name, missing);
+	fprintf(stderr,
+		"tsq-xsk: %s needs %s, which this process lacks (run as root, or grant "
+		"them with setcap): skipped\n",
+		o->cmd_name, missing);
 	return EXIT_SKIP;
 }
 
@@ -135,7 +139,8 @@ int preflight(const struct cli_args *o)
 	if (o->cmd == CMD_RX_UDP)
 		return 0;
 	if (if_nametoindex(o->ifname) == 0) {
-		fprintf(stderr, "tsq-xsk: no interface '%s' in this network namespace (ip link show)\n",
+		fprintf(stderr,
+			"tsq-xsk: no interface '%s' in this network namespace (ip link show)\n",
 			o->ifname);
 		return 1;
 	}
@@ -145,8 +150,8 @@ int preflight(const struct cli_args *o)
 			fprintf(stderr, "tsq-xsk: link down on %s: %s\n", o->ifname, why);
 			return 1;
 		}
-		fprintf(stderr, "tsq-xsk: warning: link down on %s: %s; receiving anyway\n", o->ifname,
-			why);
+		fprintf(stderr, "tsq-xsk: warning: link down on %s: %s; receiving anyway\n",
+			o->ifname, why);
 	}
 	return check_capabilities(o);
 }

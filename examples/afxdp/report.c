@@ -323,15 +323,22 @@ static const char *cell(char *buf, size_t size, const char *fmt, double v)
 
 void report_runs_table(const struct run_result *r, unsigned n)
 {
-	const char *rows[] = {"bulk Mpps", "bulk Gbit/s", "TX outstanding p50", "TX outstanding p99",
-			      "probe ring->completion p50 us", "probe ring->completion p99 us",
-			      "probe send->completion p50 us", "probe send->completion p99 us",
-			      "zc notices per send", "tsq throttles", "restarts queued / deferred"};
+	const char *rows[] = { "bulk Mpps",
+			       "bulk Gbit/s",
+			       "TX outstanding p50",
+			       "TX outstanding p99",
+			       "probe ring->completion p50 us",
+			       "probe ring->completion p99 us",
+			       "probe send->completion p50 us",
+			       "probe send->completion p99 us",
+			       "zc notices per send",
+			       "tsq throttles",
+			       "restarts queued / deferred" };
 
 	printf("%-32s", "");
 	for (unsigned k = 0; k < n; k++)
 		printf(" %14s", r[k].tsq ? (r[k].bql ? "TSQ on (BQL)" : "TSQ on") :
-				     (r[k].bql ? "TSQ off (BQL)" : "TSQ off"));
+					   (r[k].bql ? "TSQ off (BQL)" : "TSQ off"));
 	printf("\n");
 	for (unsigned row = 0; row < sizeof(rows) / sizeof(rows[0]); row++) {
 		printf("%-32s", rows[row]);
@@ -340,18 +347,40 @@ void report_runs_table(const struct run_result *r, unsigned n)
 			char buf[64];
 
 			switch (row) {
-			case 0: cell(buf, sizeof(buf), "%.3f", x->bulk_pps / 1e6); break;
-			case 1: cell(buf, sizeof(buf), "%.3f", x->bulk_gbps); break;
-			case 2: cell(buf, sizeof(buf), "%.0f", x->occ_p50); break;
-			case 3: cell(buf, sizeof(buf), "%.0f", x->occ_p99); break;
-			case 4: cell(buf, sizeof(buf), "%.1f", x->lat_ring_p50); break;
-			case 5: cell(buf, sizeof(buf), "%.1f", x->lat_ring_p99); break;
-			case 6: cell(buf, sizeof(buf), "%.1f", x->lat_send_p50); break;
-			case 7: cell(buf, sizeof(buf), "%.1f", x->lat_send_p99); break;
-			case 8: cell(buf, sizeof(buf), "%.4f", x->zc_notices_per_send); break;
-			case 9: snprintf(buf, sizeof(buf), "%llu", (unsigned long long)x->throttles); break;
+			case 0:
+				cell(buf, sizeof(buf), "%.3f", x->bulk_pps / 1e6);
+				break;
+			case 1:
+				cell(buf, sizeof(buf), "%.3f", x->bulk_gbps);
+				break;
+			case 2:
+				cell(buf, sizeof(buf), "%.0f", x->occ_p50);
+				break;
+			case 3:
+				cell(buf, sizeof(buf), "%.0f", x->occ_p99);
+				break;
+			case 4:
+				cell(buf, sizeof(buf), "%.1f", x->lat_ring_p50);
+				break;
+			case 5:
+				cell(buf, sizeof(buf), "%.1f", x->lat_ring_p99);
+				break;
+			case 6:
+				cell(buf, sizeof(buf), "%.1f", x->lat_send_p50);
+				break;
+			case 7:
+				cell(buf, sizeof(buf), "%.1f", x->lat_send_p99);
+				break;
+			case 8:
+				cell(buf, sizeof(buf), "%.4f", x->zc_notices_per_send);
+				break;
+			case 9:
+				snprintf(buf, sizeof(buf), "%llu",
+					 (unsigned long long)x->throttles);
+				break;
 			default:
-				snprintf(buf, sizeof(buf), "%llu / %llu", (unsigned long long)x->queued,
+				snprintf(buf, sizeof(buf), "%llu / %llu",
+					 (unsigned long long)x->queued,
 					 (unsigned long long)x->deferred);
 			}
 			printf(" %14s", buf);
@@ -360,9 +389,10 @@ void report_runs_table(const struct run_result *r, unsigned n)
 	}
 	if (n == 2 && r[1].lat_ring_p99 > 0) /* false for NAN too */
 		printf("probe p99 ratio off/on: %.1fx; bulk throughput on/off: %.1f%%\n",
-		       r[0].lat_ring_p99 / r[1].lat_ring_p99, 100.0 * r[1].bulk_pps / r[0].bulk_pps);
-	printf("bind: %s; frames leaked: %llu; flows throttled with nothing in flight: %llu\n", r[0].bind,
-	       (unsigned long long)(r[0].leaked + (n > 1 ? r[1].leaked : 0)),
+		       r[0].lat_ring_p99 / r[1].lat_ring_p99,
+		       100.0 * r[1].bulk_pps / r[0].bulk_pps);
+	printf("bind: %s; frames leaked: %llu; flows throttled with nothing in flight: %llu\n",
+	       r[0].bind, (unsigned long long)(r[0].leaked + (n > 1 ? r[1].leaked : 0)),
 	       (unsigned long long)(r[0].throttled_idle + (n > 1 ? r[1].throttled_idle : 0)));
 }
 
@@ -370,10 +400,11 @@ const char *run_label(const struct run_result *r)
 {
 	/* /wb: the worker wrote the frames (--build-on worker) */
 	static const char *const names[2][2][4] = {
-		{{"TSQ off", "TSQ", "BQL", "TSQ+BQL"},
-		 {"TSQ off/fifo", "TSQ/fifo", "BQL/fifo", "TSQ+BQL/fifo"}},
-		{{"TSQ off/wb", "TSQ/wb", "BQL/wb", "TSQ+BQL/wb"},
-		 {"TSQ off/fifo/wb", "TSQ/fifo/wb", "BQL/fifo/wb", "TSQ+BQL/fifo/wb"}}};
+		{ { "TSQ off", "TSQ", "BQL", "TSQ+BQL" },
+		  { "TSQ off/fifo", "TSQ/fifo", "BQL/fifo", "TSQ+BQL/fifo" } },
+		{ { "TSQ off/wb", "TSQ/wb", "BQL/wb", "TSQ+BQL/wb" },
+		  { "TSQ off/fifo/wb", "TSQ/fifo/wb", "BQL/fifo/wb", "TSQ+BQL/fifo/wb" } }
+	};
 
 	if (r->bare)
 		return r->build_per_send ? "bare+build" : "bare";
@@ -397,7 +428,7 @@ static const struct run_result *find_run(const struct run_result *r, unsigned n,
 static const struct run_result *find_cfg(const struct run_result *r, unsigned n, unsigned round,
 					 const char *label)
 {
-	static const char *const sfx[] = {"", "/fifo", "/wb", "/fifo/wb"};
+	static const char *const sfx[] = { "", "/fifo", "/wb", "/fifo/wb" };
 	const struct run_result *x = NULL;
 	char name[32];
 
@@ -472,7 +503,8 @@ static void matrix_rows(const struct run_result *r, unsigned n, struct matrix_su
 
 		printf("%-5u %-12s %8.3f %7s %10s %10s %10s %10s %8s %8s %6llu\n", x->round + 1,
 		       run_label(x), x->bulk_pps / 1e6,
-		       cell(b1, sizeof(b1), "%.3f", bare && x != bare ? x->bulk_pps / bare->bulk_pps : NAN),
+		       cell(b1, sizeof(b1), "%.3f",
+			    bare && x != bare ? x->bulk_pps / bare->bulk_pps : NAN),
 		       cell(b2, sizeof(b2), "%.0f", x->occ_p99),
 		       cell(b3, sizeof(b3), "%.1f", x->lat_ring_p99),
 		       cell(b4, sizeof(b4), "%.1f", x->lat_ring_p50),
@@ -537,9 +569,11 @@ static void matrix_summary(const struct matrix_sum *m)
 		snprintf(what, sizeof(what), "%s Mpps", m->labels[l]);
 		span_print(what, &m->pps[l], "");
 		if (strncmp(m->labels[l], "bare", 4) != 0) {
-			snprintf(what, sizeof(what), "%s probe ring->completion p99 (us)", m->labels[l]);
+			snprintf(what, sizeof(what), "%s probe ring->completion p99 (us)",
+				 m->labels[l]);
 			span_print(what, &m->p99[l], "");
-			snprintf(what, sizeof(what), "%s probe send->completion p99 (us)", m->labels[l]);
+			snprintf(what, sizeof(what), "%s probe send->completion p99 (us)",
+				 m->labels[l]);
 			span_print(what, &m->send[l], "");
 		}
 	}
@@ -570,8 +604,8 @@ void report_matrix_table(const struct run_result *r, unsigned n)
 		matrix_ratios(r, n, round, &m);
 	matrix_summary(&m);
 	if (n > 0)
-		printf("bind: %s; %u bulk flow(s), %u queue(s)\n", r[n - 1].bind, r[n - 1].bulk_flows,
-		       r[n - 1].queues);
+		printf("bind: %s; %u bulk flow(s), %u queue(s)\n", r[n - 1].bind,
+		       r[n - 1].bulk_flows, r[n - 1].queues);
 }
 
 /* ------------------------------------------------------------------------------------------ */

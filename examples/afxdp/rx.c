@@ -34,7 +34,8 @@ static void *rx_owner_main(void *arg)
 	xeng_app_enter(a->e, 0);
 	while (!tsq_load(&a->stop, TSQ_ACQUIRE)) {
 		rcu_read_lock();
-		cds_lfht_for_each_entry(a->e->table, &it, f, hnode) {
+		cds_lfht_for_each_entry(a->e->table, &it, f, hnode)
+		{
 			unsigned ctr = 0;
 			uint64_t end = xeng_now_ns() + (uint64_t)a->o->own_us * 1000;
 
@@ -82,7 +83,8 @@ static void rx_xdp_stats(struct xengine *e, struct xdp_statistics *xs)
 		socklen_t len = sizeof(struct xdp_statistics);
 		struct xdp_statistics s;
 
-		if (getsockopt(xsk_socket__fd(e->workers[i].xsk), SOL_XDP, XDP_STATISTICS, &s, &len) == 0) {
+		if (getsockopt(xsk_socket__fd(e->workers[i].xsk), SOL_XDP, XDP_STATISTICS, &s,
+			       &len) == 0) {
 			xs->rx_dropped += s.rx_dropped;
 			xs->rx_invalid_descs += s.rx_invalid_descs;
 			xs->rx_ring_full += s.rx_ring_full;
@@ -107,9 +109,11 @@ static void rx_report_flows(struct xengine *e, const struct cli_args *o, struct 
 	if (o->json)
 		jw_arr_begin(j, "flows");
 	else
-		printf("%6s %12s %10s %12s %10s\n", "flow", "received", "dups", "max_seq", "missing");
+		printf("%6s %12s %10s %12s %10s\n", "flow", "received", "dups", "max_seq",
+		       "missing");
 	rcu_read_lock();
-	cds_lfht_for_each_entry(e->table, &it, f, hnode) {
+	cds_lfht_for_each_entry(e->table, &it, f, hnode)
+	{
 		uint64_t distinct = 0, miss;
 
 		for (uint64_t k = 0; k < f->seen_cap; k++)
@@ -127,9 +131,9 @@ static void rx_report_flows(struct xengine *e, const struct cli_args *o, struct 
 			jw_u64(j, "missing", miss);
 			jw_obj_end(j);
 		} else {
-			printf("%6u %12llu %10llu %12llu %10llu\n", f->id, (unsigned long long)f->rx_frames,
-			       (unsigned long long)f->rx_dups, (unsigned long long)f->rx_max_seq,
-			       (unsigned long long)miss);
+			printf("%6u %12llu %10llu %12llu %10llu\n", f->id,
+			       (unsigned long long)f->rx_frames, (unsigned long long)f->rx_dups,
+			       (unsigned long long)f->rx_max_seq, (unsigned long long)miss);
 		}
 	}
 	rcu_read_unlock();
@@ -140,7 +144,7 @@ static void rx_report_flows(struct xengine *e, const struct cli_args *o, struct 
 static void rx_report(struct xengine *e, const struct cli_args *o, struct rx_totals *t)
 {
 	const struct xdp_statistics *xs = &t->xs;
-	struct jw j = {0};
+	struct jw j = { 0 };
 
 	for (unsigned i = 0; i < e->nr_workers; i++) {
 		const struct xworker_stats *s = &e->workers[i].st;
@@ -188,14 +192,24 @@ static void rx_report(struct xengine *e, const struct cli_args *o, struct rx_tot
 int cmd_rx(const struct cli_args *o)
 {
 	struct xengine e;
-	struct xeng_cfg cfg = {
-		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
-		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = true, .pin_cpus = o->pin,
-		.frame_size = o->frame_size, .ring_size = o->ring_size, .rx_frames = 2 * o->ring_size,
-		.tsq = false, .tsq_limit = o->tsq_limit, .backlog_limit = 256 * 1024,
-		.nr_app_shards = 1, .port = o->port};
-	struct rx_owner_app app = {&e, o, 0};
-	struct rx_totals t = {0};
+	struct xeng_cfg cfg = { .ifname = o->ifname,
+				.queue = o->queue,
+				.nr_queues = o->queues,
+				.bind = o->bind,
+				.attach = o->attach,
+				.need_wakeup = o->need_wakeup,
+				.rx = true,
+				.pin_cpus = o->pin,
+				.frame_size = o->frame_size,
+				.ring_size = o->ring_size,
+				.rx_frames = 2 * o->ring_size,
+				.tsq = false,
+				.tsq_limit = o->tsq_limit,
+				.backlog_limit = 256 * 1024,
+				.nr_app_shards = 1,
+				.port = o->port };
+	struct rx_owner_app app = { &e, o, 0 };
+	struct rx_totals t = { 0 };
 	pthread_t th;
 	int err;
 

@@ -42,13 +42,27 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	rcu_register_thread();
 	switch (o.cmd) {
-	case CMD_TX: rc = cmd_tx(&o, false); break;
-	case CMD_COMPARE: rc = cmd_tx(&o, true); break;
-	case CMD_MATRIX: rc = cmd_matrix(&o); break;
-	case CMD_BARE: rc = cmd_bare(&o); break;
-	case CMD_RX: rc = cmd_rx(&o); break;
-	case CMD_RX_UDP: rc = cmd_rx_udp(&o); break;
-	case CMD_SINK: rc = cmd_sink(&o); break;
+	case CMD_TX:
+		rc = cmd_tx(&o, false);
+		break;
+	case CMD_COMPARE:
+		rc = cmd_tx(&o, true);
+		break;
+	case CMD_MATRIX:
+		rc = cmd_matrix(&o);
+		break;
+	case CMD_BARE:
+		rc = cmd_bare(&o);
+		break;
+	case CMD_RX:
+		rc = cmd_rx(&o);
+		break;
+	case CMD_RX_UDP:
+		rc = cmd_rx_udp(&o);
+		break;
+	case CMD_SINK:
+		rc = cmd_sink(&o);
+		break;
 	}
 	rcu_unregister_thread();
 	return rc;

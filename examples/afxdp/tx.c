@@ -30,7 +30,7 @@ struct run {
 	unsigned nflows;
 	int done;
 	uint64_t t0, t1, c0, cpu0, cpu1; /* cpu: the workers' CPU time, summed */
-	char link_down[160]; /* set when the run stopped because the link went away */
+	char link_down[160];             /* set when the run stopped because the link went away */
 };
 
 unsigned tx_flow_specs(const struct cli_args *o, struct xflow_spec *specs)
@@ -40,10 +40,12 @@ unsigned tx_flow_specs(const struct cli_args *o, struct xflow_spec *specs)
 	for (unsigned i = 0; i < nflows; i++) {
 		bool probe = i == o->flows;
 
-		specs[i] = (struct xflow_spec){
-			.kind = probe ? XFLOW_PROBE : XFLOW_BULK,
-			.pool_frames = probe ? 256 : o->pool_frames,
-			.arena_frames = (!probe && o->zerocopy) ? 128 * MSG_FRAMES : 0, .app_slot = i};
+		specs[i] = (struct xflow_spec){ .kind = probe ? XFLOW_PROBE : XFLOW_BULK,
+						.pool_frames = probe ? 256 : o->pool_frames,
+						.arena_frames = (!probe && o->zerocopy) ?
+									128 * MSG_FRAMES :
+									0,
+						.app_slot = i };
 	}
 	return nflows;
 }
@@ -98,12 +100,26 @@ static uint64_t bulk_completed(const struct xengine *e)
 static int run_create(struct run *rn)
 {
 	const struct cli_args *o = rn->o;
-	struct xeng_cfg cfg = {
-		.ifname = o->ifname, .queue = o->queue, .nr_queues = o->queues, .bind = o->bind,
-		.attach = o->attach, .need_wakeup = o->need_wakeup, .rx = false, .pin_cpus = o->pin,
-		.frame_size = o->frame_size, .ring_size = o->ring_size, .rx_frames = 0, .tsq = rn->tsq,
-		.bql = rn->bql, .qdisc = rn->qdisc, .fq_quantum = o->fq_quantum, .bql_limit_max = o->bql_limit_max, .ret_hold_ns = o->ret_hold_ns,
-		.tsq_limit = o->tsq_limit, .backlog_limit = 1 << 20, .port = o->port};
+	struct xeng_cfg cfg = { .ifname = o->ifname,
+				.queue = o->queue,
+				.nr_queues = o->queues,
+				.bind = o->bind,
+				.attach = o->attach,
+				.need_wakeup = o->need_wakeup,
+				.rx = false,
+				.pin_cpus = o->pin,
+				.frame_size = o->frame_size,
+				.ring_size = o->ring_size,
+				.rx_frames = 0,
+				.tsq = rn->tsq,
+				.bql = rn->bql,
+				.qdisc = rn->qdisc,
+				.fq_quantum = o->fq_quantum,
+				.bql_limit_max = o->bql_limit_max,
+				.ret_hold_ns = o->ret_hold_ns,
+				.tsq_limit = o->tsq_limit,
+				.backlog_limit = 1 << 20,
+				.port = o->port };
 	int err;
 
 	read_src_mac(o->ifname, cfg.src_mac);
@@ -195,11 +211,13 @@ static void run_watch(struct run *rn)
 		usleep(10000);
 		if (now - lastt >= 1000000000ull && !o->quiet) {
 			c = bulk_completed(&rn->e);
-			fprintf(stderr, "%s[tsq %s bql %s] t=%.0fs bulk %.3f Mpps  outstanding %u%s",
+			fprintf(stderr,
+				"%s[tsq %s bql %s] t=%.0fs bulk %.3f Mpps  outstanding %u%s",
 				tty ? "\r" : "", rn->tsq ? "on " : "off", rn->bql ? "on " : "off",
 				(double)(now - rn->t0) / 1e9,
 				(double)(c - last) / ((double)(now - lastt) / 1e3),
-				tsq_load(&rn->e.workers[0].outstanding, TSQ_RELAXED), tty ? "   " : "\n");
+				tsq_load(&rn->e.workers[0].outstanding, TSQ_RELAXED),
+				tty ? "   " : "\n");
 			last = c;
 			lastt = now;
 		}
@@ -311,8 +329,8 @@ static void run_figures_flows(struct run *rn, struct run_result *r)
 	r->nflows = rn->nflows;
 	for (unsigned i = 0; i < rn->nflows; i++) {
 		struct xflow *f = rn->e.flows[i];
-		struct tsq_flow_stats fs = {0};
-		struct tsq_owner_stats os = {0};
+		struct tsq_flow_stats fs = { 0 };
+		struct tsq_owner_stats os = { 0 };
 		struct app *a = &rn->apps[i];
 
 		tsq_flow_stats(&f->tsq, &fs);
@@ -381,7 +399,8 @@ static int run_tx(const struct cli_args *o, bool tsq, bool bql, enum xeng_qdisc 
 	rn->tsq = tsq;
 	rn->bql = bql;
 	rn->qdisc = qdisc;
-	if (link_state(o->ifname, why, sizeof(why)) != 0) { /* again: compare's second run comes later */
+	if (link_state(o->ifname, why, sizeof(why)) !=
+	    0) { /* again: compare's second run comes later */
 		fprintf(stderr, "tsq-xsk: link down on %s: %s\n", o->ifname, why);
 		free(rn);
 		return 1;
@@ -404,7 +423,8 @@ static int run_tx(const struct cli_args *o, bool tsq, bool bql, enum xeng_qdisc 
 	rn->c0 = bulk_completed(&rn->e);
 	for (unsigned i = 0; i < rn->nflows; i++)
 		pthread_create(&rn->apps[i].thread, NULL,
-			       rn->specs[i].kind == XFLOW_PROBE ? probe_main : bulk_main, &rn->apps[i]);
+			       rn->specs[i].kind == XFLOW_PROBE ? probe_main : bulk_main,
+			       &rn->apps[i]);
 	run_watch(rn);
 	rn->t1 = xeng_now_ns();
 	rn->cpu1 = workers_cpu_ns(&rn->e);
@@ -417,9 +437,10 @@ static int run_tx(const struct cli_args *o, bool tsq, bool bql, enum xeng_qdisc 
 	run_figures_flows(rn, r);
 	rc = 0;
 	if (rn->link_down[0]) {
-		fprintf(stderr, "tsq-xsk: link down on %s: %s; %llu bulk frames completed before "
-			"(check `ip link show %s` and the peer)\n", o->ifname, rn->link_down,
-			(unsigned long long)r->bulk_frames, o->ifname);
+		fprintf(stderr,
+			"tsq-xsk: link down on %s: %s; %llu bulk frames completed before "
+			"(check `ip link show %s` and the peer)\n",
+			o->ifname, rn->link_down, (unsigned long long)r->bulk_frames, o->ifname);
 		rc = 1;
 	}
 	run_free(rn);
@@ -446,7 +467,8 @@ static int runs_report(const struct cli_args *o, const struct run_result *r, uns
 		FILE *f = fopen(o->json_file, "w");
 
 		if (f == NULL) {
-			fprintf(stderr, "tsq-xsk: --json-file %s: %s\n", o->json_file, strerror(errno));
+			fprintf(stderr, "tsq-xsk: --json-file %s: %s\n", o->json_file,
+				strerror(errno));
 			return 1;
 		}
 		report_runs_json(f, r, n);
@@ -505,18 +527,23 @@ static unsigned matrix_cfgs(const struct cli_args *o, struct matrix_cfg *c)
 {
 	unsigned n = 0;
 
-	c[n++] = (struct matrix_cfg){.bare = true};
-	c[n++] = (struct matrix_cfg){.bare = true, .build_per_send = true};
+	c[n++] = (struct matrix_cfg){ .bare = true };
+	c[n++] = (struct matrix_cfg){ .bare = true, .build_per_send = true };
 	for (unsigned k = 0; k < 4; k++) {
 		if (k == 3 && o->qdisc_both)
-			c[n++] = (struct matrix_cfg){.tsq = true, .bql = true, .qdisc = XENG_QDISC_FIFO,
-						     .build_worker = o->build_worker};
-		c[n++] = (struct matrix_cfg){.tsq = k & 1, .bql = k >> 1, .qdisc = o->qdisc,
-					     .build_worker = o->build_worker};
+			c[n++] = (struct matrix_cfg){ .tsq = true,
+						      .bql = true,
+						      .qdisc = XENG_QDISC_FIFO,
+						      .build_worker = o->build_worker };
+		c[n++] = (struct matrix_cfg){ .tsq = k & 1,
+					      .bql = k >> 1,
+					      .qdisc = o->qdisc,
+					      .build_worker = o->build_worker };
 	}
 	if (o->build_both)
-		c[n++] = (struct matrix_cfg){.tsq = true, .bql = true, .qdisc = o->qdisc,
-					     .build_worker = true};
+		c[n++] = (struct matrix_cfg){
+			.tsq = true, .bql = true, .qdisc = o->qdisc, .build_worker = true
+		};
 	return n;
 }
 

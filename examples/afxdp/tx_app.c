@@ -53,7 +53,8 @@ static void zc_poll(struct app *a)
 					break;
 			}
 			for (unsigned s = 0; s < a->zc.nslots; s++)
-				if (a->zc.slots[s].busy && tsq_zc_notice_covers(&n[i], a->zc.slots[s].id))
+				if (a->zc.slots[s].busy &&
+				    tsq_zc_notice_covers(&n[i], a->zc.slots[s].id))
 					a->zc.slots[s].busy = false;
 		}
 	}
@@ -210,7 +211,7 @@ static void bulk_wait(struct app *a)
 	uint64_t nap = bulk_nap_ns(a);
 
 	if (nap != 0) {
-		struct timespec ts = {(time_t)(nap / 1000000000ull), (long)(nap % 1000000000ull)};
+		struct timespec ts = { (time_t)(nap / 1000000000ull), (long)(nap % 1000000000ull) };
 
 		nanosleep(&ts, NULL);
 		a->naps++;

@@ -263,7 +263,8 @@ void xworker_fill_refill(struct xworker *w)
 		got = w->rx_nfree;
 	got = got ? xsk_ring_prod__reserve(&w->fill, got, &idx) : 0;
 	for (i = 0; i < got; i++)
-		*xsk_ring_prod__fill_addr(&w->fill, idx + i) = w->frames[w->rx_free[--w->rx_nfree]].addr;
+		*xsk_ring_prod__fill_addr(&w->fill, idx + i) =
+			w->frames[w->rx_free[--w->rx_nfree]].addr;
 	if (got)
 		xsk_ring_prod__submit(&w->fill, got);
 	if (got && xsk_ring_prod__needs_wakeup(&w->fill)) {
@@ -333,7 +334,8 @@ static void worker_idle(struct xworker *w)
 		pfd[n++].events = POLLIN;
 	}
 	if (poll(pfd, (nfds_t)n, 2) > 0 && (pfd[0].revents & POLLIN)) {
-		ssize_t got = read(pfd[0].fd, &v, sizeof(v)); /* before idle_exit re-arms the kick */
+		ssize_t got =
+			read(pfd[0].fd, &v, sizeof(v)); /* before idle_exit re-arms the kick */
 
 		(void)got;
 	}
@@ -361,7 +363,8 @@ void *xworker_main(void *arg)
 	while (!tsq_load(&e->stop, TSQ_ACQUIRE)) {
 		unsigned work = 0;
 
-		work += (unsigned)tsq_defer_drain(&e->set, w->shard); /* hand-offs, restarts, RX frames home */
+		work += (unsigned)tsq_defer_drain(
+			&e->set, w->shard); /* hand-offs, restarts, RX frames home */
 		work += tx_fill(w);
 		tx_kick(w);
 		work += tx_complete(w);
@@ -377,7 +380,8 @@ void *xworker_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		tx_home_flush(w); /* nothing else to do: the frames held for a fuller batch go home */
+		tx_home_flush(
+			w); /* nothing else to do: the frames held for a fuller batch go home */
 		/* Nothing moved: spin a little (completions may be on their way), then sleep. */
 		if (++idle < 64 || (w->outstanding != 0 && idle < 4096)) {
 			tsq_counter_add_owner(&w->st.idle_yields, 1);

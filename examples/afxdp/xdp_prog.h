@@ -22,8 +22,8 @@
 #include <stdint.h>
 
 struct xdp_prog {
-	int prog_fd;    /* -1 when none */
-	int map_fd;     /* XSKMAP (redirect) or the counter array (sink) */
+	int prog_fd; /* -1 when none */
+	int map_fd;  /* XSKMAP (redirect) or the counter array (sink) */
 	int ifindex;
 	uint32_t flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE: how it was attached */
 };

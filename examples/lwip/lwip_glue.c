@@ -31,10 +31,10 @@ static struct lw_dev {
 	struct netif netif;
 	struct eth_addr mac, peer;
 	int rx_fd, tx_fd, stop_fd;
-	bool tsq;                 /* read under the core lock */
-	uint32_t key;             /* the next frame's OPT_ID key (core lock) */
-	uint32_t done;            /* completed frames (device thread) */
-	uint64_t bytes, max;      /* charged and not completed: linkoutput adds, completions subtract */
+	bool tsq;            /* read under the core lock */
+	uint32_t key;        /* the next frame's OPT_ID key (core lock) */
+	uint32_t done;       /* completed frames (device thread) */
+	uint64_t bytes, max; /* charged and not completed: linkoutput adds, completions subtract */
 	struct tsq_defer_set set; /* one shard: the device thread's */
 	struct tsq_defer_shard *shards;
 	pthread_t thr;
@@ -182,7 +182,9 @@ static void lw_rx(void)
 /* The device thread: completions, then the restarts they queued, then received frames. */
 static void *lw_dev_loop(void *arg)
 {
-	struct pollfd pf[3] = { { lw.rx_fd, POLLIN, 0 }, { lw.tx_fd, 0, 0 }, { lw.stop_fd, POLLIN, 0 } };
+	struct pollfd pf[3] = { { lw.rx_fd, POLLIN, 0 },
+				{ lw.tx_fd, 0, 0 },
+				{ lw.stop_fd, POLLIN, 0 } };
 
 	(void)arg;
 	while (!(pf[2].revents & POLLIN)) {
@@ -244,7 +246,8 @@ int lw_dev_start(int rx_fd, int tx_fd, const unsigned char mac[6], const unsigne
 		 const char *addr)
 {
 	struct tsq_defer_opts o = { .size = sizeof(o), .kick = lw_noop_kick };
-	uint32_t ts = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+	uint32_t ts = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+		      SOF_TIMESTAMPING_OPT_TSONLY;
 	int big = 8 << 20, ready = 0;
 	struct timespec ms = { 0, 1000000 };
 	ip6_addr_t a6;
@@ -253,7 +256,8 @@ int lw_dev_start(int rx_fd, int tx_fd, const unsigned char mac[6], const unsigne
 	memcpy(lw.mac.addr, mac, 6);
 	memcpy(lw.peer.addr, peer, 6);
 	lw.shards = tsq_defer_shards_alloc(1);
-	if (!ip6addr_aton(addr, &a6) || lw.shards == NULL || tsq_defer_set_init(&lw.set, lw.shards, 1, &o) ||
+	if (!ip6addr_aton(addr, &a6) || lw.shards == NULL ||
+	    tsq_defer_set_init(&lw.set, lw.shards, 1, &o) ||
 	    setsockopt(tx_fd, SOL_SOCKET, SO_TIMESTAMPING, &ts, sizeof(ts)) ||
 	    setsockopt(tx_fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) ||
 	    setsockopt(tx_fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)))
@@ -283,7 +287,8 @@ void lw_dev_set_tsq(bool on)
 
 uint64_t lw_dev_take_max(void)
 {
-	return __atomic_exchange_n(&lw.max, __atomic_load_n(&lw.bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	return __atomic_exchange_n(&lw.max, __atomic_load_n(&lw.bytes, __ATOMIC_RELAXED),
+				   __ATOMIC_RELAXED);
 }
 
 void lw_dev_stop(void)

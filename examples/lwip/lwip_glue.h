@@ -27,10 +27,10 @@
 #include <tsq/owner.h>
 
 struct lw_conn {
-	struct tsq_flow flow;  /* first: cache-line aligned */
-	struct tsq_owner own;  /* the application's ownership; its short lock is the flow's lock */
-	struct tcp_pcb *pcb;   /* NULL once detached (written under the core lock) */
-	uint16_t port;         /* our TCP port */
+	struct tsq_flow flow; /* first: cache-line aligned */
+	struct tsq_owner own; /* the application's ownership; its short lock is the flow's lock */
+	struct tcp_pcb *pcb;  /* NULL once detached (written under the core lock) */
+	uint16_t port;        /* our TCP port */
 	void *app;
 };
 

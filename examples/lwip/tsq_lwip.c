@@ -46,8 +46,9 @@ static struct app {
 	pthread_t writer;
 	ip_addr_t me, peer;
 	struct tsq_budget_opts opts;
-} app = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv_w = PTHREAD_COND_INITIALIZER,
-	      .cv_p = PTHREAD_COND_INITIALIZER };
+} app = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	  .cv_w = PTHREAD_COND_INITIALIZER,
+	  .cv_p = PTHREAD_COND_INITIALIZER };
 
 /* lwIP's callbacks: its thread, core lock held. */
 static err_t app_connected(void *arg, struct tcp_pcb *pcb, err_t err)
@@ -130,7 +131,8 @@ static struct app_conn *app_connect(uint16_t port, uint64_t limit)
 	app.all[app.nall++] = c;
 	LOCK_TCPIP_CORE();
 	pcb = tcp_new_ip_type(IPADDR_TYPE_V6);
-	if (pcb != NULL && tcp_bind(pcb, &app.me, 0) == ERR_OK && lw_conn_init(&c->lc, pcb, &app.opts) == 0) {
+	if (pcb != NULL && tcp_bind(pcb, &app.me, 0) == ERR_OK &&
+	    lw_conn_init(&c->lc, pcb, &app.opts) == 0) {
 		tcp_arg(pcb, c);
 		tcp_err(pcb, app_err);
 		tcp_sent(pcb, app_sent);
@@ -247,7 +249,8 @@ static int app_probe_rt(void *ctx, unsigned char *buf, size_t len)
 
 	(void)ctx;
 	lw_conn_enter(&c->lc);
-	if (c->lc.pcb != NULL && (err = tcp_write(c->lc.pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY)) == ERR_OK)
+	if (c->lc.pcb != NULL &&
+	    (err = tcp_write(c->lc.pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY)) == ERR_OK)
 		tcp_output(c->lc.pcb);
 	lw_conn_leave(&c->lc);
 	pthread_mutex_lock(&app.mu);
@@ -327,8 +330,8 @@ static int app_parse(void *ctx, int argc, char **argv, int *i)
 	(void)ctx;
 	if (strcmp(argv[*i], "--pacing-shift") != 0)
 		return 0;
-	app.opts.pacing_shift =
-		(unsigned)stacks_opt_num("tsq-lwip", argv[*i], *i + 1 < argc ? argv[*i + 1] : NULL, 1, 20);
+	app.opts.pacing_shift = (unsigned)stacks_opt_num(
+		"tsq-lwip", argv[*i], *i + 1 < argc ? argv[*i + 1] : NULL, 1, 20);
 	(*i)++;
 	return 1;
 }
@@ -337,7 +340,8 @@ int main(int argc, char **argv)
 {
 	static const struct stack_ops lwip_stack = {
 		.name = "lwip",
-		.usage = "  --pacing-shift N  the budget's limit is the learned rate >> N (1..20, default 10: ~1 ms)\n",
+		.usage =
+			"  --pacing-shift N  the budget's limit is the learned rate >> N (1..20, default 10: ~1 ms)\n",
 		.parse = app_parse,
 		.init = app_init,
 		.row_start = app_row_start,

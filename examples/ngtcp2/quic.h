@@ -23,9 +23,9 @@
 
 #include <tsq/tsq.h>
 
-#define QUIC_PKT_MAX 1452     /* ngtcp2's largest UDP payload for IPv6 on a 1500-byte link */
-#define QUIC_WIRE_OVERHEAD 48 /* IPv6 + UDP headers: the unit's cost is what the link carries */
-#define QUIC_TXQ_SLOTS 65536  /* datagrams awaiting their completion, per connection */
+#define QUIC_PKT_MAX 1452         /* ngtcp2's largest UDP payload for IPv6 on a 1500-byte link */
+#define QUIC_WIRE_OVERHEAD 48     /* IPv6 + UDP headers: the unit's cost is what the link carries */
+#define QUIC_TXQ_SLOTS 65536      /* datagrams awaiting their completion, per connection */
 #define QUIC_DATA_PERIOD 1000003u /* the pattern repeats after a prime number of bytes */
 #define QUIC_CHUNK 16384u         /* stream bytes offered to ngtcp2 per call */
 
@@ -50,45 +50,45 @@ struct quic_txrec {
 
 struct quic_conn {
 	/* Set by the caller before quic_conn_start(). */
-	int fd;                        /* UDP socket, IPv6, connected to the peer */
+	int fd; /* UDP socket, IPv6, connected to the peer */
 	bool server;
-	unsigned index;                /* the pattern's seed; also names the connection */
-	uint64_t send_bytes;           /* server: stream bytes to send; UINT64_MAX: until stopped */
-	const bool *stop;              /* server: set to end the stream early (FIN) */
+	unsigned index;      /* the pattern's seed; also names the connection */
+	uint64_t send_bytes; /* server: stream bytes to send; UINT64_MAX: until stopped */
+	const bool *stop;    /* server: set to end the stream early (FIN) */
 	struct quic_tls *tls;
-	bool tsq;                      /* server: check the budget before stream data */
+	bool tsq; /* server: check the budget before stream data */
 
 	/* ngtcp2 and GnuTLS state. */
 	ngtcp2_conn *conn;
 	gnutls_session_t session;
 	ngtcp2_crypto_conn_ref ref;
 	struct sockaddr_in6 local, remote;
-	uint8_t *data;                 /* server: one period of the pattern + QUIC_CHUNK */
-	int64_t stream;                /* the server's unidirectional stream, -1 before it opens */
-	uint64_t offset;               /* server: stream bytes written; client: bytes checked */
+	uint8_t *data;   /* server: one period of the pattern + QUIC_CHUNK */
+	int64_t stream;  /* the server's unidirectional stream, -1 before it opens */
+	uint64_t offset; /* server: stream bytes written; client: bytes checked */
 	bool fin_sent, fin_seen, closed, draining;
-	uint64_t peer_close_code;      /* the peer's CONNECTION_CLOSE error code */
+	uint64_t peer_close_code; /* the peer's CONNECTION_CLOSE error code */
 	bool peer_closed;
-	bool pinned;                   /* client: the server showed the certificate made for it */
+	bool pinned; /* client: the server showed the certificate made for it */
 	uint64_t bad_bytes, out_of_order; /* client: content or order errors */
 	uint8_t pending[QUIC_PKT_MAX]; /* a datagram the socket refused (EAGAIN), sent on POLLOUT */
 	size_t pending_len;
 	uint64_t sent_pkts, send_errors;
-	bool write_more;               /* the write loop stopped at its bound, not for want of room */
-	bool write_failed;             /* a restart's write failed: the thread closes the conn */
-	uint64_t delivered;            /* client: bytes checked (atomic store: main reads it) */
-	struct quic_tally *tally;      /* server: the sender's total in flight (its thread only) */
+	bool write_more;          /* the write loop stopped at its bound, not for want of room */
+	bool write_failed;        /* a restart's write failed: the thread closes the conn */
+	uint64_t delivered;       /* client: bytes checked (atomic store: main reads it) */
+	struct quic_tally *tally; /* server: the sender's total in flight (its thread only) */
 
 	/* tsq (server only; quic_tsq.c). */
 	struct tsq_flow flow;
 	struct tsq_owner own;
-	struct quic_txrec *txq;        /* FIFO of datagrams awaiting completion */
-	uint32_t txq_head, txq_tail;   /* indices, free-running */
-	uint32_t next_key;             /* the kernel's OPT_ID counter, as we expect it */
-	uint64_t inflight_bytes;       /* every datagram handed down, tsq on or off */
+	struct quic_txrec *txq;      /* FIFO of datagrams awaiting completion */
+	uint32_t txq_head, txq_tail; /* indices, free-running */
+	uint32_t next_key;           /* the kernel's OPT_ID counter, as we expect it */
+	uint64_t inflight_bytes;     /* every datagram handed down, tsq on or off */
 	uint64_t inflight_max;
 	uint64_t completions, completion_msgs, txq_overflows, flushed;
-	uint64_t restarts;             /* send_more() runs */
+	uint64_t restarts; /* send_more() runs */
 };
 
 /* quic_tls.c */

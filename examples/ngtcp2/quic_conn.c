@@ -103,8 +103,8 @@ static void quic_callbacks(ngtcp2_callbacks *cb, bool server)
 static ngtcp2_path quic_path(struct quic_conn *c)
 {
 	ngtcp2_path p = {
-		.local = {(struct sockaddr *)&c->local, sizeof(c->local)},
-		.remote = {(struct sockaddr *)&c->remote, sizeof(c->remote)},
+		.local = { (struct sockaddr *)&c->local, sizeof(c->local) },
+		.remote = { (struct sockaddr *)&c->remote, sizeof(c->remote) },
 	};
 
 	return p;
@@ -145,7 +145,7 @@ static int quic_new(struct quic_conn *c, const ngtcp2_pkt_hd *hd)
 static int quic_feed(struct quic_conn *c, const uint8_t *buf, size_t len)
 {
 	ngtcp2_path path = quic_path(c);
-	ngtcp2_pkt_info pi = {0};
+	ngtcp2_pkt_info pi = { 0 };
 	int rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, buf, len, quic_now());
 	ngtcp2_connection_close_error ce;
 
@@ -200,7 +200,9 @@ int quic_conn_read(struct quic_conn *c)
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ? 0 : -errno;
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ?
+				       0 :
+				       -errno;
 		if (quic_feed(c, buf, (size_t)n) != 0)
 			return -EPROTO;
 	}
@@ -343,7 +345,8 @@ int quic_conn_close(struct quic_conn *c)
 	if (c->closed || c->draining)
 		return 0;
 	ngtcp2_connection_close_error_default(&ce);
-	n = ngtcp2_conn_write_connection_close(c->conn, NULL, NULL, buf, sizeof(buf), &ce, quic_now());
+	n = ngtcp2_conn_write_connection_close(c->conn, NULL, NULL, buf, sizeof(buf), &ce,
+					       quic_now());
 	c->closed = true;
 	if (n < 0)
 		return -EPROTO;

@@ -37,7 +37,7 @@ static struct timespec quic_timeout(struct quic_side *s, uint64_t now)
 		else if (exp - now < wait)
 			wait = exp - now;
 	}
-	return (struct timespec){(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+	return (struct timespec){ (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
 }
 
 /* The server side of a connection: the client's first datagram sets it up. */
@@ -94,15 +94,15 @@ static int quic_wait(struct quic_side *s, struct pollfd *pfd)
 	int r;
 
 	for (unsigned i = 0; i < s->n; i++) {
-		pfd[i] = (struct pollfd){s->conns[i].fd, POLLIN, 0};
+		pfd[i] = (struct pollfd){ s->conns[i].fd, POLLIN, 0 };
 		if (s->conns[i].pending_len != 0)
 			pfd[i].events |= POLLOUT;
 	}
 	if (s->set == NULL)
 		return ppoll(pfd, n, &t, NULL);
-	pfd[n++] = (struct pollfd){tsq_defer_fd(s->set, 0), POLLIN, 0};
+	pfd[n++] = (struct pollfd){ tsq_defer_fd(s->set, 0), POLLIN, 0 };
 	if (!tsq_defer_idle_enter(s->set, 0))
-		t = (struct timespec){0, 0}; /* a restart is queued: look, do not sleep */
+		t = (struct timespec){ 0, 0 }; /* a restart is queued: look, do not sleep */
 	r = ppoll(pfd, n, &t, NULL);
 	tsq_defer_idle_exit(s->set, 0);
 	if (r > 0 && (pfd[s->n].revents & POLLIN)) {
@@ -203,7 +203,7 @@ void *quic_echo_thread(void *arg)
 	uint8_t buf[256];
 
 	while (!quic_stopping(&r->echo_stop)) {
-		struct pollfd pfd = {r->echo_fd, POLLIN, 0};
+		struct pollfd pfd = { r->echo_fd, POLLIN, 0 };
 		struct sockaddr_in6 from;
 		socklen_t fl = sizeof(from);
 		ssize_t n;

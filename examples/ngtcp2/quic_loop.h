@@ -29,7 +29,7 @@ typedef int quic_socket_fn(void *ctx, bool receiver);
 struct quic_row_cfg {
 	unsigned flows;
 	bool tsq;
-	uint64_t bulk_bytes;  /* 0: until quic_row_stop(); else exactly this per flow */
+	uint64_t bulk_bytes; /* 0: until quic_row_stop(); else exactly this per flow */
 	struct sockaddr_in6 sender, receiver; /* addresses (ports ignored) */
 	uint16_t echo_port;
 	struct tsq_budget_opts budget; /* the senders' flows (size 0: tsq's defaults) */
@@ -38,13 +38,14 @@ struct quic_row_cfg {
 };
 
 struct quic_row_result {
-	uint64_t bytes;              /* checked by the receivers, all flows */
+	uint64_t bytes; /* checked by the receivers, all flows */
 	uint64_t bad_bytes, out_of_order;
-	unsigned fins, pinned, clean_closes; /* streams ended, certificates matched, NO_ERROR closes */
-	uint64_t inflight_left;      /* budget bytes still charged after the last notice */
-	uint64_t flushed;            /* datagrams that never got a notice */
-	uint64_t txq_overflows;      /* datagrams completed early: no slot to wait in */
-	uint64_t send_errors;        /* datagrams the socket refused for good (QUIC resends) */
+	unsigned fins, pinned,
+		clean_closes;   /* streams ended, certificates matched, NO_ERROR closes */
+	uint64_t inflight_left; /* budget bytes still charged after the last notice */
+	uint64_t flushed;       /* datagrams that never got a notice */
+	uint64_t txq_overflows; /* datagrams completed early: no slot to wait in */
+	uint64_t send_errors;   /* datagrams the socket refused for good (QUIC resends) */
 	uint64_t bytes_in_device_max;
 	uint64_t throttles, restarts, deferred, queued, unmatched;
 	int err;

@@ -54,7 +54,8 @@ static int quic_row_sockets(struct quic_row *r)
 		struct quic_conn *s = &r->srv[i], *k = &r->cli[i];
 
 		s->fd = quic_bound(r, false, c->sender, (uint16_t)(QUIC_PORT_BASE + i));
-		k->fd = quic_connected(r, true, c->receiver, c->sender, (uint16_t)(QUIC_PORT_BASE + i));
+		k->fd = quic_connected(r, true, c->receiver, c->sender,
+				       (uint16_t)(QUIC_PORT_BASE + i));
 		if (s->fd < 0 || k->fd < 0)
 			return -1;
 		s->server = true;
@@ -146,8 +147,8 @@ int quic_row_start(struct quic_row *r, struct quic_tls *tls, const struct quic_r
 		return -EIO;
 	}
 	until = quic_now() + QUIC_ROW_SECONDS_MAX * 1000000000u;
-	r->sender = (struct quic_side){r->srv, cfg->flows, &r->set, until, 0};
-	r->receiver = (struct quic_side){r->cli, cfg->flows, NULL, until, 0};
+	r->sender = (struct quic_side){ r->srv, cfg->flows, &r->set, until, 0 };
+	r->receiver = (struct quic_side){ r->cli, cfg->flows, NULL, until, 0 };
 	if (pthread_create(&r->te, NULL, quic_echo_thread, r) != 0) {
 		quic_row_free(r);
 		return -EAGAIN;
@@ -171,7 +172,7 @@ int quic_row_start(struct quic_row *r, struct quic_tls *tls, const struct quic_r
 int quic_row_probe(struct quic_row *r, unsigned char *buf, size_t len)
 {
 	unsigned char back[256];
-	struct pollfd pfd = {r->probe_fd, POLLIN, 0};
+	struct pollfd pfd = { r->probe_fd, POLLIN, 0 };
 
 	if (len > sizeof(back) || send(r->probe_fd, buf, len, 0) != (ssize_t)len)
 		return -1;
@@ -234,8 +235,8 @@ int quic_row_stop(struct quic_row *r, struct quic_row_result *out)
 	quic_row_collect(r, out);
 	quic_row_free(r);
 	return out->err == 0 && out->bad_bytes == 0 && out->out_of_order == 0 && out->fins == n &&
-			       out->pinned == n && out->clean_closes == n && out->inflight_left == 0 &&
-			       out->unmatched == 0
-		       ? 0
-		       : -1;
+			       out->pinned == n && out->clean_closes == n &&
+			       out->inflight_left == 0 && out->unmatched == 0 ?
+		       0 :
+		       -1;
 }

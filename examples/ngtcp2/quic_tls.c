@@ -24,13 +24,14 @@ static const char quic_alpn[] = "tsq";
 static int quic_tls_make_cert(struct quic_tls *t)
 {
 	time_t now = time(NULL);
-	unsigned char serial[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	unsigned char serial[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	int err;
 
 	err = gnutls_x509_privkey_init(&t->key);
 	if (err == 0)
 		err = gnutls_x509_privkey_generate(t->key, GNUTLS_PK_ECDSA,
-						   GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+						   GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+						   0);
 	if (err == 0)
 		err = gnutls_x509_crt_init(&t->crt);
 	if (err != 0)
@@ -95,14 +96,14 @@ static ngtcp2_conn *quic_tls_get_conn(ngtcp2_crypto_conn_ref *ref)
 int quic_tls_session(struct quic_conn *c)
 {
 	unsigned flags = (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_END_OF_EARLY_DATA;
-	gnutls_datum_t alpn = {(unsigned char *)quic_alpn, sizeof(quic_alpn) - 1};
+	gnutls_datum_t alpn = { (unsigned char *)quic_alpn, sizeof(quic_alpn) - 1 };
 	int err;
 
 	err = gnutls_init(&c->session, flags);
 	if (err != 0)
 		return err;
-	err = c->server ? ngtcp2_crypto_gnutls_configure_server_session(c->session)
-			: ngtcp2_crypto_gnutls_configure_client_session(c->session);
+	err = c->server ? ngtcp2_crypto_gnutls_configure_server_session(c->session) :
+			  ngtcp2_crypto_gnutls_configure_client_session(c->session);
 	if (err != 0)
 		return GNUTLS_E_INTERNAL_ERROR;
 	c->ref.get_conn = quic_tls_get_conn;

@@ -62,8 +62,8 @@ static void quic_flow_unlock(struct tsq_flow *f)
 }
 
 /* Connections outlive every thread that could hold them: no references needed. */
-static const struct tsq_flow_ops quic_flow_ops = {quic_send_more, quic_flow_lock, quic_flow_unlock,
-						  NULL, NULL};
+static const struct tsq_flow_ops quic_flow_ops = { quic_send_more, quic_flow_lock, quic_flow_unlock,
+						   NULL, NULL };
 
 /* Datagrams are read by the owner itself, never delivered to a backlog. */
 static void quic_own_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
@@ -78,9 +78,9 @@ static void quic_own_release(struct tsq_owner *o)
 	tsq_flow_release(&quic_of_owner(o)->flow); /* DEFERRED: the write the drain left us */
 }
 
-static const struct tsq_owner_ops quic_own_ops = {quic_own_process, quic_own_release};
-static const struct tsq_owner_opts quic_own_opts = {.size = sizeof(quic_own_opts),
-						    .limit = 1u << 20};
+static const struct tsq_owner_ops quic_own_ops = { quic_own_process, quic_own_release };
+static const struct tsq_owner_opts quic_own_opts = { .size = sizeof(quic_own_opts),
+						     .limit = 1u << 20 };
 
 /* Return: 0, or -errno (socket options, memory, bad arguments). */
 int quic_tsq_init(struct quic_conn *c, struct tsq_defer_set *set, unsigned home,
@@ -134,11 +134,12 @@ static void quic_tsq_uncharge(struct quic_conn *c, uint32_t cost)
 /* The socket took the datagram: it has the next OPT_ID key. */
 void quic_tsq_sent(struct quic_conn *c, uint32_t cost)
 {
-	if (c->txq_tail - c->txq_head == QUIC_TXQ_SLOTS) { /* no room to wait: complete the oldest */
+	if (c->txq_tail - c->txq_head ==
+	    QUIC_TXQ_SLOTS) { /* no room to wait: complete the oldest */
 		c->txq_overflows++;
 		quic_tsq_uncharge(c, c->txq[c->txq_head++ % QUIC_TXQ_SLOTS].cost);
 	}
-	c->txq[c->txq_tail++ % QUIC_TXQ_SLOTS] = (struct quic_txrec){c->next_key++, cost};
+	c->txq[c->txq_tail++ % QUIC_TXQ_SLOTS] = (struct quic_txrec){ c->next_key++, cost };
 }
 
 /* The socket refused it for good (no key taken): nothing will complete it. */
@@ -182,7 +183,7 @@ int quic_tsq_completions(struct quic_conn *c)
 
 	for (; got < 256; got++) {
 		char ctl[256];
-		struct msghdr m = {.msg_control = ctl, .msg_controllen = sizeof(ctl)};
+		struct msghdr m = { .msg_control = ctl, .msg_controllen = sizeof(ctl) };
 		int64_t key;
 
 		if (recvmsg(c->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
@@ -226,8 +227,8 @@ int quic_tsq_write(struct quic_conn *c)
 		if (!blocked && quic_conn_stream_data(c, &v, &flags) &&
 		    (!c->tsq || tsq_flow_may_send(&c->flow, QUIC_TSQ_UNIT, 0)))
 			sid = c->stream;
-		n = ngtcp2_conn_writev_stream(c->conn, NULL, NULL, buf, sizeof(buf), &len, flags, sid,
-					      sid >= 0 ? &v : NULL, sid >= 0 ? 1 : 0, now);
+		n = ngtcp2_conn_writev_stream(c->conn, NULL, NULL, buf, sizeof(buf), &len, flags,
+					      sid, sid >= 0 ? &v : NULL, sid >= 0 ? 1 : 0, now);
 		if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR) {
 			blocked = true; /* flow control: write the rest without stream data */
 			continue;

@@ -139,8 +139,9 @@ int main(int argc, char **argv)
 	static struct quic_stack q;
 	const struct stack_ops ops = {
 		.name = "quic",
-		.usage = "  --pacing-shift N  the budget's limit is the learned rate >> N (1..20, default 10: ~1 ms)\n"
-			 "  --cap BYTES       the budget's cap (1500..2^30, default 4 MiB)\n",
+		.usage =
+			"  --pacing-shift N  the budget's limit is the learned rate >> N (1..20, default 10: ~1 ms)\n"
+			"  --cap BYTES       the budget's cap (1500..2^30, default 4 MiB)\n",
 		.parse = quic_stack_parse,
 		.init = quic_stack_init,
 		.row_start = quic_stack_row_start,

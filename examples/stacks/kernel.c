@@ -36,7 +36,8 @@ static struct ks {
 
 static int ks__connect(uint16_t port)
 {
-	struct sockaddr_in6 me = tb_sockaddr(TB_ADDR_KERNEL, 0), peer = tb_sockaddr(TB_ADDR_PEER, port);
+	struct sockaddr_in6 me = tb_sockaddr(TB_ADDR_KERNEL, 0),
+			    peer = tb_sockaddr(TB_ADDR_PEER, port);
 	int fd = tb_socket(ks.tb, TB_A, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct timeval tv = { 0, 100000 };
 

@@ -194,12 +194,14 @@ static void *pk__echo_conn(void *arg)
 			n = recv(ca->fd, buf + got, sizeof(buf) - got, 0);
 			if (n > 0)
 				got += (size_t)n;
-			else if (n < 0 && (errno == EAGAIN || errno == EINTR) && !pk__stopping(ca->srv))
+			else if (n < 0 && (errno == EAGAIN || errno == EINTR) &&
+				 !pk__stopping(ca->srv))
 				continue;
 			else
 				break;
 		}
-		if (got < sizeof(buf) || send(ca->fd, buf, sizeof(buf), MSG_NOSIGNAL) != (ssize_t)sizeof(buf))
+		if (got < sizeof(buf) ||
+		    send(ca->fd, buf, sizeof(buf), MSG_NOSIGNAL) != (ssize_t)sizeof(buf))
 			break;
 	}
 	free(ca);

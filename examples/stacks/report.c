@@ -15,7 +15,8 @@ void report_table(FILE *out, const struct stacks_row *rows, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		const struct stacks_row *r = &rows[i];
 
-		fprintf(out, "%-7s %-4s %5u %5u %5u %9.2f %9.0f %9.0f %7llu %10lld %10llu %9llu %s\n",
+		fprintf(out,
+			"%-7s %-4s %5u %5u %5u %9.2f %9.0f %9.0f %7llu %10lld %10llu %9llu %s\n",
 			r->stack, r->tsq ? "on" : "off", r->bulk_flows, r->link_mbit, r->round,
 			r->goodput_mbit, r->p50_us, r->p99_us, (unsigned long long)r->samples,
 			(long long)r->bytes_in_device_max, (unsigned long long)r->qdisc_backlog_max,
@@ -41,8 +42,8 @@ int report_json(const char *path, const struct stacks_row *rows, unsigned n)
 			"\"probe_rtt_us_max\":%.1f,\"probe_samples\":%llu,\"probe_errors\":%llu,"
 			"\"throttles\":%llu,\"restarts\":%llu,\"deferred\":%llu,\"sink_bytes\":%llu,"
 			"\"bad_bytes\":%llu,\"failed\":%s}",
-			i ? "," : "", r->stack, r->tsq ? "true" : "false", r->bulk_flows, r->link_mbit,
-			r->round, r->goodput_mbit, r->p50_us, r->p99_us,
+			i ? "," : "", r->stack, r->tsq ? "true" : "false", r->bulk_flows,
+			r->link_mbit, r->round, r->goodput_mbit, r->p50_us, r->p99_us,
 			(long long)r->bytes_in_device_max, r->device_source,
 			(unsigned long long)r->qdisc_backlog_max, r->max_us,
 			(unsigned long long)r->samples, (unsigned long long)r->probe_errors,
@@ -96,11 +97,13 @@ void report_ratios(FILE *out, const struct stacks_row *rows, unsigned n)
 		kern = report__find(rows, n, "kernel", true, on->round);
 		if (off != NULL && on->p99_us > 0 && k[0] < 64) {
 			p99[0][k[0]] = off->p99_us / on->p99_us;
-			gp[0][k[0]++] = off->goodput_mbit > 0 ? on->goodput_mbit / off->goodput_mbit : 0;
+			gp[0][k[0]++] =
+				off->goodput_mbit > 0 ? on->goodput_mbit / off->goodput_mbit : 0;
 		}
 		if (kern != NULL && kern->p99_us > 0 && k[1] < 64) {
 			p99[1][k[1]] = on->p99_us / kern->p99_us;
-			gp[1][k[1]++] = kern->goodput_mbit > 0 ? on->goodput_mbit / kern->goodput_mbit : 0;
+			gp[1][k[1]++] =
+				kern->goodput_mbit > 0 ? on->goodput_mbit / kern->goodput_mbit : 0;
 		}
 	}
 	if (k[0] == 0 && k[1] == 0)

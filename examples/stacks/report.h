@@ -11,7 +11,7 @@ struct stacks_row {
 	const char *stack; /* "lwip", "quic", "kernel" */
 	bool tsq;          /* the kernel's rows: true (its own TSQ cannot be switched off) */
 	unsigned bulk_flows, link_mbit, round;
-	double goodput_mbit;         /* sink bytes over the probe's window */
+	double goodput_mbit;           /* sink bytes over the probe's window */
 	double p50_us, p99_us, max_us; /* probe round trips, nearest rank */
 	uint64_t samples, probe_errors;
 	int64_t bytes_in_device_max; /* the stack's charged-not-completed max, else the qdisc's */

@@ -61,7 +61,8 @@ double stacks_opt_num(const char *prog, const char *opt, const char *val, double
 	return v;
 }
 
-static unsigned st__uint(const char *prog, const char *opt, const char *val, unsigned lo, unsigned hi)
+static unsigned st__uint(const char *prog, const char *opt, const char *val, unsigned lo,
+			 unsigned hi)
 {
 	double v = stacks_opt_num(prog, opt, val, lo, hi);
 
@@ -108,7 +109,9 @@ static void st__parse(int argc, char **argv, const char *prog, const struct stac
 			continue;
 		} else {
 			fprintf(stderr, "%s: %s%s%s\n", prog,
-				used < 0 || (a[0] == '-' && v == NULL) ? "bad or missing value for " : "unknown option ",
+				used < 0 || (a[0] == '-' && v == NULL) ?
+					"bad or missing value for " :
+					"unknown option ",
 				a, strcmp(a, "--tsq") ? "" : " (want on, off or both)");
 			exit(2);
 		}
@@ -174,8 +177,8 @@ static int st__row(struct tb *tb, struct tb_qdisc_sampler *qs, const struct stac
 	r->max_us = pr.max_us;
 	r->samples = pr.samples;
 	r->probe_errors = pr.errors;
-	r->bytes_in_device_max = ex.bytes_in_device_max >= 0 ? ex.bytes_in_device_max
-							     : (int64_t)r->qdisc_backlog_max;
+	r->bytes_in_device_max = ex.bytes_in_device_max >= 0 ? ex.bytes_in_device_max :
+							       (int64_t)r->qdisc_backlog_max;
 	r->device_source = ex.bytes_in_device_max >= 0 ? "budget" : "qdisc";
 	r->throttles = ex.throttles;
 	r->restarts = ex.restarts;
@@ -183,8 +186,9 @@ static int st__row(struct tb *tb, struct tb_qdisc_sampler *qs, const struct stac
 	r->sink_bytes = sr.bytes;
 	r->bad_bytes = sr.bad_bytes;
 	r->failed = ex.failed || sr.bad_bytes != 0 || pr.errors != 0 || pr.samples == 0 ||
-		    (cfg->bulk_bytes != 0 && s->delivered == NULL && (sr.bytes != cfg->bulk_bytes * cfg->bulk_flows ||
-					      sr.clean_eofs != cfg->bulk_flows || sr.errors != 0));
+		    (cfg->bulk_bytes != 0 && s->delivered == NULL &&
+		     (sr.bytes != cfg->bulk_bytes * cfg->bulk_flows ||
+		      sr.clean_eofs != cfg->bulk_flows || sr.errors != 0));
 	if (r->failed)
 		fprintf(stderr,
 			"%s (tsq %s): FAILED: %llu bytes received (%llu bad), %llu clean closes, "
@@ -200,13 +204,15 @@ static unsigned st__rounds(struct tb *tb, const struct stack_ops *s, const struc
 {
 	struct tb_qdisc_sampler *qs = tb_qdisc_start(tb, 1000);
 	const struct stack_ops *who[3] = { &pk_kernel_stack, s, s };
-	bool tsq[3] = { true, false, true }, want[3] = { o->kernel, o->tsq_mask & 1, o->tsq_mask & 2 };
+	bool tsq[3] = { true, false, true },
+	     want[3] = { o->kernel, o->tsq_mask & 1, o->tsq_mask & 2 };
 	unsigned n = 0;
 
 	for (unsigned round = 1; round <= o->rounds; round++)
 		for (unsigned j = 0; j < 3; j++) {
 			unsigned k = (j + round - 1) % 3; /* rotate: no row always runs first */
-			struct stack_cfg cfg = { o->bulk_flows, o->link_mbit, tsq[k], o->bulk_bytes };
+			struct stack_cfg cfg = { o->bulk_flows, o->link_mbit, tsq[k],
+						 o->bulk_bytes };
 
 			if (!want[k] || n == ST_MAX_ROWS)
 				continue;
@@ -214,7 +220,8 @@ static unsigned st__rounds(struct tb *tb, const struct stack_ops *s, const struc
 			memset(&rows[n], 0, sizeof(rows[n]));
 			rows[n].round = round;
 			if (st__row(tb, qs, who[k], &cfg, o, &rows[n]) != 0)
-				rows[n].failed = true, rows[n].stack = who[k]->name, rows[n].device_source = "-";
+				rows[n].failed = true, rows[n].stack = who[k]->name,
+				rows[n].device_source = "-";
 			n++;
 		}
 	tb_qdisc_stop(qs);

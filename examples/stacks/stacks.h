@@ -39,7 +39,7 @@ struct stack_ops {
 	/* Parse one extra option argv[*i], moving *i past any value it takes (argv[*i + 1]).
 	 * Return 1: taken; 0: not one of the stack's; -1: a bad value (exit 2). */
 	int (*parse)(void *ctx, int argc, char **argv, int *i);
-	int (*init)(void *ctx, struct tb *tb);  /* once, after the testbed is up; 0 or -1 */
+	int (*init)(void *ctx, struct tb *tb); /* once, after the testbed is up; 0 or -1 */
 	/* Connect the probe and cfg->bulk_flows bulk flows to the sink, start sending. 0 or -1. */
 	int (*row_start)(void *ctx, const struct stack_cfg *cfg);
 	int (*probe_rt)(void *ctx, unsigned char *buf, size_t len); /* one probe round trip */

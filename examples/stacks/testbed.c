@@ -113,8 +113,9 @@ static int tb__tbf(struct tb *tb, const char *verb, unsigned mbit)
 	/* burst: ~1 ms of the rate, at least two frames; limit: far above any window used. */
 	unsigned burst = mbit * 125 > 2 * 1514 ? mbit * 125 : 2 * 1514;
 
-	return tb_run(tb, TB_A, "/usr/sbin/tc qdisc %s dev %s root tbf rate %umbit burst %u limit %u",
-		      verb, tb->dev[TB_A], mbit, burst, 4u << 20);
+	return tb_run(tb, TB_A,
+		      "/usr/sbin/tc qdisc %s dev %s root tbf rate %umbit burst %u limit %u", verb,
+		      tb->dev[TB_A], mbit, burst, 4u << 20);
 }
 
 static int tb__configure(struct tb *tb)
@@ -236,7 +237,8 @@ static int64_t tb__qdisc_read(struct tb *tb, int fd)
 	struct {
 		struct nlmsghdr nh;
 		struct tcmsg tc;
-	} req = { .nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETQDISC,
+	} req = { .nh = { .nlmsg_len = sizeof(req),
+			  .nlmsg_type = RTM_GETQDISC,
 			  .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
 		  .tc = { .tcm_family = AF_UNSPEC, .tcm_ifindex = tb->ifindex[TB_A] } };
 	static __thread char buf[16384];

@@ -34,10 +34,10 @@
 enum tb_side { TB_A = 0, TB_B = 1 };
 
 struct tb {
-	char ns[2][32];            /* names during setup only */
-	char dev[2][16];           /* dev[TB_A] carries the tbf */
-	int nsfd[2];               /* keeps each namespace alive */
-	int orig;                  /* this thread's namespace at setup */
+	char ns[2][32];  /* names during setup only */
+	char dev[2][16]; /* dev[TB_A] carries the tbf */
+	int nsfd[2];     /* keeps each namespace alive */
+	int orig;        /* this thread's namespace at setup */
 	unsigned char mac[2][6];
 	int ifindex[2];
 	unsigned link_mbit;

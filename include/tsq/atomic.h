@@ -130,12 +130,12 @@ static inline void tsq_cpu_relax(void)
 #ifdef TSQ_DEBUG
 #include <stdio.h>
 #include <stdlib.h>
-#define TSQ__MISUSE_IF(cond, call, what)                                       \
-	do {                                                                   \
-		if (tsq_unlikely(cond)) {                                      \
-			fprintf(stderr, "tsq: %s: %s\n", (call), (what));      \
-			abort();                                               \
-		}                                                              \
+#define TSQ__MISUSE_IF(cond, call, what)                                  \
+	do {                                                              \
+		if (tsq_unlikely(cond)) {                                 \
+			fprintf(stderr, "tsq: %s: %s\n", (call), (what)); \
+			abort();                                          \
+		}                                                         \
 	} while (0)
 #else
 #define TSQ__MISUSE_IF(cond, call, what) ((void)0)

@@ -168,7 +168,7 @@ static inline uint64_t tsq__budget_clock_ns(void)
  * The most the check lets be in flight, whatever the limit: bytes below which one more unit
  * of any cost (< 2^32) still fits the 40-bit field, and the largest 24-bit unit count.
  */
-#define TSQ_BUDGET_MAX_INFLIGHT (TSQ__BUDGET_BYTES_MASK - UINT32_MAX) /* 2^40 - 2^32 */
+#define TSQ_BUDGET_MAX_INFLIGHT (TSQ__BUDGET_BYTES_MASK - UINT32_MAX)     /* 2^40 - 2^32 */
 #define TSQ_BUDGET_MAX_UNITS ((1u << (64 - TSQ__BUDGET_UNITS_SHIFT)) - 1) /* 2^24 - 1 */
 
 /* The window word: start time in ns with its three low bits used as flags. */
@@ -201,11 +201,11 @@ struct tsq_budget_opts {
  */
 struct tsq_budget {
 	/* The first 55 bytes are what the sender's check and every completion touch. */
-	uint64_t inflight;     /* (units << 40) | bytes: sender adds, completions subtract */
-	uint64_t pacing_rate;  /* bytes per second set by the sender (used unless learning) */
-	uint64_t rate_est;     /* learned bytes per second: the window's closer writes */
-	uint64_t delivered;    /* bytes completed, modulo 2^64: completions add (learning only) */
-	uint64_t win;          /* window start in ns | TSQ__BUDGET_WIN_*: completions */
+	uint64_t inflight;    /* (units << 40) | bytes: sender adds, completions subtract */
+	uint64_t pacing_rate; /* bytes per second set by the sender (used unless learning) */
+	uint64_t rate_est;    /* learned bytes per second: the window's closer writes */
+	uint64_t delivered;   /* bytes completed, modulo 2^64: completions add (learning only) */
+	uint64_t win;         /* window start in ns | TSQ__BUDGET_WIN_*: completions */
 	uint64_t cap;
 	uint32_t pacing_shift;
 	bool allow_one;
@@ -215,7 +215,7 @@ struct tsq_budget {
 	uint64_t win_delivered; /* `delivered` when the window opened */
 	uint64_t rate_prev;     /* the previous window's sample */
 	uint64_t window_ns;
-	uint64_t throttles;    /* sender stopped (re-check confirmed): sender-written */
+	uint64_t throttles;     /* sender stopped (re-check confirmed): sender-written */
 	uint64_t recheck_saves; /* re-check found room after setting THROTTLED: sender-written */
 	uint64_t unmatched;     /* completions clamped at zero: any thread, atomic add */
 	uint64_t rate_samples;  /* windows closed with a rate sample: the closer, atomic add */
@@ -327,7 +327,8 @@ static inline uint64_t tsq_budget_rate(const struct tsq_budget *b)
  * Return: the limit in bytes; saturates at TSQ_BUDGET_MAX_INFLIGHT (any cap, any factor)
  * instead of overflowing.
  */
-static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t next_cost, unsigned factor)
+static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t next_cost,
+					unsigned factor)
 {
 	uint64_t limit = tsq_budget_rate(b) >> b->pacing_shift;
 
@@ -383,8 +384,8 @@ static inline bool tsq__budget_over(const struct tsq_budget *b, uint64_t infligh
  * over the limit, or TSQ_BUDGET_MAX_INFLIGHT bytes / TSQ_BUDGET_MAX_UNITS units in flight
  * (never with nothing in flight).
  */
-static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f, uint32_t next_cost,
-				       unsigned factor)
+static inline bool tsq_budget_may_send(struct tsq_budget *b, struct tsq_flags *f,
+				       uint32_t next_cost, unsigned factor)
 {
 	uint64_t limit = tsq_budget_limit(b, next_cost, factor);
 
@@ -419,7 +420,8 @@ static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 	/* Completions only subtract, so the value before our add bounds what we added to. */
 	TSQ__MISUSE_IF((old >> TSQ__BUDGET_UNITS_SHIFT) >= TSQ_BUDGET_MAX_UNITS ||
 			       (old & TSQ__BUDGET_BYTES_MASK) > TSQ__BUDGET_BYTES_MASK - cost,
-		       "tsq_budget_charge", "in-flight units or bytes overflow (charged past a stop)");
+		       "tsq_budget_charge",
+		       "in-flight units or bytes overflow (charged past a stop)");
 	(void)old;
 }
 

@@ -201,7 +201,7 @@ struct tsq_defer_shard {
 	} shared TSQ_CACHELINE_ALIGNED;
 	/* Line 2: waking the owner. idle is written by the owner, read by every producer. */
 	struct {
-		uint32_t idle;         /* owner is about to sleep (DEFER_S3, the Dekker pair's flag) */
+		uint32_t idle; /* owner is about to sleep (DEFER_S3, the Dekker pair's flag) */
 		uint32_t kick_pending; /* single flight: 1 from a kick until the owner re-arms */
 		uint64_t kicks;        /* wake-ups sent */
 	} wake TSQ_CACHELINE_ALIGNED;
@@ -212,15 +212,15 @@ struct tsq_defer_shard {
 		uint64_t drains;
 		uint64_t list_drained; /* of `drained`, from the shared list */
 		uint64_t fence_errors; /* membarrier failed in idle_enter: the owner did not sleep */
-		int efd; /* default kick: an eventfd, -1 when a custom kick is used */
+		int efd;               /* default kick: an eventfd, -1 when a custom kick is used */
 		uint32_t in_rings; /* a drain is delivering ring slots in place (re-entry guard) */
 	} owner TSQ_CACHELINE_ALIGNED;
 };
 
 struct tsq_defer_opts {
-	size_t size;              /* sizeof(struct tsq_defer_opts): forward compatibility */
-	uint32_t bound;           /* items on a shard's shared list before fallback; 0: 128 */
-	tsq_defer_kick_fn *kick;  /* NULL: an eventfd per shard (tsq_defer_fd(), tsq_defer_wait()) */
+	size_t size;             /* sizeof(struct tsq_defer_opts): forward compatibility */
+	uint32_t bound;          /* items on a shard's shared list before fallback; 0: 128 */
+	tsq_defer_kick_fn *kick; /* NULL: an eventfd per shard (tsq_defer_fd(), tsq_defer_wait()) */
 	void *kick_ctx;
 	/* Since the second version of the struct: slots per (producer, target) ring, rounded
 	 * up to a power of two (8..TSQ_DEFER_RING_MAX); 0: TSQ_DEFER_RING_DEFAULT;
@@ -370,17 +370,20 @@ static inline int tsq_defer_set_init(struct tsq_defer_set *set, struct tsq_defer
 	if (set == NULL || shards == NULL || nr_shards == 0 || nr_shards == TSQ_DEFER_NO_SHARD)
 		return -EINVAL;
 	/* libbpf's rule (atomic.h): an older, smaller struct reads as zeroes past its end. */
-	if (!tsq__opts_read(opts, offsetof(struct tsq_defer_opts, kick_ctx) + sizeof(void *), &o, sizeof(o)))
+	if (!tsq__opts_read(opts, offsetof(struct tsq_defer_opts, kick_ctx) + sizeof(void *), &o,
+			    sizeof(o)))
 		return -EINVAL;
-	TSQ__MISUSE_IF(set->live == TSQ__DEFER_LIVE && set->shards != NULL, "tsq_defer_set_init",
-		       "set initialised twice without tsq_defer_set_destroy() (its eventfds and rings "
-		       "would leak); zero a fresh set before the first init");
+	TSQ__MISUSE_IF(
+		set->live == TSQ__DEFER_LIVE && set->shards != NULL, "tsq_defer_set_init",
+		"set initialised twice without tsq_defer_set_destroy() (its eventfds and rings "
+		"would leak); zero a fresh set before the first init");
 	if (o.bound == 0)
 		o.bound = TSQ_DEFER_DEFAULT_BOUND;
 	/* An explicit huge bound would overflow the count arithmetic. */
-	if (o.bound > (1u << 31) || (o.ring_size > TSQ_DEFER_RING_MAX && o.ring_size != TSQ_DEFER_RINGS_OFF) ||
-	    o.producers > TSQ_DEFER_PRODUCERS_MAX || o.producers > TSQ_DEFER_NO_SHARD - 1 - nr_shards ||
-	    o.fence > TSQ_DEFER_FENCE_SYMMETRIC)
+	if (o.bound > (1u << 31) ||
+	    (o.ring_size > TSQ_DEFER_RING_MAX && o.ring_size != TSQ_DEFER_RINGS_OFF) ||
+	    o.producers > TSQ_DEFER_PRODUCERS_MAX ||
+	    o.producers > TSQ_DEFER_NO_SHARD - 1 - nr_shards || o.fence > TSQ_DEFER_FENCE_SYMMETRIC)
 		return -EINVAL;
 
 	set->shards = shards;
@@ -519,9 +522,11 @@ static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, uns
 		struct tsq__defer_ring *r = tsq__defer_ring_of(set, target, self);
 
 		if (tsq_likely(r != NULL))
-			return tsq__defer_ring_put1(set, target, r, item) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
+			return tsq__defer_ring_put1(set, target, r, item) ? TSQ_DEFER_QUEUED :
+									    TSQ_DEFER_RAN_FALLBACK;
 	}
-	return tsq__defer_list_link(set, target, &item, 1, true) ? TSQ_DEFER_QUEUED : TSQ_DEFER_RAN_FALLBACK;
+	return tsq__defer_list_link(set, target, &item, 1, true) ? TSQ_DEFER_QUEUED :
+								   TSQ_DEFER_RAN_FALLBACK;
 }
 
 /*
@@ -541,7 +546,8 @@ static inline int tsq_defer_push_bulk(struct tsq_defer_set *set, unsigned target
 				      struct tsq_defer_item *const *items, unsigned n)
 {
 	if (tsq_unlikely(set == NULL || (items == NULL && n != 0) || n > (unsigned)INT32_MAX ||
-			 target >= set->nr_shards || (self >= set->nr_producers && self != TSQ_DEFER_NO_SHARD)))
+			 target >= set->nr_shards ||
+			 (self >= set->nr_producers && self != TSQ_DEFER_NO_SHARD)))
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++)
 		if (tsq_unlikely(items[i] == NULL || items[i]->fn == NULL))
@@ -572,7 +578,8 @@ static inline int tsq_defer_push_bulk(struct tsq_defer_set *set, unsigned target
  * Return: TSQ_DEFER_QUEUED; -EINVAL if set or item is NULL, item->fn is NULL or target is
  * out of range (nothing linked). Under TSQ_DEBUG an item already queued aborts.
  */
-static inline int tsq_defer_queue(struct tsq_defer_set *set, unsigned target, struct tsq_defer_item *item)
+static inline int tsq_defer_queue(struct tsq_defer_set *set, unsigned target,
+				  struct tsq_defer_item *item)
 {
 	if (tsq_unlikely(tsq__defer_bad_push(set, target, TSQ_DEFER_NO_SHARD, item)))
 		return -EINVAL;
@@ -632,14 +639,15 @@ static inline int tsq_defer_batch_add(struct tsq_defer_set *set, struct tsq_defe
 	 * Fast path: the batch already holds items, so set, target and self were checked by the
 	 * first add (a batch belongs to one set); only the item is new.
 	 */
-	if (tsq_likely(b != NULL && b->n - 1u < TSQ_DEFER_BATCH_MAX - 1u && self == b->self && set != NULL &&
-		       item != NULL && item->fn != NULL)) {
+	if (tsq_likely(b != NULL && b->n - 1u < TSQ_DEFER_BATCH_MAX - 1u && self == b->self &&
+		       set != NULL && item != NULL && item->fn != NULL)) {
 		tsq__defer_check_ready(item, "tsq_defer_batch_add");
 		b->items[b->n++] = item;
 		if (b->n < TSQ_DEFER_BATCH_MAX)
 			return TSQ_DEFER_QUEUED;
-		return tsq_defer_batch_flush(set, b) < (int)TSQ_DEFER_BATCH_MAX ? TSQ_DEFER_RAN_FALLBACK
-										: TSQ_DEFER_QUEUED;
+		return tsq_defer_batch_flush(set, b) < (int)TSQ_DEFER_BATCH_MAX ?
+			       TSQ_DEFER_RAN_FALLBACK :
+			       TSQ_DEFER_QUEUED;
 	}
 	if (tsq_unlikely(b == NULL || tsq__defer_bad_push(set, b->target, self, item) ||
 			 (b->n != 0 && self != b->self)))
@@ -651,8 +659,7 @@ static inline int tsq_defer_batch_add(struct tsq_defer_set *set, struct tsq_defe
 	}
 	b->self = self;
 	b->items[b->n++] = item;
-	if (b->n >= TSQ_DEFER_BATCH_MAX &&
-	    tsq_defer_batch_flush(set, b) < (int)TSQ_DEFER_BATCH_MAX)
+	if (b->n >= TSQ_DEFER_BATCH_MAX && tsq_defer_batch_flush(set, b) < (int)TSQ_DEFER_BATCH_MAX)
 		return TSQ_DEFER_RAN_FALLBACK;
 	return TSQ_DEFER_QUEUED;
 }
@@ -690,8 +697,8 @@ static inline long tsq_defer_drain(struct tsq_defer_set *set, unsigned self)
  * place).
  * Return: the number of items handed over (>= 0); -EINVAL for a bad set or shard or fn NULL.
  */
-static inline long tsq_defer_drain_burst(struct tsq_defer_set *set, unsigned self, tsq_defer_burst_fn *fn,
-					 void *ctx)
+static inline long tsq_defer_drain_burst(struct tsq_defer_set *set, unsigned self,
+					 tsq_defer_burst_fn *fn, void *ctx)
 {
 	const struct tsq__defer_sink sink = { fn, ctx };
 
@@ -793,7 +800,8 @@ static inline int tsq_defer_stats(const struct tsq_defer_set *set, unsigned shar
 		return -EINVAL;
 	s = &set->shards[shard];
 	/* The list's pushes: what the owner took from it plus what it holds now. */
-	out->pushed = tsq_load(&s->owner.list_drained, TSQ_RELAXED) + tsq_load(&s->shared.count, TSQ_RELAXED);
+	out->pushed = tsq_load(&s->owner.list_drained, TSQ_RELAXED) +
+		      tsq_load(&s->shared.count, TSQ_RELAXED);
 	out->spilled = 0;
 	tsq__defer_ring_stats(set, shard, out);
 	out->inline_runs = tsq_load(&s->owner.inline_runs, TSQ_RELAXED);

@@ -140,10 +140,10 @@ enum tsq_dql_completed_result {
  * newer, larger one is refused (-EINVAL) if its unknown tail is not zero.
  */
 struct tsq_dql_opts {
-	size_t size;            /* sizeof(struct tsq_dql_opts): forward compatibility */
-	uint32_t min_limit;     /* bytes; 0 by default */
-	uint32_t max_limit;     /* bytes; 0 means TSQ_DQL_MAX_LIMIT */
-	uint64_t hold_ns;       /* 0 means TSQ_DQL_HOLD_NS_DEFAULT (tsq_dql_set_hold_time takes 0) */
+	size_t size;        /* sizeof(struct tsq_dql_opts): forward compatibility */
+	uint32_t min_limit; /* bytes; 0 by default */
+	uint32_t max_limit; /* bytes; 0 means TSQ_DQL_MAX_LIMIT */
+	uint64_t hold_ns;   /* 0 means TSQ_DQL_HOLD_NS_DEFAULT (tsq_dql_set_hold_time takes 0) */
 	uint64_t stall_thrs_ns; /* 0: stall detection off */
 };
 
@@ -162,8 +162,8 @@ struct tsq_dql {
 		uint32_t busy;       /* TSQ_DEBUG: senders inside a call */
 		uint64_t snap;       /* (num_completed << 32) | limit: completion-written */
 		uint64_t stall_thrs_ns;
-		uint64_t hist_seq;   /* even: history stable; odd: the sender is moving it */
-		uint64_t hist_head;  /* index (tick / 64) of the newest history word */
+		uint64_t hist_seq;  /* even: history stable; odd: the sender is moving it */
+		uint64_t hist_head; /* index (tick / 64) of the newest history word */
 		uint64_t hist[TSQ__DQL_HIST_WORDS]; /* bit per tick: something was queued then */
 		uint64_t stops, recheck_saves;      /* sender-written counters */
 	} snd TSQ_CACHELINE_ALIGNED;
@@ -177,8 +177,8 @@ struct tsq_dql {
 		uint32_t busy;                 /* TSQ_DEBUG: completions inside a call */
 		uint64_t lowest_slack;         /* UINT64_MAX: none seen since the watch started */
 		uint64_t slack_start_ns;
-		uint64_t hold_ns;              /* any thread writes (tsq_dql_set_hold_time) */
-		uint64_t last_reap_ns;         /* time of the last completion */
+		uint64_t hold_ns;      /* any thread writes (tsq_dql_set_hold_time) */
+		uint64_t last_reap_ns; /* time of the last completion */
 		uint64_t restarts, grows, shrinks, stalls, stall_max_ns; /* completion-written */
 	} cmp TSQ_CACHELINE_ALIGNED;
 };
@@ -240,7 +240,7 @@ static inline unsigned tsq__dql_tick_shift(uint64_t thrs)
 }
 
 #ifdef TSQ_DEBUG
-#define tsq__dql_enter(busy, call, what)                                                  \
+#define tsq__dql_enter(busy, call, what) \
 	TSQ__MISUSE_IF(tsq_fetch_add((busy), 1u, TSQ_RELAXED) != 0, (call), (what))
 #define tsq__dql_leave(busy) ((void)tsq_fetch_sub((busy), 1u, TSQ_RELAXED))
 #else
@@ -286,7 +286,8 @@ static inline void tsq__dql_hist_note(struct tsq_dql *d, uint64_t thrs, uint64_t
 			if (ahead > TSQ__DQL_HIST_WORDS)
 				ahead = TSQ__DQL_HIST_WORDS;
 			for (uint64_t i = 1; i <= ahead; i++) /* DQL_R4, pairs with DQL_A4 */
-				tsq_store(&d->snd.hist[(head + i) % TSQ__DQL_HIST_WORDS], 0, TSQ_RELEASE);
+				tsq_store(&d->snd.hist[(head + i) % TSQ__DQL_HIST_WORDS], 0,
+					  TSQ_RELEASE);
 			/* DQL_R4, pairs with DQL_A4 */
 			tsq_store(&d->snd.hist_head, word, TSQ_RELEASE);
 			/* DQL_R3, pairs with DQL_A3 */
@@ -335,8 +336,10 @@ static inline void tsq__dql_check_stall(struct tsq_dql *d, uint64_t thrs, uint64
 		for (uint64_t i = 0; i < n && !found; i++) {
 			t = start + i;
 			/* DQL_A4 */
-			found = (tsq_load(&d->snd.hist[(t / 64) % TSQ__DQL_HIST_WORDS], TSQ_ACQUIRE)
-				 >> (t % 64)) & 1;
+			found = (tsq_load(&d->snd.hist[(t / 64) % TSQ__DQL_HIST_WORDS],
+					  TSQ_ACQUIRE) >>
+				 (t % 64)) &
+				1;
 		}
 		/* The acquire loads above keep this re-read after them (a seqlock without fences). */
 		if (tsq_load(&d->snd.hist_seq, TSQ_RELAXED) != seq)
@@ -587,7 +590,8 @@ static inline int tsq_dql_complete(struct tsq_dql *d, uint32_t count, uint64_t n
 	inflight = nq - nc;
 	if (count > inflight)
 		return -EINVAL;
-	tsq__dql_enter(&d->cmp.busy, "tsq_dql_complete", "two completions at once (serialise them)");
+	tsq__dql_enter(&d->cmp.busy, "tsq_dql_complete",
+		       "two completions at once (serialise them)");
 	completed = nc + count;
 	ovlimit = tsq__dql_posdiff(inflight, limit);
 	inprogress = nq - completed;
@@ -610,7 +614,8 @@ static inline int tsq_dql_complete(struct tsq_dql *d, uint32_t count, uint64_t n
 		 * completed, but at least the part of the last object that was under the limit.
 		 */
 		uint64_t slack = (uint64_t)limit + prev_ov, twice = 2ull * count;
-		uint64_t last_objs = prev_ov != 0 ? tsq__dql_posdiff(d->cmp.prev_last_obj, prev_ov) : 0;
+		uint64_t last_objs =
+			prev_ov != 0 ? tsq__dql_posdiff(d->cmp.prev_last_obj, prev_ov) : 0;
 
 		slack = slack > twice ? slack - twice : 0;
 		if (slack < last_objs)

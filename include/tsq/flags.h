@@ -90,8 +90,8 @@ extern "C" {
  * (case labels, enumerators, static initializers). For an n known only at run time use
  * tsq_flags_user().
  */
-#define TSQ_F_USER(n)                                                                      \
-	(1u << (TSQ_F_USER_SHIFT + (n) +                                                   \
+#define TSQ_F_USER(n)                    \
+	(1u << (TSQ_F_USER_SHIFT + (n) + \
 		0 * sizeof(char[(unsigned long long)(n) < TSQ_F_USER_MAX ? 1 : -1])))
 #define TSQ_F_USER_ALL (~0u << TSQ_F_USER_SHIFT)
 /* Everything the owner's release runs: DEFERRED and all user bits (not THROTTLED/QUEUED). */
@@ -111,7 +111,10 @@ static inline uint32_t tsq_flags_user(unsigned n)
 	return n < TSQ_F_USER_MAX ? 1u << (TSQ_F_USER_SHIFT + n) : 0u;
 }
 
-#define TSQ_FLAGS_INIT { 0 }
+#define TSQ_FLAGS_INIT \
+	{              \
+		0      \
+	}
 
 /*
  * tsq_flags_init - clear every bit (as TSQ_FLAGS_INIT does statically).
@@ -192,8 +195,8 @@ static inline bool tsq_flags_throttled_to_queued(struct tsq_flags *f)
 		if (!(old & TSQ_F_THROTTLED) || (old & TSQ_F_QUEUED))
 			return false;
 		/* FLAGS_X3 (the CAS below), pairs with FLAGS_S3 in tsq_flags_unqueue() */
-	} while (!tsq_cmpxchg_weak(&f->word, &old, (old & ~TSQ_F_THROTTLED) | TSQ_F_QUEUED, TSQ_ACQ_REL,
-				   TSQ_ACQUIRE));
+	} while (!tsq_cmpxchg_weak(&f->word, &old, (old & ~TSQ_F_THROTTLED) | TSQ_F_QUEUED,
+				   TSQ_ACQ_REL, TSQ_ACQUIRE));
 	return true;
 }
 

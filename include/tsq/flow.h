@@ -181,8 +181,8 @@ static inline int tsq_flow_init(struct tsq_flow *flow, struct tsq_defer_set *set
 {
 	int err;
 
-	if (flow == NULL || set == NULL || ops == NULL || ops->send_more == NULL || ops->lock == NULL ||
-	    ops->unlock == NULL || home >= tsq_defer_nr_shards(set))
+	if (flow == NULL || set == NULL || ops == NULL || ops->send_more == NULL ||
+	    ops->lock == NULL || ops->unlock == NULL || home >= tsq_defer_nr_shards(set))
 		return -EINVAL;
 	err = tsq_budget_init(&flow->budget, opts);
 	if (err != 0)

@@ -64,8 +64,7 @@ extern "C" {
 #endif
 
 /* container_of for C and C++ alike (no typeof, no statement expressions). */
-#define tsq_container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define tsq_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct tsq_llist_node {
 	struct tsq_llist_node *next;
@@ -75,7 +74,10 @@ struct tsq_llist_head {
 	struct tsq_llist_node *first; /* NULL when empty; the newest node otherwise */
 };
 
-#define TSQ_LLIST_INIT { NULL }
+#define TSQ_LLIST_INIT \
+	{              \
+		NULL   \
+	}
 
 /*
  * Walk a detached chain (from take_all or reverse). The _safe form reads ->next before the
@@ -138,7 +140,8 @@ static inline bool tsq_llist_push_batch(struct tsq_llist_head *head, struct tsq_
  * caller's own SEQ_CST flag store and list load on the consumer side.
  * Return: true if the list was empty just before the splice.
  */
-static inline bool tsq_llist_push_batch_seqcst(struct tsq_llist_head *head, struct tsq_llist_node *first,
+static inline bool tsq_llist_push_batch_seqcst(struct tsq_llist_head *head,
+					       struct tsq_llist_node *first,
 					       struct tsq_llist_node *last)
 {
 	return tsq__llist_push_batch(head, first, last, TSQ_SEQ_CST); /* LLIST_S1 */

@@ -140,18 +140,18 @@ struct tsq_owner_ops {
  * (-EINVAL) if its unknown tail is not zero.
  */
 struct tsq_owner_opts {
-	size_t size;    /* sizeof(struct tsq_owner_opts): forward compatibility */
+	size_t size; /* sizeof(struct tsq_owner_opts): forward compatibility */
 	uint64_t limit; /* backlog bytes (e.g. tsq_owner_tcp_limit()); 0 means TSQ_OWNER_LIMIT_DEFAULT */
 };
 
 /* Counters (all uint64_t: tsq_owner_stats() copies the object's twin field by field). */
 struct tsq_owner_stats {
-	uint64_t backlogged;        /* items parked because the object was owned */
-	uint64_t inline_runs;       /* items processed at once by the deliverer (TSQ_OWNER_INLINE) */
-	uint64_t dropped;           /* items refused with -ENOBUFS or -E2BIG (handed back) */
-	uint64_t flushes;           /* tsq_owner_flush() calls that ran work */
+	uint64_t backlogged;  /* items parked because the object was owned */
+	uint64_t inline_runs; /* items processed at once by the deliverer (TSQ_OWNER_INLINE) */
+	uint64_t dropped;     /* items refused with -ENOBUFS or -E2BIG (handed back) */
+	uint64_t flushes;     /* tsq_owner_flush() calls that ran work */
 	uint64_t max_backlog_bytes; /* highest backlog length seen */
-	uint64_t backlog_bytes;     /* current backlog length (bytes counted since the last full drain) */
+	uint64_t backlog_bytes; /* current backlog length (bytes counted since the last full drain) */
 };
 
 /* The object's lock state. Fields are private: use the functions below. */
@@ -200,7 +200,8 @@ static inline int tsq_owner_init(struct tsq_owner *o, const struct tsq_owner_ops
 	struct tsq_owner_opts opt;
 	int err;
 
-	if (o == NULL || ops == NULL || ops->process == NULL || !tsq__opts_read(opts, v1, &opt, sizeof(opt)))
+	if (o == NULL || ops == NULL || ops->process == NULL ||
+	    !tsq__opts_read(opts, v1, &opt, sizeof(opt)))
 		return -EINVAL;
 	err = pthread_mutex_init(&o->slock, NULL);
 	if (err != 0)

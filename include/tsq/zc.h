@@ -138,8 +138,9 @@ enum tsq_zc_send_result {
 #define TSQ_ZC_FLOW_FLAGS 0xff00u
 
 /* tsq_zc_send_start() flags. */
-#define TSQ_ZC_APPEND 0x0001u      /* extend the newest context if possible, else start a new one */
-#define TSQ_ZC_APPEND_ONLY 0x0002u /* datagram cork: extend the newest context or fail (-EMSGSIZE) */
+#define TSQ_ZC_APPEND 0x0001u /* extend the newest context if possible, else start a new one */
+#define TSQ_ZC_APPEND_ONLY \
+	0x0002u /* datagram cork: extend the newest context or fail (-EMSGSIZE) */
 
 /* tsq_zc_flow_init() flags (struct tsq_zc_flow_opts). */
 #define TSQ_ZC_MERGE_IGNORE_COPIED 0x0100u /* merge like the kernel: COPIED becomes a range hint */
@@ -266,7 +267,8 @@ static inline void tsq__zc_unlock(struct tsq_zc_flow *f)
  * Return: 0; -EINVAL for NULL, or opts->size smaller than the first version of the struct or
  * larger with non-zero unknown bytes (nothing changed).
  */
-static inline int tsq_zc_account_init(struct tsq_zc_account *a, const struct tsq_zc_account_opts *opts)
+static inline int tsq_zc_account_init(struct tsq_zc_account *a,
+				      const struct tsq_zc_account_opts *opts)
 {
 	const size_t v1 = offsetof(struct tsq_zc_account_opts, limit) + sizeof(uint64_t);
 	struct tsq_zc_account_opts o;
@@ -347,7 +349,8 @@ static inline uint64_t tsq_zc_account_pinned(const struct tsq_zc_account *a)
  * Context: any thread. Blocks: never. Ordering: relaxed loads, field by field.
  * Return: 0; -EINVAL for NULL arguments (out untouched).
  */
-static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct tsq_zc_account_stats *out)
+static inline int tsq_zc_account_stats(const struct tsq_zc_account *a,
+				       struct tsq_zc_account_stats *out)
 {
 	if (a == NULL || out == NULL)
 		return -EINVAL;
@@ -370,7 +373,8 @@ static inline int tsq_zc_account_stats(const struct tsq_zc_account *a, struct ts
  * version of the struct or larger with non-zero unknown bytes (nothing changed).
  */
 static inline int tsq_zc_flow_init(struct tsq_zc_flow *f, struct tsq_zc_ctx *reserve, unsigned n,
-				   struct tsq_zc_account *account, const struct tsq_zc_flow_opts *opts)
+				   struct tsq_zc_account *account,
+				   const struct tsq_zc_flow_opts *opts)
 {
 	const size_t v1 = offsetof(struct tsq_zc_flow_opts, flags) + sizeof(unsigned);
 	struct tsq_zc_flow_opts o;
@@ -428,7 +432,7 @@ static inline bool tsq__zc_get_not_zero(struct tsq_zc_ctx *c)
 	do {
 		if (r == 0)
 			return false;
-	/* ZC_A2, pairs with ZC_X2 */
+		/* ZC_A2, pairs with ZC_X2 */
 	} while (!tsq_cmpxchg_weak(&c->refcnt, &r, r + 1, TSQ_ACQUIRE, TSQ_RELAXED));
 	return true;
 }
@@ -472,8 +476,9 @@ static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsig
 		struct tsq_zc_ctx *n = f->newest;
 
 		/* Still the newest (u32 ids), within the caps, and not completed meanwhile. */
-		if (n != NULL && (uint32_t)(n->id + n->len) == f->next_id && n->len < TSQ_ZC_MAX_SENDS &&
-		    n->bytes + (uint64_t)bytes <= TSQ_ZC_MAX_BYTES && tsq__zc_get_not_zero(n)) {
+		if (n != NULL && (uint32_t)(n->id + n->len) == f->next_id &&
+		    n->len < TSQ_ZC_MAX_SENDS && n->bytes + (uint64_t)bytes <= TSQ_ZC_MAX_BYTES &&
+		    tsq__zc_get_not_zero(n)) {
 			if (f->account != NULL && tsq_zc_account_charge(f->account, pin) != 0) {
 				tsq_counter_add_owner(&f->st.refused_pin, 1);
 				tsq_zc_put(f, n, false);

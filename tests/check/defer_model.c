@@ -62,8 +62,8 @@
 #include "tso_check.h"
 
 enum var { V_LIST, V_COUNT, V_KP, V_IDLE, V_WORD, V_TAIL, V_HEAD, NVARS };
-static const char *const var_name[NVARS] = { "list", "count", "kick_pending", "idle", "word", "tail",
-					     "head" };
+static const char *const var_name[NVARS] = { "list", "count", "kick_pending", "idle",
+					     "word", "tail",  "head" };
 
 #define MAXT 4
 
@@ -71,15 +71,15 @@ enum role { R_LIST, R_RING, R_OWNER };
 
 struct thr {
 	uint8_t pc;
-	uint8_t left;  /* producer: items still to push */
-	uint8_t a, b;  /* scratch: old count / was_empty / tail / cached head / snapshot */
+	uint8_t left; /* producer: items still to push */
+	uint8_t a, b; /* scratch: old count / was_empty / tail / cached head / snapshot */
 	struct tso_sb sb;
 };
 
 struct state {
 	uint8_t mem[NVARS];
-	uint8_t ran;      /* ghost: items drained or run as a fallback */
-	uint8_t over;     /* ghost: the list held more than the bound */
+	uint8_t ran;  /* ghost: items drained or run as a fallback */
+	uint8_t over; /* ghost: the list held more than the bound */
 	struct thr t[MAXT];
 };
 
@@ -97,7 +97,10 @@ struct model {
 
 /* ---- memory (tso_check.h) ---------------------------------------------------------------- */
 
-static uint8_t rd(const struct state *s, int t, int v) { return tso_load(s->mem, &s->t[t].sb, v); }
+static uint8_t rd(const struct state *s, int t, int v)
+{
+	return tso_load(s->mem, &s->t[t].sb, v);
+}
 
 static void wr_buffered(struct state *s, int t, int v, uint8_t val)
 {
@@ -108,11 +111,31 @@ static void wr_buffered(struct state *s, int t, int v, uint8_t val)
 
 enum {
 	/* producers */
-	P_START, P_LINK, P_DECIDE, P_IDLE, P_KICK, P_KICK_CAS, P_KICK_HOOK, P_DONE,
-	P_RING_FULL, P_RING_PUB, P_RING_HALF, P_RESERVE,
+	P_START,
+	P_LINK,
+	P_DECIDE,
+	P_IDLE,
+	P_KICK,
+	P_KICK_CAS,
+	P_KICK_HOOK,
+	P_DONE,
+	P_RING_FULL,
+	P_RING_PUB,
+	P_RING_HALF,
+	P_RESERVE,
 	/* owner */
-	O_DRAIN, O_TAKE, O_GIVEBACK, O_RING, O_SNAP, O_REARM, O_IDLE_STORE, O_MEMBARRIER, O_LOOK, O_SLEEP,
-	O_EXIT, O_STOP
+	O_DRAIN,
+	O_TAKE,
+	O_GIVEBACK,
+	O_RING,
+	O_SNAP,
+	O_REARM,
+	O_IDLE_STORE,
+	O_MEMBARRIER,
+	O_LOOK,
+	O_SLEEP,
+	O_EXIT,
+	O_STOP
 };
 
 static int total_items(const struct model *m)
@@ -144,7 +167,8 @@ static void next_item(struct thr *th)
  * Try thread t's next step from s into *n. Returns 1 if the step is enabled. The label of
  * the step is written to *what for traces.
  */
-static int step(const struct model *m, const struct state *s, int t, struct state *n, const char **what)
+static int step(const struct model *m, const struct state *s, int t, struct state *n,
+		const char **what)
 {
 	const struct thr *th = &s->t[t];
 	struct thr *nt;
@@ -157,7 +181,9 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	case P_START:
 		if (m->role[t] == R_RING) {
 			*what = "ring: full? (own tail vs cached head)";
-			nt->pc = (uint8_t)((uint8_t)(rd(s, t, V_TAIL) - th->b) + 1 > m->ring ? P_RING_FULL : P_RING_PUB);
+			nt->pc = (uint8_t)((uint8_t)(rd(s, t, V_TAIL) - th->b) + 1 > m->ring ?
+						   P_RING_FULL :
+						   P_RING_PUB);
 			return 1;
 		}
 		/* A list producer reserves at once. */
@@ -272,7 +298,8 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 	/* ---- the owner ---- */
 	case O_DRAIN:
 		*what = "drain: DEFER_R4 re-arm if kick_pending and work";
-		if (rd(s, t, V_KP) && (rd(s, t, V_LIST) || (m->ring && rd(s, t, V_TAIL) != rd(s, t, V_HEAD))))
+		if (rd(s, t, V_KP) &&
+		    (rd(s, t, V_LIST) || (m->ring && rd(s, t, V_TAIL) != rd(s, t, V_HEAD))))
 			wr_buffered(n, t, V_KP, 0);
 		nt->pc = m->early_giveback ? O_GIVEBACK : O_TAKE;
 		return 1;
@@ -323,9 +350,9 @@ static int step(const struct model *m, const struct state *s, int t, struct stat
 		nt->pc = O_IDLE_STORE;
 		return 1;
 	case O_IDLE_STORE:
-		*what = m->no_fence ? "DEFER_S3 idle = 1 (plain store: twin 2)"
-			: m->asym   ? "DEFER_S3 idle = 1 (plain store, membarrier next)"
-				    : "DEFER_S3 idle = 1 (SEQ_CST)";
+		*what = m->no_fence ? "DEFER_S3 idle = 1 (plain store: twin 2)" :
+			m->asym     ? "DEFER_S3 idle = 1 (plain store, membarrier next)" :
+				      "DEFER_S3 idle = 1 (SEQ_CST)";
 		if (m->no_fence || m->asym) {
 			if (!tso_can_store(&th->sb))
 				return 0;
@@ -421,8 +448,8 @@ static const char *terminal(const void *v)
 
 	if (s->ran == total_items(M))
 		return NULL;
-	snprintf(why, sizeof(why), "terminal with %u of %d items run (owner asleep, work queued)", s->ran,
-		 total_items(M));
+	snprintf(why, sizeof(why), "terminal with %u of %d items run (owner asleep, work queued)",
+		 s->ran, total_items(M));
 	return why;
 }
 
@@ -441,9 +468,15 @@ static void print_step(int i, const char *lab, const void *v)
 static uint64_t search(const struct model *m)
 {
 	const struct tso_search search = {
-		.name = m->name, .size = sizeof(struct state), .nmoves = 2 * m->nthreads,
-		.maxdepth = 4096, .move = move, .edge = edge, .terminal = terminal,
-		.violation_prefix = "  violation: ", .print_step = print_step,
+		.name = m->name,
+		.size = sizeof(struct state),
+		.nmoves = 2 * m->nthreads,
+		.maxdepth = 4096,
+		.move = move,
+		.edge = edge,
+		.terminal = terminal,
+		.violation_prefix = "  violation: ",
+		.print_step = print_step,
 	};
 	struct state s0;
 
@@ -460,32 +493,201 @@ static uint64_t search(const struct model *m)
 int main(int argc, char **argv)
 {
 	const struct model models[] = {
-		{ "two list producers x2 items, bound 2", 3, { R_OWNER, R_LIST, R_LIST }, { 0, 2, 2 }, 2, 0,
-		  0, 0, 0, 0, 0, 0, 0 },
-		{ "three list producers x1 item, bound 2", 4, { R_OWNER, R_LIST, R_LIST, R_LIST },
-		  { 0, 1, 1, 1 }, 2, 0, 0, 0, 0, 0, 0, 0, 0 },
-		{ "list producer x3, bound 4", 2, { R_OWNER, R_LIST }, { 0, 3 }, 4, 0, 0, 0, 0, 0, 0, 0, 0 },
-		{ "ring producer x3 (2 slots) + list producer x2", 3, { R_OWNER, R_RING, R_LIST },
-		  { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0, 0, 0 },
-		{ "ring producer x4 (4 slots)", 2, { R_OWNER, R_RING },
-		  { 0, 4 }, 2, 4, 0, 0, 0, 0, 0, 0, 0 },
-		{ "twin 1: old re-arm order (idle_exit, not idle_enter)", 3, { R_OWNER, R_LIST, R_LIST },
-		  { 0, 2, 2 }, 2, 0, 1, 0, 0, 0, 1, 0, 0 },
-		{ "twin 1 on the ring path", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 2, 1, 0, 0, 0, 1, 0, 0 },
-		{ "twin 2: DEFER_S3 (idle store) without a fence", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 1, 0, 0, 1, 0, 0 },
-		{ "twin 2 on the ring path", 2, { R_OWNER, R_RING }, { 0, 2 }, 2, 4, 0, 1, 0, 0, 1, 0, 0 },
-		{ "twin 3: futex word read after idle_enter", 2, { R_OWNER, R_LIST }, { 0, 2 }, 2, 0, 0, 0,
-		  1, 0, 1, 0, 0 },
-		{ "twin 4: room given back before the take", 3, { R_OWNER, R_LIST, R_LIST }, { 0, 2, 2 }, 2,
-		  0, 0, 0, 0, 1, 1, 0, 0 },
-		{ "membarrier: ring producer x3 (2 slots, spills) + list producer x2", 3,
-		  { R_OWNER, R_RING, R_LIST }, { 0, 3, 2 }, 2, 2, 0, 0, 0, 0, 0, 1, 0 },
-		{ "membarrier: ring producer x4 (4 slots)", 2, { R_OWNER, R_RING }, { 0, 4 }, 2, 4, 0, 0, 0,
-		  0, 0, 1, 0 },
-		{ "membarrier: two list producers x2 items, bound 2", 3, { R_OWNER, R_LIST, R_LIST },
-		  { 0, 2, 2 }, 2, 0, 0, 0, 0, 0, 0, 1, 0 },
-		{ "twin 5: membarrier mode without the membarrier (ring path)", 2, { R_OWNER, R_RING },
-		  { 0, 2 }, 2, 4, 0, 0, 0, 0, 1, 1, 1 },
+		{ "two list producers x2 items, bound 2",
+		  3,
+		  { R_OWNER, R_LIST, R_LIST },
+		  { 0, 2, 2 },
+		  2,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0 },
+		{ "three list producers x1 item, bound 2",
+		  4,
+		  { R_OWNER, R_LIST, R_LIST, R_LIST },
+		  { 0, 1, 1, 1 },
+		  2,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0 },
+		{ "list producer x3, bound 4",
+		  2,
+		  { R_OWNER, R_LIST },
+		  { 0, 3 },
+		  4,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0 },
+		{ "ring producer x3 (2 slots) + list producer x2",
+		  3,
+		  { R_OWNER, R_RING, R_LIST },
+		  { 0, 3, 2 },
+		  2,
+		  2,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0 },
+		{ "ring producer x4 (4 slots)",
+		  2,
+		  { R_OWNER, R_RING },
+		  { 0, 4 },
+		  2,
+		  4,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0 },
+		{ "twin 1: old re-arm order (idle_exit, not idle_enter)",
+		  3,
+		  { R_OWNER, R_LIST, R_LIST },
+		  { 0, 2, 2 },
+		  2,
+		  0,
+		  1,
+		  0,
+		  0,
+		  0,
+		  1,
+		  0,
+		  0 },
+		{ "twin 1 on the ring path",
+		  2,
+		  { R_OWNER, R_RING },
+		  { 0, 4 },
+		  2,
+		  2,
+		  1,
+		  0,
+		  0,
+		  0,
+		  1,
+		  0,
+		  0 },
+		{ "twin 2: DEFER_S3 (idle store) without a fence",
+		  2,
+		  { R_OWNER, R_LIST },
+		  { 0, 2 },
+		  2,
+		  0,
+		  0,
+		  1,
+		  0,
+		  0,
+		  1,
+		  0,
+		  0 },
+		{ "twin 2 on the ring path",
+		  2,
+		  { R_OWNER, R_RING },
+		  { 0, 2 },
+		  2,
+		  4,
+		  0,
+		  1,
+		  0,
+		  0,
+		  1,
+		  0,
+		  0 },
+		{ "twin 3: futex word read after idle_enter",
+		  2,
+		  { R_OWNER, R_LIST },
+		  { 0, 2 },
+		  2,
+		  0,
+		  0,
+		  0,
+		  1,
+		  0,
+		  1,
+		  0,
+		  0 },
+		{ "twin 4: room given back before the take",
+		  3,
+		  { R_OWNER, R_LIST, R_LIST },
+		  { 0, 2, 2 },
+		  2,
+		  0,
+		  0,
+		  0,
+		  0,
+		  1,
+		  1,
+		  0,
+		  0 },
+		{ "membarrier: ring producer x3 (2 slots, spills) + list producer x2",
+		  3,
+		  { R_OWNER, R_RING, R_LIST },
+		  { 0, 3, 2 },
+		  2,
+		  2,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  1,
+		  0 },
+		{ "membarrier: ring producer x4 (4 slots)",
+		  2,
+		  { R_OWNER, R_RING },
+		  { 0, 4 },
+		  2,
+		  4,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  1,
+		  0 },
+		{ "membarrier: two list producers x2 items, bound 2",
+		  3,
+		  { R_OWNER, R_LIST, R_LIST },
+		  { 0, 2, 2 },
+		  2,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  0,
+		  1,
+		  0 },
+		{ "twin 5: membarrier mode without the membarrier (ring path)",
+		  2,
+		  { R_OWNER, R_RING },
+		  { 0, 2 },
+		  2,
+		  4,
+		  0,
+		  0,
+		  0,
+		  0,
+		  1,
+		  1,
+		  1 },
 	};
 	int failed = 0;
 
@@ -499,12 +701,14 @@ int main(int argc, char **argv)
 		printf("  %llu states, %llu transitions, %llu terminal; %llu violations -> %s\n",
 		       (unsigned long long)tso_st.states, (unsigned long long)tso_st.transitions,
 		       (unsigned long long)tso_st.terminals, bad,
-		       m->expect_fail ? (bad ? "fails, as it must" : "PASSES: the twin should fail!")
-				      : (bad ? "FAILED" : "ok"));
+		       m->expect_fail ?
+			       (bad ? "fails, as it must" : "PASSES: the twin should fail!") :
+			       (bad ? "FAILED" : "ok"));
 		if ((bad != 0) != (m->expect_fail != 0))
 			failed++;
 	}
 	tso_done();
-	printf("%s\n", failed ? "defer model check: FAILED" : "defer model check: all models ok, all twins fail");
+	printf("%s\n", failed ? "defer model check: FAILED" :
+				"defer model check: all models ok, all twins fail");
 	return failed ? 1 : 0;
 }

@@ -79,9 +79,9 @@ static const char *const var_name[NVARS] = { "num_queued", "snapshot", "stopped"
 
 struct thr {
 	uint8_t pc;
-	uint8_t done;    /* sender: objects sent; completer: bytes completed */
-	uint8_t limit;   /* completer: its limit */
-	uint8_t nq;      /* completer: num_queued read at C0 */
+	uint8_t done;  /* sender: objects sent; completer: bytes completed */
+	uint8_t limit; /* completer: its limit */
+	uint8_t nq;    /* completer: num_queued read at C0 */
 	struct tso_sb sb;
 };
 
@@ -110,18 +110,32 @@ enum {
 	COV_BATCH = 1 << 5,      /* a completion of more than one byte */
 	COV_GROW = 1 << 6,       /* the limit grew */
 };
-static const char *const cov_name[] = { "stop", "re-check save", "restart", "restart while running",
-					"stopped, still over", "batch", "limit grew" };
+static const char *const cov_name[] = {
+	"stop",  "re-check save", "restart", "restart while running", "stopped, still over",
+	"batch", "limit grew"
+};
 
 #define MAXDEPTH 128
 #define LABEL TSO_LABEL
 
 /* ---- TSO memory (tso_check.h) ------------------------------------------------------------ */
 
-static uint8_t load(const struct state *s, int t, int x) { return tso_load(s->mem, &s->t[t].sb, x); }
-static void store(struct state *s, int t, int x, uint8_t v) { tso_store(s->mem, &s->t[t].sb, x, v); }
-static int can_store(const struct state *s, int t) { return tso_can_store(&s->t[t].sb); }
-static int can_rmw(const struct state *s, int t) { return tso_can_rmw(&s->t[t].sb); }
+static uint8_t load(const struct state *s, int t, int x)
+{
+	return tso_load(s->mem, &s->t[t].sb, x);
+}
+static void store(struct state *s, int t, int x, uint8_t v)
+{
+	tso_store(s->mem, &s->t[t].sb, x, v);
+}
+static int can_store(const struct state *s, int t)
+{
+	return tso_can_store(&s->t[t].sb);
+}
+static int can_rmw(const struct state *s, int t)
+{
+	return tso_can_rmw(&s->t[t].sb);
+}
 
 /* tsq__dql_avail_of() on the model's small numbers. */
 static int avail(uint8_t nq, uint8_t snap)
@@ -160,10 +174,12 @@ static int sender_step(struct state *s, int t, int choice, char *lab)
 		v = load(s, t, V_SNAP);
 		a = avail(load(s, t, V_NQ), v);
 		if (a >= 0) {
-			snprintf(lab, LABEL, "Q2 load snapshot (c=%u, l=%u): avail %d -> go", SNAP_C(v), SNAP_L(v), a);
+			snprintf(lab, LABEL, "Q2 load snapshot (c=%u, l=%u): avail %d -> go",
+				 SNAP_C(v), SNAP_L(v), a);
 			next_object(th);
 		} else {
-			snprintf(lab, LABEL, "Q2 load snapshot (c=%u, l=%u): avail %d -> over", SNAP_C(v), SNAP_L(v), a);
+			snprintf(lab, LABEL, "Q2 load snapshot (c=%u, l=%u): avail %d -> over",
+				 SNAP_C(v), SNAP_L(v), a);
 			th->pc = S1;
 		}
 		return 1;
@@ -172,7 +188,8 @@ static int sender_step(struct state *s, int t, int choice, char *lab)
 			if (!can_store(s, t))
 				return 0;
 			store(s, t, V_STOP, 1);
-			snprintf(lab, LABEL, "S1 plain store stopped=1 into the store buffer (twin)");
+			snprintf(lab, LABEL,
+				 "S1 plain store stopped=1 into the store buffer (twin)");
 		} else {
 			if (!can_rmw(s, t))
 				return 0;
@@ -192,12 +209,16 @@ static int sender_step(struct state *s, int t, int choice, char *lab)
 		nq = load(s, t, V_NQ);
 		a = avail(nq, v);
 		if (a < 0) {
-			snprintf(lab, LABEL, "S2 load snapshot (c=%u, l=%u): avail %d -> STOPPED, wait", SNAP_C(v), SNAP_L(v), a);
+			snprintf(lab, LABEL,
+				 "S2 load snapshot (c=%u, l=%u): avail %d -> STOPPED, wait",
+				 SNAP_C(v), SNAP_L(v), a);
 			tso_covered |= COV_STOP;
 			th->pc = WAIT;
 			s->waiting = 1;
 		} else {
-			snprintf(lab, LABEL, "S2 load snapshot (c=%u, l=%u): avail %d -> re-check save", SNAP_C(v), SNAP_L(v), a);
+			snprintf(lab, LABEL,
+				 "S2 load snapshot (c=%u, l=%u): avail %d -> re-check save",
+				 SNAP_C(v), SNAP_L(v), a);
 			tso_covered |= COV_SAVE;
 			th->pc = X_CLEAR;
 		}
@@ -247,7 +268,8 @@ static int completer_step(struct state *s, int t, int choice, char *lab)
 			tso_covered |= COV_BATCH;
 		th->done = (uint8_t)(th->done + count);
 		th->nq = nq;
-		snprintf(lab, LABEL, "C0 load num_queued=%u: complete %u, limit %u", nq, count, th->limit);
+		snprintf(lab, LABEL, "C0 load num_queued=%u: complete %u, limit %u", nq, count,
+			 th->limit);
 		th->pc = C1;
 		return 1;
 	default:
@@ -261,10 +283,13 @@ static int completer_step(struct state *s, int t, int choice, char *lab)
 			return 0;
 		store(s, t, V_SNAP, SNAP(th->done, th->limit));
 		if (M->no_cfence) {
-			snprintf(lab, LABEL, "C1 plain store snapshot (c=%u, l=%u), no fence (twin)", th->done, th->limit);
+			snprintf(lab, LABEL,
+				 "C1 plain store snapshot (c=%u, l=%u), no fence (twin)", th->done,
+				 th->limit);
 			th->pc = C2;
 		} else {
-			snprintf(lab, LABEL, "C1 SEQ_CST store snapshot (c=%u, l=%u): mov", th->done, th->limit);
+			snprintf(lab, LABEL, "C1 SEQ_CST store snapshot (c=%u, l=%u): mov",
+				 th->done, th->limit);
 			th->pc = C1F;
 		}
 		return 1;
@@ -349,8 +374,12 @@ static int move(const void *from, void *to, int k, char *lab)
 static uint64_t run(const struct model *m)
 {
 	const struct tso_search search = {
-		.name = m->name, .size = sizeof(struct state), .nmoves = 3 * NTHR,
-		.maxdepth = MAXDEPTH, .move = move, .terminal = terminal,
+		.name = m->name,
+		.size = sizeof(struct state),
+		.nmoves = 3 * NTHR,
+		.maxdepth = MAXDEPTH,
+		.move = move,
+		.terminal = terminal,
 	};
 	struct state s0;
 	uint64_t paths;
@@ -366,20 +395,23 @@ static uint64_t run(const struct model *m)
 	return tso_st.violations;
 }
 
-
-#define MODEL(nm, n, l, g, cf, sf, rc, sc_) \
-	{ .name = nm, .objects = (n), .limit0 = (l), .grow = (g), .no_cfence = (cf), .no_sfence = (sf), \
-	  .no_recheck = (rc), .sc = (sc_) }
+#define MODEL(nm, n, l, g, cf, sf, rc, sc_)                                                \
+	{                                                                                  \
+		.name = nm, .objects = (n), .limit0 = (l), .grow = (g), .no_cfence = (cf), \
+		.no_sfence = (sf), .no_recheck = (rc), .sc = (sc_)                         \
+	}
 
 #define NCONFIGS 7 /* in CONFIGS() */
-#define CONFIGS(prefix, cf, sf, rc, sc_)                                   \
-	{ MODEL(prefix ": 1 object, limit 0", 1, 0, 0, cf, sf, rc, sc_),         \
-	  MODEL(prefix ": 2 objects, limit 0", 2, 0, 0, cf, sf, rc, sc_),        \
-	  MODEL(prefix ": 2 objects, limit 1", 2, 1, 0, cf, sf, rc, sc_),        \
-	  MODEL(prefix ": 3 objects, limit 1", 3, 1, 0, cf, sf, rc, sc_),        \
-	  MODEL(prefix ": 3 objects, limit 2", 3, 2, 0, cf, sf, rc, sc_),        \
-	  MODEL(prefix ": 3 objects, limit 0, grows", 3, 0, 1, cf, sf, rc, sc_), \
-	  MODEL(prefix ": 4 objects, limit 1, grows", 4, 1, 1, cf, sf, rc, sc_) }
+#define CONFIGS(prefix, cf, sf, rc, sc_)                                                       \
+	{                                                                                      \
+		MODEL(prefix ": 1 object, limit 0", 1, 0, 0, cf, sf, rc, sc_),                 \
+			MODEL(prefix ": 2 objects, limit 0", 2, 0, 0, cf, sf, rc, sc_),        \
+			MODEL(prefix ": 2 objects, limit 1", 2, 1, 0, cf, sf, rc, sc_),        \
+			MODEL(prefix ": 3 objects, limit 1", 3, 1, 0, cf, sf, rc, sc_),        \
+			MODEL(prefix ": 3 objects, limit 2", 3, 2, 0, cf, sf, rc, sc_),        \
+			MODEL(prefix ": 3 objects, limit 0, grows", 3, 0, 1, cf, sf, rc, sc_), \
+			MODEL(prefix ": 4 objects, limit 1, grows", 4, 1, 1, cf, sf, rc, sc_)  \
+	}
 
 /* A group of configurations (tso_check.h: how a group passes or fails as it must). */
 TSO_GROUP_OF(struct model, run)
@@ -388,13 +420,17 @@ int main(int argc, char **argv)
 {
 	static const struct group groups[] = {
 		{ { "stop/restart, correct code (S1/S2 vs C1/C2, all SEQ_CST)", 0,
-		    COV_STOP | COV_SAVE | COV_RESTART | COV_SPURIOUS | COV_STILL_OVER | COV_BATCH | COV_GROW,
+		    COV_STOP | COV_SAVE | COV_RESTART | COV_SPURIOUS | COV_STILL_OVER | COV_BATCH |
+			    COV_GROW,
 		    NCONFIGS },
 		  CONFIGS("correct", 0, 0, 0, 0) },
-		{ { "twin 1: no completer barrier (C1 a plain store)", 1, 0, NCONFIGS }, CONFIGS("no-C-fence", 1, 0, 0, 0) },
-		{ { "twin 2: no sender barrier (S1 a plain store)", 1, 0, NCONFIGS }, CONFIGS("no-S-fence", 0, 1, 0, 0) },
+		{ { "twin 1: no completer barrier (C1 a plain store)", 1, 0, NCONFIGS },
+		  CONFIGS("no-C-fence", 1, 0, 0, 0) },
+		{ { "twin 2: no sender barrier (S1 a plain store)", 1, 0, NCONFIGS },
+		  CONFIGS("no-S-fence", 0, 1, 0, 0) },
 		{ { "twin 3: no re-check", 1, 0, NCONFIGS }, CONFIGS("no-recheck", 0, 0, 1, 0) },
-		{ { "control: twins 1 and 2 without store buffers (SC) pass - the race needs them", 0, COV_STOP, 4 },
+		{ { "control: twins 1 and 2 without store buffers (SC) pass - the race needs them",
+		    0, COV_STOP, 4 },
 		  { MODEL("no-C-fence/SC: 2 objects, limit 0", 2, 0, 0, 1, 0, 0, 1),
 		    MODEL("no-C-fence/SC: 3 objects, limit 1", 3, 1, 0, 1, 0, 0, 1),
 		    MODEL("no-S-fence/SC: 2 objects, limit 0", 2, 0, 0, 0, 1, 0, 1),
@@ -403,5 +439,6 @@ int main(int argc, char **argv)
 
 	_Static_assert(TSQ_DQL_STOPPED == 1 && TSQ_DQL_RESTART == 1, "the model's return values");
 	return tso_run_groups(argc, argv, &groups[0].g, sizeof(groups) / sizeof(groups[0]),
-			      sizeof(groups[0]), run_in, cov_name, sizeof(cov_name) / sizeof(cov_name[0]));
+			      sizeof(groups[0]), run_in, cov_name,
+			      sizeof(cov_name) / sizeof(cov_name[0]));
 }

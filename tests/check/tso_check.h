@@ -118,7 +118,7 @@ struct tso_search {
 	int nmoves;       /* moves tried in every state, k = 0 .. nmoves - 1 */
 	int maxdepth;     /* a longer path ends the run (exit 2) */
 	int (*move)(const void *from, void *to, int k, char *lab);
-	const char *(*invariant)(const void *s);             /* NULL: none */
+	const char *(*invariant)(const void *s);               /* NULL: none */
 	const char *(*edge)(const void *from, const void *to); /* NULL: none */
 	const char *(*terminal)(const void *s);
 	/* The first line of a violation's report ("    VIOLATION: " if NULL), then its text. */
@@ -133,7 +133,7 @@ struct tso_stats {
 };
 
 static struct tso_stats tso_st;
-static int tso_verbose; /* print the trace of every violation, not only the first */
+static int tso_verbose;      /* print the trace of every violation, not only the first */
 static unsigned tso_covered; /* the checker's coverage bits: which steps were reached */
 
 static const struct tso_search *tso__m;
@@ -248,8 +248,8 @@ static inline void tso__report(const char *what, int depth)
 	tso_st.violations++;
 	if (tso_st.violations > 1 && !tso_verbose)
 		return;
-	printf("%s%s\n    trace (%d steps):\n", m->violation_prefix ? m->violation_prefix : "    VIOLATION: ",
-	       what, depth);
+	printf("%s%s\n    trace (%d steps):\n",
+	       m->violation_prefix ? m->violation_prefix : "    VIOLATION: ", what, depth);
 	for (int i = 1; i <= depth; i++) {
 		if (m->print_step != NULL)
 			m->print_step(i, tso__label(i), tso__state(i));
@@ -395,14 +395,14 @@ struct tso_group {
  * configurations of model_type) and run_in(), which runs configuration i of a group with
  * run_fn - the glue every checker that uses tso_run_groups() needs.
  */
-#define TSO_GROUP_OF(model_type, run_fn)                                        \
-	struct group {                                                          \
-		struct tso_group g;                                             \
-		model_type m[8];                                                \
-	};                                                                      \
-	static uint64_t run_in(const struct tso_group *g, int i)                \
-	{                                                                       \
-		return run_fn(&((const struct group *)(const void *)g)->m[i]);  \
+#define TSO_GROUP_OF(model_type, run_fn)                                       \
+	struct group {                                                         \
+		struct tso_group g;                                            \
+		model_type m[8];                                               \
+	};                                                                     \
+	static uint64_t run_in(const struct tso_group *g, int i)               \
+	{                                                                      \
+		return run_fn(&((const struct group *)(const void *)g)->m[i]); \
 	}
 
 /* `found` of g->n configurations violated; cov_name names the coverage bits. Returns ok. */
@@ -431,8 +431,9 @@ static inline int tso_group_end(const struct tso_group *g, int found, const char
  * run(g, i) explores configuration i of group g and returns its violations. Returns the exit
  * status: 0 only if every correct group passes and every twin group fails; 2 on a usage error.
  */
-static inline int tso_run_groups(int argc, char **argv, const struct tso_group *first, size_t ngroups,
-				 size_t stride, uint64_t (*run)(const struct tso_group *g, int i),
+static inline int tso_run_groups(int argc, char **argv, const struct tso_group *first,
+				 size_t ngroups, size_t stride,
+				 uint64_t (*run)(const struct tso_group *g, int i),
 				 const char *const *cov_name, unsigned ncov)
 {
 	int all_ok = 1;
@@ -452,8 +453,8 @@ static inline int tso_run_groups(int argc, char **argv, const struct tso_group *
 		all_ok &= tso_group_end(g, found, cov_name, ncov);
 	}
 	tso_done();
-	printf("%s\n", all_ok ? "model check: correct code passes, every negative twin fails"
-			      : "model check FAILED");
+	printf("%s\n", all_ok ? "model check: correct code passes, every negative twin fails" :
+				"model check FAILED");
 	return all_ok ? 0 : 1;
 }
 

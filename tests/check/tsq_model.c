@@ -99,8 +99,9 @@ _Static_assert(F_T == TSQ_F_THROTTLED && F_Q == TSQ_F_QUEUED && F_D == TSQ_F_DEF
 	       "the model's flag bits are flags.h's");
 
 enum var { V_INFL, V_FLAGS, V_LINKS, V_LOCK, V_OWNED, V_LIMIT, NVARS };
-static const char *const var_name[NVARS] = { "inflight", "flags", "links", "lock", "owned",
-					     "limit" };
+static const char *const var_name[NVARS] = {
+	"inflight", "flags", "links", "lock", "owned", "limit"
+};
 
 #define MAXT 5
 
@@ -155,7 +156,7 @@ enum {
 	COV_F4 = 1 << 5,      /* the worker found the flow owned and marked DEFERRED */
 	COV_F5 = 1 << 6,      /* the owner's release took DEFERRED and sent */
 };
-static const char *const cov_name[] = { "stop", "re-check save", "F2 won", "F2 lost",
+static const char *const cov_name[] = { "stop",     "re-check save",   "F2 won",      "F2 lost",
 					"re-queue", "DEFERRED marked", "DEFERRED run" };
 
 #define MAXDEPTH 256
@@ -163,10 +164,22 @@ static const char *const cov_name[] = { "stop", "re-check save", "F2 won", "F2 l
 
 /* ---- TSO memory (tso_check.h) ------------------------------------------------------------ */
 
-static uint8_t load(const struct state *s, int t, int x) { return tso_load(s->mem, &s->t[t].sb, x); }
-static void store(struct state *s, int t, int x, uint8_t v) { tso_store(s->mem, &s->t[t].sb, x, v); }
-static int can_store(const struct state *s, int t) { return tso_can_store(&s->t[t].sb); }
-static int can_rmw(const struct state *s, int t) { return tso_can_rmw(&s->t[t].sb); }
+static uint8_t load(const struct state *s, int t, int x)
+{
+	return tso_load(s->mem, &s->t[t].sb, x);
+}
+static void store(struct state *s, int t, int x, uint8_t v)
+{
+	tso_store(s->mem, &s->t[t].sb, x, v);
+}
+static int can_store(const struct state *s, int t)
+{
+	return tso_can_store(&s->t[t].sb);
+}
+static int can_rmw(const struct state *s, int t)
+{
+	return tso_can_rmw(&s->t[t].sb);
+}
 
 static const char *flags_str(unsigned f)
 {
@@ -225,7 +238,8 @@ static int check_step(struct state *s, int t, char *lab)
 				return 0;
 			v = load(s, t, V_FLAGS);
 			store(s, t, V_FLAGS, (uint8_t)(v | F_T));
-			snprintf(lab, LABEL, "F1 plain store flags=%s into the store buffer (no fence)",
+			snprintf(lab, LABEL,
+				 "F1 plain store flags=%s into the store buffer (no fence)",
 				 flags_str(v | F_T));
 		} else {
 			if (!can_rmw(s, t))
@@ -273,12 +287,12 @@ static int check_step(struct state *s, int t, char *lab)
 }
 
 /* Run the check at pc `at`, continue at `next` once it is over. */
-#define CHECK_AT(at, next)                       \
-	case at:                                 \
-		if (!check_step(s, t, lab))      \
-			return 0;                \
-		if (th->sub == 0)                \
-			th->pc = (next);         \
+#define CHECK_AT(at, next)                  \
+	case at:                            \
+		if (!check_step(s, t, lab)) \
+			return 0;           \
+		if (th->sub == 0)           \
+			th->pc = (next);    \
 		return 1
 
 /* The sender of model (a): one budget check. */
@@ -329,7 +343,8 @@ static int completer_step(struct state *s, int t, char *lab)
 			s->mem[V_FLAGS] = (uint8_t)((v & ~F_T) | F_Q);
 			s->queued++;
 			tso_covered |= COV_F2 | (s->queued > 1 ? COV_REQUEUE : 0);
-			snprintf(lab, LABEL, "F2 CAS THROTTLED->QUEUED won: flags=%s", flags_str(s->mem[V_FLAGS]));
+			snprintf(lab, LABEL, "F2 CAS THROTTLED->QUEUED won: flags=%s",
+				 flags_str(s->mem[V_FLAGS]));
 			th->pc = M->membership ? 3 : M->moving_limit ? 4 : 0;
 			if (!M->membership)
 				th->aux--;
@@ -394,7 +409,8 @@ static int worker_step(struct state *s, int t, char *lab)
 			return 0;
 		if (!M->queued_early) {
 			s->mem[V_FLAGS] &= (uint8_t)~F_Q;
-			snprintf(lab, LABEL, "F3 SEQ_CST clear QUEUED: flags=%s", flags_str(s->mem[V_FLAGS]));
+			snprintf(lab, LABEL, "F3 SEQ_CST clear QUEUED: flags=%s",
+				 flags_str(s->mem[V_FLAGS]));
 		} else {
 			s->mem[V_LINKS] = 0;
 			snprintf(lab, LABEL, "D2 take the list (twin: after F3)");
@@ -430,7 +446,7 @@ static int worker_step(struct state *s, int t, char *lab)
 		th->pc = 6;
 		return 1;
 		CHECK_AT(5, 6); /* send_more(FROM_WORKER) */
-	case 6: /* ops->unlock: a plain store on x86 */
+	case 6:                 /* ops->unlock: a plain store on x86 */
 		if (!can_store(s, t))
 			return 0;
 		store(s, t, V_LOCK, 0);
@@ -575,8 +591,13 @@ static int move(const void *from, void *to, int k, char *lab)
 static uint64_t run(const struct model *m)
 {
 	const struct tso_search search = {
-		.name = m->name, .size = sizeof(struct state), .nmoves = 2 * m->nthreads,
-		.maxdepth = MAXDEPTH, .move = move, .invariant = invariant, .terminal = terminal,
+		.name = m->name,
+		.size = sizeof(struct state),
+		.nmoves = 2 * m->nthreads,
+		.maxdepth = MAXDEPTH,
+		.move = move,
+		.invariant = invariant,
+		.terminal = terminal,
 	};
 	struct state s0;
 	uint64_t paths;
@@ -596,42 +617,52 @@ static uint64_t run(const struct model *m)
 	return tso_st.violations;
 }
 
-#define A_MODEL(nm, k, lim, ncomp, twin_fence, twin_recheck)                                \
-	{ .name = nm, .nthreads = 1 + (ncomp),                                              \
-	  .role = { R_SENDER, R_COMP, R_COMP },                                             \
-	  .units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) == 1 ? 0 : 1 },                     \
-	  .inflight0 = (k), .flags0 = 0, .limit = (lim),                                    \
-	  .no_fence = (twin_fence), .no_recheck = (twin_recheck) }
+#define A_MODEL(nm, k, lim, ncomp, twin_fence, twin_recheck)                                    \
+	{                                                                                       \
+		.name = nm, .nthreads = 1 + (ncomp), .role = { R_SENDER, R_COMP, R_COMP },      \
+		.units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) == 1 ? 0 : 1 }, .inflight0 = (k), \
+		.flags0 = 0, .limit = (lim), .no_fence = (twin_fence),                          \
+		.no_recheck = (twin_recheck)                                                    \
+	}
 
-#define A_ALLOW1(nm, k, lim)                                                                 \
-	{ .name = nm, .nthreads = 3, .role = { R_SENDER, R_COMP, R_COMP },                   \
-	  .units = { 0, 1, 1 }, .inflight0 = (k), .limit = (lim), .allow_one = 1 }
+#define A_ALLOW1(nm, k, lim)                                                           \
+	{                                                                              \
+		.name = nm, .nthreads = 3, .role = { R_SENDER, R_COMP, R_COMP },       \
+		.units = { 0, 1, 1 }, .inflight0 = (k), .limit = (lim), .allow_one = 1 \
+	}
 
-#define A_MODEL3(nm, lim)                                                                    \
-	{ .name = nm, .nthreads = 4, .role = { R_SENDER, R_COMP, R_COMP, R_COMP },           \
-	  .units = { 0, 1, 1, 1 }, .inflight0 = 3, .limit = (lim) }
+#define A_MODEL3(nm, lim)                                                                \
+	{                                                                                \
+		.name = nm, .nthreads = 4, .role = { R_SENDER, R_COMP, R_COMP, R_COMP }, \
+		.units = { 0, 1, 1, 1 }, .inflight0 = 3, .limit = (lim)                  \
+	}
 
-#define A_SC(nm, k, lim, ncomp)                                                              \
-	{ .name = nm, .nthreads = 1 + (ncomp),                                              \
-	  .role = { R_SENDER, R_COMP, R_COMP },                                             \
-	  .units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) == 1 ? 0 : 1 },                     \
-	  .inflight0 = (k), .flags0 = 0, .limit = (lim), .no_fence = 1, .sc = 1 }
+#define A_SC(nm, k, lim, ncomp)                                                                 \
+	{                                                                                       \
+		.name = nm, .nthreads = 1 + (ncomp), .role = { R_SENDER, R_COMP, R_COMP },      \
+		.units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) == 1 ? 0 : 1 }, .inflight0 = (k), \
+		.flags0 = 0, .limit = (lim), .no_fence = 1, .sc = 1                             \
+	}
 
 /* Model (c): as (a), and every completion then stores a new limit (1, or 255 = never over). */
-#define C_MODEL_F(nm, k, lim, ncomp, twin_fence)                                             \
-	{ .name = nm, .nthreads = 1 + (ncomp),                                              \
-	  .role = { R_SENDER, R_COMP, R_COMP, R_COMP },                                     \
-	  .units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) >= 2 ? 1 : 0, (ncomp) == 3 ? 1 : 0 }, \
-	  .inflight0 = (k), .limit = (lim), .moving_limit = 1, .no_fence = (twin_fence) }
+#define C_MODEL_F(nm, k, lim, ncomp, twin_fence)                                                   \
+	{                                                                                          \
+		.name = nm, .nthreads = 1 + (ncomp), .role = { R_SENDER, R_COMP, R_COMP, R_COMP }, \
+		.units = { 0, (ncomp) == 1 ? (k) : 1, (ncomp) >= 2 ? 1 : 0,                        \
+			   (ncomp) == 3 ? 1 : 0 },                                                 \
+		.inflight0 = (k), .limit = (lim), .moving_limit = 1, .no_fence = (twin_fence)      \
+	}
 #define C_MODEL(nm, k, lim, ncomp) C_MODEL_F(nm, k, lim, ncomp, 0)
 
 #define B_MODEL(nm, lim, early, late) B_MODEL_N(nm, 2, 1, lim, early, late)
 /* n completers (one unit each, n in flight, THROTTLED), the owner owns and releases `cycles` times. */
-#define B_MODEL_N(nm, n, cycles, lim, early, late)                                          \
-	{ .name = nm, .nthreads = 2 + (n),                                                  \
-	  .role = { R_OWNER, R_WORKER, R_COMP, R_COMP, R_COMP },                            \
-	  .units = { (cycles), 0, 1, 1, 1 }, .inflight0 = (n), .flags0 = F_T, .limit = (lim), \
-	  .membership = 1, .queued_early = (early), .queued_late = (late) }
+#define B_MODEL_N(nm, n, cycles, lim, early, late)                                              \
+	{                                                                                       \
+		.name = nm, .nthreads = 2 + (n),                                                \
+		.role = { R_OWNER, R_WORKER, R_COMP, R_COMP, R_COMP },                          \
+		.units = { (cycles), 0, 1, 1, 1 }, .inflight0 = (n), .flags0 = F_T,             \
+		.limit = (lim), .membership = 1, .queued_early = (early), .queued_late = (late) \
+	}
 
 /* A group of configurations (tso_check.h: how a group passes or fails as it must). */
 TSO_GROUP_OF(struct model, run)
@@ -664,7 +695,8 @@ int main(int argc, char **argv)
 		    A_MODEL("a/no-fence: k=2 limit=2, 1 completer", 2, 2, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=1, 2 completers", 2, 1, 2, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=2, 2 completers", 2, 2, 2, 1, 0) } },
-		{ { "(a) control: twin 1 without store buffers (SC) passes - the race needs them", 0, COV_STOP, 2 },
+		{ { "(a) control: twin 1 without store buffers (SC) passes - the race needs them",
+		    0, COV_STOP, 2 },
 		  { A_SC("a/no-fence/SC: k=1 limit=1, 1 completer", 1, 1, 1),
 		    A_SC("a/no-fence/SC: k=2 limit=1, 2 completers", 2, 1, 2) } },
 		{ { "(a) twin 2: no re-check", 1, 0, 5 },
@@ -681,13 +713,17 @@ int main(int argc, char **argv)
 		    B_MODEL_N("b: owner + worker + 3 completers, limit=1", 3, 1, 1, 0, 0),
 		    B_MODEL_N("b: owner + worker + 3 completers, limit=2", 3, 1, 2, 0, 0),
 		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=2", 3, 2, 2, 0, 0),
-		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=3", 3, 2, 3, 0, 0) } },
+		    B_MODEL_N("b: owner (2 cycles) + worker + 3 completers, limit=3", 3, 2, 3, 0,
+			      0) } },
 		{ { "(b) twin 3: clear QUEUED before unlinking", 1, 0, 2 },
-		  { B_MODEL("b/queued-early: limit=1", 1, 1, 0), B_MODEL("b/queued-early: limit=2", 2, 1, 0) } },
+		  { B_MODEL("b/queued-early: limit=1", 1, 1, 0),
+		    B_MODEL("b/queued-early: limit=2", 2, 1, 0) } },
 		{ { "(b) twin 4: clear QUEUED after the handler", 1, 0, 2 },
-		  { B_MODEL("b/queued-late: limit=1", 1, 0, 1), B_MODEL("b/queued-late: limit=2", 2, 0, 1) } },
+		  { B_MODEL("b/queued-late: limit=1", 1, 0, 1),
+		    B_MODEL("b/queued-late: limit=2", 2, 0, 1) } },
 	};
 
 	return tso_run_groups(argc, argv, &groups[0].g, sizeof(groups) / sizeof(groups[0]),
-			      sizeof(groups[0]), run_in, cov_name, sizeof(cov_name) / sizeof(cov_name[0]));
+			      sizeof(groups[0]), run_in, cov_name,
+			      sizeof(cov_name) / sizeof(cov_name[0]));
 }

@@ -243,9 +243,10 @@ static void compare(void)
 	CHECK(s.stopped == (m.stopped != 0), "stopped %d, model %d", s.stopped, m.stopped);
 	CHECK(s.min_limit == (uint64_t)m.min && s.max_limit == (uint64_t)m.max, "min/max");
 	CHECK(s.hold_ns == m.hold && s.stall_thrs_ns == m.thrs, "hold/thrs");
-	CHECK(s.stops == m.stops && s.recheck_saves == 0, "stops %" PRIu64 "/%" PRIu64 ", saves %" PRIu64,
-	      s.stops, m.stops, s.recheck_saves);
-	CHECK(s.restarts == m.restarts, "restarts %" PRIu64 ", model %" PRIu64, s.restarts, m.restarts);
+	CHECK(s.stops == m.stops && s.recheck_saves == 0,
+	      "stops %" PRIu64 "/%" PRIu64 ", saves %" PRIu64, s.stops, m.stops, s.recheck_saves);
+	CHECK(s.restarts == m.restarts, "restarts %" PRIu64 ", model %" PRIu64, s.restarts,
+	      m.restarts);
 	CHECK(s.grows == m.grows && s.shrinks == m.shrinks,
 	      "grows %" PRIu64 "/%" PRIu64 ", shrinks %" PRIu64 "/%" PRIu64, s.grows, m.grows,
 	      s.shrinks, m.shrinks);

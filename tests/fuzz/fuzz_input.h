@@ -10,14 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, FUZZ_NAME ": divergence at op %u: ", op_no);      \
-			fprintf(stderr, __VA_ARGS__);                                     \
-			fputc('\n', stderr);                                              \
-			abort();                                                          \
-		}                                                                         \
+#define CHECK(cond, ...)                                                             \
+	do {                                                                         \
+		if (!(cond)) {                                                       \
+			fprintf(stderr, FUZZ_NAME ": divergence at op %u: ", op_no); \
+			fprintf(stderr, __VA_ARGS__);                                \
+			fputc('\n', stderr);                                         \
+			abort();                                                     \
+		}                                                                    \
 	} while (0)
 
 /* The input, consumed from the front; past its end every byte reads as 0. */

@@ -104,9 +104,9 @@ static void ev_compare(const char *what)
 	for (uint32_t i = 0; i < n; i++)
 		CHECK(want.e[i].type == got.e[i].type && want.e[i].id == got.e[i].id &&
 			      want.e[i].val == got.e[i].val,
-		      "%s: event %u: model %s(id %u, %" PRId64 "), real %s(id %u, %" PRId64 ")", what, i,
-		      ev_name(want.e[i].type), want.e[i].id, want.e[i].val, ev_name(got.e[i].type),
-		      got.e[i].id, got.e[i].val);
+		      "%s: event %u: model %s(id %u, %" PRId64 "), real %s(id %u, %" PRId64 ")",
+		      what, i, ev_name(want.e[i].type), want.e[i].id, want.e[i].val,
+		      ev_name(got.e[i].type), got.e[i].id, got.e[i].val);
 	CHECK(want.n == got.n, "%s: model %u events, real %u", what, want.n, got.n);
 	want.n = got.n = 0;
 }
@@ -245,8 +245,8 @@ static int r_deliver(struct tsq_owner *o, uint32_t id)
 	int rc = tsq_owner_deliver(o, &it->work, descs[id].cost, descs[id].queued);
 
 	if (rc == -ENOBUFS || rc == -E2BIG) {
-		CHECK(it->work.next == POISON_NEXT && it->work.cost == POISON_COST && it->id == id &&
-			      it->magic == RITEM_MAGIC,
+		CHECK(it->work.next == POISON_NEXT && it->work.cost == POISON_COST &&
+			      it->id == id && it->magic == RITEM_MAGIC,
 		      "item %u handed back modified", id);
 		r_free(it);
 	}
@@ -265,8 +265,8 @@ static void r_process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_ow
 	d = &descs[it->id];
 	ev_add(&got, EV_PROCESS, it->id, how);
 	if (how == TSQ_OWNER_DRAINED) {
-		CHECK(w->cost == d->cost, "item %u: cost %u in the backlog, delivered with %u", it->id,
-		      w->cost, d->cost);
+		CHECK(w->cost == d->cost, "item %u: cost %u in the backlog, delivered with %u",
+		      it->id, w->cost, d->cost);
 		/* A producer appending while the owner drains (legal: short lock not held). */
 		for (uint32_t c = 0; c < d->nchild; c++)
 			ev_add(&got, EV_RESULT, d->child[c], r_deliver(o, d->child[c]));
@@ -389,13 +389,17 @@ static void check_state(void)
 	bool owned;
 
 	CHECK(tsq_owner_stats(&obj, &st) == 0, "stats failed");
-	CHECK(st.backlogged == m.st.backlogged, "backlogged %" PRIu64 ", model %" PRIu64, st.backlogged,
-	      m.st.backlogged);
-	CHECK(st.inline_runs == m.st.inline_runs, "direct %" PRIu64 ", model %" PRIu64, st.inline_runs, m.st.inline_runs);
-	CHECK(st.dropped == m.st.dropped, "dropped %" PRIu64 ", model %" PRIu64, st.dropped, m.st.dropped);
-	CHECK(st.flushes == m.st.flushes, "flushes %" PRIu64 ", model %" PRIu64, st.flushes, m.st.flushes);
-	CHECK(st.max_backlog_bytes == m.st.max_backlog_bytes, "max_backlog_bytes %" PRIu64 ", model %" PRIu64,
-	      st.max_backlog_bytes, m.st.max_backlog_bytes);
+	CHECK(st.backlogged == m.st.backlogged, "backlogged %" PRIu64 ", model %" PRIu64,
+	      st.backlogged, m.st.backlogged);
+	CHECK(st.inline_runs == m.st.inline_runs, "direct %" PRIu64 ", model %" PRIu64,
+	      st.inline_runs, m.st.inline_runs);
+	CHECK(st.dropped == m.st.dropped, "dropped %" PRIu64 ", model %" PRIu64, st.dropped,
+	      m.st.dropped);
+	CHECK(st.flushes == m.st.flushes, "flushes %" PRIu64 ", model %" PRIu64, st.flushes,
+	      m.st.flushes);
+	CHECK(st.max_backlog_bytes == m.st.max_backlog_bytes,
+	      "max_backlog_bytes %" PRIu64 ", model %" PRIu64, st.max_backlog_bytes,
+	      m.st.max_backlog_bytes);
 	CHECK(st.backlog_bytes == m.st.backlog_bytes, "backlog_bytes %" PRIu64 ", model %" PRIu64,
 	      st.backlog_bytes, m.st.backlog_bytes);
 	owned = tsq_owner_lock_check(&obj);
@@ -488,7 +492,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			ev_add(&want, EV_RET, 0, mret);
 			ev_add(&got, EV_RET, 0, tsq_owner_flush_every(&obj, &real_ctr, every));
-			CHECK(real_ctr == model_ctr, "flush_every counter %u, model %u", real_ctr, model_ctr);
+			CHECK(real_ctr == model_ctr, "flush_every counter %u, model %u", real_ctr,
+			      model_ctr);
 			ev_compare("flush_every");
 			break;
 		}
@@ -538,7 +543,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			CHECK(tsq_owner_deliver(NULL, &w, 1, 0) == -EINVAL, "deliver(NULL o)");
 			CHECK(tsq_owner_deliver(&obj, NULL, 1, 0) == -EINVAL, "deliver(NULL w)");
-			CHECK(w.next == POISON_NEXT && w.cost == POISON_COST, "-EINVAL touched the item");
+			CHECK(w.next == POISON_NEXT && w.cost == POISON_COST,
+			      "-EINVAL touched the item");
 			CHECK(tsq_owner_stats(NULL, &st) == -EINVAL, "stats(NULL o)");
 			CHECK(tsq_owner_stats(&obj, NULL) == -EINVAL, "stats(NULL out)");
 			CHECK(tsq_owner_init(NULL, &ops_cb, NULL) == -EINVAL, "init(NULL o)");

@@ -89,7 +89,8 @@ static struct tsq_zc_flow zf;
 static struct tsq_zc_account acct;
 static struct tsq_zc_account_opts ao = { .size = sizeof(struct tsq_zc_account_opts) };
 static struct tsq_zc_flow_opts fo = { .size = sizeof(struct tsq_zc_flow_opts) };
-static const struct tsq_zc_flow_opts bad_flags = { .size = sizeof(struct tsq_zc_flow_opts), .flags = 2 };
+static const struct tsq_zc_flow_opts bad_flags = { .size = sizeof(struct tsq_zc_flow_opts),
+						   .flags = 2 };
 static unsigned op_no;
 
 static unsigned m_free_count(void)
@@ -134,8 +135,8 @@ static void m_put(int i, bool copied)
 	if (m.nq > 0) {
 		struct mslot *t = &m.s[m.queue[m.nq - 1]];
 
-		if ((uint32_t)(t->id + (uint32_t)t->span) == c->id && t->span + c->len <= UINT32_MAX &&
-		    (m.ignore_copied || t->zc == c->zc)) {
+		if ((uint32_t)(t->id + (uint32_t)t->span) == c->id &&
+		    t->span + c->len <= UINT32_MAX && (m.ignore_copied || t->zc == c->zc)) {
 			t->span += c->len;
 			m.st.notices_merged++;
 			c->state = S_FREE;
@@ -166,8 +167,10 @@ static int m_start(uint32_t bytes, unsigned flags, int *slot)
 	if (flags & (TSQ_ZC_APPEND | TSQ_ZC_APPEND_ONLY)) {
 		int w = m.newest;
 
-		if (w >= 0 && m.s[w].state == S_LIVE && (uint32_t)(m.s[w].id + m.s[w].len) == m.next_id &&
-		    m.s[w].len < TSQ_ZC_MAX_SENDS && (uint64_t)m.s[w].bytes + bytes <= TSQ_ZC_MAX_BYTES) {
+		if (w >= 0 && m.s[w].state == S_LIVE &&
+		    (uint32_t)(m.s[w].id + m.s[w].len) == m.next_id &&
+		    m.s[w].len < TSQ_ZC_MAX_SENDS &&
+		    (uint64_t)m.s[w].bytes + bytes <= TSQ_ZC_MAX_BYTES) {
 			if (!m_charge(pin)) {
 				m.st.refused_pin++;
 				return -ENOBUFS;
@@ -241,9 +244,10 @@ static void check_state(void)
 		      tsq_zc_account_pinned(&acct), m.pinned, m.limit);
 		CHECK(tsq_zc_account_stats(&acct, &as) == 0 && as.pinned == m.pinned &&
 			      as.limit == m.limit && as.uncharge_refused == m.uncharge_refused,
-		      "account stats %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", model %" PRIu64 "/%" PRIu64
-		      "/%" PRIu64,
-		      as.pinned, as.limit, as.uncharge_refused, m.pinned, m.limit, m.uncharge_refused);
+		      "account stats %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", model %" PRIu64
+		      "/%" PRIu64 "/%" PRIu64,
+		      as.pinned, as.limit, as.uncharge_refused, m.pinned, m.limit,
+		      m.uncharge_refused);
 	}
 	CHECK(tsq_zc_notices_pending(&zf) == m.nq, "pending %" PRIu64 ", model %u",
 	      tsq_zc_notices_pending(&zf), m.nq);
@@ -252,8 +256,9 @@ static void check_state(void)
 		if (m.s[i].state == S_LIVE)
 			CHECK(reserve[i].refcnt == m.s[i].refcnt && reserve[i].len == m.s[i].len &&
 				      reserve[i].id == m.s[i].id,
-			      "slot %u: refcnt %u len %u id %u, model %u %u %u", i, reserve[i].refcnt,
-			      reserve[i].len, reserve[i].id, m.s[i].refcnt, m.s[i].len, m.s[i].id);
+			      "slot %u: refcnt %u len %u id %u, model %u %u %u", i,
+			      reserve[i].refcnt, reserve[i].len, reserve[i].id, m.s[i].refcnt,
+			      m.s[i].len, m.s[i].id);
 		else
 			CHECK(reserve[i].refcnt == 0, "slot %u: refcnt %u, model none", i,
 			      reserve[i].refcnt);
@@ -262,7 +267,8 @@ static void check_state(void)
 
 static int slot_of(const struct tsq_zc_ctx *c)
 {
-	CHECK(c >= reserve && c < reserve + m.n, "context %p is not in the reserve", (const void *)c);
+	CHECK(c >= reserve && c < reserve + m.n, "context %p is not in the reserve",
+	      (const void *)c);
 	return (int)(c - reserve);
 }
 
@@ -280,8 +286,9 @@ static uint32_t pick_bytes(struct reader *r)
 	case 2:
 		return TSQ_ZC_MAX_BYTES;
 	case 3:
-		return b >= 250 ? TSQ_ZC_MAX_BYTES + 1 + (b & 1) * (UINT32_MAX - TSQ_ZC_MAX_BYTES - 1)
-				: 4095u + b % 3u; /* page edges: 4095, 4096, 4097 */
+		return b >= 250 ? TSQ_ZC_MAX_BYTES + 1 +
+					  (b & 1) * (UINT32_MAX - TSQ_ZC_MAX_BYTES - 1) :
+				  4095u + b % 3u; /* page edges: 4095, 4096, 4097 */
 	case 4:
 		return get_bytes(r, 3) % (TSQ_ZC_MAX_BYTES + 1);
 	case 5:
@@ -362,7 +369,8 @@ static void do_read(int max)
 		      out[i].hi, out[i].copied, c->id, hi, !c->zc);
 		CHECK(tsq_zc_notice_covers(&out[i], out[i].lo) && tsq_zc_notice_covers(&out[i], hi),
 		      "notice_covers misses an end of [%u, %u]", out[i].lo, hi);
-		CHECK(!tsq_zc_notice_covers(&out[i], hi + 1) && !tsq_zc_notice_covers(&out[i], c->id - 1),
+		CHECK(!tsq_zc_notice_covers(&out[i], hi + 1) &&
+			      !tsq_zc_notice_covers(&out[i], c->id - 1),
 		      "notice_covers past the ends of [%u, %u]", out[i].lo, hi);
 		c->state = S_FREE;
 	}
@@ -456,7 +464,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_START:
 		case OP_START2: {
 			uint8_t f = get8(&r);
-			unsigned flags = f % 3 == 0 ? 0 : f % 3 == 1 ? TSQ_ZC_APPEND : TSQ_ZC_APPEND_ONLY;
+			unsigned flags = f % 3 == 0 ? 0 :
+					 f % 3 == 1 ? TSQ_ZC_APPEND :
+						      TSQ_ZC_APPEND_ONLY;
 
 			if (f >= 0xf8)
 				flags = 4u << (f & 3); /* unknown flags: -EINVAL */
@@ -519,13 +529,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					m.newest = -1;
 				m.st.aborted++;
 				m_put(slot, false);
-				CHECK(tsq_zc_send_abort(&zf, &reserve[slot]) == 0, "abort of the latest send");
+				CHECK(tsq_zc_send_abort(&zf, &reserve[slot]) == 0,
+				      "abort of the latest send");
 				calls[k] = calls[--ncalls];
 				start_seq++; /* no call is the latest now */
 			} else if (!newest) {
 				int rc = tsq_zc_send_abort(&zf, &reserve[slot]);
 
-				CHECK(rc == -EINVAL, "abort of a send that is not the newest = %d", rc);
+				CHECK(rc == -EINVAL, "abort of a send that is not the newest = %d",
+				      rc);
 			}
 			/* else: an older call on the newest context - indistinguishable, not allowed */
 			break;
@@ -566,10 +578,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct tsq_zc_stats st;
 			struct tsq_zc_flow other;
 
-			CHECK(tsq_zc_send_start(NULL, 0, 0, &c) == -EINVAL, "send_start(NULL flow)");
-			CHECK(tsq_zc_send_start(&zf, 0, 0, NULL) == -EINVAL, "send_start(NULL out)");
+			CHECK(tsq_zc_send_start(NULL, 0, 0, &c) == -EINVAL,
+			      "send_start(NULL flow)");
+			CHECK(tsq_zc_send_start(&zf, 0, 0, NULL) == -EINVAL,
+			      "send_start(NULL out)");
 			CHECK(tsq_zc_send_start(&zf, 0, 8, &c) == -EINVAL, "send_start(bad flags)");
-			CHECK(tsq_zc_send_start(&zf, TSQ_ZC_MAX_BYTES + 1, TSQ_ZC_APPEND, &c) == -EINVAL,
+			CHECK(tsq_zc_send_start(&zf, TSQ_ZC_MAX_BYTES + 1, TSQ_ZC_APPEND, &c) ==
+				      -EINVAL,
 			      "send_start(bytes > max)");
 			CHECK(c == (struct tsq_zc_ctx *)(uintptr_t)0x5eed, "-EINVAL wrote *out");
 			CHECK(tsq_zc_read(NULL, n, 1) == -EINVAL, "read(NULL flow)");
@@ -578,9 +593,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(tsq_zc_read(&zf, n, 0) == 0, "read(max 0)");
 			CHECK(tsq_zc_stats(NULL, &st) == -EINVAL, "stats(NULL flow)");
 			CHECK(tsq_zc_stats(&zf, NULL) == -EINVAL, "stats(NULL out)");
-			CHECK(tsq_zc_flow_init(&other, NULL, 1, NULL, NULL) == -EINVAL, "flow_init(NULL)");
-			CHECK(tsq_zc_flow_init(&other, reserve, 0, NULL, NULL) == -EINVAL, "flow_init(n 0)");
-			CHECK(tsq_zc_flow_init(&other, reserve, 1, NULL, &bad_flags) == -EINVAL, "flow_init(flags)");
+			CHECK(tsq_zc_flow_init(&other, NULL, 1, NULL, NULL) == -EINVAL,
+			      "flow_init(NULL)");
+			CHECK(tsq_zc_flow_init(&other, reserve, 0, NULL, NULL) == -EINVAL,
+			      "flow_init(n 0)");
+			CHECK(tsq_zc_flow_init(&other, reserve, 1, NULL, &bad_flags) == -EINVAL,
+			      "flow_init(flags)");
 			CHECK(tsq_zc_account_init(NULL, NULL) == -EINVAL, "account_init(NULL)");
 			CHECK(tsq_zc_send_abort(&zf, NULL) == -EINVAL, "send_abort(NULL ctx)");
 			CHECK(tsq_zc_send_abort(NULL, reserve) == -EINVAL, "send_abort(NULL flow)");
@@ -588,7 +606,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(tsq_zc_send_done(NULL, reserve) == -EINVAL, "send_done(NULL flow)");
 			CHECK(tsq_zc_put(&zf, NULL, true) == -EINVAL, "put(NULL ctx)");
 			CHECK(tsq_zc_put(NULL, reserve, false) == -EINVAL, "put(NULL flow)");
-			CHECK(tsq_zc_account_uncharge(NULL, 1) == -EINVAL, "account_uncharge(NULL)");
+			CHECK(tsq_zc_account_uncharge(NULL, 1) == -EINVAL,
+			      "account_uncharge(NULL)");
 			CHECK(tsq_zc_account_stats(NULL, NULL) == -EINVAL, "account_stats(NULL)");
 			break;
 		}
@@ -637,7 +656,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_state();
 	CHECK(m.nq == 0 && m_free_count() == m.n, "model: %u queued, %u of %u free", m.nq,
 	      m_free_count(), m.n);
-	CHECK(!m.has_acct || tsq_zc_account_pinned(&acct) == 0, "pinned after everything completed");
+	CHECK(!m.has_acct || tsq_zc_account_pinned(&acct) == 0,
+	      "pinned after everything completed");
 	/* The whole reserve again (unlimited pin: the limit is not what this checks). */
 	if (m.has_acct) {
 		CHECK(tsq_zc_account_init(&acct, NULL) == 0, "account_init");
@@ -645,7 +665,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		m.uncharge_refused = 0;
 	}
 	for (unsigned i = 0; i < m.n; i++)
-		CHECK(do_start(1, 0, true) == 0, "context %u of %u not back in the reserve", i, m.n);
+		CHECK(do_start(1, 0, true) == 0, "context %u of %u not back in the reserve", i,
+		      m.n);
 	CHECK(do_start(1, 0, true) == -ENOBUFS, "a context beyond the reserve");
 	while (ncalls > 0)
 		do_done(0);
@@ -657,14 +678,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifdef TSQ_FUZZ_REPLAY_MAIN
 #define TSQ_FUZZ_NAME "zc_fuzz_replay"
 /* Every 64th input reaches the 65,534-send append cap: one big burst. */
-#define TSQ_FUZZ_SHAPE_INPUT(buf, len, i)                  \
-	do {                                               \
-		if ((i) % 64 == 63 && (len) > 8) {         \
-			(buf)[0] |= 0xc0;                  \
-			(buf)[(len) / 2] = OP_BURST;       \
-			(buf)[(len) / 2 + 1] = 0xff;       \
-			(buf)[(len) / 2 + 2] = 0xff;       \
-		}                                          \
+#define TSQ_FUZZ_SHAPE_INPUT(buf, len, i)            \
+	do {                                         \
+		if ((i) % 64 == 63 && (len) > 8) {   \
+			(buf)[0] |= 0xc0;            \
+			(buf)[(len) / 2] = OP_BURST; \
+			(buf)[(len) / 2 + 1] = 0xff; \
+			(buf)[(len) / 2 + 2] = 0xff; \
+		}                                    \
 	} while (0)
 #include "replay_main.h"
 #endif

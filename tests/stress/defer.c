@@ -84,7 +84,7 @@ static uint32_t futex_word[MAX_SHARDS];
 static _Thread_local uint32_t tl_queued_items;
 
 static uint32_t stop_flag[MAX_SHARDS]; /* set by the stop item; atomic */
-static uint32_t pushers_done;	      /* threads that pushed all their items; atomic */
+static uint32_t pushers_done;          /* threads that pushed all their items; atomic */
 
 /* Who am I: the shard (NO_SHARD for producers and main) and the thread index. */
 static _Thread_local unsigned tl_shard = TSQ_DEFER_NO_SHARD;
@@ -128,17 +128,21 @@ static void item_fn(struct tsq_defer_item *d, enum tsq_defer_how how)
 	switch (how) {
 	case TSQ_DEFER_INLINE:
 		if (tl_shard != it->target || tl_tid != owner_tid || it->pusher != owner_tid)
-			fail("INLINE run off the target's owner (id, running thread)", it->id, tl_tid);
+			fail("INLINE run off the target's owner (id, running thread)", it->id,
+			     tl_tid);
 		break;
 	case TSQ_DEFER_DRAINED:
 		if (tl_shard != it->target || tl_tid != owner_tid)
-			fail("DRAINED run off the target's owner (id, running thread)", it->id, tl_tid);
+			fail("DRAINED run off the target's owner (id, running thread)", it->id,
+			     tl_tid);
 		if (it->pusher == owner_tid && !it->queued)
-			fail("the owner's push to itself was queued (id, shard)", it->id, it->target);
+			fail("the owner's push to itself was queued (id, shard)", it->id,
+			     it->target);
 		break;
 	case TSQ_DEFER_FALLBACK:
 		if (tl_tid != it->pusher)
-			fail("FALLBACK run off the pushing thread (id, running thread)", it->id, tl_tid);
+			fail("FALLBACK run off the pushing thread (id, running thread)", it->id,
+			     tl_tid);
 		break;
 	default:
 		fail("unknown how (id, how)", it->id, how);
@@ -181,17 +185,20 @@ static void push_all(uint64_t base, uint64_t *rng, uint32_t *done, uint32_t chun
 			it->queued = 1;
 			r = tsq_defer_queue(&set, target, &it->d);
 			if (r != TSQ_DEFER_QUEUED)
-				fail("queue returned (result, target)", (uint64_t)(int64_t)r, target);
+				fail("queue returned (result, target)", (uint64_t)(int64_t)r,
+				     target);
 		} else if (!batch_mode) {
 			r = tsq_defer_push(&set, target, tl_shard, &it->d);
 			if (r != (target == tl_shard ? TSQ_DEFER_RAN_INLINE : TSQ_DEFER_QUEUED) &&
 			    !(r == TSQ_DEFER_RAN_FALLBACK && target != tl_shard))
-				fail("push returned (result, target)", (uint64_t)(int64_t)r, target);
+				fail("push returned (result, target)", (uint64_t)(int64_t)r,
+				     target);
 		} else {
 			r = tsq_defer_batch_add(&set, &b[target], tl_shard, &it->d);
 			if (r != (target == tl_shard ? TSQ_DEFER_RAN_INLINE : TSQ_DEFER_QUEUED) &&
 			    !(r == TSQ_DEFER_RAN_FALLBACK && target != tl_shard))
-				fail("batch_add returned (result, target)", (uint64_t)(int64_t)r, target);
+				fail("batch_add returned (result, target)", (uint64_t)(int64_t)r,
+				     target);
 			if (until_flush == 0 || --until_flush == 0) {
 				for (unsigned s = 0; s < nshards; s++)
 					if (tsq_defer_batch_flush(&set, &b[s]) < 0)
@@ -306,8 +313,8 @@ static void *owner_main(void *arg)
 			} else {
 				st->timeouts++;
 				if (tsq_defer_pending(&set, me))
-					fail("lost wake-up: wait timed out with work queued (shard, waits)", me,
-					     st->waits);
+					fail("lost wake-up: wait timed out with work queued (shard, waits)",
+					     me, st->waits);
 			}
 		}
 	}
@@ -328,8 +335,11 @@ static uint64_t sum_how[3], sum_kicks, sum_drains, sum_waits, sum_woken, sum_tim
 
 static void run_round(void)
 {
-	struct tsq_defer_opts opts = { .size = sizeof(opts), .bound = bound, .ring_size = ring_size,
-				       .kick = futex_mode ? futex_kick : NULL, .fence = fence,
+	struct tsq_defer_opts opts = { .size = sizeof(opts),
+				       .bound = bound,
+				       .ring_size = ring_size,
+				       .kick = futex_mode ? futex_kick : NULL,
+				       .fence = fence,
 				       .producers = register_mode ? nprod : 0 };
 	pthread_t owners[MAX_SHARDS], prods[MAX_PRODUCERS];
 	unsigned nthreads = nshards + nprod;
@@ -415,8 +425,8 @@ static void run_round(void)
 			fail("drained counter != items run as DRAINED (counter, items)", st.drained,
 			     cnt[TSQ_DEFER_DRAINED]);
 		if (st.fallback != cnt[TSQ_DEFER_FALLBACK])
-			fail("fallback counter != items run as FALLBACK (counter, items)", st.fallback,
-			     cnt[TSQ_DEFER_FALLBACK]);
+			fail("fallback counter != items run as FALLBACK (counter, items)",
+			     st.fallback, cnt[TSQ_DEFER_FALLBACK]);
 		if (st.inline_runs != cnt[TSQ_DEFER_INLINE])
 			fail("inline counter != items run INLINE (counter, items)", st.inline_runs,
 			     cnt[TSQ_DEFER_INLINE]);
@@ -431,7 +441,8 @@ static void run_round(void)
 		sum_timeouts += ostats[s].timeouts;
 	}
 	if (by_how[0] + by_how[1] + by_how[2] != total)
-		fail("inline + drained + fallback != total", by_how[0] + by_how[1] + by_how[2], total);
+		fail("inline + drained + fallback != total", by_how[0] + by_how[1] + by_how[2],
+		     total);
 	for (int h = 0; h < 3; h++)
 		sum_how[h] += by_how[h];
 	tsq_defer_set_destroy(&set);
@@ -464,10 +475,12 @@ int main(int argc, char **argv)
 	if (a < argc && (strcmp(argv[a], "eventfd") == 0 || strcmp(argv[a], "futex") == 0))
 		futex_mode = strcmp(argv[a++], "futex") == 0;
 	if (a < argc && (strcmp(argv[a], "auto") == 0 || strcmp(argv[a], "symmetric") == 0))
-		fence = strcmp(argv[a++], "symmetric") == 0 ? TSQ_DEFER_FENCE_SYMMETRIC : TSQ_DEFER_FENCE_AUTO;
+		fence = strcmp(argv[a++], "symmetric") == 0 ? TSQ_DEFER_FENCE_SYMMETRIC :
+							      TSQ_DEFER_FENCE_AUTO;
 	if (a < argc && strcmp(argv[a], "register") == 0 && a++)
 		register_mode = 1;
-	if (a < argc || (ring_size > TSQ_DEFER_RING_MAX && ring_size != TSQ_DEFER_RINGS_OFF) || per == 0 || per > 10000000 || rounds == 0 || rounds > 100000 || bound == 0 ||
+	if (a < argc || (ring_size > TSQ_DEFER_RING_MAX && ring_size != TSQ_DEFER_RINGS_OFF) ||
+	    per == 0 || per > 10000000 || rounds == 0 || rounds > 100000 || bound == 0 ||
 	    nshards < 2 || nshards > MAX_SHARDS || nprod > MAX_PRODUCERS || wait_ms <= 0)
 		usage(argv[0]);
 
@@ -479,14 +492,14 @@ int main(int argc, char **argv)
 		run_round();
 
 	printf("stress_defer: %s %s %s%s ring=%" PRIu32 " shards=%u producers=%u bound=%" PRIu32
-	       " rounds=%lu items=%" PRIu64
-	       " inline=%" PRIu64 " drained=%" PRIu64 " fallback=%" PRIu64 " kicks=%" PRIu64
-	       " drains=%" PRIu64 " waits=%" PRIu64 " woken=%" PRIu64 " idle_timeouts=%" PRIu64
-	       " %.2fs OK\n",
+	       " rounds=%lu items=%" PRIu64 " inline=%" PRIu64 " drained=%" PRIu64
+	       " fallback=%" PRIu64 " kicks=%" PRIu64 " drains=%" PRIu64 " waits=%" PRIu64
+	       " woken=%" PRIu64 " idle_timeouts=%" PRIu64 " %.2fs OK\n",
 	       batch_mode ? "batch" : "single", futex_mode ? "futex" : "eventfd",
-	       fence == TSQ_DEFER_FENCE_SYMMETRIC ? "symmetric" : set.asym ? "membarrier" : "auto(seq_cst)",
-	       register_mode ? " registered" : "", ring_size, nshards,
-	       nprod, bound, rounds,
+	       fence == TSQ_DEFER_FENCE_SYMMETRIC ? "symmetric" :
+	       set.asym                           ? "membarrier" :
+						    "auto(seq_cst)",
+	       register_mode ? " registered" : "", ring_size, nshards, nprod, bound, rounds,
 	       sum_how[0] + sum_how[1] + sum_how[2], sum_how[TSQ_DEFER_INLINE],
 	       sum_how[TSQ_DEFER_DRAINED], sum_how[TSQ_DEFER_FALLBACK], sum_kicks, sum_drains,
 	       sum_waits, sum_woken, sum_timeouts, (now_ms() - t0) / 1e3);

@@ -67,8 +67,8 @@ static uint64_t rnd(uint64_t *s)
 
 static struct tsq_dql q;
 static uint32_t ring[RING];
-static uint64_t ring_head TSQ_CACHELINE_ALIGNED; /* objects published: sender */
-static uint64_t ring_tail TSQ_CACHELINE_ALIGNED; /* objects taken: completer */
+static uint64_t ring_head TSQ_CACHELINE_ALIGNED;  /* objects published: sender */
+static uint64_t ring_tail TSQ_CACHELINE_ALIGNED;  /* objects taken: completer */
 static uint64_t done_bytes TSQ_CACHELINE_ALIGNED; /* bytes completed, after the call returned */
 static uint64_t vclock TSQ_CACHELINE_ALIGNED;
 
@@ -97,8 +97,9 @@ static void *sender(void *arg)
 		if (size > total - s_bytes)
 			size = (uint32_t)(total - s_bytes);
 		/* The ring has room: in flight is bounded by max_limit + one object (checked below). */
-		CHECK(head - tsq_load(&ring_tail, TSQ_ACQUIRE) < RING, "the ring is full: %" PRIu64
-		      " objects in flight", head - tsq_load(&ring_tail, TSQ_RELAXED));
+		CHECK(head - tsq_load(&ring_tail, TSQ_ACQUIRE) < RING,
+		      "the ring is full: %" PRIu64 " objects in flight",
+		      head - tsq_load(&ring_tail, TSQ_RELAXED));
 		ring[head % RING] = size;
 		rc = tsq_dql_tx_sent(&q, size, now());
 		CHECK(rc == 0 || rc == TSQ_DQL_STOPPED, "tsq_dql_tx_sent returned %d", rc);
@@ -118,7 +119,8 @@ static void *sender(void *arg)
 		/* Stopped: wait for a restart, which only a completion can give. */
 		while (tsq_dql_stopped(&q)) {
 			if (tsq_load(&done_bytes, TSQ_ACQUIRE) == s_bytes && tsq_dql_stopped(&q))
-				fail("lost restart: stopped with all %" PRIu64 " bytes completed and no "
+				fail("lost restart: stopped with all %" PRIu64
+				     " bytes completed and no "
 				     "completion pending (limit %u, avail %" PRId64 ")",
 				     s_bytes, tsq_dql_limit(&q), tsq_dql_avail(&q));
 			CHECK(++spins < WAIT_BOUND, "the completer made no progress");
@@ -141,8 +143,9 @@ static void *completer(void *arg)
 		if (head == c_objs || rnd(&r) % 8 == 0) {
 			CHECK(++spins < WAIT_BOUND, "the sender made no progress");
 			if (head != c_objs && rnd(&r) % 64 == 0)
-				tsq_fetch_add(&vclock, 40000, TSQ_RELAXED); /* a device pause: stalls */
-			sched_yield(); /* nothing yet, or a slow device */
+				tsq_fetch_add(&vclock, 40000,
+					      TSQ_RELAXED); /* a device pause: stalls */
+			sched_yield();                      /* nothing yet, or a slow device */
 			continue;
 		}
 		n = 1 + rnd(&r) % max_batch;
@@ -186,10 +189,12 @@ int main(int argc, char **argv)
 	pthread_join(tc, NULL);
 
 	CHECK(tsq_dql_stats(&q, &st) == 0, "stats");
-	CHECK(s_bytes == total && c_bytes == total, "bytes: asked %" PRIu64 ", sent %" PRIu64
-	      ", completed %" PRIu64, total, s_bytes, c_bytes);
-	CHECK(s_objs == c_objs && s_sum == c_sum, "objects: sent %" PRIu64 ", completed %" PRIu64
-	      " (or their order differs)", s_objs, c_objs);
+	CHECK(s_bytes == total && c_bytes == total,
+	      "bytes: asked %" PRIu64 ", sent %" PRIu64 ", completed %" PRIu64, total, s_bytes,
+	      c_bytes);
+	CHECK(s_objs == c_objs && s_sum == c_sum,
+	      "objects: sent %" PRIu64 ", completed %" PRIu64 " (or their order differs)", s_objs,
+	      c_objs);
 	CHECK(st.inflight == 0 && !st.stopped, "left %u bytes in flight, stopped %d", st.inflight,
 	      st.stopped);
 	CHECK(st.stops == s_stops, "stops: dql %" PRIu64 ", sender %" PRIu64, st.stops, s_stops);
@@ -199,7 +204,8 @@ int main(int argc, char **argv)
 	      "stops %" PRIu64 ", restarts %" PRIu64 ", re-check saves %" PRIu64, st.stops,
 	      st.restarts, st.recheck_saves);
 	CHECK(st.limit <= MAX_LIMIT, "limit %u above max", st.limit);
-	printf("stress.dql: %" PRIu64 " bytes in %" PRIu64 " objects, %" PRIu64 " completion rounds; "
+	printf("stress.dql: %" PRIu64 " bytes in %" PRIu64 " objects, %" PRIu64
+	       " completion rounds; "
 	       "%" PRIu64 " stops, %" PRIu64 " restarts, %" PRIu64 " re-check saves, %" PRIu64
 	       " waits; limit %u (%" PRIu64 " grows, %" PRIu64 " shrinks); %" PRIu64
 	       " stalls (max %" PRIu64 " ns); OK\n",

@@ -109,7 +109,7 @@ struct sflow {
 	int64_t refs;
 	uint64_t holds, puts, queue_holds, deferred_holds, user_holds;
 	int32_t on_list;
-	uint64_t runs;          /* drained runs (the wrapped tsq__flow_run) */
+	uint64_t runs; /* drained runs (the wrapped tsq__flow_run) */
 	uint64_t sends_worker, sends_release, sends_owner, sends_initial;
 	uint64_t user_marked, user_run;
 };
@@ -135,8 +135,8 @@ static struct tsq_defer_shard *shards;
 static struct tsq_defer_set set;
 
 static uint32_t stop_owner, stop_completers, stop_workers;
-static uint64_t progress;     /* units sent + units completed */
-static uint64_t owner_cycles; /* owner-thread only */
+static uint64_t progress;      /* units sent + units completed */
+static uint64_t owner_cycles;  /* owner-thread only */
 static uint32_t owner_current; /* 1 + the flow the owner works on, 0 between flows (a hint) */
 
 static struct sflow *sflow_of(struct tsq_flow *f)
@@ -200,7 +200,8 @@ static void op_send_more(struct tsq_flow *flow, enum tsq_flow_how how)
 		ADD(&f->sends_worker, 1);
 	} else {
 		CHECK(how == TSQ_FLOW_DEFERRED, "flow %u: bad how %d", f->id, (int)how);
-		CHECK(tl_role == ROLE_OWNER && f->owned, "flow %u: DEFERRED not by the owner", f->id);
+		CHECK(tl_role == ROLE_OWNER && f->owned, "flow %u: DEFERRED not by the owner",
+		      f->id);
 		ADD(&f->sends_release, 1);
 	}
 	flow_send(f, &tl_rng);
@@ -232,7 +233,8 @@ static void op_hold(struct tsq_flow *flow)
 		int32_t was = tsq_fetch_add(&f->on_list, 1, TSQ_ACQ_REL);
 
 		CHECK(was == 0, "flow %u queued twice (on_list was %d)", f->id, (int)was);
-		CHECK(tsq_flags_load(&flow->flags) & TSQ_F_QUEUED, "flow %u linked without QUEUED", f->id);
+		CHECK(tsq_flags_load(&flow->flags) & TSQ_F_QUEUED, "flow %u linked without QUEUED",
+		      f->id);
 		ADD(&f->queue_holds, 1);
 		jitter(16);
 	} else if (tl_role == ROLE_WORKER) {
@@ -273,7 +275,8 @@ static void run_wrapped(struct tsq_defer_item *item, enum tsq_defer_how how)
 
 	CHECK(how == TSQ_DEFER_DRAINED, "flow %u ran with how %d", f->id, (int)how);
 	CHECK(tl_role == ROLE_WORKER, "flow %u ran outside a worker", f->id);
-	CHECK(tsq_flags_load(&f->flow.flags) & TSQ_F_QUEUED, "flow %u drained without QUEUED", f->id);
+	CHECK(tsq_flags_load(&f->flow.flags) & TSQ_F_QUEUED, "flow %u drained without QUEUED",
+	      f->id);
 	was = tsq_fetch_sub(&f->on_list, 1, TSQ_ACQ_REL);
 	CHECK(was == 1, "flow %u drained with on_list %d", f->id, (int)was);
 	ADD(&f->runs, 1);
@@ -348,7 +351,9 @@ static void *completer_main(void *arg)
 					uint32_t fresh;
 
 					tl_timer = true;
-					fresh = tsq_flow_defer(&tf->flow, tsq_flags_user((unsigned)((r >> 8) % 3)));
+					fresh = tsq_flow_defer(
+						&tf->flow,
+						tsq_flags_user((unsigned)((r >> 8) % 3)));
 					tl_timer = false;
 					ADD(&tf->user_marked, (uint64_t)__builtin_popcount(fresh));
 				}
@@ -421,7 +426,8 @@ static void *owner_main(void *arg)
 		pthread_mutex_lock(&f->lock);
 		user = tsq_flow_release(&f->flow);
 		for (uint32_t b = user; b != 0; b &= b - 1) {
-			CHECK((b & -b) & TSQ_F_USER_ALL, "flow %u: release returned %#x", f->id, user);
+			CHECK((b & -b) & TSQ_F_USER_ALL, "flow %u: release returned %#x", f->id,
+			      user);
 			ADD(&f->user_run, 1);
 			op_put(&f->flow); /* the reference tsq_flow_defer() took for the bit */
 		}
@@ -441,7 +447,8 @@ static void *owner_main(void *arg)
 static bool all_done(void)
 {
 	for (unsigned i = 0; i < nflows; i++)
-		if (LD(&flows[i].sent) != flows[i].quota || LD(&flows[i].completed) != flows[i].quota)
+		if (LD(&flows[i].sent) != flows[i].quota ||
+		    LD(&flows[i].completed) != flows[i].quota)
 			return false;
 	return true;
 }
@@ -461,11 +468,12 @@ static void dump_and_fail(const char *why)
 			"owned %u on_list %d home %u pending %d, queued %llu deferred %llu throttles %llu "
 			"saves %llu\n",
 			f->id, s.flags, (unsigned long long)s.budget.inflight_bytes,
-			(unsigned long long)s.budget.inflight_units, (unsigned long long)LD(&f->sent),
-			(unsigned long long)LD(&f->completed), (unsigned long long)f->quota,
-			LD(&f->owned_seen), (int)LD(&f->on_list), f->flow.home,
-			(int)tsq_defer_pending(&set, f->flow.home), (unsigned long long)s.queued,
-			(unsigned long long)s.deferred, (unsigned long long)s.budget.throttles,
+			(unsigned long long)s.budget.inflight_units,
+			(unsigned long long)LD(&f->sent), (unsigned long long)LD(&f->completed),
+			(unsigned long long)f->quota, LD(&f->owned_seen), (int)LD(&f->on_list),
+			f->flow.home, (int)tsq_defer_pending(&set, f->flow.home),
+			(unsigned long long)s.queued, (unsigned long long)s.deferred,
+			(unsigned long long)s.budget.throttles,
 			(unsigned long long)s.budget.recheck_saves);
 	}
 	exit(1);
@@ -481,7 +489,8 @@ static unsigned long arg_or(int argc, char **argv, int i, unsigned long def)
 	errno = 0;
 	v = strtoul(argv[i], &end, 0);
 	if (errno != 0 || *end != '\0') {
-		fprintf(stderr, "usage: %s [flows [bytes_per_flow [completers [shards [seed [stall_ms]]]]]]\n",
+		fprintf(stderr,
+			"usage: %s [flows [bytes_per_flow [completers [shards [seed [stall_ms]]]]]]\n",
 			argv[0]);
 		exit(2);
 	}
@@ -504,7 +513,8 @@ int main(int argc, char **argv)
 	seed = arg_or(argc, argv, 5, 1);
 	stall_ms = arg_or(argc, argv, 6, 5000);
 	if (nflows == 0 || ncomp == 0 || nshards == 0 || quota == 0 || nshards > 64) {
-		fprintf(stderr, "stress_flow: flows, bytes, completers and shards must be > 0 (shards <= 64)\n");
+		fprintf(stderr,
+			"stress_flow: flows, bytes, completers and shards must be > 0 (shards <= 64)\n");
 		return 2;
 	}
 	cfg_rng.s = seed * 0xd6e8feb86659fd93ull + 17;
@@ -529,7 +539,8 @@ int main(int argc, char **argv)
 		cfg.allow_one = ((r >> 2) & 3) == 0;
 		CHECK(tsq_flow_init(&f->flow, &set, i % nshards, &ops, &cfg) == 0, "flow init");
 		if (((r >> 4) & 3) == 0)
-			tsq_budget_set_pacing_rate(&f->flow.budget, 3000ull << 10); /* ~3000 B per ms */
+			tsq_budget_set_pacing_rate(&f->flow.budget,
+						   3000ull << 10); /* ~3000 B per ms */
 		/* Instrument the drain's call (see run_wrapped). */
 		tsq_defer_item_init(&f->flow.work, run_wrapped);
 		pthread_mutex_init(&f->lock, NULL);
@@ -543,9 +554,11 @@ int main(int argc, char **argv)
 	}
 
 	for (unsigned i = 0; i < nshards; i++)
-		CHECK(pthread_create(&workers[i], NULL, worker_main, (void *)(uintptr_t)i) == 0, "thread");
+		CHECK(pthread_create(&workers[i], NULL, worker_main, (void *)(uintptr_t)i) == 0,
+		      "thread");
 	for (unsigned i = 0; i < ncomp; i++)
-		CHECK(pthread_create(&comps[i].tid, NULL, completer_main, &comps[i]) == 0, "thread");
+		CHECK(pthread_create(&comps[i].tid, NULL, completer_main, &comps[i]) == 0,
+		      "thread");
 	CHECK(pthread_create(&owner, NULL, owner_main, NULL) == 0, "thread");
 	CHECK(pthread_create(&sender, NULL, sender_main, NULL) == 0, "thread");
 
@@ -579,16 +592,18 @@ int main(int argc, char **argv)
 		struct tsq_flow_stats s;
 
 		CHECK(tsq_flow_stats(&f->flow, &s) == 0, "flow stats");
-		CHECK(f->sent == quota && f->completed == quota, "flow %u: sent %llu completed %llu of %llu",
-		      i, (unsigned long long)f->sent, (unsigned long long)f->completed,
-		      (unsigned long long)quota);
-		CHECK(f->units_sent == f->units_completed, "flow %u: %llu units sent, %llu completed", i,
+		CHECK(f->sent == quota && f->completed == quota,
+		      "flow %u: sent %llu completed %llu of %llu", i, (unsigned long long)f->sent,
+		      (unsigned long long)f->completed, (unsigned long long)quota);
+		CHECK(f->units_sent == f->units_completed,
+		      "flow %u: %llu units sent, %llu completed", i,
 		      (unsigned long long)f->units_sent, (unsigned long long)f->units_completed);
 		CHECK(s.budget.inflight_bytes == 0 && s.budget.inflight_units == 0,
 		      "flow %u: %llu bytes / %llu units still charged", i,
-		      (unsigned long long)s.budget.inflight_bytes, (unsigned long long)s.budget.inflight_units);
-		CHECK((s.flags & ~TSQ_F_THROTTLED) == 0, "flow %u: flags %#x at the end (QUEUED/deferred left)", i,
-		      s.flags);
+		      (unsigned long long)s.budget.inflight_bytes,
+		      (unsigned long long)s.budget.inflight_units);
+		CHECK((s.flags & ~TSQ_F_THROTTLED) == 0,
+		      "flow %u: flags %#x at the end (QUEUED/deferred left)", i, s.flags);
 		if (s.flags & TSQ_F_THROTTLED) {
 			/*
 			 * A stale THROTTLED, harmless by design (the kernel's too): the flow stopped
@@ -597,14 +612,17 @@ int main(int argc, char **argv)
 			 * completions saw QUEUED and left it, and the restart found nothing to send.
 			 * Nobody waits on it: all data is sent and nothing is in flight (checked above).
 			 */
-			CHECK(f->end_flags & TSQ_F_THROTTLED, "flow %u: THROTTLED left, but clear when the last byte went "
-			      "(by role %d)", i, (int)f->end_role);
+			CHECK(f->end_flags & TSQ_F_THROTTLED,
+			      "flow %u: THROTTLED left, but clear when the last byte went "
+			      "(by role %d)",
+			      i, (int)f->end_role);
 			stale++;
 		}
 		CHECK(f->on_list == 0, "flow %u: on_list %d at the end", i, (int)f->on_list);
 		CHECK(f->refs == 0 && f->holds == f->puts, "flow %u: %llu holds, %llu puts", i,
 		      (unsigned long long)f->holds, (unsigned long long)f->puts);
-		CHECK(f->holds == f->queue_holds + f->deferred_holds + f->user_holds, "flow %u: hold kinds", i);
+		CHECK(f->holds == f->queue_holds + f->deferred_holds + f->user_holds,
+		      "flow %u: hold kinds", i);
 		CHECK(s.queued == f->queue_holds && s.queued == f->runs,
 		      "flow %u: queued %llu, queue references %llu, drained runs %llu", i,
 		      (unsigned long long)s.queued, (unsigned long long)f->queue_holds,
@@ -614,8 +632,8 @@ int main(int argc, char **argv)
 		      (unsigned long long)s.deferred, (unsigned long long)f->deferred_holds,
 		      (unsigned long long)f->sends_release);
 		CHECK(f->user_marked == f->user_run && f->user_marked == f->user_holds,
-		      "flow %u: user bits marked %llu, run %llu", i, (unsigned long long)f->user_marked,
-		      (unsigned long long)f->user_run);
+		      "flow %u: user bits marked %llu, run %llu", i,
+		      (unsigned long long)f->user_marked, (unsigned long long)f->user_run);
 		CHECK(f->sends_initial == 1, "flow %u: started %llu times", i,
 		      (unsigned long long)f->sends_initial);
 		CHECK(f->sends_worker <= f->runs, "flow %u: more worker sends than runs", i);
@@ -637,7 +655,8 @@ int main(int argc, char **argv)
 			CHECK(tsq_defer_stats(&set, i, &d) == 0, "defer stats");
 			CHECK(d.pushed == d.drained, "shard %u: pushed %llu drained %llu", i,
 			      (unsigned long long)d.pushed, (unsigned long long)d.drained);
-			CHECK(d.fallback == 0 && d.inline_runs == 0, "shard %u: fallback %llu inline %llu", i,
+			CHECK(d.fallback == 0 && d.inline_runs == 0,
+			      "shard %u: fallback %llu inline %llu", i,
 			      (unsigned long long)d.fallback, (unsigned long long)d.inline_runs);
 			CHECK(!tsq_defer_pending(&set, i), "shard %u: items left", i);
 			pushed += d.pushed;

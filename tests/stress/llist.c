@@ -41,7 +41,7 @@ static struct node *nodes; /* producer p owns nodes[p * per .. (p + 1) * per) */
 static unsigned char *seen;
 static uint32_t per, nprod;
 static enum mode mode;
-static uint64_t producers_done;	  /* producers that finished pushing */
+static uint64_t producers_done;   /* producers that finished pushing */
 static uint64_t was_empty_pushes; /* pushes that returned true */
 /* Totals over all rounds, per phase, for the summary line. */
 static uint64_t sum_items[2], sum_takes[2];
@@ -133,7 +133,8 @@ static void run(enum mode m)
 
 		if (chain == NULL) {
 			if (done == nprod)
-				fail("producers finished, list empty, nodes missing (got, total)", got, total);
+				fail("producers finished, list empty, nodes missing (got, total)",
+				     got, total);
 			empty_polls++;
 			if ((empty_polls & 63) == 0)
 				sched_yield();
@@ -150,12 +151,14 @@ static void run(enum mode m)
 				fail("corrupt node (producer, seq)", n->producer, n->seq);
 			idx = (uint64_t)n->producer * per + n->seq;
 			if (&nodes[idx] != n)
-				fail("node tags do not match its slot (producer, seq)", n->producer, n->seq);
+				fail("node tags do not match its slot (producer, seq)", n->producer,
+				     n->seq);
 			if (seen[idx]++)
 				fail("node delivered twice (producer, seq)", n->producer, n->seq);
 			if (n->seq != next_seq[n->producer])
-				fail(n->seq < next_seq[n->producer] ? "per-producer order broken (seq, expected)"
-								   : "node skipped, FIFO broken (seq, expected)",
+				fail(n->seq < next_seq[n->producer] ?
+					     "per-producer order broken (seq, expected)" :
+					     "node skipped, FIFO broken (seq, expected)",
 				     n->seq, next_seq[n->producer]);
 			next_seq[n->producer]++;
 			got++;
@@ -184,8 +187,10 @@ int main(int argc, char **argv)
 	unsigned long rounds = argc > 3 ? strtoul(argv[3], NULL, 10) : 1;
 	double t0 = now_s();
 
-	if (argc > 4 || a == 0 || a > 100000000ul || b == 0 || b > 256 || rounds == 0 || rounds > 100000) {
-		fprintf(stderr, "usage: %s [items_per_producer (1..1e8) [producers (1..256) [rounds]]]\n",
+	if (argc > 4 || a == 0 || a > 100000000ul || b == 0 || b > 256 || rounds == 0 ||
+	    rounds > 100000) {
+		fprintf(stderr,
+			"usage: %s [items_per_producer (1..1e8) [producers (1..256) [rounds]]]\n",
 			argv[0]);
 		return 2;
 	}
@@ -199,8 +204,9 @@ int main(int argc, char **argv)
 		run(MODE_PUSH);
 		run(MODE_BATCH);
 	}
-	printf("stress_llist: producers=%" PRIu32 " rounds=%lu push: items=%" PRIu64 " takes=%" PRIu64
-	       " batch: items=%" PRIu64 " takes=%" PRIu64 " (each exactly once, per-producer FIFO,"
+	printf("stress_llist: producers=%" PRIu32 " rounds=%lu push: items=%" PRIu64
+	       " takes=%" PRIu64 " batch: items=%" PRIu64 " takes=%" PRIu64
+	       " (each exactly once, per-producer FIFO,"
 	       " was-empty == takes) %.2fs OK\n",
 	       nprod, rounds, sum_items[MODE_PUSH], sum_takes[MODE_PUSH], sum_items[MODE_BATCH],
 	       sum_takes[MODE_BATCH], now_s() - t0);

@@ -45,12 +45,12 @@
 #define LIMIT 16384u /* bytes: small, so the backlog fills and -ENOBUFS happens */
 #define MAX_COST 2048u
 
-#define FAIL(...)                                      \
-	do {                                           \
+#define FAIL(...)                                        \
+	do {                                             \
 		fprintf(stderr, "stress.owner: FAIL: "); \
-		fprintf(stderr, __VA_ARGS__);          \
-		fputc('\n', stderr);                   \
-		abort();                               \
+		fprintf(stderr, __VA_ARGS__);            \
+		fputc('\n', stderr);                     \
+		abort();                                 \
 	} while (0)
 
 enum { ST_NEW = 0, ST_PROCESSED = 1, ST_REFUSED = 2 };
@@ -66,24 +66,24 @@ struct item {
 struct object {
 	struct tsq_owner o;
 	int idx;
-	int cur_owner;              /* owner thread id + 1 while owned, else 0 (atomic) */
-	uint64_t cb_direct;         /* INLINE callbacks (atomic) */
-	uint64_t cb_backlog;        /* DRAINED callbacks (atomic) */
-	uint64_t release_cbs;       /* (atomic) */
-	uint64_t flushes_ran;       /* flush/flush_every calls that returned true (atomic) */
-	uint64_t refused[MAXP];     /* -ENOBUFS per producer (atomic) */
-	int64_t last_seq[MAXP];     /* ordered by the owner protocol itself: plain accesses */
-	uint64_t acquisitions;      /* (atomic) */
-	uint64_t fast_sections;     /* (atomic) */
+	int cur_owner;          /* owner thread id + 1 while owned, else 0 (atomic) */
+	uint64_t cb_direct;     /* INLINE callbacks (atomic) */
+	uint64_t cb_backlog;    /* DRAINED callbacks (atomic) */
+	uint64_t release_cbs;   /* (atomic) */
+	uint64_t flushes_ran;   /* flush/flush_every calls that returned true (atomic) */
+	uint64_t refused[MAXP]; /* -ENOBUFS per producer (atomic) */
+	int64_t last_seq[MAXP]; /* ordered by the owner protocol itself: plain accesses */
+	uint64_t acquisitions;  /* (atomic) */
+	uint64_t fast_sections; /* (atomic) */
 };
 
 static unsigned nprod = 3, nown = 3, nobj = 2;
 static unsigned long nitems = 1000000, nacq = 50000;
 static struct object objs[MAXK];
 static struct item *items[MAXP];
-static uint64_t progress;       /* anything happened (atomic) */
-static int done;                /* all workers joined (atomic) */
-static int start_gate;          /* (atomic) */
+static uint64_t progress;              /* anything happened (atomic) */
+static int done;                       /* all workers joined (atomic) */
+static int start_gate;                 /* (atomic) */
 static unsigned long owner_done[MAXO]; /* acquisitions + fast sections per owner thread */
 static unsigned producers_left;        /* (atomic) */
 static uint64_t owner_steps;           /* steps of owner operations, all threads (atomic) */
@@ -113,11 +113,11 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 	int expected = ST_NEW;
 
 	if (it->obj != (uint32_t)ob->idx)
-		FAIL("item p%u#%u of object %u processed by object %d", it->producer, it->seq, it->obj,
-		     ob->idx);
+		FAIL("item p%u#%u of object %u processed by object %d", it->producer, it->seq,
+		     it->obj, ob->idx);
 	if (!tsq_cmpxchg(&it->state, &expected, ST_PROCESSED, TSQ_RELAXED, TSQ_RELAXED))
-		FAIL("item p%u#%u processed twice or after a refusal (state %d)", it->producer, it->seq,
-		     expected);
+		FAIL("item p%u#%u processed twice or after a refusal (state %d)", it->producer,
+		     it->seq, expected);
 	if ((int64_t)it->seq <= ob->last_seq[it->producer])
 		FAIL("object %d: producer %u seq %u processed after seq %" PRId64 " (FIFO broken)",
 		     ob->idx, it->producer, it->seq, ob->last_seq[it->producer]);
@@ -133,7 +133,8 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 	} else if (how == TSQ_OWNER_DRAINED) {
 		if (tl_owning != ob->idx)
 			FAIL("object %d: DRAINED processing by a thread that does not own it (%d, owner "
-			     "thread %d)", ob->idx, tl_owning, tl_owner_id);
+			     "thread %d)",
+			     ob->idx, tl_owning, tl_owner_id);
 		tsq_counter_add_shared(&ob->cb_backlog, 1);
 	} else {
 		FAIL("bad how %d", (int)how);
@@ -178,7 +179,8 @@ static void *producer(void *arg)
 		struct item *it = &items[p][s];
 		struct object *ob = &objs[x % nobj];
 		uint32_t cost = 64 + (uint32_t)((x >> 8) % (MAX_COST - 64 + 1));
-		uint64_t queued = (x >> 24) & 3 ? 0 : (x >> 32) % LIMIT; /* the caller's rcv queue */
+		uint64_t queued = (x >> 24) & 3 ? 0 :
+						  (x >> 32) % LIMIT; /* the caller's rcv queue */
 		int rc;
 
 		/*
@@ -201,7 +203,8 @@ static void *producer(void *arg)
 			int expected = ST_NEW;
 
 			/* Handed back untouched: it must not have been processed, nor be processed. */
-			if (!tsq_cmpxchg(&it->state, &expected, ST_REFUSED, TSQ_RELAXED, TSQ_RELAXED))
+			if (!tsq_cmpxchg(&it->state, &expected, ST_REFUSED, TSQ_RELAXED,
+					 TSQ_RELAXED))
 				FAIL("item p%u#%lu refused but processed", p, s);
 			tsq_counter_add_shared(&ob->refused[p], 1);
 			sched_yield(); /* backlog full: let the owner (maybe on this CPU) drain it */
@@ -229,7 +232,8 @@ static void become_owner(struct object *ob, int me)
 	int prev = tsq_xchg(&ob->cur_owner, me + 1, TSQ_RELAXED);
 
 	if (prev != 0)
-		FAIL("object %d: owner thread %d got it while thread %d owns it", ob->idx, me, prev - 1);
+		FAIL("object %d: owner thread %d got it while thread %d owns it", ob->idx, me,
+		     prev - 1);
 	tl_owning = ob->idx;
 	tsq_counter_add_shared(&ob->acquisitions, 1);
 }
@@ -240,7 +244,8 @@ static void stop_owning(struct object *ob, int me)
 	int prev = tsq_xchg(&ob->cur_owner, 0, TSQ_RELAXED);
 
 	if (prev != me + 1)
-		FAIL("object %d: owner thread %d releasing, but owner is %d", ob->idx, me, prev - 1);
+		FAIL("object %d: owner thread %d releasing, but owner is %d", ob->idx, me,
+		     prev - 1);
 }
 
 static uint64_t long_operation(struct object *ob, uint64_t *rs)
@@ -264,7 +269,8 @@ static uint64_t long_operation(struct object *ob, uint64_t *rs)
 		       tsq_load(&producers_left, TSQ_RELAXED) != 0)
 			sched_yield();
 		v = work_unit(v);
-		if (plain_flush ? tsq_owner_flush(&ob->o) : tsq_owner_flush_every(&ob->o, &ctr, every))
+		if (plain_flush ? tsq_owner_flush(&ob->o) :
+				  tsq_owner_flush_every(&ob->o, &ctr, every))
 			tsq_counter_add_shared(&ob->flushes_ran, 1);
 	}
 	return v;
@@ -341,7 +347,8 @@ static void *watchdog(void *arg)
 		if (idle == 1200) {
 			fprintf(stderr, "stress.owner: no progress for 120 s; owner acquisitions:");
 			for (unsigned j = 0; j < nown; j++)
-				fprintf(stderr, " %lu/%lu", tsq_load(&owner_done[j], TSQ_RELAXED), nacq);
+				fprintf(stderr, " %lu/%lu", tsq_load(&owner_done[j], TSQ_RELAXED),
+					nacq);
 			fputc('\n', stderr);
 			FAIL("hang: a waiter was not woken, or a deliver never returned");
 		}
@@ -358,7 +365,8 @@ static unsigned long arg_ul(int argc, char **argv, int i, unsigned long def, uns
 		return def;
 	v = strtoul(argv[i], &end, 10);
 	if (*end != '\0' || v == 0 || v > max) {
-		fprintf(stderr, "usage: %s [producers<=%d owners<=%d objects<=%d items acquisitions]\n",
+		fprintf(stderr,
+			"usage: %s [producers<=%d owners<=%d objects<=%d items acquisitions]\n",
 			argv[0], MAXP, MAXO, MAXK);
 		exit(2);
 	}
@@ -406,7 +414,8 @@ int main(int argc, char **argv)
 	for (unsigned j = 0; j < nown; j++) {
 		pthread_join(ot[j], NULL);
 		if (owner_done[j] < nacq)
-			FAIL("owner thread %u completed %lu of %lu acquisitions", j, owner_done[j], nacq);
+			FAIL("owner thread %u completed %lu of %lu acquisitions", j, owner_done[j],
+			     nacq);
 		tot_owner_done += owner_done[j];
 	}
 	tsq_store(&done, 1, TSQ_RELEASE);
@@ -432,11 +441,13 @@ int main(int argc, char **argv)
 		for (unsigned p = 0; p < nprod; p++)
 			ref += ob->refused[p];
 		if (st.inline_runs != ob->cb_direct)
-			FAIL("object %u: stats.inline_runs %" PRIu64 " != INLINE callbacks %" PRIu64, k,
-			     st.inline_runs, ob->cb_direct);
+			FAIL("object %u: stats.inline_runs %" PRIu64
+			     " != INLINE callbacks %" PRIu64,
+			     k, st.inline_runs, ob->cb_direct);
 		if (st.backlogged != ob->cb_backlog)
-			FAIL("object %u: stats.backlogged %" PRIu64 " != DRAINED callbacks %" PRIu64, k,
-			     st.backlogged, ob->cb_backlog);
+			FAIL("object %u: stats.backlogged %" PRIu64
+			     " != DRAINED callbacks %" PRIu64,
+			     k, st.backlogged, ob->cb_backlog);
 		if (st.dropped != ref)
 			FAIL("object %u: stats.dropped %" PRIu64 " != -ENOBUFS returns %" PRIu64, k,
 			     st.dropped, ref);
@@ -470,13 +481,15 @@ int main(int argc, char **argv)
 	if (tot_backlog == 0)
 		FAIL("nothing was ever parked: the run did not test the backlog");
 	if (tot_acq + tot_fast != tot_owner_done)
-		FAIL("acquisitions %" PRIu64 " + fast sections %" PRIu64 " != %" PRIu64 " done by owners",
+		FAIL("acquisitions %" PRIu64 " + fast sections %" PRIu64 " != %" PRIu64
+		     " done by owners",
 		     tot_acq, tot_fast, tot_owner_done);
-	printf("stress.owner: OK %up x %uo on %u objects: %" PRIu64 " items: %" PRIu64 " direct, %" PRIu64
-	       " backlogged, %" PRIu64 " ENOBUFS; %" PRIu64 " acquisitions + %" PRIu64
-	       " fast sections, %" PRIu64 " flushes ran, max backlog %" PRIu64 " B; %.2f s%s\n",
-	       nprod, nown, nobj, processed + refused, tot_direct, tot_backlog, tot_dropped, tot_acq,
-	       tot_fast, tot_flushes, tot_max,
+	printf("stress.owner: OK %up x %uo on %u objects: %" PRIu64 " items: %" PRIu64
+	       " direct, %" PRIu64 " backlogged, %" PRIu64 " ENOBUFS; %" PRIu64
+	       " acquisitions + %" PRIu64 " fast sections, %" PRIu64
+	       " flushes ran, max backlog %" PRIu64 " B; %.2f s%s\n",
+	       nprod, nown, nobj, processed + refused, tot_direct, tot_backlog, tot_dropped,
+	       tot_acq, tot_fast, tot_flushes, tot_max,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 	       tot_dropped == 0 ? " (note: no -ENOBUFS this run)" : "");
 	for (unsigned p = 0; p < nprod; p++)

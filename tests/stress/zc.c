@@ -45,12 +45,12 @@
 
 #define MAXC 16
 
-#define FAIL(...)                                    \
-	do {                                         \
+#define FAIL(...)                                     \
+	do {                                          \
 		fprintf(stderr, "stress.zc: FAIL: "); \
-		fprintf(stderr, __VA_ARGS__);        \
-		fputc('\n', stderr);                 \
-		abort();                             \
+		fprintf(stderr, __VA_ARGS__);         \
+		fputc('\n', stderr);                  \
+		abort();                              \
 	} while (0)
 
 struct frame {
@@ -77,11 +77,11 @@ static uint32_t nsends, base;
 static bool ignore_copied;
 static struct completer comp[MAXC];
 
-static uint32_t *ctx_key;     /* per id index: its context's key (sender-written) */
-static uint8_t *key_copied;   /* per context key: some frame was put copied (atomic) */
-static int64_t outstanding;   /* frames created and not yet put (atomic) */
-static int sender_done;       /* atomic */
-static int reader_stop;       /* atomic */
+static uint32_t *ctx_key;             /* per id index: its context's key (sender-written) */
+static uint8_t *key_copied;           /* per context key: some frame was put copied (atomic) */
+static int64_t outstanding;           /* frames created and not yet put (atomic) */
+static int sender_done;               /* atomic */
+static int reader_stop;               /* atomic */
 static struct tsq_zc_notice *notices; /* read by the reader, checked by main */
 static size_t nnotices, notices_cap;
 
@@ -119,7 +119,9 @@ static void *sender(void *arg)
 	while (ok_sends < nsends) {
 		uint64_t r = rnd(&seed);
 		uint32_t bytes;
-		unsigned flags = (r & 3) == 0 ? 0 : (r & 3) == 3 ? TSQ_ZC_APPEND_ONLY : TSQ_ZC_APPEND;
+		unsigned flags = (r & 3) == 0 ? 0 :
+				 (r & 3) == 3 ? TSQ_ZC_APPEND_ONLY :
+						TSQ_ZC_APPEND;
 		struct tsq_zc_ctx *c;
 		int rc;
 
@@ -382,19 +384,19 @@ int main(int argc, char **argv)
 			if (!tsq_zc_notice_covers(n, id))
 				FAIL("notice_covers([%u, %u], %u) is false", n->lo, n->hi, id);
 			if (idx >= ok_sends)
-				FAIL("notice [%u, %u] covers id %u: never sent, or aborted", n->lo, n->hi,
-				     id);
+				FAIL("notice [%u, %u] covers id %u: never sent, or aborted", n->lo,
+				     n->hi, id);
 			if (seen[idx])
 				FAIL("id %u notified twice (notice [%u, %u])", id, n->lo, n->hi);
 			seen[idx] = 1;
 			if (!ignore_copied && expected_copied(idx) != n->copied)
-				FAIL("notice [%u, %u] copied=%d but id %u (context %u) %s copied", n->lo,
-				     n->hi, n->copied, id, ctx_key[idx] + base,
+				FAIL("notice [%u, %u] copied=%d but id %u (context %u) %s copied",
+				     n->lo, n->hi, n->copied, id, ctx_key[idx] + base,
 				     expected_copied(idx) ? "was" : "was not");
 		}
 		if (ignore_copied && expected_copied(n->lo - base) != n->copied)
-			FAIL("notice [%u, %u] copied=%d, its first context's mark is %d", n->lo, n->hi,
-			     n->copied, expected_copied(n->lo - base));
+			FAIL("notice [%u, %u] copied=%d, its first context's mark is %d", n->lo,
+			     n->hi, n->copied, expected_copied(n->lo - base));
 	}
 	if (sum != ok_sends)
 		FAIL("sum of ranges %" PRIu64 " != %" PRIu64 " sends", sum, ok_sends);
@@ -413,12 +415,15 @@ int main(int argc, char **argv)
 		clones += comp[i].clones;
 	}
 	tsq_zc_stats(&zf, &st);
-	if (st.sends != ok_sends + aborted || st.aborted != aborted || st.sends_appended != appended)
+	if (st.sends != ok_sends + aborted || st.aborted != aborted ||
+	    st.sends_appended != appended)
 		FAIL("stats: sends %" PRIu64 " aborted %" PRIu64 " appended %" PRIu64
 		     ", want %" PRIu64 " %" PRIu64 " %" PRIu64,
-		     st.sends, st.aborted, st.sends_appended, ok_sends + aborted, aborted, appended);
+		     st.sends, st.aborted, st.sends_appended, ok_sends + aborted, aborted,
+		     appended);
 	if (st.sends_empty != empty_sends)
-		FAIL("stats: sends_empty %" PRIu64 ", sender saw %" PRIu64, st.sends_empty, empty_sends);
+		FAIL("stats: sends_empty %" PRIu64 ", sender saw %" PRIu64, st.sends_empty,
+		     empty_sends);
 	if (st.refused_reserve + st.refused_pin != enobufs)
 		FAIL("stats: refused %" PRIu64 " + %" PRIu64 ", sender saw %" PRIu64 " -ENOBUFS",
 		     st.refused_reserve, st.refused_pin, enobufs);
@@ -428,8 +433,8 @@ int main(int argc, char **argv)
 		FAIL("stats: queued %" PRIu64 " + merged %" PRIu64 " != %" PRIu64 " contexts",
 		     st.notices_queued, st.notices_merged, fresh_ok - fresh_aborted);
 	if (st.copied != copied_ctx)
-		FAIL("stats: copied %" PRIu64 ", %" PRIu64 " contexts had a copied frame", st.copied,
-		     copied_ctx);
+		FAIL("stats: copied %" PRIu64 ", %" PRIu64 " contexts had a copied frame",
+		     st.copied, copied_ctx);
 	if (tsq_load(&outstanding, TSQ_RELAXED) != 0)
 		FAIL("%" PRId64 " frames left", outstanding);
 
@@ -450,9 +455,10 @@ int main(int argc, char **argv)
 			FAIL("reserve of %u gave one more context", nres);
 		for (unsigned i = 0; i < nres; i++)
 			tsq_zc_send_done(&zf, c[i]);
-		if (tsq_zc_read(&zf, n, 2) != 1 || n[0].lo != first || n[0].hi != first + nres - 1 ||
-		    n[0].copied)
-			FAIL("final in-order sends: not one notice [%u, %u]", first, first + nres - 1);
+		if (tsq_zc_read(&zf, n, 2) != 1 || n[0].lo != first ||
+		    n[0].hi != first + nres - 1 || n[0].copied)
+			FAIL("final in-order sends: not one notice [%u, %u]", first,
+			     first + nres - 1);
 		if (tsq_zc_account_pinned(&acct) != 0)
 			FAIL("pinned after the final sends");
 		free(c);
@@ -467,9 +473,8 @@ int main(int argc, char **argv)
 	       ", copied contexts %" PRIu64 ": every id exactly once, sum of ranges = sends\n",
 	       ignore_copied ? "ignore-copied" : "exact", ncomp, nres, pin_pages, ok_sends, base,
 	       (uint32_t)(base + ok_sends - 1), appended, aborted, emsgsize, empty_sends, misuses,
-	       puts, clones, enobufs,
-	       st.refused_reserve, st.refused_pin, nnotices, copied_notices, gaps, st.notices_merged,
-	       copied_ctx);
+	       puts, clones, enobufs, st.refused_reserve, st.refused_pin, nnotices, copied_notices,
+	       gaps, st.notices_merged, copied_ctx);
 	free(seen);
 	free(notices);
 	free(key_copied);

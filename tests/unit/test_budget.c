@@ -30,7 +30,9 @@
 
 static struct tsq_budget_opts cfg_of(uint64_t cap, unsigned shift, bool allow_one)
 {
-	struct tsq_budget_opts c = { .size = sizeof(c), .cap = cap, .pacing_shift = shift, .allow_one = allow_one };
+	struct tsq_budget_opts c = {
+		.size = sizeof(c), .cap = cap, .pacing_shift = shift, .allow_one = allow_one
+	};
 
 	return c;
 }
@@ -140,7 +142,8 @@ Test(budget, limit_pacing_term)
 
 	tsq_budget_init(&b, NULL);
 	tsq_budget_set_pacing_rate(&b, 10000000); /* 80 Mbit/s */
-	cr_assert_eq(tsq_budget_limit(&b, 100, 0), 10000000u >> 10, "rate >> shift when above 2 x cost");
+	cr_assert_eq(tsq_budget_limit(&b, 100, 0), 10000000u >> 10,
+		     "rate >> shift when above 2 x cost");
 	tsq_budget_set_pacing_rate(&b, 125000000); /* 1 Gbit/s */
 	cr_assert_eq(tsq_budget_limit(&b, 1500, 0), 125000000u >> 10);
 }
@@ -169,13 +172,15 @@ Test(budget, limit_two_unit_floor)
 	tsq_budget_set_pacing_rate(&b, 0);
 	cr_assert_eq(tsq_budget_limit(&b, 1500, 0), 3000u, "no pacing rate: 2 x cost");
 	cr_assert_eq(tsq_budget_limit(&b, 0, 0), 0u, "no rate, no cost: 0");
-	cr_assert_eq(tsq_budget_limit(&b, UINT32_MAX, 0), TSQ_BUDGET_CAP_DEFAULT, "the cap bounds the floor");
+	cr_assert_eq(tsq_budget_limit(&b, UINT32_MAX, 0), TSQ_BUDGET_CAP_DEFAULT,
+		     "the cap bounds the floor");
 	{
 		struct tsq_budget_opts c = cfg_of(UINT64_MAX, 0, false);
 
 		tsq_budget_init(&b, &c);
 		tsq_budget_set_pacing_rate(&b, 0);
-		cr_assert_eq(tsq_budget_limit(&b, UINT32_MAX, 0), 2ull * UINT32_MAX, "2 x cost does not wrap");
+		cr_assert_eq(tsq_budget_limit(&b, UINT32_MAX, 0), 2ull * UINT32_MAX,
+			     "2 x cost does not wrap");
 	}
 }
 
@@ -188,7 +193,8 @@ Test(budget, limit_cap)
 	cr_assert_eq(tsq_budget_limit(&b, 100, 0), 8000u, "unlimited pacing: the cap");
 	tsq_budget_set_pacing_rate(&b, 1ull << 40);
 	cr_assert_eq(tsq_budget_limit(&b, 100, 0), 8000u, "pacing term above the cap");
-	cr_assert_eq(tsq_budget_limit(&b, 6000, 0), 8000u, "the cap also bounds the 2 x cost floor");
+	cr_assert_eq(tsq_budget_limit(&b, 6000, 0), 8000u,
+		     "the cap also bounds the 2 x cost floor");
 	tsq_budget_set_pacing_rate(&b, 4000 << 10);
 	cr_assert_eq(tsq_budget_limit(&b, 100, 0), 4000u, "below the cap the pacing term wins");
 	/* A cap above the 40-bit field saturates, one maximal unit below its top. */
@@ -238,7 +244,8 @@ Test(budget, limit_saturates_for_huge_factor)
 	cr_assert_eq(tsq_budget_limit(&b, 1, 64), TSQ_BUDGET_MAX_INFLIGHT, "no undefined shift");
 	cr_assert_eq(tsq_budget_limit(&b, 1, 1000), TSQ_BUDGET_MAX_INFLIGHT);
 	tsq_budget_set_pacing_rate(&b, 0);
-	cr_assert_eq(tsq_budget_limit(&b, 1, 40), TSQ_BUDGET_MAX_INFLIGHT, "2 << 40 overflows the field");
+	cr_assert_eq(tsq_budget_limit(&b, 1, 40), TSQ_BUDGET_MAX_INFLIGHT,
+		     "2 << 40 overflows the field");
 	cr_assert_eq(tsq_budget_limit(&b, 1, UINT32_MAX), TSQ_BUDGET_MAX_INFLIGHT);
 }
 
@@ -274,7 +281,8 @@ Test(budget, check_under_limit)
 	cr_assert_eq(s.throttles, 0u);
 	cr_assert_eq(s.recheck_saves, 0u);
 	tsq_budget_charge(&b, 1);
-	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0), "200 >= 200: the limit itself stops (two units fill it)");
+	cr_assert_not(tsq_budget_may_send(&b, &f, 100, 0),
+		      "200 >= 200: the limit itself stops (two units fill it)");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED);
 }
 
@@ -586,7 +594,8 @@ Test(budget, recheck_race_never_loses_a_restart)
 		s = stats_of(&r.b);
 		if (stopped) {
 			stops++;
-			cr_assert(r.queued[n], "round %u: the sender stopped and no completion queued it", n);
+			cr_assert(r.queued[n],
+				  "round %u: the sender stopped and no completion queued it", n);
 		} else {
 			goes++;
 			cr_assert_leq(s.recheck_saves - saves_before, 1u);
@@ -604,8 +613,8 @@ Test(budget, recheck_race_never_loses_a_restart)
 	cr_assert_eq(s.throttles, stops, "throttles counts exactly the stops");
 	cr_assert_leq(s.recheck_saves, goes, "a save is a go");
 	cr_assert_eq(tsq_flags_load(&r.f), 0u);
-	cr_log_info("re-check race: %u rounds, %llu stops, %llu goes, %llu re-check saves", RACE_ROUNDS,
-		    (unsigned long long)stops, (unsigned long long)goes,
+	cr_log_info("re-check race: %u rounds, %llu stops, %llu goes, %llu re-check saves",
+		    RACE_ROUNDS, (unsigned long long)stops, (unsigned long long)goes,
 		    (unsigned long long)s.recheck_saves);
 }
 
@@ -613,13 +622,16 @@ Test(budget, recheck_race_never_loses_a_restart)
 
 Test(budget, size_goal_seed_half_the_limit)
 {
-	cr_assert_eq(tsq_budget_size_goal_half_limit(TSQ_BUDGET_CAP_2012, 65536), 65536u, "128 KiB: two 64 KiB bursts");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(TSQ_BUDGET_CAP_2012, 65536), 65536u,
+		     "128 KiB: two 64 KiB bursts");
 	cr_assert_eq(tsq_budget_size_goal_half_limit(TSQ_BUDGET_CAP_2012, 100000), 65536u);
-	cr_assert_eq(tsq_budget_size_goal_half_limit(40000, 65536), 20000u, "the 2012 example: limit 40000");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(40000, 65536), 20000u,
+		     "the 2012 example: limit 40000");
 	cr_assert_eq(tsq_budget_size_goal_half_limit(40000, 1448), 1448u, "a smaller goal is kept");
 	cr_assert_eq(tsq_budget_size_goal_half_limit(1, 65536), 1u, "at least 1");
 	cr_assert_eq(tsq_budget_size_goal_half_limit(0, 65536), 1u, "at least 1");
-	cr_assert_eq(tsq_budget_size_goal_half_limit(1ull << 40, UINT32_MAX), UINT32_MAX, "half above 32 bits");
+	cr_assert_eq(tsq_budget_size_goal_half_limit(1ull << 40, UINT32_MAX), UINT32_MAX,
+		     "half above 32 bits");
 }
 
 Test(budget, size_goal_one_ms_of_rate)
@@ -640,7 +652,8 @@ Test(budget, size_goal_min_segs)
 	cr_assert_eq(tsq_budget_size_goal(1000000, 10, 1448, 2, 65536), 2u * 1448u);
 	cr_assert_eq(tsq_budget_size_goal(0, 10, 1448, 2, 65536), 2u * 1448u, "no rate: min_segs");
 	cr_assert_eq(tsq_budget_size_goal(0, 10, 1448, 0, 65536), 0u, "no rate, no minimum");
-	cr_assert_eq(tsq_budget_size_goal(1000, 64, 1448, 3, 65536), 3u * 1448u, "shift > 63: min_segs");
+	cr_assert_eq(tsq_budget_size_goal(1000, 64, 1448, 3, 65536), 3u * 1448u,
+		     "shift > 63: min_segs");
 	/* min_segs above max_bytes: max_bytes wins, in whole segments. */
 	cr_assert_eq(tsq_budget_size_goal(0, 10, 1448, 100, 65536), 45u * 1448u);
 	/* Not one segment fits in max_bytes: min_segs wins (a burst is at least one segment). */
@@ -668,7 +681,8 @@ Test(budget, size_goal_mss_zero)
 Test(budget, max_constants_leave_room_for_one_more_unit)
 {
 	cr_assert_eq(TSQ_BUDGET_MAX_INFLIGHT, (1ull << 40) - (1ull << 32));
-	cr_assert_eq(TSQ_BUDGET_MAX_INFLIGHT + UINT32_MAX, BYTES_MAX, "one maximal unit still fits");
+	cr_assert_eq(TSQ_BUDGET_MAX_INFLIGHT + UINT32_MAX, BYTES_MAX,
+		     "one maximal unit still fits");
 	cr_assert_eq(TSQ_BUDGET_MAX_UNITS, (1u << 24) - 1);
 }
 
@@ -699,7 +713,8 @@ Test(budget, max_cost_charges_stop_before_the_byte_field_overflows)
 		cr_assert_not(tsq_budget_may_send(&b, &f, 1, factor), "a small unit stops too");
 		/* Completions bring it back, and the first one restarts the flow. */
 		cr_assert(tsq_budget_complete(&b, &f, UINT32_MAX));
-		cr_assert(tsq_budget_may_send(&b, &f, UINT32_MAX, factor), "room for exactly one more");
+		cr_assert(tsq_budget_may_send(&b, &f, UINT32_MAX, factor),
+			  "room for exactly one more");
 		for (unsigned i = 1; i < 256; i++)
 			tsq_budget_complete(&b, &f, UINT32_MAX);
 		s = stats_of(&b);
@@ -955,17 +970,20 @@ Test(budget, usage_block_runs)
 
 	usage_units = 1000;
 	usage_in_ring = usage_queued = 0;
-	struct tsq_budget b;  struct tsq_flags fl = TSQ_FLAGS_INIT;
-	tsq_budget_init(&b, NULL);                       // cap 4 MiB, shift 10, rate learned
-	tsq_budget_set_pacing_rate(&b, 125000000);       // have one? 1 Gbit/s in bytes/s
+	struct tsq_budget b;
+	struct tsq_flags fl = TSQ_FLAGS_INIT;
+	tsq_budget_init(&b, NULL);                 // cap 4 MiB, shift 10, rate learned
+	tsq_budget_set_pacing_rate(&b, 125000000); // have one? 1 Gbit/s in bytes/s
 	while (have_data() && tsq_budget_may_send(&b, &fl, cost, 0)) {
-		tsq_budget_charge(&b, cost);  hand_to_ring(cost);
+		tsq_budget_charge(&b, cost);
+		hand_to_ring(cost);
 	}
 	cr_assert_eq(usage_in_ring, (125000000u >> 10) / cost + 1, "stopped at the ~1 ms limit");
 	cr_assert(tsq_flags_load(&fl) & TSQ_F_THROTTLED);
 	// completion context, for each unit:
 	for (unsigned i = 0; i < usage_in_ring; i++)
-		if (tsq_budget_complete(&b, &fl, cost)) queue_flow_for_its_worker();
+		if (tsq_budget_complete(&b, &fl, cost))
+			queue_flow_for_its_worker();
 	cr_assert_eq(usage_queued, 1u, "exactly one completion restarts the flow");
 	cr_assert_eq(tsq_budget_inflight(&b), 0u);
 }

@@ -136,7 +136,8 @@ static void record_burst(void *ctx, struct tsq_defer_item **items, unsigned n)
 static void push_during_hook(unsigned shard)
 {
 	for (int i = 0; i < hook_n; i++)
-		hook_results[i] = tsq_defer_push(&set, shard, TSQ_DEFER_NO_SHARD, &recs[hook_first + i].d);
+		hook_results[i] =
+			tsq_defer_push(&set, shard, TSQ_DEFER_NO_SHARD, &recs[hook_first + i].d);
 }
 
 /* Hook action: the owner of `shard` drains it (the producer is preempted meanwhile). */
@@ -164,8 +165,11 @@ static void reset_records(void)
 static void setup_custom(uint32_t bound)
 {
 	/* The list's semantics: every producer on the shared list (the ring tests reinit). */
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = bound, .kick = count_kick,
-				    .kick_ctx = &kick_ctx_cookie, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = { .size = sizeof(o),
+				    .bound = bound,
+				    .kick = count_kick,
+				    .kick_ctx = &kick_ctx_cookie,
+				    .ring_size = TSQ_DEFER_RINGS_OFF };
 
 	reset_records();
 	shards = tsq_defer_shards_alloc(NSHARDS);
@@ -303,7 +307,8 @@ Test(defer_setup, init_rejects_bad_arguments)
 	o.size = 0;
 	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL, "opts->size 0");
 	o.size = offsetof(struct tsq_defer_opts, kick_ctx) + sizeof(void *) - 1;
-	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL, "opts->size below the first version");
+	cr_assert_eq(tsq_defer_set_init(&st, s, 2, &o), -EINVAL,
+		     "opts->size below the first version");
 	o.size = sizeof(o);
 
 	o.ring_size = TSQ_DEFER_RING_MAX + 1;
@@ -324,7 +329,10 @@ Test(defer_setup, init_accepts_the_largest_bound)
 {
 	struct tsq_defer_shard *s = tsq_defer_shards_alloc(1);
 	struct tsq_defer_set st;
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 1u << 31, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = { .size = sizeof(o),
+				    .bound = 1u << 31,
+				    .kick = count_kick,
+				    .ring_size = TSQ_DEFER_RINGS_OFF };
 
 	cr_assert_not_null(s);
 	cr_assert_eq(tsq_defer_set_init(&st, s, 1, &o), 0, "2^31 itself is allowed");
@@ -374,9 +382,10 @@ static void assert_default_bound(void)
 
 	cr_assert_eq(b, 128);
 	for (unsigned i = 0; i < b; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED,
-			     "push %u of %u", i + 1, b);
-	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[b].d), TSQ_DEFER_RAN_FALLBACK);
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[i].d),
+			     TSQ_DEFER_QUEUED, "push %u of %u", i + 1, b);
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[b].d),
+		     TSQ_DEFER_RAN_FALLBACK);
 	cr_assert_eq(tsq_defer_drain(&set, 0), (long)b);
 }
 
@@ -404,8 +413,9 @@ static void assert_untouched(void)
 		struct tsq_defer_stats st = stats_of(sh);
 
 		cr_assert_not(tsq_defer_pending(&set, sh), "nothing linked on shard %u", sh);
-		cr_assert_eq(st.pushed + st.inline_runs + st.fallback + st.kicks + st.drained + st.drains, 0,
-			     "counters of shard %u unchanged", sh);
+		cr_assert_eq(st.pushed + st.inline_runs + st.fallback + st.kicks + st.drained +
+				     st.drains,
+			     0, "counters of shard %u unchanged", sh);
 	}
 }
 
@@ -545,11 +555,12 @@ Test(defer_bound, push_past_the_bound_runs_on_the_caller)
 	struct tsq_defer_stats st;
 
 	for (int i = 0; i < B; i++)
-		cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[i].d), TSQ_DEFER_QUEUED,
-			     "push %d of %d", i + 1, B);
+		cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[i].d),
+			     TSQ_DEFER_QUEUED, "push %d of %d", i + 1, B);
 	cr_assert_eq(nran, 0);
 
-	cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[B].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[B].d),
+		     TSQ_DEFER_RAN_FALLBACK);
 	cr_assert_eq(nran, 1, "the fallback ran before push returned");
 	assert_ran(0, B, TSQ_DEFER_FALLBACK);
 	cr_assert_eq(tsq_defer_push(&set, 1, 0, &recs[B + 1].d), TSQ_DEFER_RAN_FALLBACK,
@@ -584,12 +595,15 @@ Test(defer_bound, bound_is_per_shard)
 	push_queued(0, TSQ_DEFER_NO_SHARD, 0, 16);
 	cr_assert_eq(tsq_defer_push(&set, 1, TSQ_DEFER_NO_SHARD, &recs[16].d), TSQ_DEFER_QUEUED,
 		     "shard 0 being full does not affect shard 1");
-	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[17].d), TSQ_DEFER_RAN_FALLBACK);
+	cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[17].d),
+		     TSQ_DEFER_RAN_FALLBACK);
 }
 
 Test(defer_bound, bound_one)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 1, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 1, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF
+	};
 
 	reinit(&o);
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
@@ -726,7 +740,8 @@ Test(defer_kick, fires_once_when_crossing_half_the_bound)
 
 	/* Items 1..B/2 fill half the bound; the (B/2 + 1)-th push crosses it. */
 	for (; n < B / 2; n++)
-		cr_assert_eq(tsq_defer_push(&set, 2, TSQ_DEFER_NO_SHARD, &recs[n].d), TSQ_DEFER_QUEUED);
+		cr_assert_eq(tsq_defer_push(&set, 2, TSQ_DEFER_NO_SHARD, &recs[n].d),
+			     TSQ_DEFER_QUEUED);
 	cr_assert_eq(kicks.calls, 0, "no kick up to half the bound");
 	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[n++].d), TSQ_DEFER_QUEUED);
 	cr_assert_eq(kicks.calls, 1, "crossing half the bound kicks");
@@ -830,8 +845,9 @@ static void assert_no_lost_wakeup_after_late_kick(unsigned self_of_producer)
 	/* List: bound 2, half = 1. Ring: 8 slots (the smallest), half = 4. */
 	const bool ring = self_of_producer != TSQ_DEFER_NO_SHARD;
 	const int half = ring ? 4 : 1;
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 2, .kick = futex_kick,
-				    .ring_size = ring ? 8 : 0 };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 2, .kick = futex_kick, .ring_size = ring ? 8 : 0
+	};
 	uint64_t snap;
 
 	reinit(&o);
@@ -843,13 +859,15 @@ static void assert_no_lost_wakeup_after_late_kick(unsigned self_of_producer)
 	hook_action = drain_during_hook;
 	cr_assert_eq(tsq_defer_push(&set, 0, self_of_producer, &recs[half].d), TSQ_DEFER_QUEUED);
 	cr_assert_eq(hook_runs, 1);
-	cr_assert_eq(hook_results[0], half + 1, "the owner drained every item while the producer was out");
+	cr_assert_eq(hook_results[0], half + 1,
+		     "the owner drained every item while the producer was out");
 	cr_assert_eq(kicks.calls, 1, "the late half-bound kick was sent");
 	/* 4 */
 	snap = futex_word;
 	cr_assert(tsq_defer_idle_enter(&set, 0), "nothing queued: the owner may sleep");
 	/* 5 */
-	cr_assert_eq(tsq_defer_push(&set, 0, self_of_producer, &recs[half + 1].d), TSQ_DEFER_QUEUED);
+	cr_assert_eq(tsq_defer_push(&set, 0, self_of_producer, &recs[half + 1].d),
+		     TSQ_DEFER_QUEUED);
 	cr_assert_neq(futex_word, snap, "lost wake-up: item queued, owner asleep, no kick");
 	tsq_defer_idle_exit(&set, 0);
 	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
@@ -963,7 +981,9 @@ Test(defer_batch, to_self_runs_inline)
 
 Test(defer_batch, over_the_bound_falls_back_as_a_whole)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 16, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF
+	};
 	struct tsq_defer_batch b;
 
 	reinit(&o);
@@ -972,7 +992,8 @@ Test(defer_batch, over_the_bound_falls_back_as_a_whole)
 	tsq_defer_batch_init(&b, 2);
 	batch_add_queued(&b, TSQ_DEFER_NO_SHARD, 16, 21);
 	cr_assert_eq(nran, 0);
-	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0, "the flush reports the items queued: none");
+	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 0,
+		     "the flush reports the items queued: none");
 	cr_assert_eq(nran, 5, "the whole batch ran here");
 	for (int i = 0; i < 5; i++)
 		assert_ran(i, 16 + i, TSQ_DEFER_FALLBACK);
@@ -983,7 +1004,9 @@ Test(defer_batch, over_the_bound_falls_back_as_a_whole)
 
 Test(defer_batch, a_batch_links_what_fits_and_runs_the_rest)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 16, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF
+	};
 	struct tsq_defer_batch b;
 
 	reinit(&o);
@@ -1005,7 +1028,9 @@ Test(defer_batch, a_batch_links_what_fits_and_runs_the_rest)
 
 Test(defer_batch, add_reports_a_fallback_of_its_own_hand_over)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 40, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 40, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF
+	};
 	struct tsq_defer_batch b;
 	int last = -1;
 
@@ -1017,14 +1042,17 @@ Test(defer_batch, add_reports_a_fallback_of_its_own_hand_over)
 		if (i + 1 < TSQ_DEFER_BATCH_MAX)
 			cr_assert_eq(last, TSQ_DEFER_QUEUED);
 	}
-	cr_assert_eq(last, TSQ_DEFER_RAN_FALLBACK, "20 of the 32 fitted: the add says some ran here");
+	cr_assert_eq(last, TSQ_DEFER_RAN_FALLBACK,
+		     "20 of the 32 fitted: the add says some ran here");
 	cr_assert_eq(stats_of(0).fallback, TSQ_DEFER_BATCH_MAX - 20);
 	cr_assert_eq(tsq_defer_drain(&set, 0), 40);
 }
 
 Test(defer_batch, a_batch_crossing_half_the_bound_kicks_once)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 16, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 16, .kick = count_kick, .ring_size = TSQ_DEFER_RINGS_OFF
+	};
 	struct tsq_defer_batch b;
 
 	reinit(&o);
@@ -1072,7 +1100,8 @@ Test(defer_batch, flush_to_a_set_without_the_target_keeps_the_chain)
 	tsq_defer_batch_init(&b, 2);
 	for (int i = 0; i < 3; i++)
 		tsq_defer_batch_add(&set, &b, 0, &recs[i].d);
-	cr_assert_eq(tsq_defer_batch_flush(&small, &b), -EINVAL, "target 2 is not in a 1-shard set");
+	cr_assert_eq(tsq_defer_batch_flush(&small, &b), -EINVAL,
+		     "target 2 is not in a 1-shard set");
 	cr_assert_eq(nran, 0);
 	cr_assert_eq(tsq_defer_batch_flush(&set, &b), 3, "the chain was kept");
 	cr_assert_eq(tsq_defer_drain(&set, 2), 3);
@@ -1114,7 +1143,8 @@ Test(defer_stats, account_for_every_item)
 	for (int i = 0; i < 16; i++)
 		tsq_defer_push(&set, 0, (unsigned)(i % 2 + 1), &recs[n++].d);
 	for (int i = 0; i < fb; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[n++].d), TSQ_DEFER_RAN_FALLBACK);
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &recs[n++].d),
+			     TSQ_DEFER_RAN_FALLBACK);
 	for (int i = 0; i < inline_n; i++)
 		cr_assert_eq(tsq_defer_push(&set, 0, 0, &recs[n++].d), TSQ_DEFER_RAN_INLINE);
 	st = stats_of(0);
@@ -1243,7 +1273,8 @@ static void *waker_main(void *arg)
 		while (!tsq_load(&shards[w->target].wake.idle, TSQ_ACQUIRE))
 			sched_yield();
 		usleep(1000);
-		if (tsq_defer_push(&set, w->target, TSQ_DEFER_NO_SHARD, &recs[r].d) != TSQ_DEFER_QUEUED)
+		if (tsq_defer_push(&set, w->target, TSQ_DEFER_NO_SHARD, &recs[r].d) !=
+		    TSQ_DEFER_QUEUED)
 			return (void *)1;
 		/* Let the owner wake and drain before the next round. */
 		while (tsq_defer_pending(&set, w->target))
@@ -1265,7 +1296,8 @@ Test(defer_eventfd, wait_returns_1_after_a_push_from_another_thread)
 		int r = tsq_defer_wait(&set, 1, -1);
 
 		if (r == 0) {
-			cr_assert(tsq_defer_pending(&set, 1), "wait(-1) returned 0 with nothing queued");
+			cr_assert(tsq_defer_pending(&set, 1),
+				  "wait(-1) returned 0 with nothing queued");
 			raced++;
 		} else {
 			cr_assert_eq(r, 1);
@@ -1298,7 +1330,9 @@ static void late_kick(void)
 
 Test(defer_eventfd, wait_late_kick_does_not_silence_the_next_one)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 2, .ring_size = TSQ_DEFER_RINGS_OFF };
+	struct tsq_defer_opts o = { .size = sizeof(o),
+				    .bound = 2,
+				    .ring_size = TSQ_DEFER_RINGS_OFF };
 	int fd;
 
 	reinit(&o);
@@ -1462,7 +1496,9 @@ Test(defer_usage, calls_after_destroy_are_einval)
 
 Test(defer_usage, drain_burst_hands_arrays_in_order, .init = setup_bound16, .fini = teardown)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 64, .kick = count_kick, .ring_size = 16 };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 64, .kick = count_kick, .ring_size = 16
+	};
 
 	reinit(&o);
 	/* 12 through the ring from shard 1 (wrapping it once), 3 through the list. */
@@ -1487,13 +1523,17 @@ Test(defer_usage, drain_burst_hands_arrays_in_order, .init = setup_bound16, .fin
 
 Test(defer_ring, fifo_fallback_when_full_and_stats, .init = setup_bound16, .fini = teardown)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .bound = 4, .kick = count_kick, .ring_size = 8 };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 4, .kick = count_kick, .ring_size = 8
+	};
 
 	reinit(&o);
 	/* A full ring (8 slots) spills to the shared list while its bound (4) has room. */
 	for (int i = 0; i < 12; i++)
-		cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[i].d), TSQ_DEFER_QUEUED, "push %d", i);
-	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[12].d), TSQ_DEFER_RAN_FALLBACK, "ring and list full");
+		cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[i].d), TSQ_DEFER_QUEUED, "push %d",
+			     i);
+	cr_assert_eq(tsq_defer_push(&set, 2, 0, &recs[12].d), TSQ_DEFER_RAN_FALLBACK,
+		     "ring and list full");
 	assert_ran(0, 12, TSQ_DEFER_FALLBACK);
 	/* Another producer shard has a ring of its own. */
 	cr_assert_eq(tsq_defer_push(&set, 2, 1, &recs[13].d), TSQ_DEFER_QUEUED);
@@ -1679,7 +1719,8 @@ static struct tsq__defer_ring *ring_entry(unsigned target, unsigned producer)
 	return set.rings[(size_t)target * set.nr_producers + producer];
 }
 
-Test(defer_lazy, default_options_give_a_ring_to_each_pair_that_pushes, .init = setup_eventfd, .fini = teardown)
+Test(defer_lazy, default_options_give_a_ring_to_each_pair_that_pushes, .init = setup_eventfd,
+     .fini = teardown)
 {
 	cr_assert_not_null(set.rings, "rings by default");
 	cr_assert_eq(set.ring_size, TSQ_DEFER_RING_DEFAULT);
@@ -1698,7 +1739,8 @@ Test(defer_lazy, default_options_give_a_ring_to_each_pair_that_pushes, .init = s
 	cr_assert_eq(stats_of(0).ring_nomem, 0);
 }
 
-Test(defer_lazy, a_pair_whose_ring_cannot_be_allocated_uses_the_list, .init = setup_eventfd, .fini = teardown)
+Test(defer_lazy, a_pair_whose_ring_cannot_be_allocated_uses_the_list, .init = setup_eventfd,
+     .fini = teardown)
 {
 	ring_alloc_fails = 1;
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
@@ -1707,7 +1749,8 @@ Test(defer_lazy, a_pair_whose_ring_cannot_be_allocated_uses_the_list, .init = se
 	cr_assert_eq(stats_of(0).ring_nomem, 1);
 	/* Marked for good: no retry on the push path, and the list keeps its bound. */
 	for (int i = 1; i < (int)TSQ_DEFER_DEFAULT_BOUND; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED, "push %d", i);
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[i].d), TSQ_DEFER_QUEUED, "push %d",
+			     i);
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[128].d), TSQ_DEFER_RAN_FALLBACK);
 	cr_assert_eq(stats_of(0).ring_nomem, 1);
 	cr_assert_eq(tsq_defer_drain(&set, 0), 128);
@@ -1719,7 +1762,8 @@ Test(defer_lazy, a_pair_whose_ring_cannot_be_allocated_uses_the_list, .init = se
 	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
 }
 
-Test(defer_lazy, defaults_never_fall_back_where_the_list_alone_would_not, .init = setup_eventfd, .fini = teardown)
+Test(defer_lazy, defaults_never_fall_back_where_the_list_alone_would_not, .init = setup_eventfd,
+     .fini = teardown)
 {
 	/* The default ring and the list's bound of 128: ring + 128 before the first fallback. */
 	static struct rec many[TSQ_DEFER_RING_DEFAULT + TSQ_DEFER_DEFAULT_BOUND + 1];
@@ -1730,7 +1774,8 @@ Test(defer_lazy, defaults_never_fall_back_where_the_list_alone_would_not, .init 
 		tsq_defer_item_init(&many[i].d, count_only);
 	}
 	for (unsigned i = 0; i < n; i++)
-		cr_assert_eq(tsq_defer_push(&set, 0, 1, &many[i].d), TSQ_DEFER_QUEUED, "push %u", i);
+		cr_assert_eq(tsq_defer_push(&set, 0, 1, &many[i].d), TSQ_DEFER_QUEUED, "push %u",
+			     i);
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &many[n].d), TSQ_DEFER_RAN_FALLBACK);
 	cr_assert_eq(stats_of(0).spilled, TSQ_DEFER_DEFAULT_BOUND + 1);
 	cr_assert_eq(counted, 1, "the one fallback ran here");
@@ -1739,9 +1784,12 @@ Test(defer_lazy, defaults_never_fall_back_where_the_list_alone_would_not, .init 
 	cr_assert_eq(stats_of(0).drained, stats_of(0).pushed);
 }
 
-Test(defer_producer, registered_threads_get_rings_and_ids_run_out, .init = setup_bound16, .fini = teardown)
+Test(defer_producer, registered_threads_get_rings_and_ids_run_out, .init = setup_bound16,
+     .fini = teardown)
 {
-	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 8, .producers = 2 };
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .kick = count_kick, .ring_size = 8, .producers = 2
+	};
 	int a, b;
 
 	reinit(&o);
@@ -1752,7 +1800,8 @@ Test(defer_producer, registered_threads_get_rings_and_ids_run_out, .init = setup
 	cr_assert_eq(tsq_defer_producer_register(&set), -ENOSPC);
 	cr_assert_eq(tsq_defer_producer_register(NULL), -EINVAL);
 	cr_assert_eq(tsq_defer_push(&set, 0, (unsigned)a, &recs[0].d), TSQ_DEFER_QUEUED);
-	cr_assert_not_null(ring_entry(0, (unsigned)a), "a registered producer pushes through a ring");
+	cr_assert_not_null(ring_entry(0, (unsigned)a),
+			   "a registered producer pushes through a ring");
 	cr_assert_eq(tsq_defer_push(&set, 0, (unsigned)b, &recs[1].d), TSQ_DEFER_QUEUED);
 	cr_assert_eq(tsq_defer_push(&set, 0, NSHARDS + 2, &recs[2].d), -EINVAL, "not handed out");
 	cr_assert_eq(tsq_defer_drain(&set, 0), 2);
@@ -1796,7 +1845,8 @@ static void fence_mode_wakes(uint32_t fence)
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
 	cr_assert_eq(pthread_join(th, NULL), 0);
 	/* 1: slept and was kicked; 0: its look after the fence saw the item (idle is set first). */
-	cr_assert(w.r == 1 || w.r == 0, "woken by the kick, or the look saw the work (r = %d)", w.r);
+	cr_assert(w.r == 1 || w.r == 0, "woken by the kick, or the look saw the work (r = %d)",
+		  w.r);
 	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
 	cr_assert_eq(stats_of(0).fence_errors, 0);
 }
@@ -1810,7 +1860,8 @@ Test(defer_fence, auto_mode_wakes_the_owner, .init = setup_eventfd, .fini = tear
 {
 	fence_mode_wakes(TSQ_DEFER_FENCE_AUTO);
 #ifdef __linux__
-	cr_log_info("fence: %s", set.asym ? "membarrier (asymmetric)" : "SEQ_CST pair (membarrier unavailable)");
+	cr_log_info("fence: %s",
+		    set.asym ? "membarrier (asymmetric)" : "SEQ_CST pair (membarrier unavailable)");
 #endif
 }
 
@@ -1827,7 +1878,8 @@ Test(defer_fence, unknown_fence_is_einval)
 
 /* ---- teardown and the nanosecond wait ---- */
 
-Test(defer_destroy, returns_ebusy_when_items_were_dropped_and_destroys_anyway, .init = setup_eventfd)
+Test(defer_destroy, returns_ebusy_when_items_were_dropped_and_destroys_anyway,
+     .init = setup_eventfd)
 {
 	cr_assert_eq(tsq_defer_push(&set, 0, 1, &recs[0].d), TSQ_DEFER_QUEUED);
 	cr_assert_eq(tsq_defer_push(&set, 2, TSQ_DEFER_NO_SHARD, &recs[1].d), TSQ_DEFER_QUEUED);

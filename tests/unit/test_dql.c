@@ -54,7 +54,6 @@ static struct tsq_dql_stats stats_of(const struct tsq_dql *d)
 	return s;
 }
 
-
 /*
  * A scripted trace: each step queues (Q, tsq_dql_charge) or completes (C, tsq_dql_complete)
  * `bytes` at time t and must return 0; a failure names the step.
@@ -64,17 +63,23 @@ struct step {
 	uint32_t bytes;
 	uint64_t t;
 };
-#define Q(bytes, t) { 'Q', (bytes), (t) }
-#define C(bytes, t) { 'C', (bytes), (t) }
-#define PLAY(d, ...)                                                                 \
-	play((d), (const struct step[]){ __VA_ARGS__ },                             \
+#define Q(bytes, t)               \
+	{                         \
+		'Q', (bytes), (t) \
+	}
+#define C(bytes, t)               \
+	{                         \
+		'C', (bytes), (t) \
+	}
+#define PLAY(d, ...)                                    \
+	play((d), (const struct step[]){ __VA_ARGS__ }, \
 	     sizeof((const struct step[]){ __VA_ARGS__ }) / sizeof(struct step))
 
 static void play(struct tsq_dql *d, const struct step *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int rc = s[i].op == 'Q' ? tsq_dql_charge(d, s[i].bytes, s[i].t)
-					: tsq_dql_complete(d, s[i].bytes, s[i].t);
+		int rc = s[i].op == 'Q' ? tsq_dql_charge(d, s[i].bytes, s[i].t) :
+					  tsq_dql_complete(d, s[i].bytes, s[i].t);
 
 		cr_assert_eq(rc, 0, "step %zu: %s %u at t=%llu", i + 1,
 			     s[i].op == 'Q' ? "charge" : "complete", s[i].bytes,
@@ -123,7 +128,8 @@ Test(dql, init_defaults)
 	cr_assert_eq(s.avail, 0);
 	cr_assert(!s.stopped);
 	cr_assert_eq(s.stops + s.recheck_saves + s.restarts + s.grows + s.shrinks + s.stalls +
-			     s.stall_max_ns, 0);
+			     s.stall_max_ns,
+		     0);
 }
 
 Test(dql, init_zero_fields_mean_defaults)
@@ -225,7 +231,8 @@ Test(dql, inflight_bound_exact)
 	/* The largest completion: everything at once. */
 	cr_assert_eq(tsq_dql_complete(&d, TSQ_DQL_MAX_INFLIGHT, 1), 0);
 	cr_assert_eq(tsq_dql_inflight(&d), 0);
-	cr_assert_eq(tsq_dql_limit(&d), TSQ_DQL_MAX_LIMIT, "starved by 2^31-1: grew, clamped to max");
+	cr_assert_eq(tsq_dql_limit(&d), TSQ_DQL_MAX_LIMIT,
+		     "starved by 2^31-1: grew, clamped to max");
 	cr_assert_eq(tsq_dql_charge(&d, 1, 2), 0, "room again once completed");
 }
 
@@ -372,7 +379,7 @@ Test(dql, under_the_limit_nothing_moves)
  * t=1001 complete 500: slack 9000; 1001 > 1000 -> limit = 10000 - lowest 7000 = 3000.
  */
 /* The trace above up to t=1000, where the hold is not over yet (shrink_restarts_the_watch too). */
-#define BUSY_TO_1000                                                                       \
+#define BUSY_TO_1000                                                                      \
 	Q(3000, 0), C(1000, 100), Q(1000, 100), C(1000, 200), Q(1000, 200), C(1500, 700), \
 		Q(1000, 700), C(500, 1000)
 
@@ -384,7 +391,8 @@ Test(dql, busy_shrinks_by_the_lowest_slack_after_the_hold)
 	PLAY(&d, BUSY_TO_1000);
 	cr_assert_eq(tsq_dql_limit(&d), 10000, "hold not over at exactly 1000 ns");
 	PLAY(&d, Q(500, 1000), C(500, 1001));
-	cr_assert_eq(tsq_dql_limit(&d), 3000, "shrunk by the lowest slack (7000), not the last (9000)");
+	cr_assert_eq(tsq_dql_limit(&d), 3000,
+		     "shrunk by the lowest slack (7000), not the last (9000)");
 	cr_assert_eq(stats_of(&d).shrinks, 1);
 	cr_assert_eq(tsq_dql_inflight(&d), 2000);
 	cr_assert_eq(tsq_dql_avail(&d), 1000);
@@ -650,7 +658,7 @@ Test(dql, no_stall_when_completions_come_in_time)
 
 	init_stall(&d);
 	PLAY(&d, Q(100, 1000), C(50, 6399), /* 6399 < thrs since the reset */
-	     Q(100, 6400), C(50, 12000)); /* 5601 since the last completion */
+	     Q(100, 6400), C(50, 12000));   /* 5601 since the last completion */
 	cr_assert_eq(stats_of(&d).stalls, 0);
 }
 
@@ -839,11 +847,12 @@ Test(dql, usage_block_runs)
 
 	usage_stopped = usage_restarted = 0;
 	struct tsq_dql q;
-	tsq_dql_init(&q, NULL, now_ns());            // limit 0, max 1,879,048,192, hold 1 s
+	tsq_dql_init(&q, NULL, now_ns()); // limit 0, max 1,879,048,192, hold 1 s
 	for (int i = 0; i < 100; i++) {
 		// sender, after placing a frame, before the device can see it:
 		int rc = tsq_dql_tx_sent(&q, frame_len, now_ns());
-		if (rc == TSQ_DQL_STOPPED) stop_feeding_the_ring();   // a completion restarts it
+		if (rc == TSQ_DQL_STOPPED)
+			stop_feeding_the_ring(); // a completion restarts it
 		// completion context, once per completion round:
 		if (tsq_dql_tx_completed(&q, bytes_done, now_ns()) == TSQ_DQL_RESTART)
 			restart_feeding_the_ring();

@@ -78,7 +78,8 @@ Test(flags, throttle_keeps_other_bits)
 	struct tsq_flags f = with(TSQ_F_QUEUED | TSQ_F_DEFERRED | TSQ_F_USER(3));
 
 	cr_assert_not(tsq_flags_throttle(&f));
-	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED | TSQ_F_DEFERRED | TSQ_F_USER(3));
+	cr_assert_eq(tsq_flags_load(&f),
+		     TSQ_F_THROTTLED | TSQ_F_QUEUED | TSQ_F_DEFERRED | TSQ_F_USER(3));
 }
 
 Test(flags, clear_throttled)
@@ -159,7 +160,8 @@ Test(flags, mark_deferred_returns_new_bits)
 	struct tsq_flags f = TSQ_FLAGS_INIT;
 
 	cr_assert_eq(tsq_flags_mark_deferred(&f, TSQ_F_DEFERRED), TSQ_F_DEFERRED, "0 -> 1");
-	cr_assert_eq(tsq_flags_mark_deferred(&f, TSQ_F_DEFERRED), 0u, "already set: no new reference");
+	cr_assert_eq(tsq_flags_mark_deferred(&f, TSQ_F_DEFERRED), 0u,
+		     "already set: no new reference");
 	cr_assert_eq(tsq_flags_mark_deferred(&f, TSQ_F_DEFERRED | TSQ_F_USER(0) | TSQ_F_USER(23)),
 		     TSQ_F_USER(0) | TSQ_F_USER(23), "only the 0 -> 1 bits");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_DEFERRED | TSQ_F_USER(0) | TSQ_F_USER(23));
@@ -176,7 +178,8 @@ Test(flags, mark_deferred_ignores_non_deferred_bits)
 	/* Bits 3..7 are not deferred bits either. */
 	cr_assert_eq(tsq_flags_mark_deferred(&f, 0xf8u), 0u);
 	cr_assert_eq(tsq_flags_load(&f), 0u);
-	cr_assert_eq(tsq_flags_mark_deferred(&f, ~0u), TSQ_F_DEFERRED_ALL, "~0: every deferred bit");
+	cr_assert_eq(tsq_flags_mark_deferred(&f, ~0u), TSQ_F_DEFERRED_ALL,
+		     "~0: every deferred bit");
 	cr_assert_eq(tsq_flags_load(&f), TSQ_F_DEFERRED_ALL);
 }
 
@@ -195,7 +198,8 @@ Test(flags, take_deferred_none_set)
 	cr_assert_eq(tsq_flags_take_deferred(&f), 0u);
 	f = with(TSQ_F_THROTTLED | TSQ_F_QUEUED);
 	cr_assert_eq(tsq_flags_take_deferred(&f), 0u);
-	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED, "nothing taken, nothing changed");
+	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED,
+		     "nothing taken, nothing changed");
 }
 
 Test(flags, take_deferred_takes_all_at_once)
@@ -204,7 +208,8 @@ Test(flags, take_deferred_takes_all_at_once)
 	struct tsq_flags f = with(TSQ_F_THROTTLED | TSQ_F_QUEUED | want);
 
 	cr_assert_eq(tsq_flags_take_deferred(&f), want, "every deferred bit in one call");
-	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED, "THROTTLED and QUEUED stay");
+	cr_assert_eq(tsq_flags_load(&f), TSQ_F_THROTTLED | TSQ_F_QUEUED,
+		     "THROTTLED and QUEUED stay");
 	cr_assert_eq(tsq_flags_take_deferred(&f), 0u, "second take: nothing left");
 }
 
@@ -259,11 +264,13 @@ static int compile_user_bit(const char *compiler, const char *lang, const char *
 	snprintf(inc, sizeof(inc), "%.*s/../../include", (int)(slash - __FILE__), __FILE__);
 	f = fdopen(fd, "w");
 	cr_assert_not_null(f);
-	fprintf(f, "#include <tsq/flags.h>\nunsigned bit(void);\nunsigned bit(void) { return TSQ_F_USER(%s); }\n", n);
+	fprintf(f,
+		"#include <tsq/flags.h>\nunsigned bit(void);\nunsigned bit(void) { return TSQ_F_USER(%s); }\n",
+		n);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd),
-		 "%s -x %s -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I'%s' %s 2>/dev/null", compiler,
-		 lang, inc, src);
+		 "%s -x %s -Wall -Wextra -Wpedantic -Werror -fsyntax-only -I'%s' %s 2>/dev/null",
+		 compiler, lang, inc, src);
 	status = system(cmd);
 	unlink(src);
 	cr_assert_neq(status, -1);
@@ -281,14 +288,15 @@ Test(flags, user_bit_24_or_negative_does_not_compile_in_c11_or_cxx17)
 		cr_skip_test("no cc/c++ on PATH");
 	for (unsigned i = 0; i < 2; i++) {
 		/* The control: in range compiles, so a failure below is the check's doing. */
-		cr_assert_eq(compile_user_bit(tc[i].cc, tc[i].lang, "23"), 0, "%s: USER(23)", tc[i].cc);
+		cr_assert_eq(compile_user_bit(tc[i].cc, tc[i].lang, "23"), 0, "%s: USER(23)",
+			     tc[i].cc);
 		cr_assert_eq(compile_user_bit(tc[i].cc, tc[i].lang, "TSQ_F_USER_MAX - 1"), 0);
-		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "24"), 0, "%s: USER(24) compiled",
-			      tc[i].cc);
+		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "24"), 0,
+			      "%s: USER(24) compiled", tc[i].cc);
 		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "TSQ_F_USER_MAX"), 0);
 		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "31"), 0);
-		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "-1"), 0, "%s: USER(-1) compiled",
-			      tc[i].cc);
+		cr_assert_neq(compile_user_bit(tc[i].cc, tc[i].lang, "-1"), 0,
+			      "%s: USER(-1) compiled", tc[i].cc);
 	}
 }
 
@@ -320,10 +328,15 @@ Test(flags, usage_block_runs)
 
 	usage_refs = usage_sends = 0;
 	struct tsq_flags fl = TSQ_FLAGS_INIT;
-	if (tsq_flags_mark_deferred(&fl, TSQ_F_DEFERRED)) hold(flow);   // 0 -> 1: one reference
-	if (tsq_flags_mark_deferred(&fl, TSQ_F_DEFERRED)) hold(flow);   // already set: none
-	uint32_t todo = tsq_flags_take_deferred(&fl);                   // at release
-	if (todo & TSQ_F_DEFERRED) { send_more(flow); put(flow); }
+	if (tsq_flags_mark_deferred(&fl, TSQ_F_DEFERRED))
+		hold(flow); // 0 -> 1: one reference
+	if (tsq_flags_mark_deferred(&fl, TSQ_F_DEFERRED))
+		hold(flow);                           // already set: none
+	uint32_t todo = tsq_flags_take_deferred(&fl); // at release
+	if (todo & TSQ_F_DEFERRED) {
+		send_more(flow);
+		put(flow);
+	}
 	cr_assert_eq(usage_sends, 1);
 	cr_assert_eq(usage_refs, 0, "the bit's reference was dropped by whoever ran it");
 	cr_assert_eq(flow_refs, 1);
@@ -353,10 +366,10 @@ static void use(int v)
 
 Test(atomic_usage, usage_block_runs)
 {
-	tsq_counter_add_shared(&events, 1);          // a relaxed count, no ordering
+	tsq_counter_add_shared(&events, 1); // a relaxed count, no ordering
 	data = 42;
-	tsq_store(&ready, 1u, TSQ_RELEASE);          // publisher: data first, then the flag
-	if (tsq_load(&ready, TSQ_ACQUIRE) == 1)      // reader: the flag, then data
+	tsq_store(&ready, 1u, TSQ_RELEASE);     // publisher: data first, then the flag
+	if (tsq_load(&ready, TSQ_ACQUIRE) == 1) // reader: the flag, then data
 		use(data);
 	cr_assert_eq(usage_seen, 42);
 	cr_assert_eq(tsq_load(&events, TSQ_RELAXED), 1u);

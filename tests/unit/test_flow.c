@@ -38,9 +38,9 @@ struct conn {
 	int locked;           /* the short lock, held? */
 	unsigned locks, unlocks, holds, puts;
 	unsigned sends_worker, sends_release;
-	uint32_t flags_at_send; /* flags seen by the last send_more */
-	unsigned data;          /* units the connection still has to send */
-	unsigned charged;       /* units charged by send_more (and by the test) */
+	uint32_t flags_at_send;              /* flags seen by the last send_more */
+	unsigned data;                       /* units the connection still has to send */
+	unsigned charged;                    /* units charged by send_more (and by the test) */
 	void (*during_send)(struct conn *c); /* runs at the end of send_more */
 };
 
@@ -80,7 +80,8 @@ static void fake_send_more(struct tsq_flow *f, enum tsq_flow_how how)
 	c->flags_at_send = tsq_flags_load(&f->flags);
 	if (how == TSQ_FLOW_DRAINED) {
 		cr_assert_not(c->owned, "the worker never sends while the flow is owned");
-		cr_assert_eq(c->flags_at_send & TSQ_F_QUEUED, 0u, "QUEUED is clear before send_more");
+		cr_assert_eq(c->flags_at_send & TSQ_F_QUEUED, 0u,
+			     "QUEUED is clear before send_more");
 		c->sends_worker++;
 	} else {
 		cr_assert_eq(how, TSQ_FLOW_DEFERRED);
@@ -133,7 +134,8 @@ static const struct tsq_flow_ops ops = {
 	.put = fake_put,
 };
 
-static const struct tsq_budget_opts cap_cfg = { .size = sizeof(struct tsq_budget_opts), .cap = CAP };
+static const struct tsq_budget_opts cap_cfg = { .size = sizeof(struct tsq_budget_opts),
+						.cap = CAP };
 
 static void setup(void)
 {
@@ -223,7 +225,8 @@ Test(flow, init_errors)
 	cr_assert_eq(tsq_flow_init(&f, &set, NSHARDS, &ops, NULL), -EINVAL, "home out of range");
 	cr_assert_eq(tsq_flow_init(&f, &set, TSQ_DEFER_NO_SHARD, &ops, NULL), -EINVAL);
 	cfg.size = offsetof(struct tsq_budget_opts, allow_one);
-	cr_assert_eq(tsq_flow_init(&f, &set, 0, &ops, &cfg), -EINVAL, "opts shorter than the first version");
+	cr_assert_eq(tsq_flow_init(&f, &set, 0, &ops, &cfg), -EINVAL,
+		     "opts shorter than the first version");
 	cfg = cap_cfg;
 	cfg.pacing_shift = 64;
 	cr_assert_eq(tsq_flow_init(&f, &set, 0, &ops, &cfg), -EINVAL, "bad cfg shift");
@@ -519,7 +522,8 @@ Test(flow, defer_user_bits)
 
 	C.owned = true;
 	C.locked = 1;
-	cr_assert_eq(tsq_flow_defer(&C.flow, TSQ_F_USER(0) | TSQ_F_USER(3)), TSQ_F_USER(0) | TSQ_F_USER(3));
+	cr_assert_eq(tsq_flow_defer(&C.flow, TSQ_F_USER(0) | TSQ_F_USER(3)),
+		     TSQ_F_USER(0) | TSQ_F_USER(3));
 	cr_assert_eq(C.holds, 2u, "one reference per new bit");
 	cr_assert_eq(tsq_flow_defer(&C.flow, TSQ_F_USER(0)), 0u, "already set");
 	cr_assert_eq(C.holds, 2u);
@@ -532,7 +536,8 @@ Test(flow, defer_user_bits)
 	C.locked = 0;
 
 	user = release(&C);
-	cr_assert_eq(user, TSQ_F_USER(0) | TSQ_F_USER(3) | TSQ_F_USER(23), "the caller gets its bits");
+	cr_assert_eq(user, TSQ_F_USER(0) | TSQ_F_USER(3) | TSQ_F_USER(23),
+		     "the caller gets its bits");
 	cr_assert_eq(C.sends_release, 0u, "no DEFERRED: no send_more");
 	cr_assert_eq(C.puts, 0u, "user references are the caller's to drop");
 	for (uint32_t b = user; b != 0; b &= b - 1)
@@ -607,9 +612,9 @@ Test(flow, counters_over_many_cycles)
 
 struct conn {
 	struct tsq_flow tsq;
-	unsigned data;     /* units left to send */
-	unsigned in_ring;  /* units charged and handed down */
-	unsigned drained;  /* runs of the flow from the home worker (conn_lock calls) */
+	unsigned data;    /* units left to send */
+	unsigned in_ring; /* units charged and handed down */
+	unsigned drained; /* runs of the flow from the home worker (conn_lock calls) */
 };
 
 static bool conn_has_data(const struct conn *c)
@@ -632,7 +637,7 @@ static void conn_xmit_one(struct conn *c)
 static bool conn_lock(struct tsq_flow *f)
 {
 	tsq_container_of(f, struct conn, tsq)->drained++; /* only the worker's run locks */
-	return false; /* never owned here */
+	return false;                                     /* never owned here */
 }
 
 static void conn_unlock(struct tsq_flow *f)
@@ -650,11 +655,13 @@ static void conn_put(struct tsq_flow *f)
 	(void)f;
 }
 
-static void send_more(struct tsq_flow *f, enum tsq_flow_how how) {
+static void send_more(struct tsq_flow *f, enum tsq_flow_how how)
+{
 	struct conn *c = tsq_container_of(f, struct conn, tsq);
-	(void)how;  // TSQ_FLOW_DRAINED (the home worker) or TSQ_FLOW_DEFERRED (the release)
+	(void)how; // TSQ_FLOW_DRAINED (the home worker) or TSQ_FLOW_DEFERRED (the release)
 	while (conn_has_data(c) && tsq_flow_may_send(f, unit_cost(c), 0)) {
-		tsq_flow_charge(f, unit_cost(c));  conn_xmit_one(c);
+		tsq_flow_charge(f, unit_cost(c));
+		conn_xmit_one(c);
 	}
 }
 static const struct tsq_flow_ops ops = { send_more, conn_lock, conn_unlock, conn_hold, conn_put };

@@ -44,7 +44,8 @@ static void assert_chain(struct tsq_llist_node *chain, const int *want, int n)
 
 	tsq_llist_for_each(pos, chain) {
 		cr_assert_lt(i, n, "chain longer than the %d expected nodes", n);
-		cr_assert_eq(id_of(pos), want[i], "node %d: id %d, expected %d", i, id_of(pos), want[i]);
+		cr_assert_eq(id_of(pos), want[i], "node %d: id %d, expected %d", i, id_of(pos),
+			     want[i]);
 		i++;
 	}
 	cr_assert_eq(i, n, "chain has %d nodes, expected %d", i, n);
@@ -164,7 +165,8 @@ Test(llist, push_batch_splices_a_private_chain)
 		tsq_llist_link_local(&first, &last, &items[i].node);
 	cr_assert_eq(last, &items[4].node);
 	cr_assert_not(tsq_llist_push_batch(&h, first, last), "batch onto a non-empty list");
-	cr_assert_eq(items[4].node.next, &items[3].node, "the batch's last node links to the old head");
+	cr_assert_eq(items[4].node.next, &items[3].node,
+		     "the batch's last node links to the old head");
 
 	/* Both batches, in arrival order once reversed. */
 	assert_chain(tsq_llist_reverse(tsq_llist_take_all(&h)), want_fifo, 7);

@@ -43,7 +43,7 @@ static struct {
 	struct tsq_owner o;
 	int ids[MAXLOG];
 	int how[MAXLOG];
-	int lock_held[MAXLOG];      /* was the short lock held while process() ran? */
+	int lock_held[MAXLOG];       /* was the short lock held while process() ran? */
 	uint64_t bytes_seen[MAXLOG]; /* stats.backlog_bytes when process() ran */
 	int n;
 	int release_cbs;
@@ -80,8 +80,8 @@ static void process(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owne
 	/* A producer appending during the drain: legal here (short lock not held). */
 	if (how == TSQ_OWNER_DRAINED)
 		for (int c = 0; c < it->nchild; c++)
-			it->child_rc[c] = tsq_owner_deliver(o, &it->child[c]->work, it->child_cost[c],
-							    it->child_queued[c]);
+			it->child_rc[c] = tsq_owner_deliver(o, &it->child[c]->work,
+							    it->child_cost[c], it->child_queued[c]);
 }
 
 static void release_cb(struct tsq_owner *o)
@@ -139,9 +139,10 @@ static void assert_log(const int *ids, const int *how, int n)
 {
 	cr_assert_eq(T.n, n, "%d items processed, expected %d", T.n, n);
 	for (int i = 0; i < n; i++) {
-		cr_assert_eq(T.ids[i], ids[i], "processed #%d: item %d, expected %d", i, T.ids[i], ids[i]);
-		cr_assert_eq(T.how[i], how[i], "processed #%d (item %d): how %d, expected %d", i, ids[i],
-			     T.how[i], how[i]);
+		cr_assert_eq(T.ids[i], ids[i], "processed #%d: item %d, expected %d", i, T.ids[i],
+			     ids[i]);
+		cr_assert_eq(T.how[i], how[i], "processed #%d (item %d): how %d, expected %d", i,
+			     ids[i], T.how[i], how[i]);
 	}
 }
 
@@ -179,7 +180,8 @@ Test(owner, init_rejects_bad_arguments)
 	cr_assert_eq(tsq_owner_init(&o, &no_process, LIMIT(100)), -EINVAL);
 	cr_assert_eq(tsq_owner_init(&o, &ops, &(struct tsq_owner_opts){ .size = 1 }), -EINVAL,
 		     "opts->size below the first version");
-	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, LIMIT(1)), 0, "release_cb is optional, limit 1 valid");
+	cr_assert_eq(tsq_owner_init(&o, &ops_nocb, LIMIT(1)), 0,
+		     "release_cb is optional, limit 1 valid");
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
 	cr_assert_eq(tsq_owner_init(&o, &ops, LIMIT(UINT64_MAX)), 0);
 	cr_assert_eq(tsq_owner_destroy(&o), 0);
@@ -196,7 +198,8 @@ Test(owner, init_without_opts_or_limit_takes_the_default_limit)
 		cr_assert_eq(tsq_owner_init(&o, &ops_nocb, with_opts ? LIMIT(0) : NULL), 0);
 		tsq_owner_acquire(&o);
 		/* One byte over the default limit can never fit: -E2BIG, so the limit is the default. */
-		cr_assert_eq(tsq_owner_deliver(&o, &big.work, TSQ_OWNER_LIMIT_DEFAULT + 1, 0), -E2BIG);
+		cr_assert_eq(tsq_owner_deliver(&o, &big.work, TSQ_OWNER_LIMIT_DEFAULT + 1, 0),
+			     -E2BIG);
 		cr_assert_eq(tsq_owner_stats(&o, &s), 0);
 		cr_assert_eq(s.dropped, 1);
 		tsq_owner_release(&o);
@@ -328,7 +331,8 @@ Test(owner, deliver_unowned_processes_at_once_under_the_short_lock)
 	cr_assert_eq(tsq_owner_deliver(&T.o, &items[0].work, 100, 0), TSQ_OWNER_PROCESSED);
 	cr_assert_eq(T.n, 1, "processed before deliver returned");
 	/* Direct delivery ignores the limit: the object is not owned, nothing is parked. */
-	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 5000, UINT64_MAX), TSQ_OWNER_PROCESSED);
+	cr_assert_eq(tsq_owner_deliver(&T.o, &items[1].work, 5000, UINT64_MAX),
+		     TSQ_OWNER_PROCESSED);
 	assert_log(ids, how, 2);
 	cr_assert(T.lock_held[0] && T.lock_held[1], "INLINE runs with the short lock held");
 	st = stats();
@@ -349,7 +353,8 @@ Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 
 	own();
 	for (int i = 0; i < 5; i++)
-		cr_assert_eq(tsq_owner_deliver(&T.o, &items[ids[i]].work, 10u * (unsigned)(i + 1), 0),
+		cr_assert_eq(tsq_owner_deliver(&T.o, &items[ids[i]].work, 10u * (unsigned)(i + 1),
+					       0),
 			     TSQ_OWNER_BACKLOGGED);
 	cr_assert_eq(T.n, 0, "nothing processed while owned");
 	st = stats();
@@ -358,7 +363,8 @@ Test(owner, deliver_owned_parks_and_release_processes_in_fifo_order)
 	cr_assert_eq(st.backlog_bytes, 150);
 	cr_assert_eq(st.max_backlog_bytes, 150);
 	for (int i = 0; i < 5; i++)
-		cr_assert_eq(items[ids[i]].work.cost, 10u * (unsigned)(i + 1), "cost set by deliver");
+		cr_assert_eq(items[ids[i]].work.cost, 10u * (unsigned)(i + 1),
+			     "cost set by deliver");
 	unown();
 	assert_log(ids, how, 5);
 	for (int i = 0; i < 5; i++)
@@ -502,7 +508,8 @@ Test(owner, length_resets_only_after_a_full_drain)
 	cr_assert_eq(items[5].work.cost, 0xabcdef);
 }
 
-static void process_reuses_item(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
+static void process_reuses_item(struct tsq_owner *o, struct tsq_owner_work *w,
+				enum tsq_owner_how how)
 {
 	process(o, w, how);
 	/* The item is the callback's now (a receive handler frees or recycles the packet). */
@@ -752,7 +759,8 @@ Test(owner, every_waiter_eventually_gets_ownership)
 
 	own();
 	for (int i = 0; i < NWAITERS; i++)
-		cr_assert_eq(pthread_create(&t[i], NULL, numbered_acquirer, (void *)(intptr_t)i), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, numbered_acquirer, (void *)(intptr_t)i),
+			     0);
 	wait_for_waiters(&T.o, NWAITERS);
 	unown(); /* wakes one; each of them releases and wakes the next */
 	for (int i = 0; i < NWAITERS; i++)
@@ -771,7 +779,8 @@ static int deliverer_started;
 static int deliverer_rc = 99;
 static int process_saw_fast_section = -1;
 
-static void process_checks_fast(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
+static void process_checks_fast(struct tsq_owner *o, struct tsq_owner_work *w,
+				enum tsq_owner_how how)
 {
 	process_saw_fast_section = tsq_load(&fast_section, TSQ_RELAXED);
 	process(o, w, how);
@@ -924,17 +933,18 @@ Test(owner, stats_rejects_null_and_tracks_every_counter)
 	cr_assert_eq(st.flushes, 1);
 	cr_assert_eq(st.backlog_bytes, 0);
 	cr_assert_eq(st.max_backlog_bytes, 800);
-	cr_assert_eq(st.inline_runs + st.backlogged, (uint64_t)T.n, "every admitted item processed");
+	cr_assert_eq(st.inline_runs + st.backlogged, (uint64_t)T.n,
+		     "every admitted item processed");
 }
 
 /* ---- the header's Usage block, compiled and run ----------------------------------------- */
 
 struct usage_conn {
 	struct tsq_owner own;
-	unsigned rx_bytes;     /* what rx() processed */
-	unsigned rx_inline;    /* of them, delivered while not owned */
-	unsigned deferred;     /* release_cb runs */
-	unsigned data_left;    /* units the "long send" still has to copy */
+	unsigned rx_bytes;  /* what rx() processed */
+	unsigned rx_inline; /* of them, delivered while not owned */
+	unsigned deferred;  /* release_cb runs */
+	unsigned data_left; /* units the "long send" still has to copy */
 };
 
 struct usage_frame {
@@ -949,7 +959,8 @@ static struct usage_conn *conn_of(struct tsq_owner *o)
 
 static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how)
 {
-	struct usage_frame *f = (struct usage_frame *)(void *)((char *)w - offsetof(struct usage_frame, work));
+	struct usage_frame *f =
+		(struct usage_frame *)(void *)((char *)w - offsetof(struct usage_frame, work));
 
 	conn_of(o)->rx_bytes += f->len;
 	conn_of(o)->rx_inline += how == TSQ_OWNER_INLINE;
@@ -963,7 +974,10 @@ static void run_deferred(struct usage_conn *c)
 /* The block's names, kept; the suite above already has an `ops` and a `release_cb`. */
 #define ops usage_ops
 #define release_cb usage_release_cb
-static void release_cb(struct tsq_owner *o) { run_deferred(conn_of(o)); } // e.g. tsq_flow_release
+static void release_cb(struct tsq_owner *o)
+{
+	run_deferred(conn_of(o));
+} // e.g. tsq_flow_release
 static const struct tsq_owner_ops ops = { rx, release_cb };
 
 static struct usage_conn usage_c;
@@ -1003,16 +1017,21 @@ Test(owner_usage, usage_block_runs)
 	c->data_left = 32;
 	usage_copied = 0;
 	struct tsq_owner_opts opts = { .size = sizeof(opts) };
-	opts.limit = tsq_owner_tcp_limit(rcvbuf, sndbuf);  // NULL opts: TSQ_OWNER_LIMIT_DEFAULT
+	opts.limit = tsq_owner_tcp_limit(rcvbuf, sndbuf); // NULL opts: TSQ_OWNER_LIMIT_DEFAULT
 	cr_assert_eq(tsq_owner_init(&c->own, &ops, &opts), 0);
 	// worker, per received frame:
-	if (tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)) == -ENOBUFS) drop(f);
+	if (tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)) == -ENOBUFS)
+		drop(f);
 	cr_assert_eq(c->rx_inline, 1, "not owned: processed at once");
 	// application thread:
 	tsq_owner_acquire(&c->own);
 	f = &frames[1];
-	cr_assert_eq(tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)), TSQ_OWNER_BACKLOGGED);
-	for (unsigned n = 0; have_data(); ) { copy_64k(); tsq_owner_flush_every(&c->own, &n, 16); }
+	cr_assert_eq(tsq_owner_deliver(&c->own, &f->work, f->len, rmem_queued(c)),
+		     TSQ_OWNER_BACKLOGGED);
+	for (unsigned n = 0; have_data();) {
+		copy_64k();
+		tsq_owner_flush_every(&c->own, &n, 16);
+	}
 	cr_assert_eq(c->rx_bytes, 2400u, "the 16th unit's flush processed the parked frame");
 	cr_assert_eq(c->deferred, 1u, "a flush that ran work runs release_cb");
 	tsq_owner_release(&c->own);

@@ -26,8 +26,10 @@
 
 #define NRES 8
 /* Options as compound literals (they live until the end of the caller's block). */
-#define ACCT_LIMIT(n) (&(struct tsq_zc_account_opts){ .size = sizeof(struct tsq_zc_account_opts), .limit = (n) })
-#define FLOW_FLAGS(f) (&(struct tsq_zc_flow_opts){ .size = sizeof(struct tsq_zc_flow_opts), .flags = (f) })
+#define ACCT_LIMIT(n) \
+	(&(struct tsq_zc_account_opts){ .size = sizeof(struct tsq_zc_account_opts), .limit = (n) })
+#define FLOW_FLAGS(f) \
+	(&(struct tsq_zc_flow_opts){ .size = sizeof(struct tsq_zc_flow_opts), .flags = (f) })
 
 static struct tsq_zc_ctx reserve[NRES];
 static struct tsq_zc_flow zf;
@@ -537,11 +539,15 @@ Test(zc, flow_init_rejects_unknown_flags)
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(2)), -EINVAL);
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(~0u)), -EINVAL);
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(8)), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_NO_COALESCE | 2)), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_MERGE_IGNORE_COPIED)), 0);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_NO_COALESCE | 2)),
+		     -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL,
+				      FLOW_FLAGS(TSQ_ZC_MERGE_IGNORE_COPIED)),
+		     0);
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_NO_COALESCE)), 0);
 	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL,
-				      FLOW_FLAGS(TSQ_ZC_NO_COALESCE | TSQ_ZC_MERGE_IGNORE_COPIED)), 0);
+				      FLOW_FLAGS(TSQ_ZC_NO_COALESCE | TSQ_ZC_MERGE_IGNORE_COPIED)),
+		     0);
 }
 
 /* ---- no coalescing (the one-notice-per-send baseline) ------------------------------------- */
@@ -796,7 +802,8 @@ Test(zc, account_charge_never_passes_the_limit)
 		cr_expect_eq(as.limit, TSQ_ZC_UNLIMITED);
 	}
 	cr_expect_eq(tsq_zc_account_init(&a, &(struct tsq_zc_account_opts){ .size = 1 }), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, &(struct tsq_zc_flow_opts){ .size = 1 }),
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL,
+				      &(struct tsq_zc_flow_opts){ .size = 1 }),
 		     -EINVAL);
 }
 
@@ -866,7 +873,8 @@ Test(zc, a_refused_append_does_not_complete_a_live_context_early)
 	setup_flags(0, &acct);
 	a = send_inflight(&zf, 1, 0, 0);
 	cr_expect_eq(tsq_zc_send_start(&zf, 1, TSQ_ZC_APPEND, &x), -ENOBUFS);
-	cr_expect_eq(tsq_zc_notices_pending(&zf), 0, "the refused append dropped a reference too many");
+	cr_expect_eq(tsq_zc_notices_pending(&zf), 0,
+		     "the refused append dropped a reference too many");
 	tsq_zc_put(&zf, a, false);
 	cr_expect_eq(tsq_zc_notices_pending(&zf), 1);
 }
@@ -1119,21 +1127,22 @@ Test(zc, stats_start_at_zero_and_count_each_event)
 	tsq_zc_account_init(&acct, ACCT_LIMIT(7 * 4096));
 	setup_flags(0, &acct);
 	st = stats(&zf);
-	cr_expect_eq(st.notices_queued + st.notices_merged + st.sends + st.sends_appended + st.copied +
-			     st.refused_reserve + st.refused_pin + st.aborted + st.sends_empty,
+	cr_expect_eq(st.notices_queued + st.notices_merged + st.sends + st.sends_appended +
+			     st.copied + st.refused_reserve + st.refused_pin + st.aborted +
+			     st.sends_empty,
 		     0);
 	/* Each send pins 2 pages (1 byte); the limit is 7 pages. */
-	a = send_inflight(&zf, 1, 0, 0);                   /* sends 1; 2 pages */
-	cr_assert_eq(start(&zf, 1, TSQ_ZC_APPEND, 1), a);  /* sends 2, appended 1; 4 pages */
+	a = send_inflight(&zf, 1, 0, 0);                  /* sends 1; 2 pages */
+	cr_assert_eq(start(&zf, 1, TSQ_ZC_APPEND, 1), a); /* sends 2, appended 1; 4 pages */
 	tsq_zc_send_done(&zf, a);
-	b = start(&zf, 1, 0, 2);                           /* sends 3; 6 pages */
-	cr_assert_eq(tsq_zc_send_abort(&zf, b), 0);        /* aborted 1; 4 pages */
-	b = send_inflight(&zf, 1, 0, 2);                   /* sends 4; 6 pages */
+	b = start(&zf, 1, 0, 2);                                  /* sends 3; 6 pages */
+	cr_assert_eq(tsq_zc_send_abort(&zf, b), 0);               /* aborted 1; 4 pages */
+	b = send_inflight(&zf, 1, 0, 2);                          /* sends 4; 6 pages */
 	cr_expect_eq(tsq_zc_send_start(&zf, 1, 0, &x), -ENOBUFS); /* refused_pin 1 (8 > 7) */
-	tsq_zc_put(&zf, b, true);                          /* copied 1, queued 1: [2] */
-	tsq_zc_put(&zf, a, false);                         /* queued 2: [2] [0,1] */
-	x = start(&zf, 1, 0, 3);                           /* sends 5 */
-	tsq_zc_send_done(&zf, x);                          /* queued 3: 3 does not follow [0,1] */
+	tsq_zc_put(&zf, b, true);                                 /* copied 1, queued 1: [2] */
+	tsq_zc_put(&zf, a, false);                                /* queued 2: [2] [0,1] */
+	x = start(&zf, 1, 0, 3);                                  /* sends 5 */
+	tsq_zc_send_done(&zf, x); /* queued 3: 3 does not follow [0,1] */
 	st = stats(&zf);
 	cr_expect_eq(st.sends, 5);
 	cr_expect_eq(st.sends_appended, 1);
@@ -1161,8 +1170,10 @@ Test(zc, flag_ranges_are_disjoint_and_the_wrong_call_refuses)
 	cr_assert_eq((TSQ_ZC_MERGE_IGNORE_COPIED | TSQ_ZC_NO_COALESCE) & ~TSQ_ZC_FLOW_FLAGS, 0u);
 	memset(reserve, 0, sizeof(reserve));
 	/* Send flags given to flow_init: refused (TSQ_ZC_APPEND used to read as IGNORE_COPIED). */
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_APPEND)), -EINVAL);
-	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_APPEND_ONLY)), -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_APPEND)),
+		     -EINVAL);
+	cr_expect_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, FLOW_FLAGS(TSQ_ZC_APPEND_ONLY)),
+		     -EINVAL);
 	cr_assert_eq(tsq_zc_flow_init(&zf, reserve, NRES, NULL, NULL), 0);
 	/* Flow flags given to send_start: refused, nothing taken. */
 	cr_expect_eq(tsq_zc_send_start(&zf, 10, TSQ_ZC_MERGE_IGNORE_COPIED, &c), -EINVAL);
@@ -1191,7 +1202,8 @@ static void send_normally(void)
 	usage_plain++;
 }
 
-static int usage_send(struct tsq_zc_flow *f, uint32_t len, unsigned nframes, struct usage_frame *frames)
+static int usage_send(struct tsq_zc_flow *f, uint32_t len, unsigned nframes,
+		      struct usage_frame *frames)
 {
 	/* The Usage block's sender part, one send call (zf is the block's flow). */
 	struct tsq_zc_flow *const fl = f;
@@ -1199,15 +1211,15 @@ static int usage_send(struct tsq_zc_flow *f, uint32_t len, unsigned nframes, str
 	struct tsq_zc_ctx *c;
 	int rc = tsq_zc_send_start(&zf, len, TSQ_ZC_APPEND, &c);
 	if (rc < 0) {
-		copy_instead();                           // -ENOBUFS: reserve or pinned memory
+		copy_instead(); // -ENOBUFS: reserve or pinned memory
 	} else if (rc == TSQ_ZC_NO_ZEROCOPY) {
-		send_normally();                          // len 0: no id, no notice, no c
+		send_normally(); // len 0: no id, no notice, no c
 	} else {
-		for (unsigned i = 0; i < nframes; i++) {  // each frame carrying the data
+		for (unsigned i = 0; i < nframes; i++) { // each frame carrying the data
 			tsq_zc_get(c);
-			frames[i].zc = c;                     // its completion: tsq_zc_put(&zf, c, copied)
+			frames[i].zc = c; // its completion: tsq_zc_put(&zf, c, copied)
 		}
-		tsq_zc_send_done(&zf, c);   // or tsq_zc_send_abort(&zf, c) if nothing was sent
+		tsq_zc_send_done(&zf, c); // or tsq_zc_send_abort(&zf, c) if nothing was sent
 	}
 #undef zf
 	return rc;
@@ -1223,7 +1235,7 @@ Test(zc_usage, usage_block_runs)
 
 	struct tsq_zc_account_opts ao = { .size = sizeof(ao), .limit = 64 << 20 };
 	tsq_zc_account_init(&acct, &ao);
-	tsq_zc_flow_init(&uzf, ureserve, 64, &acct, NULL);  // NULL: the default merge rule
+	tsq_zc_flow_init(&uzf, ureserve, 64, &acct, NULL); // NULL: the default merge rule
 	cr_assert_eq(usage_send(&uzf, 3000, 2, frames), 0);
 	cr_assert_eq(usage_send(&uzf, 0, 0, frames), TSQ_ZC_NO_ZEROCOPY);
 	cr_assert_eq(usage_send(&uzf, 1000, 1, &frames[2]), 0, "appended to the first context");
@@ -1235,7 +1247,7 @@ Test(zc_usage, usage_block_runs)
 		cr_assert_eq(tsq_zc_put(&uzf, frames[i].zc, frame_was_copied), 0);
 	// application:
 	struct tsq_zc_notice n[16];
-	int k = tsq_zc_read(&uzf, n, 16);   // [lo, hi] ranges; buffers with those ids are free
+	int k = tsq_zc_read(&uzf, n, 16); // [lo, hi] ranges; buffers with those ids are free
 	cr_assert_eq(k, 1);
 	cr_assert_eq(n[0].lo, 0u);
 	cr_assert_eq(n[0].hi, 1u);

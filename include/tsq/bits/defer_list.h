@@ -32,9 +32,9 @@ static inline void tsq__defer_mark_ready(struct tsq_defer_item *item)
 /* Check an item about to be queued, and mark it queued (the list's link overwrites it too). */
 #define tsq__defer_check_ready(item, call)                                                   \
 	do {                                                                                 \
-		TSQ__MISUSE_IF((item)->node.next != TSQ__DEFER_NOT_QUEUED, (call),          \
+		TSQ__MISUSE_IF((item)->node.next != TSQ__DEFER_NOT_QUEUED, (call),           \
 			       "item is already queued (pushed twice before the drain), or " \
-			       "was not set up with tsq_defer_item_init()");                \
+			       "was not set up with tsq_defer_item_init()");                 \
 		(item)->node.next = NULL;                                                    \
 	} while (0)
 #else
@@ -46,8 +46,8 @@ static inline void tsq__defer_mark_ready(struct tsq_defer_item *item)
 #endif
 
 /* The arguments every push-like call checks: -EINVAL cases shared by push and batch_add. */
-static inline bool tsq__defer_bad_push(const struct tsq_defer_set *set, unsigned target, unsigned self,
-				       const struct tsq_defer_item *item)
+static inline bool tsq__defer_bad_push(const struct tsq_defer_set *set, unsigned target,
+				       unsigned self, const struct tsq_defer_item *item)
 {
 	return set == NULL || item == NULL || item->fn == NULL || target >= set->nr_shards ||
 	       (self >= set->nr_producers && self != TSQ_DEFER_NO_SHARD);
@@ -66,8 +66,9 @@ static inline void tsq__defer_run_fallback(struct tsq_defer_item *const *items, 
  * The list's count says items[0..n) do not all fit (old = the count before the reservation):
  * give back the room of those that run here, run them, count them. Returns how many fit.
  */
-TSQ__DEFER_COLD unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct tsq_defer_shard *s, uint64_t old,
-					    struct tsq_defer_item *const *items, unsigned n)
+TSQ__DEFER_COLD unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct tsq_defer_shard *s,
+					      uint64_t old, struct tsq_defer_item *const *items,
+					      unsigned n)
 {
 	unsigned fit = old >= set->bound ? 0 : (unsigned)(set->bound - old);
 
@@ -84,7 +85,8 @@ TSQ__DEFER_COLD unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct 
  * lets in; the rest run here. Returns how many were linked.
  */
 TSQ__DEFER_NOINLINE unsigned tsq__defer_list_link(struct tsq_defer_set *set, unsigned target,
-					    struct tsq_defer_item *const *items, unsigned n, bool bounded)
+						  struct tsq_defer_item *const *items, unsigned n,
+						  bool bounded)
 {
 	struct tsq_defer_shard *s = &set->shards[target];
 	/*
@@ -106,7 +108,8 @@ TSQ__DEFER_NOINLINE unsigned tsq__defer_list_link(struct tsq_defer_set *set, uns
 		items[i]->node.next = &items[i - 1]->node;
 	/* DEFER_S1: publishes the items (DEFER_A1) before the look at idle (DEFER_S3). */
 	if (set->asym)
-		was_empty = tsq_llist_push_batch(&s->shared.list, &items[fit - 1]->node, &items[0]->node);
+		was_empty = tsq_llist_push_batch(&s->shared.list, &items[fit - 1]->node,
+						 &items[0]->node);
 	else
 		was_empty = tsq_llist_push_batch_seqcst(&s->shared.list, &items[fit - 1]->node,
 							&items[0]->node);
@@ -125,8 +128,8 @@ struct tsq__defer_sink {
 	void *ctx;
 };
 
-static inline void tsq__defer_deliver(const struct tsq__defer_sink *sink, struct tsq_defer_item **items,
-				      unsigned n)
+static inline void tsq__defer_deliver(const struct tsq__defer_sink *sink,
+				      struct tsq_defer_item **items, unsigned n)
 {
 	if (sink->burst != NULL) {
 		for (unsigned i = 0; i < n; i++)

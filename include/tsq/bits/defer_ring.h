@@ -67,7 +67,8 @@ static inline int tsq__defer_alloc_rings(struct tsq_defer_set *set, uint32_t rin
 	if (n > (SIZE_MAX - TSQ_CACHELINE_SIZE) / sizeof(*set->rings))
 		return -ENOMEM;
 	/* Whole cache lines: the owner reads its row every drain, no other object shares them. */
-	bytes = (n * sizeof(*set->rings) + TSQ_CACHELINE_SIZE - 1) / TSQ_CACHELINE_SIZE * TSQ_CACHELINE_SIZE;
+	bytes = (n * sizeof(*set->rings) + TSQ_CACHELINE_SIZE - 1) / TSQ_CACHELINE_SIZE *
+		TSQ_CACHELINE_SIZE;
 	set->rings = (struct tsq__defer_ring **)aligned_alloc(TSQ_CACHELINE_SIZE, bytes);
 	if (set->rings == NULL)
 		return -ENOMEM;
@@ -92,8 +93,8 @@ static inline void tsq__defer_free_rings(struct tsq_defer_set *set)
  * Cold: the first push of pair (self -> target) allocates its ring. Only `self` writes this
  * entry, so no race; a failed allocation marks the pair for good (it uses the list).
  */
-TSQ__DEFER_COLD struct tsq__defer_ring *tsq__defer_ring_create(struct tsq_defer_set *set, unsigned target,
-							     struct tsq__defer_ring **entry)
+TSQ__DEFER_COLD struct tsq__defer_ring *
+tsq__defer_ring_create(struct tsq_defer_set *set, unsigned target, struct tsq__defer_ring **entry)
 {
 	size_t bytes = sizeof(struct tsq__defer_ring) + (size_t)set->ring_size * sizeof(void *);
 	struct tsq__defer_ring *r = (struct tsq__defer_ring *)TSQ__DEFER_RING_ALLOC(bytes);
@@ -127,8 +128,8 @@ static inline struct tsq__defer_ring *tsq__defer_ring_of(struct tsq_defer_set *s
 }
 
 /* The ring looked full to the producer's cached head: how many of n fit really (DEFER_A3). */
-static inline uint32_t tsq__defer_ring_room(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
-					    uint32_t tail, uint32_t n)
+static inline uint32_t tsq__defer_ring_room(const struct tsq_defer_set *set,
+					    struct tsq__defer_ring *r, uint32_t tail, uint32_t n)
 {
 	/* DEFER_A3: pairs with DEFER_R3: the owner is done with the slots before `head`. */
 	uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
@@ -141,8 +142,8 @@ static inline uint32_t tsq__defer_ring_room(const struct tsq_defer_set *set, str
  * After a publish that crossed half the ring (by the producer's cached head) or found the
  * owner idle: kick if the ring is really over half, or if the owner is idle.
  */
-TSQ__DEFER_COLD void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq__defer_ring *r, unsigned target,
-					uint32_t tail, bool crossed, bool idle)
+TSQ__DEFER_COLD void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq__defer_ring *r,
+					  unsigned target, uint32_t tail, bool crossed, bool idle)
 {
 	struct tsq_defer_shard *s = &set->shards[target];
 
@@ -157,7 +158,8 @@ TSQ__DEFER_COLD void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq_
 }
 
 /* DEFER_S2: publish the slots (DEFER_A2) before the look at idle (DEFER_S3). */
-static inline void tsq__defer_ring_publish(const struct tsq_defer_set *set, struct tsq__defer_ring *r, uint32_t tail)
+static inline void tsq__defer_ring_publish(const struct tsq_defer_set *set,
+					   struct tsq__defer_ring *r, uint32_t tail)
 {
 	if (set->asym)
 		tsq_store(&r->prod.tail, tail, TSQ_RELEASE);
@@ -166,8 +168,9 @@ static inline void tsq__defer_ring_publish(const struct tsq_defer_set *set, stru
 }
 
 /* Copy items[0..n) into the slots from `tail`: two contiguous copies around the wrap. */
-static inline void tsq__defer_ring_copy(const struct tsq_defer_set *set, struct tsq__defer_ring *r, uint32_t tail,
-					struct tsq_defer_item *const *items, uint32_t n)
+static inline void tsq__defer_ring_copy(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
+					uint32_t tail, struct tsq_defer_item *const *items,
+					uint32_t n)
 {
 	struct tsq_defer_item **slot = tsq__defer_slots(r);
 	uint32_t at = tail & set->ring_mask, i = set->ring_size - at;
@@ -187,8 +190,8 @@ static inline void tsq__defer_ring_copy(const struct tsq_defer_set *set, struct 
  * Returns how many were queued. Out of line: the common case is tsq__defer_ring_put().
  */
 TSQ__DEFER_COLD unsigned tsq__defer_ring_put_slow(struct tsq_defer_set *set, unsigned target,
-							 struct tsq__defer_ring *r, struct tsq_defer_item *const *items,
-							 unsigned n)
+						  struct tsq__defer_ring *r,
+						  struct tsq_defer_item *const *items, unsigned n)
 {
 	/* Only this producer writes prod: relaxed loads of its own fields. */
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
@@ -223,7 +226,8 @@ spill:
  * not cross half the ring. A slot store (or two copies), the tail store (symmetric mode: an
  * exchange), the counter and one load of `idle`; anything else goes to the slow path.
  */
-static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned target, struct tsq__defer_ring *r,
+static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned target,
+					   struct tsq__defer_ring *r,
 					   struct tsq_defer_item *const *items, unsigned n)
 {
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
@@ -251,14 +255,15 @@ static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned t
  * exchange), the counter and one load of `idle`. Crossing half the ring (used == half), a
  * full-looking ring and an idle owner go to the slow path or the wake. Returns 1 if queued.
  */
-static inline unsigned tsq__defer_ring_put1(struct tsq_defer_set *set, unsigned target, struct tsq__defer_ring *r,
-					    struct tsq_defer_item *item)
+static inline unsigned tsq__defer_ring_put1(struct tsq_defer_set *set, unsigned target,
+					    struct tsq__defer_ring *r, struct tsq_defer_item *item)
 {
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
 	uint32_t used = tail - r->prod.head_cache;
 	bool idle;
 
-	if (tsq_unlikely(used >= set->ring_size / 2) && (used == set->ring_size / 2 || used >= set->ring_size))
+	if (tsq_unlikely(used >= set->ring_size / 2) &&
+	    (used == set->ring_size / 2 || used >= set->ring_size))
 		return tsq__defer_ring_put_slow(set, target, r, &item, 1);
 	tsq__defer_slots(r)[tail & set->ring_mask] = item;
 	if (set->asym) {
@@ -282,7 +287,8 @@ static inline unsigned tsq__defer_put(struct tsq_defer_set *set, unsigned target
 {
 	struct tsq__defer_ring *r;
 
-	if (self != TSQ_DEFER_NO_SHARD && set->rings != NULL && (r = tsq__defer_ring_of(set, target, self)) != NULL)
+	if (self != TSQ_DEFER_NO_SHARD && set->rings != NULL &&
+	    (r = tsq__defer_ring_of(set, target, self)) != NULL)
 		return tsq__defer_ring_put(set, target, r, items, n);
 	return tsq__defer_list_link(set, target, items, n, true);
 }
@@ -306,7 +312,8 @@ static inline void tsq__defer_prefetch_run(struct tsq_defer_item *const *run, ui
  * Drain one ring: deliver the slots in place, a contiguous run of up to TSQ_DEFER_BURST at
  * a time, then free them (DEFER_R3).
  */
-static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *set, struct tsq__defer_ring *r,
+static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *set,
+						  struct tsq__defer_ring *r,
 						  const struct tsq__defer_sink *sink)
 {
 	struct tsq_defer_item **slot = tsq__defer_slots(r);
@@ -334,7 +341,8 @@ static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *se
 	return total;
 }
 
-static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self, const struct tsq__defer_sink *sink)
+static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self,
+				    const struct tsq__defer_sink *sink)
 {
 	struct tsq_defer_shard *s = &set->shards[self];
 	unsigned long n = 0;
@@ -389,8 +397,9 @@ static inline bool tsq__defer_has_work(const struct tsq_defer_set *set, unsigned
 		return false;
 	for (unsigned p = 0; p < set->nr_producers; p++) {
 		/* DEFER_A5, at least acquire (SEQ_CST in the symmetric idle_enter, as DEFER_R5). */
-		struct tsq__defer_ring *r = tsq_load(&set->rings[(size_t)self * set->nr_producers + p],
-						     order == TSQ_SEQ_CST ? TSQ_SEQ_CST : TSQ_ACQUIRE);
+		struct tsq__defer_ring *r =
+			tsq_load(&set->rings[(size_t)self * set->nr_producers + p],
+				 order == TSQ_SEQ_CST ? TSQ_SEQ_CST : TSQ_ACQUIRE);
 
 		if ((uintptr_t)r <= (uintptr_t)TSQ__DEFER_RING_NOMEM)
 			continue;
@@ -406,7 +415,8 @@ static inline void tsq__defer_ring_stats(const struct tsq_defer_set *set, unsign
 {
 	for (unsigned p = 0; set->rings != NULL && p < set->nr_producers; p++) {
 		/* DEFER_A5: the ring's fields are initialised before its pointer. */
-		struct tsq__defer_ring *r = tsq_load(&set->rings[(size_t)shard * set->nr_producers + p], TSQ_ACQUIRE);
+		struct tsq__defer_ring *r =
+			tsq_load(&set->rings[(size_t)shard * set->nr_producers + p], TSQ_ACQUIRE);
 
 		if ((uintptr_t)r <= (uintptr_t)TSQ__DEFER_RING_NOMEM)
 			continue;

@@ -40,7 +40,8 @@
 #define TSQ__DEFER_HAVE_EVENTFD 1
 #if !defined(__USE_GNU) && !defined(__cplusplus)
 /* glibc declares it only under _GNU_SOURCE; the symbol is always there. */
-extern int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const void *sigmask);
+extern int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+		 const void *sigmask);
 #endif
 #endif
 
@@ -137,7 +138,8 @@ static inline int tsq__defer_open_eventfds(struct tsq_defer_set *set)
 #endif
 }
 
-static inline void tsq__defer_kick(struct tsq_defer_set *set, struct tsq_defer_shard *s, unsigned target)
+static inline void tsq__defer_kick(struct tsq_defer_set *set, struct tsq_defer_shard *s,
+				   unsigned target)
 {
 	uint32_t armed = 0;
 
@@ -211,7 +213,8 @@ static inline bool tsq__defer_idle_enter(struct tsq_defer_set *set, unsigned sel
  * tsq_defer_wait()'s sleep on a checked set and shard with an eventfd: poll() for at most
  * `timeout` (NULL: none), EINTR retried with the time that is left.
  */
-static inline int tsq__defer_wait(struct tsq_defer_set *set, unsigned self, const struct timespec *timeout)
+static inline int tsq__defer_wait(struct tsq_defer_set *set, unsigned self,
+				  const struct timespec *timeout)
 {
 #ifdef TSQ__DEFER_HAVE_EVENTFD
 	struct pollfd pfd;
