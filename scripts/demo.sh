@@ -39,7 +39,7 @@ build_programs() {
 	local targets=() t have
 
 	have=$(cmake --build "$B" --target help)
-	for t in tsq-bench tsq-sim-bufferbloat tsq-backlog-latency tsq-xsk; do
+	for t in tsq-bench tsq-sim-bufferbloat tsq-backlog-latency tsq-xsk tsq-lwip tsq-quic; do
 		grep -q " $t\$" <<<"$have" && targets+=("$t")
 	done
 	cmake --build "$B" -j"$jobs" --target "${targets[@]}"
@@ -99,9 +99,9 @@ else
 fi
 
 echo
-echo "### 5. Stacks: lwIP and ngtcp2 vendoring tsq"
+echo "### 5. Stacks vendoring tsq: lwIP (TCP) and ngtcp2 (QUIC) beside the kernel's TCP, through a 20/100 Mbit/s tbf"
 if [ -f examples/stacks/demo.sh ]; then
-	bash examples/stacks/demo.sh build || exit 1
+	bash examples/stacks/demo.sh "$B" "$B/stacks-demo.json" || exit 1
 else
 	echo "skipped: examples/stacks/demo.sh is not in this tree"
 fi
