@@ -60,13 +60,14 @@
  *   (tests/unit/test_budget.c compiles and runs this block as `usage_block_runs`.)
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
- *                          may_send  charge  complete  set_pacing_rate  limit, inflight, stats  init
- *     may_send                X        X        -            X                   -               X
- *     charge                  X        X        -            X                   -               X
- *     complete                -        -        -            -                   -               X
- *     set_pacing_rate         X        X        -            X                   -               X
- *     limit, inflight, stats  -        -        -            -                   -               X
- *     init                    X        X        X            X                   X               X
+ *                             may_send  charge  complete  set_pacing_rate  limit,           init
+ *                                                                          inflight, stats
+ *     may_send                   X        X        -             X                -          X
+ *     charge                     X        X        -             X                -          X
+ *     complete                   -        -        -             -                -          X
+ *     set_pacing_rate            X        X        -             X                -          X
+ *     limit, inflight, stats     -        -        -             -                -          X
+ *     init                       X        X        X             X                X          X
  *   may_send, charge and set_pacing_rate (and learn_rate) belong to the sender (one thread at
  *   a time: the flow's owner, or whoever holds the flow's send lock); complete (and
  *   complete_at) may run on any thread, concurrently with everything, each other included;
@@ -86,10 +87,10 @@
  *   unit's own publication to the lower layer orders its charge before its completion).
  *   BUDGET_A5/BUDGET_R5, the learning window: the completion that closes a window claims it
  *   with an acquire CAS (BUDGET_A5, BUSY set) and hands it on with a release CAS (BUDGET_R5),
- *   so the next closer sees the window's start bytes and the last sample it wrote. Others never wait:
- *   they see BUSY and skip. The learned rate itself is a relaxed store and load - the limit
- *   may use a rate one window old, which no restart depends on (a THROTTLED flow always has
- *   a unit in flight, whose completion restarts it whatever the limit has become;
+ *   so the next closer sees the window's start bytes and the last sample it wrote. Others
+ *   never wait: they see BUSY and skip. The learned rate itself is a relaxed store and load -
+ *   the limit may use a rate one window old, which no restart depends on (a THROTTLED flow
+ *   always has a unit in flight, whose completion restarts it whatever the limit has become;
  *   tests/check/tsq_model.c, model (c)).
  *
  * Limitations
@@ -569,7 +570,7 @@ static inline bool tsq__budget_uncharge(struct tsq_budget *b, struct tsq_flags *
 
 	/* BUDGET_S2, pairs with BUDGET_S2 in may_send */
 	*old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST);
-	/* A plain test of the value BUDGET_S2 returned: no unit, or fewer bytes than this one's cost. */
+	/* A plain test of what BUDGET_S2 returned: no unit, or fewer bytes than this one's cost. */
 	if (tsq_unlikely((*old >> TSQ__BUDGET_UNITS_SHIFT) == 0 ||
 			 (*old & TSQ__BUDGET_BYTES_MASK) < cost))
 		tsq__budget_unmatched(b, *old, cost);

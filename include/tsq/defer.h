@@ -48,15 +48,17 @@
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
  *
- *                         push/queue/  batch_*   drain(_burst)  idle_enter/  fd, pending, stats,  set_init/
- *                         push_bulk    (one b)                  exit, wait   nr_shards, register  destroy
- *     push/queue/push_bulk    -          -           -            -            -                  X
- *     batch_* (one b)         -          X           -            -            -                  X
- *     drain(_burst)           -          -           X            X            -                  X
- *     idle_enter/exit, wait   -          -           X            X            -                  X
- *     fd, pending, stats,     -          -           -            -            -                  X
- *       nr_shards, register
- *     set_init/destroy        X          X           X            X            X                  X
+ *                          push/queue/  batch_*  drain     idle_enter/  fd, pending,  set_init/
+ *                          push_bulk    (one b)  (_burst)  exit, wait   stats,        destroy
+ *                                                                       nr_shards,
+ *                                                                       register
+ *     push/queue/push_bulk      -          -        -           -            -            X
+ *     batch_* (one b)           -          X        -           -            -            X
+ *     drain(_burst)             -          -        X           X            -            X
+ *     idle_enter/exit, wait     -          -        X           X            -            X
+ *     fd, pending, stats,
+ *       nr_shards, register     -          -        -           -            -            X
+ *     set_init/destroy          X          X        X           X            X            X
  *   Not in the table (they touch no set): item_init and item_set_fn (the item's owner, before
  *   it is queued), shards_alloc (setup), current_cpu (any thread).
  *   drain, drain_burst, idle_enter, idle_exit and wait(_ns) on shard S are "owner only": one
@@ -197,7 +199,7 @@ struct tsq_defer_shard {
 		struct tsq_llist_head list;
 		uint64_t count;    /* items linked or being linked, not yet given back by a drain */
 		uint64_t fallback; /* list pushes run by their producer (list full) */
-		uint64_t ring_nomem; /* pairs whose ring could not be allocated (they use the list) */
+		uint64_t ring_nomem; /* pairs whose ring failed to allocate (they use the list) */
 	} shared TSQ_CACHELINE_ALIGNED;
 	/* Line 2: waking the owner. idle is written by the owner, read by every producer. */
 	struct {
@@ -211,7 +213,7 @@ struct tsq_defer_shard {
 		uint64_t drained;
 		uint64_t drains;
 		uint64_t list_drained; /* of `drained`, from the shared list */
-		uint64_t fence_errors; /* membarrier failed in idle_enter: the owner did not sleep */
+		uint64_t fence_errors; /* membarrier failed in idle_enter: owner did not sleep */
 		int efd;               /* default kick: an eventfd, -1 when a custom kick is used */
 		uint32_t in_rings; /* a drain is delivering ring slots in place (re-entry guard) */
 	} owner TSQ_CACHELINE_ALIGNED;

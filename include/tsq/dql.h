@@ -45,14 +45,14 @@
  *   (tests/unit/test_dql.c compiles and runs this block as `usage_block_runs`.)
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
- *                                 charge/    complete/     avail, stopped, limit,  set_limits/     init/reset/
- *                                 tx_sent    tx_completed  inflight, stats         set_hold_time   set_stall_thrs
- *     charge/tx_sent                 X           -                 -                     -               X
- *     complete/tx_completed          -           X                 -                     -               X
- *     avail, stopped, limit,
- *       inflight, stats              -           -                 -                     -               X
- *     set_limits/set_hold_time       -           -                 -                     -               X
- *     init/reset/set_stall_thrs      X           X                 X                     X               X
+ *                                charge/  complete/     readers  set_limits/    init/reset/
+ *                                tx_sent  tx_completed           set_hold_time  set_stall_thrs
+ *     charge/tx_sent                X          -           -           -              X
+ *     complete/tx_completed         -          X           -           -              X
+ *     readers                       -          -           -           -              X
+ *     set_limits/set_hold_time      -          -           -           -              X
+ *     init/reset/set_stall_thrs     X          X           X           X              X
+ *   (readers: avail, stopped, limit, inflight, stats.)
  *   One sender at a time (the ring's producer, or whoever holds its TX lock) and one
  *   completion context at a time; the two run concurrently with each other. Readers and the
  *   limit/hold setters may run anywhere. Under TSQ_DEBUG two senders (or two completions) at
@@ -341,7 +341,7 @@ static inline void tsq__dql_check_stall(struct tsq_dql *d, uint64_t thrs, uint64
 				 (t % 64)) &
 				1;
 		}
-		/* The acquire loads above keep this re-read after them (a seqlock without fences). */
+		/* The acquire loads above keep this re-read after them (a fenceless seqlock). */
 		if (tsq_load(&d->snd.hist_seq, TSQ_RELAXED) != seq)
 			continue;
 		if (found) {
@@ -565,7 +565,7 @@ static inline bool tsq_dql_stopped(const struct tsq_dql *d)
 	return (tsq_load(&d->snd.stopped, TSQ_RELAXED) & TSQ__DQL_F_STOPPED) != 0;
 }
 
-/* ---- the completion ------------------------------------------------------------------------------ */
+/* ---- the completion ------------------------------------------------------------------------- */
 
 /*
  * tsq_dql_complete - account `count` bytes completed and move the limit (dql_completed):
@@ -676,8 +676,9 @@ static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64
 		return rc;
 	if (tsq_likely(!(tsq_load(&d->snd.stopped, TSQ_SEQ_CST) & TSQ__DQL_F_STOPPED))) /* DQL_S1 */
 		return TSQ_DQL_COMPLETED;
+	/* Still over: a later completion (bytes are in flight) restarts it. */
 	if (tsq_dql_avail(d) < 0)
-		return TSQ_DQL_COMPLETED; /* still over: a later completion (bytes are in flight) restarts it */
+		return TSQ_DQL_COMPLETED;
 	if (!(tsq_fetch_and(&d->snd.stopped, ~TSQ__DQL_F_STOPPED, TSQ_ACQ_REL) & /* DQL_X1 */
 	      TSQ__DQL_F_STOPPED))
 		return TSQ_DQL_COMPLETED;
@@ -685,7 +686,7 @@ static inline int tsq_dql_tx_completed(struct tsq_dql *d, uint32_t bytes, uint64
 	return TSQ_DQL_RESTART;
 }
 
-/* ---- readers ---------------------------------------------------------------------------------- */
+/* ---- readers -------------------------------------------------------------------------------- */
 
 /*
  * tsq_dql_limit - the current limit in bytes.

@@ -5,7 +5,9 @@
  *
  * Overview
  *   A stack writes one callback, send_more(), and calls four functions:
- *     sender:      while (data && tsq_flow_may_send(f, cost, 0)) { tsq_flow_charge(f, cost); xmit; }
+ *     sender:      while (data && tsq_flow_may_send(f, cost, 0)) {
+ *                      tsq_flow_charge(f, cost); xmit;
+ *                  }
  *     completion:  tsq_flow_complete(f, cost)  - any thread, once per unit handed down
  *     worker:      tsq_defer_drain(set, home)  - in its poll loop, as for any deferred work
  *     owner:       tsq_flow_release(f)          - at release (and backlog flush), still owner
@@ -37,7 +39,8 @@
  *             tsq_flow_charge(f, unit_cost(c));  conn_xmit_one(c);
  *         }
  *     }
- *     static const struct tsq_flow_ops ops = { send_more, conn_lock, conn_unlock, conn_hold, conn_put };
+ *     static const struct tsq_flow_ops ops = { send_more, conn_lock, conn_unlock, conn_hold,
+ *                                              conn_put };
  *     tsq_flow_init(&c->tsq, &set, home_worker, &ops, NULL);
  *   (tests/unit/test_flow.c compiles and runs this block as `usage_block_runs`.)
  *
@@ -52,8 +55,9 @@
  *     init                   X            X          X            X           X      X
  *   The X's between the first and fourth rows are the flow's own exclusion: the owner, or
  *   ops->lock when not owned. complete_at is complete; set_pacing_rate and learn_rate are
- *   may_send's (the sender's); limit and inflight are stats' (relaxed reads, anyone). "worker run" is the flow's item in its home shard's drain
- *   (tsq_defer_drain()), not a function of this header.
+ *   may_send's (the sender's); limit and inflight are stats' (relaxed reads, anyone).
+ *   "worker run" is the flow's item in its home shard's drain (tsq_defer_drain()), not a
+ *   function of this header.
  *
  * Memory ordering (labels of budget.h, flags.h and defer.h; this header adds none)
  *   may_send: FLAGS_S1/BUDGET_S2, the sender's half of budget.h's Dekker pair.

@@ -25,7 +25,9 @@
  *
  * Usage
  *     static void rx(struct tsq_owner *o, struct tsq_owner_work *w, enum tsq_owner_how how);
- *     static void release_cb(struct tsq_owner *o) { run_deferred(conn_of(o)); } // e.g. tsq_flow_release
+ *     static void release_cb(struct tsq_owner *o) {
+ *         run_deferred(conn_of(o)); // e.g. tsq_flow_release
+ *     }
  *     static const struct tsq_owner_ops ops = { rx, release_cb };
  *     struct tsq_owner_opts opts = { .size = sizeof(opts) };
  *     opts.limit = tsq_owner_tcp_limit(rcvbuf, sndbuf);  // NULL opts: TSQ_OWNER_LIMIT_DEFAULT
@@ -39,15 +41,19 @@
  *   (tests/unit/test_owner.c compiles and runs this block as `usage_block_runs`.)
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
- *                           deliver  acquire/try  lock_fast  lock_check  release  flush(_every)  stats  init/destroy
- *     deliver                  -         -            -          -          -          -          -         X
- *     acquire/try_acquire      -         -            -          -          -          -          -         X
- *     lock_fast/unlock_fast    -         -            -          -          -          -          -         X
- *     lock_check/unlock        -         -            -          -          -          -          -         X
- *     release                  -         -            -          -          X          X          -         X
- *     flush(_every)            -         -            -          -          X          X          -         X
- *     stats                    -         -            -          -          -          -          -         X
- *     init/destroy             X         X            X          X          X          X          X         X
+ *                    deliver  acquire/  lock_fast  lock_check  release  flush     stats  init/
+ *                             try                                       (_every)         destroy
+ *     deliver           -        -          -          -          -        -        -       X
+ *     acquire/
+ *       try_acquire     -        -          -          -          -        -        -       X
+ *     lock_fast/
+ *       unlock_fast     -        -          -          -          -        -        -       X
+ *     lock_check/
+ *       unlock          -        -          -          -          -        -        -       X
+ *     release           -        -          -          -          X        X        -       X
+ *     flush(_every)     -        -          -          -          X        X        -       X
+ *     stats             -        -          -          -          -        -        -       X
+ *     init/destroy      X        X          X          X          X        X        X       X
  *   release and flush are for the current owner only (one thread), and so is unlock_fast
  *   after a lock_fast that returned true. unlock and unlock_fast(false) are for the thread
  *   that holds the short lock (after lock_check, or a lock_fast that returned false).
@@ -140,8 +146,8 @@ struct tsq_owner_ops {
  * (-EINVAL) if its unknown tail is not zero.
  */
 struct tsq_owner_opts {
-	size_t size; /* sizeof(struct tsq_owner_opts): forward compatibility */
-	uint64_t limit; /* backlog bytes (e.g. tsq_owner_tcp_limit()); 0 means TSQ_OWNER_LIMIT_DEFAULT */
+	size_t size;    /* sizeof(struct tsq_owner_opts): forward compatibility */
+	uint64_t limit; /* backlog bytes, e.g. tsq_owner_tcp_limit(); 0 = TSQ_OWNER_LIMIT_DEFAULT */
 };
 
 /* Counters (all uint64_t: tsq_owner_stats() copies the object's twin field by field). */
@@ -151,7 +157,7 @@ struct tsq_owner_stats {
 	uint64_t dropped;     /* items refused with -ENOBUFS or -E2BIG (handed back) */
 	uint64_t flushes;     /* tsq_owner_flush() calls that ran work */
 	uint64_t max_backlog_bytes; /* highest backlog length seen */
-	uint64_t backlog_bytes; /* current backlog length (bytes counted since the last full drain) */
+	uint64_t backlog_bytes;     /* current backlog length (bytes since the last full drain) */
 };
 
 /* The object's lock state. Fields are private: use the functions below. */
@@ -286,7 +292,7 @@ static inline bool tsq__owner_drain_locked(struct tsq_owner *o)
 static inline void tsq__owner_take_locked(struct tsq_owner *o)
 {
 	while (o->owned) {
-		/* Waiters register under slock; release checks them under slock: no lost wake-up. */
+		/* Waiters register under slock, release checks them under it: no lost wake-up. */
 		o->waiters++;
 		pthread_cond_wait(&o->wait, &o->slock);
 		o->waiters--;
@@ -427,7 +433,7 @@ static inline int tsq_owner_deliver(struct tsq_owner *o, struct tsq_owner_work *
 	/* Set below, cleared by the drain just before process(): set means "parked right now". */
 	TSQ__MISUSE_IF(w->mark == TSQ__OWNER_PARKED, "tsq_owner_deliver",
 		       "work delivered again while parked");
-	/* Could never fit: refuse it now rather than let one item fill the backlog many times over. */
+	/* Could never fit: refuse it now rather than let it fill the backlog many times over. */
 	if (tsq_unlikely(cost > o->limit)) {
 		tsq__owner_count(o, dropped, 1);
 		pthread_mutex_unlock(&o->slock);

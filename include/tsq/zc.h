@@ -71,14 +71,16 @@
  *   (tests/unit/test_zc.c compiles and runs this block as `usage_block_runs`.)
  *
  * Synchronization table ('-': safe concurrently, 'X': the caller must serialise)
- *                              send_*, set_next_id  get  put  read  pending, covers, stats  account_*  init
- *     send_*, set_next_id             X              -    -    -              -                 -        X
- *     get                             -              -    -    -              -                 -        X
- *     put                             -              -    -    -              -                 -        X
- *     read                            -              -    -    X              -                 -        X
- *     pending, covers, stats          -              -    -    -              -                 -        X
- *     account_charge/uncharge/...     -              -    -    -              -                 -        X
- *     flow_init, account_init         X              X    X    X              X                 X        X
+ *                                  send_*,      get  put  read  pending,  account_*  init
+ *                                  set_next_id                  covers,
+ *                                                               stats
+ *     send_*, set_next_id               X        -    -    -       -          -       X
+ *     get                               -        -    -    -       -          -       X
+ *     put                               -        -    -    -       -          -       X
+ *     read                              -        -    -    X       -          -       X
+ *     pending, covers, stats            -        -    -    -       -          -       X
+ *     account_charge/uncharge/...       -        -    -    -       -          -       X
+ *     flow_init, account_init           X        X    X    X       X          X       X
  *   send_start/done/abort, send_id and flow_set_next_id: the flow's sender only (one thread
  *   at a time, e.g. the owner). get: a holder of a reference (the sender, or whoever clones a
  *   frame). put: any thread. read: one reader at a time (the application). The account's
@@ -453,10 +455,10 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
  * so no completion can finish it meanwhile.
  * Return: TSQ_ZC_STARTED (0); TSQ_ZC_NO_ZEROCOPY (bytes == 0, whatever the append flags: no
  * zerocopy, as in the kernel - no id taken, no context, no charge, no notice; *out is set to
- * NULL; counted in sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing changed,
- * counted); -EMSGSIZE (TSQ_ZC_APPEND_ONLY and the newest context cannot take it); -EINVAL for
- * NULL arguments, flags other than the two above - a tsq_zc_flow_init() flag included - or
- * bytes > TSQ_ZC_MAX_BYTES (nothing changed).
+ * NULL; counted in sends_empty); -ENOBUFS (reserve empty, or the pinned-memory limit: nothing
+ * changed, counted); -EMSGSIZE (TSQ_ZC_APPEND_ONLY and the newest context cannot take it);
+ * -EINVAL for NULL arguments, flags other than the two above - a tsq_zc_flow_init() flag
+ * included - or bytes > TSQ_ZC_MAX_BYTES (nothing changed).
  */
 static inline int tsq_zc_send_start(struct tsq_zc_flow *f, uint32_t bytes, unsigned flags,
 				    struct tsq_zc_ctx **out)
@@ -571,7 +573,7 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
 	if (f == NULL || c == NULL)
 		return -EINVAL;
 	if (copied) {
-		/* The mark first (the holder's last write before the decrement), but not on a dead one. */
+		/* Mark first: the holder's last write before the decrement; not on a dead one. */
 		if (tsq_unlikely(tsq_load(&c->refcnt, TSQ_RELAXED) == 0))
 			return -EINVAL;
 		tsq_fetch_and(&c->zerocopy, 0u, TSQ_RELAXED);
@@ -581,7 +583,7 @@ static inline int tsq_zc_put(struct tsq_zc_flow *f, struct tsq_zc_ctx *c, bool c
 	if (tsq_likely(old > 1))
 		return 0;
 	if (tsq_unlikely(old == 0)) {
-		/* No reference was left: undo (the wrapped count is seen by nobody that holds one). */
+		/* No reference was left: undo (nobody holding one sees the wrapped count). */
 		tsq_fetch_add(&c->refcnt, 1u, TSQ_RELAXED);
 		return -EINVAL;
 	}
@@ -609,8 +611,9 @@ static inline int tsq_zc_send_done(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
  * Only valid while no buffer references were taken for this send, and before another send
  * started on the flow.
  * Context: the sender. Blocks: as tsq_zc_put(). Ordering: as tsq_zc_put() (ZC_X2).
- * Return: 0; -EINVAL (nothing changed) for NULL arguments, if the send is no longer the flow's newest, or if its call has ended already
- * (send_done or send_abort ran: its id may already be in a notice, or taken by a later send).
+ * Return: 0; -EINVAL (nothing changed) for NULL arguments, if the send is no longer the flow's
+ * newest, or if its call has ended already (send_done or send_abort ran: its id may already be
+ * in a notice, or taken by a later send).
  */
 static inline int tsq_zc_send_abort(struct tsq_zc_flow *f, struct tsq_zc_ctx *c)
 {

@@ -148,7 +148,7 @@ TSQ__DEFER_COLD void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq_
 	struct tsq_defer_shard *s = &set->shards[target];
 
 	if (crossed && !idle) {
-		/* Crossing half with a stale view of the head says little: look again (DEFER_A3). */
+		/* Crossing half with a stale cached head says little: look again (DEFER_A3). */
 		uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
 
 		if (tail - head <= set->ring_size / 2)
@@ -235,7 +235,7 @@ static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned t
 
 	/* Slow: crossing half (used <= half < used + n), or not fitting past half. */
 	if (tsq_unlikely(used + n > (used <= half ? half : set->ring_size))) {
-		/* A stale cached head makes most of these: one load (DEFER_A3), as DPDK's enqueue. */
+		/* Most come from a stale cached head: one load (DEFER_A3), as DPDK's enqueue. */
 		r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
 		used = tail - r->prod.head_cache;
 		if (used + n > (used <= half ? half : set->ring_size))

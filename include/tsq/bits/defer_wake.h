@@ -144,10 +144,13 @@ static inline void tsq__defer_kick(struct tsq_defer_set *set, struct tsq_defer_s
 	uint32_t armed = 0;
 
 	TSQ__DEFER_HOOK("kick", set, target);
-	/* DEFER_A4's relaxed pre-check: skip the CAS (a contended RMW) while a kick is in flight. */
+	/* DEFER_A4's relaxed pre-check: no CAS (a contended RMW) while a kick is in flight. */
 	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED))
 		return;
-	/* DEFER_A4: single flight; pairs with DEFER_R4 (tsq__defer_drain(), tsq__defer_idle_enter()). */
+	/*
+	 * DEFER_A4: single flight; pairs with DEFER_R4 (tsq__defer_drain(),
+	 * tsq__defer_idle_enter()).
+	 */
 	if (!tsq_cmpxchg(&s->wake.kick_pending, &armed, 1u, TSQ_ACQUIRE, TSQ_RELAXED))
 		return;
 	tsq_counter_add_shared(&s->wake.kicks, 1);
@@ -200,7 +203,7 @@ static inline bool tsq__defer_idle_enter(struct tsq_defer_set *set, unsigned sel
 		if (!tsq__defer_has_work(set, self, TSQ_ACQUIRE))
 			return true;
 	} else {
-		/* DEFER_S3: SEQ_CST store, then SEQ_CST looks (tsq__defer_idle() is the other end). */
+		/* DEFER_S3: SEQ_CST store, then SEQ_CST looks (other end: tsq__defer_idle()). */
 		tsq_store(&s->wake.idle, 1u, TSQ_SEQ_CST);
 		if (!tsq__defer_has_work(set, self, TSQ_SEQ_CST))
 			return true;
