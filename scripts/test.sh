@@ -114,7 +114,7 @@ step release "release build + tests" release
 step clang "clang build + tests" clang_build
 step tsan "threadsanitizer (stress tests)" tsan
 step asan "address+undefined sanitizers" asan
-step fuzz "libFuzzer (owner, zc, dql)" fuzz
+step fuzz "libFuzzer (owner, zc, dql, budget rate)" fuzz
 step packaging "installed package: pkg-config, find_package, FetchContent, version" packaging
 step docs "API reference (doxygen, warnings are errors) + docs name check" docs
 
