@@ -588,6 +588,23 @@ static int parse_command(int argc, char **argv, struct cli_args *o)
 	return EXIT_USAGE;
 }
 
+struct xeng_cfg cli_engine_cfg(const struct cli_args *o)
+{
+	struct xeng_cfg cfg = { .ifname = o->ifname,
+				.queue = o->queue,
+				.nr_queues = o->queues,
+				.bind = o->bind,
+				.attach = o->attach,
+				.need_wakeup = o->need_wakeup,
+				.pin_cpus = o->pin,
+				.frame_size = o->frame_size,
+				.ring_size = o->ring_size,
+				.tsq_limit = o->tsq_limit,
+				.port = o->port };
+
+	return cfg;
+}
+
 int cli_parse(int argc, char **argv, struct cli_args *o)
 {
 	int c, rc;

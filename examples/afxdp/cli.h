@@ -62,6 +62,9 @@ extern volatile sig_atomic_t cli_interrupted;
 /* cli.c. Return: 0 run o->cmd; 1 done (--help, --version: exit 0); EXIT_USAGE (message
  * printed, naming the option). */
 int cli_parse(int argc, char **argv, struct cli_args *o);
+/* cli.c: the engine settings every command takes from the command line (interface, queues,
+ * bind, rings, TSQ budget, port); the command sets the rest. */
+struct xeng_cfg cli_engine_cfg(const struct cli_args *o);
 
 /* preflight.c. Return: 0 go on; 1 the interface is missing or (tx, compare) its link is
  * down; EXIT_SKIP the capabilities are missing. One line on stderr says which. */

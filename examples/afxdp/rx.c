@@ -192,27 +192,16 @@ static void rx_report(struct xengine *e, const struct cli_args *o, struct rx_tot
 int cmd_rx(const struct cli_args *o)
 {
 	struct xengine e;
-	struct xeng_cfg cfg = { .ifname = o->ifname,
-				.queue = o->queue,
-				.nr_queues = o->queues,
-				.bind = o->bind,
-				.attach = o->attach,
-				.need_wakeup = o->need_wakeup,
-				.rx = true,
-				.pin_cpus = o->pin,
-				.frame_size = o->frame_size,
-				.ring_size = o->ring_size,
-				.rx_frames = 2 * o->ring_size,
-				.tsq = false,
-				.tsq_limit = o->tsq_limit,
-				.backlog_limit = 256 * 1024,
-				.nr_app_shards = 1,
-				.port = o->port };
+	struct xeng_cfg cfg = cli_engine_cfg(o);
 	struct rx_owner_app app = { &e, o, 0 };
 	struct rx_totals t = { 0 };
 	pthread_t th;
 	int err;
 
+	cfg.rx = true;
+	cfg.rx_frames = 2 * o->ring_size;
+	cfg.backlog_limit = 256 * 1024;
+	cfg.nr_app_shards = 1;
 	err = xeng_create(&e, &cfg, NULL, 0);
 	if (err) {
 		int rc = setup_error(&e, err);

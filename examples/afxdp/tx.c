@@ -100,28 +100,16 @@ static uint64_t bulk_completed(const struct xengine *e)
 static int run_create(struct run *rn)
 {
 	const struct cli_args *o = rn->o;
-	struct xeng_cfg cfg = { .ifname = o->ifname,
-				.queue = o->queue,
-				.nr_queues = o->queues,
-				.bind = o->bind,
-				.attach = o->attach,
-				.need_wakeup = o->need_wakeup,
-				.rx = false,
-				.pin_cpus = o->pin,
-				.frame_size = o->frame_size,
-				.ring_size = o->ring_size,
-				.rx_frames = 0,
-				.tsq = rn->tsq,
-				.bql = rn->bql,
-				.qdisc = rn->qdisc,
-				.fq_quantum = o->fq_quantum,
-				.bql_limit_max = o->bql_limit_max,
-				.ret_hold_ns = o->ret_hold_ns,
-				.tsq_limit = o->tsq_limit,
-				.backlog_limit = 1 << 20,
-				.port = o->port };
+	struct xeng_cfg cfg = cli_engine_cfg(o);
 	int err;
 
+	cfg.tsq = rn->tsq;
+	cfg.bql = rn->bql;
+	cfg.qdisc = rn->qdisc;
+	cfg.fq_quantum = o->fq_quantum;
+	cfg.bql_limit_max = o->bql_limit_max;
+	cfg.ret_hold_ns = o->ret_hold_ns;
+	cfg.backlog_limit = 1 << 20;
 	read_src_mac(o->ifname, cfg.src_mac);
 	memcpy(cfg.dst_mac, o->dst_mac, 6);
 	memcpy(cfg.src_ip, o->src_ip, 16);
