@@ -59,8 +59,11 @@
  *                struct tsq_budget_opts).
  *   destroy      tsq_<x>_destroy(obj) returns int: 0 when it released what init took;
  *                -EINVAL for NULL or an object that is not live (never initialised, or
- *                destroyed already: a second destroy changes nothing); -EBUSY while the
- *                object is in use (nothing released).
+ *                destroyed already: a second destroy changes nothing); -EBUSY when the
+ *                object still held work. An object that holds no resource refuses then
+ *                (owner: nothing released, call again later); a defer set, which holds
+ *                eventfds and rings, is destroyed all the same and its queued items are
+ *                dropped, so that a caller who ignores the result leaks nothing.
  *   results      a call's non-negative results are an enum (enum tsq_<x>_result or
  *                tsq_<x>_<call>_result), 0 the plain outcome; errors are negative errno.
  *   stats        a struct of counters read field by field (relaxed): never a snapshot.
