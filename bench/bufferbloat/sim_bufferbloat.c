@@ -25,7 +25,8 @@
  *       default  tsq_budget_init(NULL) and no rate given: the budget learns the rate from
  *              its completions (the simulated clock through tsq_budget_complete_at), and
  *              the sender sizes each unit by tsq_budget_size_goal of tsq_budget_rate()
- *              (64 KB until the first window closes, then ~1 ms).
+ *              (64 KB until the first window closes, then ~1 ms; the limit is the
+ *              128 KiB startup limit until then).
  *     With TSQ the sender loops tsq_budget_may_send() / tsq_budget_charge(); when the check
  *     says stop it sits THROTTLED, and only a completion for which tsq_budget_complete()
  *     returns true (it won THROTTLED -> QUEUED) restarts it, through a "worker" that runs

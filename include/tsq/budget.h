@@ -37,7 +37,11 @@
  *     flow keeps going whatever the estimate. A window in which the flow ran empty (a
  *     completion took its last unit in flight) may hold an idle gap: like the kernel's
  *     application-limited samples, its sample may raise the rate, never lower it. Until
- *     the first window closes (about 1 ms after the first completion) the cap limits.
+ *     the first window closes (about 1 ms after the first completion) the startup limit
+ *     takes the pacing term's place: TSQ_BUDGET_CAP_2012 (128 KiB), still at least two units
+ *     and at most the cap - not the cap alone, which would let a sender faster than its
+ *     link fill the device queue with up to 4 MiB before the first sample (the kernel always
+ *     has a pacing rate, so it never starts that way).
  *
  *   Misuse and bad input (tests/README.md has the table)
  *     - No overflow at any cost or cap: the check stops at TSQ_BUDGET_MAX_INFLIGHT bytes
@@ -121,7 +125,10 @@ extern "C" {
 
 /* Today's kernel cap (net.ipv4.tcp_limit_output_bytes, 4 MiB since 2025). */
 #define TSQ_BUDGET_CAP_DEFAULT (4ull << 20)
-/* The fixed limit of TSQ as it was merged in 2012 (no pacing term yet): 128 KiB. */
+/*
+ * The fixed limit of TSQ as it was merged in 2012 (no pacing term yet): 128 KiB. Also the
+ * startup limit of a learning budget before its first rate sample.
+ */
 #define TSQ_BUDGET_CAP_2012 (128ull << 10)
 /* limit ~ 1 ms of the pacing rate: rate >> 10 (sk_pacing_shift's default). */
 #define TSQ_BUDGET_PACING_SHIFT_DEFAULT 10u
@@ -236,7 +243,8 @@ struct tsq_budget_stats {
 	uint64_t unmatched_completions;
 	/*
 	 * The rate the pacing term uses, bytes per second: the one set, or the learned one, or
-	 * TSQ_BUDGET_RATE_UNLIMITED before a rate is set or learned (the cap alone limits).
+	 * TSQ_BUDGET_RATE_UNLIMITED before a rate is set or learned (learning: the startup limit,
+	 * TSQ_BUDGET_CAP_2012, stands in for the pacing term; else the cap alone limits).
 	 */
 	uint64_t rate;
 	uint64_t rate_samples;  /* learning windows closed with a sample */
@@ -259,7 +267,7 @@ static inline int tsq_budget_init(struct tsq_budget *b, const struct tsq_budget_
 		return -EINVAL;
 	b->inflight = 0;
 	b->pacing_rate = TSQ_BUDGET_RATE_UNLIMITED;
-	b->rate_est = TSQ_BUDGET_RATE_UNLIMITED; /* nothing learned: the cap limits */
+	b->rate_est = TSQ_BUDGET_RATE_UNLIMITED; /* nothing learned: the startup limit */
 	b->delivered = 0;
 	b->win = TSQ__BUDGET_WIN_NEW; /* the first completion opens the first window */
 	b->cap = o.cap != 0 ? o.cap : TSQ_BUDGET_CAP_DEFAULT;
@@ -293,8 +301,8 @@ static inline void tsq_budget_set_pacing_rate(struct tsq_budget *b, uint64_t byt
 
 /*
  * tsq_budget_learn_rate - forget the rate set and learn one from completions again (the
- * default after init, unless opts->no_rate_learning): until the first window closes the cap
- * limits, as before any rate.
+ * default after init, unless opts->no_rate_learning): until the first window closes the
+ * startup limit (TSQ_BUDGET_CAP_2012, at most the cap) stands in for the rate, as after init.
  * Context: the sender. Blocks: never.
  * Ordering: relaxed stores, and a relaxed RMW that marks the window to reopen (completions
  * RMW the same word concurrently).
@@ -310,7 +318,9 @@ static inline void tsq_budget_learn_rate(struct tsq_budget *b)
 /*
  * tsq_budget_rate - the rate the pacing term uses, in bytes per second: the one set with
  * tsq_budget_set_pacing_rate(), or else the learned one, or TSQ_BUDGET_RATE_UNLIMITED while
- * none is known (the cap limits). A learned rate is never 0.
+ * none is known (learning: the startup limit stands in for the pacing term; else the cap
+ * limits). A learned rate is never 0 nor TSQ_BUDGET_RATE_UNLIMITED (a saturated sample
+ * reads one less).
  * Context: any thread. Blocks: never. Ordering: relaxed loads (a snapshot).
  * Return: bytes per second.
  */
@@ -322,8 +332,27 @@ static inline uint64_t tsq_budget_rate(const struct tsq_budget *b)
 }
 
 /*
+ * The pacing term: rate >> shift, rate being tsq_budget_rate(); while learning with no sample
+ * yet, the startup limit TSQ_BUDGET_CAP_2012 instead (the caller still applies floor and cap).
+ * One relaxed load of each field, so a completion storing the first sample meanwhile yields
+ * either term, never a mix.
+ */
+static inline uint64_t tsq__budget_term(const struct tsq_budget *b)
+{
+	uint64_t rate;
+
+	if (!tsq_load(&b->learning, TSQ_RELAXED))
+		return tsq_load(&b->pacing_rate, TSQ_RELAXED) >> b->pacing_shift;
+	rate = tsq_load(&b->rate_est, TSQ_RELAXED);
+	if (rate == TSQ_BUDGET_RATE_UNLIMITED)
+		return TSQ_BUDGET_CAP_2012; /* nothing learned yet: not the cap alone */
+	return rate >> b->pacing_shift;
+}
+
+/*
  * tsq_budget_limit - the byte limit for a next unit of `next_cost` bytes:
- * min(max(2 * next_cost, rate >> shift), cap) << factor, rate being tsq_budget_rate().
+ * min(max(2 * next_cost, rate >> shift), cap) << factor, rate being tsq_budget_rate(); while
+ * learning before the first sample, TSQ_BUDGET_CAP_2012 (128 KiB) replaces rate >> shift.
  * Context: any thread. Blocks: never. Ordering: relaxed reads of the configuration.
  * Return: the limit in bytes; saturates at TSQ_BUDGET_MAX_INFLIGHT (any cap, any factor)
  * instead of overflowing.
@@ -331,7 +360,7 @@ static inline uint64_t tsq_budget_rate(const struct tsq_budget *b)
 static inline uint64_t tsq_budget_limit(const struct tsq_budget *b, uint32_t next_cost,
 					unsigned factor)
 {
-	uint64_t limit = tsq_budget_rate(b) >> b->pacing_shift;
+	uint64_t limit = tsq__budget_term(b);
 
 	if (limit < 2ull * next_cost)
 		limit = 2ull * next_cost; /* one unit in flight, one about to go */
@@ -493,6 +522,8 @@ static inline bool tsq__budget_sample(struct tsq_budget *b, uint64_t bytes, uint
 
 	if (sample == 0)
 		sample = 1; /* "learned" is never 0: the two-unit floor then limits */
+	else if (sample == TSQ_BUDGET_RATE_UNLIMITED)
+		sample--; /* nor UNLIMITED, which means "nothing learned" (the startup limit) */
 	if (idle && est != TSQ_BUDGET_RATE_UNLIMITED && sample < est)
 		return false;
 	/* A max over two windows: a window that caught a completion batch's gap reads low. */

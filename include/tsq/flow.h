@@ -69,7 +69,8 @@
  *
  * The limit is ~1 ms of the flow's rate, at least two units, at most the cap (budget.h): the
  * rate set with tsq_flow_set_pacing_rate(), or else the one its completions deliver, learned
- * over 1 ms windows (the default). tsq_flow_limit() and tsq_flow_inflight() read both sides.
+ * over 1 ms windows (the default; 128 KiB until the first). tsq_flow_limit() and
+ * tsq_flow_inflight() read both sides.
  *
  * Counters (tsq_flow_stats()): throttles, re-check saves and unmatched completions
  * (budget.h), queued (restarts linked by a completion), deferred (restarts handed to the
@@ -296,8 +297,10 @@ static inline void tsq_flow_learn_rate(struct tsq_flow *flow)
 
 /*
  * tsq_flow_limit - the flow's byte limit now, before the two-unit floor:
- * min(rate >> pacing shift, cap), rate being the one set, else the learned one (the cap
- * alone while none is known). A unit of cost c may go while in-flight < max(this, 2c).
+ * min(rate >> pacing shift, cap), rate being the one set, else the learned one (while none
+ * is learned yet, TSQ_BUDGET_CAP_2012 takes the term's place; with none set and learning
+ * off, the cap alone). A unit of cost c may go while in-flight < max(this, 2c) (at most
+ * the cap).
  * Context: any thread. Blocks: never. Ordering: relaxed loads (a snapshot).
  * Return: bytes.
  */

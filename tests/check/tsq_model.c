@@ -59,7 +59,8 @@
  *       harmless), nobody holds the lock or the ownership and every thread has finished.
  *
  *   (c) the learned limit moves: as (a), but the sender reads the limit (L0, relaxed, as
- *       tsq_budget_limit() reads the learned rate) once per check and uses it for S0 and B1,
+ *       tsq_budget_limit() reads the learned rate; the initial limit plays the startup limit
+ *       before the first sample) once per check and uses it for S0 and B1,
  *       and every completion, after C2/F2, stores a new one (E1, relaxed, through the store
  *       buffer: the learning step of tsq_budget_complete()) - completer 1 lowers it to 1,
  *       the others raise it to 255. Property as (a): no restart depends on the limit's value.

@@ -9,7 +9,8 @@
  * tsq_budget_learn_rate - after a configuration (window 1 ns .. 2^40 ns or the default, a
  * cap, a start time anywhere in the 64-bit clock, a delivered count near its wrap).
  * Each operation runs on a reference model too; after every one they must agree on the
- * rate, the limit for several costs, the bytes and units in flight and the sample counters.
+ * rate, the limit for several costs (before the first sample, the startup limit), the bytes
+ * and units in flight and the sample counters.
  * The model is written differently: 128-bit totals that never wrap and an exact 128-bit
  * division for the rate (windows over 2^64 / 1e9 ns, where the header scales the interval
  * down, are held to the exact value within 2^-30 instead). Also checked: a learned rate is
@@ -78,6 +79,9 @@ static uint64_t m_limit(uint32_t cost, unsigned factor)
 	uint64_t rate = m.learning ? m.est : m.rate;
 	u128 limit = rate >> b.pacing_shift;
 
+	/* Learning with no sample yet: the startup limit stands in for the pacing term. */
+	if (m.learning && m.est == TSQ_BUDGET_RATE_UNLIMITED)
+		limit = TSQ_BUDGET_CAP_2012;
 	if (limit < 2 * (u128)cost)
 		limit = 2 * (u128)cost;
 	if (limit > m.cap)
@@ -123,12 +127,14 @@ static void m_complete(uint32_t cost, bool emptied, bool via_complete)
 		} else if (t > m.t0) {
 			uint64_t s = m_rate_of(m.delivered - m.d0, t - m.t0);
 
-			s = s == 0 ? 1 : s;
+			s = s == 0 ? 1 : s == UINT64_MAX ? UINT64_MAX - 1 : s;
 			if (!(m.win_idle && m.est != TSQ_BUDGET_RATE_UNLIMITED && s < m.est)) {
 				m.est = s > m.prev ? s : m.prev;
 				m.prev = s;
 				m.clock_shift = m_clock_shift(m.est, m.window);
 				took = true;
+				CHECK(m.est != TSQ_BUDGET_RATE_UNLIMITED,
+				      "a learned rate of UNLIMITED");
 			}
 		}
 		if (took)
@@ -265,12 +271,15 @@ static void op_complete(bool via_complete)
 static void configure(struct reader *r)
 {
 	struct tsq_budget_opts o;
+	unsigned sel;
 
 	memset(&o, 0, sizeof(o));
 	memset(&m, 0, sizeof(m));
 	o.size = sizeof(o);
 	o.rate_window_ns = get8(r) % 3 == 0 ? 0 : get_bytes(r, 5) >> (get8(r) % 40);
-	o.cap = get8(r) % 2 == 0 ? 0 : get_bytes(r, 4);
+	/* The cap: the default, any u32, or one around the startup limit (128 KiB). */
+	sel = get8(r) % 3;
+	o.cap = sel == 0 ? 0 : sel == 1 ? get_bytes(r, 4) : get_bytes(r, 3) >> (get8(r) % 8);
 	now = get_bytes(r, 8);
 	CHECK(tsq_budget_init(&b, &o) == 0, "init");
 	tsq_flags_init(&fl);

@@ -101,7 +101,10 @@ Test(budget, defaults_with_null_cfg)
 	struct tsq_budget_stats s;
 
 	cr_assert_eq(tsq_budget_init(&b, NULL), 0);
+	/* Learning, nothing learned yet: the startup limit, not the cap. */
+	cr_assert_eq(tsq_budget_limit(&b, 1, 0), 128 * KiB, "startup limit 128 KiB");
 	/* Pacing unlimited: the pacing term never limits, the cap does. */
+	tsq_budget_set_pacing_rate(&b, TSQ_BUDGET_RATE_UNLIMITED);
 	cr_assert_eq(tsq_budget_limit(&b, 1, 0), 4 * MiB, "cap 4 MiB with unlimited pacing");
 	/* Shift 10: limit = rate >> 10. */
 	tsq_budget_set_pacing_rate(&b, 1ull << 30);
@@ -124,6 +127,9 @@ Test(budget, zero_fields_mean_defaults)
 	struct tsq_budget_stats s;
 
 	cr_assert_eq(tsq_budget_init(&b, &c), 0);
+	cr_assert_eq(tsq_budget_limit(&b, 1, 0), TSQ_BUDGET_CAP_2012,
+		     "learning: the startup limit");
+	tsq_budget_set_pacing_rate(&b, TSQ_BUDGET_RATE_UNLIMITED);
 	cr_assert_eq(tsq_budget_limit(&b, 1, 0), TSQ_BUDGET_CAP_DEFAULT);
 	tsq_budget_set_pacing_rate(&b, 1ull << 30);
 	cr_assert_eq(tsq_budget_limit(&b, 1, 0), (1ull << 30) >> TSQ_BUDGET_PACING_SHIFT_DEFAULT);
@@ -200,6 +206,7 @@ Test(budget, limit_cap)
 	/* A cap above the 40-bit field saturates, one maximal unit below its top. */
 	c = cfg_of(UINT64_MAX, 0, false);
 	tsq_budget_init(&b, &c);
+	tsq_budget_set_pacing_rate(&b, TSQ_BUDGET_RATE_UNLIMITED);
 	cr_assert_eq(tsq_budget_limit(&b, 1, 0), TSQ_BUDGET_MAX_INFLIGHT);
 	cr_assert_eq(tsq_budget_limit(&b, UINT32_MAX, 0), TSQ_BUDGET_MAX_INFLIGHT);
 }
@@ -235,6 +242,7 @@ Test(budget, limit_saturates_for_huge_factor)
 	struct tsq_budget b;
 
 	tsq_budget_init(&b, NULL);
+	tsq_budget_set_pacing_rate(&b, TSQ_BUDGET_RATE_UNLIMITED); /* the cap alone */
 	/* 4 MiB << 18 = 2^40: past TSQ_BUDGET_MAX_INFLIGHT (2^40 - 2^32). */
 	cr_assert_eq(tsq_budget_limit(&b, 1, 17), 4 * MiB << 17);
 	cr_assert_eq(tsq_budget_limit(&b, 1, 18), TSQ_BUDGET_MAX_INFLIGHT);
@@ -700,6 +708,7 @@ Test(budget, max_cost_charges_stop_before_the_byte_field_overflows)
 		unsigned n = 0;
 
 		tsq_budget_init(&b, &c);
+		tsq_budget_set_pacing_rate(&b, TSQ_BUDGET_RATE_UNLIMITED); /* the cap alone */
 		while (tsq_budget_may_send(&b, &f, UINT32_MAX, factor) && n < 1000) {
 			tsq_budget_charge(&b, UINT32_MAX);
 			n++;

@@ -70,19 +70,79 @@ static struct tsq_budget_stats stats_of(const struct tsq_budget *b)
 	return s;
 }
 
-Test(budget_rate, learning_is_the_default_and_starts_at_the_cap)
+Test(budget_rate, learning_is_the_default_and_starts_at_the_startup_limit)
 {
 	struct trace t;
 
 	trace_init(&t, NULL);
 	cr_assert_eq(tsq_budget_rate(&t.b), TSQ_BUDGET_RATE_UNLIMITED, "nothing learned yet");
-	cr_assert_eq(tsq_budget_limit(&t.b, 1500, 0), TSQ_BUDGET_CAP_DEFAULT);
+	cr_assert_eq(tsq_budget_limit(&t.b, 1500, 0), TSQ_BUDGET_CAP_2012, "not the cap alone");
 	cr_assert_eq(TSQ_BUDGET_RATE_WINDOW_NS_DEFAULT, 1 * MS);
 	/* Less than one window of completions: still nothing. */
 	run_bulk(&t, 1000, 10 * US, 4, 99);
 	cr_assert_eq(tsq_budget_rate(&t.b), TSQ_BUDGET_RATE_UNLIMITED);
 	cr_assert_eq(stats_of(&t.b).rate_samples, 0);
 	cr_assert_eq(stats_of(&t.b).rate_restarts, 1, "the first completion opened the window");
+	cr_assert_eq(tsq_budget_limit(&t.b, 1500, 0), TSQ_BUDGET_CAP_2012,
+		     "until the first sample");
+}
+
+/*
+ * Before the first sample the startup limit replaces the pacing term: 128 KiB, at least two
+ * units, at most the cap, doubled by the factor like any limit; a sender faster than its link
+ * stops there instead of at the 4 MiB cap.
+ */
+Test(budget_rate, the_startup_limit_bounds_the_first_window)
+{
+	struct tsq_budget_opts small = { .size = sizeof(small), .cap = 64 << 10 };
+	struct tsq_budget_opts huge = { .size = sizeof(huge), .cap = UINT64_MAX };
+	struct trace t;
+	unsigned n = 0;
+
+	trace_init(&t, NULL);
+	cr_assert_eq(tsq_budget_limit(&t.b, 100000, 0), 200000, "never below two units");
+	cr_assert_eq(tsq_budget_limit(&t.b, 1500, 1), 2 * TSQ_BUDGET_CAP_2012,
+		     "factor 1 doubles it");
+	while (tsq_budget_may_send(&t.b, &t.fl, 1000, 0) && n < 10000) {
+		tsq_budget_charge(&t.b, 1000);
+		n++;
+	}
+	cr_assert_eq(n, 132, "131 units are below 128 KiB, the 132nd reaches it");
+	cr_assert_eq(tsq_flags_load(&t.fl), TSQ_F_THROTTLED);
+	cr_assert(tsq_budget_complete_at(&t.b, &t.fl, 1000, t.now),
+		  "the first completion restarts");
+	trace_init(&t, &small);
+	cr_assert_eq(tsq_budget_limit(&t.b, 1500, 0), 64 << 10, "a smaller cap still bounds it");
+	cr_assert_eq(tsq_budget_limit(&t.b, 40000, 0), 64 << 10, "and bounds the floor");
+	trace_init(&t, &huge);
+	cr_assert_eq(tsq_budget_limit(&t.b, 1500, 0), TSQ_BUDGET_CAP_2012, "a larger cap does not");
+	/* The first sample (1000 B per 10 us: 100 MB/s) replaces it, below and above it. */
+	run_bulk(&t, 1000, 10 * US, 4, 101);
+	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), 100000000ull >> 10);
+	trace_init(&t, &huge);
+	run_bulk(&t, 64000, 10 * US, 4, 101); /* 6.4 GB/s: above the startup limit */
+	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), 6400000000ull >> 10);
+	/* Relearning starts again at the startup limit; no learning keeps the cap. */
+	tsq_budget_learn_rate(&t.b);
+	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), TSQ_BUDGET_CAP_2012);
+	huge.no_rate_learning = true;
+	trace_init(&t, &huge);
+	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), TSQ_BUDGET_MAX_INFLIGHT);
+}
+
+/* A sample that saturates (39 x (4 GiB - 1) in 8 ns) is learned, not read as "none yet". */
+Test(budget_rate, a_saturated_sample_is_still_a_learned_rate)
+{
+	struct tsq_budget_opts o = { .size = sizeof(o), .rate_window_ns = 1 };
+	struct trace t;
+
+	trace_init(&t, &o);
+	run_bulk(&t, UINT32_MAX, 0, 40, 39); /* the first opens the window, 38 add their bytes */
+	cr_assert_eq(stats_of(&t.b).rate_samples, 0);
+	run_bulk(&t, UINT32_MAX, 8, 40, 1); /* 8 ns later: over 2^64 B/s */
+	cr_assert_eq(stats_of(&t.b).rate_samples, 1);
+	cr_assert_eq(tsq_budget_rate(&t.b), TSQ_BUDGET_RATE_UNLIMITED - 1, "saturated, learned");
+	cr_assert_eq(tsq_budget_limit(&t.b, 1000, 0), TSQ_BUDGET_CAP_DEFAULT, "the cap, as before");
 }
 
 Test(budget_rate, rate_learned_from_a_completion_trace)
@@ -359,7 +419,7 @@ Test(budget_rate, flow_setter_and_readers)
 	memset(&set, 0, sizeof(set));
 	cr_assert_eq(tsq_defer_set_init(&set, shards, 1, NULL), 0);
 	cr_assert_eq(tsq_flow_init(&f, &set, 0, &ops, NULL), 0);
-	cr_assert_eq(tsq_flow_limit(&f), TSQ_BUDGET_CAP_DEFAULT, "the cap until a rate is known");
+	cr_assert_eq(tsq_flow_limit(&f), TSQ_BUDGET_CAP_2012, "the startup limit until a sample");
 	cr_assert_eq(tsq_flow_inflight(&f), 0);
 	for (int i = 0; i < 4; i++)
 		tsq_flow_charge(&f, 1500);
@@ -376,7 +436,8 @@ Test(budget_rate, flow_setter_and_readers)
 	tsq_flow_set_pacing_rate(&f, TSQ_BUDGET_RATE_UNLIMITED);
 	cr_assert_eq(tsq_flow_limit(&f), TSQ_BUDGET_CAP_DEFAULT);
 	tsq_flow_learn_rate(&f);
-	cr_assert_eq(tsq_flow_limit(&f), TSQ_BUDGET_CAP_DEFAULT, "relearning: the cap first");
+	cr_assert_eq(tsq_flow_limit(&f), TSQ_BUDGET_CAP_2012,
+		     "relearning: the startup limit first");
 	for (int i = 0; i < 4; i++)
 		tsq_flow_complete(&f, 1500);
 	cr_assert_eq(tsq_flow_inflight(&f), 0);

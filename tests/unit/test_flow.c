@@ -668,7 +668,10 @@ static const struct tsq_flow_ops ops = { send_more, conn_lock, conn_unlock, conn
 
 Test(flow, usage_block_runs)
 {
-	/* The Usage block of flow.h: 64 KiB units under the default 4 MiB cap. */
+	/*
+	 * The Usage block of flow.h: 64 KiB units under the defaults, with no rate learned (the
+	 * clock is stopped): the startup limit, 128 KiB.
+	 */
 	static struct conn uc;
 	struct conn *c = &uc;
 	const unsigned home_worker = HOME;
@@ -677,14 +680,14 @@ Test(flow, usage_block_runs)
 	c->data = 100;
 	cr_assert_eq(tsq_flow_init(&c->tsq, &set, home_worker, &ops, NULL), 0);
 	send_more(&c->tsq, TSQ_FLOW_DEFERRED); /* the application's first send */
-	cr_assert_eq(c->in_ring, 64u, "4 MiB in flight: throttled");
+	cr_assert_eq(c->in_ring, 2u, "128 KiB in flight: throttled");
 	for (unsigned i = 0, n = c->in_ring; i < n; i++)
 		tsq_flow_complete(&c->tsq, unit_cost(c));
 	c->in_ring = 0;
 	cr_assert_eq(tsq_defer_drain(&set, home_worker), 1, "one completion queued the flow");
 	cr_assert_eq(c->drained, 1u);
-	cr_assert_eq(c->in_ring, 36u, "the restart sent the rest");
-	cr_assert_eq(c->data, 0u);
+	cr_assert_eq(c->in_ring, 2u, "the restart sent two more");
+	cr_assert_eq(c->data, 96u);
 }
 #undef conn
 #undef send_more
