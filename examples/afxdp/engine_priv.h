@@ -30,6 +30,18 @@ static inline bool xframe_requeue_if_fallback(struct xframe *fr, enum tsq_defer_
 	return true;
 }
 
+/* Append a frame to a worker-private head/tail queue (the per-flow queues, the FIFO, the
+ * frames held for going home). */
+static inline void xframe_append(struct xframe **head, struct xframe **tail, struct xframe *fr)
+{
+	fr->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = fr;
+	else
+		*head = fr;
+	*tail = fr;
+}
+
 /* engine.c: e->err gets the message; returns err as a negative errno. */
 int xeng_fail(struct xengine *e, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

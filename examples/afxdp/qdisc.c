@@ -45,12 +45,7 @@ void xqdisc_enqueue_fn(struct tsq_defer_item *it, enum tsq_defer_how how)
 	}
 	if (!fr->build)
 		frame_prefetch(fr);
-	fr->next = NULL;
-	if (q->tail != NULL)
-		q->tail->next = fr;
-	else
-		q->head = fr;
-	q->tail = fr;
+	xframe_append(&q->head, &q->tail, fr);
 	if (!q->active) {
 		q->active = true;
 		q->rr_next = NULL;

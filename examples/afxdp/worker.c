@@ -185,12 +185,7 @@ static void tx_home_add(struct xworker *w, struct xframe *fr, unsigned i, uint64
 {
 	struct xhome *h = &w->home[i];
 
-	fr->next = NULL;
-	if (h->tail != NULL)
-		h->tail->next = fr;
-	else
-		h->head = fr;
-	h->tail = fr;
+	xframe_append(&h->head, &h->tail, fr);
 	if (w->ret_since == 0)
 		tsq_store(&w->ret_since, now, TSQ_RELAXED);
 	if (++h->n >= h->max)
