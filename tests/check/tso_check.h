@@ -92,6 +92,28 @@ static inline void tso_store(uint8_t *mem, struct tso_sb *b, int x, uint8_t v)
 }
 
 /*
+ * TSO_MEMORY_OF(state_type): a model's accessors over its state's memory (`mem`) and its
+ * threads' store buffers (`t[i].sb`): load, store, can_store and can_rmw on thread t.
+ */
+#define TSO_MEMORY_OF(state_type)                                 \
+	static uint8_t load(const state_type *s, int t, int x)    \
+	{                                                         \
+		return tso_load(s->mem, &s->t[t].sb, x);          \
+	}                                                         \
+	static void store(state_type *s, int t, int x, uint8_t v) \
+	{                                                         \
+		tso_store(s->mem, &s->t[t].sb, x, v);             \
+	}                                                         \
+	static int can_store(const state_type *s, int t)          \
+	{                                                         \
+		return tso_can_store(&s->t[t].sb);                \
+	}                                                         \
+	static int can_rmw(const state_type *s, int t)            \
+	{                                                         \
+		return tso_can_rmw(&s->t[t].sb);                  \
+	}
+
+/*
  * The oldest buffered store reaches memory. Returns 0 if the buffer is empty (no such move).
  * With var_name, writes "flush <name>=<value> to memory" to lab (TSO_LABEL bytes).
  */

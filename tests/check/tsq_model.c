@@ -165,22 +165,7 @@ static const char *const cov_name[] = { "stop",     "re-check save",   "F2 won",
 
 /* ---- TSO memory (tso_check.h) ------------------------------------------------------------ */
 
-static uint8_t load(const struct state *s, int t, int x)
-{
-	return tso_load(s->mem, &s->t[t].sb, x);
-}
-static void store(struct state *s, int t, int x, uint8_t v)
-{
-	tso_store(s->mem, &s->t[t].sb, x, v);
-}
-static int can_store(const struct state *s, int t)
-{
-	return tso_can_store(&s->t[t].sb);
-}
-static int can_rmw(const struct state *s, int t)
-{
-	return tso_can_rmw(&s->t[t].sb);
-}
+TSO_MEMORY_OF(struct state)
 
 static const char *flags_str(unsigned f)
 {
