@@ -66,9 +66,9 @@ static void bm_remote_free(struct gbench_state *st, const void *arg)
 	}
 	bench_cpus_restore(&run.cpus);
 	if (!gbench_error_occurred(st)) {
-		/* Each buffer adds seq + len + 4 * seq; seq runs 1..total over the whole run. */
+		/* Each buffer adds seq + len + 3 * seq; seq runs 1..total over the whole run. */
 		const uint64_t total = iters * RF_PER_ITER;
-		const uint64_t want = 5 * (total * (total + 1) / 2) + total * RF_BUF_SIZE;
+		const uint64_t want = 4 * (total * (total + 1) / 2) + total * RF_BUF_SIZE;
 
 		if (run.b_sum != want || tsq_load(&run.b_done, TSQ_RELAXED) != total) {
 			char msg[200];

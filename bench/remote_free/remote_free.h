@@ -80,15 +80,20 @@
 
 /* The first cache line of every buffer (the rest of the 2 KiB is not touched). */
 struct rf_hdr {
-	/* The free side's link (a tsq_defer_item or a next pointer); A does not write it. */
-	_Alignas(16) unsigned char link[16];
 	/* Written by A, read by B. */
 	uint64_t seq;
 	uint64_t len;
-	uint64_t payload[4];
+	uint64_t payload[3];
+	/*
+	 * The free side's link (a tsq_defer_item or a next pointer); A does not write it. After
+	 * the payload, as in the hand-off's item (see handoff.h).
+	 */
+	_Alignas(8) unsigned char link[24];
 };
 static_assert(sizeof(struct rf_hdr) == 64, "one header line");
 #define RF_LINK(b, type) ((type *)(void *)(b)->link)
+/* The buffer a link belongs to. */
+#define RF_HDR_OF(node) ((struct rf_hdr *)(void *)((char *)(node)-offsetof(struct rf_hdr, link)))
 
 /* ---- the A -> B ring (same for every implementation) ---------------------------------- */
 
@@ -211,7 +216,7 @@ BENCH_INLINE void rf_a_iteration(struct rf_run *run, rf_alloc_fn *alloc, rf_idle
 		}
 		b->seq = ++run->seq;
 		b->len = RF_BUF_SIZE;
-		b->payload[0] = b->payload[1] = b->payload[2] = b->payload[3] = run->seq;
+		b->payload[0] = b->payload[1] = b->payload[2] = run->seq;
 		rf_ring_put(r, b);
 	}
 	rf_ring_publish(r);
@@ -245,8 +250,7 @@ BENCH_INLINE void rf_b_loop(struct rf_run *run, rf_free_fn *free_fn, rf_idle_fn 
 		for (unsigned i = 0; i < n; i++) {
 			const struct rf_hdr *h = got[i];
 
-			sum += h->seq + h->len + h->payload[0] + h->payload[1] + h->payload[2] +
-			       h->payload[3];
+			sum += h->seq + h->len + h->payload[0] + h->payload[1] + h->payload[2];
 		}
 		for (unsigned i = 0; i < n; i++)
 			free_fn(run, got[i]);

@@ -43,7 +43,7 @@ static struct rf_hdr *defer_a_pool;
 
 static void defer_recycle(struct tsq_defer_item *it, enum tsq_defer_how how)
 {
-	struct rf_hdr *b = (struct rf_hdr *)(void *)it;
+	struct rf_hdr *b = RF_HDR_OF(it);
 
 	if (how == TSQ_DEFER_FALLBACK) {
 		/* On B, over the bound: A's pool is not ours to touch, give it back to libc. */
@@ -121,7 +121,7 @@ static void defer_burst_refill(void *ctx, struct tsq_defer_item **items, unsigne
 
 	(void)ctx;
 	for (unsigned i = 0; i < n; i++) {
-		struct rf_hdr *b = (struct rf_hdr *)(void *)items[i];
+		struct rf_hdr *b = RF_HDR_OF(items[i]);
 
 		RF_LINK(b, struct rf_next)->next = pool;
 		pool = b;
@@ -256,7 +256,8 @@ struct llist_pool {
 	_Alignas(TSQ_CACHELINE_SIZE) struct tsq_llist_node *first, *last;
 	unsigned n;
 };
-static_assert(sizeof(struct tsq_llist_node) <= 16, "fits the buffer's link");
+static_assert(sizeof(struct tsq_llist_node) <= sizeof(((struct rf_hdr *)0)->link), "fits the link");
+static_assert(sizeof(struct tsq_defer_item) <= sizeof(((struct rf_hdr *)0)->link), "fits the link");
 
 static int llist_pool_init(struct rf_run *run, const char **why)
 {
@@ -284,7 +285,7 @@ static void llist_pool_free_chain(struct tsq_llist_node *n)
 	struct tsq_llist_node *next;
 
 	tsq_llist_for_each_safe(n, next, n)
-		free(n); /* the node is the first member of the buffer */
+		free(RF_HDR_OF(n));
 }
 
 static void llist_pool_fini(struct rf_run *run)
@@ -310,7 +311,7 @@ BENCH_INLINE struct rf_hdr *llist_pool_alloc(struct rf_run *run)
 		}
 	}
 	lp->pool = n->next;
-	return (struct rf_hdr *)(void *)n;
+	return RF_HDR_OF(n);
 }
 
 BENCH_INLINE void llist_pool_flush(struct rf_run *run)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <linux/if_xdp.h>
 
-_Static_assert(offsetof(struct xframe, seq) <= 64,
+_Static_assert(offsetof(struct xframe, build) < 64,
 	       "struct xframe: the TX path's fields fit one line");
 
 uint64_t xeng_now_ns(void)

@@ -168,12 +168,12 @@ struct xframe {
 	struct xframe *next;        /* write queue / the worker's TX queue / held chain home */
 	struct xflow *flow;
 	struct xworker *w;
-	uint64_t addr; /* chunk base in the UMEM */
-	struct tsq_zc_ctx *zc;
+	uint64_t addr;      /* chunk base in the UMEM */
 	uint16_t len, cost; /* bytes on the wire; what the frame pins (frame_size) */
 	uint8_t kind, copied;
 	uint8_t build; /* described, not built: the worker writes it just before the TX ring */
-	/* Second line: sequence number, probe timing and positions, the RX backlog. */
+	/* Second line: zerocopy context, sequence number, probe timing and positions, RX backlog. */
+	struct tsq_zc_ctx *zc;
 	uint64_t seq;
 	uint64_t t_send, t_ring;
 	/* Probe frames, worker-written: other flows' frames sent when this one arrived in the

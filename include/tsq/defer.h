@@ -94,6 +94,8 @@
  *   Active pair: one ring of 128 + 8 * ring_size bytes (8320 B at the default 1024 slots:
  *   a pool's worth of returns in flight without spilling),
  *   allocated at the pair's first push. All freed by tsq_defer_set_destroy().
+ *   Item: 24 bytes (struct tsq_defer_item: the link, the function, the list walk's hint),
+ *   embedded in the caller's object; the owner's list walk uses 2 KiB of its stack.
  *
  * Counters (per shard, tsq_defer_stats()): pushed (queued for the owner), inline (ran at
  * once, caller was the owner), fallback (ran by the caller, ring and list full), kicks
@@ -184,6 +186,12 @@ typedef void tsq_defer_burst_fn(void *ctx, struct tsq_defer_item **items, unsign
 struct tsq_defer_item {
 	struct tsq_llist_node node;
 	tsq_defer_fn *fn;
+	/*
+	 * Private: a hint for the shared list's owner, the item a few links further down the
+	 * chain (written by a batch push): its walk prefetches it, so that the dependent misses
+	 * of a chain overlap instead of following one another. Never dereferenced.
+	 */
+	struct tsq_defer_item *ahead;
 };
 
 /* The kick hook: wake the owner of `shard`. Called from producers (see "Sleeping"). */
@@ -317,6 +325,7 @@ static inline void tsq_defer_item_init(struct tsq_defer_item *item, tsq_defer_fn
 {
 	item->node.next = TSQ__DEFER_NOT_QUEUED;
 	item->fn = fn;
+	item->ahead = NULL;
 }
 
 /*
@@ -510,22 +519,31 @@ static inline int tsq_defer_producer_register(struct tsq_defer_set *set)
 static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, unsigned self,
 				 struct tsq_defer_item *item)
 {
-	if (tsq_unlikely(tsq__defer_bad_push(set, target, self, item)))
+	if (tsq_unlikely(set == NULL || item == NULL || item->fn == NULL ||
+			 target >= set->nr_shards))
 		return -EINVAL;
-	tsq__defer_check_ready(item, "tsq_defer_push");
-	if (self == target) {
-		/* Already on the right thread: no deferral (the kernel's "same CPU" rule). */
-		tsq_counter_add_owner(&set->shards[self].owner.inline_runs, 1);
-		tsq__defer_mark_ready(item);
-		item->fn(item, TSQ_DEFER_INLINE);
-		return TSQ_DEFER_RAN_INLINE;
-	}
-	if (tsq_likely(self != TSQ_DEFER_NO_SHARD && set->rings != NULL)) {
-		struct tsq__defer_ring *r = tsq__defer_ring_of(set, target, self);
+	if (tsq_likely(self < set->nr_producers)) {
+		/* A shard or a registered producer: its ring, unless it pushes to itself. */
+		tsq__defer_check_ready(item, "tsq_defer_push");
+		if (self == target) {
+			/* Already on the right thread: no deferral (the kernel's "same CPU" rule). */
+			tsq_counter_add_owner(&set->shards[self].owner.inline_runs, 1);
+			tsq__defer_mark_ready(item);
+			item->fn(item, TSQ_DEFER_INLINE);
+			return TSQ_DEFER_RAN_INLINE;
+		}
+		if (tsq_likely(set->rings != NULL)) {
+			struct tsq__defer_ring *r = tsq__defer_ring_of(set, target, self);
 
-		if (tsq_likely(r != NULL))
-			return tsq__defer_ring_put1(set, target, r, item) ? TSQ_DEFER_QUEUED :
-									    TSQ_DEFER_RAN_FALLBACK;
+			if (tsq_likely(r != NULL))
+				return tsq__defer_ring_put1(set, target, r, item) ?
+					       TSQ_DEFER_QUEUED :
+					       TSQ_DEFER_RAN_FALLBACK;
+		}
+	} else if (self != TSQ_DEFER_NO_SHARD) {
+		return -EINVAL;
+	} else {
+		tsq__defer_check_ready(item, "tsq_defer_push");
 	}
 	return tsq__defer_list_link(set, target, &item, 1, true) ? TSQ_DEFER_QUEUED :
 								   TSQ_DEFER_RAN_FALLBACK;

@@ -1917,3 +1917,72 @@ Test(defer_wait, ns_on_a_custom_kick_is_enotsup, .init = setup_bound16, .fini = 
 {
 	cr_assert_eq(tsq_defer_wait_ns(&set, 0, 1000), -ENOTSUP);
 }
+
+/* A long list: more items than the owner's walk collects at once (the rest from the chain). */
+#define LONG_ITEMS 1000
+static struct seq_item {
+	struct tsq_defer_item d;
+	int seq;
+} long_items[LONG_ITEMS];
+static int long_next;
+
+static void long_check(struct tsq_defer_item *it, enum tsq_defer_how how)
+{
+	struct seq_item *s = tsq_container_of(it, struct seq_item, d);
+
+	cr_assert_eq(how, TSQ_DEFER_DRAINED);
+	cr_assert_eq(s->seq, long_next, "item %d ran, expected %d", s->seq, long_next);
+	long_next++;
+}
+
+static void long_check_burst(void *ctx, struct tsq_defer_item **items, unsigned n)
+{
+	(void)ctx;
+	cr_assert_leq(n, TSQ_DEFER_BURST);
+	for (unsigned i = 0; i < n; i++)
+		long_check(items[i], TSQ_DEFER_DRAINED);
+}
+
+/* Queue all LONG_ITEMS on shard 0's list: bulk arrays of 1..37 (hinted chains), then singles. */
+static void long_fill(void)
+{
+	int i = 0;
+
+	for (int k = 0; k < LONG_ITEMS; k++) {
+		long_items[k].seq = k;
+		tsq_defer_item_init(&long_items[k].d, long_check);
+	}
+	while (i < LONG_ITEMS / 2) {
+		struct tsq_defer_item *arr[37];
+		int n = 1 + i % 37;
+
+		n = n < LONG_ITEMS / 2 - i ? n : LONG_ITEMS / 2 - i;
+		for (int k = 0; k < n; k++)
+			arr[k] = &long_items[i + k].d;
+		cr_assert_eq(tsq_defer_push_bulk(&set, 0, TSQ_DEFER_NO_SHARD, arr, (unsigned)n), n);
+		i += n;
+	}
+	for (; i < LONG_ITEMS; i++)
+		cr_assert_eq(tsq_defer_push(&set, 0, TSQ_DEFER_NO_SHARD, &long_items[i].d),
+			     TSQ_DEFER_QUEUED);
+	long_next = 0;
+}
+
+static void setup_bound_long(void)
+{
+	setup_custom(2 * LONG_ITEMS);
+}
+
+Test(defer_list, a_list_longer_than_the_walk_drains_in_order, .init = setup_bound_long,
+     .fini = teardown)
+{
+	long_fill();
+	cr_assert_eq(tsq_defer_drain(&set, 0), LONG_ITEMS);
+	cr_assert_eq(long_next, LONG_ITEMS);
+	long_fill();
+	cr_assert_eq(tsq_defer_drain_burst(&set, 0, long_check_burst, NULL), LONG_ITEMS);
+	cr_assert_eq(long_next, LONG_ITEMS);
+	cr_assert_eq(stats_of(0).pushed, 2 * LONG_ITEMS);
+	cr_assert_eq(stats_of(0).drained, 2 * LONG_ITEMS);
+	cr_assert_eq(tsq_defer_drain(&set, 0), 0);
+}

@@ -21,6 +21,11 @@
 extern "C" {
 #endif
 
+/* How far down the shared list an item's `ahead` hint points: the misses a walk overlaps. */
+#define TSQ__DEFER_AHEAD 8u
+/* Item pointers the owner's list walk collects before it delivers (2 KiB of its stack). */
+#define TSQ__DEFER_WALK 256u
+
 /* Under TSQ_DEBUG, ->next of an item that is not queued (ready to be pushed). */
 #define TSQ__DEFER_NOT_QUEUED ((struct tsq_llist_node *)(uintptr_t)0x7e57d0e5u)
 
@@ -81,6 +86,26 @@ TSQ__DEFER_COLD unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct 
 }
 
 /*
+ * Chain items[0..n) (oldest first) newest first, items[n-1] -> ... -> items[0], and set their
+ * `ahead` hints: each names the item TSQ__DEFER_AHEAD links further down the owner's walk,
+ * if it is in this chain.
+ */
+static inline void tsq__defer_chain(struct tsq_defer_item *const *items, unsigned n)
+{
+	unsigned i = 1;
+
+	items[0]->ahead = NULL;
+	for (; i < n && i < TSQ__DEFER_AHEAD; i++) {
+		items[i]->node.next = &items[i - 1]->node;
+		items[i]->ahead = NULL;
+	}
+	for (; i < n; i++) {
+		items[i]->node.next = &items[i - 1]->node;
+		items[i]->ahead = items[i - TSQ__DEFER_AHEAD];
+	}
+}
+
+/*
  * The shared list: link items[0..n) (oldest first) to `target`, or as many as the bound
  * lets in; the rest run here. Returns how many were linked.
  */
@@ -103,9 +128,7 @@ TSQ__DEFER_NOINLINE unsigned tsq__defer_list_link(struct tsq_defer_set *set, uns
 		if (fit == 0)
 			return 0;
 	}
-	/* Newest first on the list: items[fit-1] -> ... -> items[0]. */
-	for (unsigned i = 1; i < fit; i++)
-		items[i]->node.next = &items[i - 1]->node;
+	tsq__defer_chain(items, fit);
 	/* DEFER_S1: publishes the items (DEFER_A1) before the look at idle (DEFER_S3). */
 	if (set->asym)
 		was_empty = tsq_llist_push_batch(&s->shared.list, &items[fit - 1]->node,
@@ -143,56 +166,89 @@ static inline void tsq__defer_deliver(const struct tsq__defer_sink *sink,
 	}
 }
 
-/* Drain the shared list: take it (DEFER_A1), give the room back, deliver oldest first. */
-static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, unsigned self,
-						  const struct tsq__defer_sink *sink)
+/*
+ * Deliver a chain (newest first) oldest first, reversing it in place: for the part of a take
+ * beyond what the owner's walk array holds (the oldest items of a very long list).
+ */
+TSQ__DEFER_COLD void tsq__defer_deliver_chain(const struct tsq__defer_sink *sink,
+					      struct tsq_llist_node *chain)
 {
-	struct tsq_defer_shard *s = &set->shards[self];
-	struct tsq_defer_item *burst[TSQ_DEFER_BURST];
-	/* DEFER_A1: acquire exchange; pairs with DEFER_S1 in tsq__defer_list_link(). */
-	struct tsq_llist_node *chain = tsq_llist_take_all(&s->shared.list); /* DEFER_A1 */
+	struct tsq_defer_item *run[TSQ_DEFER_BURST];
 	struct tsq_llist_node *fifo = NULL;
-	unsigned long n = 0;
 	unsigned k = 0;
 
-	if (chain == NULL)
-		return 0;
-	TSQ__DEFER_HOOK("taken", set, self);
-	/* Reverse into arrival order and count in the same walk. */
 	while (chain != NULL) {
 		struct tsq_llist_node *next = chain->next;
 
 		chain->next = fifo;
 		fifo = chain;
 		chain = next;
-		n++;
 	}
+	while (fifo != NULL) {
+		run[k++] = tsq_container_of(fifo, struct tsq_defer_item, node);
+		fifo = fifo->next;
+		if (k == TSQ_DEFER_BURST || fifo == NULL) {
+			tsq__defer_deliver(sink, run, k);
+			k = 0;
+		}
+	}
+}
+
+/* Count a chain's items (the part of a take beyond the walk array). */
+TSQ__DEFER_COLD unsigned long tsq__defer_chain_len(const struct tsq_llist_node *chain)
+{
+	unsigned long n = 0;
+
+	for (; chain != NULL; chain = chain->next)
+		n++;
+	return n;
+}
+
+/*
+ * Drain the shared list: take it (DEFER_A1), give the room back, deliver oldest first.
+ * The walk collects the item pointers into an array, newest first, and never writes to the
+ * items: an item the producer's core still holds is only read (one coherence transfer, not
+ * a read and then an upgrade for a rewritten link), and the `ahead` hints keep several of
+ * those misses in flight. Items beyond the array (older) are delivered first, from the chain.
+ */
+static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, unsigned self,
+						  const struct tsq__defer_sink *sink)
+{
+	struct tsq_defer_shard *s = &set->shards[self];
+	struct tsq_defer_item *walk[TSQ__DEFER_WALK];
+	/* DEFER_A1: acquire exchange; pairs with DEFER_S1 in tsq__defer_list_link(). */
+	struct tsq_llist_node *chain = tsq_llist_take_all(&s->shared.list); /* DEFER_A1 */
+	unsigned long n;
+	unsigned k = 0;
+
+	if (chain == NULL)
+		return 0;
+	TSQ__DEFER_HOOK("taken", set, self);
+	while (chain != NULL && k < TSQ__DEFER_WALK) {
+		struct tsq_defer_item *it = tsq_container_of(chain, struct tsq_defer_item, node);
+
+		__builtin_prefetch(it->ahead);
+		walk[k++] = it;
+		chain = chain->next;
+	}
+	n = k + (chain != NULL ? tsq__defer_chain_len(chain) : 0);
 	/*
 	 * Give back the room of what was taken, after the take: until here a push counts these
 	 * items as still on the list, so the list never holds more than `bound` (see Bounds).
 	 */
 	tsq_fetch_sub(&s->shared.count, (uint64_t)n, TSQ_RELAXED);
-	while (sink->burst == NULL && fifo != NULL) {
-		/* One call per item: read the link first, the function may free or re-push it. */
-		struct tsq_llist_node *next = fifo->next;
-		struct tsq_defer_item *it = tsq_container_of(fifo, struct tsq_defer_item, node);
+	if (chain != NULL)
+		tsq__defer_deliver_chain(sink, chain);
+	/* Oldest first: reverse the array, then hand it over in runs. */
+	for (unsigned i = 0, j = k - 1; i < j; i++, j--) {
+		struct tsq_defer_item *t = walk[i];
 
-		__builtin_prefetch(next);
-		tsq__defer_mark_ready(it);
-		it->fn(it, TSQ_DEFER_DRAINED);
-		fifo = next;
+		walk[i] = walk[j];
+		walk[j] = t;
 	}
-	while (fifo != NULL) {
-		struct tsq_llist_node *next = fifo->next;
-
-		__builtin_prefetch(next);
-		burst[k++] = tsq_container_of(fifo, struct tsq_defer_item, node);
-		fifo = next;
-		if (k == TSQ_DEFER_BURST || fifo == NULL) {
-			tsq__defer_deliver(sink, burst, k);
-			k = 0;
-		}
-	}
+	for (unsigned i = 0; i < k; i += TSQ_DEFER_BURST)
+		tsq__defer_deliver(sink, walk + i,
+				   k - i < TSQ_DEFER_BURST ? k - i : TSQ_DEFER_BURST);
 	tsq_counter_add_owner(&s->owner.list_drained, n);
 	return n;
 }

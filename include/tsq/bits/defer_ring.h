@@ -27,11 +27,12 @@ struct tsq__defer_ring {
 	struct {
 		uint32_t tail;       /* next slot to fill; DEFER_S2 publishes it */
 		uint32_t head_cache; /* the producer's last view of cons.head */
-		uint64_t pushed;     /* items queued here (producer-only counter) */
+		uint32_t stop;       /* the tail at which a push takes the slow path */
 		uint64_t spilled;    /* items sent to the shared list instead, ring full */
 	} prod TSQ_CACHELINE_ALIGNED;
 	struct {
-		uint32_t head; /* next slot to read; DEFER_R3 frees the slots before it */
+		uint32_t head;     /* next slot to read; DEFER_R3 frees the slots before it */
+		uint64_t consumed; /* items delivered from here (owner-only counter) */
 	} cons TSQ_CACHELINE_ALIGNED;
 };
 
@@ -105,12 +106,22 @@ tsq__defer_ring_create(struct tsq_defer_set *set, unsigned target, struct tsq__d
 		return NULL;
 	}
 	memset(r, 0, bytes);
+	r->prod.stop = set->ring_size / 2;
 	/*
 	 * DEFER_R5: publish the zeroed ring to the owner's DEFER_A5. SEQ_CST (once per pair):
 	 * idle_enter's SEQ_CST look must not miss a ring whose tail is already published.
 	 */
 	tsq_store(entry, r, TSQ_SEQ_CST);
 	return r;
+}
+
+/* A pair without a ring yet: create it, or NULL if it has none for good (then: the list). */
+TSQ__DEFER_COLD struct tsq__defer_ring *
+tsq__defer_ring_first(struct tsq_defer_set *set, unsigned target, struct tsq__defer_ring **entry)
+{
+	if (tsq_load(entry, TSQ_RELAXED) == TSQ__DEFER_RING_NOMEM)
+		return NULL;
+	return tsq__defer_ring_create(set, target, entry);
 }
 
 /* The ring of pair (self -> target), NULL if the pair has none (then: the list). */
@@ -122,9 +133,19 @@ static inline struct tsq__defer_ring *tsq__defer_ring_of(struct tsq_defer_set *s
 
 	if (tsq_likely((uintptr_t)r > (uintptr_t)TSQ__DEFER_RING_NOMEM))
 		return r;
-	if (r == TSQ__DEFER_RING_NOMEM)
-		return NULL;
-	return tsq__defer_ring_create(set, target, entry);
+	return tsq__defer_ring_first(set, target, entry);
+}
+
+/*
+ * Where the next push from `tail` must take the slow path, by the producer's cached head:
+ * when it would cross half the ring (from used == half), or when the ring looks full.
+ */
+static inline void tsq__defer_ring_restop(const struct tsq_defer_set *set,
+					  struct tsq__defer_ring *r, uint32_t tail)
+{
+	uint32_t used = tail - r->prod.head_cache, half = set->ring_size / 2;
+
+	r->prod.stop = r->prod.head_cache + (used <= half ? half : set->ring_size);
 }
 
 /* The ring looked full to the producer's cached head: how many of n fit really (DEFER_A3). */
@@ -151,6 +172,7 @@ TSQ__DEFER_COLD void tsq__defer_ring_wake(struct tsq_defer_set *set, struct tsq_
 		/* Crossing half with a stale cached head says little: look again (DEFER_A3). */
 		uint32_t head = r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
 
+		tsq__defer_ring_restop(set, r, tail);
 		if (tail - head <= set->ring_size / 2)
 			return;
 	}
@@ -207,7 +229,7 @@ TSQ__DEFER_COLD unsigned tsq__defer_ring_put_slow(struct tsq_defer_set *set, uns
 	}
 	tsq__defer_ring_copy(set, r, tail, items, fit);
 	tsq__defer_ring_publish(set, r, tail + fit);
-	tsq_counter_add_owner(&r->prod.pushed, fit);
+	tsq__defer_ring_restop(set, r, tail + fit);
 	TSQ__DEFER_HOOK("published", set, target);
 	crossed = used <= half && half < used + fit;
 	idle = tsq__defer_idle(set, &set->shards[target]);
@@ -224,7 +246,7 @@ spill:
 /*
  * The common case, inline: the n items fit by the producer's cached view of the head and do
  * not cross half the ring. A slot store (or two copies), the tail store (symmetric mode: an
- * exchange), the counter and one load of `idle`; anything else goes to the slow path.
+ * exchange), the next stop and one load of `idle`; anything else goes to the slow path.
  */
 static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned target,
 					   struct tsq__defer_ring *r,
@@ -243,7 +265,7 @@ static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned t
 	}
 	tsq__defer_ring_copy(set, r, tail, items, n);
 	tsq__defer_ring_publish(set, r, tail + n);
-	tsq_counter_add_owner(&r->prod.pushed, n);
+	tsq__defer_ring_restop(set, r, tail + n);
 	TSQ__DEFER_HOOK("published", set, target);
 	if (tsq_unlikely(tsq__defer_idle(set, &set->shards[target])))
 		tsq__defer_ring_wake(set, r, target, tail + n, false, true);
@@ -252,18 +274,16 @@ static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned t
 
 /*
  * tsq_defer_push()'s common case, one item: a slot store, the tail store (symmetric mode: an
- * exchange), the counter and one load of `idle`. Crossing half the ring (used == half), a
- * full-looking ring and an idle owner go to the slow path or the wake. Returns 1 if queued.
+ * exchange) and one load of `idle`. The tail at `stop` (crossing half the ring, or a
+ * full-looking ring) and an idle owner go to the slow path or the wake. Returns 1 if queued.
  */
 static inline unsigned tsq__defer_ring_put1(struct tsq_defer_set *set, unsigned target,
 					    struct tsq__defer_ring *r, struct tsq_defer_item *item)
 {
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
-	uint32_t used = tail - r->prod.head_cache;
 	bool idle;
 
-	if (tsq_unlikely(used >= set->ring_size / 2) &&
-	    (used == set->ring_size / 2 || used >= set->ring_size))
+	if (tsq_unlikely(tail == r->prod.stop))
 		return tsq__defer_ring_put_slow(set, target, r, &item, 1);
 	tsq__defer_slots(r)[tail & set->ring_mask] = item;
 	if (set->asym) {
@@ -274,7 +294,6 @@ static inline unsigned tsq__defer_ring_put1(struct tsq_defer_set *set, unsigned 
 		tsq_xchg(&r->prod.tail, tail + 1, TSQ_SEQ_CST); /* DEFER_S2, pairs with DEFER_A2 */
 		idle = tsq_load(&set->shards[target].wake.idle, TSQ_SEQ_CST) != 0; /* DEFER_S3 */
 	}
-	tsq_counter_add_owner(&r->prod.pushed, 1);
 	TSQ__DEFER_HOOK("published", set, target);
 	if (tsq_unlikely(idle))
 		tsq__defer_ring_wake(set, r, target, tail + 1, false, true);
@@ -338,6 +357,7 @@ static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *se
 		/* DEFER_R3: the slots are consumed; pairs with DEFER_A3 (the producer refills). */
 		tsq_store(&r->cons.head, head, TSQ_RELEASE);
 	}
+	tsq_counter_add_owner(&r->cons.consumed, total);
 	return total;
 }
 
@@ -420,8 +440,13 @@ static inline void tsq__defer_ring_stats(const struct tsq_defer_set *set, unsign
 
 		if ((uintptr_t)r <= (uintptr_t)TSQ__DEFER_RING_NOMEM)
 			continue;
-		/* Spilled items are counted by the list already: `pushed` counts them once. */
-		out->pushed += tsq_load(&r->prod.pushed, TSQ_RELAXED);
+		/*
+		 * The ring's pushes: what the owner delivered plus what it holds now (while the owner
+		 * drains, off by what it is delivering). Spilled items are the list's already.
+		 */
+		out->pushed += tsq_load(&r->cons.consumed, TSQ_RELAXED) +
+			       (uint32_t)(tsq_load(&r->prod.tail, TSQ_RELAXED) -
+					  tsq_load(&r->cons.head, TSQ_RELAXED));
 		out->spilled += tsq_load(&r->prod.spilled, TSQ_RELAXED);
 	}
 }
