@@ -100,7 +100,8 @@
  * Counters (per shard, tsq_defer_stats()): pushed (queued for the owner), inline (ran at
  * once, caller was the owner), fallback (ran by the caller, ring and list full), kicks
  * (wake-ups sent), drained (items the owner ran or was handed), drains (non-empty drains),
- * spilled (of pushed: items a full ring sent on to the list, or run as fallbacks there),
+ * spilled (of pushed: items a full ring sent on to the list, or run as fallbacks there, and
+ * those that followed them there),
  * ring_nomem (pairs whose ring could not be allocated: they use the list), fence_errors
  * (idle_enter could not issue its membarrier: it returned false instead of sleeping).
  * pushed == drained once the producers have stopped and the owner has drained.
@@ -109,9 +110,15 @@
  *   The list push is lock-free, not wait-free; the ring push is wait-free (its first push to
  *   a target calls the allocator once). A preempted producer never stalls another.
  *   FIFO holds per producer on its ring and in link order on the list; a drain takes the
- *   rings, then the list. It does not hold across a spill: items a producer spilled to the
- *   list (its ring was full) run after items it queued on its ring later, once the ring had
- *   room again, if both are still queued at the next drain.
+ *   rings, then the list. Across a spill too: once a producer spilled to the list (its ring
+ *   was full), its pushes to that target follow on the list until it sees the list taken,
+ *   then return to the ring (a take seen after its last link: the drain that took them
+ *   delivers them before it looks at the rings again). Where it does not hold: an item run
+ *   as a fallback (on the producer, before those still queued); a push that finds the list
+ *   at `bound` while spilled items are still queued (it takes the ring rather than fall
+ *   back); and a producer that fills its whole ring again and spills between a drain's look
+ *   at the rings and its take of the list (the owner stalled there for ring_size pushes):
+ *   that drain runs the spilled items before the ring's.
  *   TSQ_DEBUG marks items that are not queued, and aborts on a push of a queued item.
  */
 #ifndef TSQ_DEFER_H

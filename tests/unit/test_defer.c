@@ -1553,6 +1553,36 @@ Test(defer_ring, fifo_fallback_when_full_and_stats, .init = setup_bound16, .fini
 	cr_assert_eq(stats_of(2).drained, stats_of(2).pushed);
 }
 
+Test(defer_ring, fifo_holds_across_a_spill, .init = setup_bound16, .fini = teardown)
+{
+	struct tsq_defer_opts o = {
+		.size = sizeof(o), .bound = 64, .kick = count_kick, .ring_size = 8
+	};
+
+	reinit(&o);
+	push_queued(2, 0, 0, 8);
+	/* The owner drains the ring while producer 0 is between its full ring and its link. */
+	hook_point = "spilling";
+	hook_action = drain_during_hook;
+	push_queued(2, 0, 8, 12);
+	cr_assert_eq(hook_runs, 1);
+	cr_assert_eq(hook_results[0], 8);
+	/* The ring has room again while 8..11 are on the list: later pushes follow them there. */
+	push_queued(2, 0, 12, 16);
+	cr_assert_eq(stats_of(2).spilled, 8);
+	cr_assert_eq(tsq_defer_drain(&set, 2), 8);
+	for (int i = 0; i < 16; i++)
+		assert_ran(i, i, TSQ_DEFER_DRAINED);
+	/* The list was taken: the producer is back on its ring. */
+	push_queued(2, 0, 16, 18);
+	cr_assert_eq(stats_of(2).spilled, 8);
+	cr_assert_eq(tsq_defer_drain(&set, 2), 2);
+	assert_ran(16, 16, TSQ_DEFER_DRAINED);
+	assert_ran(17, 17, TSQ_DEFER_DRAINED);
+	cr_assert_eq(stats_of(2).pushed, 18);
+	cr_assert_eq(stats_of(2).drained, 18);
+}
+
 Test(defer_ring, batch_through_the_ring_links_what_fits, .init = setup_bound16, .fini = teardown)
 {
 	struct tsq_defer_opts o = { .size = sizeof(o), .kick = count_kick, .ring_size = 16 };

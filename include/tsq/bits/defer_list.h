@@ -204,21 +204,27 @@ TSQ__DEFER_COLD unsigned long tsq__defer_chain_len(const struct tsq_llist_node *
 	return n;
 }
 
+/* What the owner took from the shared list: the newest items' pointers, then the rest. */
+struct tsq__defer_taken {
+	struct tsq_defer_item *walk[TSQ__DEFER_WALK]; /* newest first */
+	unsigned k;                                   /* entries in walk */
+	struct tsq_llist_node *rest;                  /* older than walk[k-1]: a chain */
+	unsigned long n;                              /* items in all */
+};
+
 /*
- * Drain the shared list: take it (DEFER_A1), give the room back, deliver oldest first.
- * The walk collects the item pointers into an array, newest first, and never writes to the
- * items: an item the producer's core still holds is only read (one coherence transfer, not
- * a read and then an upgrade for a rewritten link), and the `ahead` hints keep several of
- * those misses in flight. Items beyond the array (older) are delivered first, from the chain.
+ * Take the shared list (DEFER_A1) and give its room back; returns how many were taken.
+ * The walk collects the item pointers, newest first, and never writes to the items: an item
+ * the producer's core still holds is only read (one coherence transfer, not a read and then
+ * an upgrade for a rewritten link), and the `ahead` hints keep several of those misses in
+ * flight.
  */
-static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, unsigned self,
-						  const struct tsq__defer_sink *sink)
+static inline unsigned long tsq__defer_take_list(struct tsq_defer_set *set, unsigned self,
+						 struct tsq__defer_taken *t)
 {
 	struct tsq_defer_shard *s = &set->shards[self];
-	struct tsq_defer_item *walk[TSQ__DEFER_WALK];
 	/* DEFER_A1: acquire exchange; pairs with DEFER_S1 in tsq__defer_list_link(). */
 	struct tsq_llist_node *chain = tsq_llist_take_all(&s->shared.list); /* DEFER_A1 */
-	unsigned long n;
 	unsigned k = 0;
 
 	if (chain == NULL)
@@ -228,29 +234,40 @@ static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, uns
 		struct tsq_defer_item *it = tsq_container_of(chain, struct tsq_defer_item, node);
 
 		__builtin_prefetch(it->ahead);
-		walk[k++] = it;
+		t->walk[k++] = it;
 		chain = chain->next;
 	}
-	n = k + (chain != NULL ? tsq__defer_chain_len(chain) : 0);
+	t->k = k;
+	t->rest = chain;
+	t->n = k + (chain != NULL ? tsq__defer_chain_len(chain) : 0);
 	/*
 	 * Give back the room of what was taken, after the take: until here a push counts these
 	 * items as still on the list, so the list never holds more than `bound` (see Bounds).
 	 */
-	tsq_fetch_sub(&s->shared.count, (uint64_t)n, TSQ_RELAXED);
-	if (chain != NULL)
-		tsq__defer_deliver_chain(sink, chain);
-	/* Oldest first: reverse the array, then hand it over in runs. */
-	for (unsigned i = 0, j = k - 1; i < j; i++, j--) {
-		struct tsq_defer_item *t = walk[i];
+	tsq_fetch_sub(&s->shared.count, (uint64_t)t->n, TSQ_RELAXED);
+	return t->n;
+}
 
-		walk[i] = walk[j];
-		walk[j] = t;
+/* Deliver what tsq__defer_take_list() took, oldest first: the rest's chain, then the walk. */
+static inline unsigned long tsq__defer_deliver_taken(struct tsq_defer_set *set, unsigned self,
+						     const struct tsq__defer_sink *sink,
+						     struct tsq__defer_taken *t)
+{
+	unsigned k = t->k;
+
+	if (t->rest != NULL)
+		tsq__defer_deliver_chain(sink, t->rest);
+	for (unsigned i = 0, j = k - 1; i < j; i++, j--) {
+		struct tsq_defer_item *x = t->walk[i];
+
+		t->walk[i] = t->walk[j];
+		t->walk[j] = x;
 	}
 	for (unsigned i = 0; i < k; i += TSQ_DEFER_BURST)
-		tsq__defer_deliver(sink, walk + i,
+		tsq__defer_deliver(sink, t->walk + i,
 				   k - i < TSQ_DEFER_BURST ? k - i : TSQ_DEFER_BURST);
-	tsq_counter_add_owner(&s->owner.list_drained, n);
-	return n;
+	tsq_counter_add_owner(&set->shards[self].owner.list_drained, t->n);
+	return t->n;
 }
 
 #ifdef __cplusplus

@@ -10,7 +10,8 @@
  * DEFER_A3, the producer's acquire load of the head when its cached copy says "full" or
  * "over half": only then is a slot reused. DEFER_R5, the producer's SEQ_CST store of a new
  * ring's pointer into the table, pairs with DEFER_A5, the owner's load before it reads the
- * ring.
+ * ring. DEFER_A7, a spilling producer's look at the list head: NULL after its own link is a
+ * take since (coherence), and its acquire keeps the ring pushes that follow after the look.
  */
 #ifndef TSQ_BITS_DEFER_RING_H
 #define TSQ_BITS_DEFER_RING_H
@@ -28,7 +29,8 @@ struct tsq__defer_ring {
 		uint32_t tail;       /* next slot to fill; DEFER_S2 publishes it */
 		uint32_t head_cache; /* the producer's last view of cons.head */
 		uint32_t stop;       /* the tail at which a push takes the slow path */
-		uint64_t spilled;    /* items sent to the shared list instead, ring full */
+		uint32_t spilling;   /* items it spilled may still be on the list: push there */
+		uint64_t spilled; /* items sent to the shared list instead (ring full, spilling) */
 	} prod TSQ_CACHELINE_ALIGNED;
 	struct {
 		uint32_t head;     /* next slot to read; DEFER_R3 frees the slots before it */
@@ -138,14 +140,37 @@ static inline struct tsq__defer_ring *tsq__defer_ring_of(struct tsq_defer_set *s
 
 /*
  * Where the next push from `tail` must take the slow path, by the producer's cached head:
- * when it would cross half the ring (from used == half), or when the ring looks full.
+ * when it would cross half the ring (from used == half), or when the ring looks full; at
+ * once while the producer is spilling.
  */
 static inline void tsq__defer_ring_restop(const struct tsq_defer_set *set,
 					  struct tsq__defer_ring *r, uint32_t tail)
 {
 	uint32_t used = tail - r->prod.head_cache, half = set->ring_size / 2;
 
-	r->prod.stop = r->prod.head_cache + (used <= half ? half : set->ring_size);
+	if (r->prod.spilling)
+		r->prod.stop = tail;
+	else
+		r->prod.stop = r->prod.head_cache + (used <= half ? half : set->ring_size);
+}
+
+/*
+ * The producer spilled: are its spilled items taken? FIFO per producer needs them to run
+ * before anything it queues on its ring now (a drain takes the rings first; the drain that
+ * took them delivers them before it looks at the rings again). If they may still be queued,
+ * the new items go behind them on the list, while the list has room.
+ */
+static inline bool tsq__defer_still_spilling(struct tsq_defer_set *set, unsigned target,
+					     struct tsq__defer_ring *r, unsigned n)
+{
+	const struct tsq_defer_shard *s = &set->shards[target];
+
+	/* DEFER_A7: NULL, read after this producer's last link, is a take since that link. */
+	if (tsq_load(&s->shared.list.first, TSQ_ACQUIRE) == NULL) {
+		r->prod.spilling = 0;
+		return false;
+	}
+	return tsq_load(&s->shared.count, TSQ_RELAXED) + n <= set->bound;
 }
 
 /* The ring looked full to the producer's cached head: how many of n fit really (DEFER_A3). */
@@ -221,6 +246,10 @@ TSQ__DEFER_COLD unsigned tsq__defer_ring_put_slow(struct tsq_defer_set *set, uns
 	uint32_t fit = n, half = set->ring_size / 2;
 	bool crossed, idle;
 
+	if (r->prod.spilling && tsq__defer_still_spilling(set, target, r, n)) {
+		fit = 0;
+		goto spill;
+	}
 	if (used + n > set->ring_size) {
 		fit = tsq__defer_ring_room(set, r, tail, n);
 		used = tail - r->prod.head_cache;
@@ -240,6 +269,9 @@ TSQ__DEFER_COLD unsigned tsq__defer_ring_put_slow(struct tsq_defer_set *set, uns
 spill:
 	/* Newer than the ring's items, so a drain (rings first) runs them after those. */
 	tsq_counter_add_owner(&r->prod.spilled, n - fit);
+	r->prod.spilling = 1;
+	tsq__defer_ring_restop(set, r, tail + fit);
+	TSQ__DEFER_HOOK("spilling", set, target);
 	return fit + tsq__defer_list_link(set, target, items + fit, n - fit, true);
 }
 
@@ -255,8 +287,10 @@ static inline unsigned tsq__defer_ring_put(struct tsq_defer_set *set, unsigned t
 	uint32_t tail = tsq_load(&r->prod.tail, TSQ_RELAXED);
 	uint32_t used = tail - r->prod.head_cache, half = set->ring_size / 2;
 
-	/* Slow: crossing half (used <= half < used + n), or not fitting past half. */
-	if (tsq_unlikely(used + n > (used <= half ? half : set->ring_size))) {
+	/* Slow: crossing half (used <= half < used + n), not fitting past half, or spilling. */
+	if (tsq_unlikely(used + n > (used <= half ? half : set->ring_size) || r->prod.spilling)) {
+		if (r->prod.spilling)
+			return tsq__defer_ring_put_slow(set, target, r, items, n);
 		/* Most come from a stale cached head: one load (DEFER_A3), as DPDK's enqueue. */
 		r->prod.head_cache = tsq_load(&r->cons.head, TSQ_ACQUIRE);
 		used = tail - r->prod.head_cache;
@@ -361,10 +395,36 @@ static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *se
 	return total;
 }
 
+/*
+ * Deliver every ring leading to `self`. Ring slots are delivered in place and freed after;
+ * a drain called again from one of their functions must not deliver them a second time: it
+ * leaves the rings to the outer drain (which picks up what arrived meanwhile). Returns how
+ * many were delivered.
+ */
+static inline unsigned long tsq__defer_drain_rings(struct tsq_defer_set *set, unsigned self,
+						   const struct tsq__defer_sink *sink)
+{
+	struct tsq_defer_shard *s = &set->shards[self];
+	struct tsq__defer_ring **entry = &set->rings[(size_t)self * set->nr_producers];
+	unsigned long n = 0;
+
+	s->owner.in_rings = 1;
+	for (unsigned p = 0; p < set->nr_producers; p++) {
+		/* DEFER_A5: pairs with DEFER_R5, the ring's creation (zeroed before). */
+		struct tsq__defer_ring *r = tsq_load(&entry[p], TSQ_ACQUIRE);
+
+		if ((uintptr_t)r > (uintptr_t)TSQ__DEFER_RING_NOMEM)
+			n += tsq__defer_drain_ring(set, r, sink);
+	}
+	s->owner.in_rings = 0;
+	return n;
+}
+
 static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self,
 				    const struct tsq__defer_sink *sink)
 {
 	struct tsq_defer_shard *s = &set->shards[self];
+	bool rings = set->rings != NULL && !s->owner.in_rings; /* not from a ring item's fn */
 	unsigned long n = 0;
 
 	/*
@@ -374,27 +434,15 @@ static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self,
 	if (tsq_load(&s->wake.kick_pending, TSQ_RELAXED) &&
 	    (!tsq_llist_empty(&s->shared.list) || set->rings != NULL))
 		tsq_store(&s->wake.kick_pending, 0u, TSQ_RELEASE);
-	/*
-	 * Ring slots are delivered in place and freed after; a drain called again from one of
-	 * their functions must not deliver them a second time: it leaves the rings to the outer
-	 * drain (which picks up what arrived meanwhile) and takes only the list.
-	 */
-	if (set->rings != NULL && !s->owner.in_rings) {
-		struct tsq__defer_ring **entry = &set->rings[(size_t)self * set->nr_producers];
-
-		s->owner.in_rings = 1;
-		for (unsigned p = 0; p < set->nr_producers; p++) {
-			/* DEFER_A5: pairs with DEFER_R5, the ring's creation (zeroed before). */
-			struct tsq__defer_ring *r = tsq_load(&entry[p], TSQ_ACQUIRE);
-
-			if ((uintptr_t)r > (uintptr_t)TSQ__DEFER_RING_NOMEM)
-				n += tsq__defer_drain_ring(set, r, sink);
-		}
-		s->owner.in_rings = 0;
-	}
+	if (rings)
+		n += tsq__defer_drain_rings(set, self, sink);
 	/* Empty: no stores at all, the producers' line stays where it is. */
-	if (!tsq_llist_empty(&s->shared.list))
-		n += tsq__defer_drain_list(set, self, sink);
+	if (!tsq_llist_empty(&s->shared.list)) {
+		struct tsq__defer_taken taken;
+
+		if (tsq__defer_take_list(set, self, &taken) != 0)
+			n += tsq__defer_deliver_taken(set, self, sink, &taken);
+	}
 	if (n != 0) {
 		tsq_counter_add_owner(&s->owner.drained, (uint64_t)n);
 		tsq_counter_add_owner(&s->owner.drains, 1);
