@@ -576,9 +576,8 @@ static inline int tsq_defer_push_bulk(struct tsq_defer_set *set, unsigned target
 			 target >= set->nr_shards ||
 			 (self >= set->nr_producers && self != TSQ_DEFER_NO_SHARD)))
 		return -EINVAL;
-	for (unsigned i = 0; i < n; i++)
-		if (tsq_unlikely(items[i] == NULL || items[i]->fn == NULL))
-			return -EINVAL;
+	if (tsq_unlikely(tsq__defer_bad_items(items, n)))
+		return -EINVAL;
 	for (unsigned i = 0; i < n; i++)
 		tsq__defer_check_ready(items[i], "tsq_defer_push_bulk");
 	if (n == 0)
