@@ -208,6 +208,9 @@ typedef void tsq_defer_kick_fn(void *kick_ctx, unsigned shard);
  * One shard. Allocate an array with tsq_defer_shards_alloc() (or any 64-byte-aligned memory)
  * and treat the fields as private: use the functions below.
  */
+/* Hints the shared list keeps of its last linked items (private). */
+#define TSQ__DEFER_RECENT 4u
+
 struct tsq_defer_shard {
 	/* Line 1: the shared list, written by its producers and once per drain by the owner. */
 	struct {
@@ -215,6 +218,8 @@ struct tsq_defer_shard {
 		uint64_t count;    /* items linked or being linked, not yet given back by a drain */
 		uint64_t fallback; /* list pushes run by their producer (list full) */
 		uint64_t ring_nomem; /* pairs whose ring failed to allocate (they use the list) */
+		/* The last items linked: the `ahead` hints of the next ones (racy by design). */
+		struct tsq_defer_item *recent[TSQ__DEFER_RECENT];
 	} shared TSQ_CACHELINE_ALIGNED;
 	/* Line 2: waking the owner. idle is written by the owner, read by every producer. */
 	struct {

@@ -109,22 +109,36 @@ TSQ__DEFER_COLD unsigned tsq__defer_list_over(struct tsq_defer_set *set, struct 
 
 /*
  * Chain items[0..n) (oldest first) newest first, items[n-1] -> ... -> items[0], and set their
- * `ahead` hints: each names the item TSQ__DEFER_AHEAD links further down the owner's walk,
- * if it is in this chain.
+ * `ahead` hints, each an item a few links further down the owner's walk: eight within a long
+ * chain, else four. The four before this chain are the shard's last linked items, `recent`,
+ * indexed by the reservation's ticket (racy by design: a stale or torn hint only prefetches
+ * a line in vain); this chain's newest four replace them.
  */
-static inline void tsq__defer_chain(struct tsq_defer_item *const *items, unsigned n)
+static inline void tsq__defer_chain(struct tsq_defer_shard *s, uint64_t ticket,
+				    struct tsq_defer_item *const *items, unsigned n)
 {
-	unsigned i = 1;
+	struct tsq_defer_item **recent = s->shared.recent;
+	unsigned i = 0;
 
-	items[0]->ahead = NULL;
-	for (; i < n && i < TSQ__DEFER_AHEAD; i++) {
-		items[i]->node.next = &items[i - 1]->node;
-		items[i]->ahead = NULL;
+	if (n == 1) { /* a push: the item four pushes ago, and this one in its place */
+		struct tsq_defer_item **slot = &recent[ticket % TSQ__DEFER_RECENT];
+
+		items[0]->ahead = tsq_load(slot, TSQ_RELAXED);
+		tsq_store(slot, items[0], TSQ_RELAXED);
+		return;
+	}
+	for (; i < n && i < TSQ__DEFER_RECENT; i++) {
+		if (i != 0)
+			items[i]->node.next = &items[i - 1]->node;
+		items[i]->ahead = tsq_load(&recent[(ticket + i) % TSQ__DEFER_RECENT], TSQ_RELAXED);
 	}
 	for (; i < n; i++) {
 		items[i]->node.next = &items[i - 1]->node;
-		items[i]->ahead = items[i - TSQ__DEFER_AHEAD];
+		items[i]->ahead =
+			items[i - (i >= TSQ__DEFER_AHEAD ? TSQ__DEFER_AHEAD : TSQ__DEFER_RECENT)];
 	}
+	for (i = n > TSQ__DEFER_RECENT ? n - TSQ__DEFER_RECENT : 0; i < n; i++)
+		tsq_store(&recent[(ticket + i) % TSQ__DEFER_RECENT], items[i], TSQ_RELAXED);
 }
 
 /*
@@ -150,7 +164,7 @@ TSQ__DEFER_NOINLINE unsigned tsq__defer_list_link(struct tsq_defer_set *set, uns
 		if (fit == 0)
 			return 0;
 	}
-	tsq__defer_chain(items, fit);
+	tsq__defer_chain(s, old, items, fit);
 	/* DEFER_S1: publishes the items (DEFER_A1) before the look at idle (DEFER_S3). */
 	if (set->asym)
 		was_empty = tsq_llist_push_batch(&s->shared.list, &items[fit - 1]->node,
