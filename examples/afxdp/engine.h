@@ -292,8 +292,9 @@ struct xflow {
 	 * on a line of their own. */
 	struct xflow_txq txq;
 	/* Now and then by either side: notices ready (one wake-up item for the application
-	 * thread, at most one in flight), and frames handed down, by whoever pushes (owner or
-	 * worker: an atomic add), read relaxed by anyone. */
+	 * thread, at most one in flight), and frames handed down, by whoever pushes (the owner,
+	 * or the worker under the short lock: one at a time, a plain sum), read relaxed by
+	 * anyone. */
 	struct tsq_defer_item zc_kick TSQ_CACHELINE_ALIGNED;
 	uint32_t zc_kick_pending;
 	uint64_t handed;

@@ -224,8 +224,9 @@ static unsigned tx_complete(struct xworker *w)
 		bytes += fr->len;
 		tsq_counter_add_owner(&f->txq.completed, 1);
 		tsq_counter_add_owner(&f->txq.completed_bytes, fr->len);
-		/* May restart the flow: queued to its home shard (this worker), run by the next drain. */
-		tsq_flow_complete(&f->tsq, fr->cost);
+		/* May restart the flow: queued to its home shard (this worker), run by the next
+		 * drain. The round's time for the learned rate: no clock read per completion. */
+		tsq_flow_complete_at(&f->tsq, fr->cost, now);
 		if (fr->zc != NULL) {
 			struct tsq_zc_ctx *c = fr->zc;
 
