@@ -199,6 +199,11 @@ struct xflow_txq {
 	/* Frames (and bytes) completed: by the worker (tsq_counter_add_owner), read relaxed by
 	 * anyone. Here rather than beside the pool, which the application writes per frame. */
 	uint64_t completed, completed_bytes;
+	/* The flow's frames in the completion round under way, uncharged together at its end
+	 * (one tsq_flow_complete_n_at() per flow and round), and the next flow in that round. */
+	struct xflow *round_next;
+	uint32_t round_units;
+	uint64_t round_cost;
 } TSQ_CACHELINE_ALIGNED;
 
 /* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
@@ -253,7 +258,8 @@ struct xworker {
 		struct xframe *head, *tail;
 		uint32_t n, max; /* held; hand over at max (a quarter of the flows' pools) */
 	} * home;
-	uint64_t ret_since; /* xeng_now_ns() of the oldest frame held, 0: none */
+	uint64_t ret_since;        /* xeng_now_ns() of the oldest frame held, 0: none */
+	struct xflow *round_flows; /* flows with frames in the completion round under way */
 	/* BQL (cfg.bql): the TX ring's byte queue limit. The worker is both its sender
 	 * (tx_fill) and its completion context (tx_complete); aligned_alloc'ed (two lines). */
 	struct tsq_dql *dql;
