@@ -74,14 +74,16 @@
  *     init                       X        X        X             X                X          X
  *   may_send, charge and set_pacing_rate (and learn_rate) belong to the sender (one thread at
  *   a time: the flow's owner, or whoever holds the flow's send lock); complete (and
- *   complete_at, complete_n, complete_n_at) may run on any thread, concurrently with everything, each other included;
- *   limit, inflight, rate and stats are relaxed reads for anyone.
+ *   complete_at, complete_n, complete_n_at) may run on any thread, concurrently with
+ *   everything, each other included; limit, inflight, rate and stats are relaxed reads for
+ *   anyone.
  *   size_goal and size_goal_half_limit are pure functions of their arguments (no budget).
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; FLAGS_S1 and
  * FLAGS_X3 are flags.h's, the other halves of the same protocol)
  *   BUDGET_S2 in-flight: the completion's SEQ_CST RMW uncharge (and its fix-up of an unmatched
- *      completion) in complete; the sender's SEQ_CST re-check load in may_send.
+ *      completion) in complete (complete_n: one for all its units); the sender's SEQ_CST
+ *      re-check load in may_send.
  *   FLAGS_S1 THROTTLED (flags.h): the sender's SEQ_CST RMW (tsq_flags_throttle) in may_send; the
  *      completion's SEQ_CST load (tsq_flags_load_seqcst) in complete, after its BUDGET_S2.
  *      FLAGS_S1 and BUDGET_S2 form a store-buffering (Dekker) pair: with all four accesses SEQ_CST
