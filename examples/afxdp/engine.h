@@ -75,13 +75,14 @@
  * in tx_fill, just before its descriptor goes into the ring, and the kernel's copy in the
  * kick that follows finds the lines in the worker's cache (tsq-xsk --build-on worker).
  *
- * Returning TX frames: the worker holds completed frames per application thread and hands
- * them over XENG_RET_BATCH at a time (a quarter of the flow's pool if that is less), in
- * back-to-back defer batches that cost one wake-up - not one hand-over per completion round,
- * which in copy mode would wake a sleeping application for every 32 frames (a kick moves at
- * most 32). What is held goes home anyway when the
- * oldest frame is cfg.ret_hold_ns old (XENG_RET_HOLD_NS_DEFAULT), and whenever the worker
- * has nothing else to do. Flows are unaffected: TSQ uncharges at completion, not at return.
+ * Returning TX frames: the worker holds completed frames per application thread, linked
+ * through their `next`, and hands them over XENG_RET_BATCH at a time (a quarter of the flow's
+ * pool if that is less) as one defer item, the chain's first frame: one push and one wake-up
+ * per hand-over, no per-frame work on the worker beyond the link - not one hand-over per
+ * completion round, which in copy mode would wake a sleeping application for every 32 frames
+ * (a kick moves at most 32). What is held goes home anyway when the oldest frame is
+ * cfg.ret_hold_ns old (XENG_RET_HOLD_NS_DEFAULT), and whenever the worker has nothing else
+ * to do. Flows are unaffected: TSQ uncharges at completion, not at return.
  *
  * RX: the worker reads the RX ring, finds the flow in an RCU hash table (liburcu cds_lfht;
  * lookups lock-free, flows freed by call_rcu) and delivers the frame through the flow's
@@ -253,8 +254,7 @@ struct xworker {
 	uint64_t link_down_since;
 	int link_errno;
 	unsigned link_backoff_us;
-	struct tsq_defer_batch *ret; /* per application shard: the hand-over of frames going home */
-	struct xhome {               /* per application shard: completed TX frames held back */
+	struct xhome { /* per application shard: completed TX frames held back */
 		struct xframe *head, *tail;
 		uint32_t n, max; /* held; hand over at max (a quarter of the flows' pools) */
 	} * home;

@@ -15,15 +15,21 @@ __thread unsigned xeng_tls_shard = TSQ_DEFER_NO_SHARD;
 /* Frames home (defer items)                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* On the flow's application thread: a completed TX frame comes home. */
+/* On the application thread: completed TX frames come home, a chain of them per item (the
+ * worker hands over the first; the others, of this thread's flows, follow through next). */
 void xframe_tx_home_fn(struct tsq_defer_item *it, enum tsq_defer_how how)
 {
 	struct xframe *fr = tsq_container_of(it, struct xframe, item);
-	struct xflow *f = fr->flow;
 
-	if (xframe_requeue_if_fallback(fr, how, f->shard))
+	if (xframe_requeue_if_fallback(fr, how, fr->flow->shard))
 		return;
-	f->pool[f->pool_free++] = fr;
+	while (fr != NULL) {
+		struct xframe *next = fr->next;
+		struct xflow *f = fr->flow;
+
+		f->pool[f->pool_free++] = fr;
+		fr = next;
+	}
 }
 
 /* On the worker: an RX frame the application is done with goes back to the fill stash. */

@@ -147,21 +147,14 @@ static void tx_kick(struct xworker *w)
 		tx_kick_link_down(w, errno);
 }
 
-/* Hand application shard i's held frames over: back-to-back defer batches, one wake-up. */
+/* Hand application shard i's held frames over: the chain's first frame is the one defer item,
+ * the others follow through `next` (xframe_tx_home_fn). One push, one wake-up. */
 static void tx_home_one(struct xworker *w, unsigned i)
 {
-	struct xengine *e = w->e;
 	struct xhome *h = &w->home[i];
-	struct xframe *fr = h->head;
 
-	while (fr != NULL) {
-		struct xframe *next = fr->next;
-
-		tsq_defer_item_set_fn(&fr->item, xframe_tx_home_fn);
-		tsq_defer_batch_add(&e->set, &w->ret[i], w->shard, &fr->item); /* 32: hands over */
-		fr = next;
-	}
-	tsq_defer_batch_flush(&e->set, &w->ret[i]);
+	tsq_defer_item_set_fn(&h->head->item, xframe_tx_home_fn);
+	tsq_defer_push(&w->e->set, w->e->nr_workers + i, w->shard, &h->head->item);
 	tsq_counter_add_owner(&w->st.ret_flushes, 1);
 	h->head = h->tail = NULL;
 	h->n = 0;
