@@ -1,21 +1,19 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Unit tests for the multi-unit completions (tsq/budget.h tsq_budget_complete_n and _n_at,
- * tsq/flow.h tsq_flow_complete_n and _n_at): the same in-flight amounts, restarts, flags and
- * learned rate as one completion per unit; units 0 does nothing; more than is in flight is
- * clamped and counted once (TSQ_DEBUG: aborts). The ordering argument (one SEQ_CST uncharge
- * for all the units) is model (d) of tests/check/tsq_model.c.
+ * Unit tests for the multi-unit completions of tsq/budget.h (tsq_budget_complete_n and _n_at):
+ * the same in-flight amounts, restarts, flags and learned rate as one completion per unit;
+ * units 0 does nothing; more than is in flight is clamped and counted once (TSQ_DEBUG:
+ * aborts). The ordering argument (one SEQ_CST uncharge for all the units) is model (d) of
+ * tests/check/tsq_model.c; flow.h's wrappers are in test_flow_single_thread.c.
  */
 #include <signal.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <criterion/criterion.h>
 
 /* A stopped clock for tsq_budget_complete_n(): no window closes unless _at is used. */
 #define TSQ_CFG_NOW_NS() 0ull
-#include <tsq/flow.h>
+#include <tsq/budget.h>
 
 static struct tsq_budget_stats stats_of(const struct tsq_budget *b)
 {
@@ -136,44 +134,6 @@ Test(budget_complete_n, the_learned_rate_is_the_same_as_with_single_completions)
 	cr_assert_eq(stats_of(&many).rate_samples, 1u);
 	cr_assert_eq(tsq_budget_rate(&one), 100000000u, "1e5 bytes per ms");
 	cr_assert_eq(tsq_budget_rate(&many), tsq_budget_rate(&one));
-}
-
-static struct tsq_flow flow;
-static struct tsq_defer_set set;
-static struct tsq_defer_shard *shards;
-static unsigned send_more_runs;
-
-static void send_more(struct tsq_flow *f, enum tsq_flow_how how)
-{
-	(void)f;
-	(void)how;
-	send_more_runs++;
-}
-
-static const struct tsq_flow_ops ops = TSQ_FLOW_OPS_SINGLE_THREAD(send_more);
-
-Test(budget_complete_n, a_flow_batch_queues_the_flow_once)
-{
-	struct tsq_flow_stats st;
-
-	shards = tsq_defer_shards_alloc(1);
-	cr_assert_not_null(shards);
-	memset(&set, 0, sizeof(set));
-	cr_assert_eq(tsq_defer_set_init(&set, shards, 1, NULL), 0);
-	cr_assert_eq(tsq_flow_init(&flow, &set, 0, &ops, NULL), 0);
-	tsq_flow_set_pacing_rate(&flow, 0);
-	tsq_flow_charge(&flow, 1500);
-	tsq_flow_charge(&flow, 1500);
-	cr_assert_not(tsq_flow_may_send(&flow, 1500, 0));
-	cr_assert(tsq_flow_complete_n(&flow, 1500, 1), "the first unit queues it");
-	cr_assert_not(tsq_flow_complete_n_at(&flow, 1500, 1, 7), "already queued");
-	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
-	cr_assert_eq(send_more_runs, 1u);
-	cr_assert_eq(tsq_flow_stats(&flow, &st), 0);
-	cr_assert_eq(st.queued, 1u);
-	cr_assert_eq(st.budget.inflight_units, 0u);
-	tsq_defer_set_destroy(&set);
-	free(shards);
 }
 
 #ifdef TSQ_DEBUG
