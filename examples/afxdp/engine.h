@@ -75,13 +75,14 @@
  * in tx_fill, just before its descriptor goes into the ring, and the kernel's copy in the
  * kick that follows finds the lines in the worker's cache (tsq-xsk --build-on worker).
  *
- * Returning TX frames: the worker holds completed frames per application thread and hands
- * them over XENG_RET_BATCH at a time (a quarter of the flow's pool if that is less), in
- * back-to-back defer batches that cost one wake-up - not one hand-over per completion round,
- * which in copy mode would wake a sleeping application for every 32 frames (a kick moves at
- * most 32). What is held goes home anyway when the
- * oldest frame is cfg.ret_hold_ns old (XENG_RET_HOLD_NS_DEFAULT), and whenever the worker
- * has nothing else to do. Flows are unaffected: TSQ uncharges at completion, not at return.
+ * Returning TX frames: the worker holds completed frames per application thread, linked
+ * through their `next`, and hands them over XENG_RET_BATCH at a time (a quarter of the flow's
+ * pool if that is less) as one defer item, the chain's first frame: one push and one wake-up
+ * per hand-over, no per-frame work on the worker beyond the link - not one hand-over per
+ * completion round, which in copy mode would wake a sleeping application for every 32 frames
+ * (a kick moves at most 32). What is held goes home anyway when the oldest frame is
+ * cfg.ret_hold_ns old (XENG_RET_HOLD_NS_DEFAULT), and whenever the worker has nothing else
+ * to do. Flows are unaffected: TSQ uncharges at completion, not at return.
  *
  * RX: the worker reads the RX ring, finds the flow in an RCU hash table (liburcu cds_lfht;
  * lookups lock-free, flows freed by call_rcu) and delivers the frame through the flow's
@@ -199,6 +200,11 @@ struct xflow_txq {
 	/* Frames (and bytes) completed: by the worker (tsq_counter_add_owner), read relaxed by
 	 * anyone. Here rather than beside the pool, which the application writes per frame. */
 	uint64_t completed, completed_bytes;
+	/* The flow's frames in the completion round under way, uncharged together at its end
+	 * (one tsq_flow_complete_n_at() per flow and round), and the next flow in that round. */
+	struct xflow *round_next;
+	uint32_t round_units;
+	uint64_t round_cost;
 } TSQ_CACHELINE_ALIGNED;
 
 /* Written by the worker with tsq_counter_add_owner (defer_requeued: by any pusher, shared);
@@ -248,12 +254,12 @@ struct xworker {
 	uint64_t link_down_since;
 	int link_errno;
 	unsigned link_backoff_us;
-	struct tsq_defer_batch *ret; /* per application shard: the hand-over of frames going home */
-	struct xhome {               /* per application shard: completed TX frames held back */
+	struct xhome { /* per application shard: completed TX frames held back */
 		struct xframe *head, *tail;
 		uint32_t n, max; /* held; hand over at max (a quarter of the flows' pools) */
 	} * home;
-	uint64_t ret_since; /* xeng_now_ns() of the oldest frame held, 0: none */
+	uint64_t ret_since;        /* xeng_now_ns() of the oldest frame held, 0: none */
+	struct xflow *round_flows; /* flows with frames in the completion round under way */
 	/* BQL (cfg.bql): the TX ring's byte queue limit. The worker is both its sender
 	 * (tx_fill) and its completion context (tx_complete); aligned_alloc'ed (two lines). */
 	struct tsq_dql *dql;
@@ -292,8 +298,9 @@ struct xflow {
 	 * on a line of their own. */
 	struct xflow_txq txq;
 	/* Now and then by either side: notices ready (one wake-up item for the application
-	 * thread, at most one in flight), and frames handed down, by whoever pushes (owner or
-	 * worker: an atomic add), read relaxed by anyone. */
+	 * thread, at most one in flight), and frames handed down, by whoever pushes (the owner,
+	 * or the worker under the short lock: one at a time, a plain sum), read relaxed by
+	 * anyone. */
 	struct tsq_defer_item zc_kick TSQ_CACHELINE_ALIGNED;
 	uint32_t zc_kick_pending;
 	uint64_t handed;

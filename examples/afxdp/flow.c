@@ -15,15 +15,21 @@ __thread unsigned xeng_tls_shard = TSQ_DEFER_NO_SHARD;
 /* Frames home (defer items)                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* On the flow's application thread: a completed TX frame comes home. */
+/* On the application thread: completed TX frames come home, a chain of them per item (the
+ * worker hands over the first; the others, of this thread's flows, follow through next). */
 void xframe_tx_home_fn(struct tsq_defer_item *it, enum tsq_defer_how how)
 {
 	struct xframe *fr = tsq_container_of(it, struct xframe, item);
-	struct xflow *f = fr->flow;
 
-	if (xframe_requeue_if_fallback(fr, how, f->shard))
+	if (xframe_requeue_if_fallback(fr, how, fr->flow->shard))
 		return;
-	f->pool[f->pool_free++] = fr;
+	while (fr != NULL) {
+		struct xframe *next = fr->next;
+		struct xflow *f = fr->flow;
+
+		f->pool[f->pool_free++] = fr;
+		fr = next;
+	}
 }
 
 /* On the worker: an RX frame the application is done with goes back to the fill stash. */
@@ -265,8 +271,36 @@ uint64_t xflow_completed(const struct xflow *f)
 	return tsq_load(&f->txq.completed, TSQ_RELAXED);
 }
 
-/* Frames of the write queue a push asks for ahead of the one it hands down. */
+/* Frames of the write queue a push asks for ahead of the one it charges. */
 #define XFLOW_PUSH_AHEAD 8u
+
+/*
+ * Take from the write queue, up to XENG_BATCH frames, what the budget allows: check and
+ * charge each one, and write nothing into the frames yet. A charge is an atomic RMW, a full
+ * barrier on x86: after a write into a frame that is still in the application's cache it
+ * would wait for that write's miss, frame after frame. Returns how many went into frs;
+ * *stop: the budget said no (THROTTLED is set).
+ */
+static uint32_t push_charge(struct xflow *f, struct xframe **frs, bool *stop)
+{
+	uint32_t head = f->wq_head, tail = f->wq_tail, n = 0;
+
+	while (head != tail && n < XENG_BATCH) {
+		struct xframe *fr = f->wq[head & f->wq_mask];
+
+		if (f->e->cfg.tsq && !tsq_flow_may_send(&f->tsq, fr->cost, 0)) {
+			*stop = true;
+			break;
+		}
+		tsq_flow_charge(&f->tsq, fr->cost);
+		if (tail - head > XFLOW_PUSH_AHEAD)
+			__builtin_prefetch(f->wq[(head + XFLOW_PUSH_AHEAD) & f->wq_mask], 1, 3);
+		head++;
+		frs[n++] = fr;
+	}
+	f->wq_head = head;
+	return n;
+}
 
 /*
  * The send loop (the kernel's tcp_write_xmit): hand frames down while the budget allows.
@@ -275,34 +309,32 @@ uint64_t xflow_completed(const struct xflow *f)
  * or the re-check sees its uncharge. Runs as owner, or on the worker under the short lock;
  * from the worker the hand-off runs inline (same shard) into its queues. From the worker
  * (a restart) every frame was written on the application's CPU: the prefetches ask for the
- * next few at once, so that their misses overlap instead of coming one after the other.
+ * next few at once, so that their misses overlap instead of coming one after the other, and
+ * the frames are charged a batch at a time before any of them is written (push_charge).
+ * `handed` is a plain sum: every pusher holds the flow (owner or short lock).
  */
 void xflow_push(struct xflow *f)
 {
 	struct xengine *e = f->e;
+	struct xframe *frs[XENG_BATCH];
 	struct tsq_defer_batch b;
-	uint32_t head = f->wq_head, tail = f->wq_tail, handed = 0;
+	uint32_t n, handed = 0;
+	bool stop = false;
 
-	for (uint32_t i = head; i != tail && i - head < XFLOW_PUSH_AHEAD; i++)
+	for (uint32_t i = f->wq_head; i != f->wq_tail && i - f->wq_head < XFLOW_PUSH_AHEAD; i++)
 		__builtin_prefetch(f->wq[i & f->wq_mask], 1, 3);
 	tsq_defer_batch_init(&b, f->w->shard);
-	while (head != tail) {
-		struct xframe *fr = f->wq[head & f->wq_mask];
-
-		if (e->cfg.tsq && !tsq_flow_may_send(&f->tsq, fr->cost, 0))
-			break;
-		tsq_flow_charge(&f->tsq, fr->cost);
-		if (tail - head > XFLOW_PUSH_AHEAD)
-			__builtin_prefetch(f->wq[(head + XFLOW_PUSH_AHEAD) & f->wq_mask], 1, 3);
-		head++;
-		tsq_defer_item_set_fn(&fr->item, xqdisc_enqueue_fn);
-		tsq_defer_batch_add(&e->set, &b, xeng_tls_shard, &fr->item);
-		handed++;
-	}
-	f->wq_head = head;
+	do {
+		n = push_charge(f, frs, &stop);
+		for (uint32_t i = 0; i < n; i++) {
+			tsq_defer_item_set_fn(&frs[i]->item, xqdisc_enqueue_fn);
+			tsq_defer_batch_add(&e->set, &b, xeng_tls_shard, &frs[i]->item);
+		}
+		handed += n;
+	} while (n == XENG_BATCH && !stop);
 	tsq_defer_batch_flush(&e->set, &b);
 	if (handed)
-		tsq_fetch_add(&f->handed, handed, TSQ_RELAXED);
+		tsq_store(&f->handed, tsq_load(&f->handed, TSQ_RELAXED) + handed, TSQ_RELAXED);
 }
 
 /* ------------------------------------------------------------------------------------------ */

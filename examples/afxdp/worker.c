@@ -147,21 +147,14 @@ static void tx_kick(struct xworker *w)
 		tx_kick_link_down(w, errno);
 }
 
-/* Hand application shard i's held frames over: back-to-back defer batches, one wake-up. */
+/* Hand application shard i's held frames over: the chain's first frame is the one defer item,
+ * the others follow through `next` (xframe_tx_home_fn). One push, one wake-up. */
 static void tx_home_one(struct xworker *w, unsigned i)
 {
-	struct xengine *e = w->e;
 	struct xhome *h = &w->home[i];
-	struct xframe *fr = h->head;
 
-	while (fr != NULL) {
-		struct xframe *next = fr->next;
-
-		tsq_defer_item_set_fn(&fr->item, xframe_tx_home_fn);
-		tsq_defer_batch_add(&e->set, &w->ret[i], w->shard, &fr->item); /* 32: hands over */
-		fr = next;
-	}
-	tsq_defer_batch_flush(&e->set, &w->ret[i]);
+	tsq_defer_item_set_fn(&h->head->item, xframe_tx_home_fn);
+	tsq_defer_push(&w->e->set, w->e->nr_workers + i, w->shard, &h->head->item);
 	tsq_counter_add_owner(&w->st.ret_flushes, 1);
 	h->head = h->tail = NULL;
 	h->n = 0;
@@ -193,6 +186,27 @@ static void tx_home_add(struct xworker *w, struct xframe *fr, unsigned i, uint64
 }
 
 /*
+ * TSQ's uncharge of the round's completions, one per flow: each uncharge is an atomic RMW (and
+ * a flag load), so a round of 32 frames of 8 flows costs 8, not 32. A restart is queued to the
+ * flow's home shard (this worker) and run by the next drain either way. The round's time is
+ * the learned rate's clock: no clock read per completion.
+ */
+static void tx_uncharge_round(struct xworker *w, uint64_t now)
+{
+	struct xflow *f = w->round_flows;
+
+	while (f != NULL) {
+		struct xflow *next = f->txq.round_next;
+
+		tsq_flow_complete_n_at(&f->tsq, f->txq.round_cost, f->txq.round_units, now);
+		f->txq.round_units = 0;
+		f->txq.round_cost = 0;
+		f = next;
+	}
+	w->round_flows = NULL;
+}
+
+/*
  * Completion ring: uncharge (TSQ per flow, BQL for the queue), drop zerocopy references,
  * send frames home. Up to the whole ring per round: BQL's completion runs once per round,
  * as the kernel's once per NAPI poll.
@@ -201,6 +215,8 @@ static unsigned tx_complete(struct xworker *w)
 {
 	struct xengine *e = w->e;
 	uint32_t idx, n, i, bytes = 0;
+	/* xeng_create() allows 2048 and 4096 only: a shift, not a 64-bit division per frame. */
+	unsigned shift = (unsigned)__builtin_ctz(e->cfg.frame_size);
 	uint64_t now = 0;
 
 	n = xsk_ring_cons__peek(&w->comp, e->cfg.ring_size, &idx);
@@ -213,7 +229,7 @@ static unsigned tx_complete(struct xworker *w)
 	tsq_counter_add_owner(&w->st.complete_rounds, 1);
 	for (i = 0; i < n; i++) {
 		uint64_t addr = *xsk_ring_cons__comp_addr(&w->comp, idx + i);
-		struct xframe *fr = &w->frames[addr / e->cfg.frame_size];
+		struct xframe *fr = &w->frames[addr >> shift];
 		struct xflow *f = fr->flow;
 
 		if (f->kind == XFLOW_PROBE && w->nlat < w->lat_cap) {
@@ -224,8 +240,11 @@ static unsigned tx_complete(struct xworker *w)
 		bytes += fr->len;
 		tsq_counter_add_owner(&f->txq.completed, 1);
 		tsq_counter_add_owner(&f->txq.completed_bytes, fr->len);
-		/* May restart the flow: queued to its home shard (this worker), run by the next drain. */
-		tsq_flow_complete(&f->tsq, fr->cost);
+		if (f->txq.round_units++ == 0) {
+			f->txq.round_next = w->round_flows;
+			w->round_flows = f;
+		}
+		f->txq.round_cost += fr->cost;
 		if (fr->zc != NULL) {
 			struct tsq_zc_ctx *c = fr->zc;
 
@@ -237,6 +256,7 @@ static unsigned tx_complete(struct xworker *w)
 			tx_home_add(w, fr, f->shard - e->nr_workers, now);
 	}
 	xsk_ring_cons__release(&w->comp, n);
+	tx_uncharge_round(w, now);
 	tsq_store(&w->outstanding, w->outstanding - n, TSQ_RELAXED);
 	tsq_counter_add_owner(&w->st.tx_completed, n);
 	/* The restart itself is the next tx_fill: the loop goes round again (work != 0). */

@@ -59,7 +59,7 @@
  *     while (have_data() && tsq_budget_may_send(&b, &fl, cost, 0)) {
  *         tsq_budget_charge(&b, cost);  hand_to_ring(cost);
  *     }
- *     // completion context, for each unit:
+ *     // completion context, for each unit (or tsq_budget_complete_n() for several at once):
  *     if (tsq_budget_complete(&b, &fl, cost)) queue_flow_for_its_worker();
  *   (tests/unit/test_budget.c compiles and runs this block as `usage_block_runs`.)
  *
@@ -74,14 +74,16 @@
  *     init                       X        X        X             X                X          X
  *   may_send, charge and set_pacing_rate (and learn_rate) belong to the sender (one thread at
  *   a time: the flow's owner, or whoever holds the flow's send lock); complete (and
- *   complete_at) may run on any thread, concurrently with everything, each other included;
- *   limit, inflight, rate and stats are relaxed reads for anyone.
+ *   complete_at, complete_n, complete_n_at) may run on any thread, concurrently with
+ *   everything, each other included; limit, inflight, rate and stats are relaxed reads for
+ *   anyone.
  *   size_goal and size_goal_half_limit are pure functions of their arguments (no budget).
  *
  * Memory ordering (labels: R release, A acquire, S seq_cst or fence, X acq_rel RMW; FLAGS_S1 and
  * FLAGS_X3 are flags.h's, the other halves of the same protocol)
  *   BUDGET_S2 in-flight: the completion's SEQ_CST RMW uncharge (and its fix-up of an unmatched
- *      completion) in complete; the sender's SEQ_CST re-check load in may_send.
+ *      completion) in complete (complete_n: one for all its units); the sender's SEQ_CST
+ *      re-check load in may_send.
  *   FLAGS_S1 THROTTLED (flags.h): the sender's SEQ_CST RMW (tsq_flags_throttle) in may_send; the
  *      completion's SEQ_CST load (tsq_flags_load_seqcst) in complete, after its BUDGET_S2.
  *      FLAGS_S1 and BUDGET_S2 form a store-buffering (Dekker) pair: with all four accesses SEQ_CST
@@ -456,23 +458,27 @@ static inline void tsq_budget_charge(struct tsq_budget *b, uint32_t cost)
 }
 
 /*
- * The slow path of an unmatched completion (the BUDGET_S2 uncharge took a unit or bytes that
- * were not in flight): give back what it took beyond zero, as seen in the value it replaced,
- * so the net effect is "uncharge at most what was there". The fix-up is BUDGET_S2 too, a
- * SEQ_CST RMW between the uncharge and the FLAGS_S1 load: a re-check (BUDGET_S2) that read
- * the wrapped value in between (and stopped) is ordered before it and so before the FLAGS_S1
- * load, which then sees THROTTLED - the Dekker argument of tsq_budget_may_send() still holds.
+ * The slow path of an unmatched completion (the BUDGET_S2 uncharge of `units` units and `bytes`
+ * bytes took units or bytes that were not in flight): give back what it took beyond zero, as
+ * seen in the value it replaced, so the net effect is "uncharge at most what was there". The
+ * fix-up is BUDGET_S2 too, a SEQ_CST RMW between the uncharge and the FLAGS_S1 load: a re-check
+ * (BUDGET_S2) that read the wrapped value in between (and stopped) is ordered before it and so
+ * before the FLAGS_S1 load, which then sees THROTTLED - the Dekker argument of
+ * tsq_budget_may_send() still holds. `call` names the completion for TSQ_DEBUG's message.
  */
-static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uint32_t cost)
+static inline void tsq__budget_unmatched(struct tsq_budget *b, uint64_t old, uint64_t bytes,
+					 uint32_t units, const char *call)
 {
-	uint64_t bytes = old & TSQ__BUDGET_BYTES_MASK;
-	uint64_t took = ((old >> TSQ__BUDGET_UNITS_SHIFT) != 0 ? TSQ__BUDGET_ONE_UNIT : 0) +
-			(bytes < cost ? bytes : cost);
+	uint64_t have = old & TSQ__BUDGET_BYTES_MASK, have_units = old >> TSQ__BUDGET_UNITS_SHIFT;
+	uint64_t took = ((have_units < units ? have_units : units) << TSQ__BUDGET_UNITS_SHIFT) +
+			(have < bytes ? have : bytes);
 
-	TSQ__MISUSE_IF(true, "tsq_budget_complete",
+	TSQ__MISUSE_IF(true, call,
 		       "more completed than charged (a completion without a charge, or twice)");
+	(void)call;
 	/* BUDGET_S2 (fix-up) */
-	tsq_fetch_add(&b->inflight, (TSQ__BUDGET_ONE_UNIT | cost) - took, TSQ_SEQ_CST);
+	tsq_fetch_add(&b->inflight, (((uint64_t)units << TSQ__BUDGET_UNITS_SHIFT) + bytes) - took,
+		      TSQ_SEQ_CST);
 	tsq_counter_add_shared(&b->unmatched, 1);
 }
 
@@ -583,28 +589,31 @@ static inline void tsq__budget_window_step(struct tsq_budget *b, uint64_t mine, 
 		tsq__budget_close_window(b, w, mine, now);
 }
 
-/* A gap may follow: the open window's sample may not lower the rate. */
-static inline void tsq__budget_emptied(struct tsq_budget *b, uint64_t old)
+/* The completion of `units` took the last ones in flight: a gap may follow, so the open
+ * window's sample may not lower the rate. */
+static inline void tsq__budget_emptied(struct tsq_budget *b, uint64_t old, uint32_t units)
 {
-	if ((old >> TSQ__BUDGET_UNITS_SHIFT) == 1)
+	if ((old >> TSQ__BUDGET_UNITS_SHIFT) == units)
 		tsq_fetch_or(&b->win, TSQ__BUDGET_WIN_IDLE, TSQ_RELAXED);
 }
 
 /*
- * Uncharge and pick the restart: BUDGET_S2 then FLAGS_S1, and FLAGS_X3 for the winner. `old`:
- * the value BUDGET_S2 replaced.
+ * Uncharge `units` units of `bytes` bytes in all and pick the restart: BUDGET_S2 then FLAGS_S1,
+ * and FLAGS_X3 for the winner. `old`: the value BUDGET_S2 replaced. bytes < 2^40, units < 2^24
+ * (the callers bound them), so the word's subtrahend cannot overflow.
  */
-static inline bool tsq__budget_uncharge(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost,
-					uint64_t *old)
+static inline bool tsq__budget_uncharge(struct tsq_budget *b, struct tsq_flags *f, uint64_t bytes,
+					uint32_t units, uint64_t *old, const char *call)
 {
 	uint32_t flags;
 
 	/* BUDGET_S2, pairs with BUDGET_S2 in may_send */
-	*old = tsq_fetch_sub(&b->inflight, TSQ__BUDGET_ONE_UNIT | cost, TSQ_SEQ_CST);
-	/* A plain test of what BUDGET_S2 returned: no unit, or fewer bytes than this one's cost. */
-	if (tsq_unlikely((*old >> TSQ__BUDGET_UNITS_SHIFT) == 0 ||
-			 (*old & TSQ__BUDGET_BYTES_MASK) < cost))
-		tsq__budget_unmatched(b, *old, cost);
+	*old = tsq_fetch_sub(&b->inflight, ((uint64_t)units << TSQ__BUDGET_UNITS_SHIFT) + bytes,
+			     TSQ_SEQ_CST);
+	/* A plain test of what BUDGET_S2 returned: fewer units, or fewer bytes, than completed. */
+	if (tsq_unlikely((*old >> TSQ__BUDGET_UNITS_SHIFT) < units ||
+			 (*old & TSQ__BUDGET_BYTES_MASK) < bytes))
+		tsq__budget_unmatched(b, *old, bytes, units, call);
 	/* FLAGS_S1, pairs with FLAGS_S1 in tsq_flags_throttle() */
 	flags = tsq_flags_load_seqcst(f);
 	if (tsq_likely(!(flags & TSQ_F_THROTTLED) || (flags & TSQ_F_QUEUED)))
@@ -623,12 +632,12 @@ static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags
 					  uint64_t now_ns)
 {
 	uint64_t old;
-	bool restart = tsq__budget_uncharge(b, f, cost, &old);
+	bool restart = tsq__budget_uncharge(b, f, cost, 1, &old, "tsq_budget_complete");
 
 	if (tsq_load(&b->learning, TSQ_RELAXED)) {
 		tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost,
 					now_ns);
-		tsq__budget_emptied(b, old);
+		tsq__budget_emptied(b, old, 1);
 	}
 	return restart;
 }
@@ -655,7 +664,7 @@ static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags
 static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f, uint32_t cost)
 {
 	uint64_t old;
-	bool restart = tsq__budget_uncharge(b, f, cost, &old);
+	bool restart = tsq__budget_uncharge(b, f, cost, 1, &old, "tsq_budget_complete");
 
 	if (tsq_load(&b->learning, TSQ_RELAXED)) {
 		uint64_t mine = tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost;
@@ -663,8 +672,81 @@ static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f
 		/* The clock only when `delivered` crosses a multiple of 2^clock_shift. */
 		if (((mine - cost) ^ mine) >> tsq_load(&b->clock_shift, TSQ_RELAXED) != 0)
 			tsq__budget_window_step(b, mine, TSQ_CFG_NOW_NS());
-		tsq__budget_emptied(b, old);
+		tsq__budget_emptied(b, old, 1);
 	}
+	return restart;
+}
+
+/* A multi-unit completion's input cut to what can be in flight (the excess is then unmatched). */
+static inline void tsq__budget_n_bound(uint64_t *bytes, uint32_t *units)
+{
+	if (*units > TSQ_BUDGET_MAX_UNITS)
+		*units = TSQ_BUDGET_MAX_UNITS;
+	if (*bytes > TSQ__BUDGET_BYTES_MASK)
+		*bytes = TSQ__BUDGET_BYTES_MASK;
+}
+
+/*
+ * tsq_budget_complete_n_at - `units` units of `bytes` bytes in all left the lower layer
+ * (e.g. one flow's completions of a poll round): tsq_budget_complete_at() for each of them,
+ * in one uncharge. `now_ns` as tsq_budget_complete_at(): the caller's monotonic clock.
+ * Equivalent to `units` single completions: as if each ran on its own thread and all their
+ * uncharges came before all their flag loads. Those loads then read the same flag word, so
+ * FLAGS_X3 lets at most one of them win, as the single load here; and the sender's re-check
+ * (BUDGET_S2) sees all of the uncharges or none, never a part, so a restart is never lost
+ * (the Dekker pair is the same two SEQ_CST accesses: tests/check/ covers it). The learned
+ * rate counts the same bytes; the window may close at this call's time rather than at one
+ * of its units'.
+ * units 0: nothing completed (returns false). Bytes or units beyond what can be in flight
+ * (TSQ_BUDGET_MAX_INFLIGHT + UINT32_MAX, TSQ_BUDGET_MAX_UNITS) are cut to those maxima and,
+ * like any completion of more than is in flight, clamped and counted (TSQ_DEBUG aborts,
+ * "tsq: tsq_budget_complete_n: ...").
+ * Context: any thread (completion context). Blocks: never.
+ * Ordering: BUDGET_S2 (one SEQ_CST RMW for all the units), then FLAGS_S1 and FLAGS_X3 for the
+ * winner, as tsq_budget_complete(); then the learning step (relaxed; BUDGET_A5/BUDGET_R5).
+ * Return: true if this caller won THROTTLED -> QUEUED and must queue the flow on its worker;
+ * false otherwise.
+ */
+static inline bool tsq_budget_complete_n_at(struct tsq_budget *b, struct tsq_flags *f,
+					    uint64_t bytes, uint32_t units, uint64_t now_ns)
+{
+	uint64_t old;
+	bool restart;
+
+	if (units == 0)
+		return false;
+	tsq__budget_n_bound(&bytes, &units);
+	restart = tsq__budget_uncharge(b, f, bytes, units, &old, "tsq_budget_complete_n");
+	if (tsq_load(&b->learning, TSQ_RELAXED)) {
+		tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, bytes, TSQ_RELAXED) + bytes,
+					now_ns);
+		tsq__budget_emptied(b, old, units);
+	}
+	return restart;
+}
+
+/*
+ * tsq_budget_complete_n - tsq_budget_complete_n_at() on the budget's clock (TSQ_CFG_NOW_NS(),
+ * read as tsq_budget_complete() reads it: when the bytes completed cross a multiple of about
+ * 1/16 of a window's worth).
+ * Context, Blocks, Ordering, Return: as tsq_budget_complete_n_at().
+ */
+static inline bool tsq_budget_complete_n(struct tsq_budget *b, struct tsq_flags *f, uint64_t bytes,
+					 uint32_t units)
+{
+	uint64_t old, mine;
+	bool restart;
+
+	if (units == 0)
+		return false;
+	tsq__budget_n_bound(&bytes, &units);
+	restart = tsq__budget_uncharge(b, f, bytes, units, &old, "tsq_budget_complete_n");
+	if (!tsq_load(&b->learning, TSQ_RELAXED))
+		return restart;
+	mine = tsq_fetch_add(&b->delivered, bytes, TSQ_RELAXED) + bytes;
+	if (((mine - bytes) ^ mine) >> tsq_load(&b->clock_shift, TSQ_RELAXED) != 0)
+		tsq__budget_window_step(b, mine, TSQ_CFG_NOW_NS());
+	tsq__budget_emptied(b, old, units);
 	return restart;
 }
 

@@ -54,8 +54,9 @@
  *     stats                  -            -          -            -           -      X
  *     init                   X            X          X            X           X      X
  *   The X's between the first and fourth rows are the flow's own exclusion: the owner, or
- *   ops->lock when not owned. complete_at is complete; set_pacing_rate and learn_rate are
- *   may_send's (the sender's); limit and inflight are stats' (relaxed reads, anyone).
+ *   ops->lock when not owned. complete_at, complete_n and complete_n_at are complete;
+ *   set_pacing_rate and learn_rate are may_send's (the sender's); limit and inflight are
+ *   stats' (relaxed reads, anyone).
  *   "worker run" is the flow's item in its home shard's drain (tsq_defer_drain()), not a
  *   function of this header.
  *
@@ -269,6 +270,37 @@ static inline bool tsq_flow_complete(struct tsq_flow *flow, uint32_t cost)
 static inline bool tsq_flow_complete_at(struct tsq_flow *flow, uint32_t cost, uint64_t now_ns)
 {
 	if (tsq_likely(!tsq_budget_complete_at(&flow->budget, &flow->flags, cost, now_ns)))
+		return false;
+	tsq__flow_queue(flow);
+	return true;
+}
+
+/*
+ * tsq_flow_complete_n - `units` units of this flow, `bytes` bytes in all, completed (e.g. the
+ * flow's share of one completion poll): tsq_flow_complete() for each, in one uncharge
+ * (tsq_budget_complete_n_at() says why that is the same). If that restarts the flow, take
+ * a reference and queue it to its home worker.
+ * Context, Blocks, Ordering: as tsq_flow_complete().
+ * Return: true if this call queued the flow, false otherwise (always for units 0).
+ */
+static inline bool tsq_flow_complete_n(struct tsq_flow *flow, uint64_t bytes, uint32_t units)
+{
+	if (tsq_likely(!tsq_budget_complete_n(&flow->budget, &flow->flags, bytes, units)))
+		return false;
+	tsq__flow_queue(flow);
+	return true;
+}
+
+/*
+ * tsq_flow_complete_n_at - tsq_flow_complete_n() with the caller's clock, `now_ns` as in
+ * tsq_flow_complete_at() (tsq_budget_complete_n_at()).
+ * Context, Blocks, Ordering, Return: as tsq_flow_complete_n().
+ */
+static inline bool tsq_flow_complete_n_at(struct tsq_flow *flow, uint64_t bytes, uint32_t units,
+					  uint64_t now_ns)
+{
+	if (tsq_likely(
+		    !tsq_budget_complete_n_at(&flow->budget, &flow->flags, bytes, units, now_ns)))
 		return false;
 	tsq__flow_queue(flow);
 	return true;

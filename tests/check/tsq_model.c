@@ -66,6 +66,10 @@
  *       the others raise it to 255. Property as (a): no restart depends on the limit's value.
  *       Its twin (no fence) must fail, as twin 1 does.
  *
+ *   (d) multi-unit completions (tsq_budget_complete_n): as (a), but a completer uncharges
+ *       two or three units in one C1 (the whole batch in one SEQ_CST RMW, then one C2); with
+ *       a second completer of one unit in some. Property as (a). Its twin (no fence) fails.
+ *
  * Negative twins (must FAIL, so the check cannot pass vacuously; their first trace is printed)
  *   (1) no fence: F1 is a plain store that sits in the store buffer, B1 a plain load. The
  *       sender reads the old in-flight from memory while its THROTTLED is still buffered, the
@@ -143,6 +147,7 @@ struct model {
 	int sc;           /* control: no store buffers (sequential consistency) */
 	int allow_one;    /* budget cfg: one unit in flight may always be joined */
 	int moving_limit; /* model (c): completers store a new (learned) limit, relaxed */
+	uint8_t batch;    /* model (d): units per completion (C1), 0 means 1 */
 };
 
 static const struct model *M;
@@ -301,13 +306,14 @@ static int completer_step(struct state *s, int t, char *lab)
 	uint8_t v;
 
 	switch (th->pc) {
-	case 0: /* C1 */
+	case 0: /* C1; th->r: the units this completion uncharges (model (d): several) */
 		if (th->aux == 0)
 			return 0;
 		if (!can_rmw(s, t))
 			return 0;
-		s->mem[V_INFL]--;
-		snprintf(lab, LABEL, "C1 SEQ_CST fetch_sub: inflight=%u", s->mem[V_INFL]);
+		th->r = M->batch > 1 && th->aux > 1 ? (th->aux < M->batch ? th->aux : M->batch) : 1;
+		s->mem[V_INFL] = (uint8_t)(s->mem[V_INFL] - th->r);
+		snprintf(lab, LABEL, "C1 SEQ_CST fetch_sub %u: inflight=%u", th->r, s->mem[V_INFL]);
 		th->pc = 1;
 		return 1;
 	case 1: /* C2 */
@@ -317,7 +323,7 @@ static int completer_step(struct state *s, int t, char *lab)
 			th->pc = 2;
 		} else {
 			snprintf(lab, LABEL, "C2 load flags=%s: nothing to do", flags_str(v));
-			th->aux--;
+			th->aux = (uint8_t)(th->aux - th->r);
 			th->pc = M->moving_limit ? 4 : 0;
 		}
 		return 1;
@@ -333,11 +339,11 @@ static int completer_step(struct state *s, int t, char *lab)
 				 flags_str(s->mem[V_FLAGS]));
 			th->pc = M->membership ? 3 : M->moving_limit ? 4 : 0;
 			if (!M->membership)
-				th->aux--;
+				th->aux = (uint8_t)(th->aux - th->r);
 		} else {
 			snprintf(lab, LABEL, "F2 CAS lost: flags=%s", flags_str(v));
 			tso_covered |= COV_F2_LOST;
-			th->aux--;
+			th->aux = (uint8_t)(th->aux - th->r);
 			th->pc = M->moving_limit ? 4 : 0;
 		}
 		return 1;
@@ -360,7 +366,7 @@ static int completer_step(struct state *s, int t, char *lab)
 			snprintf(lab, LABEL, "L1 link the flow on its home list");
 		}
 		s->mem[V_LINKS]++;
-		th->aux--;
+		th->aux = (uint8_t)(th->aux - th->r);
 		th->pc = 0;
 		return 1;
 	}
@@ -630,6 +636,15 @@ static uint64_t run(const struct model *m)
 		.flags0 = 0, .limit = (lim), .no_fence = 1, .sc = 1                             \
 	}
 
+/* Model (d): completer 1 completes u1 units in batches of `batch`, completer 2 (if any) u2. */
+#define D_MODEL_F(nm, k, lim, u1, u2, bat, twin_fence)                                        \
+	{                                                                                     \
+		.name = nm, .nthreads = (u2) ? 3 : 2, .role = { R_SENDER, R_COMP, R_COMP },   \
+		.units = { 0, (u1), (u2) }, .inflight0 = (k), .limit = (lim), .batch = (bat), \
+		.no_fence = (twin_fence)                                                      \
+	}
+#define D_MODEL(nm, k, lim, u1, u2, bat) D_MODEL_F(nm, k, lim, u1, u2, bat, 0)
+
 /* Model (c): as (a), and every completion then stores a new limit (1, or 255 = never over). */
 #define C_MODEL_F(nm, k, lim, ncomp, twin_fence)                                                   \
 	{                                                                                          \
@@ -675,6 +690,16 @@ int main(int argc, char **argv)
 		{ { "(c) twin 1 with the moving limit: no fence", 1, 0, 2 },
 		  { C_MODEL_F("c/no-fence: k=1 limit=1, 1 completer", 1, 1, 1, 1),
 		    C_MODEL_F("c/no-fence: k=2 limit=2, 2 completers", 2, 2, 2, 1) } },
+		{ { "(d) multi-unit completions, correct code", 0, COV_STOP | COV_SAVE | COV_F2,
+		    5 },
+		  { D_MODEL("d: k=2 limit=1, 1 completer of 2 at once", 2, 1, 2, 0, 2),
+		    D_MODEL("d: k=2 limit=2, 1 completer of 2 at once", 2, 2, 2, 0, 2),
+		    D_MODEL("d: k=3 limit=1, 1 completer of 3 at once", 3, 1, 3, 0, 3),
+		    D_MODEL("d: k=3 limit=2, 2 at once + 1", 3, 2, 2, 1, 2),
+		    D_MODEL("d: k=3 limit=3, 2 at once + 1", 3, 3, 2, 1, 2) } },
+		{ { "(d) twin 1 with multi-unit completions: no fence", 1, 0, 2 },
+		  { D_MODEL_F("d/no-fence: k=2 limit=2, 1 completer of 2 at once", 2, 2, 2, 0, 2, 1),
+		    D_MODEL_F("d/no-fence: k=3 limit=3, 2 at once + 1", 3, 3, 2, 1, 2, 1) } },
 		{ { "(a) twin 1: F1 a plain store, no fence", 1, 0, 5 },
 		  { A_MODEL("a/no-fence: k=1 limit=1, 1 completer", 1, 1, 1, 1, 0),
 		    A_MODEL("a/no-fence: k=2 limit=1, 1 completer", 2, 1, 1, 1, 0),

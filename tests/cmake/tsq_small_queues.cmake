@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # TCP Small Queues (flags.h, budget.h, flow.h): Criterion unit tests, the multi-threaded
 # stress test (also run in the TSan and ASan builds) and the exhaustive model check.
-# Tests: unit.flags, unit.budget, unit.flow, unit.budget_rate, unit.flow_single_thread,
-# stress.flow, stress.budget_rate, check.tsq_model, replay.budget_rate (fuzz.budget_rate with
-# TSQ_FUZZ).
+# Tests: unit.flags, unit.budget, unit.flow, unit.budget_rate, unit.budget_complete_n,
+# unit.flow_single_thread, stress.flow, stress.budget_rate, check.tsq_model,
+# replay.budget_rate (fuzz.budget_rate with TSQ_FUZZ).
 
 tsq_add_unit_test(test_flags unit/test_flags.c)
 tsq_add_unit_test(test_budget unit/test_budget.c)
 tsq_add_unit_test(test_flow unit/test_flow.c)
 tsq_add_unit_test(test_budget_rate unit/test_budget_rate.c)
+tsq_add_unit_test(test_budget_complete_n unit/test_budget_complete_n.c)
 tsq_add_unit_test(test_flow_single_thread unit/test_flow_single_thread.c)
 
 # flows, bytes per flow, completion threads, shards (workers), seed, stall timeout in ms.

@@ -3,7 +3,8 @@
  * Unit tests for TSQ_FLOW_OPS_SINGLE_THREAD (tsq/flow.h): one thread sends and is the flow's
  * home worker, with no owner lock. A throttled flow is restarted through the defer list by a
  * completion on the same thread or on another one, send_more runs from the drain, nothing is
- * ever deferred to an owner, and tsq_flow_release() has nothing to do.
+ * ever deferred to an owner, and tsq_flow_release() has nothing to do. Also the multi-unit
+ * completions (tsq_flow_complete_n and _n_at) on such a flow.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -67,6 +68,26 @@ Test(flow_single_thread, the_ops_are_accepted_and_say_never_owned)
 	cr_assert_null(ops.hold);
 	cr_assert_null(ops.put);
 	cr_assert_not(tsq_flow_single_thread_lock(&flow));
+}
+
+/* tsq_flow_complete_n(_at): several units in one uncharge queue the flow once, as one would. */
+Test(flow_single_thread, a_multi_unit_completion_restarts_through_the_drain)
+{
+	struct tsq_flow_stats st;
+
+	to_send = 10;
+	pump(&flow);
+	cr_assert_eq(to_send, 8, "the floor: two units");
+	cr_assert(tsq_flow_complete_n(&flow, 2 * COST, 2), "both units at once queue the flow");
+	cr_assert_not(tsq_flow_complete_n_at(&flow, COST, 0, 7), "0 units: nothing happens");
+	cr_assert_eq(tsq_defer_drain(&set, 0), 1);
+	cr_assert_eq(send_more_runs, 1);
+	cr_assert_eq(to_send, 6, "the restart sent two more");
+	cr_assert(tsq_flow_complete_n_at(&flow, 2 * COST, 2, 1000), "and again, with a clock");
+	cr_assert_eq(tsq_flow_stats(&flow, &st), 0);
+	cr_assert_eq(st.queued, 2u);
+	cr_assert_eq(st.budget.inflight_units, 0u);
+	cr_assert_eq(st.budget.unmatched_completions, 0u);
 }
 
 Test(flow_single_thread, a_completion_on_the_same_thread_restarts_through_the_drain)
