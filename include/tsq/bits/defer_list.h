@@ -203,23 +203,34 @@ static inline void tsq__defer_deliver(const struct tsq__defer_sink *sink,
 }
 
 /*
- * Deliver a chain (newest first) oldest first, reversing it in place: for the part of a take
- * beyond what the owner's walk array holds (the oldest items of a very long list).
+ * The part of a take beyond what the owner's walk array holds (the oldest items of a long
+ * list): reverse it in place into arrival order, counting, in one walk. Returns the count.
  */
-TSQ__DEFER_COLD void tsq__defer_deliver_chain(const struct tsq__defer_sink *sink,
-					      struct tsq_llist_node *chain)
+TSQ__DEFER_COLD unsigned long tsq__defer_reverse_rest(struct tsq_llist_node **chain)
+{
+	struct tsq_llist_node *c = *chain, *fifo = NULL;
+	unsigned long n = 0;
+
+	while (c != NULL) {
+		struct tsq_llist_node *next = c->next;
+
+		__builtin_prefetch(tsq_container_of(c, struct tsq_defer_item, node)->ahead);
+		c->next = fifo;
+		fifo = c;
+		c = next;
+		n++;
+	}
+	*chain = fifo;
+	return n;
+}
+
+/* Deliver a chain in arrival order (tsq__defer_reverse_rest()'s), in runs. */
+TSQ__DEFER_COLD void tsq__defer_deliver_fifo(const struct tsq__defer_sink *sink,
+					     struct tsq_llist_node *fifo)
 {
 	struct tsq_defer_item *run[TSQ_DEFER_BURST];
-	struct tsq_llist_node *fifo = NULL;
 	unsigned k = 0;
 
-	while (chain != NULL) {
-		struct tsq_llist_node *next = chain->next;
-
-		chain->next = fifo;
-		fifo = chain;
-		chain = next;
-	}
 	while (fifo != NULL) {
 		run[k++] = tsq_container_of(fifo, struct tsq_defer_item, node);
 		fifo = fifo->next;
@@ -230,21 +241,11 @@ TSQ__DEFER_COLD void tsq__defer_deliver_chain(const struct tsq__defer_sink *sink
 	}
 }
 
-/* Count a chain's items (the part of a take beyond the walk array). */
-TSQ__DEFER_COLD unsigned long tsq__defer_chain_len(const struct tsq_llist_node *chain)
-{
-	unsigned long n = 0;
-
-	for (; chain != NULL; chain = chain->next)
-		n++;
-	return n;
-}
-
 /* What the owner took from the shared list: the newest items' pointers, then the rest. */
 struct tsq__defer_taken {
 	struct tsq_defer_item *walk[TSQ__DEFER_WALK]; /* newest first */
 	unsigned k;                                   /* entries in walk */
-	struct tsq_llist_node *rest;                  /* older than walk[k-1]: a chain */
+	struct tsq_llist_node *rest;                  /* older than walk[k-1], oldest first */
 	unsigned long n;                              /* items in all */
 };
 
@@ -274,8 +275,8 @@ static inline unsigned long tsq__defer_take_list(struct tsq_defer_set *set, unsi
 		chain = chain->next;
 	}
 	t->k = k;
+	t->n = k + (chain != NULL ? tsq__defer_reverse_rest(&chain) : 0);
 	t->rest = chain;
-	t->n = k + (chain != NULL ? tsq__defer_chain_len(chain) : 0);
 	/*
 	 * Give back the room of what was taken, after the take: until here a push counts these
 	 * items as still on the list, so the list never holds more than `bound` (see Bounds).
@@ -292,7 +293,7 @@ static inline unsigned long tsq__defer_deliver_taken(struct tsq_defer_set *set, 
 	unsigned k = t->k;
 
 	if (t->rest != NULL)
-		tsq__defer_deliver_chain(sink, t->rest);
+		tsq__defer_deliver_fifo(sink, t->rest);
 	for (unsigned i = 0, j = k - 1; i < j; i++, j--) {
 		struct tsq_defer_item *x = t->walk[i];
 
