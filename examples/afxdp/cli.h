@@ -27,6 +27,7 @@
 #define MSG_FRAMES 16     /* frames per zerocopy message (a "64 KB send" of MTU-sized frames) */
 #define CLI_JSON_SCHEMA 1 /* "schema" of every JSON document; bump when a key changes meaning */
 #define CLI_MAX_FLOWS 64
+#define CLI_MAX_PROBE_RATE 10000000.0 /* 10 Mpps: a probe period of 100 ns */
 
 enum cli_cmd { CMD_TX, CMD_COMPARE, CMD_MATRIX, CMD_BARE, CMD_RX, CMD_RX_UDP, CMD_SINK };
 
@@ -65,6 +66,9 @@ int cli_parse(int argc, char **argv, struct cli_args *o);
 /* cli.c: the engine settings every command takes from the command line (interface, queues,
  * bind, rings, TSQ budget, port); the command sets the rest. */
 struct xeng_cfg cli_engine_cfg(const struct cli_args *o);
+/* cli_help.c: --help's text on `out`, --version's line on stdout. */
+void cli_usage(FILE *out);
+void cli_version(void);
 
 /* preflight.c. Return: 0 go on; 1 the interface is missing or (tx, compare) its link is
  * down; EXIT_SKIP the capabilities are missing. One line on stderr says which. */
@@ -137,6 +141,7 @@ struct jw {
 	unsigned depth;
 	bool more[8]; /* a value was written at this depth: the next one needs a comma */
 };
+/* json.c */
 void jw_doc_begin(struct jw *j, FILE *f);
 void jw_doc_end(struct jw *j);
 void jw_obj_begin(struct jw *j, const char *key);
