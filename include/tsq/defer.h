@@ -169,6 +169,8 @@ extern "C" {
 #define TSQ_DEFER_RING_MAX 65536u
 /* Items tsq_defer_drain_burst() hands over per call of its function, at most. */
 #define TSQ_DEFER_BURST 64u
+/* Private: hints the shared list keeps of its last linked items (struct tsq_defer_shard). */
+#define TSQ__DEFER_RECENT 4u
 
 /* How an item came to run; passed to its function. */
 enum tsq_defer_how {
@@ -208,9 +210,6 @@ typedef void tsq_defer_kick_fn(void *kick_ctx, unsigned shard);
  * One shard. Allocate an array with tsq_defer_shards_alloc() (or any 64-byte-aligned memory)
  * and treat the fields as private: use the functions below.
  */
-/* Hints the shared list keeps of its last linked items (private). */
-#define TSQ__DEFER_RECENT 4u
-
 struct tsq_defer_shard {
 	/* Line 1: the shared list, written by its producers and once per drain by the owner. */
 	struct {

@@ -20,9 +20,9 @@ int main(void)
 {
 	struct tsq_defer_shard *shards = tsq_defer_shards_alloc(2);
 	struct tsq_defer_set set;
-	struct work w[3] = { { 1, { { NULL }, NULL } },
-			     { 2, { { NULL }, NULL } },
-			     { 3, { { NULL }, NULL } } };
+	struct work w[3] = { { 1, { { NULL }, NULL, NULL } },
+			     { 2, { { NULL }, NULL, NULL } },
+			     { 3, { { NULL }, NULL, NULL } } };
 
 	if (shards == NULL || tsq_defer_set_init(&set, shards, 2, NULL) != 0)
 		return 1;
