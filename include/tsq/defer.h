@@ -724,7 +724,8 @@ static inline long tsq_defer_drain(struct tsq_defer_set *set, unsigned self)
  * list): one call per burst instead of one per item.
  * Context: owner of `self` only. Blocks: only inside fn. Ordering: as tsq_defer_drain().
  * The array is valid only during the call (it may be the ring's own slots, handed over in
- * place).
+ * place). The items themselves are not prefetched (tsq_defer_drain() does, before its calls):
+ * fn's loads of independent items overlap by themselves.
  * Return: the number of items handed over (>= 0); -EINVAL for a bad set or shard or fn NULL.
  */
 static inline long tsq_defer_drain_burst(struct tsq_defer_set *set, unsigned self,

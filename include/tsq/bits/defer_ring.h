@@ -381,11 +381,13 @@ static inline unsigned long tsq__defer_drain_ring(const struct tsq_defer_set *se
 		n = n < set->ring_size - at ? n : set->ring_size - at;
 		n = n < TSQ_DEFER_BURST ? n : TSQ_DEFER_BURST;
 		/*
-		 * The pointers are independent loads: start every item's miss now, not one by one.
-		 * For a burst function too: across cores the hints are worth more than the few
-		 * instructions an item they cost in one thread (bench/RESULTS.md).
+		 * The pointers are independent loads. One function call per item keeps the core
+		 * from overlapping their misses: start them all now. A burst function gets the array
+		 * and loads the items itself, as a DPDK consumer does; prefetching for it measured
+		 * slower (bench/RESULTS.md, "Hand-off").
 		 */
-		tsq__defer_prefetch_run(run, n);
+		if (sink->burst == NULL)
+			tsq__defer_prefetch_run(run, n);
 		tsq__defer_deliver(sink, run, n);
 		head += n;
 		/* DEFER_R3: the slots are consumed; pairs with DEFER_A3 (the producer refills). */
