@@ -196,9 +196,9 @@ struct tsq_defer_item {
 	struct tsq_llist_node node;
 	tsq_defer_fn *fn;
 	/*
-	 * Private: a hint for the shared list's owner, the item a few links further down the
-	 * chain (written by a batch push): its walk prefetches it, so that the dependent misses
-	 * of a chain overlap instead of following one another. Never dereferenced.
+	 * Private: a hint for the shared list's owner, an item a few links further down the
+	 * chain (written when the item is linked): its walk prefetches it, so that the dependent
+	 * misses of a chain overlap instead of following one another. Never dereferenced.
 	 */
 	struct tsq_defer_item *ahead;
 };
@@ -530,31 +530,22 @@ static inline int tsq_defer_producer_register(struct tsq_defer_set *set)
 static inline int tsq_defer_push(struct tsq_defer_set *set, unsigned target, unsigned self,
 				 struct tsq_defer_item *item)
 {
-	if (tsq_unlikely(set == NULL || item == NULL || item->fn == NULL ||
-			 target >= set->nr_shards))
+	if (tsq_unlikely(tsq__defer_bad_push(set, target, self, item)))
 		return -EINVAL;
-	if (tsq_likely(self < set->nr_producers)) {
-		/* A shard or a registered producer: its ring, unless it pushes to itself. */
-		tsq__defer_check_ready(item, "tsq_defer_push");
-		if (self == target) {
-			/* Already on the right thread: no deferral (the kernel's "same CPU" rule). */
-			tsq_counter_add_owner(&set->shards[self].owner.inline_runs, 1);
-			tsq__defer_mark_ready(item);
-			item->fn(item, TSQ_DEFER_INLINE);
-			return TSQ_DEFER_RAN_INLINE;
-		}
-		if (tsq_likely(set->rings != NULL)) {
-			struct tsq__defer_ring *r = tsq__defer_ring_of(set, target, self);
+	tsq__defer_check_ready(item, "tsq_defer_push");
+	if (self == target) {
+		/* Already on the right thread: no deferral (the kernel's "same CPU" rule). */
+		tsq_counter_add_owner(&set->shards[self].owner.inline_runs, 1);
+		tsq__defer_mark_ready(item);
+		item->fn(item, TSQ_DEFER_INLINE);
+		return TSQ_DEFER_RAN_INLINE;
+	}
+	if (tsq_likely(self != TSQ_DEFER_NO_SHARD && set->rings != NULL)) {
+		struct tsq__defer_ring *r = tsq__defer_ring_of(set, target, self);
 
-			if (tsq_likely(r != NULL))
-				return tsq__defer_ring_put1(set, target, r, item) ?
-					       TSQ_DEFER_QUEUED :
-					       TSQ_DEFER_RAN_FALLBACK;
-		}
-	} else if (self != TSQ_DEFER_NO_SHARD) {
-		return -EINVAL;
-	} else {
-		tsq__defer_check_ready(item, "tsq_defer_push");
+		if (tsq_likely(r != NULL))
+			return tsq__defer_ring_put1(set, target, r, item) ? TSQ_DEFER_QUEUED :
+									    TSQ_DEFER_RAN_FALLBACK;
 	}
 	return tsq__defer_list_link(set, target, &item, 1, true) ? TSQ_DEFER_QUEUED :
 								   TSQ_DEFER_RAN_FALLBACK;

@@ -241,27 +241,21 @@ TSQ__DEFER_COLD void tsq__defer_deliver_fifo(const struct tsq__defer_sink *sink,
 	}
 }
 
-/* What the owner took from the shared list: the newest items' pointers, then the rest. */
-struct tsq__defer_taken {
-	struct tsq_defer_item *walk[TSQ__DEFER_WALK]; /* newest first */
-	unsigned k;                                   /* entries in walk */
-	struct tsq_llist_node *rest;                  /* older than walk[k-1], oldest first */
-	unsigned long n;                              /* items in all */
-};
-
 /*
- * Take the shared list (DEFER_A1) and give its room back; returns how many were taken.
+ * Drain the shared list: take it (DEFER_A1), give the room back, deliver oldest first.
  * The walk collects the item pointers, newest first, and never writes to the items: an item
  * the producer's core still holds is only read (one coherence transfer, not a read and then
  * an upgrade for a rewritten link), and the `ahead` hints keep several of those misses in
- * flight.
+ * flight. Items beyond the array (the oldest of a long list) are delivered first.
  */
-static inline unsigned long tsq__defer_take_list(struct tsq_defer_set *set, unsigned self,
-						 struct tsq__defer_taken *t)
+static inline unsigned long tsq__defer_drain_list(struct tsq_defer_set *set, unsigned self,
+						  const struct tsq__defer_sink *sink)
 {
 	struct tsq_defer_shard *s = &set->shards[self];
+	struct tsq_defer_item *walk[TSQ__DEFER_WALK];
 	/* DEFER_A1: acquire exchange; pairs with DEFER_S1 in tsq__defer_list_link(). */
 	struct tsq_llist_node *chain = tsq_llist_take_all(&s->shared.list); /* DEFER_A1 */
+	unsigned long n;
 	unsigned k = 0;
 
 	if (chain == NULL)
@@ -271,40 +265,29 @@ static inline unsigned long tsq__defer_take_list(struct tsq_defer_set *set, unsi
 		struct tsq_defer_item *it = tsq_container_of(chain, struct tsq_defer_item, node);
 
 		__builtin_prefetch(it->ahead);
-		t->walk[k++] = it;
+		walk[k++] = it;
 		chain = chain->next;
 	}
-	t->k = k;
-	t->n = k + (chain != NULL ? tsq__defer_reverse_rest(&chain) : 0);
-	t->rest = chain;
+	n = k + (chain != NULL ? tsq__defer_reverse_rest(&chain) : 0);
 	/*
 	 * Give back the room of what was taken, after the take: until here a push counts these
 	 * items as still on the list, so the list never holds more than `bound` (see Bounds).
 	 */
-	tsq_fetch_sub(&s->shared.count, (uint64_t)t->n, TSQ_RELAXED);
-	return t->n;
-}
-
-/* Deliver what tsq__defer_take_list() took, oldest first: the rest's chain, then the walk. */
-static inline unsigned long tsq__defer_deliver_taken(struct tsq_defer_set *set, unsigned self,
-						     const struct tsq__defer_sink *sink,
-						     struct tsq__defer_taken *t)
-{
-	unsigned k = t->k;
-
-	if (t->rest != NULL)
-		tsq__defer_deliver_fifo(sink, t->rest);
+	tsq_fetch_sub(&s->shared.count, (uint64_t)n, TSQ_RELAXED);
+	if (chain != NULL)
+		tsq__defer_deliver_fifo(sink, chain);
+	/* Oldest first: reverse the array, then hand it over in runs. */
 	for (unsigned i = 0, j = k - 1; i < j; i++, j--) {
-		struct tsq_defer_item *x = t->walk[i];
+		struct tsq_defer_item *x = walk[i];
 
-		t->walk[i] = t->walk[j];
-		t->walk[j] = x;
+		walk[i] = walk[j];
+		walk[j] = x;
 	}
 	for (unsigned i = 0; i < k; i += TSQ_DEFER_BURST)
-		tsq__defer_deliver(sink, t->walk + i,
+		tsq__defer_deliver(sink, walk + i,
 				   k - i < TSQ_DEFER_BURST ? k - i : TSQ_DEFER_BURST);
-	tsq_counter_add_owner(&set->shards[self].owner.list_drained, t->n);
-	return t->n;
+	tsq_counter_add_owner(&s->owner.list_drained, n);
+	return n;
 }
 
 #ifdef __cplusplus

@@ -117,15 +117,6 @@ tsq__defer_ring_create(struct tsq_defer_set *set, unsigned target, struct tsq__d
 	return r;
 }
 
-/* A pair without a ring yet: create it, or NULL if it has none for good (then: the list). */
-TSQ__DEFER_COLD struct tsq__defer_ring *
-tsq__defer_ring_first(struct tsq_defer_set *set, unsigned target, struct tsq__defer_ring **entry)
-{
-	if (tsq_load(entry, TSQ_RELAXED) == TSQ__DEFER_RING_NOMEM)
-		return NULL;
-	return tsq__defer_ring_create(set, target, entry);
-}
-
 /* The ring of pair (self -> target), NULL if the pair has none (then: the list). */
 static inline struct tsq__defer_ring *tsq__defer_ring_of(struct tsq_defer_set *set, unsigned target,
 							 unsigned self)
@@ -135,7 +126,9 @@ static inline struct tsq__defer_ring *tsq__defer_ring_of(struct tsq_defer_set *s
 
 	if (tsq_likely((uintptr_t)r > (uintptr_t)TSQ__DEFER_RING_NOMEM))
 		return r;
-	return tsq__defer_ring_first(set, target, entry);
+	if (r == TSQ__DEFER_RING_NOMEM)
+		return NULL;
+	return tsq__defer_ring_create(set, target, entry);
 }
 
 /*
@@ -439,12 +432,8 @@ static inline long tsq__defer_drain(struct tsq_defer_set *set, unsigned self,
 	if (rings)
 		n += tsq__defer_drain_rings(set, self, sink);
 	/* Empty: no stores at all, the producers' line stays where it is. */
-	if (!tsq_llist_empty(&s->shared.list)) {
-		struct tsq__defer_taken taken;
-
-		if (tsq__defer_take_list(set, self, &taken) != 0)
-			n += tsq__defer_deliver_taken(set, self, sink, &taken);
-	}
+	if (!tsq_llist_empty(&s->shared.list))
+		n += tsq__defer_drain_list(set, self, sink);
 	if (n != 0) {
 		tsq_counter_add_owner(&s->owner.drained, (uint64_t)n);
 		tsq_counter_add_owner(&s->owner.drains, 1);
