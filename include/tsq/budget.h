@@ -621,6 +621,31 @@ static inline bool tsq__budget_uncharge(struct tsq_budget *b, struct tsq_flags *
 	return tsq_flags_throttled_to_queued(f); /* FLAGS_X3 */
 }
 
+/* The learning step after an uncharge (`old`, its result) of `units` units, `bytes` bytes. */
+static inline void tsq__budget_learn_at(struct tsq_budget *b, uint64_t old, uint64_t bytes,
+					uint32_t units, uint64_t now_ns)
+{
+	if (!tsq_load(&b->learning, TSQ_RELAXED))
+		return;
+	tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, bytes, TSQ_RELAXED) + bytes,
+				now_ns);
+	tsq__budget_emptied(b, old, units);
+}
+
+/* The same on the budget's clock, read when `delivered` crosses a multiple of 2^clock_shift. */
+static inline void tsq__budget_learn(struct tsq_budget *b, uint64_t old, uint64_t bytes,
+				     uint32_t units)
+{
+	uint64_t mine;
+
+	if (!tsq_load(&b->learning, TSQ_RELAXED))
+		return;
+	mine = tsq_fetch_add(&b->delivered, bytes, TSQ_RELAXED) + bytes;
+	if (((mine - bytes) ^ mine) >> tsq_load(&b->clock_shift, TSQ_RELAXED) != 0)
+		tsq__budget_window_step(b, mine, TSQ_CFG_NOW_NS());
+	tsq__budget_emptied(b, old, units);
+}
+
 /*
  * tsq_budget_complete_at - tsq_budget_complete() at the caller's time `now_ns` (a monotonic
  * clock in nanoseconds, e.g. one read per completion batch, or a simulation's): the time
@@ -634,11 +659,7 @@ static inline bool tsq_budget_complete_at(struct tsq_budget *b, struct tsq_flags
 	uint64_t old;
 	bool restart = tsq__budget_uncharge(b, f, cost, 1, &old, "tsq_budget_complete");
 
-	if (tsq_load(&b->learning, TSQ_RELAXED)) {
-		tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost,
-					now_ns);
-		tsq__budget_emptied(b, old, 1);
-	}
+	tsq__budget_learn_at(b, old, cost, 1, now_ns);
 	return restart;
 }
 
@@ -666,14 +687,7 @@ static inline bool tsq_budget_complete(struct tsq_budget *b, struct tsq_flags *f
 	uint64_t old;
 	bool restart = tsq__budget_uncharge(b, f, cost, 1, &old, "tsq_budget_complete");
 
-	if (tsq_load(&b->learning, TSQ_RELAXED)) {
-		uint64_t mine = tsq_fetch_add(&b->delivered, cost, TSQ_RELAXED) + cost;
-
-		/* The clock only when `delivered` crosses a multiple of 2^clock_shift. */
-		if (((mine - cost) ^ mine) >> tsq_load(&b->clock_shift, TSQ_RELAXED) != 0)
-			tsq__budget_window_step(b, mine, TSQ_CFG_NOW_NS());
-		tsq__budget_emptied(b, old, 1);
-	}
+	tsq__budget_learn(b, old, cost, 1);
 	return restart;
 }
 
@@ -717,11 +731,7 @@ static inline bool tsq_budget_complete_n_at(struct tsq_budget *b, struct tsq_fla
 		return false;
 	tsq__budget_n_bound(&bytes, &units);
 	restart = tsq__budget_uncharge(b, f, bytes, units, &old, "tsq_budget_complete_n");
-	if (tsq_load(&b->learning, TSQ_RELAXED)) {
-		tsq__budget_window_step(b, tsq_fetch_add(&b->delivered, bytes, TSQ_RELAXED) + bytes,
-					now_ns);
-		tsq__budget_emptied(b, old, units);
-	}
+	tsq__budget_learn_at(b, old, bytes, units, now_ns);
 	return restart;
 }
 
@@ -734,19 +744,14 @@ static inline bool tsq_budget_complete_n_at(struct tsq_budget *b, struct tsq_fla
 static inline bool tsq_budget_complete_n(struct tsq_budget *b, struct tsq_flags *f, uint64_t bytes,
 					 uint32_t units)
 {
-	uint64_t old, mine;
+	uint64_t old;
 	bool restart;
 
 	if (units == 0)
 		return false;
 	tsq__budget_n_bound(&bytes, &units);
 	restart = tsq__budget_uncharge(b, f, bytes, units, &old, "tsq_budget_complete_n");
-	if (!tsq_load(&b->learning, TSQ_RELAXED))
-		return restart;
-	mine = tsq_fetch_add(&b->delivered, bytes, TSQ_RELAXED) + bytes;
-	if (((mine - bytes) ^ mine) >> tsq_load(&b->clock_shift, TSQ_RELAXED) != 0)
-		tsq__budget_window_step(b, mine, TSQ_CFG_NOW_NS());
-	tsq__budget_emptied(b, old, units);
+	tsq__budget_learn(b, old, bytes, units);
 	return restart;
 }
 
